@@ -1,0 +1,89 @@
+# moestream: one plain Makefile.  Objects go to build/, the binary to ./moestream.
+# Targets: all (default), deps, test, asan, tsan, fuzz, bench, format, clean.
+
+CC      ?= cc
+PKGS    := liburing hwloc libpcre2-8 jansson libmicrohttpd openblas readline
+# -ffp-contract=off: bit-exact tests against the scalar reference need IEEE
+# semantics without silent FMA contraction.
+CFLAGS_BASE := -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
+               -ffp-contract=off -D_GNU_SOURCE -MMD -MP -Iinclude -Isrc -Isimd -Iio
+CFLAGS_BASE += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+WERROR  ?=
+SAN     ?=
+BUILD   ?= build
+CFLAGS  ?=
+ALL_CFLAGS = $(CFLAGS_BASE) $(WERROR) $(SAN) $(CFLAGS)
+
+# One translation unit per ISA, compiled with its own flags; everything else
+# targets the baseline so the binary runs on any x86-64 and picks at run time.
+ISA_AVX2   := -mavx2 -mfma -mf16c -mbmi2
+ISA_AVX512 := -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512vbmi
+
+LIB_SRC  := $(filter-out src/main.c simd/%_neon.c,$(wildcard src/*.c io/*.c simd/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all deps test asan tsan fuzz bench format clean tests-bin
+all: moestream
+
+moestream: $(BUILD)/src/main.o $(BUILD)/libmoestream.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/libmoestream.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%_avx2.o: %_avx2.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ISA_AVX2) -c -o $@ $<
+
+$(BUILD)/%_avx512.o: %_avx512.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ISA_AVX512) -c -o $@ $<
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libmoestream.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libmoestream.a $(LIBS) -lcmocka
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libmoestream.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libmoestream.a $(LIBS)
+
+tests-bin: moestream $(TEST_BIN)
+
+# Installs every Debian package the project needs; safe to run twice.
+deps:
+	./tools/install-deps.sh
+
+# Warnings are errors here and in CI.  The runner prints "N passed, N failed".
+test:
+	$(MAKE) WERROR=-Werror tests-bin
+	./tests/run_tests.sh $(BUILD)
+
+# Address + undefined-behaviour sanitizers over the fast tests.
+asan:
+	$(MAKE) BUILD=build-asan WERROR=-Werror SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests-bin
+	MOESTREAM_FAST=1 ./tests/run_tests.sh build-asan
+
+tsan:
+	$(MAKE) BUILD=build-tsan WERROR=-Werror SAN="-fsanitize=thread" tests-bin
+	MOESTREAM_FAST=1 ./tests/run_tests.sh build-tsan
+
+bench: moestream $(BENCH_BIN)
+	./bench/run_bench.sh $(BUILD)
+
+format:
+	clang-format -i $(wildcard src/*.[ch] io/*.[ch] simd/*.[ch] include/*.h tests/*.c bench/*.c)
+
+clean:
+	rm -rf build build-asan build-tsan moestream
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,44 @@
+/* kernels.h - the kernel table chosen once at run time.
+ *
+ * Owns: CPU detection (with the OS-support check), the MOESTREAM_SIMD
+ * override (scalar|avx2|avx512|neon), and the table of hot kernels.
+ * Kernels take plain pointers and sizes; they know nothing of models,
+ * layers or experts, allocate nothing and start no threads.
+ * Thread safety: kern_get() is safe to call from any thread after the first
+ * call returns (the table is immutable once chosen). */
+#ifndef MS_KERNELS_H
+#define MS_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quant.h"
+
+/* *s = dot(weight row w, activation a in quant_info(type)->act_type). */
+typedef void (*kern_vec_dot_fn)(int64_t n, float *s, const void *w, const void *a);
+/* Quantize an activation row (x, n floats) into dst of this act type. */
+typedef void (*kern_quantize_fn)(const float *x, void *dst, int64_t n);
+/* For rows r in [row0,row1) of W (row r at w + r*w_stride) and activation
+ * columns c in [0,ncols) (column c at a + c*a_stride, already quantized):
+ * out[c*out_stride + r] = dot(row r, column c). */
+typedef void (*kern_mul_mat_fn)(int64_t n, const void *w, size_t w_stride, int64_t row0,
+                                int64_t row1, const void *a, size_t a_stride, int64_t ncols,
+                                float *out, size_t out_stride);
+
+typedef struct kern_table {
+    const char *isa; /* "scalar", "avx2", "avx512", "neon" */
+    kern_vec_dot_fn vec_dot[MS_TYPE_COUNT];
+    kern_quantize_fn quantize[MS_TYPE_COUNT]; /* indexed by activation type */
+    kern_mul_mat_fn mul_mat[MS_TYPE_COUNT];   /* indexed by weight type */
+} kern_table;
+
+/* The table for this CPU (or MOESTREAM_SIMD); never NULL.  An override naming
+ * an ISA this CPU lacks falls back to the best available and says so once on
+ * stderr. */
+const kern_table *kern_get(void);
+
+/* The table for a named ISA, or NULL if not built in or not supported by this
+ * CPU; for tests and benchmarks that compare ISAs in one process. */
+const kern_table *kern_get_isa(const char *isa);
+
+#endif

@@ -1,0 +1,85 @@
+/* quant.h - tensor types: the one table of block formats, and the scalar
+ * reference for dequantization, activation quantization and dot products.
+ *
+ * Owns: the type ids (equal to ggml's, so GGUF files map 1:1), per-type block
+ * geometry, and the scalar reference kernels.  The scalar versions are the
+ * specification every SIMD kernel (simd/kern_*.c) is tested against; they are
+ * kept forever and selectable at run time (MOESTREAM_SIMD=scalar).
+ * Does not own: SIMD kernels or dispatch (simd/kernels.h).
+ * Thread safety: every function here is pure and reentrant. */
+#ifndef MS_QUANT_H
+#define MS_QUANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum ms_type {
+    MS_TYPE_F32 = 0,
+    MS_TYPE_F16 = 1,
+    MS_TYPE_Q4_0 = 2,
+    MS_TYPE_Q4_1 = 3,
+    MS_TYPE_Q5_0 = 6,
+    MS_TYPE_Q5_1 = 7,
+    MS_TYPE_Q8_0 = 8,
+    MS_TYPE_Q2_K = 10,
+    MS_TYPE_Q3_K = 11,
+    MS_TYPE_Q4_K = 12,
+    MS_TYPE_Q5_K = 13,
+    MS_TYPE_Q6_K = 14,
+    MS_TYPE_Q8_K = 15, /* activation format only, never in a model file */
+    MS_TYPE_IQ2_XXS = 16,
+    MS_TYPE_IQ2_XS = 17,
+    MS_TYPE_IQ3_XXS = 18,
+    MS_TYPE_IQ1_S = 19,
+    MS_TYPE_IQ4_NL = 20,
+    MS_TYPE_IQ3_S = 21,
+    MS_TYPE_IQ2_S = 22,
+    MS_TYPE_IQ4_XS = 23,
+    MS_TYPE_IQ1_M = 29,
+    MS_TYPE_BF16 = 30,
+    MS_TYPE_COUNT = 40 /* array bound for per-type tables */
+};
+
+typedef struct quant_type_info {
+    const char *name; /* "Q4_K", as ggml prints it */
+    int blck;         /* elements per block (1 for F32/F16/BF16) */
+    int type_size;    /* bytes per block */
+    int act_type;     /* what an activation row is quantized to before a dot
+                         with a weight row of this type (ggml's vec_dot_type) */
+    bool in_files;    /* may appear as a tensor type in a GGUF (not Q8_K) */
+} quant_type_info;
+
+/* Block geometry of `type`, or NULL if the type is unknown/unsupported. */
+const quant_type_info *quant_info(int type);
+
+/* Bytes of a row of n elements; 0 if type unknown or n not a multiple of
+ * the block size (callers validate before). */
+size_t quant_row_bytes(int type, int64_t n);
+
+/* Scalar reference: dequantize n elements (a multiple of the block size) of
+ * `type` from src to dst.  Returns 0, or -ENOTSUP for a type with no
+ * dequantizer (Q8_K). */
+int quant_dequantize_row(int type, const void *src, float *dst, int64_t n);
+
+/* Scalar reference: quantize an activation row of n floats to act_type
+ * (MS_TYPE_Q8_K, MS_TYPE_Q8_0, MS_TYPE_F16, MS_TYPE_BF16, or MS_TYPE_F32 =
+ * plain copy) with the reference engine's x86 rounding (DEEPSEEK-FACTS 5.3). */
+void quant_quantize_row(int act_type, const float *x, void *dst, int64_t n);
+
+/* Scalar reference dot product: *s = dot(weight row w of `type`, activation a
+ * already quantized to quant_info(type)->act_type), n elements. */
+void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void *a);
+
+/* Fill nblocks blocks of `type` with random but valid content (finite
+ * scales of roughly `scale` magnitude) from a xorshift state; for synthetic
+ * models and tests. */
+void quant_fill_random(int type, void *dst, int64_t nblocks, uint64_t *rng, float scale);
+
+/* IEEE half / bfloat16 conversions (round to nearest even, like ggml). */
+float quant_f16_to_f32(uint16_t h);
+uint16_t quant_f32_to_f16(float f);
+float quant_bf16_to_f32(uint16_t h);
+uint16_t quant_f32_to_bf16(float f);
+
+#endif

@@ -1,0 +1,13 @@
+/* cmd.h - the subcommands of the moestream binary, one file each
+ * (src/cmd_<name>.c).  Each takes the arguments after its name and returns
+ * the process exit status: 0 success, 1 error, 2 bad usage. */
+#ifndef MS_CMD_H
+#define MS_CMD_H
+
+int cmd_eval(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+#endif

@@ -1,0 +1,45 @@
+/* main.c - the moestream binary: dispatches to a subcommand (src/cmd_*.c).
+ * Only main-level code turns errors into exit statuses. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *help;
+};
+
+static const struct command commands[] = {
+    {"eval", cmd_eval, "evaluate token ids, write logits, greedy-decode"},
+    {"inspect", cmd_inspect, "show metadata, tensor types, sizes and the memory plan"},
+    {"synth", cmd_synth, "write a random-weight DeepSeek-shaped GGUF"},
+    {"tokenize", cmd_tokenize, "print the token ids of stdin as JSON"},
+    {"run", cmd_run, "generate a reply to one prompt"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: moestream COMMAND [options]   (moestream COMMAND --help)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "moestream: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

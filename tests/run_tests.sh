@@ -1,0 +1,53 @@
+#!/bin/bash
+# Runs every test binary in BUILD/tests and every tests/*.sh script, each under
+# a timeout, and ends with the line "N passed, N failed" (counted per test case:
+# cmocka's summary lines per binary, one case per shell script).
+# MOESTREAM_FAST=1 (sanitizer runs) skips the tests marked slow by name (*_slow).
+set -u
+BUILD=${1:-build}
+cd "$(dirname "$0")/.."
+export MOESTREAM_BIN=${MOESTREAM_BIN:-$PWD/moestream}
+export MOESTREAM_GOLDEN=${MOESTREAM_GOLDEN:-$PWD/../shared/golden}
+export MOESTREAM_TMP=${MOESTREAM_TMP:-$(mktemp -d /tmp/moestream-test.XXXXXX)}
+TIMEOUT=${MOESTREAM_TEST_TIMEOUT:-900}
+pass=0; fail=0; failed_names=()
+run_one() {  # name, command...
+  local name=$1; shift
+  local log="$MOESTREAM_TMP/$name.log"
+  local t0=$(date +%s%N)
+  timeout --kill-after=10 "$TIMEOUT" "$@" >"$log" 2>&1
+  local rc=$?
+  local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  local dt="$((ms / 1000)).$(( (ms % 1000) / 100 ))"
+  local p f
+  p=$(grep -aE '^\[  PASSED  \] [0-9]+ test' "$log" | awk '{s+=$4} END{print s+0}')
+  f=$(grep -aE '^\[  FAILED  \] [0-9]+ test' "$log" | awk '{s+=$4} END{print s+0}')
+  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then  # not cmocka: one case
+    if [ $rc -eq 0 ]; then p=1; else f=1; fi
+  elif [ $rc -ne 0 ] && [ "$f" -eq 0 ]; then  # crashed or timed out after passing cases
+    f=1
+  fi
+  pass=$((pass + p)); fail=$((fail + f))
+  if [ "$f" -ne 0 ]; then
+    failed_names+=("$name"); echo "FAIL $name (${dt}s, rc=$rc, $p passed, $f failed); log:"
+    tail -n 40 "$log" | sed 's/^/    /'
+  else
+    echo "ok   $name (${dt}s, $p passed)"
+  fi
+  grep -a '^MEASURE' "$log" | sed 's/^/    /'
+}
+for t in "$BUILD"/tests/test_*; do
+  [ -x "$t" ] || continue
+  n=$(basename "$t")
+  if [ -n "${MOESTREAM_FAST:-}" ] && [[ "$n" == *_slow ]]; then continue; fi
+  run_one "$n" "$t"
+done
+for s in tests/*.sh; do
+  n=$(basename "$s" .sh)
+  [ "$n" = run_tests ] && continue
+  if [ -n "${MOESTREAM_FAST:-}" ] && [[ "$n" == *_slow ]]; then continue; fi
+  run_one "$n" bash "$s"
+done
+[ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
