@@ -1,0 +1,137 @@
+/* cli.c - shared option parsing (see cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forward.h"
+
+void cli_common_default(cli_common *c)
+{
+    memset(c, 0, sizeof *c);
+    c->n_ctx = 4096;
+    c->n_batch = 64;
+    c->cache_type = FWD_CACHE_F32;
+    c->expert_groups = -1;
+}
+
+int cli_parse_int(const char *s, long lo, long hi, long *out)
+{
+    if (!s || !*s)
+        return -EINVAL;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+    if (!s || !*s)
+        return -EINVAL;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !(v >= 0))
+        return -EINVAL;
+    double mul = 1;
+    switch (*end) {
+    case 'k': case 'K': mul = 1024.0; end++; break;
+    case 'm': case 'M': mul = 1024.0 * 1024; end++; break;
+    case 'g': case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
+    case 't': case 'T': mul = 1024.0 * 1024 * 1024 * 1024; end++; break;
+    default: break;
+    }
+    if (*end == 'B' || *end == 'b' || (*end == 'i' && end[1] == 'B'))
+        end += *end == 'i' ? 2 : 1;
+    if (*end || v * mul > 1.8e19)
+        return -EINVAL;
+    *out = (uint64_t)(v * mul);
+    return 0;
+}
+
+static int need_value(int argc, char **argv, int i)
+{
+    if (i + 1 >= argc) {
+        fprintf(stderr, "moestream: option %s needs a value\n", argv[i]);
+        return -1;
+    }
+    return 0;
+}
+
+int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    long v;
+    if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+        c->verbose = true;
+        return 1;
+    }
+    bool known = !strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "-t") ||
+                 !strcmp(a, "--threads") || !strcmp(a, "-c") || !strcmp(a, "--ctx-size") ||
+                 !strcmp(a, "-b") || !strcmp(a, "--batch-size") || !strcmp(a, "--cache-type") ||
+                 !strcmp(a, "--expert-groups");
+    if (!known)
+        return 0;
+    if (need_value(argc, argv, *i))
+        return -1;
+    const char *val = argv[++*i];
+    if (!strcmp(a, "-m") || !strcmp(a, "--model")) {
+        c->model = val;
+    } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+        if (cli_parse_int(val, 0, 1024, &v))
+            goto bad;
+        c->threads = (int)v;
+    } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+        if (cli_parse_int(val, 1, 1 << 24, &v))
+            goto bad;
+        c->n_ctx = (int)v;
+    } else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) {
+        if (cli_parse_int(val, 1, 1 << 16, &v))
+            goto bad;
+        c->n_batch = (int)v;
+    } else if (!strcmp(a, "--cache-type")) {
+        if (!strcmp(val, "f32"))
+            c->cache_type = FWD_CACHE_F32;
+        else if (!strcmp(val, "f16"))
+            c->cache_type = FWD_CACHE_F16;
+        else if (!strcmp(val, "q8_0"))
+            c->cache_type = FWD_CACHE_Q8_0;
+        else
+            goto bad;
+    } else { /* --expert-groups */
+        unsigned g, k;
+        char tail;
+        if (!strcmp(val, "auto")) {
+            c->expert_groups = -2; /* resolved by model_load */
+        } else if (!strcmp(val, "none")) {
+            c->expert_groups = 0;
+        } else if (sscanf(val, "%u:%u%c", &g, &k, &tail) == 2 && g >= 1 && g <= 256 && k >= 1 &&
+                   k <= g) {
+            c->expert_groups = (int)g;
+            c->expert_groups_used = (int)k;
+        } else {
+            goto bad;
+        }
+    }
+    return 1;
+bad:
+    fprintf(stderr, "moestream: bad value '%s' for %s\n", val, a);
+    return -1;
+}
+
+const char *cli_common_help(void)
+{
+    return "  -m, --model FILE        GGUF model (part 1 of a split set)\n"
+           "  -t, --threads N         worker threads (default: one per physical core)\n"
+           "  -c, --ctx-size N        context positions (default 4096)\n"
+           "  -b, --batch-size N      prompt tokens per batch (default 64)\n"
+           "      --cache-type T      latent cache: f32 | f16 | q8_0 (default f32)\n"
+           "      --expert-groups G   auto (8:4) | none | G:K (default: as the file says)\n"
+           "  -v, --verbose           report SIMD, threads, memory and timings\n";
+}

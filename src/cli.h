@@ -1,0 +1,37 @@
+/* cli.h - option parsing shared by the subcommands: model path, threads,
+ * context, cache type, routing groups, sizes like "20G".
+ * Owns: cli_* only; no I/O besides writing usage errors to stderr. */
+#ifndef MS_CLI_H
+#define MS_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct cli_common {
+    const char *model;   /* -m/--model */
+    int threads;         /* -t/--threads, 0 = one per physical core */
+    int n_ctx;           /* -c/--ctx-size */
+    int n_batch;         /* -b/--batch-size */
+    int cache_type;      /* --cache-type f32|f16|q8_0 (enum fwd_cache_type) */
+    int expert_groups;   /* --expert-groups: -1 as the file says, -2 auto, 0 none, G */
+    int expert_groups_used;
+    bool verbose;        /* -v/--verbose */
+} cli_common;
+
+void cli_common_default(cli_common *c);
+
+/* Tries to consume argv[*i] (and its value) as a common option.
+ * Returns 1 if consumed (*i advanced past the value), 0 if not a common
+ * option, -1 on a bad value (message printed). */
+int cli_common_arg(cli_common *c, int argc, char **argv, int *i);
+
+/* Usage text for the common options. */
+const char *cli_common_help(void);
+
+/* "20G", "512M", "4096", "1.5T" (powers of 1024) -> bytes.  0 or -EINVAL. */
+int cli_parse_size(const char *s, uint64_t *out);
+
+/* Integer in [lo, hi].  0 or -EINVAL. */
+int cli_parse_int(const char *s, long lo, long hi, long *out);
+
+#endif

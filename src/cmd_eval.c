@@ -1,0 +1,268 @@
+/* cmd_eval.c - `moestream eval`: evaluate exactly the given token ids as one
+ * prompt, write every position's logits, then greedy-decode N tokens
+ * (never stopping at EOS) and print {"greedy":[...]} on stdout.
+ * This is the command the golden tests drive. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "cmd.h"
+#include "forward.h"
+#include "kernels.h"
+#include "model.h"
+#include "threadpool.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: moestream eval -m MODEL (--tokens \"ID ID ...\" | --tokens-file FILE)\n"
+            "                      [--logits OUT.f32] [--greedy N] [options]\n"
+            "Evaluates the ids as one prompt (nothing added), writes float32 logits of every\n"
+            "prompt position to OUT, then greedy-decodes N tokens and prints {\"greedy\":[...]}.\n\n%s",
+            cli_common_help());
+}
+
+/* Integers separated by whitespace, commas or brackets. */
+static int parse_ids(const char *text, int32_t **ids, int *n)
+{
+    size_t cap = 64, cnt = 0;
+    int32_t *v = malloc(cap * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    const char *p = text;
+    for (;;) {
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ',' || *p == '[' ||
+               *p == ']')
+            p++;
+        if (!*p)
+            break;
+        char *end;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if (end == p || errno || x < 0 || x > INT32_MAX) {
+            free(v);
+            return -EINVAL;
+        }
+        if (cnt == cap) {
+            cap *= 2;
+            int32_t *nv = realloc(v, cap * sizeof *v);
+            if (!nv) {
+                free(v);
+                return -ENOMEM;
+            }
+            v = nv;
+        }
+        v[cnt++] = (int32_t)x;
+        p = end;
+    }
+    if (cnt > (size_t)INT32_MAX / 2) {
+        free(v);
+        return -E2BIG;
+    }
+    *ids = v;
+    *n = (int)cnt;
+    return 0;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (n < cap)
+            break;
+        if (cap > ((size_t)1 << 30)) { /* 1 GB of ids text is not a prompt */
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        cap *= 2;
+        char *nb = realloc(buf, cap + 1);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+        }
+        buf = nb;
+    }
+    if (buf)
+        buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    cli_common c;
+    cli_common_default(&c);
+    const char *tokens = NULL, *tokens_file = NULL, *logits_path = NULL;
+    long greedy = 0;
+    for (int i = 1; i < argc; i++) {
+        int r = cli_common_arg(&c, argc, argv, &i);
+        if (r < 0)
+            return 2;
+        if (r > 0)
+            continue;
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "moestream eval: unknown option or missing value: %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (!strcmp(a, "--tokens"))
+            tokens = argv[++i];
+        else if (!strcmp(a, "--tokens-file"))
+            tokens_file = argv[++i];
+        else if (!strcmp(a, "--logits"))
+            logits_path = argv[++i];
+        else if (!strcmp(a, "--greedy")) {
+            if (cli_parse_int(argv[++i], 0, 1 << 24, &greedy)) {
+                fprintf(stderr, "moestream eval: bad --greedy value '%s'\n", argv[i]);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "moestream eval: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!c.model || (!tokens == !tokens_file)) {
+        fprintf(stderr, "moestream eval: need -m MODEL and exactly one of --tokens/--tokens-file\n");
+        usage(stderr);
+        return 2;
+    }
+    char *owned = NULL;
+    if (tokens_file) {
+        owned = read_file(tokens_file);
+        if (!owned) {
+            fprintf(stderr, "moestream eval: cannot read %s: %s\n", tokens_file, strerror(errno));
+            return 1;
+        }
+        tokens = owned;
+    }
+    int32_t *ids = NULL;
+    int n = 0;
+    int rc = parse_ids(tokens, &ids, &n);
+    free(owned);
+    if (rc || n == 0) {
+        fprintf(stderr, "moestream eval: token list must be non-negative integers (got %s)\n",
+                rc ? "an unparsable list" : "no tokens");
+        return 2;
+    }
+
+    char err[512] = "";
+    int status = 1;
+    model *m = NULL;
+    tpool *tp = NULL;
+    fwd_state *st = NULL;
+    float *logits = NULL, *last = NULL;
+    int32_t *out = NULL;
+    FILE *lf = NULL;
+    model_opts mo;
+    model_opts_default(&mo);
+    mo.expert_groups = c.expert_groups;
+    mo.expert_groups_used = c.expert_groups_used;
+    double t0 = now_s();
+    if ((rc = model_load(&m, c.model, &mo, err, sizeof err)))
+        goto fail;
+    if ((rc = tpool_create(&tp, c.threads, err, sizeof err)))
+        goto fail;
+    fwd_opts fo;
+    fwd_opts_default(&fo);
+    fo.n_ctx = c.n_ctx;
+    fo.n_batch = c.n_batch;
+    fo.cache_type = c.cache_type;
+    fo.tp = tp;
+    if ((int64_t)n + greedy > fo.n_ctx) {
+        snprintf(err, sizeof err, "%d prompt tokens + %ld greedy exceed the context size %d (use -c)",
+                 n, greedy, fo.n_ctx);
+        goto fail;
+    }
+    if ((rc = fwd_create(&st, m, &fo, err, sizeof err)))
+        goto fail;
+    if (c.verbose)
+        fprintf(stderr, "eval: %s; kernels %s; %s; loaded in %.2f s\n", c.model, kern_get()->isa,
+                tpool_describe(tp), now_s() - t0);
+    const size_t V = m->hp.n_vocab;
+    last = malloc(V * sizeof *last);
+    out = malloc(((size_t)greedy + 1) * sizeof *out);
+    if (logits_path) {
+        logits = malloc((size_t)n * V * sizeof *logits);
+        if (!logits) {
+            snprintf(err, sizeof err, "cannot allocate %zu MB of logits", (size_t)n * V * 4 >> 20);
+            goto fail;
+        }
+    }
+    if (!last || !out) {
+        snprintf(err, sizeof err, "out of memory");
+        goto fail;
+    }
+    double t1 = now_s();
+    if ((rc = fwd_eval(st, ids, n, logits, last, err, sizeof err)))
+        goto fail;
+    double t2 = now_s();
+    if (logits_path) {
+        lf = fopen(logits_path, "wb");
+        if (!lf || fwrite(logits, sizeof *logits, (size_t)n * V, lf) != (size_t)n * V ||
+            fclose(lf) != 0) {
+            lf = NULL;
+            snprintf(err, sizeof err, "cannot write %s: %s", logits_path, strerror(errno));
+            goto fail;
+        }
+        lf = NULL;
+    }
+    for (long g = 0; g < greedy; g++) {
+        int32_t best = 0;
+        for (size_t v = 1; v < V; v++)
+            if (last[v] > last[best])
+                best = (int32_t)v;
+        out[g] = best;
+        if (g + 1 < greedy && (rc = fwd_eval(st, &best, 1, NULL, last, err, sizeof err)))
+            goto fail;
+    }
+    double t3 = now_s();
+    printf("{\"greedy\":[");
+    for (long g = 0; g < greedy; g++)
+        printf("%s%d", g ? "," : "", out[g]);
+    printf("]}\n");
+    if (fflush(stdout) != 0) {
+        snprintf(err, sizeof err, "cannot write stdout");
+        goto fail;
+    }
+    if (c.verbose)
+        fprintf(stderr, "eval: prompt %d tokens in %.3f s (%.1f tok/s); %ld greedy in %.3f s\n", n,
+                t2 - t1, n / (t2 - t1), greedy, t3 - t2);
+    status = 0;
+    goto done;
+fail:
+    fprintf(stderr, "moestream eval: %s\n", err[0] ? err : strerror(-rc));
+done:
+    if (lf)
+        fclose(lf);
+    free(ids);
+    free(logits);
+    free(last);
+    free(out);
+    fwd_destroy(st);
+    tpool_destroy(tp);
+    model_free(m);
+    return status;
+}

@@ -1,0 +1,871 @@
+/* forward.c - the deepseek2 forward pass (DEEPSEEK-FACTS section 6).
+ *
+ * Numerics follow the reference engine operation by operation, because the
+ * tiny golden models are chaotic (a change below quantization noise flips
+ * expert choices):
+ *  - activations are quantized exactly where the reference quantizes them
+ *    (matmul.c), and nowhere else;
+ *  - RMSNorm sums squares in double, as ggml does;
+ *  - RoPE/YaRN factors are computed with the same float expressions;
+ *  - attention runs in the absorbed form.  For legacy attn_kv_b files the
+ *    reference decompresses K/V per head from Qact(c), so the cache holds
+ *    deq(Qact(c)); q~ = W_kb^T q_nope and o = W_vb obar use dequantized kv_b
+ *    rows against float vectors (no second quantization).  Split-form files
+ *    (attn_k_b/attn_v_b) quantize q_nope and obar by those tensors' types.
+ *  - expert outputs are combined in selection order (highest score first),
+ *    whatever order they were computed in, so neither prefill grouping nor
+ *    the expert cache can change a result.
+ * Invariant: nothing is allocated after fwd_create. */
+#include "forward.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "matmul.h"
+#include "quant.h"
+
+struct fwd_state {
+    const model *m;
+    fwd_opts o;
+    int n_past;
+    int nth;
+    /* latent cache: layer il, position p at cache + (il*n_ctx + p)*lat_row */
+    uint8_t *lat;
+    size_t lat_row;     /* bytes per cached latent (kv_lora in cache_type) */
+    float *pe;          /* (n_layer, n_ctx, qk_rope) roped k_pe, F32 */
+    float *lat_f32;     /* (n_ctx, kv_lora) dequantized view for non-F32 caches */
+    /* per-chunk activations, B = n_batch rows */
+    float *x, *h, *qa, *q, *kva, *qt, *obar, *ao, *tmp, *g, *u, *router, *moe, *slots;
+    void *qbuf;         /* quantized activations, B rows of the widest */
+    size_t qbuf_bytes;
+    /* MoE bookkeeping */
+    int32_t *sel;       /* (B, n_used) */
+    float *selw;        /* (B, n_used) */
+    int32_t *etok;      /* tokens per expert (B*n_used) */
+    int32_t *eslot;
+    int32_t *ecount, *estart; /* (n_expert) */
+    int32_t *act;       /* active expert ids of a chunk (n_expert) */
+    const uint8_t **gp, **up, **dp; /* their matrices (n_expert) */
+    float *probs, *score; /* routing scratch (n_expert) */
+    void *egather;      /* gathered quantized rows */
+    float *eg, *eu, *ey;
+    void *eq;
+    /* per-thread attention scratch */
+    float *th_scores;   /* (nth, n_ctx) */
+    float *th_row;      /* (nth, kv_lora) */
+    uint8_t *th_q;      /* (nth, th_q_bytes) */
+    size_t th_q_bytes;
+    /* RoPE tables for the current chunk: (B, qk_rope) cos/sin interleaved */
+    float *rope;
+    float kq_scale;
+    float rope_mscale;
+    float corr_dims[2];
+    float theta_scale;
+    float ext_factor;
+    size_t bytes;
+};
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+void fwd_opts_default(fwd_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->n_ctx = 4096;
+    o->cache_type = FWD_CACHE_F32;
+    o->n_batch = 64;
+}
+
+/* ---- small float ops, with the reference's operation order ---- */
+
+static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps)
+{
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]);
+    const float mean = (float)(sum / (double)n);
+    const float scale = 1.0f / sqrtf(mean + eps);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (x[i] * scale) * w[i];
+}
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+static float dot_f32(const float *a, const float *b, int64_t n)
+{
+    float s = 0.0f;
+    for (int64_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* Q8_K block: f32 d, 256 x int8, 16 x int16 bsums (DEEPSEEK-FACTS 5.3). */
+static void deq_q8_k(const uint8_t *src, float *dst, int64_t n)
+{
+    for (int64_t b = 0; b < n / 256; b++, src += 292) {
+        float d;
+        memcpy(&d, src, 4);
+        const int8_t *qs = (const int8_t *)(src + 4);
+        for (int i = 0; i < 256; i++)
+            dst[b * 256 + i] = d * (float)qs[i];
+    }
+}
+
+/* x -> deq(Qact(x)) for activation type at: the value a product with a weight
+ * of that activation type actually sees. */
+static void act_roundtrip(int at, const float *x, float *y, int64_t n, void *scratch)
+{
+    if (at == MS_TYPE_F32) {
+        if (y != x)
+            memcpy(y, x, (size_t)n * sizeof *y);
+        return;
+    }
+    kern_get()->quantize[at](x, scratch, n);
+    if (at == MS_TYPE_Q8_K)
+        deq_q8_k(scratch, y, n);
+    else
+        quant_dequantize_row(at, scratch, y, n);
+}
+
+/* ---- RoPE / YaRN (DEEPSEEK-FACTS 6.2-6.3; float expressions as ggml) ---- */
+
+static float corr_dim(int n_dims, int n_ctx_orig, float n_rot, float base)
+{
+    return (float)n_dims * logf((float)n_ctx_orig / (n_rot * 2 * (float)M_PI)) / (2 * logf(base));
+}
+
+static void rope_setup(fwd_state *s)
+{
+    const model_hparams *hp = &s->m->hp;
+    const float freq_scale = hp->rope_freq_scale;
+    const bool yarn = hp->rope_scaling == MODEL_ROPE_YARN;
+    s->ext_factor = yarn ? 1.0f : 0.0f;
+    /* The context's attn_factor (llama-context.cpp), then the graph's
+     * kq_scale pre-scaling (models/deepseek2.cpp). */
+    float attn_factor = 1.0f;
+    if (s->ext_factor != 0.0f) {
+        const float factor = 1.0f / freq_scale;
+        float mscale_dflt = 1.0f, mscale_all = hp->yarn_log_mul;
+#define GET_MSCALE(sc, ms) ((sc) <= 1.0f ? 1.0f : (0.1f * (ms) * logf(sc) + 1.0f))
+        if (hp->yarn_log_mul != 0.0f) {
+            float mscale = mscale_dflt;
+            if (mscale_all != 1.0f)
+                mscale = mscale_all;
+            attn_factor = GET_MSCALE(factor, mscale) / GET_MSCALE(factor, mscale_all);
+        } else {
+            attn_factor = GET_MSCALE(factor, 1.0f);
+        }
+#undef GET_MSCALE
+        attn_factor *= 1.0f / (1.0f + 0.1f * logf(factor));
+    }
+    attn_factor *= hp->rope_attn_factor;
+    const float attn_factor_org = attn_factor * (1.0f + 0.1f * logf(1.0f / freq_scale));
+    const float mscale = attn_factor_org * (1.0f + 0.1f * hp->yarn_log_mul * logf(1.0f / freq_scale));
+    s->kq_scale = 1.0f * mscale * mscale / sqrtf((float)model_head_k(hp));
+    s->rope_mscale = attn_factor;
+    const int n_dims = (int)hp->qk_rope;
+    float start = floorf(corr_dim(n_dims, (int)hp->n_ctx_orig, hp->yarn_beta_fast, hp->rope_freq_base));
+    float end = ceilf(corr_dim(n_dims, (int)hp->n_ctx_orig, hp->yarn_beta_slow, hp->rope_freq_base));
+    s->corr_dims[0] = start > 0 ? start : 0;
+    s->corr_dims[1] = end < (float)(n_dims - 1) ? end : (float)(n_dims - 1);
+    s->theta_scale = powf(hp->rope_freq_base, -2.0f / (float)n_dims);
+}
+
+static void rope_table(const fwd_state *s, int pos, float *cs)
+{
+    const model_hparams *hp = &s->m->hp;
+    const float freq_scale = hp->rope_freq_scale;
+    float theta = (float)pos;
+    for (int i0 = 0; i0 < (int)hp->qk_rope; i0 += 2) {
+        float theta_interp = freq_scale * theta;
+        float th = theta_interp;
+        float msc = s->rope_mscale;
+        if (s->ext_factor != 0.0f) {
+            float y = ((float)(i0 / 2) - s->corr_dims[0]) /
+                      fmaxf(0.001f, s->corr_dims[1] - s->corr_dims[0]);
+            float ramp = 1 - fminf(1, fmaxf(0, y));
+            float ramp_mix = ramp * s->ext_factor;
+            th = theta_interp * (1 - ramp_mix) + theta * ramp_mix;
+            msc *= 1.0f + 0.1f * logf(1.0f / freq_scale);
+        }
+        cs[i0] = cosf(th) * msc;
+        cs[i0 + 1] = sinf(th) * msc;
+        theta *= s->theta_scale;
+    }
+}
+
+static void rope_apply(float *v, const float *cs, int n)
+{
+    for (int i = 0; i < n; i += 2) {
+        const float x0 = v[i], x1 = v[i + 1];
+        v[i] = x0 * cs[i] - x1 * cs[i + 1];
+        v[i + 1] = x0 * cs[i + 1] + x1 * cs[i];
+    }
+}
+
+/* ---- creation ---- */
+
+static size_t act_row_max(const model *m)
+{
+    /* Widest quantized activation row any product in this model needs. */
+    const model_hparams *hp = &m->hp;
+    int64_t widths[] = {hp->n_embd, hp->q_lora, hp->kv_lora, (int64_t)hp->n_head * hp->v_head,
+                        hp->n_ff, (int64_t)hp->n_ff_exp * (hp->n_expert_shared ? hp->n_expert_shared : 1),
+                        hp->n_ff_exp, hp->qk_nope};
+    size_t best = 0;
+    for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+        int64_t w = widths[i];
+        if (w <= 0)
+            continue;
+        /* F32 activations are the widest per element (4 bytes); Q8_K/Q8_0
+         * are ~1.1 bytes.  Round w up to a block multiple for Q8_K. */
+        size_t b = (size_t)w * 4 + 512;
+        if (b > best)
+            best = b;
+    }
+    return best;
+}
+
+/* Sizes (and with real, allocates) every buffer of s; s->m and s->o set.
+ * One function serves fwd_create and fwd_bytes_needed so the memory plan
+ * and the allocation cannot drift apart. */
+static bool alloc_all(fwd_state *s, bool real)
+{
+    const model_hparams *hp = &s->m->hp;
+    const size_t B = (size_t)s->o.n_batch, E = hp->n_embd, H = hp->n_head, L = hp->kv_lora;
+    const size_t ctx = (size_t)s->o.n_ctx, U = hp->n_expert_used ? hp->n_expert_used : 1;
+    const size_t X = hp->n_expert ? hp->n_expert : 1;
+    size_t widest = hp->n_ff;
+    if (widest < (size_t)hp->n_ff_exp * hp->n_expert_shared)
+        widest = (size_t)hp->n_ff_exp * hp->n_expert_shared;
+    if (widest < hp->n_ff_exp)
+        widest = hp->n_ff_exp;
+    s->lat_row = s->o.cache_type == FWD_CACHE_F32 ? L * 4 : s->o.cache_type == FWD_CACHE_F16 ? L * 2 : L / 32 * 34;
+    size_t qrow = act_row_max(s->m);
+    s->qbuf_bytes = B * qrow;
+    s->th_q_bytes = B * qrow;
+    bool ok = true;
+    s->bytes = 0;
+#define ALLOC(p, n)                                                                                \
+    do {                                                                                           \
+        size_t nb_ = (n);              \
+        if (!nb_) nb_ = 1;                                                          \
+        (p) = real ? aligned_alloc(64, (nb_ + 63) & ~(size_t)63) : NULL;                          \
+        ok = ok && (!real || (p));                                                                            \
+        s->bytes += nb_;                                                                           \
+    } while (0)
+    ALLOC(s->lat, hp->n_layer * ctx * s->lat_row);
+    ALLOC(s->pe, hp->n_layer * ctx * hp->qk_rope * sizeof(float));
+    if (s->o.cache_type != FWD_CACHE_F32)
+        ALLOC(s->lat_f32, ctx * L * sizeof(float));
+    ALLOC(s->x, B * E * 4);
+    ALLOC(s->h, B * E * 4);
+    ALLOC(s->tmp, B * E * 4);
+    ALLOC(s->moe, B * E * 4);
+    ALLOC(s->qa, B * (hp->q_lora ? hp->q_lora : 1) * 4);
+    ALLOC(s->q, B * H * model_head_k(hp) * 4);
+    ALLOC(s->kva, B * (L + hp->qk_rope) * 4);
+    ALLOC(s->qt, B * H * L * 4);
+    ALLOC(s->obar, B * H * L * 4);
+    ALLOC(s->ao, B * H * hp->v_head * 4);
+    ALLOC(s->g, B * widest * 4);
+    ALLOC(s->u, B * widest * 4);
+    ALLOC(s->router, B * X * 4);
+    ALLOC(s->slots, B * U * E * 4);
+    ALLOC(s->qbuf, s->qbuf_bytes);
+    ALLOC(s->sel, B * U * 4);
+    ALLOC(s->selw, B * U * 4);
+    ALLOC(s->etok, B * U * 4);
+    ALLOC(s->eslot, B * U * 4);
+    ALLOC(s->ecount, (X + 1) * 4);
+    ALLOC(s->estart, (X + 1) * 4);
+    ALLOC(s->act, X * 4);
+    ALLOC(s->gp, X * sizeof *s->gp);
+    ALLOC(s->up, X * sizeof *s->up);
+    ALLOC(s->dp, X * sizeof *s->dp);
+    ALLOC(s->probs, X * 4);
+    ALLOC(s->score, X * 4);
+    ALLOC(s->egather, B * qrow);
+    ALLOC(s->eg, B * (hp->n_ff_exp ? hp->n_ff_exp : 1) * 4);
+    ALLOC(s->eu, B * (hp->n_ff_exp ? hp->n_ff_exp : 1) * 4);
+    ALLOC(s->ey, B * E * 4);
+    ALLOC(s->eq, B * qrow);
+    ALLOC(s->th_scores, (size_t)s->nth * ctx * 4);
+    ALLOC(s->th_row, (size_t)s->nth * L * 4);
+    ALLOC(s->th_q, (size_t)s->nth * s->th_q_bytes);
+    ALLOC(s->rope, B * hp->qk_rope * 4);
+#undef ALLOC
+    return ok;
+}
+
+size_t fwd_bytes_needed(const model *m, const fwd_opts *o)
+{
+    fwd_state s = {0};
+    s.m = m;
+    s.o = *o;
+    s.nth = tpool_size(o->tp);
+    alloc_all(&s, false);
+    return s.bytes;
+}
+
+int fwd_create(fwd_state **out, const model *m, const fwd_opts *opts, char *err, size_t errlen)
+{
+    *out = NULL;
+    fwd_opts o;
+    if (opts)
+        o = *opts;
+    else
+        fwd_opts_default(&o);
+    const model_hparams *hp = &m->hp;
+    if (o.n_ctx <= 0 || o.n_ctx > (1 << 24))
+        return fail(err, errlen, -EINVAL, "context size %d out of range", o.n_ctx);
+    if (o.n_batch <= 0)
+        o.n_batch = 64;
+    if (o.n_batch > o.n_ctx)
+        o.n_batch = o.n_ctx;
+    if (o.cache_type == FWD_CACHE_Q8_0 && hp->kv_lora % 32 != 0)
+        return fail(err, errlen, -EINVAL, "q8_0 cache needs kv_lora_rank %% 32 == 0");
+    fwd_state *s = calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    s->m = m;
+    s->o = o;
+    s->nth = tpool_size(o.tp);
+    bool ok = alloc_all(s, true);
+    if (!ok) {
+        fwd_destroy(s);
+        return fail(err, errlen, -ENOMEM, "cannot allocate %.1f MB for the context and scratch",
+                    (double)s->bytes / 1e6);
+    }
+    rope_setup(s);
+    *out = s;
+    return 0;
+}
+
+void fwd_destroy(fwd_state *s)
+{
+    if (!s)
+        return;
+    void *ps[] = {s->lat, s->pe, s->lat_f32, s->x, s->h, s->tmp, s->moe, s->qa, s->q, s->kva,
+                  s->qt, s->obar, s->ao, s->g, s->u, s->router, s->slots, s->qbuf, s->sel,
+                  s->selw, s->etok, s->eslot, s->ecount, s->estart, s->egather, s->eg, s->eu,
+                  s->ey, s->eq, s->th_scores, s->th_row, s->th_q, s->rope, s->act,
+                  (void *)s->gp, (void *)s->up, (void *)s->dp, s->probs, s->score};
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
+        free(ps[i]);
+    free(s);
+}
+
+int fwd_n_past(const fwd_state *s) { return s->n_past; }
+int fwd_n_ctx(const fwd_state *s) { return s->o.n_ctx; }
+size_t fwd_bytes(const fwd_state *s) { return s->bytes; }
+
+void fwd_truncate(fwd_state *s, int n)
+{
+    if (n >= 0 && n < s->n_past)
+        s->n_past = n;
+}
+
+/* ---- latent cache ---- */
+
+static uint8_t *lat_at(const fwd_state *s, int il, int pos)
+{
+    return s->lat + ((size_t)il * (size_t)s->o.n_ctx + (size_t)pos) * s->lat_row;
+}
+
+static void lat_store(fwd_state *s, int il, int pos, const float *c, void *scratch)
+{
+    const int64_t L = s->m->hp.kv_lora;
+    uint8_t *dst = lat_at(s, il, pos);
+    switch (s->o.cache_type) {
+    case FWD_CACHE_F32:
+        memcpy(dst, c, (size_t)L * 4);
+        break;
+    case FWD_CACHE_F16:
+        for (int64_t i = 0; i < L; i++) {
+            uint16_t h = quant_f32_to_f16(c[i]);
+            memcpy(dst + 2 * i, &h, 2);
+        }
+        break;
+    default:
+        kern_get()->quantize[MS_TYPE_Q8_0](c, scratch, L);
+        memcpy(dst, scratch, s->lat_row);
+        break;
+    }
+}
+
+/* F32 view of layer il's latents [0, n). */
+static const float *lat_view(fwd_state *s, int il, int n)
+{
+    const int64_t L = s->m->hp.kv_lora;
+    if (s->o.cache_type == FWD_CACHE_F32)
+        return (const float *)lat_at(s, il, 0);
+    for (int p = 0; p < n; p++) {
+        const uint8_t *src = lat_at(s, il, p);
+        float *dst = s->lat_f32 + (size_t)p * L;
+        if (s->o.cache_type == FWD_CACHE_F16)
+            for (int64_t i = 0; i < L; i++) {
+                uint16_t h;
+                memcpy(&h, src + 2 * i, 2);
+                dst[i] = quant_f16_to_f32(h);
+            }
+        else
+            quant_dequantize_row(MS_TYPE_Q8_0, src, dst, L);
+    }
+    return s->lat_f32;
+}
+
+/* ---- attention ---- */
+
+struct attn_job {
+    fwd_state *s;
+    const mlayer *L;
+    int il;
+    int n_tok;
+    const float *lat; /* (n_past + n_tok, kv_lora) */
+    const float *pe;  /* (n_past + n_tok, qk_rope) */
+};
+
+static void attn_head(struct attn_job *j, int h, int ith)
+{
+    fwd_state *s = j->s;
+    const model_hparams *hp = &s->m->hp;
+    const mlayer *Ly = j->L;
+    const kern_table *k = kern_get();
+    const int64_t Lr = hp->kv_lora, R = hp->qk_rope, N = hp->qk_nope, V = hp->v_head;
+    const int64_t hk = model_head_k(hp), H = hp->n_head;
+    const int n = j->n_tok;
+    float *row = s->th_row + (size_t)ith * Lr;
+    float *scores = s->th_scores + (size_t)ith * s->o.n_ctx;
+    uint8_t *tq = s->th_q + (size_t)ith * s->th_q_bytes;
+
+    /* q~_h = W_kb^T q_nope_h for every token of the chunk */
+    if (hp->is_mla) {
+        const mweight *w = &Ly->wk_b;
+        int at = quant_info(w->type)->act_type;
+        size_t qr = quant_row_bytes(at, N);
+        for (int t = 0; t < n; t++)
+            k->quantize[at](s->q + ((size_t)t * H + h) * hk, tq + (size_t)t * qr, N);
+        k->mul_mat[w->type](N, w->data + (size_t)h * w->mat_bytes, w->row_bytes, 0, Lr, tq, qr, n,
+                            s->qt + (size_t)h * Lr, (size_t)(H * Lr));
+    } else {
+        const mweight *w = &Ly->wkv_b;
+        for (int t = 0; t < n; t++)
+            memset(s->qt + ((size_t)t * H + h) * Lr, 0, (size_t)Lr * 4);
+        for (int64_t d = 0; d < N; d++) {
+            quant_dequantize_row(w->type, w->data + (size_t)(h * (N + V) + d) * w->row_bytes, row, Lr);
+            for (int t = 0; t < n; t++) {
+                const float qd = s->q[((size_t)t * H + h) * hk + d];
+                float *qt = s->qt + ((size_t)t * H + h) * Lr;
+                for (int64_t l = 0; l < Lr; l++)
+                    qt[l] += qd * row[l];
+            }
+        }
+    }
+
+    /* scores, causal softmax, obar = sum_s a_s c_s */
+    for (int t = 0; t < n; t++) {
+        const int pos = s->n_past + t;
+        const float *qt = s->qt + ((size_t)t * H + h) * Lr;
+        const float *qpe = s->q + ((size_t)t * H + h) * hk + N;
+        float mx = -INFINITY;
+        for (int p = 0; p <= pos; p++) {
+            float d = dot_f32(qt, j->lat + (size_t)p * Lr, Lr) + dot_f32(qpe, j->pe + (size_t)p * R, R);
+            scores[p] = d * s->kq_scale;
+            if (scores[p] > mx)
+                mx = scores[p];
+        }
+        double sum = 0.0;
+        for (int p = 0; p <= pos; p++) {
+            scores[p] = expf(scores[p] - mx);
+            sum += (double)scores[p];
+        }
+        const float inv = (float)(1.0 / sum);
+        float *ob = s->obar + ((size_t)t * H + h) * Lr;
+        memset(ob, 0, (size_t)Lr * 4);
+        for (int p = 0; p <= pos; p++) {
+            const float a = scores[p] * inv;
+            const float *c = j->lat + (size_t)p * Lr;
+            for (int64_t l = 0; l < Lr; l++)
+                ob[l] += a * c[l];
+        }
+    }
+
+    /* o_h = W_vb obar_h */
+    if (hp->is_mla) {
+        const mweight *w = &Ly->wv_b;
+        int at = quant_info(w->type)->act_type;
+        size_t qr = quant_row_bytes(at, Lr);
+        for (int t = 0; t < n; t++)
+            k->quantize[at](s->obar + ((size_t)t * H + h) * Lr, tq + (size_t)t * qr, Lr);
+        k->mul_mat[w->type](Lr, w->data + (size_t)h * w->mat_bytes, w->row_bytes, 0, V, tq, qr, n,
+                            s->ao + (size_t)h * V, (size_t)(H * V));
+    } else {
+        const mweight *w = &Ly->wkv_b;
+        for (int64_t d = 0; d < V; d++) {
+            quant_dequantize_row(w->type, w->data + (size_t)(h * (N + V) + N + d) * w->row_bytes, row, Lr);
+            for (int t = 0; t < n; t++)
+                s->ao[(size_t)t * H * V + (size_t)h * V + d] =
+                    dot_f32(row, s->obar + ((size_t)t * H + h) * Lr, Lr);
+        }
+    }
+}
+
+static void attn_job_run(void *ctx, int ith, int nth)
+{
+    struct attn_job *j = ctx;
+    long lo, hi;
+    tpool_split(j->s->m->hp.n_head, ith, nth, &lo, &hi);
+    for (long h = lo; h < hi; h++)
+        attn_head(j, (int)h, ith);
+}
+
+/* x (n rows) += attention(x) for layer il. */
+static void attention(fwd_state *s, int il, int n)
+{
+    const model_hparams *hp = &s->m->hp;
+    const mlayer *Ly = &s->m->layers[il];
+    tpool *tp = s->o.tp;
+    const int64_t E = hp->n_embd, H = hp->n_head, Lr = hp->kv_lora, R = hp->qk_rope;
+    const int64_t hk = model_head_k(hp), N = hp->qk_nope;
+
+    for (int t = 0; t < n; t++)
+        rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, Ly->attn_norm, E, hp->rms_eps);
+    if (hp->q_lora) {
+        mm_mul(tp, &Ly->wq_a, 0, s->h, E, n, s->qa, hp->q_lora, s->qbuf);
+        for (int t = 0; t < n; t++)
+            rmsnorm(s->qa + (size_t)t * hp->q_lora, s->qa + (size_t)t * hp->q_lora, Ly->q_a_norm,
+                    hp->q_lora, hp->rms_eps);
+        mm_mul(tp, &Ly->wq_b, 0, s->qa, hp->q_lora, n, s->q, H * hk, s->qbuf);
+    } else {
+        mm_mul(tp, &Ly->wq, 0, s->h, E, n, s->q, H * hk, s->qbuf);
+    }
+    mm_mul(tp, &Ly->wkv_a, 0, s->h, E, n, s->kva, Lr + R, s->qbuf);
+
+    /* Latent c = RMSNorm(kva[0:Lr]); k_pe = RoPE(kva[Lr:]) (not normalized);
+     * for legacy files the cache keeps the value kv_b actually multiplies. */
+    const int lat_act = hp->is_mla ? MS_TYPE_F32 : quant_info(Ly->wkv_b.type)->act_type;
+    for (int t = 0; t < n; t++) {
+        const int pos = s->n_past + t;
+        float *kva = s->kva + (size_t)t * (Lr + R);
+        float *cs = s->rope + (size_t)t * R;
+        rope_table(s, pos, cs);
+        rmsnorm(kva, kva, Ly->kv_a_norm, Lr, hp->rms_eps);
+        act_roundtrip(lat_act, kva, kva, Lr, s->qbuf);
+        lat_store(s, il, pos, kva, s->qbuf);
+        float *pe = s->pe + ((size_t)il * s->o.n_ctx + pos) * R;
+        memcpy(pe, kva + Lr, (size_t)R * 4);
+        rope_apply(pe, cs, (int)R);
+        for (int64_t h = 0; h < H; h++)
+            rope_apply(s->q + ((size_t)t * H + h) * hk + N, cs, (int)R);
+    }
+
+    struct attn_job j = {s, Ly, il, n, lat_view(s, il, s->n_past + n),
+                         s->pe + (size_t)il * s->o.n_ctx * R};
+    tpool_run(tp, attn_job_run, &j);
+
+    mm_mul(tp, &Ly->wo, 0, s->ao, H * hp->v_head, n, s->tmp, E, s->qbuf);
+    for (size_t i = 0; i < (size_t)n * E; i++)
+        s->x[i] = s->tmp[i] + s->x[i];
+}
+
+/* ---- feed-forward ---- */
+
+/* y (n rows of n_embd) = down(silu(gate h) * up h) for one matrix of each. */
+static void swiglu_ffn(fwd_state *s, const mweight *gate, const mweight *up, const mweight *down,
+                       const float *h, int n, float *y)
+{
+    tpool *tp = s->o.tp;
+    const int64_t E = s->m->hp.n_embd, F = gate->n_out;
+    mm_quantize(tp, gate->type, h, E, E, n, s->qbuf);
+    mm_mul_q(tp, gate, 0, s->qbuf, n, s->g, F);
+    if (quant_info(up->type)->act_type != quant_info(gate->type)->act_type)
+        mm_quantize(tp, up->type, h, E, E, n, s->qbuf);
+    mm_mul_q(tp, up, 0, s->qbuf, n, s->u, F);
+    for (size_t i = 0; i < (size_t)n * F; i++)
+        s->g[i] = silu(s->g[i]) * s->u[i];
+    mm_mul(tp, down, 0, s->g, F, n, y, E, s->qbuf);
+}
+
+/* Expert choice for one token (DEEPSEEK-FACTS 6.4).  sel/w get n_used
+ * entries in descending selection score. */
+static void route(const model_hparams *hp, const float *logits, const float *bias, int32_t *sel,
+                  float *w, float *probs, float *score)
+{
+    const int X = (int)hp->n_expert, K = (int)hp->n_expert_used;
+    if (hp->gating == MODEL_GATING_SIGMOID) {
+        for (int e = 0; e < X; e++)
+            probs[e] = 1.0f / (1.0f + expf(-logits[e]));
+    } else {
+        float mx = -INFINITY;
+        for (int e = 0; e < X; e++)
+            mx = fmaxf(mx, logits[e]);
+        double sum = 0.0;
+        for (int e = 0; e < X; e++) {
+            probs[e] = expf(logits[e] - mx);
+            sum += (double)probs[e];
+        }
+        const float inv = (float)(1.0 / sum);
+        for (int e = 0; e < X; e++)
+            probs[e] *= inv;
+    }
+    for (int e = 0; e < X; e++)
+        score[e] = bias ? probs[e] + bias[e] : probs[e];
+    if (hp->n_group > 1) {
+        const int G = (int)hp->n_group, per = X / G;
+        float gsc[256];
+        bool keep[256];
+        for (int g = 0; g < G; g++) {
+            float a = -INFINITY, b = -INFINITY; /* top two */
+            for (int i = 0; i < per; i++) {
+                float v = score[g * per + i];
+                if (v > a) {
+                    b = a;
+                    a = v;
+                } else if (v > b) {
+                    b = v;
+                }
+            }
+            gsc[g] = a + b;
+            keep[g] = false;
+        }
+        for (int r = 0; r < (int)hp->n_group_used; r++) {
+            int best = -1;
+            for (int g = 0; g < G; g++)
+                if (!keep[g] && (best < 0 || gsc[g] > gsc[best]))
+                    best = g;
+            keep[best] = true;
+        }
+        for (int g = 0; g < G; g++)
+            if (!keep[g])
+                for (int i = 0; i < per; i++)
+                    score[g * per + i] = -INFINITY;
+    }
+    for (int r = 0; r < K; r++) {
+        int best = -1;
+        for (int e = 0; e < X; e++) {
+            bool taken = false;
+            for (int q = 0; q < r; q++)
+                taken = taken || sel[q] == e;
+            if (!taken && (best < 0 || score[e] > score[best]))
+                best = e;
+        }
+        sel[r] = best;
+        w[r] = probs[best];
+    }
+    if (hp->weights_norm) {
+        double sum = 0.0;
+        for (int r = 0; r < K; r++)
+            sum += (double)w[r];
+        float fs = (float)sum;
+        if (fs < 6.103515625e-5f)
+            fs = 6.103515625e-5f;
+        for (int r = 0; r < K; r++)
+            w[r] = w[r] / fs;
+    }
+    if (hp->weights_scale != 0.0f && hp->weights_scale != 1.0f)
+        for (int r = 0; r < K; r++)
+            w[r] = w[r] * hp->weights_scale;
+}
+
+static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err, size_t errlen)
+{
+    const model_hparams *hp = &s->m->hp;
+    const mlayer *Ly = &s->m->layers[il];
+    tpool *tp = s->o.tp;
+    const int64_t E = hp->n_embd, F = hp->n_ff_exp;
+    const int X = (int)hp->n_expert, K = (int)hp->n_expert_used;
+
+    mm_mul(tp, &Ly->gate_inp, 0, h2, E, n, s->router, X, s->qbuf);
+    float *probs = s->probs, *score = s->score;
+    for (int t = 0; t < n; t++) {
+        route(hp, s->router + (size_t)t * X, Ly->exp_probs_b, s->sel + (size_t)t * K,
+              s->selw + (size_t)t * K, probs, score);
+        if (s->o.on_route)
+            s->o.on_route(s->o.route_ud, il, s->n_past + t, K, s->sel + (size_t)t * K,
+                          s->selw + (size_t)t * K);
+    }
+
+    /* Group (token, slot) pairs by expert so each expert is read and
+     * multiplied once per chunk (counting sort, ascending expert id). */
+    memset(s->ecount, 0, (size_t)(X + 1) * 4);
+    for (int i = 0; i < n * K; i++)
+        s->ecount[s->sel[i]]++;
+    for (int e = 0, acc = 0; e < X; e++) {
+        s->estart[e] = acc;
+        acc += s->ecount[e];
+    }
+    for (int i = 0; i < n * K; i++) {
+        int e = s->sel[i];
+        int at = s->estart[e]++;
+        s->etok[at] = i / K;
+        s->eslot[at] = i % K;
+    }
+    for (int e = X - 1; e >= 0; e--) /* restore starts */
+        s->estart[e] -= s->ecount[e];
+
+    /* Active expert ids, ascending; the acquire/compute loop walks them. */
+    int32_t *act = s->act;
+    int na = 0;
+    for (int e = 0; e < X; e++)
+        if (s->ecount[e])
+            act[na++] = e;
+    const uint8_t **gp = s->gp, **up = s->up, **dp = s->dp;
+    if (s->o.experts) {
+        int rc = s->o.experts->acquire(s->o.experts->ud, il, na, act, gp, up, dp, err, errlen);
+        if (rc)
+            return rc;
+    } else {
+        for (int i = 0; i < na; i++) {
+            gp[i] = Ly->gate_exps.data + (size_t)act[i] * Ly->gate_exps.mat_bytes;
+            up[i] = Ly->up_exps.data + (size_t)act[i] * Ly->up_exps.mat_bytes;
+            dp[i] = Ly->down_exps.data + (size_t)act[i] * Ly->down_exps.mat_bytes;
+        }
+    }
+
+    const int gat = quant_info(Ly->gate_exps.type)->act_type;
+    const int uat = quant_info(Ly->up_exps.type)->act_type;
+    const size_t gq = quant_row_bytes(gat, E), uq = quant_row_bytes(uat, E);
+    /* h2 quantized once per activation type, then gathered per expert. */
+    mm_quantize(tp, Ly->gate_exps.type, h2, E, E, n, s->qbuf);
+    uint8_t *uqbuf = (uint8_t *)s->qbuf;
+    if (uat != gat) {
+        uqbuf = (uint8_t *)s->eq;
+        mm_quantize(tp, Ly->up_exps.type, h2, E, E, n, uqbuf);
+    }
+    for (int i = 0; i < na; i++) {
+        const int e = act[i], c = s->ecount[e], st = s->estart[e];
+        uint8_t *ga = s->egather;
+        for (int r = 0; r < c; r++)
+            memcpy(ga + (size_t)r * gq, (uint8_t *)s->qbuf + (size_t)s->etok[st + r] * gq, gq);
+        mm_mul_raw_q(tp, Ly->gate_exps.type, gp[i], E, F, ga, c, s->eg, F);
+        if (uat != gat)
+            for (int r = 0; r < c; r++)
+                memcpy(ga + (size_t)r * uq, uqbuf + (size_t)s->etok[st + r] * uq, uq);
+        mm_mul_raw_q(tp, Ly->up_exps.type, up[i], E, F, ga, c, s->eu, F);
+        for (size_t q = 0; q < (size_t)c * F; q++)
+            s->eg[q] = silu(s->eg[q]) * s->eu[q];
+        mm_quantize(tp, Ly->down_exps.type, s->eg, F, F, c, s->eq);
+        mm_mul_raw_q(tp, Ly->down_exps.type, dp[i], F, E, s->eq, c, s->ey, E);
+        for (int r = 0; r < c; r++)
+            memcpy(s->slots + ((size_t)s->etok[st + r] * K + s->eslot[st + r]) * E,
+                   s->ey + (size_t)r * E, (size_t)E * 4);
+    }
+    if (s->o.experts && s->o.experts->release)
+        s->o.experts->release(s->o.experts->ud, il);
+
+    /* Combine in selection order: (e0*w0 + e1*w1) + e2*w2 + ... */
+    for (int t = 0; t < n; t++) {
+        float *yt = y + (size_t)t * E;
+        const float *w = s->selw + (size_t)t * K;
+        const float *sl = s->slots + (size_t)t * K * E;
+        for (int64_t i = 0; i < E; i++)
+            yt[i] = sl[i] * w[0];
+        for (int r = 1; r < K; r++)
+            for (int64_t i = 0; i < E; i++)
+                yt[i] = yt[i] + sl[(size_t)r * E + i] * w[r];
+    }
+    return 0;
+}
+
+static int ffn(fwd_state *s, int il, int n, char *err, size_t errlen)
+{
+    const model_hparams *hp = &s->m->hp;
+    const mlayer *Ly = &s->m->layers[il];
+    const int64_t E = hp->n_embd;
+    for (int t = 0; t < n; t++)
+        rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, Ly->ffn_norm, E, hp->rms_eps);
+    if (!Ly->is_moe) {
+        swiglu_ffn(s, &Ly->ffn_gate, &Ly->ffn_up, &Ly->ffn_down, s->h, n, s->tmp);
+        for (size_t i = 0; i < (size_t)n * E; i++)
+            s->x[i] = s->tmp[i] + s->x[i];
+        return 0;
+    }
+    int rc = moe(s, il, n, s->h, s->moe, err, errlen);
+    if (rc)
+        return rc;
+    if (Ly->gate_sh.name) {
+        swiglu_ffn(s, &Ly->gate_sh, &Ly->up_sh, &Ly->down_sh, s->h, n, s->tmp);
+        for (size_t i = 0; i < (size_t)n * E; i++)
+            s->moe[i] = s->moe[i] + s->tmp[i];
+    }
+    for (size_t i = 0; i < (size_t)n * E; i++)
+        s->x[i] = s->moe[i] + s->x[i];
+    return 0;
+}
+
+/* ---- evaluation ---- */
+
+static int eval_chunk(fwd_state *s, const int32_t *tok, int n, float *logits_all,
+                      float *logits_last, char *err, size_t errlen)
+{
+    const model *m = s->m;
+    const model_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd;
+    for (int t = 0; t < n; t++)
+        quant_dequantize_row(m->tok_embd.type, m->tok_embd.data + (size_t)tok[t] * m->tok_embd.row_bytes,
+                             s->x + (size_t)t * E, E);
+    for (uint32_t il = 0; il < hp->n_layer; il++) {
+        attention(s, (int)il, n);
+        int rc = ffn(s, (int)il, n, err, errlen);
+        if (rc)
+            return rc;
+    }
+    /* Logits only for the rows asked for. */
+    int first = logits_all ? 0 : n - 1;
+    if (!logits_all && !logits_last)
+        return 0;
+    for (int t = first; t < n; t++)
+        rmsnorm(s->h + (size_t)(t - first) * E, s->x + (size_t)t * E, m->output_norm, E, hp->rms_eps);
+    int rows = n - first;
+    float *dst = logits_all ? logits_all : logits_last;
+    /* The output head is wide (n_vocab rows): multiply in slices of rows so
+     * the chunk never needs more than the caller's buffer. */
+    mm_mul(s->o.tp, &m->output, 0, s->h, E, rows, dst, hp->n_vocab, s->qbuf);
+    if (logits_all && logits_last)
+        memcpy(logits_last, logits_all + (size_t)(n - 1) * hp->n_vocab, (size_t)hp->n_vocab * 4);
+    return 0;
+}
+
+int fwd_eval(fwd_state *s, const int32_t *tok, int n, float *logits_all, float *logits_last,
+             char *err, size_t errlen)
+{
+    const model_hparams *hp = &s->m->hp;
+    if (n <= 0)
+        return fail(err, errlen, -EINVAL, "no tokens to evaluate");
+    if ((int64_t)s->n_past + n > s->o.n_ctx)
+        return fail(err, errlen, -E2BIG,
+                    "context full: %d tokens already, %d more would exceed the context size %d "
+                    "(raise -c/--ctx-size)",
+                    s->n_past, n, s->o.n_ctx);
+    for (int i = 0; i < n; i++)
+        if (tok[i] < 0 || (uint32_t)tok[i] >= hp->n_vocab)
+            return fail(err, errlen, -EINVAL, "token id %d at index %d out of range [0, %u)",
+                        tok[i], i, hp->n_vocab);
+    const int start = s->n_past;
+    for (int i = 0; i < n; i += s->o.n_batch) {
+        int c = n - i < s->o.n_batch ? n - i : s->o.n_batch;
+        bool last = i + c == n;
+        int rc = eval_chunk(s, tok + i, c, logits_all ? logits_all + (size_t)i * hp->n_vocab : NULL,
+                            last ? logits_last : NULL, err, errlen);
+        if (rc) {
+            s->n_past = start;
+            return rc;
+        }
+        s->n_past += c;
+    }
+    return 0;
+}

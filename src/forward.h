@@ -1,0 +1,73 @@
+/* forward.h - the deepseek2 forward pass for one sequence.
+ *
+ * Owns: the latent KV cache (kv_lora + rope dims per token per layer: the
+ * absorbed MLA form), per-session scratch sized once at creation, and the
+ * per-layer computation (attention in attention.c style sections, dense FFN,
+ * MoE routing and expert products).  Prompt tokens are processed as a batch
+ * (chunks of n_batch); decode is a batch of one.
+ * Does not own: the model weights (borrowed), where routed experts come from
+ * (an expert_src, resident by default), sampling, tokens as text.
+ * Thread safety: one fwd_state per sequence, driven by one thread; work is
+ * spread over the thread pool it is given. */
+#ifndef MS_FORWARD_H
+#define MS_FORWARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "threadpool.h"
+
+enum fwd_cache_type { FWD_CACHE_F32 = 0, FWD_CACHE_F16 = 1, FWD_CACHE_Q8_0 = 2 };
+
+/* Where routed experts come from.  acquire() makes experts ids[0..n) of
+ * layer il readable and returns pointers to their gate/up/down matrices; the
+ * pointers stay valid until release(il).  NULL expert_src = the model's
+ * resident copies. */
+typedef struct expert_src {
+    int (*acquire)(void *ud, int il, int n, const int32_t *ids, const uint8_t **gate,
+                   const uint8_t **up, const uint8_t **down, char *err, size_t errlen);
+    void (*release)(void *ud, int il);
+    /* Optional: a guess of layer il's experts (from the current hidden state)
+     * so reads can start early.  May be NULL. */
+    void (*prefetch)(void *ud, int il, int n, const int32_t *ids);
+    void *ud;
+} expert_src;
+
+typedef struct fwd_opts {
+    int n_ctx;          /* positions the cache holds (default 4096) */
+    int cache_type;     /* enum fwd_cache_type (default f32) */
+    int n_batch;        /* prompt tokens per chunk (default 64) */
+    tpool *tp;          /* borrowed; NULL = single-threaded */
+    const expert_src *experts; /* borrowed; NULL = resident */
+    /* Routing trace: when non-NULL, called with each token's chosen experts. */
+    void (*on_route)(void *ud, int il, int pos, int n, const int32_t *ids, const float *w);
+    void *route_ud;
+} fwd_opts;
+
+typedef struct fwd_state fwd_state;
+
+void fwd_opts_default(fwd_opts *o);
+
+/* Allocates the cache and scratch for m (borrowed; must outlive the state). */
+int fwd_create(fwd_state **out, const model *m, const fwd_opts *o, char *err, size_t errlen);
+void fwd_destroy(fwd_state *s); /* accepts NULL */
+
+/* Evaluates tokens tok[0..n) at positions n_past.. and advances n_past.
+ * logits_all (n x n_vocab floats) receives every position's logits if
+ * non-NULL; logits_last (n_vocab) the last position's if non-NULL.
+ * Errors: -EINVAL bad token id, -E2BIG context full, -EIO/-ECANCELED from
+ * the expert source.  On error n_past is unchanged. */
+int fwd_eval(fwd_state *s, const int32_t *tok, int n, float *logits_all, float *logits_last,
+             char *err, size_t errlen);
+
+int fwd_n_past(const fwd_state *s);
+/* Forgets positions >= n (n <= n_past), e.g. to reuse a shared prefix. */
+void fwd_truncate(fwd_state *s, int n);
+int fwd_n_ctx(const fwd_state *s);
+/* Bytes of cache + scratch this state allocated. */
+size_t fwd_bytes(const fwd_state *s);
+/* Bytes fwd_create would allocate for these options (for the memory plan). */
+size_t fwd_bytes_needed(const model *m, const fwd_opts *o);
+
+#endif

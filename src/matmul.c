@@ -1,0 +1,94 @@
+/* matmul.c - activation quantization and row-parallel products.
+ *
+ * Rows are split evenly across threads; every thread computes all activation
+ * columns for its rows, so each weight byte is read from memory once per
+ * call whatever the batch size (the point of batching prefill). */
+#include "matmul.h"
+
+#include "kernels.h"
+#include "quant.h"
+
+size_t mm_act_bytes(int type, int64_t n, int n_tok)
+{
+    int at = quant_info(type)->act_type;
+    return quant_row_bytes(at, n) * (size_t)n_tok;
+}
+
+struct quant_job {
+    kern_quantize_fn fn;
+    const float *x;
+    size_t x_stride;
+    int64_t n;
+    int n_tok;
+    uint8_t *q;
+    size_t q_row;
+};
+
+static void quant_job_run(void *ctx, int ith, int nth)
+{
+    struct quant_job *j = ctx;
+    long lo, hi;
+    tpool_split(j->n_tok, ith, nth, &lo, &hi);
+    for (long t = lo; t < hi; t++)
+        j->fn(j->x + (size_t)t * j->x_stride, j->q + (size_t)t * j->q_row, j->n);
+}
+
+void mm_quantize(tpool *tp, int type, const float *x, size_t x_stride, int64_t n, int n_tok, void *q)
+{
+    const kern_table *k = kern_get();
+    int at = quant_info(type)->act_type;
+    struct quant_job j = {k->quantize[at], x, x_stride, n, n_tok, q, quant_row_bytes(at, n)};
+    if (n_tok == 1)
+        quant_job_run(&j, 0, 1);
+    else
+        tpool_run(tp, quant_job_run, &j);
+}
+
+struct mul_job {
+    kern_mul_mat_fn fn;
+    int64_t n_in, n_out;
+    const uint8_t *w;
+    size_t row_bytes;
+    const void *q;
+    size_t q_row;
+    int n_tok;
+    float *y;
+    size_t y_stride;
+};
+
+static void mul_job_run(void *ctx, int ith, int nth)
+{
+    struct mul_job *j = ctx;
+    long lo, hi;
+    tpool_split(j->n_out, ith, nth, &lo, &hi);
+    if (lo < hi)
+        j->fn(j->n_in, j->w, j->row_bytes, lo, hi, j->q, j->q_row, j->n_tok, j->y, j->y_stride);
+}
+
+void mm_mul_raw_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n_out,
+                  const void *q, int n_tok, float *y, size_t y_stride)
+{
+    const kern_table *k = kern_get();
+    int at = quant_info(type)->act_type;
+    struct mul_job j = {k->mul_mat[type], n_in, n_out, data, quant_row_bytes(type, n_in), q,
+                        quant_row_bytes(at, n_in), n_tok, y, y_stride};
+    /* Tiny products are not worth a fork. */
+    if ((uint64_t)n_in * (uint64_t)n_out * (uint64_t)n_tok < 32768)
+        mul_job_run(&j, 0, 1);
+    else
+        tpool_run(tp, mul_job_run, &j);
+}
+
+void mm_mul_q(tpool *tp, const mweight *w, int64_t mat, const void *q, int n_tok, float *y,
+              size_t y_stride)
+{
+    mm_mul_raw_q(tp, w->type, w->data + (size_t)mat * w->mat_bytes, w->n_in, w->n_out, q, n_tok,
+                 y, y_stride);
+}
+
+void mm_mul(tpool *tp, const mweight *w, int64_t mat, const float *x, size_t x_stride, int n_tok,
+            float *y, size_t y_stride, void *q)
+{
+    mm_quantize(tp, w->type, x, x_stride, w->n_in, n_tok, q);
+    mm_mul_q(tp, w, mat, q, n_tok, y, y_stride);
+}

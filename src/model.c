@@ -1,0 +1,533 @@
+/* model.c - binds a deepseek2 GGUF to a model: hyperparameters from
+ * metadata, every tensor checked against the expected shape, resident
+ * weights read once with large reads into one arena.
+ *
+ * Invariants after model_load succeeds: every mweight of the layout exists
+ * with the right dims and a known type; every row length is a multiple of
+ * its type's block size; norm vectors are F32; `data` is non-NULL for every
+ * weight except routed experts when they are left to the pager. */
+#include "model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant.h"
+
+#define ARENA_ALIGN 64
+
+static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* ---- hyperparameters ---- */
+
+typedef struct keyctx {
+    const gguf_file *g;
+    const char *path;
+    char *err;
+    size_t errlen;
+} keyctx;
+
+static int key_u32(keyctx *k, const char *suffix, uint32_t *out, bool required, uint32_t dflt)
+{
+    char key[128];
+    snprintf(key, sizeof key, "deepseek2.%s", suffix);
+    int rc = gguf_get_u32(k->g, key, out, k->err, k->errlen);
+    if (rc == -ENOENT) {
+        if (required)
+            return fail(k->err, k->errlen, -EBADMSG, "%s: missing metadata key '%s'", k->path, key);
+        *out = dflt;
+        return 0;
+    }
+    return rc;
+}
+
+static int key_f32(keyctx *k, const char *suffix, float *out, bool required, float dflt)
+{
+    char key[128];
+    double v;
+    snprintf(key, sizeof key, "deepseek2.%s", suffix);
+    int rc = gguf_get_f64(k->g, key, &v, k->err, k->errlen);
+    if (rc == -ENOENT) {
+        if (required)
+            return fail(k->err, k->errlen, -EBADMSG, "%s: missing metadata key '%s'", k->path, key);
+        *out = dflt;
+        return 0;
+    }
+    if (rc == 0)
+        *out = (float)v;
+    return rc;
+}
+
+static int read_hparams(model *m, const model_opts *o, const char *path, char *err, size_t errlen)
+{
+    const gguf_file *g = m->gguf;
+    model_hparams *hp = &m->hp;
+    keyctx k = {g, path, err, errlen};
+    gguf_str arch;
+    int rc = gguf_get_str(g, "general.architecture", &arch, err, errlen);
+    if (rc == -ENOENT)
+        return fail(err, errlen, -ENOTSUP, "%s: no general.architecture key; not a model file", path);
+    if (rc)
+        return rc;
+    if (strcmp(arch.s, "deepseek2") != 0)
+        return fail(err, errlen, -ENOTSUP,
+                    "%s: architecture '%s' is not supported (moestream runs 'deepseek2': "
+                    "DeepSeek-V3/R1)",
+                    path, arch.s);
+
+    uint32_t key_len = 0, val_len = 0, key_mla = 0, val_mla = 0, head_kv = 0;
+    if ((rc = key_u32(&k, "block_count", &hp->n_layer, true, 0)) ||
+        (rc = key_u32(&k, "context_length", &hp->n_ctx_train, false, 4096)) ||
+        (rc = key_u32(&k, "embedding_length", &hp->n_embd, true, 0)) ||
+        (rc = key_u32(&k, "feed_forward_length", &hp->n_ff, false, 0)) ||
+        (rc = key_u32(&k, "attention.head_count", &hp->n_head, true, 0)) ||
+        (rc = key_u32(&k, "attention.head_count_kv", &head_kv, false, 0)) ||
+        (rc = key_u32(&k, "leading_dense_block_count", &hp->n_dense_lead, false, 0)) ||
+        (rc = key_u32(&k, "attention.q_lora_rank", &hp->q_lora, false, 0)) ||
+        (rc = key_u32(&k, "attention.kv_lora_rank", &hp->kv_lora, true, 0)) ||
+        (rc = key_u32(&k, "attention.key_length", &key_len, true, 0)) ||
+        (rc = key_u32(&k, "attention.value_length", &val_len, true, 0)) ||
+        (rc = key_u32(&k, "attention.key_length_mla", &key_mla, false, 0)) ||
+        (rc = key_u32(&k, "attention.value_length_mla", &val_mla, false, 0)) ||
+        (rc = key_u32(&k, "rope.dimension_count", &hp->qk_rope, true, 0)) ||
+        (rc = key_u32(&k, "expert_feed_forward_length", &hp->n_ff_exp, false, 0)) ||
+        (rc = key_u32(&k, "expert_count", &hp->n_expert, false, 0)) ||
+        (rc = key_u32(&k, "expert_used_count", &hp->n_expert_used, false, 0)) ||
+        (rc = key_u32(&k, "expert_shared_count", &hp->n_expert_shared, false, 0)) ||
+        (rc = key_u32(&k, "expert_gating_func", &hp->gating, false, 0)) ||
+        (rc = key_u32(&k, "expert_group_count", &hp->n_group, false, 0)) ||
+        (rc = key_u32(&k, "expert_group_used_count", &hp->n_group_used, false, 0)) ||
+        (rc = key_f32(&k, "attention.layer_norm_rms_epsilon", &hp->rms_eps, true, 0)) ||
+        (rc = key_f32(&k, "expert_weights_scale", &hp->weights_scale, false, 0)) ||
+        (rc = key_f32(&k, "rope.freq_base", &hp->rope_freq_base, false, 10000.0f)))
+        return rc;
+    (void)head_kv;
+
+    bool wn = false;
+    rc = gguf_get_bool(g, "deepseek2.expert_weights_norm", &wn, err, errlen);
+    if (rc && rc != -ENOENT)
+        return rc;
+    hp->weights_norm = wn;
+
+    /* The reference decides "MLA layout" iff both *_mla keys are present. */
+    hp->is_mla = key_mla != 0 && val_mla != 0;
+    uint32_t head_k = hp->is_mla ? key_mla : key_len;
+    hp->v_head = hp->is_mla ? val_mla : val_len;
+    if (head_k <= hp->qk_rope || hp->qk_rope % 2 != 0)
+        return fail(err, errlen, -EBADMSG,
+                    "%s: key length %u must exceed rope.dimension_count %u (which must be even)",
+                    path, head_k, hp->qk_rope);
+    hp->qk_nope = head_k - hp->qk_rope;
+
+    if (hp->n_layer == 0 || hp->n_layer > 4096 || hp->n_embd == 0 || hp->n_head == 0 ||
+        hp->kv_lora == 0 || hp->v_head == 0)
+        return fail(err, errlen, -EBADMSG,
+                    "%s: implausible hyperparameters (block_count %u, embedding_length %u, "
+                    "head_count %u, kv_lora_rank %u, value length %u)",
+                    path, hp->n_layer, hp->n_embd, hp->n_head, hp->kv_lora, hp->v_head);
+    if (hp->n_dense_lead > hp->n_layer)
+        return fail(err, errlen, -EBADMSG, "%s: leading_dense_block_count %u > block_count %u",
+                    path, hp->n_dense_lead, hp->n_layer);
+    if (hp->n_dense_lead < hp->n_layer) {
+        if (hp->n_expert == 0 || hp->n_expert_used == 0 || hp->n_expert_used > hp->n_expert ||
+            hp->n_ff_exp == 0)
+            return fail(err, errlen, -EBADMSG,
+                        "%s: MoE blocks need expert_count > 0, 0 < expert_used_count <= "
+                        "expert_count and expert_feed_forward_length > 0 (got %u, %u, %u)",
+                        path, hp->n_expert, hp->n_expert_used, hp->n_ff_exp);
+        if (hp->n_expert > 65536)
+            return fail(err, errlen, -EBADMSG, "%s: expert_count %u too large", path,
+                        hp->n_expert);
+    }
+    if (hp->gating == 0) /* files from before the key: DeepSeek V2 used softmax */
+        hp->gating = MODEL_GATING_SOFTMAX;
+    if (hp->gating != MODEL_GATING_SOFTMAX && hp->gating != MODEL_GATING_SIGMOID)
+        return fail(err, errlen, -ENOTSUP, "%s: expert_gating_func %u is not supported", path,
+                    hp->gating);
+
+    /* Routing groups (DEEPSEEK-FACTS 6.4). */
+    hp->has_group_keys = hp->n_group > 1 && hp->n_group_used > 0;
+    if (!hp->has_group_keys) {
+        hp->n_group = 1;
+        hp->n_group_used = 1;
+    }
+    if (o->expert_groups == -2 && !hp->has_group_keys && hp->n_expert % 8 == 0 &&
+        hp->n_expert_used <= hp->n_expert / 2) {
+        hp->n_group = 8;
+        hp->n_group_used = 4;
+    } else if (o->expert_groups == 0) {
+        hp->n_group = 1;
+        hp->n_group_used = 1;
+    } else if (o->expert_groups > 0) {
+        hp->n_group = (uint32_t)o->expert_groups;
+        hp->n_group_used = (uint32_t)o->expert_groups_used;
+    }
+    if (hp->n_group > 1) {
+        if (hp->n_group > 256 || hp->n_expert % hp->n_group != 0 || hp->n_group_used == 0 ||
+            hp->n_group_used > hp->n_group ||
+            (uint64_t)hp->n_group_used * (hp->n_expert / hp->n_group) < hp->n_expert_used ||
+            hp->n_expert / hp->n_group < 2)
+            return fail(err, errlen, -EINVAL,
+                        "%s: expert groups %u:%u do not fit %u experts with %u used", path,
+                        hp->n_group, hp->n_group_used, hp->n_expert, hp->n_expert_used);
+    }
+
+    /* RoPE scaling, mirroring the reference's defaults. */
+    gguf_str st = {0};
+    rc = gguf_get_str(g, "deepseek2.rope.scaling.type", &st, err, errlen);
+    if (rc && rc != -ENOENT)
+        return rc;
+    bool has_type = rc == 0;
+    hp->rope_scaling = MODEL_ROPE_NONE;
+    float factor = 0.0f;
+    if ((rc = key_f32(&k, "rope.scaling.factor", &factor, false, 0.0f)))
+        return rc;
+    if (has_type) {
+        if (!strcmp(st.s, "yarn"))
+            hp->rope_scaling = MODEL_ROPE_YARN;
+        else if (!strcmp(st.s, "linear"))
+            hp->rope_scaling = MODEL_ROPE_LINEAR;
+        else if (strcmp(st.s, "none") != 0)
+            return fail(err, errlen, -ENOTSUP, "%s: rope.scaling.type '%s' is not supported", path,
+                        st.s);
+    } else if (factor != 0.0f) {
+        hp->rope_scaling = MODEL_ROPE_LINEAR;
+    }
+    if (!(factor >= 0.0f) || factor > 1e6f)
+        return fail(err, errlen, -EBADMSG, "%s: rope.scaling.factor %g out of range", path,
+                    (double)factor);
+    hp->rope_freq_scale = factor == 0.0f ? 1.0f : 1.0f / factor;
+    if (hp->rope_scaling == MODEL_ROPE_NONE)
+        hp->rope_freq_scale = 1.0f;
+    float log_mul = 0.0f;
+    if ((rc = key_f32(&k, "rope.scaling.yarn_log_multiplier", &log_mul, false, 0.0f)))
+        return rc;
+    /* The converter stores 0.1 * mscale_all_dim; the reference divides it
+     * back out at load ([TAG_DEEPSEEK2_YARN_LOG_MUL_FIX]). */
+    hp->yarn_log_mul = log_mul / 0.1f;
+    if ((rc = key_f32(&k, "rope.scaling.yarn_beta_fast", &hp->yarn_beta_fast, false, 32.0f)) ||
+        (rc = key_f32(&k, "rope.scaling.yarn_beta_slow", &hp->yarn_beta_slow, false, 1.0f)) ||
+        (rc = key_f32(&k, "rope.scaling.attn_factor", &hp->rope_attn_factor, false, 1.0f)) ||
+        (rc = key_u32(&k, "rope.scaling.original_context_length", &hp->n_ctx_orig, false,
+                      hp->n_ctx_train)))
+        return rc;
+    if (!(hp->rms_eps >= 0.0f) || !(hp->rope_freq_base > 0.0f))
+        return fail(err, errlen, -EBADMSG, "%s: bad rms epsilon %g or rope.freq_base %g", path,
+                    (double)hp->rms_eps, (double)hp->rope_freq_base);
+    return 0;
+}
+
+/* ---- tensor binding ---- */
+
+typedef struct binder {
+    model *m;
+    const char *path;
+    char *err;
+    size_t errlen;
+    uint64_t arena_need;
+} binder;
+
+static int bind(binder *b, mweight *w, const char *name, int ndims, int64_t n_in, int64_t n_out,
+                int64_t n_mat, bool required)
+{
+    const gguf_tensor *t = gguf_find_tensor(b->m->gguf, name);
+    memset(w, 0, sizeof *w);
+    if (!t) {
+        if (!required)
+            return 0;
+        return fail(b->err, b->errlen, -EBADMSG, "%s: missing tensor '%s' (expected shape {%lld, %lld%s})",
+                    b->path, name, (long long)n_in, (long long)n_out, n_mat > 1 ? ", ..." : "");
+    }
+    int64_t want[4] = {n_in, ndims > 1 ? n_out : 1, ndims > 2 ? n_mat : 1, 1};
+    bool ok = true;
+    for (int i = 0; i < 4; i++)
+        ok = ok && t->ne[i] == want[i];
+    if (!ok)
+        return fail(b->err, b->errlen, -EBADMSG,
+                    "%s: tensor '%s' has shape {%lld, %lld, %lld, %lld}, expected {%lld, %lld, %lld, %lld}",
+                    b->path, name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                    (long long)t->ne[3], (long long)want[0], (long long)want[1],
+                    (long long)want[2], (long long)want[3]);
+    const quant_type_info *ti = quant_info((int)t->type);
+    if (!ti || !ti->in_files)
+        return fail(b->err, b->errlen, -ENOTSUP, "%s: tensor '%s' has unsupported type %u",
+                    b->path, name, t->type);
+    w->name = t->name;
+    w->type = (int)t->type;
+    w->n_in = want[0];
+    w->n_out = want[1];
+    w->n_mat = want[2];
+    w->row_bytes = quant_row_bytes(w->type, w->n_in);
+    w->mat_bytes = w->row_bytes * (size_t)w->n_out;
+    w->part = t->part;
+    w->offset = t->offset;
+    if (w->row_bytes == 0 || (uint64_t)w->mat_bytes * (uint64_t)w->n_mat != t->nbytes)
+        return fail(b->err, b->errlen, -EBADMSG, "%s: tensor '%s': %llu bytes do not match its shape",
+                    b->path, name, (unsigned long long)t->nbytes);
+    return 0;
+}
+
+/* 1-D F32 vector of n elements. */
+static int bind_vec(binder *b, const float **out, mweight *w, const char *name, int64_t n,
+                    bool required)
+{
+    int rc = bind(b, w, name, 1, n, 1, 1, required);
+    if (rc || !w->name)
+        return rc;
+    if (w->type != MS_TYPE_F32)
+        return fail(b->err, b->errlen, -ENOTSUP, "%s: tensor '%s' must be F32, is %s", b->path,
+                    name, quant_info(w->type)->name);
+    *out = NULL; /* set after the arena is loaded */
+    return 0;
+}
+
+/* All weights in load order, so they can be read into the arena in one pass. */
+typedef struct wlist {
+    mweight **w;
+    const float ***vec; /* non-NULL for F32 vectors: where to store the pointer */
+    size_t n, cap;
+} wlist;
+
+static int wlist_add(wlist *l, mweight *w, const float **vec)
+{
+    if (!w->name)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 256;
+        mweight **nw = realloc(l->w, cap * sizeof *nw);
+        if (!nw)
+            return -ENOMEM;
+        l->w = nw;
+        const float ***nv = realloc(l->vec, cap * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+        l->vec = nv;
+        l->cap = cap;
+    }
+    l->w[l->n] = w;
+    l->vec[l->n] = vec;
+    l->n++;
+    return 0;
+}
+
+typedef struct layer_vecs {
+    mweight attn_norm, q_a_norm, kv_a_norm, ffn_norm, exp_probs_b;
+} layer_vecs;
+
+static int bind_layer(binder *b, int il, mlayer *L, layer_vecs *V, wlist *l, bool load_experts)
+{
+    const model_hparams *hp = &b->m->hp;
+    char nm[96];
+    int rc;
+    const int64_t E = hp->n_embd, H = hp->n_head, hk = model_head_k(hp);
+#define NAME(s) (snprintf(nm, sizeof nm, "blk.%d." s, il), nm)
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        if ((rc = (x)))                                                                            \
+            return rc;                                                                             \
+    } while (0)
+    TRY(bind_vec(b, &L->attn_norm, &V->attn_norm, NAME("attn_norm.weight"), E, true));
+    TRY(wlist_add(l, &V->attn_norm, &L->attn_norm));
+    if (hp->q_lora) {
+        TRY(bind_vec(b, &L->q_a_norm, &V->q_a_norm, NAME("attn_q_a_norm.weight"), hp->q_lora, true));
+        TRY(wlist_add(l, &V->q_a_norm, &L->q_a_norm));
+        TRY(bind(b, &L->wq_a, NAME("attn_q_a.weight"), 2, E, hp->q_lora, 1, true));
+        TRY(bind(b, &L->wq_b, NAME("attn_q_b.weight"), 2, hp->q_lora, H * hk, 1, true));
+    } else {
+        TRY(bind(b, &L->wq, NAME("attn_q.weight"), 2, E, H * hk, 1, true));
+    }
+    TRY(bind_vec(b, &L->kv_a_norm, &V->kv_a_norm, NAME("attn_kv_a_norm.weight"), hp->kv_lora, true));
+    TRY(wlist_add(l, &V->kv_a_norm, &L->kv_a_norm));
+    TRY(bind(b, &L->wkv_a, NAME("attn_kv_a_mqa.weight"), 2, E, hp->kv_lora + hp->qk_rope, 1, true));
+    if (hp->is_mla) {
+        TRY(bind(b, &L->wk_b, NAME("attn_k_b.weight"), 3, hp->qk_nope, hp->kv_lora, H, true));
+        TRY(bind(b, &L->wv_b, NAME("attn_v_b.weight"), 3, hp->kv_lora, hp->v_head, H, true));
+    } else {
+        TRY(bind(b, &L->wkv_b, NAME("attn_kv_b.weight"), 2, hp->kv_lora,
+                 H * (hp->qk_nope + hp->v_head), 1, true));
+    }
+    TRY(bind(b, &L->wo, NAME("attn_output.weight"), 2, H * hp->v_head, E, 1, true));
+    TRY(bind_vec(b, &L->ffn_norm, &V->ffn_norm, NAME("ffn_norm.weight"), E, true));
+    TRY(wlist_add(l, &V->ffn_norm, &L->ffn_norm));
+    TRY(wlist_add(l, &L->wq_a, NULL));
+    TRY(wlist_add(l, &L->wq_b, NULL));
+    TRY(wlist_add(l, &L->wq, NULL));
+    TRY(wlist_add(l, &L->wkv_a, NULL));
+    TRY(wlist_add(l, &L->wkv_b, NULL));
+    TRY(wlist_add(l, &L->wk_b, NULL));
+    TRY(wlist_add(l, &L->wv_b, NULL));
+    TRY(wlist_add(l, &L->wo, NULL));
+
+    L->is_moe = (uint32_t)il >= hp->n_dense_lead;
+    if (!L->is_moe) {
+        if (hp->n_ff == 0)
+            return fail(b->err, b->errlen, -EBADMSG, "%s: dense block %d but feed_forward_length is 0",
+                        b->path, il);
+        TRY(bind(b, &L->ffn_gate, NAME("ffn_gate.weight"), 2, E, hp->n_ff, 1, true));
+        TRY(bind(b, &L->ffn_up, NAME("ffn_up.weight"), 2, E, hp->n_ff, 1, true));
+        TRY(bind(b, &L->ffn_down, NAME("ffn_down.weight"), 2, hp->n_ff, E, 1, true));
+        TRY(wlist_add(l, &L->ffn_gate, NULL));
+        TRY(wlist_add(l, &L->ffn_up, NULL));
+        TRY(wlist_add(l, &L->ffn_down, NULL));
+        return 0;
+    }
+    const int64_t X = hp->n_expert, F = hp->n_ff_exp, S = (int64_t)hp->n_ff_exp * hp->n_expert_shared;
+    TRY(bind(b, &L->gate_inp, NAME("ffn_gate_inp.weight"), 2, E, X, 1, true));
+    TRY(bind_vec(b, &L->exp_probs_b, &V->exp_probs_b, NAME("exp_probs_b.bias"), X, false));
+    TRY(wlist_add(l, &V->exp_probs_b, &L->exp_probs_b));
+    TRY(bind(b, &L->gate_exps, NAME("ffn_gate_exps.weight"), 3, E, F, X, true));
+    TRY(bind(b, &L->up_exps, NAME("ffn_up_exps.weight"), 3, E, F, X, true));
+    TRY(bind(b, &L->down_exps, NAME("ffn_down_exps.weight"), 3, F, E, X, true));
+    if (S > 0) {
+        TRY(bind(b, &L->gate_sh, NAME("ffn_gate_shexp.weight"), 2, E, S, 1, true));
+        TRY(bind(b, &L->up_sh, NAME("ffn_up_shexp.weight"), 2, E, S, 1, true));
+        TRY(bind(b, &L->down_sh, NAME("ffn_down_shexp.weight"), 2, S, E, 1, true));
+    }
+    TRY(wlist_add(l, &L->gate_inp, NULL));
+    TRY(wlist_add(l, &L->gate_sh, NULL));
+    TRY(wlist_add(l, &L->up_sh, NULL));
+    TRY(wlist_add(l, &L->down_sh, NULL));
+    b->m->expert_bytes += L->gate_exps.mat_bytes * (uint64_t)X + L->up_exps.mat_bytes * (uint64_t)X +
+                          L->down_exps.mat_bytes * (uint64_t)X;
+    if (load_experts) {
+        TRY(wlist_add(l, &L->gate_exps, NULL));
+        TRY(wlist_add(l, &L->up_exps, NULL));
+        TRY(wlist_add(l, &L->down_exps, NULL));
+    }
+    return 0;
+#undef NAME
+#undef TRY
+}
+
+void model_opts_default(model_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->expert_groups = -1;
+    o->load_experts = true;
+}
+
+int model_load(model **out, const char *path, const model_opts *o, char *err, size_t errlen)
+{
+    model_opts dflt;
+    if (!o) {
+        model_opts_default(&dflt);
+        o = &dflt;
+    }
+    *out = NULL;
+    model *m = calloc(1, sizeof *m);
+    if (!m)
+        return fail(err, errlen, -ENOMEM, "out of memory");
+    int rc = gguf_open(&m->gguf, path, err, errlen);
+    if (rc)
+        goto out;
+    if ((rc = read_hparams(m, o, path, err, errlen)))
+        goto out;
+    model_hparams *hp = &m->hp;
+    binder b = {m, path, err, errlen, 0};
+    wlist l = {0};
+    layer_vecs *vecs = NULL;
+    mweight outnorm_w;
+
+    /* token_embd fixes n_vocab: the tensor is what the forward pass indexes. */
+    const gguf_tensor *te = gguf_find_tensor(m->gguf, "token_embd.weight");
+    if (!te || te->n_dims != 2) {
+        rc = fail(err, errlen, -EBADMSG, "%s: missing or non-2-D tensor 'token_embd.weight'", path);
+        goto out;
+    }
+    hp->n_vocab = (uint32_t)te->ne[1];
+    uint32_t vs = 0;
+    char kerr[8];
+    if (gguf_get_u32(m->gguf, "deepseek2.vocab_size", &vs, kerr, sizeof kerr) == 0 &&
+        vs != hp->n_vocab) {
+        rc = fail(err, errlen, -EBADMSG, "%s: deepseek2.vocab_size %u but token_embd has %lld rows",
+                  path, vs, (long long)te->ne[1]);
+        goto out;
+    }
+    m->layers = calloc(hp->n_layer, sizeof *m->layers);
+    vecs = calloc(hp->n_layer, sizeof *vecs);
+    if (!m->layers || !vecs) {
+        rc = fail(err, errlen, -ENOMEM, "out of memory");
+        goto out_l;
+    }
+    if ((rc = bind(&b, &m->tok_embd, "token_embd.weight", 2, hp->n_embd, hp->n_vocab, 1, true)) ||
+        (rc = bind_vec(&b, &m->output_norm, &outnorm_w, "output_norm.weight", hp->n_embd, true)) ||
+        (rc = bind(&b, &m->output, "output.weight", 2, hp->n_embd, hp->n_vocab, 1, false)))
+        goto out_l;
+    if (!m->output.name)
+        m->output = m->tok_embd; /* tied embeddings */
+    if ((rc = wlist_add(&l, &m->tok_embd, NULL)) || (rc = wlist_add(&l, &outnorm_w, &m->output_norm)))
+        goto out_l;
+    if (m->output.name != m->tok_embd.name && (rc = wlist_add(&l, &m->output, NULL)))
+        goto out_l;
+    for (uint32_t il = 0; il < hp->n_layer; il++)
+        if ((rc = bind_layer(&b, (int)il, &m->layers[il], &vecs[il], &l, o->load_experts)))
+            goto out_l;
+
+    /* One arena, each tensor 64-byte aligned for SIMD loads. */
+    uint64_t total = 0;
+    for (size_t i = 0; i < l.n; i++)
+        total += (l.w[i]->mat_bytes * (uint64_t)l.w[i]->n_mat + ARENA_ALIGN - 1) & ~(uint64_t)(ARENA_ALIGN - 1);
+    m->arena_bytes = total;
+    m->arena = aligned_alloc(ARENA_ALIGN, total ? total : ARENA_ALIGN);
+    if (!m->arena) {
+        rc = fail(err, errlen, -ENOMEM, "%s: cannot allocate %.2f GB for resident weights", path,
+                  (double)total / 1e9);
+        goto out_l;
+    }
+    uint64_t pos = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        mweight *w = l.w[i];
+        uint64_t n = w->mat_bytes * (uint64_t)w->n_mat;
+        /* Large reads (not mmap): the resident set is read exactly once. */
+        const uint64_t chunk = 64u << 20;
+        for (uint64_t off = 0; off < n; off += chunk) {
+            uint64_t len = n - off < chunk ? n - off : chunk;
+            if ((rc = gguf_read(m->gguf, w->part, w->offset + off, m->arena + pos + off, len, err,
+                                errlen)))
+                goto out_l;
+            if (o->progress)
+                o->progress(o->progress_ud, pos + off + len, total);
+        }
+        w->data = m->arena + pos;
+        if (l.vec[i])
+            *l.vec[i] = (const float *)w->data;
+        pos += (n + ARENA_ALIGN - 1) & ~(uint64_t)(ARENA_ALIGN - 1);
+    }
+    if (m->output.name == m->tok_embd.name)
+        m->output = m->tok_embd;
+    m->resident_bytes = total - (o->load_experts ? m->expert_bytes : 0);
+    rc = 0;
+out_l:
+    free(l.w);
+    free(l.vec);
+    free(vecs);
+out:
+    if (rc) {
+        model_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void model_free(model *m)
+{
+    if (!m)
+        return;
+    free(m->arena);
+    free(m->layers);
+    gguf_close(m->gguf);
+    free(m);
+}

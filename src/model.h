@@ -1,0 +1,126 @@
+/* model.h - a DeepSeek-V3/R1 (arch "deepseek2") model bound to a GGUF file.
+ *
+ * Owns: reading every hyperparameter from metadata, binding and validating
+ * every tensor against the expected layout (both attention forms: legacy
+ * attn_kv_b and split attn_k_b/attn_v_b), and holding the resident weights
+ * in their GGUF blocks (no F32 copies of big tensors).
+ * Does not own: the forward pass (forward.c), expert paging (io/), tokens.
+ * Errors: model_load returns 0 or a negative errno with a message naming the
+ * file, tensor, expected and actual.
+ * Thread safety: a loaded model is immutable and may be shared by threads. */
+#ifndef MS_MODEL_H
+#define MS_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gguf.h"
+
+enum model_gating { MODEL_GATING_SOFTMAX = 1, MODEL_GATING_SIGMOID = 2 };
+enum model_rope_scaling { MODEL_ROPE_NONE = 0, MODEL_ROPE_LINEAR = 1, MODEL_ROPE_YARN = 2 };
+
+typedef struct model_hparams {
+    uint32_t n_vocab;
+    uint32_t n_embd;        /* residual width (7168 for R1) */
+    uint32_t n_layer;       /* blocks (61) */
+    uint32_t n_dense_lead;  /* leading dense blocks (3) */
+    uint32_t n_head;        /* attention heads (128) */
+    uint32_t n_ff;          /* dense FFN width (18432) */
+    uint32_t n_ff_exp;      /* routed/shared expert width (2048) */
+    uint32_t n_expert;      /* routed experts per MoE block (256) */
+    uint32_t n_expert_used; /* chosen per token (8) */
+    uint32_t n_expert_shared;
+    uint32_t n_group;       /* expert groups for group-limited routing; 1 = plain top-k */
+    uint32_t n_group_used;
+    uint32_t q_lora;        /* 0 = no q LoRA (lite models: attn_q) */
+    uint32_t kv_lora;       /* latent width (512) */
+    uint32_t qk_nope;       /* per-head non-rope q/k dims (128) */
+    uint32_t qk_rope;       /* per-head rope dims (64) */
+    uint32_t v_head;        /* per-head value dims (128) */
+    uint32_t n_ctx_train;
+    float rms_eps;
+    uint32_t gating;        /* enum model_gating */
+    bool weights_norm;
+    float weights_scale;
+    bool is_mla;            /* split attn_k_b / attn_v_b form */
+    bool has_group_keys;    /* file carried expert_group_count/used_count */
+    /* RoPE / YaRN, as the reference engine derives them */
+    int rope_scaling;       /* enum model_rope_scaling */
+    float rope_freq_base;
+    float rope_freq_scale; /* 1 / rope.scaling.factor */
+    float yarn_log_mul;    /* rope.scaling.yarn_log_multiplier / 0.1 (0 if absent) */
+    float yarn_beta_fast, yarn_beta_slow;
+    float rope_attn_factor;
+    uint32_t n_ctx_orig;
+} model_hparams;
+
+/* One weight matrix or stack of matrices (experts, heads) in GGUF blocks.
+ * y[o] = dot(row o, x): rows have n_in elements, there are n_out rows per
+ * matrix and n_mat matrices. */
+typedef struct mweight {
+    const char *name;     /* borrowed from the gguf_file */
+    int type;             /* enum ms_type */
+    int64_t n_in, n_out, n_mat;
+    size_t row_bytes;
+    size_t mat_bytes;     /* n_out * row_bytes */
+    const uint8_t *data;  /* resident bytes, or NULL when paged (routed experts) */
+    uint32_t part;        /* file part and absolute offset, for paging */
+    uint64_t offset;
+} mweight;
+
+typedef struct mlayer {
+    const float *attn_norm;  /* (n_embd) */
+    const float *q_a_norm;   /* (q_lora) or NULL */
+    const float *kv_a_norm;  /* (kv_lora) */
+    const float *ffn_norm;   /* (n_embd) */
+    mweight wq_a, wq_b, wq;  /* wq only when q_lora == 0 */
+    mweight wkv_a;           /* (n_embd -> kv_lora + qk_rope) */
+    mweight wkv_b;           /* legacy: (kv_lora -> n_head*(qk_nope+v_head)) */
+    mweight wk_b, wv_b;      /* split form: (qk_nope -> kv_lora) x n_head, (kv_lora -> v_head) x n_head */
+    mweight wo;              /* (n_head*v_head -> n_embd) */
+    bool is_moe;
+    mweight ffn_gate, ffn_up, ffn_down;    /* dense blocks */
+    mweight gate_inp;                      /* router (n_embd -> n_expert) */
+    const float *exp_probs_b;              /* (n_expert) selection bias or NULL */
+    mweight gate_exps, up_exps, down_exps; /* routed, n_mat = n_expert */
+    mweight gate_sh, up_sh, down_sh;       /* shared expert(s) */
+} mlayer;
+
+typedef struct model_opts {
+    /* Routing groups: -1 = as the file says (plain top-k when the group keys
+     * are absent, like the reference engine); -2 = auto: the file's keys, or
+     * else the original DeepSeek-V3/R1 routing (8 groups, keep 4) when the
+     * expert count allows; 0 = force plain top-k; >0 = n_group given here
+     * with expert_groups_used kept. */
+    int expert_groups;
+    int expert_groups_used;
+    bool load_experts;       /* read routed experts into RAM (else left to the pager) */
+    void (*progress)(void *ud, uint64_t done, uint64_t total); /* resident-load progress, may be NULL */
+    void *progress_ud;
+} model_opts;
+
+typedef struct model {
+    gguf_file *gguf;
+    model_hparams hp;
+    mweight tok_embd, output;
+    const float *output_norm;
+    mlayer *layers;          /* n_layer */
+    uint8_t *arena;          /* resident bytes, owned */
+    size_t arena_bytes;
+    uint64_t expert_bytes;   /* routed-expert bytes in the file */
+    uint64_t resident_bytes; /* everything else */
+} model;
+
+void model_opts_default(model_opts *o);
+
+/* Opens `path` (part 1 of a split set is enough), validates arch, hyper-
+ * parameters and every tensor, and reads resident weights into RAM.
+ * *out is owned by the caller: model_free. */
+int model_load(model **out, const char *path, const model_opts *o, char *err, size_t errlen);
+void model_free(model *m); /* accepts NULL */
+
+/* Per-head dims in the reference's naming: the "k head" is qk_nope + qk_rope. */
+static inline uint32_t model_head_k(const model_hparams *hp) { return hp->qk_nope + hp->qk_rope; }
+
+#endif
