@@ -1,0 +1,908 @@
+/* gguf.c - GGUF reader: header, metadata and tensor table of a file or a
+ * split set, validated once (see gguf.h for the contract).
+ *
+ * The header region is read through a bounded cursor (struct cur) that
+ * pulls the file in growing chunks, checks every length against the bytes
+ * left in the file before allocating, and remembers the first error with its
+ * byte offset.  Parsed strings and arrays live in an arena owned by the
+ * gguf_file; nothing points into the read buffer after parsing.
+ * Invariants after gguf_open: every tensor has a known type, 1..4 dims,
+ * a row length that is a multiple of its block size, an aligned offset, and
+ * data inside its part that overlaps no other tensor; names and keys are
+ * unique. */
+#include "gguf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "quant.h"
+
+#define GGUF_MAGIC 0x46554747u /* "GGUF" little-endian */
+#define GGUF_DEFAULT_ALIGNMENT 32
+#define MAX_NAME 64           /* GGML_MAX_NAME: names must be shorter */
+#define MAX_KEY (1u << 16)
+#define MAX_ARRAY_DEPTH 8
+#define MAX_PARTS 1000
+
+/* ---- arena ---- */
+
+typedef struct arena_blk {
+    struct arena_blk *next;
+    size_t used, cap;
+    _Alignas(16) unsigned char data[];
+} arena_blk;
+
+typedef struct name_slot {
+    const char *name;
+    uint64_t idx;
+} name_slot;
+
+typedef struct priv {
+    arena_blk *arena;
+    name_slot *tidx; /* tensor name hash (open addressing) */
+    uint64_t tcap;
+} priv;
+
+static void *arena_alloc(priv *p, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    if (!p->arena || p->arena->cap - p->arena->used < n) {
+        size_t cap = n > (1u << 20) ? n : (1u << 20);
+        arena_blk *b = malloc(sizeof *b + cap);
+        if (!b)
+            return NULL;
+        b->next = p->arena;
+        b->used = 0;
+        b->cap = cap;
+        p->arena = b;
+    }
+    void *r = p->arena->data + p->arena->used;
+    p->arena->used += n;
+    return r;
+}
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+/* ---- bounded cursor over one file ---- */
+
+typedef struct cur {
+    const char *path;
+    int fd;
+    uint64_t size;   /* file size */
+    uint8_t *buf;    /* file bytes [0, len) */
+    uint64_t len;
+    uint64_t pos;
+    int rc;          /* first error */
+    char *err;
+    size_t errlen;
+    priv *p;
+} cur;
+
+static int cur_fail(cur *c, int rc, const char *fmt, ...)
+{
+    if (c->rc)
+        return c->rc;
+    c->rc = rc;
+    if (c->err && c->errlen) {
+        int k = snprintf(c->err, c->errlen, "%s: ", c->path);
+        if (k < 0 || (size_t)k >= c->errlen)
+            return rc;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err + k, c->errlen - (size_t)k, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* Makes [pos, pos+n) readable; fails if the file is shorter. */
+static bool cur_need(cur *c, uint64_t n, const char *what)
+{
+    if (c->rc)
+        return false;
+    if (n > c->size || c->pos > c->size - n) {
+        cur_fail(c, -EBADMSG, "%s at byte %llu: needs %llu bytes but the file ends at %llu "
+                              "(truncated or corrupt)",
+                 what, (unsigned long long)c->pos, (unsigned long long)n,
+                 (unsigned long long)c->size);
+        return false;
+    }
+    uint64_t want = c->pos + n;
+    if (want <= c->len)
+        return true;
+    uint64_t grow = c->len ? c->len : (1u << 16);
+    uint64_t target = c->len + grow;
+    if (target < want)
+        target = want;
+    if (target > c->size)
+        target = c->size;
+    uint8_t *nb = realloc(c->buf, target);
+    if (!nb) {
+        cur_fail(c, -ENOMEM, "out of memory reading the header");
+        return false;
+    }
+    c->buf = nb;
+    while (c->len < target) {
+        ssize_t r = pread(c->fd, c->buf + c->len, target - c->len, (off_t)c->len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            cur_fail(c, -EIO, "read error at byte %llu: %s", (unsigned long long)c->len,
+                     r < 0 ? strerror(errno) : "unexpected end of file");
+            return false;
+        }
+        c->len += (uint64_t)r;
+    }
+    return true;
+}
+
+static bool cur_bytes(cur *c, void *dst, uint64_t n, const char *what)
+{
+    if (!cur_need(c, n, what))
+        return false;
+    memcpy(dst, c->buf + c->pos, n);
+    c->pos += n;
+    return true;
+}
+
+static bool cur_u32(cur *c, uint32_t *v, const char *what) { return cur_bytes(c, v, 4, what); }
+static bool cur_u64(cur *c, uint64_t *v, const char *what) { return cur_bytes(c, v, 8, what); }
+
+/* A string: u64 length + bytes, copied NUL-terminated into the arena. */
+static bool cur_str(cur *c, gguf_str *s, uint64_t max, const char *what)
+{
+    uint64_t at = c->pos, n;
+    if (!cur_u64(c, &n, what))
+        return false;
+    if (n > max || n > c->size - c->pos) {
+        c->pos = at;
+        cur_fail(c, -EBADMSG, "%s at byte %llu: string length %llu exceeds %s", what,
+                 (unsigned long long)at, (unsigned long long)n,
+                 n > max ? "the limit" : "the bytes left in the file");
+        return false;
+    }
+    if (!cur_need(c, n, what))
+        return false;
+    char *d = arena_alloc(c->p, n + 1);
+    if (!d) {
+        cur_fail(c, -ENOMEM, "out of memory");
+        return false;
+    }
+    memcpy(d, c->buf + c->pos, n);
+    d[n] = 0;
+    c->pos += n;
+    s->s = d;
+    s->len = n;
+    return true;
+}
+
+/* ---- metadata values ---- */
+
+size_t gguf_vtype_size(uint32_t t)
+{
+    switch (t) {
+    case GGUF_T_UINT8: case GGUF_T_INT8: case GGUF_T_BOOL: return 1;
+    case GGUF_T_UINT16: case GGUF_T_INT16: return 2;
+    case GGUF_T_UINT32: case GGUF_T_INT32: case GGUF_T_FLOAT32: return 4;
+    case GGUF_T_UINT64: case GGUF_T_INT64: case GGUF_T_FLOAT64: return 8;
+    default: return 0;
+    }
+}
+
+const char *gguf_vtype_name(uint32_t t)
+{
+    static const char *names[] = {"u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool",
+                                  "str", "arr", "u64", "i64", "f64"};
+    return t < sizeof names / sizeof names[0] ? names[t] : "?";
+}
+
+static void scalar_decode(uint32_t t, const uint8_t *b, gguf_value *v)
+{
+    v->type = t;
+    switch (t) {
+    case GGUF_T_UINT8: v->u = b[0]; break;
+    case GGUF_T_INT8: v->i = (int8_t)b[0]; break;
+    case GGUF_T_BOOL: v->u = b[0] != 0; break;
+    case GGUF_T_UINT16: { uint16_t x; memcpy(&x, b, 2); v->u = x; break; }
+    case GGUF_T_INT16: { int16_t x; memcpy(&x, b, 2); v->i = x; break; }
+    case GGUF_T_UINT32: { uint32_t x; memcpy(&x, b, 4); v->u = x; break; }
+    case GGUF_T_INT32: { int32_t x; memcpy(&x, b, 4); v->i = x; break; }
+    case GGUF_T_FLOAT32: { float x; memcpy(&x, b, 4); v->f = x; break; }
+    case GGUF_T_UINT64: { uint64_t x; memcpy(&x, b, 8); v->u = x; break; }
+    case GGUF_T_INT64: { int64_t x; memcpy(&x, b, 8); v->i = x; break; }
+    case GGUF_T_FLOAT64: { double x; memcpy(&x, b, 8); v->f = x; break; }
+    default: break;
+    }
+}
+
+static bool parse_value(cur *c, uint32_t type, gguf_value *v, int depth, const char *key)
+{
+    uint64_t at = c->pos;
+    v->type = type;
+    size_t es = gguf_vtype_size(type);
+    if (es) {
+        uint8_t b[8];
+        if (!cur_bytes(c, b, es, key))
+            return false;
+        if (type == GGUF_T_BOOL && b[0] > 1) {
+            cur_fail(c, -EBADMSG, "key '%s' at byte %llu: bool value %u is not 0 or 1", key,
+                     (unsigned long long)at, b[0]);
+            return false;
+        }
+        scalar_decode(type, b, v);
+        return true;
+    }
+    if (type == GGUF_T_STRING)
+        return cur_str(c, &v->str, UINT64_MAX, key);
+    if (type != GGUF_T_ARRAY) {
+        cur_fail(c, -EBADMSG, "key '%s' at byte %llu: unknown value type %u", key,
+                 (unsigned long long)at, type);
+        return false;
+    }
+    if (depth >= MAX_ARRAY_DEPTH) {
+        cur_fail(c, -EBADMSG, "key '%s' at byte %llu: arrays nested deeper than %d", key,
+                 (unsigned long long)at, MAX_ARRAY_DEPTH);
+        return false;
+    }
+    uint32_t et;
+    uint64_t n;
+    if (!cur_u32(c, &et, key) || !cur_u64(c, &n, key))
+        return false;
+    size_t ees = gguf_vtype_size(et);
+    /* Every element takes at least one byte (8 for strings and arrays):
+     * bound the count by the bytes left before allocating anything. */
+    uint64_t min_el = ees ? ees : (et == GGUF_T_STRING ? 8 : 12);
+    if (et > GGUF_T_FLOAT64 || (ees == 0 && et != GGUF_T_STRING && et != GGUF_T_ARRAY)) {
+        cur_fail(c, -EBADMSG, "key '%s' at byte %llu: unknown array element type %u", key,
+                 (unsigned long long)at, et);
+        return false;
+    }
+    if (n > (c->size - c->pos) / min_el) {
+        cur_fail(c, -EBADMSG, "key '%s' at byte %llu: array of %llu elements cannot fit in the "
+                              "%llu bytes left",
+                 key, (unsigned long long)at, (unsigned long long)n,
+                 (unsigned long long)(c->size - c->pos));
+        return false;
+    }
+    v->arr.type = et;
+    v->arr.n = n;
+    if (ees) {
+        void *d = arena_alloc(c->p, n * ees);
+        if (!d || !cur_bytes(c, d, n * ees, key)) {
+            if (!d)
+                cur_fail(c, -ENOMEM, "out of memory");
+            return false;
+        }
+        v->arr.data = d;
+        return true;
+    }
+    if (et == GGUF_T_STRING) {
+        gguf_str *d = arena_alloc(c->p, n * sizeof *d);
+        if (!d) {
+            cur_fail(c, -ENOMEM, "out of memory");
+            return false;
+        }
+        for (uint64_t i = 0; i < n; i++)
+            if (!cur_str(c, &d[i], UINT64_MAX, key))
+                return false;
+        v->arr.data = d;
+        return true;
+    }
+    gguf_value *d = arena_alloc(c->p, n * sizeof *d);
+    if (!d) {
+        cur_fail(c, -ENOMEM, "out of memory");
+        return false;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t t2;
+        if (!cur_u32(c, &t2, key) || !parse_value(c, t2, &d[i], depth + 1, key))
+            return false;
+    }
+    v->arr.data = d;
+    return true;
+}
+
+/* ---- one part ---- */
+
+typedef struct part_hdr {
+    uint32_t version;
+    uint64_t n_kv;
+    gguf_kv *kv;
+    uint64_t n_tensors;
+    gguf_tensor *tensors;
+    uint32_t alignment;
+    uint64_t data_off;
+} part_hdr;
+
+static const gguf_value *kv_find(const part_hdr *h, const char *key)
+{
+    for (uint64_t i = 0; i < h->n_kv; i++)
+        if (!strcmp(h->kv[i].key, key))
+            return &h->kv[i].val;
+    return NULL;
+}
+
+static int cmp_u64p(const void *a, const void *b)
+{
+    const gguf_tensor *x = *(const gguf_tensor *const *)a, *y = *(const gguf_tensor *const *)b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int parse_part(cur *c, part_hdr *h, uint32_t part_idx)
+{
+    uint32_t magic;
+    if (!cur_u32(c, &magic, "magic"))
+        return c->rc;
+    if (magic != GGUF_MAGIC)
+        return cur_fail(c, -EBADMSG, "not a GGUF file (magic at byte 0 is 0x%08x, want \"GGUF\")",
+                        magic);
+    if (!cur_u32(c, &h->version, "version"))
+        return c->rc;
+    if ((h->version & 0xFFFF) == 0)
+        return cur_fail(c, -ENOTSUP, "version field at byte 4 is 0x%08x: a byte-swapped "
+                                     "(big-endian) file, not supported",
+                        h->version);
+    if (h->version < 2 || h->version > 3)
+        return cur_fail(c, -ENOTSUP, "GGUF version %u at byte 4 is not supported (need 2 or 3)",
+                        h->version);
+    if (!cur_u64(c, &h->n_tensors, "tensor count") || !cur_u64(c, &h->n_kv, "metadata count"))
+        return c->rc;
+    /* A key/value takes >= 12 bytes, a tensor info >= 28. */
+    uint64_t left = c->size - c->pos;
+    if (h->n_kv > left / 12)
+        return cur_fail(c, -EBADMSG, "metadata count %llu at byte 16 cannot fit in the file",
+                        (unsigned long long)h->n_kv);
+    if (h->n_tensors > left / 28)
+        return cur_fail(c, -EBADMSG, "tensor count %llu at byte 8 cannot fit in the file",
+                        (unsigned long long)h->n_tensors);
+    h->kv = arena_alloc(c->p, (h->n_kv ? h->n_kv : 1) * sizeof *h->kv);
+    h->tensors = arena_alloc(c->p, (h->n_tensors ? h->n_tensors : 1) * sizeof *h->tensors);
+    if (!h->kv || !h->tensors)
+        return cur_fail(c, -ENOMEM, "out of memory");
+
+    /* Key uniqueness through a temporary hash set. */
+    uint64_t kcap = 16;
+    while (kcap < h->n_kv * 2)
+        kcap *= 2;
+    const char **kset = calloc(kcap, sizeof *kset);
+    if (!kset)
+        return cur_fail(c, -ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < h->n_kv; i++) {
+        uint64_t at = c->pos;
+        gguf_str key;
+        uint32_t type;
+        if (!cur_str(c, &key, MAX_KEY, "metadata key"))
+            break;
+        if (key.len == 0 || strlen(key.s) != key.len) {
+            cur_fail(c, -EBADMSG, "metadata key %llu at byte %llu is empty or contains NUL",
+                     (unsigned long long)i, (unsigned long long)at);
+            break;
+        }
+        uint64_t hh = hash_str(key.s) & (kcap - 1);
+        bool dup = false;
+        while (kset[hh]) {
+            if (!strcmp(kset[hh], key.s)) {
+                dup = true;
+                break;
+            }
+            hh = (hh + 1) & (kcap - 1);
+        }
+        if (dup) {
+            cur_fail(c, -EBADMSG, "duplicate metadata key '%s' at byte %llu", key.s,
+                     (unsigned long long)at);
+            break;
+        }
+        kset[hh] = key.s;
+        h->kv[i].key = key.s;
+        if (!cur_u32(c, &type, key.s) || !parse_value(c, type, &h->kv[i].val, 0, key.s))
+            break;
+    }
+    free(kset);
+    if (c->rc)
+        return c->rc;
+
+    h->alignment = GGUF_DEFAULT_ALIGNMENT;
+    const gguf_value *al = kv_find(h, "general.alignment");
+    if (al) {
+        if (al->type != GGUF_T_UINT32 || al->u == 0 || (al->u & (al->u - 1)) || al->u > (1u << 30))
+            return cur_fail(c, -EBADMSG, "general.alignment must be a power-of-two u32 (got %s %llu)",
+                            gguf_vtype_name(al->type), (unsigned long long)al->u);
+        h->alignment = (uint32_t)al->u;
+    }
+
+    for (uint64_t i = 0; i < h->n_tensors; i++) {
+        gguf_tensor *t = &h->tensors[i];
+        uint64_t at = c->pos;
+        gguf_str name;
+        if (!cur_str(c, &name, MAX_NAME - 1, "tensor name"))
+            return c->rc;
+        if (name.len == 0 || strlen(name.s) != name.len)
+            return cur_fail(c, -EBADMSG, "tensor %llu at byte %llu: empty name or name with NUL",
+                            (unsigned long long)i, (unsigned long long)at);
+        t->name = name.s;
+        t->part = part_idx;
+        if (!cur_u32(c, &t->n_dims, t->name))
+            return c->rc;
+        if (t->n_dims < 1 || t->n_dims > 4)
+            return cur_fail(c, -EBADMSG, "tensor '%s' (info at byte %llu): %u dims (must be 1..4)",
+                            t->name, (unsigned long long)at, t->n_dims);
+        for (int d = 0; d < 4; d++)
+            t->ne[d] = 1;
+        for (uint32_t d = 0; d < t->n_dims; d++) {
+            uint64_t ne;
+            if (!cur_u64(c, &ne, t->name))
+                return c->rc;
+            if (ne > (uint64_t)INT64_MAX)
+                return cur_fail(c, -EBADMSG, "tensor '%s' (info at byte %llu): dim %u = %llu is "
+                                             "negative as int64",
+                                t->name, (unsigned long long)at, d, (unsigned long long)ne);
+            t->ne[d] = (int64_t)ne;
+        }
+        if (!cur_u32(c, &t->type, t->name) || !cur_u64(c, &t->offset, t->name))
+            return c->rc;
+        const quant_type_info *ti = quant_info((int)t->type);
+        if (!ti || !ti->in_files)
+            return cur_fail(c, -ENOTSUP, "tensor '%s' (info at byte %llu): unknown or unsupported "
+                                         "type %u",
+                            t->name, (unsigned long long)at, t->type);
+        if (t->ne[0] % ti->blck != 0)
+            return cur_fail(c, -EBADMSG, "tensor '%s' (info at byte %llu): row length %lld is not "
+                                         "a multiple of the %s block size %d",
+                            t->name, (unsigned long long)at, (long long)t->ne[0], ti->name,
+                            ti->blck);
+        /* Element count and byte size without overflow. */
+        uint64_t nel = 1;
+        bool over = false;
+        for (int d = 0; d < 4; d++) {
+            uint64_t x = (uint64_t)t->ne[d];
+            if (x && nel > (uint64_t)INT64_MAX / x)
+                over = true;
+            nel *= x;
+        }
+        uint64_t blocks = nel / (uint64_t)ti->blck;
+        if (over || blocks > UINT64_MAX / (uint64_t)ti->type_size)
+            return cur_fail(c, -EBADMSG, "tensor '%s' (info at byte %llu): shape overflows",
+                            t->name, (unsigned long long)at);
+        t->nbytes = blocks * (uint64_t)ti->type_size;
+        if (t->offset % h->alignment)
+            return cur_fail(c, -EBADMSG, "tensor '%s' (info at byte %llu): data offset %llu is not "
+                                         "a multiple of the alignment %u",
+                            t->name, (unsigned long long)at, (unsigned long long)t->offset,
+                            h->alignment);
+    }
+    uint64_t end = c->pos;
+    uint64_t data = (end + h->alignment - 1) / h->alignment * h->alignment;
+    if (h->n_tensors > 0 && data > c->size)
+        return cur_fail(c, -EBADMSG, "tensor data section would start at byte %llu, past the end "
+                                     "of the file (%llu bytes)",
+                        (unsigned long long)data, (unsigned long long)c->size);
+    h->data_off = data;
+    /* Data in bounds and not overlapping: sort by offset and sweep. */
+    gguf_tensor **order = malloc((h->n_tensors ? h->n_tensors : 1) * sizeof *order);
+    if (!order)
+        return cur_fail(c, -ENOMEM, "out of memory");
+    for (uint64_t i = 0; i < h->n_tensors; i++) {
+        gguf_tensor *t = &h->tensors[i];
+        uint64_t room = c->size - data;
+        if (t->offset > room || t->nbytes > room - t->offset) {
+            free(order);
+            return cur_fail(c, -EBADMSG, "tensor '%s': data [%llu, +%llu) at file byte %llu extends "
+                                         "past the end of the file (%llu bytes)",
+                            t->name, (unsigned long long)t->offset, (unsigned long long)t->nbytes,
+                            (unsigned long long)(data + t->offset), (unsigned long long)c->size);
+        }
+        order[i] = t;
+    }
+    qsort(order, h->n_tensors, sizeof *order, cmp_u64p);
+    for (uint64_t i = 1; i < h->n_tensors; i++)
+        if (order[i - 1]->offset + order[i - 1]->nbytes > order[i]->offset) {
+            int rc = cur_fail(c, -EBADMSG, "tensors '%s' and '%s' overlap (data offsets %llu+%llu "
+                                           "and %llu)",
+                              order[i - 1]->name, order[i]->name,
+                              (unsigned long long)order[i - 1]->offset,
+                              (unsigned long long)order[i - 1]->nbytes,
+                              (unsigned long long)order[i]->offset);
+            free(order);
+            return rc;
+        }
+    free(order);
+    for (uint64_t i = 0; i < h->n_tensors; i++)
+        h->tensors[i].offset += data; /* absolute from here on */
+    return 0;
+}
+
+static int open_part(gguf_file *g, uint32_t idx, const char *path, part_hdr *h, char *err,
+                     size_t errlen)
+{
+    gguf_part *pp = &g->parts[idx];
+    pp->fd = -1;
+    pp->path = strdup(path);
+    if (!pp->path)
+        return -ENOMEM;
+    pp->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (pp->fd < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(e));
+        return -e;
+    }
+    struct stat st;
+    if (fstat(pp->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        return -EINVAL;
+    }
+    pp->size = (uint64_t)st.st_size;
+    pp->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    cur c = {.path = path, .fd = pp->fd, .size = pp->size, .err = err, .errlen = errlen,
+             .p = g->priv};
+    int rc = parse_part(&c, h, idx);
+    free(c.buf);
+    pp->data_off = h->data_off;
+    return rc;
+}
+
+/* ---- split sets ---- */
+
+static int get_uint(const gguf_value *v, uint64_t *out)
+{
+    if (!v)
+        return -ENOENT;
+    switch (v->type) {
+    case GGUF_T_UINT8: case GGUF_T_UINT16: case GGUF_T_UINT32: case GGUF_T_UINT64:
+        *out = v->u;
+        return 0;
+    case GGUF_T_INT8: case GGUF_T_INT16: case GGUF_T_INT32: case GGUF_T_INT64:
+        if (v->i < 0)
+            return -ERANGE;
+        *out = (uint64_t)v->i;
+        return 0;
+    default:
+        return -EBADMSG;
+    }
+}
+
+/* "<prefix>-00001-of-00003.gguf" -> prefix length, or -1. */
+static int split_prefix_len(const char *path, uint32_t count)
+{
+    size_t n = strlen(path);
+    char tail[64];
+    snprintf(tail, sizeof tail, "-%05u-of-%05u.gguf", 1u, count);
+    size_t tl = strlen(tail);
+    if (n <= tl || strcmp(path + n - tl, tail) != 0)
+        return -1;
+    return (int)(n - tl);
+}
+
+static bool name_insert(priv *p, const char *name, uint64_t idx, uint64_t *dup)
+{
+    uint64_t h = hash_str(name) & (p->tcap - 1);
+    while (p->tidx[h].name) {
+        if (!strcmp(p->tidx[h].name, name)) {
+            *dup = p->tidx[h].idx;
+            return false;
+        }
+        h = (h + 1) & (p->tcap - 1);
+    }
+    p->tidx[h].name = name;
+    p->tidx[h].idx = idx;
+    return true;
+}
+
+int gguf_open(gguf_file **out, const char *path, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (err && errlen)
+        err[0] = 0;
+    gguf_file *g = calloc(1, sizeof *g);
+    priv *p = calloc(1, sizeof *p);
+    if (!g || !p) {
+        free(g);
+        free(p);
+        return -ENOMEM;
+    }
+    g->priv = p;
+    part_hdr *hdrs = NULL;
+    int rc;
+    g->parts = calloc(1, sizeof *g->parts);
+    if (!g->parts) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    g->n_parts = 1;
+    part_hdr h0 = {0};
+    if ((rc = open_part(g, 0, path, &h0, err, errlen)))
+        goto fail;
+    g->version = h0.version;
+    g->alignment = h0.alignment;
+    g->n_kv = h0.n_kv;
+    g->kv = h0.kv;
+
+    uint64_t count = 0, no = 0, total = 0;
+    const gguf_value *vc = kv_find(&h0, "split.count");
+    if (vc && get_uint(vc, &count)) {
+        rc = -EBADMSG;
+        snprintf(err, errlen, "%s: split.count has type %s, want an unsigned integer", path,
+                 gguf_vtype_name(vc->type));
+        goto fail;
+    }
+    if (count > MAX_PARTS) {
+        rc = -EBADMSG;
+        snprintf(err, errlen, "%s: split.count %llu is too large", path, (unsigned long long)count);
+        goto fail;
+    }
+    if (count > 1) {
+        if (get_uint(kv_find(&h0, "split.no"), &no) || no != 0) {
+            rc = -EINVAL;
+            snprintf(err, errlen, "%s: this is part %llu of a split set; open part 1 "
+                                  "(...-00001-of-%05llu.gguf)",
+                     path, (unsigned long long)no + 1, (unsigned long long)count);
+            goto fail;
+        }
+        int pl = split_prefix_len(path, (uint32_t)count);
+        if (pl < 0) {
+            rc = -EINVAL;
+            snprintf(err, errlen, "%s: split.count is %llu but the name does not end in "
+                                  "-00001-of-%05llu.gguf, so the other parts cannot be found",
+                     path, (unsigned long long)count, (unsigned long long)count);
+            goto fail;
+        }
+        gguf_part *np = realloc(g->parts, count * sizeof *np);
+        hdrs = calloc(count, sizeof *hdrs);
+        if (!np || !hdrs) {
+            if (np)
+                g->parts = np;
+            rc = -ENOMEM;
+            goto fail;
+        }
+        g->parts = np;
+        memset(g->parts + 1, 0, (count - 1) * sizeof *np);
+        for (uint64_t i = 1; i < count; i++)
+            g->parts[i].fd = -1;
+        hdrs[0] = h0;
+        for (uint32_t i = 1; i < count; i++) {
+            char pth[4096];
+            snprintf(pth, sizeof pth, "%.*s-%05u-of-%05u.gguf", pl, path, i + 1, (uint32_t)count);
+            g->n_parts = i + 1;
+            if ((rc = open_part(g, i, pth, &hdrs[i], err, errlen))) {
+                if (rc == -ENOENT)
+                    snprintf(err, errlen, "%s: split part %u of %llu is missing (%s)", path, i + 1,
+                             (unsigned long long)count, pth);
+                goto fail;
+            }
+            uint64_t pno = 0, pc = 0;
+            if (get_uint(kv_find(&hdrs[i], "split.no"), &pno) || pno != i ||
+                get_uint(kv_find(&hdrs[i], "split.count"), &pc) || pc != count) {
+                rc = -EBADMSG;
+                snprintf(err, errlen, "%s: split.no/split.count say %llu/%llu, expected %u/%llu",
+                         pth, (unsigned long long)pno, (unsigned long long)pc, i,
+                         (unsigned long long)count);
+                goto fail;
+            }
+        }
+    } else {
+        hdrs = calloc(1, sizeof *hdrs);
+        if (!hdrs) {
+            rc = -ENOMEM;
+            goto fail;
+        }
+        hdrs[0] = h0;
+    }
+    for (uint32_t i = 0; i < g->n_parts; i++)
+        total += hdrs[i].n_tensors;
+    g->n_tensors = total;
+    g->tensors = arena_alloc(p, (total ? total : 1) * sizeof *g->tensors);
+    p->tcap = 16;
+    while (p->tcap < total * 2)
+        p->tcap *= 2;
+    p->tidx = calloc(p->tcap, sizeof *p->tidx);
+    if (!g->tensors || !p->tidx) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    uint64_t k = 0;
+    for (uint32_t i = 0; i < g->n_parts; i++)
+        for (uint64_t j = 0; j < hdrs[i].n_tensors; j++) {
+            uint64_t dup;
+            g->tensors[k] = hdrs[i].tensors[j];
+            if (!name_insert(p, g->tensors[k].name, k, &dup)) {
+                rc = -EBADMSG;
+                snprintf(err, errlen, "%s: duplicate tensor name '%s'", g->parts[i].path,
+                         g->tensors[k].name);
+                goto fail;
+            }
+            k++;
+        }
+    uint64_t want = 0;
+    const gguf_value *vt = kv_find(&hdrs[0], "split.tensors.count");
+    if (count > 1 && vt && (get_uint(vt, &want) || want != total)) {
+        rc = -EBADMSG;
+        snprintf(err, errlen, "%s: split.tensors.count is %llu but the %u parts hold %llu tensors",
+                 path, (unsigned long long)want, g->n_parts, (unsigned long long)total);
+        goto fail;
+    }
+    free(hdrs);
+    *out = g;
+    return 0;
+fail:
+    free(hdrs);
+    if (rc == 0)
+        rc = -EBADMSG;
+    gguf_close(g);
+    return rc;
+}
+
+void gguf_close(gguf_file *g)
+{
+    if (!g)
+        return;
+    for (uint32_t i = 0; i < g->n_parts; i++) {
+        if (g->parts[i].fd >= 0)
+            close(g->parts[i].fd);
+        free(g->parts[i].path);
+    }
+    free(g->parts);
+    priv *p = g->priv;
+    if (p) {
+        free(p->tidx);
+        for (arena_blk *b = p->arena; b;) {
+            arena_blk *n = b->next;
+            free(b);
+            b = n;
+        }
+        free(p);
+    }
+    free(g);
+}
+
+/* ---- lookups ---- */
+
+const gguf_value *gguf_find(const gguf_file *g, const char *key)
+{
+    for (uint64_t i = 0; i < g->n_kv; i++)
+        if (!strcmp(g->kv[i].key, key))
+            return &g->kv[i].val;
+    return NULL;
+}
+
+const gguf_tensor *gguf_find_tensor(const gguf_file *g, const char *name)
+{
+    const priv *p = g->priv;
+    if (!p->tidx)
+        return NULL;
+    uint64_t h = hash_str(name) & (p->tcap - 1);
+    while (p->tidx[h].name) {
+        if (!strcmp(p->tidx[h].name, name))
+            return &g->tensors[p->tidx[h].idx];
+        h = (h + 1) & (p->tcap - 1);
+    }
+    return NULL;
+}
+
+static int wrong_type(const gguf_file *g, const char *key, const gguf_value *v, const char *want,
+                      char *err, size_t errlen)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s: metadata '%s' has type %s, expected %s", g->parts[0].path, key,
+                 gguf_vtype_name(v->type), want);
+    return -EBADMSG;
+}
+
+int gguf_get_u64(const gguf_file *g, const char *key, uint64_t *out, char *err, size_t errlen)
+{
+    const gguf_value *v = gguf_find(g, key);
+    if (!v)
+        return -ENOENT;
+    if (get_uint(v, out))
+        return wrong_type(g, key, v, "a non-negative integer", err, errlen);
+    return 0;
+}
+
+int gguf_get_u32(const gguf_file *g, const char *key, uint32_t *out, char *err, size_t errlen)
+{
+    uint64_t x;
+    int rc = gguf_get_u64(g, key, &x, err, errlen);
+    if (rc)
+        return rc;
+    if (x > UINT32_MAX)
+        return wrong_type(g, key, gguf_find(g, key), "a 32-bit value", err, errlen);
+    *out = (uint32_t)x;
+    return 0;
+}
+
+int gguf_get_f64(const gguf_file *g, const char *key, double *out, char *err, size_t errlen)
+{
+    const gguf_value *v = gguf_find(g, key);
+    if (!v)
+        return -ENOENT;
+    if (v->type != GGUF_T_FLOAT32 && v->type != GGUF_T_FLOAT64)
+        return wrong_type(g, key, v, "f32", err, errlen);
+    *out = v->f;
+    return 0;
+}
+
+int gguf_get_bool(const gguf_file *g, const char *key, bool *out, char *err, size_t errlen)
+{
+    const gguf_value *v = gguf_find(g, key);
+    if (!v)
+        return -ENOENT;
+    if (v->type != GGUF_T_BOOL)
+        return wrong_type(g, key, v, "bool", err, errlen);
+    *out = v->u != 0;
+    return 0;
+}
+
+int gguf_get_str(const gguf_file *g, const char *key, gguf_str *out, char *err, size_t errlen)
+{
+    const gguf_value *v = gguf_find(g, key);
+    if (!v)
+        return -ENOENT;
+    if (v->type != GGUF_T_STRING)
+        return wrong_type(g, key, v, "string", err, errlen);
+    *out = v->str;
+    return 0;
+}
+
+int gguf_get_arr(const gguf_file *g, const char *key, uint32_t elem_type, uint64_t *n,
+                 const void **data, char *err, size_t errlen)
+{
+    const gguf_value *v = gguf_find(g, key);
+    if (!v)
+        return -ENOENT;
+    if (v->type != GGUF_T_ARRAY || v->arr.type != elem_type) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s: metadata '%s' is %s%s%s, expected an array of %s",
+                     g->parts[0].path, key, gguf_vtype_name(v->type),
+                     v->type == GGUF_T_ARRAY ? " of " : "",
+                     v->type == GGUF_T_ARRAY ? gguf_vtype_name(v->arr.type) : "",
+                     gguf_vtype_name(elem_type));
+        return -EBADMSG;
+    }
+    *n = v->arr.n;
+    *data = v->arr.data;
+    return 0;
+}
+
+int gguf_read(const gguf_file *g, uint32_t part, uint64_t off, void *dst, size_t n, char *err,
+              size_t errlen)
+{
+    if (part >= g->n_parts) {
+        snprintf(err, errlen, "read from part %u of %u", part, g->n_parts);
+        return -EINVAL;
+    }
+    const gguf_part *pp = &g->parts[part];
+    if (off > pp->size || n > pp->size - off) {
+        snprintf(err, errlen, "%s: read of %zu bytes at offset %llu is past the end (%llu bytes; "
+                              "was the file truncated or replaced?)",
+                 pp->path, n, (unsigned long long)off, (unsigned long long)pp->size);
+        return -EIO;
+    }
+    uint8_t *d = dst;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = pread(pp->fd, d + done, n - done, (off_t)(off + done));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            int e = r < 0 ? errno : 0;
+            struct stat st;
+            bool changed = fstat(pp->fd, &st) == 0 && (uint64_t)st.st_size != pp->size;
+            snprintf(err, errlen, "%s: read of %zu bytes at offset %llu failed: %s%s", pp->path,
+                     n - done, (unsigned long long)(off + done), e ? strerror(e) : "end of file",
+                     changed ? " (the file changed size since it was opened)" : "");
+            return -EIO;
+        }
+        done += (size_t)r;
+    }
+    return 0;
+}
