@@ -22,6 +22,7 @@ enum ms_type {
     MS_TYPE_Q5_0 = 6,
     MS_TYPE_Q5_1 = 7,
     MS_TYPE_Q8_0 = 8,
+    MS_TYPE_Q8_1 = 9, /* activation format for Q4_1/Q5_1 */
     MS_TYPE_Q2_K = 10,
     MS_TYPE_Q3_K = 11,
     MS_TYPE_Q4_K = 12,
@@ -58,13 +59,13 @@ const quant_type_info *quant_info(int type);
 size_t quant_row_bytes(int type, int64_t n);
 
 /* Scalar reference: dequantize n elements (a multiple of the block size) of
- * `type` from src to dst.  Returns 0, or -ENOTSUP for a type with no
- * dequantizer (Q8_K). */
+ * `type` (weight types and the Q8_K/Q8_0 activation formats) from src to
+ * dst.  Returns 0, or -ENOTSUP for an unknown type. */
 int quant_dequantize_row(int type, const void *src, float *dst, int64_t n);
 
 /* Scalar reference: quantize an activation row of n floats to act_type
- * (MS_TYPE_Q8_K, MS_TYPE_Q8_0, MS_TYPE_F16, MS_TYPE_BF16, or MS_TYPE_F32 =
- * plain copy) with the reference engine's x86 rounding (DEEPSEEK-FACTS 5.3). */
+ * (MS_TYPE_Q8_K, MS_TYPE_Q8_0, MS_TYPE_Q8_1, MS_TYPE_F16, MS_TYPE_BF16, or
+ * MS_TYPE_F32 = plain copy) with the reference engine's x86 rounding (DEEPSEEK-FACTS 5.3). */
 void quant_quantize_row(int act_type, const float *x, void *dst, int64_t n);
 
 /* Scalar reference dot product: *s = dot(weight row w of `type`, activation a

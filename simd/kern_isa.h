@@ -1,0 +1,21 @@
+/* kern_isa.h - internal: the per-ISA kernel tables (simd/kern_<isa>.c).
+ * Each returns a filled table (entries it does not accelerate copied from
+ * the scalar table), or is absent from the build: the declarations are weak
+ * so dispatch works before an ISA file exists and on other architectures. */
+#ifndef MS_KERN_ISA_H
+#define MS_KERN_ISA_H
+
+#include "kernels.h"
+
+const kern_table *kern_table_scalar(void);
+__attribute__((weak)) const kern_table *kern_table_avx2(void);
+__attribute__((weak)) const kern_table *kern_table_avx512(void);
+__attribute__((weak)) const kern_table *kern_table_neon(void);
+
+/* Generic mul_mat over a vec_dot: what ISA tables use for types they do not
+ * specialise. */
+void kern_mul_mat_generic(kern_vec_dot_fn dot, const quant_type_info *ti, int64_t n, const void *w,
+                          size_t w_stride, int64_t row0, int64_t row1, const void *a,
+                          size_t a_stride, int64_t ncols, float *out, size_t out_stride);
+
+#endif

@@ -1,0 +1,884 @@
+/* quant_ref.c - the scalar reference: type table, dequantization,
+ * activation quantization, dot products, random valid blocks.
+ *
+ * Dequantization reproduces the reference engine's float expressions term
+ * for term ((d * sc) * q - dmin * m, (db * grid) * sign, ...) so results are
+ * bit-identical to ../shared/golden/dequant.  Activation quantization follows
+ * what the reference runs on x86 (Q8_K: quantize_row_q8_K_ref with the
+ * 1.5*2^23 rounding trick; Q8_0/Q8_1: multiply by 127/amax and round half to
+ * even, as its AVX path does).  Dot products of K- and i-quants against Q8_K
+ * are defined here as: per 256-block, the float sum in element order of
+ * deq(w)[i] * q8[i], times the block's d8; equal to the reference's integer
+ * formulation up to float rounding.  SIMD kernels are tested against these. */
+#include "quant.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "quant_blocks.h"
+#include "quant_grids.h"
+
+/* ---- the type table ---- */
+
+static const quant_type_info infos[MS_TYPE_COUNT] = {
+    [MS_TYPE_F32] = {"F32", 1, 4, MS_TYPE_F32, true},
+    [MS_TYPE_F16] = {"F16", 1, 2, MS_TYPE_F16, true},
+    [MS_TYPE_BF16] = {"BF16", 1, 2, MS_TYPE_BF16, true},
+    [MS_TYPE_Q4_0] = {"Q4_0", 32, 18, MS_TYPE_Q8_0, true},
+    [MS_TYPE_Q4_1] = {"Q4_1", 32, 20, MS_TYPE_Q8_1, true},
+    [MS_TYPE_Q5_0] = {"Q5_0", 32, 22, MS_TYPE_Q8_0, true},
+    [MS_TYPE_Q5_1] = {"Q5_1", 32, 24, MS_TYPE_Q8_1, true},
+    [MS_TYPE_Q8_0] = {"Q8_0", 32, 34, MS_TYPE_Q8_0, true},
+    [MS_TYPE_Q8_1] = {"Q8_1", 32, 36, MS_TYPE_Q8_1, false},
+    [MS_TYPE_Q2_K] = {"Q2_K", 256, 84, MS_TYPE_Q8_K, true},
+    [MS_TYPE_Q3_K] = {"Q3_K", 256, 110, MS_TYPE_Q8_K, true},
+    [MS_TYPE_Q4_K] = {"Q4_K", 256, 144, MS_TYPE_Q8_K, true},
+    [MS_TYPE_Q5_K] = {"Q5_K", 256, 176, MS_TYPE_Q8_K, true},
+    [MS_TYPE_Q6_K] = {"Q6_K", 256, 210, MS_TYPE_Q8_K, true},
+    [MS_TYPE_Q8_K] = {"Q8_K", 256, 292, MS_TYPE_Q8_K, false},
+    [MS_TYPE_IQ2_XXS] = {"IQ2_XXS", 256, 66, MS_TYPE_Q8_K, true},
+    [MS_TYPE_IQ2_XS] = {"IQ2_XS", 256, 74, MS_TYPE_Q8_K, true},
+    [MS_TYPE_IQ2_S] = {"IQ2_S", 256, 82, MS_TYPE_Q8_K, true},
+    [MS_TYPE_IQ3_XXS] = {"IQ3_XXS", 256, 98, MS_TYPE_Q8_K, true},
+    [MS_TYPE_IQ3_S] = {"IQ3_S", 256, 110, MS_TYPE_Q8_K, true},
+    [MS_TYPE_IQ1_S] = {"IQ1_S", 256, 50, MS_TYPE_Q8_K, true},
+    [MS_TYPE_IQ1_M] = {"IQ1_M", 256, 56, MS_TYPE_Q8_K, true},
+    [MS_TYPE_IQ4_NL] = {"IQ4_NL", 32, 18, MS_TYPE_Q8_0, true},
+    [MS_TYPE_IQ4_XS] = {"IQ4_XS", 256, 136, MS_TYPE_Q8_K, true},
+};
+
+const quant_type_info *quant_info(int type)
+{
+    if (type < 0 || type >= MS_TYPE_COUNT || !infos[type].name)
+        return NULL;
+    return &infos[type];
+}
+
+size_t quant_row_bytes(int type, int64_t n)
+{
+    const quant_type_info *ti = quant_info(type);
+    if (!ti || n < 0 || n % ti->blck)
+        return 0;
+    return (size_t)(n / ti->blck) * (size_t)ti->type_size;
+}
+
+/* ---- half and bfloat16 ---- */
+
+float quant_f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal: normalize */
+            int e = -1;
+            do {
+                man <<= 1;
+                e++;
+            } while (!(man & 0x400));
+            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
+        }
+    } else if (exp == 31) {
+        bits = sign | 0x7f800000 | man << 13;
+    } else {
+        bits = sign | (exp + 127 - 15) << 23 | man << 13;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t quant_f32_to_f16(float f)
+{
+    /* Round to nearest even, as F16C's _cvtss_sh(x, 0) does. */
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000, exp = (x >> 23) & 0xff, man = x & 0x7fffff;
+    if (exp == 0xff)
+        return (uint16_t)(sign | 0x7c00 | (man ? 0x200 | (man >> 13) : 0));
+    int e = (int)exp - 127 + 15;
+    if (e >= 31)
+        return (uint16_t)(sign | 0x7c00);
+    if (e <= 0) {
+        if (e < -10)
+            return (uint16_t)sign;
+        man |= 0x800000;
+        int shift = 14 - e;
+        uint32_t half = man >> shift, rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1)))
+            half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = (uint32_t)e << 10 | man >> 13, rem = man & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1)))
+        half++; /* may carry into the exponent: still correct, up to inf */
+    return (uint16_t)(sign | half);
+}
+
+float quant_bf16_to_f32(uint16_t h)
+{
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t quant_f32_to_bf16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffff) > 0x7f800000) /* NaN: keep it quiet */
+        return (uint16_t)((x >> 16) | 64);
+    return (uint16_t)((x + (0x7fff + ((x >> 16) & 1))) >> 16);
+}
+
+#define H2F(h) quant_f16_to_f32(h)
+
+/* ---- dequantization ---- */
+
+static void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
+{
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+    }
+}
+
+static void deq_q4_0(const block_q4_0 *x, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, y += 32) {
+        const float d = H2F(x[i].d);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)((x[i].qs[j] & 0x0F) - 8) * d;
+            y[j + 16] = (float)((x[i].qs[j] >> 4) - 8) * d;
+        }
+    }
+}
+
+static void deq_q4_1(const block_q4_1 *x, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, y += 32) {
+        const float d = H2F(x[i].d), m = H2F(x[i].m);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)(x[i].qs[j] & 0x0F) * d + m;
+            y[j + 16] = (float)(x[i].qs[j] >> 4) * d + m;
+        }
+    }
+}
+
+static void deq_q5(const uint8_t *qs, const uint8_t *qhb, float d, float m, int off, float *y)
+{
+    uint32_t qh;
+    memcpy(&qh, qhb, 4);
+    for (int j = 0; j < 16; j++) {
+        const uint8_t xh0 = ((qh >> (j + 0)) << 4) & 0x10;
+        const uint8_t xh1 = ((qh >> (j + 12))) & 0x10;
+        y[j] = (float)(((qs[j] & 0x0F) | xh0) - off) * d + m;
+        y[j + 16] = (float)(((qs[j] >> 4) | xh1) - off) * d + m;
+    }
+}
+
+static void deq_q8_0(const block_q8_0 *x, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, y += 32) {
+        const float d = H2F(x[i].d);
+        for (int j = 0; j < 32; j++)
+            y[j] = (float)x[i].qs[j] * d;
+    }
+}
+
+static void deq_q2_K(const block_q2_K *x, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = H2F(x[i].d), mn = H2F(x[i].dmin);
+        const uint8_t *q = x[i].qs;
+        int is = 0;
+        for (int n = 0; n < QK_K; n += 128) {
+            int shift = 0;
+            for (int j = 0; j < 4; ++j) {
+                uint8_t sc = x[i].scales[is++];
+                float dl = d * (float)(sc & 0xF), ml = mn * (float)(sc >> 4);
+                for (int l = 0; l < 16; ++l)
+                    *y++ = dl * (float)((int8_t)((q[l] >> shift) & 3)) - ml;
+                sc = x[i].scales[is++];
+                dl = d * (float)(sc & 0xF);
+                ml = mn * (float)(sc >> 4);
+                for (int l = 0; l < 16; ++l)
+                    *y++ = dl * (float)((int8_t)((q[l + 16] >> shift) & 3)) - ml;
+                shift += 2;
+            }
+            q += 32;
+        }
+    }
+}
+
+static void deq_q3_K(const block_q3_K *x, float *y, int64_t nb)
+{
+    const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
+    uint32_t aux[4];
+    for (int64_t i = 0; i < nb; i++) {
+        const float d_all = H2F(x[i].d);
+        const uint8_t *q = x[i].qs, *hm = x[i].hmask;
+        uint8_t m = 1;
+        memcpy(aux, x[i].scales, 12);
+        uint32_t tmp = aux[2];
+        aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+        aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+        aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+        aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+        int8_t scales[16];
+        memcpy(scales, aux, 16);
+        int is = 0;
+        for (int n = 0; n < QK_K; n += 128) {
+            int shift = 0;
+            for (int j = 0; j < 4; ++j) {
+                float dl = d_all * (float)(scales[is++] - 32);
+                for (int l = 0; l < 16; ++l)
+                    *y++ = dl * (float)((int8_t)((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
+                dl = d_all * (float)(scales[is++] - 32);
+                for (int l = 0; l < 16; ++l)
+                    *y++ = dl * (float)((int8_t)((q[l + 16] >> shift) & 3) - ((hm[l + 16] & m) ? 0 : 4));
+                shift += 2;
+                m <<= 1;
+            }
+            q += 32;
+        }
+    }
+}
+
+static void deq_q4_K(const block_q4_K *x, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *q = x[i].qs;
+        const float d = H2F(x[i].d), mn = H2F(x[i].dmin);
+        int is = 0;
+        uint8_t sc, m;
+        for (int j = 0; j < QK_K; j += 64) {
+            get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
+            const float d1 = d * sc, m1 = mn * m;
+            get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
+            const float d2 = d * sc, m2 = mn * m;
+            for (int l = 0; l < 32; ++l)
+                *y++ = d1 * (float)(q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; ++l)
+                *y++ = d2 * (float)(q[l] >> 4) - m2;
+            q += 32;
+            is += 2;
+        }
+    }
+}
+
+static void deq_q5_K(const block_q5_K *x, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *ql = x[i].qs, *qh = x[i].qh;
+        const float d = H2F(x[i].d), mn = H2F(x[i].dmin);
+        int is = 0;
+        uint8_t sc, m, u1 = 1, u2 = 2;
+        for (int j = 0; j < QK_K; j += 64) {
+            get_scale_min_k4(is + 0, x[i].scales, &sc, &m);
+            const float d1 = d * sc, m1 = mn * m;
+            get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
+            const float d2 = d * sc, m2 = mn * m;
+            for (int l = 0; l < 32; ++l)
+                *y++ = d1 * (float)((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+            for (int l = 0; l < 32; ++l)
+                *y++ = d2 * (float)((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+            ql += 32;
+            is += 2;
+            u1 <<= 2;
+            u2 <<= 2;
+        }
+    }
+}
+
+static void deq_q6_K(const block_q6_K *x, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = H2F(x[i].d);
+        const uint8_t *ql = x[i].ql, *qh = x[i].qh;
+        const int8_t *sc = x[i].scales;
+        for (int n = 0; n < QK_K; n += 128) {
+            for (int l = 0; l < 32; ++l) {
+                int is = l / 16;
+                const int8_t q1 = (int8_t)((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+                const int8_t q2 = (int8_t)((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int8_t q3 = (int8_t)((ql[l + 0] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+                const int8_t q4 = (int8_t)((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                y[l + 0] = d * (float)sc[is + 0] * (float)q1;
+                y[l + 32] = d * (float)sc[is + 2] * (float)q2;
+                y[l + 64] = d * (float)sc[is + 4] * (float)q3;
+                y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+            }
+            y += 128;
+            ql += 64;
+            qh += 32;
+            sc += 8;
+        }
+    }
+}
+
+static void deq_q8_K(const block_q8_K *x, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, y += QK_K)
+        for (int j = 0; j < QK_K; j++)
+            y[j] = x[i].d * (float)x[i].qs[j];
+}
+
+static inline float sgn(uint8_t signs, int j) { return signs & kmask_iq2xs[j] ? -1.f : 1.f; }
+
+static void deq_iq2_xxs(const block_iq2_xxs *x, float *y, int64_t nb)
+{
+    uint32_t aux32[2];
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = H2F(x[i].d);
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+            memcpy(aux32, x[i].qs + 4 * ib, 8);
+            const uint8_t *aux8 = (const uint8_t *)aux32;
+            const float db = d * (0.5f + (float)(aux32[1] >> 28)) * 0.25f;
+            for (int l = 0; l < 4; ++l) {
+                const uint8_t *grid = (const uint8_t *)(iq2xxs_grid + aux8[l]);
+                const uint8_t signs = ksigns_iq2xs[(aux32[1] >> 7 * l) & 127];
+                for (int j = 0; j < 8; ++j)
+                    y[j] = db * (float)grid[j] * sgn(signs, j);
+                y += 8;
+            }
+        }
+    }
+}
+
+static void deq_iq2_xs(const block_iq2_xs *x, float *y, int64_t nb)
+{
+    float db[2];
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = H2F(x[i].d);
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+            db[0] = d * (0.5f + (float)(x[i].scales[ib] & 0xf)) * 0.25f;
+            db[1] = d * (0.5f + (float)(x[i].scales[ib] >> 4)) * 0.25f;
+            for (int l = 0; l < 4; ++l) {
+                const uint8_t *grid = (const uint8_t *)(iq2xs_grid + (x[i].qs[4 * ib + l] & 511));
+                const uint8_t signs = ksigns_iq2xs[x[i].qs[4 * ib + l] >> 9];
+                for (int j = 0; j < 8; ++j)
+                    y[j] = db[l / 2] * (float)grid[j] * sgn(signs, j);
+                y += 8;
+            }
+        }
+    }
+}
+
+static void deq_iq2_s(const block_iq2_s *x, float *y, int64_t nb)
+{
+    float db[2];
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = H2F(x[i].d);
+        const uint8_t *qs = x[i].qs, *qh = x[i].qh, *signs = qs + QK_K / 8;
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+            db[0] = d * (0.5f + (float)(x[i].scales[ib] & 0xf)) * 0.25f;
+            db[1] = d * (0.5f + (float)(x[i].scales[ib] >> 4)) * 0.25f;
+            for (int l = 0; l < 4; ++l) {
+                const float dl = db[l / 2];
+                const uint8_t *grid = (const uint8_t *)(iq2s_grid + (qs[l] | ((qh[ib] << (8 - 2 * l)) & 0x300)));
+                for (int j = 0; j < 8; ++j)
+                    y[j] = dl * (float)grid[j] * sgn(signs[l], j);
+                y += 8;
+            }
+            qs += 4;
+            signs += 4;
+        }
+    }
+}
+
+static void deq_iq3_xxs(const block_iq3_xxs *x, float *y, int64_t nb)
+{
+    uint32_t aux32;
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = H2F(x[i].d);
+        const uint8_t *qs = x[i].qs, *sas = qs + QK_K / 4;
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+            memcpy(&aux32, sas + 4 * ib, 4);
+            const float db = d * (0.5f + (float)(aux32 >> 28)) * 0.5f;
+            for (int l = 0; l < 4; ++l) {
+                const uint8_t signs = ksigns_iq2xs[(aux32 >> 7 * l) & 127];
+                const uint8_t *g1 = (const uint8_t *)(iq3xxs_grid + qs[2 * l + 0]);
+                const uint8_t *g2 = (const uint8_t *)(iq3xxs_grid + qs[2 * l + 1]);
+                for (int j = 0; j < 4; ++j) {
+                    y[j + 0] = db * (float)g1[j] * sgn(signs, j);
+                    y[j + 4] = db * (float)g2[j] * sgn(signs, j + 4);
+                }
+                y += 8;
+            }
+            qs += 8;
+        }
+    }
+}
+
+static void deq_iq3_s(const block_iq3_s *x, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = H2F(x[i].d);
+        const uint8_t *qs = x[i].qs, *qh = x[i].qh, *signs = x[i].signs;
+        for (int ib = 0; ib < QK_K / 32; ib += 2) {
+            const float db1 = d * (float)(1 + 2 * (x[i].scales[ib / 2] & 0xf));
+            const float db2 = d * (float)(1 + 2 * (x[i].scales[ib / 2] >> 4));
+            for (int half = 0; half < 2; half++) {
+                const float db = half ? db2 : db1;
+                for (int l = 0; l < 4; ++l) {
+                    const uint8_t *g1 = (const uint8_t *)(iq3s_grid + (qs[2 * l + 0] | ((qh[half] << (8 - 2 * l)) & 256)));
+                    const uint8_t *g2 = (const uint8_t *)(iq3s_grid + (qs[2 * l + 1] | ((qh[half] << (7 - 2 * l)) & 256)));
+                    for (int j = 0; j < 4; ++j) {
+                        y[j + 0] = db * (float)g1[j] * sgn(signs[l], j);
+                        y[j + 4] = db * (float)g2[j] * sgn(signs[l], j + 4);
+                    }
+                    y += 8;
+                }
+                qs += 8;
+                signs += 4;
+            }
+            qh += 2;
+        }
+    }
+}
+
+static void deq_iq1_s(const block_iq1_s *x, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        const float d = H2F(x[i].d);
+        const uint8_t *qs = x[i].qs;
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+            const uint16_t h = x[i].qh[ib];
+            const float dl = d * (float)(2 * ((h >> 12) & 7) + 1);
+            const float delta = h & 0x8000 ? -IQ1S_DELTA : IQ1S_DELTA;
+            for (int l = 0; l < 4; ++l) {
+                const int8_t *grid = (const int8_t *)(iq1s_grid + (qs[l] | (((h >> 3 * l) & 7) << 8)));
+                for (int j = 0; j < 8; ++j)
+                    y[j] = dl * ((float)grid[j] + delta);
+                y += 8;
+            }
+            qs += 4;
+        }
+    }
+}
+
+static float iq1m_d(const block_iq1_m *x)
+{
+    uint16_t sc[4];
+    memcpy(sc, x->scales, 8);
+    return H2F((uint16_t)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) |
+                          (sc[3] & 0xf000)));
+}
+
+static void deq_iq1_m(const block_iq1_m *x, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        uint16_t sc[4];
+        memcpy(sc, x[i].scales, 8);
+        const float d = iq1m_d(&x[i]);
+        const uint8_t *qs = x[i].qs, *qh = x[i].qh;
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+            const float dl1 = d * (float)(2 * ((sc[ib / 2] >> (6 * (ib % 2) + 0)) & 0x7) + 1);
+            const float dl2 = d * (float)(2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 0x7) + 1);
+            uint16_t idx[4] = {(uint16_t)(qs[0] | ((qh[0] << 8) & 0x700)),
+                               (uint16_t)(qs[1] | ((qh[0] << 4) & 0x700)),
+                               (uint16_t)(qs[2] | ((qh[1] << 8) & 0x700)),
+                               (uint16_t)(qs[3] | ((qh[1] << 4) & 0x700))};
+            float delta[4] = {qh[0] & 0x08 ? -IQ1S_DELTA : IQ1S_DELTA,
+                              qh[0] & 0x80 ? -IQ1S_DELTA : IQ1S_DELTA,
+                              qh[1] & 0x08 ? -IQ1S_DELTA : IQ1S_DELTA,
+                              qh[1] & 0x80 ? -IQ1S_DELTA : IQ1S_DELTA};
+            for (int l = 0; l < 4; ++l) {
+                const int8_t *grid = (const int8_t *)(iq1s_grid + idx[l]);
+                const float dl = l < 2 ? dl1 : dl2;
+                for (int j = 0; j < 8; ++j)
+                    y[j] = dl * ((float)grid[j] + delta[l]);
+                y += 8;
+            }
+            qs += 4;
+            qh += 2;
+        }
+    }
+}
+
+static void deq_iq4_nl(const block_iq4_nl *x, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, y += 32) {
+        const float d = H2F(x[i].d);
+        for (int j = 0; j < 16; ++j) {
+            y[j] = d * (float)kvalues_iq4nl[x[i].qs[j] & 0xf];
+            y[j + 16] = d * (float)kvalues_iq4nl[x[i].qs[j] >> 4];
+        }
+    }
+}
+
+static void deq_iq4_xs(const block_iq4_xs *x, float *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *qs = x[i].qs;
+        const float d = H2F(x[i].d);
+        for (int ib = 0; ib < QK_K / 32; ++ib) {
+            const int ls = ((x[i].scales_l[ib / 2] >> 4 * (ib % 2)) & 0xf) |
+                           (((x[i].scales_h >> 2 * ib) & 3) << 4);
+            const float dl = d * (float)(ls - 32);
+            for (int j = 0; j < 16; ++j) {
+                y[j + 0] = dl * (float)kvalues_iq4nl[qs[j] & 0xf];
+                y[j + 16] = dl * (float)kvalues_iq4nl[qs[j] >> 4];
+            }
+            y += 32;
+            qs += 16;
+        }
+    }
+}
+
+int quant_dequantize_row(int type, const void *src, float *y, int64_t n)
+{
+    const quant_type_info *ti = quant_info(type);
+    if (!ti)
+        return -ENOTSUP;
+    const int64_t nb = n / ti->blck;
+    switch (type) {
+    case MS_TYPE_F32:
+        memcpy(y, src, (size_t)n * 4);
+        break;
+    case MS_TYPE_F16:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = quant_f16_to_f32(((const uint16_t *)src)[i]);
+        break;
+    case MS_TYPE_BF16:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = quant_bf16_to_f32(((const uint16_t *)src)[i]);
+        break;
+    case MS_TYPE_Q4_0: deq_q4_0(src, y, nb); break;
+    case MS_TYPE_Q4_1: deq_q4_1(src, y, nb); break;
+    case MS_TYPE_Q5_0:
+        for (int64_t i = 0; i < nb; i++) {
+            const block_q5_0 *b = (const block_q5_0 *)src + i;
+            deq_q5(b->qs, b->qh, H2F(b->d), 0.0f, 16, y + 32 * i);
+        }
+        break;
+    case MS_TYPE_Q5_1:
+        for (int64_t i = 0; i < nb; i++) {
+            const block_q5_1 *b = (const block_q5_1 *)src + i;
+            deq_q5(b->qs, b->qh, H2F(b->d), H2F(b->m), 0, y + 32 * i);
+        }
+        break;
+    case MS_TYPE_Q8_0: deq_q8_0(src, y, nb); break;
+    case MS_TYPE_Q8_1:
+        for (int64_t i = 0; i < nb; i++) {
+            const block_q8_1 *b = (const block_q8_1 *)src + i;
+            for (int j = 0; j < 32; j++)
+                y[32 * i + j] = (float)b->qs[j] * H2F(b->d);
+        }
+        break;
+    case MS_TYPE_Q2_K: deq_q2_K(src, y, nb); break;
+    case MS_TYPE_Q3_K: deq_q3_K(src, y, nb); break;
+    case MS_TYPE_Q4_K: deq_q4_K(src, y, nb); break;
+    case MS_TYPE_Q5_K: deq_q5_K(src, y, nb); break;
+    case MS_TYPE_Q6_K: deq_q6_K(src, y, nb); break;
+    case MS_TYPE_Q8_K: deq_q8_K(src, y, nb); break;
+    case MS_TYPE_IQ2_XXS: deq_iq2_xxs(src, y, nb); break;
+    case MS_TYPE_IQ2_XS: deq_iq2_xs(src, y, nb); break;
+    case MS_TYPE_IQ2_S: deq_iq2_s(src, y, nb); break;
+    case MS_TYPE_IQ3_XXS: deq_iq3_xxs(src, y, nb); break;
+    case MS_TYPE_IQ3_S: deq_iq3_s(src, y, nb); break;
+    case MS_TYPE_IQ1_S: deq_iq1_s(src, y, nb); break;
+    case MS_TYPE_IQ1_M: deq_iq1_m(src, y, nb); break;
+    case MS_TYPE_IQ4_NL: deq_iq4_nl(src, y, nb); break;
+    case MS_TYPE_IQ4_XS: deq_iq4_xs(src, y, nb); break;
+    default:
+        return -ENOTSUP;
+    }
+    return 0;
+}
+
+/* ---- activation quantization ---- */
+
+static int nearest_int(float fval)
+{
+    float val = fval + 12582912.f;
+    int i;
+    memcpy(&i, &val, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+static void quant_q8_K(const float *x, block_q8_K *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, x += QK_K) {
+        float max = 0, amax = 0;
+        for (int j = 0; j < QK_K; ++j) {
+            float ax = fabsf(x[j]);
+            if (ax > amax) {
+                amax = ax;
+                max = x[j];
+            }
+        }
+        if (!amax) {
+            y[i].d = 0;
+            memset(y[i].qs, 0, QK_K);
+            memset(y[i].bsums, 0, sizeof y[i].bsums);
+            continue;
+        }
+        const float iscale = -127.f / max;
+        for (int j = 0; j < QK_K; ++j) {
+            int v = nearest_int(iscale * x[j]);
+            y[i].qs[j] = (int8_t)(v < 127 ? v : 127);
+        }
+        for (int j = 0; j < QK_K / 16; ++j) {
+            int sum = 0;
+            for (int ii = 0; ii < 16; ++ii)
+                sum += y[i].qs[j * 16 + ii];
+            y[i].bsums[j] = (int16_t)sum;
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+/* Q8_0/Q8_1 as the reference's AVX path: amax, d = amax/127 stored as half,
+ * q = round-half-even(x * (127/amax)). */
+static float amax32(const float *x)
+{
+    float m = 0.0f;
+    for (int j = 0; j < 32; j++) {
+        float a = fabsf(x[j]);
+        m = a > m ? a : m;
+    }
+    return m;
+}
+
+static void quant_q8_0(const float *x, block_q8_0 *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, x += 32) {
+        const float amax = amax32(x);
+        const float d = amax / 127.f;
+        y[i].d = quant_f32_to_f16(d);
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        for (int j = 0; j < 32; j++)
+            y[i].qs[j] = (int8_t)nearbyintf(x[j] * id);
+    }
+}
+
+static void quant_q8_1(const float *x, block_q8_1 *y, int64_t nb)
+{
+    for (int64_t i = 0; i < nb; i++, x += 32) {
+        const float amax = amax32(x);
+        const float d = amax / 127.f;
+        y[i].d = quant_f32_to_f16(d);
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            y[i].qs[j] = (int8_t)nearbyintf(x[j] * id);
+            sum += y[i].qs[j];
+        }
+        y[i].s = quant_f32_to_f16(d * (float)sum);
+    }
+}
+
+void quant_quantize_row(int act_type, const float *x, void *dst, int64_t n)
+{
+    switch (act_type) {
+    case MS_TYPE_Q8_K: quant_q8_K(x, dst, n / QK_K); break;
+    case MS_TYPE_Q8_0: quant_q8_0(x, dst, n / 32); break;
+    case MS_TYPE_Q8_1: quant_q8_1(x, dst, n / 32); break;
+    case MS_TYPE_F16:
+        for (int64_t i = 0; i < n; i++)
+            ((uint16_t *)dst)[i] = quant_f32_to_f16(x[i]);
+        break;
+    case MS_TYPE_BF16:
+        for (int64_t i = 0; i < n; i++)
+            ((uint16_t *)dst)[i] = quant_f32_to_bf16(x[i]);
+        break;
+    default: /* F32 */
+        memcpy(dst, x, (size_t)n * 4);
+        break;
+    }
+}
+
+/* ---- dot products ---- */
+
+void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void *a)
+{
+    const quant_type_info *ti = quant_info(type);
+    float sumf = 0.0f;
+    switch (type) {
+    case MS_TYPE_F32: {
+        const float *x = w, *y = a;
+        for (int64_t i = 0; i < n; i++)
+            sumf += x[i] * y[i];
+        break;
+    }
+    case MS_TYPE_F16:
+    case MS_TYPE_BF16: {
+        const uint16_t *x = w, *y = a;
+        double acc = 0.0;
+        for (int64_t i = 0; i < n; i++)
+            acc += (double)(type == MS_TYPE_F16 ? quant_f16_to_f32(x[i]) * quant_f16_to_f32(y[i])
+                                                : quant_bf16_to_f32(x[i]) * quant_bf16_to_f32(y[i]));
+        sumf = (float)acc;
+        break;
+    }
+    case MS_TYPE_Q8_0: {
+        const block_q8_0 *x = w, *y = a;
+        for (int64_t b = 0; b < n / 32; b++) {
+            int sumi = 0;
+            for (int j = 0; j < 32; j++)
+                sumi += x[b].qs[j] * y[b].qs[j];
+            sumf += (float)sumi * (H2F(x[b].d) * H2F(y[b].d));
+        }
+        break;
+    }
+    case MS_TYPE_Q4_0: {
+        const block_q4_0 *x = w;
+        const block_q8_0 *y = a;
+        for (int64_t b = 0; b < n / 32; b++) {
+            int sumi0 = 0, sumi1 = 0;
+            for (int j = 0; j < 16; j++) {
+                sumi0 += ((x[b].qs[j] & 0x0F) - 8) * y[b].qs[j];
+                sumi1 += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + 16];
+            }
+            sumf += (float)(sumi0 + sumi1) * H2F(x[b].d) * H2F(y[b].d);
+        }
+        break;
+    }
+    case MS_TYPE_IQ4_NL: {
+        const block_iq4_nl *x = w;
+        const block_q8_0 *y = a;
+        for (int64_t b = 0; b < n / 32; b++) {
+            const float d = H2F(y[b].d) * H2F(x[b].d);
+            int sumi1 = 0, sumi2 = 0;
+            for (int j = 0; j < 16; j++) {
+                sumi1 += y[b].qs[j] * kvalues_iq4nl[x[b].qs[j] & 0xf];
+                sumi2 += y[b].qs[j + 16] * kvalues_iq4nl[x[b].qs[j] >> 4];
+            }
+            sumf += d * (float)(sumi1 + sumi2);
+        }
+        break;
+    }
+    case MS_TYPE_Q5_0:
+    case MS_TYPE_Q4_1:
+    case MS_TYPE_Q5_1: {
+        /* 32-blocks against Q8_0/Q8_1: dequantized weights times int8. */
+        const uint8_t *wb = w, *ab = a;
+        float wf[32];
+        const size_t as = type == MS_TYPE_Q5_0 ? sizeof(block_q8_0) : sizeof(block_q8_1);
+        for (int64_t b = 0; b < n / 32; b++) {
+            quant_dequantize_row(type, wb + (size_t)b * (size_t)ti->type_size, wf, 32);
+            const uint8_t *ablk = ab + (size_t)b * as;
+            uint16_t dh;
+            memcpy(&dh, ablk, 2);
+            const int8_t *q = (const int8_t *)(ablk + (type == MS_TYPE_Q5_0 ? 2 : 4));
+            float bs = 0.0f;
+            for (int j = 0; j < 32; j++)
+                bs += wf[j] * (float)q[j];
+            sumf += bs * H2F(dh);
+        }
+        break;
+    }
+    default: {
+        /* K- and i-quants against Q8_K: per 256-block, float sum in element
+         * order of deq(w) * q8, then times the block's d8. */
+        const uint8_t *wb = w;
+        const block_q8_K *y = a;
+        float wf[QK_K];
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            quant_dequantize_row(type, wb + (size_t)b * (size_t)ti->type_size, wf, QK_K);
+            float bs = 0.0f;
+            for (int j = 0; j < QK_K; j++)
+                bs += wf[j] * (float)y[b].qs[j];
+            sumf += bs * y[b].d;
+        }
+        break;
+    }
+    }
+    *s = sumf;
+}
+
+/* ---- random valid blocks ---- */
+
+static uint64_t xs64(uint64_t *s)
+{
+    uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *s = x;
+    return x;
+}
+
+/* Offsets of the fp16 scale fields of each block type, and the magnitude of
+ * the integer code product, so dequantized values are about `scale`. */
+static void scale_fields(int type, int off[2], int *n, float *code)
+{
+    *n = 1;
+    off[0] = 0;
+    switch (type) {
+    case MS_TYPE_Q4_0: *code = 8; break;
+    case MS_TYPE_Q4_1: *n = 2; off[1] = 2; *code = 15; break;
+    case MS_TYPE_Q5_0: *code = 16; break;
+    case MS_TYPE_Q5_1: *n = 2; off[1] = 2; *code = 31; break;
+    case MS_TYPE_Q8_0: *code = 127; break;
+    case MS_TYPE_Q2_K: *n = 2; off[0] = 80; off[1] = 82; *code = 45; break;
+    case MS_TYPE_Q3_K: off[0] = 108; *code = 128; break;
+    case MS_TYPE_Q4_K: *n = 2; off[1] = 2; *code = 945; break;
+    case MS_TYPE_Q5_K: *n = 2; off[1] = 2; *code = 1953; break;
+    case MS_TYPE_Q6_K: off[0] = 208; *code = 4064; break;
+    case MS_TYPE_IQ2_XXS: case MS_TYPE_IQ2_XS: case MS_TYPE_IQ2_S: *code = 167; break;
+    case MS_TYPE_IQ3_XXS: *code = 480; break;
+    case MS_TYPE_IQ3_S: *code = 465; break;
+    case MS_TYPE_IQ1_S: *code = 17; break;
+    case MS_TYPE_IQ1_M: *n = 0; *code = 17; break;
+    case MS_TYPE_IQ4_NL: *code = 127; break;
+    case MS_TYPE_IQ4_XS: *code = 4064; break;
+    default: *n = 0; *code = 1; break;
+    }
+}
+
+void quant_fill_random(int type, void *dst, int64_t nblocks, uint64_t *rng, float scale)
+{
+    const quant_type_info *ti = quant_info(type);
+    if (!ti)
+        return;
+    uint8_t *p = dst;
+    if (type == MS_TYPE_F32 || type == MS_TYPE_F16 || type == MS_TYPE_BF16) {
+        for (int64_t i = 0; i < nblocks; i++) {
+            float v = scale * ((float)(xs64(rng) >> 40) / (float)(1 << 24) * 2.0f - 1.0f);
+            if (type == MS_TYPE_F32)
+                memcpy(p + 4 * i, &v, 4);
+            else {
+                uint16_t h = type == MS_TYPE_F16 ? quant_f32_to_f16(v) : quant_f32_to_bf16(v);
+                memcpy(p + 2 * i, &h, 2);
+            }
+        }
+        return;
+    }
+    /* Random bytes everywhere (integer fields are always valid), then sane
+     * finite scales in the fp16 fields. */
+    size_t total = (size_t)nblocks * (size_t)ti->type_size;
+    size_t i = 0;
+    for (; i + 8 <= total; i += 8) {
+        uint64_t r = xs64(rng);
+        memcpy(p + i, &r, 8);
+    }
+    for (; i < total; i++)
+        p[i] = (uint8_t)xs64(rng);
+    int off[2], nf;
+    float code;
+    scale_fields(type, off, &nf, &code);
+    for (int64_t b = 0; b < nblocks; b++) {
+        uint8_t *blk = p + (size_t)b * (size_t)ti->type_size;
+        for (int f = 0; f < nf; f++) {
+            float u = 0.5f + (float)(xs64(rng) >> 40) / (float)(1 << 24);
+            uint16_t h = quant_f32_to_f16(scale / code * u);
+            memcpy(blk + off[f], &h, 2);
+        }
+        if (type == MS_TYPE_IQ1_M) {
+            float u = 0.5f + (float)(xs64(rng) >> 40) / (float)(1 << 24);
+            uint16_t h = quant_f32_to_f16(scale / code * u), sc[4];
+            memcpy(sc, blk + 48, 8);
+            for (int k = 0; k < 4; k++)
+                sc[k] = (uint16_t)((sc[k] & 0x0fff) | (((h >> (4 * k)) & 0xf) << 12));
+            memcpy(blk + 48, sc, 8);
+        }
+    }
+}

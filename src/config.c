@@ -1,0 +1,111 @@
+/* config.c - profile files: "key = value" lines, '#' comments.
+ * Invariant: keys and values are bounded copies; a line that does not fit
+ * or does not parse is an error naming file and line, never truncated. */
+#include "config.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+        *--e = 0;
+    return s;
+}
+
+static int parse_file(config *c, FILE *f, const char *path, char *err, size_t errlen)
+{
+    char line[256];
+    int ln = 0;
+    c->n = 0;
+    while (fgets(line, sizeof line, f)) {
+        ln++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            snprintf(err, errlen, "%s:%d: line too long", path, ln);
+            return -EINVAL;
+        }
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = 0;
+        char *s = trim(line);
+        if (!*s)
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errlen, "%s:%d: expected 'key = value'", path, ln);
+            return -EINVAL;
+        }
+        *eq = 0;
+        char *k = trim(s), *v = trim(eq + 1);
+        if (!*k || !*v || strlen(k) >= sizeof c->e[0].key || strlen(v) >= sizeof c->e[0].value) {
+            snprintf(err, errlen, "%s:%d: empty or oversized key/value", path, ln);
+            return -EINVAL;
+        }
+        if (c->n == (int)(sizeof c->e / sizeof c->e[0])) {
+            snprintf(err, errlen, "%s:%d: too many entries", path, ln);
+            return -EINVAL;
+        }
+        strcpy(c->e[c->n].key, k);
+        strcpy(c->e[c->n].value, v);
+        c->n++;
+    }
+    return 0;
+}
+
+int config_load(config *c, const char *name, const char *argv0, char *err, size_t errlen)
+{
+    char path[4096];
+    FILE *f = NULL;
+    if (strchr(name, '/') || strstr(name, ".conf")) {
+        snprintf(path, sizeof path, "%s", name);
+        f = fopen(path, "r");
+    } else {
+        const char *dirs[3] = {NULL, getenv("MOESTREAM_CONFIG_DIR"), "."};
+        char bindir[4096] = "";
+        if (argv0) {
+            char tmp[4096];
+            snprintf(tmp, sizeof tmp, "%s", argv0);
+            snprintf(bindir, sizeof bindir, "%s", dirname(tmp));
+            dirs[0] = bindir;
+        }
+        for (int i = 0; i < 3 && !f; i++) {
+            if (!dirs[i])
+                continue;
+            snprintf(path, sizeof path, i == 1 ? "%s/%s.conf" : "%s/configs/%s.conf", dirs[i], name);
+            f = fopen(path, "r");
+        }
+    }
+    if (!f) {
+        snprintf(err, errlen, "config '%s' not found (looked for configs/%s.conf)", name, name);
+        return -ENOENT;
+    }
+    int rc = parse_file(c, f, path, err, errlen);
+    fclose(f);
+    return rc;
+}
+
+const char *config_get(const config *c, const char *key)
+{
+    for (int i = 0; i < c->n; i++)
+        if (!strcmp(c->e[i].key, key))
+            return c->e[i].value;
+    return NULL;
+}
+
+int config_to_args(const config *c, char **out, int cap)
+{
+    static _Thread_local char keys[32][40];
+    int n = 0;
+    for (int i = 0; i < c->n && n + 2 <= cap; i++) {
+        snprintf(keys[i], sizeof keys[i], "--%s", c->e[i].key);
+        out[n++] = keys[i];
+        out[n++] = (char *)c->e[i].value;
+    }
+    return n;
+}
