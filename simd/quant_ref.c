@@ -775,19 +775,133 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
         }
         break;
     }
+    case MS_TYPE_Q4_K:
+    case MS_TYPE_Q5_K: {
+        /* w = d*sc*q - dmin*m per 32: integer sums, then two float terms. */
+        const block_q8_K *y = a;
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            const uint8_t *blk = (const uint8_t *)w + (size_t)b * (size_t)ti->type_size;
+            uint16_t dh, mh;
+            memcpy(&dh, blk, 2);
+            memcpy(&mh, blk + 2, 2);
+            const uint8_t *scales = blk + 4;
+            int32_t isum = 0, msum = 0;
+            for (int j = 0; j < 8; j++) {
+                uint8_t sc, m;
+                get_scale_min_k4(j, scales, &sc, &m);
+                int32_t acc = 0;
+                for (int l = 0; l < 32; l++) {
+                    const int e = 64 * (j / 2) + 32 * (j % 2) + l;
+                    int q;
+                    if (type == MS_TYPE_Q4_K) {
+                        const uint8_t byte = blk[16 + 32 * (j / 2) + l];
+                        q = j % 2 ? byte >> 4 : byte & 0xF;
+                    } else {
+                        const uint8_t byte = blk[48 + 32 * (j / 2) + l];
+                        const uint8_t hb = blk[16 + l];
+                        q = (j % 2 ? byte >> 4 : byte & 0xF) + ((hb >> j) & 1 ? 16 : 0);
+                    }
+                    acc += q * y[b].qs[e];
+                }
+                isum += acc * sc;
+                msum += m * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+            }
+            const float d = y[b].d * H2F(dh), dmin = y[b].d * H2F(mh);
+            sumf += d * (float)isum - dmin * (float)msum;
+        }
+        break;
+    }
+    case MS_TYPE_Q6_K: {
+        const block_q6_K *x = w;
+        const block_q8_K *y = a;
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            int32_t isum = 0;
+            for (int half = 0; half < 2; half++) {
+                const uint8_t *ql = x[b].ql + 64 * half, *qh = x[b].qh + 32 * half;
+                const int8_t *sc = x[b].scales + 8 * half;
+                const int8_t *q8 = y[b].qs + 128 * half;
+                for (int g = 0; g < 8; g++) { /* 16-element groups: l in [16*(g%2), +16), quarter g/2 */
+                    const int quarter = g / 2, l0 = 16 * (g % 2);
+                    int32_t acc = 0;
+                    for (int l = l0; l < l0 + 16; l++) {
+                        int q;
+                        switch (quarter) {
+                        case 0: q = (ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4); break;
+                        case 1: q = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4); break;
+                        case 2: q = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4); break;
+                        default: q = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4); break;
+                        }
+                        acc += (q - 32) * q8[32 * quarter + l];
+                    }
+                    isum += acc * sc[l0 / 16 + 2 * quarter];
+                }
+            }
+            sumf += y[b].d * H2F(x[b].d) * (float)isum;
+        }
+        break;
+    }
+    case MS_TYPE_IQ2_XXS: {
+        const block_iq2_xxs *x = w;
+        const block_q8_K *y = a;
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            const float d = H2F(x[b].d) * y[b].d;
+            int32_t bsum = 0;
+            for (int ib = 0; ib < 8; ib++) {
+                uint32_t aux[2];
+                memcpy(aux, x[b].qs + 4 * ib, 8);
+                const uint8_t *a8 = (const uint8_t *)aux;
+                const int32_t ls = 2 * (int32_t)(aux[1] >> 28) + 1;
+                int32_t sumi = 0;
+                for (int l = 0; l < 4; l++) {
+                    const uint8_t *grid = (const uint8_t *)(iq2xxs_grid + a8[l]);
+                    const uint8_t signs = ksigns_iq2xs[(aux[1] >> 7 * l) & 127];
+                    for (int j = 0; j < 8; j++)
+                        sumi += grid[j] * y[b].qs[32 * ib + 8 * l + j] * (signs & kmask_iq2xs[j] ? -1 : 1);
+                }
+                bsum += sumi * ls;
+            }
+            sumf += d * (float)bsum;
+        }
+        sumf = 0.125f * sumf;
+        break;
+    }
+    case MS_TYPE_IQ1_S: {
+        const block_iq1_s *x = w;
+        const block_q8_K *y = a;
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            int32_t sumi = 0, sumi1 = 0;
+            for (int ib = 0; ib < 8; ib++) {
+                const uint16_t h = x[b].qh[ib];
+                const int32_t ls = 2 * ((h >> 12) & 7) + 1;
+                const int32_t delta = h & 0x8000 ? -1 : 1;
+                int32_t lsum = 0;
+                for (int l = 0; l < 4; l++) {
+                    const int8_t *grid = (const int8_t *)(iq1s_grid + (x[b].qs[4 * ib + l] | (((h >> 3 * l) & 7) << 8)));
+                    for (int j = 0; j < 8; j++)
+                        lsum += grid[j] * y[b].qs[32 * ib + 8 * l + j];
+                }
+                sumi += ls * lsum;
+                sumi1 += ls * delta * (y[b].bsums[2 * ib] + y[b].bsums[2 * ib + 1]);
+            }
+            sumf += H2F(x[b].d) * y[b].d * ((float)sumi + IQ1S_DELTA * (float)sumi1);
+        }
+        break;
+    }
     default: {
-        /* K- and i-quants against Q8_K: per 256-block, float sum in element
-         * order of deq(w) * q8, then times the block's d8. */
+        /* Other K- and i-quants against Q8_K: the exactly dequantized weights
+         * times the int8 activations, summed in double per block. */
         const uint8_t *wb = w;
         const block_q8_K *y = a;
         float wf[QK_K];
+        double sumd = 0;
         for (int64_t b = 0; b < n / QK_K; b++) {
             quant_dequantize_row(type, wb + (size_t)b * (size_t)ti->type_size, wf, QK_K);
-            float bs = 0.0f;
+            double bs = 0.0;
             for (int j = 0; j < QK_K; j++)
-                bs += wf[j] * (float)y[b].qs[j];
-            sumf += bs * y[b].d;
+                bs += (double)wf[j] * (double)y[b].qs[j];
+            sumd += bs * (double)y[b].d;
         }
+        sumf = (float)sumd;
         break;
     }
     }

@@ -28,6 +28,7 @@
 #include "kernels.h"
 #include "matmul.h"
 #include "quant.h"
+#include "vmath.h"
 
 struct fwd_state {
     const model *m;
@@ -101,8 +102,6 @@ static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float e
     for (int64_t i = 0; i < n; i++)
         y[i] = (x[i] * scale) * w[i];
 }
-
-static float silu(float x) { return x / (1.0f + expf(-x)); }
 
 static float dot_f32(const float *a, const float *b, int64_t n)
 {
@@ -488,11 +487,7 @@ static void attn_head(struct attn_job *j, int h, int ith)
             if (scores[p] > mx)
                 mx = scores[p];
         }
-        double sum = 0.0;
-        for (int p = 0; p <= pos; p++) {
-            scores[p] = expf(scores[p] - mx);
-            sum += (double)scores[p];
-        }
+        const double sum = vmath_softmax_exp(scores, pos + 1, mx);
         const float inv = (float)(1.0 / sum);
         float *ob = s->obar + ((size_t)t * H + h) * Lr;
         memset(ob, 0, (size_t)Lr * 4);
@@ -595,8 +590,7 @@ static void swiglu_ffn(fwd_state *s, const mweight *gate, const mweight *up, con
     if (quant_info(up->type)->act_type != quant_info(gate->type)->act_type)
         mm_quantize(tp, up->type, h, E, E, n, s->qbuf);
     mm_mul_q(tp, up, 0, s->qbuf, n, s->u, F);
-    for (size_t i = 0; i < (size_t)n * F; i++)
-        s->g[i] = silu(s->g[i]) * s->u[i];
+    vmath_swiglu(s->g, s->g, s->u, (int64_t)n * F);
     mm_mul(tp, down, 0, s->g, F, n, y, E, s->qbuf);
 }
 
@@ -756,8 +750,7 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
             for (int r = 0; r < c; r++)
                 memcpy(ga + (size_t)r * uq, uqbuf + (size_t)s->etok[st + r] * uq, uq);
         mm_mul_raw_q(tp, Ly->up_exps.type, up[i], E, F, ga, c, s->eu, F);
-        for (size_t q = 0; q < (size_t)c * F; q++)
-            s->eg[q] = silu(s->eg[q]) * s->eu[q];
+        vmath_swiglu(s->eg, s->eg, s->eu, (int64_t)c * F);
         mm_quantize(tp, Ly->down_exps.type, s->eg, F, F, c, s->eq);
         mm_mul_raw_q(tp, Ly->down_exps.type, dp[i], F, E, s->eq, c, s->ey, E);
         for (int r = 0; r < c; r++)
