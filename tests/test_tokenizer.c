@@ -1,0 +1,195 @@
+/* test_tokenizer.c - the tokenizer against the reference engine's ids for
+ * ../shared/golden/tokenizer/dev.json with the full R1 vocabulary, decoding
+ * back to the exact bytes, added-token modes, and UTF-8 streaming. */
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gguf.h"
+#include "tokenizer.h"
+
+static gguf_file *g_file;
+static tok_vocab *g_vocab;
+
+static const char *golden_dir(void)
+{
+    const char *d = getenv("MOESTREAM_GOLDEN");
+    return d && *d ? d : "../shared/golden";
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/models/deepseek-r1-vocab.gguf", golden_dir());
+    if (gguf_open(&g_file, path, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    if (tok_load(&g_vocab, g_file, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tok_free(g_vocab);
+    gguf_close(g_file);
+    return 0;
+}
+
+static void test_dev_set(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tokenizer/dev.json", golden_dir());
+    json_error_t je;
+    json_t *cases = json_load_file(path, JSON_ALLOW_NUL, &je);
+    if (!cases)
+        fail_msg("cannot read %s: %s", path, je.text);
+    size_t n = json_array_size(cases), ok = 0, dec_ok = 0;
+    assert_true(n >= 50);
+    for (size_t i = 0; i < n; i++) {
+        json_t *c = json_array_get(cases, i);
+        json_t *jt = json_object_get(c, "text");
+        const char *text = json_string_value(jt);
+        size_t len = json_string_length(jt);
+        json_t *jids = json_object_get(c, "ids");
+        int32_t *ids;
+        size_t nid;
+        assert_int_equal(tok_encode(g_vocab, text, len, TOK_PARSE_SPECIAL, &ids, &nid), 0);
+        bool same = nid == json_array_size(jids);
+        for (size_t k = 0; same && k < nid; k++)
+            same = ids[k] == json_integer_value(json_array_get(jids, k));
+        if (same)
+            ok++;
+        else {
+            printf("case %zu mismatch: text=%.60s\n  got :", i, text);
+            for (size_t k = 0; k < nid && k < 40; k++)
+                printf(" %d", ids[k]);
+            printf("\n  want:");
+            for (size_t k = 0; k < json_array_size(jids) && k < 40; k++)
+                printf(" %lld", (long long)json_integer_value(json_array_get(jids, k)));
+            printf("\n");
+        }
+        /* decode the golden ids back to the exact bytes */
+        size_t cap = len * 4 + 64, o = 0;
+        char *buf = malloc(cap);
+        for (size_t k = 0; k < json_array_size(jids); k++) {
+            int32_t id = (int32_t)json_integer_value(json_array_get(jids, k));
+            size_t pl = tok_piece(g_vocab, id, buf + o, cap - o);
+            o += pl;
+        }
+        if (o == len && !memcmp(buf, text, len))
+            dec_ok++;
+        else
+            printf("case %zu: decode differs (%zu vs %zu bytes)\n", i, o, len);
+        free(buf);
+        free(ids);
+    }
+    printf("MEASURE tokenizer dev set: %zu/%zu exact ids, %zu/%zu exact decodes\n", ok, n, dec_ok, n);
+    json_decref(cases);
+    assert_int_equal(ok, n);
+    assert_int_equal(dec_ok, n);
+}
+
+static void test_added_token_modes(void **state)
+{
+    (void)state;
+    const char *t = "<｜User｜>hi<think>";
+    int32_t *a, *b;
+    size_t na, nb;
+    assert_int_equal(tok_encode(g_vocab, t, strlen(t), 0, &a, &na), 0);
+    assert_int_equal(tok_encode(g_vocab, t, strlen(t), TOK_NO_ADDED, &b, &nb), 0);
+    int32_t user = tok_find(g_vocab, "<｜User｜>"), think = tok_find(g_vocab, "<think>");
+    assert_true(user >= 0 && think >= 0);
+    assert_int_equal(a[0], user);
+    assert_int_equal(a[na - 1], think);
+    /* with added-token matching off the role text is plain text */
+    for (size_t k = 0; k < nb; k++)
+        assert_true(b[k] != user && b[k] != think);
+    assert_true(nb > na);
+    free(a);
+    free(b);
+    /* CONTROL tokens only with TOK_PARSE_SPECIAL */
+    const char *e = "<｜end▁of▁sentence｜>";
+    assert_int_equal(tok_encode(g_vocab, e, strlen(e), 0, &a, &na), 0);
+    assert_int_equal(tok_encode(g_vocab, e, strlen(e), TOK_PARSE_SPECIAL | TOK_ADD_BOS, &b, &nb), 0);
+    assert_true(na > 1);
+    assert_int_equal(nb, 2);
+    assert_int_equal(b[0], tok_bos(g_vocab));
+    assert_int_equal(b[1], tok_eos(g_vocab));
+    free(a);
+    free(b);
+}
+
+static void test_stream_split_chars(void **state)
+{
+    (void)state;
+    /* A 4-byte emoji and a CJK char encoded as byte tokens arrive one byte
+     * per token: nothing may be emitted until each character is complete. */
+    const char *text = "a\xF0\x9F\x98\x80\xE4\xB8\xAD!";
+    size_t len = strlen(text);
+    tok_stream st;
+    tok_stream_init(&st);
+    char out[1024];
+    size_t o = 0;
+    size_t emitted_after[16];
+    for (size_t i = 0; i < len; i++) {
+        /* the byte token of text[i] */
+        char one[2] = {text[i], 0};
+        int32_t *ids;
+        size_t n;
+        assert_int_equal(tok_encode(g_vocab, one, 1, TOK_NO_ADDED, &ids, &n), 0);
+        assert_int_equal(n, 1);
+        o += tok_stream_push(&st, g_vocab, ids[0], out + o, sizeof out - o);
+        emitted_after[i] = o;
+        free(ids);
+    }
+    o += tok_stream_flush(&st, out + o, sizeof out - o);
+    assert_int_equal(o, len);
+    assert_memory_equal(out, text, len);
+    assert_int_equal(emitted_after[1], 1); /* first emoji byte held back */
+    assert_int_equal(emitted_after[3], 1);
+    assert_int_equal(emitted_after[4], 5); /* emoji complete */
+    assert_int_equal(emitted_after[6], 5);
+    assert_int_equal(emitted_after[7], 8);
+}
+
+static void test_invalid_utf8_roundtrip(void **state)
+{
+    (void)state;
+    const char text[] = "ok\xff\xfe\xc3(\x80" "end";
+    size_t len = sizeof text - 1;
+    int32_t *ids;
+    size_t n;
+    assert_int_equal(tok_encode(g_vocab, text, len, 0, &ids, &n), 0);
+    char buf[256];
+    size_t o = 0;
+    for (size_t k = 0; k < n; k++)
+        o += tok_piece(g_vocab, ids[k], buf + o, sizeof buf - o);
+    assert_int_equal(o, len);
+    assert_memory_equal(buf, text, len);
+    free(ids);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dev_set),
+        cmocka_unit_test(test_added_token_modes),
+        cmocka_unit_test(test_stream_split_chars),
+        cmocka_unit_test(test_invalid_utf8_roundtrip),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
