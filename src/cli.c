@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "forward.h"
+#include "sampler.h"
 
 void cli_common_default(cli_common *c)
 {
@@ -134,4 +135,61 @@ const char *cli_common_help(void)
            "      --cache-type T      latent cache: f32 | f16 | q8_0 (default f32)\n"
            "      --expert-groups G   auto (8:4) | none | G:K (default: as the file says)\n"
            "  -v, --verbose           report SIMD, threads, memory and timings\n";
+}
+
+int cli_sampler_arg(sampler_params *p, int argc, char **argv, int *i)
+{
+    const char *a = argv[*i];
+    static const char *names[] = {"--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
+                                  "--repeat-last-n", "--seed"};
+    int k = -1;
+    for (int j = 0; j < 7; j++)
+        if (!strcmp(a, names[j]))
+            k = j;
+    if (k < 0)
+        return 0;
+    if (need_value(argc, argv, *i))
+        return -1;
+    const char *val = argv[++*i];
+    char *end;
+    errno = 0;
+    if (k == 1 || k == 5 || k == 6) {
+        long long v = strtoll(val, &end, 10);
+        if (errno || *end || v < 0 || (k != 6 && v > (1 << 24)))
+            goto bad;
+        if (k == 1)
+            p->top_k = (int)v;
+        else if (k == 5)
+            p->repeat_last_n = (int)v;
+        else
+            p->seed = (uint64_t)v;
+        return 1;
+    }
+    float f = strtof(val, &end);
+    if (errno || *end || !(f >= 0.0f) || f > 100.0f)
+        goto bad;
+    if ((k == 2 || k == 3) && f > 1.0f)
+        goto bad;
+    if (k == 4 && f == 0.0f)
+        goto bad;
+    switch (k) {
+    case 0: p->temp = f; break;
+    case 2: p->top_p = f; break;
+    case 3: p->min_p = f; break;
+    default: p->repeat_penalty = f; break;
+    }
+    return 1;
+bad:
+    fprintf(stderr, "moestream: bad value '%s' for %s\n", val, a);
+    return -1;
+}
+
+const char *cli_sampler_help(void)
+{
+    return "      --temp T            temperature (default 0.6; 0 = greedy)\n"
+           "      --min-p P           drop tokens below P x the best token's probability (0.05)\n"
+           "      --top-p P           nucleus sampling (default 1 = off)\n"
+           "      --top-k K           keep the K most likely (default 0 = off)\n"
+           "      --repeat-penalty R  penalize the last --repeat-last-n tokens (default 1 = off)\n"
+           "      --seed N            random seed (default: new each run; printed)\n";
 }

@@ -28,6 +28,12 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i);
 /* Usage text for the common options. */
 const char *cli_common_help(void);
 
+/* Sampler flags: --temp --top-k --top-p --min-p --repeat-penalty
+ * --repeat-last-n --seed.  Same return convention as cli_common_arg. */
+struct sampler_params;
+int cli_sampler_arg(struct sampler_params *p, int argc, char **argv, int *i);
+const char *cli_sampler_help(void);
+
 /* "20G", "512M", "4096", "1.5T" (powers of 1024) -> bytes.  0 or -EINVAL. */
 int cli_parse_size(const char *s, uint64_t *out);
 

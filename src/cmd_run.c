@@ -1,0 +1,209 @@
+/* cmd_run.c - `moestream run`: one prompt through the R1 chat template,
+ * the reply streamed to stdout as it is generated.  On a terminal the
+ * reasoning (up to </think>) is shown dim; on a pipe everything is plain
+ * text.  Prompt and generation speed go to stderr.  Ctrl-C stops. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chat.h"
+#include "cli.h"
+#include "cmd.h"
+#include "engine.h"
+#include "generate.h"
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: moestream run -m MODEL (-p TEXT | -f FILE) [-n N] [--system TEXT]\n"
+            "                     [--stop S]... [--no-think] [--ids] [sampler and model options]\n"
+            "Applies the DeepSeek-R1 chat template and streams the reply.\n\n%s%s"
+            "  -n, --n-predict N       max new tokens (default: until end of text)\n"
+            "      --no-think          do not open the reply with <think>\n"
+            "      --ids               also print the generated token ids to stderr\n",
+            cli_common_help(), cli_sampler_help());
+}
+
+struct out_ctx {
+    bool tty;
+    bool in_reasoning;
+    bool print_ids;
+};
+
+static int on_text(void *ud, const char *t, size_t n, bool reasoning)
+{
+    struct out_ctx *o = ud;
+    if (o->tty && reasoning != o->in_reasoning) {
+        fputs(reasoning ? "\033[2m" : "\033[0m\n", stdout);
+        o->in_reasoning = reasoning;
+    }
+    fwrite(t, 1, n, stdout);
+    fflush(stdout);
+    return 0;
+}
+
+static void on_token(void *ud, int32_t id)
+{
+    struct out_ctx *o = ud;
+    if (o->print_ids)
+        fprintf(stderr, "[%d]", id);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap + 1);
+    size_t r;
+    while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap) {
+            char *nb = cap < ((size_t)1 << 30) ? realloc(b, cap * 2 + 1) : NULL;
+            if (!nb) {
+                free(b);
+                b = NULL;
+                break;
+            }
+            b = nb;
+            cap *= 2;
+        }
+    }
+    if (b)
+        b[n] = 0;
+    fclose(f);
+    return b;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    cli_common c;
+    cli_common_default(&c);
+    gen_opts go;
+    gen_opts_default(&go);
+    const char *prompt = NULL, *file = NULL, *system = NULL;
+    const char *stops[16];
+    int n_stops = 0;
+    bool think = true, ids = false;
+    for (int i = 1; i < argc; i++) {
+        int r = cli_common_arg(&c, argc, argv, &i);
+        if (!r)
+            r = cli_sampler_arg(&go.sp, argc, argv, &i);
+        if (r < 0)
+            return 2;
+        if (r > 0)
+            continue;
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--no-think")) {
+            think = false;
+        } else if (!strcmp(a, "--ids")) {
+            ids = true;
+        } else if (i + 1 < argc && (!strcmp(a, "-p") || !strcmp(a, "--prompt"))) {
+            prompt = argv[++i];
+        } else if (i + 1 < argc && (!strcmp(a, "-f") || !strcmp(a, "--file"))) {
+            file = argv[++i];
+        } else if (i + 1 < argc && !strcmp(a, "--system")) {
+            system = argv[++i];
+        } else if (i + 1 < argc && !strcmp(a, "--stop")) {
+            if (n_stops == 16) {
+                fprintf(stderr, "moestream run: at most 16 --stop strings\n");
+                return 2;
+            }
+            stops[n_stops++] = argv[++i];
+        } else if (i + 1 < argc && (!strcmp(a, "-n") || !strcmp(a, "--n-predict"))) {
+            long v;
+            if (cli_parse_int(argv[++i], -1, 1 << 24, &v)) {
+                fprintf(stderr, "moestream run: bad value for -n\n");
+                return 2;
+            }
+            go.n_predict = (int)v;
+        } else {
+            fprintf(stderr, "moestream run: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!c.model || !prompt == !file) {
+        fprintf(stderr, "moestream run: need -m MODEL and one of -p TEXT / -f FILE\n");
+        usage(stderr);
+        return 2;
+    }
+    char *owned = NULL;
+    if (file) {
+        owned = slurp(file);
+        if (!owned) {
+            fprintf(stderr, "moestream run: cannot read %s: %s\n", file, strerror(errno));
+            return 1;
+        }
+        prompt = owned;
+    }
+    go.stop = stops;
+    go.n_stop = n_stops;
+    go.reasoning = think;
+    char err[512] = "";
+    engine e;
+    fwd_state *st = NULL;
+    int32_t *pids = NULL;
+    size_t np = 0;
+    int status = 1;
+    int rc = engine_open(&e, &c, true, err, sizeof err);
+    if (!rc)
+        rc = engine_state(&e, &st, err, sizeof err);
+    chat_msg msgs[2];
+    size_t nm = 0;
+    if (system)
+        msgs[nm++] = (chat_msg){"system", system};
+    msgs[nm++] = (chat_msg){"user", prompt};
+    if (!rc)
+        rc = chat_render_ids(e.v, msgs, nm, think, &pids, &np, err, sizeof err);
+    if (rc)
+        goto done;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    struct out_ctx oc = {isatty(1) != 0, false, ids};
+    gen_result res;
+    if (ids) {
+        fprintf(stderr, "prompt ids:");
+        for (size_t k = 0; k < np; k++)
+            fprintf(stderr, " %d", pids[k]);
+        fprintf(stderr, "\ngenerated ids:");
+    }
+    rc = gen_run(e.m, e.v, st, pids, np, &go, on_text, on_token, &oc, &interrupted, &res, err,
+                 sizeof err);
+    if (oc.tty && oc.in_reasoning)
+        fputs("\033[0m", stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    if (ids)
+        fputc('\n', stderr);
+    if (rc)
+        goto done;
+    fprintf(stderr, "seed %llu | prompt %d tokens, %.2f tok/s | generated %d tokens, %.2f tok/s | %s\n",
+            (unsigned long long)res.seed, res.n_prompt,
+            res.t_prompt_s > 0 ? res.n_prompt / res.t_prompt_s : 0.0, res.n_gen,
+            res.t_gen_s > 0 ? res.n_gen / res.t_gen_s : 0.0, res.finish);
+    status = interrupted ? 130 : 0;
+done:
+    if (rc)
+        fprintf(stderr, "moestream run: %s\n", err[0] ? err : strerror(-rc));
+    free(pids);
+    free(owned);
+    fwd_destroy(st);
+    engine_close(&e);
+    return status;
+}

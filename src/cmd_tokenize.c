@@ -1,0 +1,87 @@
+/* cmd_tokenize.c - `moestream tokenize`: stdin, read verbatim as bytes (not
+ * even a final newline is stripped), to {"ids":[...]} on stdout, with the
+ * reference engine's behaviour (BOS unless --no-bos, special tokens
+ * parsed).  The model may be a vocabulary-only GGUF. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "gguf.h"
+#include "tokenizer.h"
+
+int cmd_tokenize(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool bos = true;
+    for (int i = 1; i < argc; i++) {
+        if ((!strcmp(argv[i], "-m") || !strcmp(argv[i], "--model")) && i + 1 < argc)
+            path = argv[++i];
+        else if (!strcmp(argv[i], "--no-bos"))
+            bos = false;
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: moestream tokenize -m MODEL [--no-bos] < text\n");
+            return 0;
+        } else {
+            fprintf(stderr, "usage: moestream tokenize -m MODEL [--no-bos] < text\n");
+            return 2;
+        }
+    }
+    if (!path) {
+        fprintf(stderr, "usage: moestream tokenize -m MODEL [--no-bos] < text\n");
+        return 2;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) {
+            fprintf(stderr, "moestream tokenize: out of memory\n");
+            return 1;
+        }
+        size_t r = fread(buf + n, 1, cap - n, stdin);
+        n += r;
+        if (r == 0 || n < cap) {
+            if (ferror(stdin)) {
+                fprintf(stderr, "moestream tokenize: error reading stdin\n");
+                free(buf);
+                return 1;
+            }
+            if (feof(stdin))
+                break;
+            continue;
+        }
+        if (cap >= ((size_t)1 << 31)) {
+            fprintf(stderr, "moestream tokenize: input larger than 2 GB\n");
+            free(buf);
+            return 1;
+        }
+        cap *= 2;
+        char *nb = realloc(buf, cap);
+        if (!nb)
+            free(buf);
+        buf = nb;
+    }
+    char err[512] = "";
+    gguf_file *g = NULL;
+    tok_vocab *v = NULL;
+    int rc = gguf_open(&g, path, err, sizeof err);
+    if (!rc)
+        rc = tok_load(&v, g, err, sizeof err);
+    int32_t *ids = NULL;
+    size_t nid = 0;
+    if (!rc)
+        rc = tok_encode(v, buf, n, TOK_PARSE_SPECIAL | (bos ? TOK_ADD_BOS : 0), &ids, &nid);
+    if (rc) {
+        fprintf(stderr, "moestream tokenize: %s\n", err[0] ? err : "out of memory");
+    } else {
+        fputs("{\"ids\":[", stdout);
+        for (size_t i = 0; i < nid; i++)
+            printf("%s%d", i ? "," : "", ids[i]);
+        fputs("]}\n", stdout);
+    }
+    free(ids);
+    free(buf);
+    tok_free(v);
+    gguf_close(g);
+    return rc ? 1 : (fflush(stdout) ? 1 : 0);
+}

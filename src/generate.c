@@ -1,0 +1,173 @@
+/* generate.c - see generate.h.
+ * Text path: token -> tok_stream (complete UTF-8 characters only) -> stop
+ * matcher (holds back the longest tail that could start a stop string) ->
+ * callback.  The </think> token switches reasoning off and is not shown. */
+#include "generate.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void gen_opts_default(gen_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    sampler_params_default(&o->sp);
+    o->n_predict = -1;
+    o->reasoning = true;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+typedef struct stopper {
+    char *buf; /* held text */
+    size_t n, cap;
+    const char *const *stop;
+    int n_stop;
+} stopper;
+
+/* Appends text; emits what can no longer be part of a stop string.
+ * Returns 1 if a stop string matched (text before it emitted), -1 if the
+ * callback asked to stop, 0 otherwise. */
+static int stop_feed(stopper *s, const char *t, size_t n, bool final, gen_text_fn fn, void *ud,
+                     bool reasoning)
+{
+    if (s->n + n + 1 > s->cap) {
+        size_t cap = (s->n + n + 1) * 2;
+        char *nb = realloc(s->buf, cap);
+        if (!nb)
+            return -1;
+        s->buf = nb;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->n, t, n);
+    s->n += n;
+    s->buf[s->n] = 0;
+    size_t hit = SIZE_MAX;
+    for (int k = 0; k < s->n_stop; k++) {
+        if (!s->stop[k][0])
+            continue;
+        const char *p = memmem(s->buf, s->n, s->stop[k], strlen(s->stop[k]));
+        if (p && (size_t)(p - s->buf) < hit)
+            hit = (size_t)(p - s->buf);
+    }
+    if (hit != SIZE_MAX) {
+        if (hit && fn(ud, s->buf, hit, reasoning))
+            return -1;
+        s->n = 0;
+        return 1;
+    }
+    size_t keep = 0;
+    if (!final)
+        for (int k = 0; k < s->n_stop; k++) {
+            size_t sl = strlen(s->stop[k]);
+            for (size_t l = sl > 1 ? sl - 1 : 0; l > keep; l--)
+                if (l <= s->n && !memcmp(s->buf + s->n - l, s->stop[k], l)) {
+                    keep = l;
+                    break;
+                }
+        }
+    size_t emit = s->n - keep;
+    if (emit && fn(ud, s->buf, emit, reasoning))
+        return -1;
+    memmove(s->buf, s->buf + emit, keep);
+    s->n = keep;
+    return 0;
+}
+
+int gen_run(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *prompt, size_t n,
+            const gen_opts *o, gen_text_fn on_text, gen_token_fn on_token, void *ud,
+            volatile sig_atomic_t *cancel, gen_result *res, char *err, size_t errlen)
+{
+    memset(res, 0, sizeof *res);
+    const uint32_t V = m->hp.n_vocab;
+    const int ctx = fwd_n_ctx(st);
+    if ((int64_t)fwd_n_past(st) + (int64_t)n >= ctx) {
+        snprintf(err, errlen, "prompt of %zu tokens does not fit the context of %d (%d used); "
+                              "raise -c/--ctx-size or shorten the prompt",
+                 n, ctx, fwd_n_past(st));
+        return -E2BIG;
+    }
+    float *logits = malloc((size_t)V * sizeof *logits);
+    size_t hcap = n + (o->n_predict > 0 ? (size_t)o->n_predict : (size_t)ctx) + 1;
+    int32_t *hist = malloc(hcap * sizeof *hist);
+    sampler *smp = sampler_create(&o->sp, V);
+    stopper sp = {NULL, 0, 0, o->stop, o->n_stop};
+    int rc = logits && hist && smp ? 0 : -ENOMEM;
+    if (rc) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    res->seed = sampler_seed(smp);
+    memcpy(hist, prompt, n * sizeof *hist);
+    size_t nh = n;
+    double t0 = now_s();
+    if ((rc = fwd_eval(st, prompt, (int)n, NULL, logits, err, errlen)))
+        goto out;
+    res->n_prompt = (int)n;
+    res->t_prompt_s = now_s() - t0;
+    t0 = now_s();
+    const int32_t think_end = tok_find(v, "</think>");
+    bool reasoning = o->reasoning && think_end >= 0;
+    tok_stream ts;
+    tok_stream_init(&ts);
+    char piece[1024];
+    res->finish = "length";
+    for (;;) {
+        if (cancel && *cancel) {
+            res->finish = "cancelled";
+            break;
+        }
+        if (o->n_predict > 0 && res->n_gen >= o->n_predict)
+            break;
+        if (fwd_n_past(st) >= ctx) {
+            res->finish = "length";
+            break;
+        }
+        int32_t id = sampler_sample(smp, logits, hist, nh);
+        hist[nh++] = id;
+        res->n_gen++;
+        if (on_token)
+            on_token(ud, id);
+        if (tok_is_eog(v, id)) {
+            res->finish = "stop";
+            break;
+        }
+        int r = 0;
+        if (id == think_end && reasoning) {
+            size_t k = tok_stream_flush(&ts, piece, sizeof piece);
+            r = stop_feed(&sp, piece, k, true, on_text, ud, true);
+            reasoning = false;
+        } else {
+            size_t k = tok_stream_push(&ts, v, id, piece, sizeof piece);
+            r = stop_feed(&sp, piece, k, false, on_text, ud, reasoning);
+        }
+        if (r) {
+            res->finish = r > 0 ? "stop" : "cancelled";
+            break;
+        }
+        if (o->n_predict > 0 && res->n_gen >= o->n_predict)
+            break;
+        if (fwd_n_past(st) >= ctx)
+            break;
+        if ((rc = fwd_eval(st, &id, 1, NULL, logits, err, errlen)))
+            goto out;
+    }
+    if (strcmp(res->finish, "stop") != 0 || sp.n) {
+        size_t k = tok_stream_flush(&ts, piece, sizeof piece);
+        stop_feed(&sp, piece, k, true, on_text, ud, reasoning);
+    }
+    res->t_gen_s = now_s() - t0;
+out:
+    free(sp.buf);
+    free(logits);
+    free(hist);
+    sampler_destroy(smp);
+    return rc;
+}
