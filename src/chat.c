@@ -71,15 +71,26 @@ int chat_render_ids(const tok_vocab *v, const chat_msg *msgs, size_t n, bool thi
 {
     idv a = {0};
     int rc = push_tok(&a, v, T_BOS, err, errlen);
-    bool first_sys = true;
+    /* System prompts are joined first and tokenized as one text, as the
+     * reference tokenizes the rendered string (".\n\n" may be one token). */
+    size_t syslen = 1;
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(msgs[i].role, "system"))
+            syslen += strlen(msgs[i].content) + 2;
+    char *sys = malloc(syslen);
+    if (!sys)
+        rc = -ENOMEM;
+    size_t so = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!strcmp(msgs[i].role, "system"))
+            so += (size_t)snprintf(sys + so, syslen - so, "%s%s", so ? "\n\n" : "", msgs[i].content);
+    if (!rc && so)
+        rc = push_text(&a, v, sys);
+    free(sys);
     for (size_t i = 0; i < n && !rc; i++) {
         const chat_msg *m = &msgs[i];
         if (!strcmp(m->role, "system")) {
-            if (!first_sys)
-                rc = push_text(&a, v, "\n\n");
-            if (!rc)
-                rc = push_text(&a, v, m->content);
-            first_sys = false;
+            continue;
         } else if (!strcmp(m->role, "user")) {
             rc = push_tok(&a, v, T_USER, err, errlen);
             if (!rc)

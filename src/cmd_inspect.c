@@ -121,7 +121,8 @@ int cmd_inspect(int argc, char **argv)
     /* Hyperparameters and the per-token cache cost need a valid binding;
      * metadata-only files (a vocabulary) still get the listing. */
     model_hparams hp;
-    bool have_hp = false;
+    bool have_hp = false, bind_failed = false;
+    char merr[512] = "";
     {
         model *m = NULL;
         model_opts mo;
@@ -129,13 +130,12 @@ int cmd_inspect(int argc, char **argv)
         mo.load_experts = false;
         /* Binding reads resident weights; for inspect we only need shapes,
          * so bind with experts left out and free immediately. */
-        char merr[512];
         if (g->n_tensors > 0 && model_load(&m, c.model, &mo, merr, sizeof merr) == 0) {
             hp = m->hp;
             have_hp = true;
             model_free(m);
-        } else if (g->n_tensors > 0 && !json) {
-            printf("note: not loadable as a deepseek2 model: %s\n", merr);
+        } else if (g->n_tensors > 0) {
+            bind_failed = true;
         }
     }
     size_t kv_bytes = 0;
@@ -200,5 +200,9 @@ int cmd_inspect(int argc, char **argv)
         printf("kernels: %s\n", kern_get()->isa);
     }
     gguf_close(g);
+    if (bind_failed) {
+        fprintf(stderr, "moestream inspect: not loadable as a DeepSeek model: %s\n", merr);
+        return 1;
+    }
     return 0;
 }

@@ -1,0 +1,272 @@
+/* test_gguf_corrupt.c - a directory of corrupted GGUF files made from a
+ * golden model: every one must be refused with a negative errno and a
+ * message naming the file, never a crash (this test also runs under ASan
+ * and UBSan in `make asan`).  The same files through `moestream inspect`
+ * and `eval` must exit 1 with a message (tests/corrupt_cli.sh). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gguf.h"
+#include "model.h"
+
+static uint8_t *orig;
+static size_t orig_len;
+static char dir[512];
+
+static const char *golden_dir(void)
+{
+    const char *d = getenv("MOESTREAM_GOLDEN");
+    return d && *d ? d : "../shared/golden";
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/tiny-ud-iq1_s.gguf", golden_dir());
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    fseek(f, 0, SEEK_END);
+    orig_len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    orig = malloc(orig_len);
+    if (fread(orig, 1, orig_len, f) != orig_len)
+        return -1;
+    fclose(f);
+    const char *t = getenv("MOESTREAM_TMP");
+    snprintf(dir, sizeof dir, "%s/corrupt-gguf", t && *t ? t : "/tmp");
+    mkdir(dir, 0755);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    free(orig);
+    return 0;
+}
+
+static void write_file(const char *path, const uint8_t *b, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+/* Opens path expecting failure with a message that names the file. */
+static void expect_refused(const char *path, const char *what)
+{
+    char err[1024] = "";
+    gguf_file *g = NULL;
+    int rc = gguf_open(&g, path, err, sizeof err);
+    if (rc == 0) {
+        /* the header may be intact (e.g. truncation inside the last
+         * tensor's padding is harmless); then binding or reading must fail */
+        model *m = NULL;
+        gguf_close(g);
+        rc = model_load(&m, path, NULL, err, sizeof err);
+        model_free(m);
+        if (rc == 0)
+            fail_msg("%s: corrupted file was accepted", what);
+    }
+    assert_true(rc < 0);
+    if (!strstr(err, path))
+        fail_msg("%s: message does not name the file: %s", what, err);
+}
+
+/* Offsets of interesting fields in the golden header, found by parsing. */
+static size_t kv_end, ti_start;
+
+static void find_sections(void)
+{
+    char path[1024], err[256];
+    snprintf(path, sizeof path, "%s/models/tiny-ud-iq1_s.gguf", golden_dir());
+    gguf_file *g = NULL;
+    assert_int_equal(gguf_open(&g, path, err, sizeof err), 0);
+    /* tensor infos start where the first tensor's name is stored */
+    const char *name = g->tensors[0].name;
+    size_t nl = strlen(name);
+    for (size_t i = 24; i + nl < orig_len; i++)
+        if (!memcmp(orig + i, name, nl) && i >= 8) {
+            uint64_t len;
+            memcpy(&len, orig + i - 8, 8);
+            if (len == nl) {
+                ti_start = i - 8;
+                break;
+            }
+        }
+    kv_end = ti_start;
+    gguf_close(g);
+    assert_true(ti_start > 24);
+}
+
+static void test_truncations(void **state)
+{
+    (void)state;
+    find_sections();
+    char path[1024];
+    /* many cut points: inside the fixed header, the metadata, the tensor
+     * infos, the padding and the data */
+    size_t cuts[64];
+    int n = 0;
+    size_t fixed[] = {0, 3, 4, 7, 8, 15, 16, 23, 24, 30, 100, 1000};
+    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
+        cuts[n++] = fixed[i];
+    for (int k = 1; k <= 10; k++)
+        cuts[n++] = ti_start * (size_t)k / 11;
+    for (int k = 0; k < 10; k++)
+        cuts[n++] = ti_start + (size_t)k * 97;
+    for (int k = 1; k <= 10; k++)
+        cuts[n++] = orig_len - orig_len * (size_t)k / 23;
+    cuts[n++] = orig_len - 1;
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/trunc-%08zu.gguf", dir, cuts[i]);
+        write_file(path, orig, cuts[i]);
+        expect_refused(path, "truncated");
+    }
+    printf("MEASURE corrupt: %d truncation points refused\n", n);
+}
+
+static void patch_and_check(const char *tag, size_t off, const void *bytes, size_t n)
+{
+    char path[1024];
+    uint8_t *b = malloc(orig_len);
+    memcpy(b, orig, orig_len);
+    memcpy(b + off, bytes, n);
+    snprintf(path, sizeof path, "%s/%s.gguf", dir, tag);
+    write_file(path, b, orig_len);
+    free(b);
+    expect_refused(path, tag);
+}
+
+static void test_header_fields(void **state)
+{
+    (void)state;
+    uint32_t v;
+    uint64_t q;
+    patch_and_check("bad-magic", 0, "GGUX", 4);
+    v = 1;
+    patch_and_check("version-1", 4, &v, 4);
+    v = 4;
+    patch_and_check("version-4", 4, &v, 4);
+    v = 0x03000000;
+    patch_and_check("byteswapped", 4, &v, 4);
+    q = UINT64_MAX;
+    patch_and_check("huge-tensor-count", 8, &q, 8);
+    q = 1ull << 40;
+    patch_and_check("huge-kv-count", 16, &q, 8);
+    q = 1ull << 62;
+    patch_and_check("huge-key-length", 24, &q, 8);
+    /* first KV's value type -> 99 (unknown); key "general.architecture" */
+    uint64_t klen;
+    memcpy(&klen, orig + 24, 8);
+    v = 99;
+    patch_and_check("unknown-value-type", 24 + 8 + klen, &v, 4);
+    /* first string value's length -> huge */
+    q = 1ull << 50;
+    patch_and_check("huge-string-value", 24 + 8 + klen + 4, &q, 8);
+}
+
+static void test_tensor_infos(void **state)
+{
+    (void)state;
+    find_sections();
+    uint64_t nl;
+    memcpy(&nl, orig + ti_start, 8);
+    size_t nd_off = ti_start + 8 + nl;
+    uint32_t nd;
+    memcpy(&nd, orig + nd_off, 4);
+    size_t dims_off = nd_off + 4, type_off = dims_off + 8 * nd, off_off = type_off + 4;
+    uint32_t v;
+    uint64_t q;
+    v = 5;
+    patch_and_check("n-dims-5", nd_off, &v, 4);
+    v = 0;
+    patch_and_check("n-dims-0", nd_off, &v, 4);
+    q = (uint64_t)1 << 63;
+    patch_and_check("negative-dim", dims_off, &q, 8);
+    q = (uint64_t)1 << 40;
+    patch_and_check("overflowing-dims", dims_off, &q, 8);
+    q = 100; /* not a multiple of the block size */
+    patch_and_check("row-not-block-multiple", dims_off, &q, 8);
+    v = 77;
+    patch_and_check("unknown-type", type_off, &v, 4);
+    v = 15; /* Q8_K: activation-only */
+    patch_and_check("activation-type", type_off, &v, 4);
+    q = 1ull << 50;
+    patch_and_check("offset-out-of-range", off_off, &q, 8);
+    q = 7;
+    patch_and_check("misaligned-offset", off_off, &q, 8);
+    /* second tensor's offset -> first tensor's: overlap */
+    size_t t2 = off_off + 8;
+    uint64_t nl2;
+    memcpy(&nl2, orig + t2, 8);
+    uint32_t nd2;
+    memcpy(&nd2, orig + t2 + 8 + nl2, 4);
+    size_t off2 = t2 + 8 + nl2 + 4 + 8 * nd2 + 4;
+    uint64_t first_off;
+    memcpy(&first_off, orig + off_off, 8);
+    patch_and_check("overlapping-tensors", off2, &first_off, 8);
+    /* second tensor renamed to the first's name: duplicate */
+    if (nl2 >= nl) {
+        uint8_t *b = malloc(orig_len);
+        memcpy(b, orig, orig_len);
+        memcpy(b + t2, &nl, 8);
+        memcpy(b + t2 + 8, orig + ti_start + 8, nl);
+        /* keep the following bytes aligned by shortening: rewrite length only
+         * when equal, else pad the name with the original's tail */
+        if (nl2 == nl) {
+            char path[1024];
+            snprintf(path, sizeof path, "%s/duplicate-name.gguf", dir);
+            write_file(path, b, orig_len);
+            expect_refused(path, "duplicate-name");
+        }
+        free(b);
+    }
+}
+
+static void test_wrong_arch_and_missing(void **state)
+{
+    (void)state;
+    /* architecture value "deepseek2" -> "deepseekX" */
+    uint64_t klen;
+    memcpy(&klen, orig + 24, 8);
+    size_t val = 24 + 8 + klen + 4 + 8;
+    assert_memory_equal(orig + val, "deepseek2", 9);
+    patch_and_check("wrong-arch", val, "llama0000", 9);
+    /* a missing required tensor: rename blk.0.attn_norm.weight's info
+     * (output.weight would be legal to miss: tied embeddings) */
+    const char *req = "blk.0.attn_norm.weight";
+    size_t rl = strlen(req), at = 0;
+    for (size_t i = 8; i + rl < orig_len && !at; i++) {
+        uint64_t len;
+        memcpy(&len, orig + i - 8, 8);
+        if (len == rl && !memcmp(orig + i, req, rl))
+            at = i;
+    }
+    assert_true(at > 0);
+    patch_and_check("missing-tensor", at, "X", 1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_header_fields),
+        cmocka_unit_test(test_tensor_infos),
+        cmocka_unit_test(test_wrong_arch_and_missing),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
