@@ -27,10 +27,15 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test asan tsan fuzz bench format clean tests-bin
+.PHONY: all deps test asan tsan fuzz bench format clean tests-bin moestream
 all: moestream
 
-moestream: $(BUILD)/src/main.o $(BUILD)/libmoestream.a
+# ./moestream is the default build; sanitizer builds get $(BUILD)/moestream.
+moestream:
+	$(MAKE) BUILD=build build/moestream
+	cp build/moestream moestream
+
+$(BUILD)/moestream: $(BUILD)/src/main.o $(BUILD)/libmoestream.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/libmoestream.a: $(LIB_OBJ)
@@ -57,21 +62,27 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmoestream.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libmoestream.a $(LIBS)
 
-tests-bin: moestream $(TEST_BIN)
+tests-bin: $(BUILD)/moestream $(TEST_BIN)
 
 # Installs every Debian package the project needs; safe to run twice.
 deps:
 	./tools/install-deps.sh
 
-# Warnings are errors here and in CI.  The runner prints "N passed, N failed".
+# Warnings are errors here and in CI.  The suite runs on the default build,
+# then the fast tests again under ASan+UBSan; each run ends with the runner's
+# "N passed, N failed" line, the last one summing both.
 test:
-	$(MAKE) WERROR=-Werror tests-bin
-	./tests/run_tests.sh $(BUILD)
+	$(MAKE) WERROR=-Werror tests-bin moestream
+	MOESTREAM_SUMMARY=$(CURDIR)/build/summary ./tests/run_tests.sh build
+	$(MAKE) asan-run MOESTREAM_PRIOR=$(CURDIR)/build/summary
 
 # Address + undefined-behaviour sanitizers over the fast tests.
 asan:
+	$(MAKE) asan-run
+
+asan-run:
 	$(MAKE) BUILD=build-asan WERROR=-Werror SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests-bin
-	MOESTREAM_FAST=1 ./tests/run_tests.sh build-asan
+	MOESTREAM_FAST=1 MOESTREAM_LABEL=asan ./tests/run_tests.sh build-asan
 
 tsan:
 	$(MAKE) BUILD=build-tsan WERROR=-Werror SAN="-fsanitize=thread" tests-bin

@@ -6,7 +6,8 @@
 set -u
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
-export MOESTREAM_BIN=${MOESTREAM_BIN:-$PWD/moestream}
+export MOESTREAM_BIN=${MOESTREAM_BIN:-$PWD/$BUILD/moestream}
+LABEL=${MOESTREAM_LABEL:-}
 export MOESTREAM_GOLDEN=${MOESTREAM_GOLDEN:-$PWD/../shared/golden}
 export MOESTREAM_TMP=${MOESTREAM_TMP:-$(mktemp -d /tmp/moestream-test.XXXXXX)}
 TIMEOUT=${MOESTREAM_TEST_TIMEOUT:-900}
@@ -49,5 +50,13 @@ for s in tests/*.sh; do
   run_one "$n" bash "$s"
 done
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
+# A second run (sanitizers) adds the first run's counts so the last line is
+# the whole suite's.
+if [ -n "${MOESTREAM_SUMMARY:-}" ]; then echo "$pass $fail" > "$MOESTREAM_SUMMARY"; fi
+if [ -n "${MOESTREAM_PRIOR:-}" ] && [ -f "$MOESTREAM_PRIOR" ]; then
+  read -r pp pf < "$MOESTREAM_PRIOR"
+  echo "${LABEL:+$LABEL run: }$pass passed, $fail failed"
+  pass=$((pass + pp)); fail=$((fail + pf))
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
