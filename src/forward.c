@@ -51,6 +51,8 @@ struct fwd_state {
     int32_t *eslot;
     int32_t *ecount, *estart; /* (n_expert) */
     int32_t *act;       /* active expert ids of a chunk (n_expert) */
+    uint8_t *edone;     /* per active expert of a group: computed */
+    void *uq;           /* h2 quantized for up_exps when its act type differs */
     const uint8_t **gp, **up, **dp; /* their matrices (n_expert) */
     float *probs, *score; /* routing scratch (n_expert) */
     void *egather;      /* gathered quantized rows */
@@ -292,6 +294,8 @@ static bool alloc_all(fwd_state *s, bool real)
     ALLOC(s->ecount, (X + 1) * 4);
     ALLOC(s->estart, (X + 1) * 4);
     ALLOC(s->act, X * 4);
+    ALLOC(s->edone, X);
+    ALLOC(s->uq, B * qrow);
     ALLOC(s->gp, X * sizeof *s->gp);
     ALLOC(s->up, X * sizeof *s->up);
     ALLOC(s->dp, X * sizeof *s->dp);
@@ -349,6 +353,7 @@ int fwd_create(fwd_state **out, const model *m, const fwd_opts *opts, char *err,
         return fail(err, errlen, -ENOMEM, "cannot allocate %.1f MB for the context and scratch",
                     (double)s->bytes / 1e6);
     }
+    memset(s->edone, 0, hp->n_expert ? hp->n_expert : 1);
     rope_setup(s);
     *out = s;
     return 0;
@@ -362,7 +367,8 @@ void fwd_destroy(fwd_state *s)
                   s->qt, s->obar, s->ao, s->g, s->u, s->router, s->slots, s->qbuf, s->sel,
                   s->selw, s->etok, s->eslot, s->ecount, s->estart, s->egather, s->eg, s->eu,
                   s->ey, s->eq, s->th_scores, s->th_row, s->th_q, s->rope, s->act,
-                  (void *)s->gp, (void *)s->up, (void *)s->dp, s->probs, s->score};
+                  (void *)s->gp, (void *)s->up, (void *)s->dp, s->probs, s->score,
+                  s->edone, s->uq};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         free(ps[i]);
     free(s);
@@ -675,12 +681,40 @@ static void route(const model_hparams *hp, const float *logits, const float *bia
             w[r] = w[r] * hp->weights_scale;
 }
 
+/* One routed expert on the tokens that chose it: gather their quantized
+ * h2 rows, gate/up, SwiGLU, down, scatter rows to their (token, slot). */
+static void expert_compute(fwd_state *s, const mlayer *Ly, int e, const uint8_t *gw,
+                           const uint8_t *uw, const uint8_t *dw, const uint8_t *uqbuf, int gat,
+                           int uat)
+{
+    tpool *tp = s->o.tp;
+    const model_hparams *hp = &s->m->hp;
+    const int64_t E = hp->n_embd, F = hp->n_ff_exp;
+    const int K = (int)hp->n_expert_used;
+    const size_t gq = quant_row_bytes(gat, E), uq = quant_row_bytes(uat, E);
+    const int c = s->ecount[e], st = s->estart[e];
+    uint8_t *ga = s->egather;
+    for (int r = 0; r < c; r++)
+        memcpy(ga + (size_t)r * gq, (uint8_t *)s->qbuf + (size_t)s->etok[st + r] * gq, gq);
+    mm_mul_raw_q(tp, Ly->gate_exps.type, gw, E, F, ga, c, s->eg, F);
+    if (uat != gat)
+        for (int r = 0; r < c; r++)
+            memcpy(ga + (size_t)r * uq, uqbuf + (size_t)s->etok[st + r] * uq, uq);
+    mm_mul_raw_q(tp, Ly->up_exps.type, uw, E, F, ga, c, s->eu, F);
+    vmath_swiglu(s->eg, s->eg, s->eu, (int64_t)c * F);
+    mm_quantize(tp, Ly->down_exps.type, s->eg, F, F, c, s->eq);
+    mm_mul_raw_q(tp, Ly->down_exps.type, dw, F, E, s->eq, c, s->ey, E);
+    for (int r = 0; r < c; r++)
+        memcpy(s->slots + ((size_t)s->etok[st + r] * K + s->eslot[st + r]) * E,
+               s->ey + (size_t)r * E, (size_t)E * 4);
+}
+
 static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err, size_t errlen)
 {
     const model_hparams *hp = &s->m->hp;
     const mlayer *Ly = &s->m->layers[il];
     tpool *tp = s->o.tp;
-    const int64_t E = hp->n_embd, F = hp->n_ff_exp;
+    const int64_t E = hp->n_embd;
     const int X = (int)hp->n_expert, K = (int)hp->n_expert_used;
 
     mm_mul(tp, &Ly->gate_inp, 0, h2, E, n, s->router, X, s->qbuf);
@@ -711,54 +745,68 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
     for (int e = X - 1; e >= 0; e--) /* restore starts */
         s->estart[e] -= s->ecount[e];
 
-    /* Active expert ids, ascending; the acquire/compute loop walks them. */
+    /* Active expert ids, ascending. */
     int32_t *act = s->act;
     int na = 0;
     for (int e = 0; e < X; e++)
         if (s->ecount[e])
             act[na++] = e;
-    const uint8_t **gp = s->gp, **up = s->up, **dp = s->dp;
-    if (s->o.experts) {
-        int rc = s->o.experts->acquire(s->o.experts->ud, il, na, act, gp, up, dp, err, errlen);
-        if (rc)
-            return rc;
-    } else {
-        for (int i = 0; i < na; i++) {
-            gp[i] = Ly->gate_exps.data + (size_t)act[i] * Ly->gate_exps.mat_bytes;
-            up[i] = Ly->up_exps.data + (size_t)act[i] * Ly->up_exps.mat_bytes;
-            dp[i] = Ly->down_exps.data + (size_t)act[i] * Ly->down_exps.mat_bytes;
-        }
-    }
 
     const int gat = quant_info(Ly->gate_exps.type)->act_type;
     const int uat = quant_info(Ly->up_exps.type)->act_type;
-    const size_t gq = quant_row_bytes(gat, E), uq = quant_row_bytes(uat, E);
     /* h2 quantized once per activation type, then gathered per expert. */
     mm_quantize(tp, Ly->gate_exps.type, h2, E, E, n, s->qbuf);
     uint8_t *uqbuf = (uint8_t *)s->qbuf;
     if (uat != gat) {
-        uqbuf = (uint8_t *)s->eq;
+        uqbuf = s->uq;
         mm_quantize(tp, Ly->up_exps.type, h2, E, E, n, uqbuf);
     }
-    for (int i = 0; i < na; i++) {
-        const int e = act[i], c = s->ecount[e], st = s->estart[e];
-        uint8_t *ga = s->egather;
-        for (int r = 0; r < c; r++)
-            memcpy(ga + (size_t)r * gq, (uint8_t *)s->qbuf + (size_t)s->etok[st + r] * gq, gq);
-        mm_mul_raw_q(tp, Ly->gate_exps.type, gp[i], E, F, ga, c, s->eg, F);
-        if (uat != gat)
-            for (int r = 0; r < c; r++)
-                memcpy(ga + (size_t)r * uq, uqbuf + (size_t)s->etok[st + r] * uq, uq);
-        mm_mul_raw_q(tp, Ly->up_exps.type, up[i], E, F, ga, c, s->eu, F);
-        vmath_swiglu(s->eg, s->eg, s->eu, (int64_t)c * F);
-        mm_quantize(tp, Ly->down_exps.type, s->eg, F, F, c, s->eq);
-        mm_mul_raw_q(tp, Ly->down_exps.type, dp[i], F, E, s->eq, c, s->ey, E);
-        for (int r = 0; r < c; r++)
-            memcpy(s->slots + ((size_t)s->etok[st + r] * K + s->eslot[st + r]) * E,
-                   s->ey + (size_t)r * E, (size_t)E * 4);
+    const expert_src *src = s->o.experts;
+    const int cap = src && src->capacity > 0 ? src->capacity : na;
+    for (int g0 = 0; g0 < na; g0 += cap) {
+        const int gn = na - g0 < cap ? na - g0 : cap;
+        const uint8_t **gp = s->gp, **up = s->up, **dp = s->dp;
+        if (src) {
+            int rc = src->acquire(src->ud, il, gn, act + g0, gp, up, dp, err, errlen);
+            if (rc) {
+                if (src->release)
+                    src->release(src->ud, il);
+                return rc;
+            }
+        } else {
+            for (int i = 0; i < gn; i++) {
+                gp[i] = Ly->gate_exps.data + (size_t)act[g0 + i] * Ly->gate_exps.mat_bytes;
+                up[i] = Ly->up_exps.data + (size_t)act[g0 + i] * Ly->up_exps.mat_bytes;
+                dp[i] = Ly->down_exps.data + (size_t)act[g0 + i] * Ly->down_exps.mat_bytes;
+            }
+        }
+        /* Two passes: experts already in memory first, while the reads of the
+         * others are in flight; then the rest as they land.  Each expert's
+         * output goes to its (token, slot) place, so the order changes
+         * nothing in the result. */
+        for (int pass = 0; pass < 2; pass++) {
+            for (int i = 0; i < gn; i++) {
+                if (s->edone[i])
+                    continue;
+                if (src && src->wait) {
+                    int w = src->wait(src->ud, il, i, pass == 1, err, errlen);
+                    if (w < 0) {
+                        if (src->release)
+                            src->release(src->ud, il);
+                        memset(s->edone, 0, (size_t)gn);
+                        return w;
+                    }
+                    if (w > 0)
+                        continue;
+                }
+                s->edone[i] = 1;
+                expert_compute(s, Ly, act[g0 + i], gp[i], up[i], dp[i], uqbuf, gat, uat);
+            }
+        }
+        memset(s->edone, 0, (size_t)gn);
+        if (src && src->release)
+            src->release(src->ud, il);
     }
-    if (s->o.experts && s->o.experts->release)
-        s->o.experts->release(s->o.experts->ud, il);
 
     /* Combine in selection order: (e0*w0 + e1*w1) + e2*w2 + ... */
     for (int t = 0; t < n; t++) {

@@ -12,6 +12,7 @@
 #ifndef MS_FORWARD_H
 #define MS_FORWARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,10 @@ typedef struct expert_src {
      * so reads can start early.  May be NULL. */
     void (*prefetch)(void *ud, int il, int n, const int32_t *ids);
     void *ud;
+    /* Optional: makes expert i of the last acquire readable.  block=false:
+     * returns 1 if it is not ready yet.  0 ready, <0 error (message). */
+    int (*wait)(void *ud, int il, int i, bool block, char *err, size_t errlen);
+    int capacity; /* most experts one acquire may pin; 0 = unlimited */
 } expert_src;
 
 typedef struct fwd_opts {

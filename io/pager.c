@@ -1,0 +1,326 @@
+/* pager.c - see pager.h.
+ *
+ * Slot layout: gate, up, down matrices one after another, each region big
+ * enough for the 4 KiB-aligned superset of the largest such matrix in the
+ * model (expert slices are whole multiples of 4 KiB long but start only
+ * 32-byte aligned in the file, DEEPSEEK-FACTS 1.3): overhead <= 8 KiB per
+ * matrix read.  A read's tag is slot * 4 + matrix.
+ * Invariants: slot_of[key] >= 0 iff key_of[slot] == key and the slot's
+ * data is complete (pending == 0, not failed) or being read for the
+ * current acquire; no slot with reads in flight is ever chosen as victim
+ * (release drains). */
+#include "pager.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache_policy.h"
+#include "pool.h"
+#include "uring.h"
+
+struct pager {
+    const model *m;
+    pager_opts o;
+    pool pool;
+    uring *u;
+    cpol pol;
+    expert_src src;
+    int n_expert;
+    int32_t *slot_of; /* (n_layer * n_expert) -> slot or -1 */
+    int32_t *key_of;  /* slot -> key or -1 */
+    uint8_t *pending; /* slot -> reads in flight */
+    uint8_t *failed;  /* slot -> a read failed */
+    bool *busy;       /* slot pinned by the current acquire */
+    int32_t *cur;     /* slots of the current acquire, in request order */
+    int n_cur;
+    size_t moff[3];
+    pager_stats st;
+    char err[512];
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static const mweight *mat(const mlayer *L, int k)
+{
+    return k == 0 ? &L->gate_exps : k == 1 ? &L->up_exps : &L->down_exps;
+}
+
+static size_t region_bytes(const model *m, int k)
+{
+    size_t mx = 0;
+    for (uint32_t il = 0; il < m->hp.n_layer; il++)
+        if (m->layers[il].is_moe && mat(&m->layers[il], k)->mat_bytes > mx)
+            mx = mat(&m->layers[il], k)->mat_bytes;
+    return (mx + 2 * URING_ALIGN + URING_ALIGN - 1) & ~(size_t)(URING_ALIGN - 1);
+}
+
+size_t pager_slot_bytes(const model *m)
+{
+    return region_bytes(m, 0) + region_bytes(m, 1) + region_bytes(m, 2);
+}
+
+static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **gp,
+                   const uint8_t **upp, const uint8_t **dp, char *err, size_t errlen);
+static int wait_one(void *ud, int il, int i, bool block, char *err, size_t errlen);
+static void release(void *ud, int il);
+
+int pager_create(pager **out, const model *m, const pager_opts *o, char *err, size_t errlen)
+{
+    *out = NULL;
+    pager *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->m = m;
+    p->o = *o;
+    p->n_expert = (int)m->hp.n_expert;
+    const size_t keys = (size_t)m->hp.n_layer * (size_t)(p->n_expert ? p->n_expert : 1);
+    int ns = o->n_slots;
+    if (ns <= 0) {
+        snprintf(err, errlen, "expert pool has no slots");
+        free(p);
+        return -EINVAL;
+    }
+    p->moff[0] = 0;
+    p->moff[1] = region_bytes(m, 0);
+    p->moff[2] = p->moff[1] + region_bytes(m, 1);
+    int rc = pool_init(&p->pool, ns, pager_slot_bytes(m), o->lock, err, errlen);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    p->slot_of = malloc(keys * sizeof *p->slot_of);
+    p->key_of = malloc((size_t)ns * sizeof *p->key_of);
+    p->pending = calloc((size_t)ns, 1);
+    p->failed = calloc((size_t)ns, 1);
+    p->busy = calloc((size_t)ns, sizeof *p->busy);
+    p->cur = malloc((size_t)ns * sizeof *p->cur);
+    if (!p->slot_of || !p->key_of || !p->pending || !p->failed || !p->busy || !p->cur ||
+        cpol_init(&p->pol, o->policy, ns)) {
+        pager_destroy(p);
+        return -ENOMEM;
+    }
+    for (size_t k = 0; k < keys; k++)
+        p->slot_of[k] = -1;
+    for (int s = 0; s < ns; s++)
+        p->key_of[s] = -1;
+    const gguf_file *g = m->gguf;
+    const char **paths = malloc(g->n_parts * sizeof *paths);
+    if (!paths) {
+        pager_destroy(p);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < g->n_parts; i++)
+        paths[i] = g->parts[i].path;
+    /* enough depth for a layer's misses (3 reads per expert), capped */
+    int depth = 3 * (ns < 64 ? ns : 64);
+    rc = uring_create(&p->u, paths, (int)g->n_parts, p->pool.iov, p->pool.n_iov, depth, err, errlen);
+    free(paths);
+    if (rc) {
+        pager_destroy(p);
+        return rc;
+    }
+    p->st.n_slots = ns;
+    p->st.slot_bytes = p->pool.slot_bytes;
+    p->src = (expert_src){acquire, release, NULL, p, wait_one, ns};
+    *out = p;
+    return 0;
+}
+
+void pager_destroy(pager *p)
+{
+    if (!p)
+        return;
+    uring_destroy(p->u); /* drains reads into the pool before it goes */
+    pool_free(&p->pool);
+    cpol_free(&p->pol);
+    free(p->slot_of);
+    free(p->key_of);
+    free(p->pending);
+    free(p->failed);
+    free(p->busy);
+    free(p->cur);
+    free(p);
+}
+
+const expert_src *pager_src(pager *p) { return &p->src; }
+
+void pager_get_stats(const pager *p, pager_stats *s)
+{
+    *s = p->st;
+    uring_stats us;
+    uring_get_stats(p->u, &us);
+    s->bytes_read = us.bytes;
+    s->busy_s = us.busy_s;
+    s->io_uring = us.io_uring;
+    s->direct = us.direct;
+    s->errors = us.errors;
+    s->used_slots = 0;
+    for (int i = 0; i < p->pool.n_slots; i++)
+        s->used_slots += p->key_of[i] >= 0;
+}
+
+static const uint8_t *mat_ptr(const pager *p, int slot, int il, int e, int k)
+{
+    const mweight *w = mat(&p->m->layers[il], k);
+    uint64_t off = w->offset + (uint64_t)e * w->mat_bytes;
+    return pool_slot(&p->pool, slot) + p->moff[k] + (off % URING_ALIGN);
+}
+
+/* One completion: account it to its slot. */
+static int reap(pager *p, bool *got)
+{
+    uint64_t tag;
+    int res;
+    char e[512];
+    int rc = uring_wait(p->u, &tag, &res, e, sizeof e);
+    *got = rc == 0;
+    if (rc)
+        return rc == -ENOENT ? 0 : rc;
+    int slot = (int)(tag / 4);
+    p->pending[slot]--;
+    if (res < 0) {
+        p->failed[slot] = 1;
+        snprintf(p->err, sizeof p->err, "%s", e);
+    }
+    return 0;
+}
+
+static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **gp,
+                   const uint8_t **upp, const uint8_t **dp, char *err, size_t errlen)
+{
+    pager *p = ud;
+    if (n > p->pool.n_slots) {
+        snprintf(err, errlen, "layer %d needs %d experts at once but the pool holds %d", il, n,
+                 p->pool.n_slots);
+        return -ENOMEM;
+    }
+    cpol_tick(&p->pol);
+    p->n_cur = 0;
+    /* hits first, so they are pinned before any victim is chosen */
+    for (int i = 0; i < n; i++) {
+        int32_t s = p->slot_of[(size_t)il * p->n_expert + ids[i]];
+        p->cur[i] = s;
+        if (s >= 0) {
+            p->busy[s] = true;
+            cpol_touch(&p->pol, s);
+            p->st.hits++;
+        }
+    }
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        if (p->cur[i] >= 0)
+            continue;
+        int s = cpol_victim(&p->pol, p->busy);
+        if (s < 0) {
+            snprintf(err, errlen, "expert pool exhausted");
+            rc = -ENOMEM;
+            break;
+        }
+        if (p->key_of[s] >= 0)
+            p->slot_of[p->key_of[s]] = -1;
+        const int32_t key = il * p->n_expert + ids[i];
+        p->key_of[s] = key;
+        p->slot_of[key] = s;
+        p->busy[s] = true;
+        p->failed[s] = 0;
+        p->cur[i] = s;
+        cpol_touch(&p->pol, s);
+        p->st.misses++;
+        for (int k = 0; k < 3 && !rc; k++) {
+            const mweight *w = mat(&p->m->layers[il], k);
+            uint64_t off = w->offset + (uint64_t)ids[i] * w->mat_bytes;
+            uint64_t a0 = off & ~(uint64_t)(URING_ALIGN - 1);
+            uint64_t a1 = (off + w->mat_bytes + URING_ALIGN - 1) & ~(uint64_t)(URING_ALIGN - 1);
+            uint8_t *dst = pool_slot(&p->pool, s) + p->moff[k];
+            rc = uring_read(p->u, (int)w->part, dst, a0, (size_t)(a1 - a0),
+                            (size_t)(off + w->mat_bytes - a0), (uint64_t)s * 4 + (uint64_t)k);
+            while (rc == -EBUSY) { /* queue full: make room */
+                bool got;
+                uring_submit(p->u);
+                if ((rc = reap(p, &got)))
+                    break;
+                rc = uring_read(p->u, (int)w->part, dst, a0, (size_t)(a1 - a0),
+                                (size_t)(off + w->mat_bytes - a0), (uint64_t)s * 4 + (uint64_t)k);
+            }
+            if (!rc) {
+                p->pending[s]++;
+                p->st.read_bytes_needed += w->mat_bytes;
+            }
+        }
+    }
+    if (!rc)
+        rc = uring_submit(p->u);
+    p->n_cur = n;
+    for (int i = 0; i < n; i++) {
+        int s = p->cur[i];
+        if (s < 0)
+            continue;
+        gp[i] = mat_ptr(p, s, il, ids[i], 0);
+        upp[i] = mat_ptr(p, s, il, ids[i], 1);
+        dp[i] = mat_ptr(p, s, il, ids[i], 2);
+    }
+    if (rc && !err[0])
+        snprintf(err, errlen, "submitting expert reads failed: %s", strerror(-rc));
+    return rc;
+}
+
+static int wait_one(void *ud, int il, int i, bool block, char *err, size_t errlen)
+{
+    pager *p = ud;
+    (void)il;
+    int s = p->cur[i];
+    double t0 = 0;
+    while (p->pending[s] > 0) {
+        if (!block)
+            return 1;
+        if (t0 == 0)
+            t0 = now_s();
+        bool got;
+        int rc = reap(p, &got);
+        if (rc || !got) {
+            snprintf(err, errlen, "waiting for expert reads: %s", rc ? strerror(-rc) : "no reads in flight");
+            return rc ? rc : -EIO;
+        }
+    }
+    if (t0 != 0)
+        p->st.stall_s += now_s() - t0;
+    if (p->failed[s]) {
+        snprintf(err, errlen, "%s", p->err);
+        return -EIO;
+    }
+    return 0;
+}
+
+static void release(void *ud, int il)
+{
+    pager *p = ud;
+    (void)il;
+    /* Drain anything still in flight (an error cut the layer short), so no
+     * slot is reused while the kernel may still write into it. */
+    bool got = true;
+    while (uring_in_flight(p->u) > 0 && got)
+        if (reap(p, &got))
+            break;
+    for (int i = 0; i < p->n_cur; i++) {
+        int s = p->cur[i];
+        if (s < 0)
+            continue;
+        p->busy[s] = false;
+        if (p->failed[s] || p->pending[s]) { /* never serve a partial read */
+            if (p->key_of[s] >= 0)
+                p->slot_of[p->key_of[s]] = -1;
+            p->key_of[s] = -1;
+            p->failed[s] = 0;
+            p->pending[s] = 0;
+        }
+    }
+    p->n_cur = 0;
+}

@@ -1,0 +1,45 @@
+/* pager.h - routed experts paged from the model files into the fixed pool,
+ * cached by (layer, expert), served to the forward pass as an expert_src.
+ *
+ * acquire() looks up every expert the layer needs, starts reads for the
+ * misses at once (they overlap each other and, via wait(), the compute of
+ * the hits), and pins the set until release().  A failed read invalidates
+ * its slot and fails the request with file and offset; nothing computed
+ * from a partial read is ever used.
+ * Owns: pager_* only.  One thread (the forward pass's). */
+#ifndef MS_PAGER_H
+#define MS_PAGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "forward.h"
+#include "model.h"
+
+typedef struct pager_opts {
+    int n_slots;      /* experts the pool holds */
+    int policy;       /* enum cpol_kind */
+    bool lock;        /* mlock the pool */
+} pager_opts;
+
+typedef struct pager_stats {
+    uint64_t hits, misses, bytes_read, read_bytes_needed;
+    double stall_s;     /* time the forward pass waited on reads */
+    double busy_s;      /* time reads were in flight */
+    int n_slots, used_slots;
+    size_t slot_bytes;
+    bool io_uring, direct;
+    uint64_t errors;
+} pager_stats;
+
+typedef struct pager pager;
+
+/* Bytes of one pool slot for model m (largest expert, aligned reads). */
+size_t pager_slot_bytes(const model *m);
+int pager_create(pager **out, const model *m, const pager_opts *o, char *err, size_t errlen);
+void pager_destroy(pager *p); /* accepts NULL */
+const expert_src *pager_src(pager *p);
+void pager_get_stats(const pager *p, pager_stats *s);
+
+#endif

@@ -1,0 +1,30 @@
+/* pool.h - the fixed RAM pool that routed experts are paged into: n slots
+ * of slot_bytes, allocated once, 4 KiB aligned (O_DIRECT), on huge pages
+ * where the system allows, optionally locked in RAM.
+ * Owns: pool_* only.  The memory is the pool's; slots are handed out by
+ * index and never move. */
+#ifndef MS_POOL_H
+#define MS_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+typedef struct pool {
+    uint8_t *base;
+    size_t slot_bytes; /* multiple of 4096 */
+    int n_slots;
+    size_t bytes;
+    bool huge;         /* transparent huge pages requested */
+    bool locked;
+    struct iovec iov[64]; /* <= 1 GiB each, whole slots, for buffer registration */
+    int n_iov;
+} pool;
+
+/* 0 or -ENOMEM with a message. */
+int pool_init(pool *p, int n_slots, size_t slot_bytes, bool lock, char *err, size_t errlen);
+void pool_free(pool *p);
+static inline uint8_t *pool_slot(const pool *p, int i) { return p->base + (size_t)i * p->slot_bytes; }
+
+#endif
