@@ -16,6 +16,8 @@ void cli_common_default(cli_common *c)
     c->n_batch = 64;
     c->cache_type = FWD_CACHE_F32;
     c->expert_groups = -1;
+    c->mem = (uint64_t)20 << 30;
+    c->cache_policy = 1; /* LFU: the better policy on the recorded traces (bench/RESULTS.md) */
 }
 
 int cli_parse_int(const char *s, long lo, long hi, long *out)
@@ -72,6 +74,44 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
     if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
         c->verbose = true;
         return 1;
+    }
+    if (!strcmp(a, "--mlock")) {
+        c->mlock = true;
+        return 1;
+    }
+    if (!strcmp(a, "--mem") || !strcmp(a, "--cache-experts") || !strcmp(a, "--load-mode") ||
+        !strcmp(a, "--cache-policy")) {
+        if (need_value(argc, argv, *i))
+            return -1;
+        const char *val = argv[++*i];
+        if (!strcmp(a, "--mem")) {
+            if (cli_parse_size(val, &c->mem) || c->mem < (16u << 20))
+                goto bad2;
+        } else if (!strcmp(a, "--cache-experts")) {
+            if (cli_parse_int(val, 1, 1 << 24, &v))
+                goto bad2;
+            c->cache_experts = (int)v;
+        } else if (!strcmp(a, "--load-mode")) {
+            static const char *modes[] = {"auto", "ram", "pager", "mmap"};
+            int k = -1;
+            for (int j = 0; j < 4; j++)
+                if (!strcmp(val, modes[j]))
+                    k = j;
+            if (k < 0)
+                goto bad2;
+            c->load_mode = k;
+        } else {
+            if (!strcmp(val, "lru"))
+                c->cache_policy = 0;
+            else if (!strcmp(val, "lfu"))
+                c->cache_policy = 1;
+            else
+                goto bad2;
+        }
+        return 1;
+    bad2:
+        fprintf(stderr, "moestream: bad value '%s' for %s\n", val, a);
+        return -1;
     }
     bool known = !strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "-t") ||
                  !strcmp(a, "--threads") || !strcmp(a, "-c") || !strcmp(a, "--ctx-size") ||
@@ -134,7 +174,12 @@ const char *cli_common_help(void)
            "  -b, --batch-size N      prompt tokens per batch (default 64)\n"
            "      --cache-type T      latent cache: f32 | f16 | q8_0 (default f32)\n"
            "      --expert-groups G   auto (8:4) | none | G:K (default: as the file says)\n"
-           "  -v, --verbose           report SIMD, threads, memory and timings\n";
+           "      --mem SIZE          memory budget for the whole process (default 20G)\n"
+           "      --load-mode M       auto | ram | pager | mmap (default auto: ram if it all fits)\n"
+           "      --cache-experts N   cap the expert cache at N experts (implies pager)\n"
+           "      --cache-policy P    lfu | lru (default lfu)\n"
+           "      --mlock             lock the expert pool in RAM\n"
+           "  -v, --verbose           report SIMD, threads, memory plan, cache statistics\n";
 }
 
 int cli_sampler_arg(sampler_params *p, int argc, char **argv, int *i)

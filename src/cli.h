@@ -16,7 +16,14 @@ typedef struct cli_common {
     int expert_groups;   /* --expert-groups: -1 as the file says, -2 auto, 0 none, G */
     int expert_groups_used;
     bool verbose;        /* -v/--verbose */
+    uint64_t mem;        /* --mem SIZE: the whole process's memory budget (default 20G) */
+    int cache_experts;   /* --cache-experts N: cap the expert cache (0 = what fits) */
+    int load_mode;       /* --load-mode auto|ram|pager|mmap (enum cli_load_mode) */
+    int cache_policy;    /* --cache-policy lru|lfu (enum cpol_kind) */
+    bool mlock;          /* --mlock: lock the expert pool in RAM */
 } cli_common;
+
+enum cli_load_mode { LOAD_AUTO = 0, LOAD_RAM, LOAD_PAGER, LOAD_MMAP };
 
 void cli_common_default(cli_common *c);
 

@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cmd.h"
+#include "engine.h"
 #include "forward.h"
 #include "kernels.h"
 #include "model.h"
@@ -170,37 +171,25 @@ int cmd_eval(int argc, char **argv)
 
     char err[512] = "";
     int status = 1;
-    model *m = NULL;
-    tpool *tp = NULL;
+    engine e;
+    memset(&e, 0, sizeof e);
     fwd_state *st = NULL;
     float *logits = NULL, *last = NULL;
     int32_t *out = NULL;
     FILE *lf = NULL;
-    model_opts mo;
-    model_opts_default(&mo);
-    mo.expert_groups = c.expert_groups;
-    mo.expert_groups_used = c.expert_groups_used;
     double t0 = now_s();
-    if ((rc = model_load(&m, c.model, &mo, err, sizeof err)))
-        goto fail;
-    if ((rc = tpool_create(&tp, c.threads, err, sizeof err)))
-        goto fail;
-    fwd_opts fo;
-    fwd_opts_default(&fo);
-    fo.n_ctx = c.n_ctx;
-    fo.n_batch = c.n_batch;
-    fo.cache_type = c.cache_type;
-    fo.tp = tp;
-    if ((int64_t)n + greedy > fo.n_ctx) {
+    if ((int64_t)n + greedy > c.n_ctx) {
         snprintf(err, sizeof err, "%d prompt tokens + %ld greedy exceed the context size %d (use -c)",
-                 n, greedy, fo.n_ctx);
+                 n, greedy, c.n_ctx);
         goto fail;
     }
-    if ((rc = fwd_create(&st, m, &fo, err, sizeof err)))
+    if ((rc = engine_open(&e, &c, false, false, err, sizeof err)))
         goto fail;
+    if ((rc = engine_state(&e, &st, err, sizeof err)))
+        goto fail;
+    const model *m = e.m;
     if (c.verbose)
-        fprintf(stderr, "eval: %s; kernels %s; %s; loaded in %.2f s\n", c.model, kern_get()->isa,
-                tpool_describe(tp), now_s() - t0);
+        fprintf(stderr, "eval: %s loaded in %.2f s\n", c.model, now_s() - t0);
     const size_t V = m->hp.n_vocab;
     last = malloc(V * sizeof *last);
     out = malloc(((size_t)greedy + 1) * sizeof *out);
@@ -247,9 +236,11 @@ int cmd_eval(int argc, char **argv)
         snprintf(err, sizeof err, "cannot write stdout");
         goto fail;
     }
-    if (c.verbose)
-        fprintf(stderr, "eval: prompt %d tokens in %.3f s (%.1f tok/s); %ld greedy in %.3f s\n", n,
-                t2 - t1, n / (t2 - t1), greedy, t3 - t2);
+    if (c.verbose) {
+        fprintf(stderr, "eval: prompt %d tokens in %.3f s (%.1f tok/s); %ld greedy in %.3f s (%.2f tok/s)\n",
+                n, t2 - t1, n / (t2 - t1), greedy, t3 - t2, greedy > 1 ? (greedy - 1) / (t3 - t2) : 0.0);
+        engine_print_stats(&e, stderr);
+    }
     status = 0;
     goto done;
 fail:
@@ -262,7 +253,6 @@ done:
     free(last);
     free(out);
     fwd_destroy(st);
-    tpool_destroy(tp);
-    model_free(m);
+    engine_close(&e);
     return status;
 }

@@ -160,7 +160,7 @@ int cmd_run(int argc, char **argv)
     int32_t *pids = NULL;
     size_t np = 0;
     int status = 1;
-    int rc = engine_open(&e, &c, true, err, sizeof err);
+    int rc = engine_open(&e, &c, true, true, err, sizeof err);
     if (!rc)
         rc = engine_state(&e, &st, err, sizeof err);
     chat_msg msgs[2];

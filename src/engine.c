@@ -1,11 +1,17 @@
-/* engine.c - see engine.h. */
+/* engine.c - see engine.h.
+ * The plan: budget = resident weights + context (cache + scratch) + slack
+ * + expert pool.  auto mode keeps every expert in RAM when that fits, else
+ * pages them through a pool of what remains. */
 #include "engine.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "kernels.h"
+
+#define SLACK_BYTES ((uint64_t)192 << 20)
 
 static void bar(void *ud, uint64_t done, uint64_t total)
 {
@@ -17,12 +23,135 @@ static void bar(void *ud, uint64_t done, uint64_t total)
     last = pct;
     int w = pct / 4;
     fprintf(stderr, "\rloading resident weights [%.*s%*s] %3d%% %.2f/%.2f GB", w,
-            "##########################", 25 - w, "", pct, (double)done / 1e9, (double)total / 1e9);
+            "#########################", 25 - w, "", pct, (double)done / 1e9, (double)total / 1e9);
     if (done >= total)
         fputc('\n', stderr);
 }
 
-int engine_open(engine *e, const cli_common *opt, bool progress, char *err, size_t errlen)
+static void fwd_defaults(const engine *e, fwd_opts *fo)
+{
+    fwd_opts_default(fo);
+    fo->n_ctx = e->opt.n_ctx;
+    fo->n_batch = e->opt.n_batch;
+    fo->cache_type = e->opt.cache_type;
+    fo->tp = e->tp;
+    fo->experts = e->pg ? pager_src(e->pg) : NULL;
+}
+
+static int plan(engine *e, char *err, size_t errlen)
+{
+    engine_plan *p = &e->plan;
+    const model *m = e->m;
+    fwd_opts fo;
+    fwd_defaults(e, &fo);
+    p->budget = e->opt.mem;
+    p->resident = m->arena_bytes;
+    p->context = fwd_bytes_needed(m, &fo);
+    p->slack = SLACK_BYTES;
+    p->experts = m->expert_bytes;
+    p->n_expert = (int)m->hp.n_expert;
+    p->n_moe_layers = 0;
+    for (uint32_t il = 0; il < m->hp.n_layer; il++)
+        p->n_moe_layers += m->layers[il].is_moe;
+    p->slot_bytes = p->n_moe_layers ? pager_slot_bytes(m) : 0;
+    const uint64_t base = p->resident + p->context + p->slack;
+    const int n_used = (int)(m->hp.n_expert_used ? m->hp.n_expert_used : 1);
+    int mode = e->opt.load_mode;
+    if (mode == LOAD_AUTO)
+        mode = e->opt.cache_experts == 0 && base + p->experts <= p->budget ? LOAD_RAM : LOAD_PAGER;
+    if (p->n_moe_layers == 0)
+        mode = LOAD_RAM;
+    p->mode = mode;
+    if (mode != LOAD_MMAP && base > p->budget) {
+        snprintf(err, errlen, "--mem %.2f GB is too small: resident weights %.2f GB + context "
+                              "%.2f GB + %.2f GB slack need at least %.2f GB%s",
+                 (double)p->budget / 1e9, (double)p->resident / 1e9, (double)p->context / 1e9,
+                 (double)p->slack / 1e9,
+                 (double)(base + (mode == LOAD_PAGER ? (uint64_t)n_used * p->slot_bytes : 0)) / 1e9,
+                 mode == LOAD_PAGER ? " with room for one token's experts" : "");
+        return -ENOMEM;
+    }
+    if (mode == LOAD_RAM && base + p->experts > p->budget) {
+        snprintf(err, errlen, "--load-mode ram needs %.2f GB (experts %.2f GB) but --mem is %.2f GB",
+                 (double)(base + p->experts) / 1e9, (double)p->experts / 1e9,
+                 (double)p->budget / 1e9);
+        return -ENOMEM;
+    }
+    if (mode == LOAD_PAGER) {
+        uint64_t room = p->budget - base;
+        uint64_t n = room / p->slot_bytes;
+        uint64_t all = (uint64_t)p->n_moe_layers * (uint64_t)p->n_expert;
+        if (n > all)
+            n = all;
+        if (e->opt.cache_experts > 0 && (uint64_t)e->opt.cache_experts < n)
+            n = (uint64_t)e->opt.cache_experts;
+        if (n < 1 || (e->opt.cache_experts == 0 && n < (uint64_t)n_used)) {
+            snprintf(err, errlen, "--mem %.2f GB leaves no room for the expert pool: need at "
+                                  "least %.2f GB (resident %.2f + context %.2f + %d experts of "
+                                  "%.1f MB)",
+                     (double)p->budget / 1e9, (double)(base + (uint64_t)n_used * p->slot_bytes) / 1e9,
+                     (double)p->resident / 1e9, (double)p->context / 1e9, n_used,
+                     (double)p->slot_bytes / 1e6);
+            return -ENOMEM;
+        }
+        p->n_slots = (int)n;
+        p->pool = n * p->slot_bytes;
+    }
+    return 0;
+}
+
+void engine_print_plan(const engine_plan *p, FILE *f)
+{
+    static const char *modes[] = {"auto", "all in RAM", "paged (io_uring pool)", "mmap (page cache)"};
+    fprintf(f, "memory plan (--mem %.2f GB): resident weights %.2f GB + context %.2f GB + slack "
+               "%.2f GB",
+            (double)p->budget / 1e9, (double)p->resident / 1e9, (double)p->context / 1e9,
+            (double)p->slack / 1e9);
+    if (p->mode == LOAD_PAGER)
+        fprintf(f, " + expert pool %.2f GB (%d experts of %.1f MB = %.1f per MoE layer, %.1f%% of "
+                   "%.2f GB of experts)\n",
+                (double)p->pool / 1e9, p->n_slots, (double)p->slot_bytes / 1e6,
+                p->n_moe_layers ? (double)p->n_slots / p->n_moe_layers : 0.0,
+                p->experts ? 100.0 * (double)p->pool / (double)p->experts : 0.0,
+                (double)p->experts / 1e9);
+    else
+        fprintf(f, " + experts %.2f GB, %s\n", (double)p->experts / 1e9, modes[p->mode]);
+}
+
+uint64_t engine_peak_rss(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return (uint64_t)kb * 1024;
+}
+
+void engine_print_stats(const engine *e, FILE *f)
+{
+    if (e->pg) {
+        pager_stats s;
+        pager_get_stats(e->pg, &s);
+        uint64_t acc = s.hits + s.misses;
+        fprintf(f, "expert cache: %llu hits, %llu misses (%.1f%% hit rate), %.3f GB read at "
+                   "%.2f GB/s (%s%s), stalled %.3f s of %.3f s reading, pool %d/%d slots used\n",
+                (unsigned long long)s.hits, (unsigned long long)s.misses,
+                acc ? 100.0 * (double)s.hits / (double)acc : 0.0, (double)s.bytes_read / 1e9,
+                s.busy_s > 0 ? (double)s.bytes_read / 1e9 / s.busy_s : 0.0,
+                s.io_uring ? "io_uring" : "pread", s.direct ? " + O_DIRECT" : "", s.stall_s,
+                s.busy_s, s.used_slots, s.n_slots);
+    }
+    fprintf(f, "peak RSS %.3f GB (budget %.2f GB)\n", (double)engine_peak_rss() / 1e9,
+            (double)e->opt.mem / 1e9);
+}
+
+int engine_open(engine *e, const cli_common *opt, bool progress, bool need_tokenizer, char *err,
+                size_t errlen)
 {
     memset(e, 0, sizeof *e);
     e->opt = *opt;
@@ -30,16 +159,34 @@ int engine_open(engine *e, const cli_common *opt, bool progress, char *err, size
     model_opts_default(&mo);
     mo.expert_groups = opt->expert_groups;
     mo.expert_groups_used = opt->expert_groups_used;
+    mo.load_experts = false; /* decided by the plan */
     if (progress && isatty(2))
         mo.progress = bar;
     int rc = model_load(&e->m, opt->model, &mo, err, errlen);
     if (!rc)
-        rc = tok_load(&e->v, e->m->gguf, err, errlen);
-    if (!rc)
         rc = tpool_create(&e->tp, opt->threads, err, errlen);
-    if (!rc && opt->verbose)
-        fprintf(stderr, "moestream: kernels %s; %s; resident %.2f GB\n", kern_get()->isa,
-                tpool_describe(e->tp), (double)e->m->arena_bytes / 1e9);
+    if (!rc)
+        rc = plan(e, err, errlen);
+    if (!rc && e->plan.mode == LOAD_RAM)
+        rc = model_load_experts(e->m, err, errlen);
+    if (!rc && e->plan.mode == LOAD_MMAP)
+        rc = model_map_experts(e->m, err, errlen);
+    if (!rc && e->plan.mode == LOAD_PAGER) {
+        pager_opts po = {e->plan.n_slots, opt->cache_policy, opt->mlock};
+        rc = pager_create(&e->pg, e->m, &po, err, errlen);
+    }
+    if (!rc) {
+        char terr[512];
+        int trc = tok_load(&e->v, e->m->gguf, terr, sizeof terr);
+        if (trc && need_tokenizer) {
+            snprintf(err, errlen, "%s", terr);
+            rc = trc;
+        }
+    }
+    if (!rc && opt->verbose) {
+        fprintf(stderr, "moestream: kernels %s; %s\n", kern_get()->isa, tpool_describe(e->tp));
+        engine_print_plan(&e->plan, stderr);
+    }
     if (rc)
         engine_close(e);
     return rc;
@@ -48,6 +195,7 @@ int engine_open(engine *e, const cli_common *opt, bool progress, char *err, size
 void engine_close(engine *e)
 {
     tok_free(e->v);
+    pager_destroy(e->pg);
     tpool_destroy(e->tp);
     model_free(e->m);
     memset(e, 0, sizeof *e);
@@ -56,10 +204,6 @@ void engine_close(engine *e)
 int engine_state(engine *e, fwd_state **st, char *err, size_t errlen)
 {
     fwd_opts fo;
-    fwd_opts_default(&fo);
-    fo.n_ctx = e->opt.n_ctx;
-    fo.n_batch = e->opt.n_batch;
-    fo.cache_type = e->opt.cache_type;
-    fo.tp = e->tp;
+    fwd_defaults(e, &fo);
     return fwd_create(st, e->m, &fo, err, errlen);
 }

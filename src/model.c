@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "quant.h"
 
@@ -522,10 +523,65 @@ out:
     return 0;
 }
 
+static mweight *expert_mat(mlayer *L, int k)
+{
+    return k == 0 ? &L->gate_exps : k == 1 ? &L->up_exps : &L->down_exps;
+}
+
+int model_load_experts(model *m, char *err, size_t errlen)
+{
+    if (m->expert_arena || m->maps)
+        return 0;
+    m->expert_arena = aligned_alloc(ARENA_ALIGN, (m->expert_bytes + 63) & ~(uint64_t)63);
+    if (!m->expert_arena)
+        return fail(err, errlen, -ENOMEM, "cannot allocate %.2f GB for the routed experts",
+                    (double)m->expert_bytes / 1e9);
+    uint64_t pos = 0;
+    for (uint32_t il = 0; il < m->hp.n_layer; il++)
+        for (int k = 0; k < 3 && m->layers[il].is_moe; k++) {
+            mweight *w = expert_mat(&m->layers[il], k);
+            uint64_t n = w->mat_bytes * (uint64_t)w->n_mat;
+            int rc = gguf_read(m->gguf, w->part, w->offset, m->expert_arena + pos, n, err, errlen);
+            if (rc)
+                return rc;
+            w->data = m->expert_arena + pos;
+            pos += n;
+        }
+    return 0;
+}
+
+int model_map_experts(model *m, char *err, size_t errlen)
+{
+    const gguf_file *g = m->gguf;
+    m->maps = calloc(g->n_parts, sizeof *m->maps);
+    m->map_len = calloc(g->n_parts, sizeof *m->map_len);
+    if (!m->maps || !m->map_len)
+        return fail(err, errlen, -ENOMEM, "out of memory");
+    for (uint32_t i = 0; i < g->n_parts; i++) {
+        void *p = mmap(NULL, g->parts[i].size, PROT_READ, MAP_SHARED, g->parts[i].fd, 0);
+        if (p == MAP_FAILED)
+            return fail(err, errlen, -errno, "%s: mmap: %s", g->parts[i].path, strerror(errno));
+        m->maps[i] = p;
+        m->map_len[i] = g->parts[i].size;
+    }
+    for (uint32_t il = 0; il < m->hp.n_layer; il++)
+        for (int k = 0; k < 3 && m->layers[il].is_moe; k++) {
+            mweight *w = expert_mat(&m->layers[il], k);
+            w->data = (const uint8_t *)m->maps[w->part] + w->offset;
+        }
+    return 0;
+}
+
 void model_free(model *m)
 {
     if (!m)
         return;
+    free(m->expert_arena);
+    for (uint32_t i = 0; m->maps && i < m->gguf->n_parts; i++)
+        if (m->maps[i])
+            munmap(m->maps[i], m->map_len[i]);
+    free(m->maps);
+    free(m->map_len);
     free(m->arena);
     free(m->layers);
     gguf_close(m->gguf);

@@ -110,6 +110,9 @@ typedef struct model {
     size_t arena_bytes;
     uint64_t expert_bytes;   /* routed-expert bytes in the file */
     uint64_t resident_bytes; /* everything else */
+    uint8_t *expert_arena;   /* model_load_experts, owned */
+    void **maps;             /* model_map_experts: one mapping per part */
+    size_t *map_len;
 } model;
 
 void model_opts_default(model_opts *o);
@@ -119,6 +122,13 @@ void model_opts_default(model_opts *o);
  * *out is owned by the caller: model_free. */
 int model_load(model **out, const char *path, const model_opts *o, char *err, size_t errlen);
 void model_free(model *m); /* accepts NULL */
+
+/* After model_load with load_experts = false: read every routed expert
+ * into RAM (one allocation), or map them from the files and leave them to
+ * the page cache (the way the reference engine runs a model larger than
+ * RAM; the baseline the pager is measured against). */
+int model_load_experts(model *m, char *err, size_t errlen);
+int model_map_experts(model *m, char *err, size_t errlen);
 
 /* Per-head dims in the reference's naming: the "k head" is qk_nope + qk_rope. */
 static inline uint32_t model_head_k(const model_hparams *hp) { return hp->qk_nope + hp->qk_rope; }
