@@ -79,6 +79,12 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
         c->mlock = true;
         return 1;
     }
+    if (!strcmp(a, "--trace-routing")) {
+        if (need_value(argc, argv, *i))
+            return -1;
+        c->trace_routing = argv[++*i];
+        return 1;
+    }
     if (!strcmp(a, "--mem") || !strcmp(a, "--cache-experts") || !strcmp(a, "--load-mode") ||
         !strcmp(a, "--cache-policy")) {
         if (need_value(argc, argv, *i))
@@ -179,6 +185,7 @@ const char *cli_common_help(void)
            "      --cache-experts N   cap the expert cache at N experts (implies pager)\n"
            "      --cache-policy P    lfu | lru (default lfu)\n"
            "      --mlock             lock the expert pool in RAM\n"
+           "      --trace-routing F   write each token's chosen experts to F (for replay)\n"
            "  -v, --verbose           report SIMD, threads, memory plan, cache statistics\n";
 }
 

@@ -21,6 +21,7 @@ typedef struct cli_common {
     int load_mode;       /* --load-mode auto|ram|pager|mmap (enum cli_load_mode) */
     int cache_policy;    /* --cache-policy lru|lfu (enum cpol_kind) */
     bool mlock;          /* --mlock: lock the expert pool in RAM */
+    const char *trace_routing; /* --trace-routing FILE */
 } cli_common;
 
 enum cli_load_mode { LOAD_AUTO = 0, LOAD_RAM, LOAD_PAGER, LOAD_MMAP };

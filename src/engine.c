@@ -28,6 +28,16 @@ static void bar(void *ud, uint64_t done, uint64_t total)
         fputc('\n', stderr);
 }
 
+static void trace_route(void *ud, int il, int pos, int n, const int32_t *ids, const float *w)
+{
+    (void)w;
+    FILE *f = ud;
+    fprintf(f, "%d %d", il, pos);
+    for (int i = 0; i < n; i++)
+        fprintf(f, " %d", ids[i]);
+    fputc('\n', f);
+}
+
 static void fwd_defaults(const engine *e, fwd_opts *fo)
 {
     fwd_opts_default(fo);
@@ -36,6 +46,10 @@ static void fwd_defaults(const engine *e, fwd_opts *fo)
     fo->cache_type = e->opt.cache_type;
     fo->tp = e->tp;
     fo->experts = e->pg ? pager_src(e->pg) : NULL;
+    if (e->trace) {
+        fo->on_route = trace_route;
+        fo->route_ud = e->trace;
+    }
 }
 
 static int plan(engine *e, char *err, size_t errlen)
@@ -183,6 +197,10 @@ int engine_open(engine *e, const cli_common *opt, bool progress, bool need_token
             rc = trc;
         }
     }
+    if (!rc && opt->trace_routing && !(e->trace = fopen(opt->trace_routing, "w"))) {
+        snprintf(err, errlen, "%s: %s", opt->trace_routing, strerror(errno));
+        rc = -errno;
+    }
     if (!rc && opt->verbose) {
         fprintf(stderr, "moestream: kernels %s; %s\n", kern_get()->isa, tpool_describe(e->tp));
         engine_print_plan(&e->plan, stderr);
@@ -194,6 +212,8 @@ int engine_open(engine *e, const cli_common *opt, bool progress, bool need_token
 
 void engine_close(engine *e)
 {
+    if (e->trace)
+        fclose(e->trace);
     tok_free(e->v);
     pager_destroy(e->pg);
     tpool_destroy(e->tp);

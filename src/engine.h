@@ -37,6 +37,7 @@ typedef struct engine {
     tpool *tp;
     pager *pg;           /* LOAD_PAGER */
     engine_plan plan;
+    FILE *trace;         /* --trace-routing: "layer pos id id ..." per token per MoE layer */
 } engine;
 
 /* Loads opt->model under the memory plan.  progress: a bar on stderr while
