@@ -1,16 +1,21 @@
 /* kern_isa.h - internal: the per-ISA kernel tables (simd/kern_<isa>.c).
  * Each returns a filled table (entries it does not accelerate copied from
- * the scalar table), or is absent from the build: the declarations are weak
- * so dispatch works before an ISA file exists and on other architectures. */
+ * the scalar table).  Which exist depends on the target architecture (not
+ * weak symbols: an archive member is never pulled in for a weak reference). */
 #ifndef MS_KERN_ISA_H
 #define MS_KERN_ISA_H
 
 #include "kernels.h"
 
 const kern_table *kern_table_scalar(void);
-__attribute__((weak)) const kern_table *kern_table_avx2(void);
-__attribute__((weak)) const kern_table *kern_table_avx512(void);
-__attribute__((weak)) const kern_table *kern_table_neon(void);
+#if defined(__x86_64__)
+#define KERN_HAVE_AVX2 1
+const kern_table *kern_table_avx2(void);
+#endif
+#if defined(__aarch64__)
+#define KERN_HAVE_NEON 1
+const kern_table *kern_table_neon(void);
+#endif
 
 /* Generic mul_mat over a vec_dot: what ISA tables use for types they do not
  * specialise. */
