@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "engine.h"
 #include "cmd.h"
 #include "forward.h"
 #include "gguf.h"
@@ -122,17 +123,22 @@ int cmd_inspect(int argc, char **argv)
      * metadata-only files (a vocabulary) still get the listing. */
     model_hparams hp;
     bool have_hp = false, bind_failed = false;
+    engine_plan plan;
+    int plan_rc = -1;
+    char plan_err[512] = "";
     char merr[512] = "";
     {
         model *m = NULL;
         model_opts mo;
         model_opts_default(&mo);
         mo.load_experts = false;
+        mo.bind_only = true;
         /* Binding reads resident weights; for inspect we only need shapes,
          * so bind with experts left out and free immediately. */
         if (g->n_tensors > 0 && model_load(&m, c.model, &mo, merr, sizeof merr) == 0) {
             hp = m->hp;
             have_hp = true;
+            plan_rc = engine_make_plan(m, &c, 1, &plan, plan_err, sizeof plan_err);
             model_free(m);
         } else if (g->n_tensors > 0) {
             bind_failed = true;
@@ -196,6 +202,10 @@ int cmd_inspect(int argc, char **argv)
                    hp.n_group > 1 ? "group-limited" : "plain top-k");
             printf("RAM: resident weights %.3f GB + latent cache %.3f GB at -c %d\n",
                    (double)res_bytes / 1e9, (double)kv_bytes / 1e9, c.n_ctx);
+            if (plan_rc == 0)
+                engine_print_plan(&plan, stdout);
+            else
+                printf("memory plan: %s\n", plan_err);
         }
         printf("kernels: %s\n", kern_get()->isa);
     }

@@ -52,13 +52,17 @@ static void fwd_defaults(const engine *e, fwd_opts *fo)
     }
 }
 
-static int plan(engine *e, char *err, size_t errlen)
+int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engine_plan *p,
+                     char *err, size_t errlen)
 {
-    engine_plan *p = &e->plan;
-    const model *m = e->m;
+    (void)n_threads; /* per-thread scratch is counted through fwd_bytes_needed's pool size */
+    memset(p, 0, sizeof *p);
     fwd_opts fo;
-    fwd_defaults(e, &fo);
-    p->budget = e->opt.mem;
+    fwd_opts_default(&fo);
+    fo.n_ctx = opt->n_ctx;
+    fo.n_batch = opt->n_batch;
+    fo.cache_type = opt->cache_type;
+    p->budget = opt->mem;
     p->resident = m->arena_bytes;
     p->context = fwd_bytes_needed(m, &fo);
     p->slack = SLACK_BYTES;
@@ -70,9 +74,9 @@ static int plan(engine *e, char *err, size_t errlen)
     p->slot_bytes = p->n_moe_layers ? pager_slot_bytes(m) : 0;
     const uint64_t base = p->resident + p->context + p->slack;
     const int n_used = (int)(m->hp.n_expert_used ? m->hp.n_expert_used : 1);
-    int mode = e->opt.load_mode;
+    int mode = opt->load_mode;
     if (mode == LOAD_AUTO)
-        mode = e->opt.cache_experts == 0 && base + p->experts <= p->budget ? LOAD_RAM : LOAD_PAGER;
+        mode = opt->cache_experts == 0 && base + p->experts <= p->budget ? LOAD_RAM : LOAD_PAGER;
     if (p->n_moe_layers == 0)
         mode = LOAD_RAM;
     p->mode = mode;
@@ -97,9 +101,9 @@ static int plan(engine *e, char *err, size_t errlen)
         uint64_t all = (uint64_t)p->n_moe_layers * (uint64_t)p->n_expert;
         if (n > all)
             n = all;
-        if (e->opt.cache_experts > 0 && (uint64_t)e->opt.cache_experts < n)
-            n = (uint64_t)e->opt.cache_experts;
-        if (n < 1 || (e->opt.cache_experts == 0 && n < (uint64_t)n_used)) {
+        if (opt->cache_experts > 0 && (uint64_t)opt->cache_experts < n)
+            n = (uint64_t)opt->cache_experts;
+        if (n < 1 || (opt->cache_experts == 0 && n < (uint64_t)n_used)) {
             snprintf(err, errlen, "--mem %.2f GB leaves no room for the expert pool: need at "
                                   "least %.2f GB (resident %.2f + context %.2f + %d experts of "
                                   "%.1f MB)",
@@ -180,7 +184,7 @@ int engine_open(engine *e, const cli_common *opt, bool progress, bool need_token
     if (!rc)
         rc = tpool_create(&e->tp, opt->threads, err, errlen);
     if (!rc)
-        rc = plan(e, err, errlen);
+        rc = engine_make_plan(e->m, &e->opt, tpool_size(e->tp), &e->plan, err, errlen);
     if (!rc && e->plan.mode == LOAD_RAM)
         rc = model_load_experts(e->m, err, errlen);
     if (!rc && e->plan.mode == LOAD_MMAP)

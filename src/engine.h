@@ -49,6 +49,9 @@ void engine_close(engine *e); /* accepts a zeroed or failed engine */
 /* A new empty conversation state with the engine's context options. */
 int engine_state(engine *e, fwd_state **st, char *err, size_t errlen);
 void engine_print_plan(const engine_plan *p, FILE *f);
+/* The plan for model m (bound, weights need not be loaded) under opt. */
+int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engine_plan *p,
+                     char *err, size_t errlen);
 void engine_print_stats(const engine *e, FILE *f);
 /* Peak resident set of this process (VmHWM), bytes. */
 uint64_t engine_peak_rss(void);

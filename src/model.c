@@ -481,6 +481,11 @@ int model_load(model **out, const char *path, const model_opts *o, char *err, si
     for (size_t i = 0; i < l.n; i++)
         total += (l.w[i]->mat_bytes * (uint64_t)l.w[i]->n_mat + ARENA_ALIGN - 1) & ~(uint64_t)(ARENA_ALIGN - 1);
     m->arena_bytes = total;
+    if (o->bind_only) {
+        m->resident_bytes = total - (o->load_experts ? m->expert_bytes : 0);
+        rc = 0;
+        goto out_l;
+    }
     m->arena = aligned_alloc(ARENA_ALIGN, total ? total : ARENA_ALIGN);
     if (!m->arena) {
         rc = fail(err, errlen, -ENOMEM, "%s: cannot allocate %.2f GB for resident weights", path,

@@ -96,6 +96,7 @@ typedef struct model_opts {
     int expert_groups;
     int expert_groups_used;
     bool load_experts;       /* read routed experts into RAM (else left to the pager) */
+    bool bind_only;          /* validate and size everything, read no weights (inspect) */
     void (*progress)(void *ud, uint64_t done, uint64_t total); /* resident-load progress, may be NULL */
     void *progress_ud;
 } model_opts;

@@ -1,0 +1,80 @@
+#!/bin/bash
+# Expert paging vs the page cache on a synthetic DeepSeek-R1-shaped model
+# much larger than the pool (DEEPSEEK-FACTS shapes, UD-IQ1_S mix, random
+# routers: near-uniform routing, the worst case for any cache).
+#
+#   bench/bench_pager.sh            # 3 dense + 10 MoE layers, ~27 GB
+#   MOE_LAYERS=15 bench/bench_pager.sh
+#
+# Reports, in one run: the disk's O_DIRECT read bandwidth (dd), decode
+# tok/s of the pager (pool = ~7% of the expert bytes, as 20 GB is for the
+# real 131 GB file) and of --load-mode mmap held to the same RAM (a locked
+# helper takes the rest) and with all RAM free, the page cache dropped
+# before each run; hit rate, achieved read GB/s, the I/O bound
+# tok/s <= disk GB/s / missed GB per token, and tok/s scaled to 61 layers.
+set -u
+cd "$(dirname "$0")/.."
+BIN=./moestream
+L=${MOE_LAYERS:-10}
+DIR=${BENCH_DIR:-/work/tmp-bench}
+M="$DIR/r1-${L}moe.gguf"
+mkdir -p "$DIR"
+[ -x "$BIN" ] || make moestream >/dev/null
+cc -O2 -o build/memhog bench/memhog.c || exit 1
+if [ ! -f "$M" ]; then
+  need=$(( (3 + 3 * L) * 1000000 ))   # kB, generous
+  avail=$(df -k --output=avail "$DIR" | tail -1)
+  [ "$avail" -gt "$need" ] || { echo "not enough disk in $DIR"; exit 1; }
+  $BIN synth -o "$M" --moe-layers "$L" || exit 1
+fi
+drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "(cannot drop caches: not root)"; }
+size=$(stat -c %s "$M")
+info=$($BIN inspect -m "$M" --json)
+exp_bytes=$(echo "$info" | python3 -c "import json,sys;print(json.load(sys.stdin)['expert_bytes'])")
+res_bytes=$(echo "$info" | python3 -c "import json,sys;print(json.load(sys.stdin)['resident_bytes'])")
+# pool ~7% of experts, plus resident weights, context and slack
+mem=$(python3 -c "print(int($res_bytes + 0.07*$exp_bytes + 0.35e9))")
+drop
+dd_out=$(dd if="$M" of=/dev/null bs=8M count=512 iflag=direct 2>&1 | tail -1)
+disk_gbs=$(echo "$dd_out" | python3 -c "
+import sys,re
+m=re.search(r'(\d+) bytes.*copied, ([0-9.]+) s', sys.stdin.read()); print(round(int(m.group(1))/float(m.group(2))/1e9,3))")
+TOK="0 100 200 300 400 500 600 700"
+run() { # mode label ngreedy extra...
+  local mode=$1 label=$2 ng=$3; shift 3
+  drop
+  local out
+  out=$(timeout 1800 $BIN eval -m "$M" --tokens "$TOK" --greedy "$ng" -c 256 --load-mode "$mode" --mem "$mem" -v "$@" 2>&1)
+  local tps hit gbs
+  tps=$(echo "$out" | sed -n 's/.*greedy in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p')
+  hit=$(echo "$out" | sed -n 's/.*(\([0-9.]*\)% hit rate).*/\1/p')
+  gbs=$(echo "$out" | sed -n 's/.* GB read at \([0-9.]*\) GB\/s.*/\1/p')
+  local rss=$(echo "$out" | sed -n 's/^peak RSS \([0-9.]*\) GB.*/\1/p')
+  echo "| $label | ${tps:-?} | ${hit:--} | ${gbs:--} | ${rss:-?} |"
+  echo "$out" | grep -E "memory plan|expert cache" | sed 's/^/    /' >&2
+  eval "TPS_$(echo $mode | tr -d -)=${tps:-0}"
+}
+echo "model: $M ($(python3 -c "print(round($size/1e9,2))") GB; experts $(python3 -c "print(round($exp_bytes/1e9,2))") GB, resident $(python3 -c "print(round($res_bytes/1e9,2))") GB), --mem $(python3 -c "print(round($mem/1e9,2))") GB, disk O_DIRECT read $disk_gbs GB/s ($dd_out)"
+echo
+echo "| run | decode tok/s | hit rate % | read GB/s | peak RSS GB |"
+echo "|---|---|---|---|---|"
+run pager "pager (io_uring + O_DIRECT pool)" 16
+PAGER=$TPS_pager
+avail_kb=$(grep MemAvailable /proc/meminfo | awk '{print $2}')
+hog=$(( avail_kb * 1024 - mem ))
+build/memhog $hog >/dev/null & HOG=$!
+sleep 3
+run mmap "mmap + page cache, same RAM (rest locked)" 4
+MMAP_HELD=$TPS_mmap
+kill $HOG; wait $HOG 2>/dev/null
+run mmap "mmap + page cache, all RAM free" 8
+echo
+python3 - "$PAGER" "$MMAP_HELD" "$disk_gbs" "$exp_bytes" "$L" <<'PY'
+import sys
+p, m, disk, expb, L = float(sys.argv[1] or 0), float(sys.argv[2] or 0), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+per_expert = expb / (L * 256)
+worst = 8 * L * per_expert / 1e9
+print(f"pager / mmap at the same RAM: {p/m:.1f}x" if m > 0 else "mmap run did not finish")
+print(f"I/O bound with no hits: <= {disk/worst:.2f} tok/s ({worst:.2f} GB of experts per token at {disk} GB/s)")
+print(f"scaled to 61 layers (58 MoE) by per-layer time: ~{p*(3+L)/61:.3f} tok/s (same machine, same hit rate)")
+PY
