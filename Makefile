@@ -27,7 +27,12 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all deps test asan tsan fuzz bench format clean tests-bin moestream
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_SECONDS ?= 600
+FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
+
+.PHONY: all deps test asan tsan fuzz fuzz-bin bench format clean tests-bin moestream
 all: moestream
 
 # ./moestream is the default build; sanitizer builds get $(BUILD)/moestream.
@@ -84,6 +89,21 @@ asan-run:
 	$(MAKE) BUILD=build-asan WERROR=-Werror SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" tests-bin
 	MOESTREAM_FAST=1 MOESTREAM_LABEL=asan ./tests/run_tests.sh build-asan
 
+# libFuzzer harnesses (clang): the library built with coverage
+# instrumentation, one binary per harness.  `make fuzz` runs each for
+# FUZZ_SECONDS; `make test` runs them briefly (tests/fuzz_brief.sh).
+fuzz-bin:
+	$(MAKE) BUILD=build-fuzz CC=clang SAN="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" build-fuzz/libmoestream.a
+	$(MAKE) $(FUZZ_BIN)
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libmoestream.a
+	clang $(CFLAGS_BASE) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< build-fuzz/libmoestream.a $(LIBS)
+
+fuzz: fuzz-bin
+	for f in $(FUZZ_BIN); do n=$$(basename $$f | sed 's/fuzz_//'); mkdir -p build-fuzz/corpus-$$n; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n \
+	  2>&1 | tail -3; done
+
 tsan:
 	$(MAKE) BUILD=build-tsan WERROR=-Werror SAN="-fsanitize=thread" tests-bin
 	MOESTREAM_FAST=1 ./tests/run_tests.sh build-tsan
@@ -95,6 +115,6 @@ format:
 	clang-format -i $(wildcard src/*.[ch] io/*.[ch] simd/*.[ch] include/*.h tests/*.c bench/*.c)
 
 clean:
-	rm -rf build build-asan build-tsan moestream
+	rm -rf build build-asan build-tsan build-fuzz moestream
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -39,14 +39,18 @@ dd_out=$(dd if="$M" of=/dev/null bs=8M count=512 iflag=direct 2>&1 | tail -1)
 disk_gbs=$(echo "$dd_out" | python3 -c "
 import sys,re
 m=re.search(r'(\d+) bytes.*copied, ([0-9.]+) s', sys.stdin.read()); print(round(int(m.group(1))/float(m.group(2))/1e9,3))")
-TOK="0 100 200 300 400 500 600 700"
+# Decode-like: distinct tokens evaluated one at a time (-b 1), so each
+# token routes on its own (a random model's greedy output repeats one token
+# and would flatter any cache).
 run() { # mode label ngreedy extra...
   local mode=$1 label=$2 ng=$3; shift 3
   drop
   local out
-  out=$(timeout 1800 $BIN eval -m "$M" --tokens "$TOK" --greedy "$ng" -c 256 --load-mode "$mode" --mem "$mem" -v "$@" 2>&1)
+  local toks
+  toks=$(echo "$TOK" | cut -d' ' -f1-"$ng")
+  out=$(timeout 1800 $BIN eval -m "$M" --tokens "$toks" -b 1 -c 256 --load-mode "$mode" --mem "$mem" -v "$@" 2>&1)
   local tps hit gbs
-  tps=$(echo "$out" | sed -n 's/.*greedy in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p')
+  tps=$(echo "$out" | sed -n 's/.*prompt [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p')
   hit=$(echo "$out" | sed -n 's/.*(\([0-9.]*\)% hit rate).*/\1/p')
   gbs=$(echo "$out" | sed -n 's/.* GB read at \([0-9.]*\) GB\/s.*/\1/p')
   local rss=$(echo "$out" | sed -n 's/^peak RSS \([0-9.]*\) GB.*/\1/p')
@@ -58,23 +62,28 @@ echo "model: $M ($(python3 -c "print(round($size/1e9,2))") GB; experts $(python3
 echo
 echo "| run | decode tok/s | hit rate % | read GB/s | peak RSS GB |"
 echo "|---|---|---|---|---|"
-run pager "pager (io_uring + O_DIRECT pool)" 16
+NTOK=32
+TOK=$(python3 -c "import random; random.seed(7); print(' '.join(str(random.randrange(300, 120000)) for _ in range($NTOK)))")
+U="--bench-uniform-routing 7"
+run pager "pager, uniform random routing (worst case)" 24 $U
 PAGER=$TPS_pager
+run pager "pager, the synthetic model's own routing" 32
 avail_kb=$(grep MemAvailable /proc/meminfo | awk '{print $2}')
 hog=$(( avail_kb * 1024 - mem ))
 build/memhog $hog >/dev/null & HOG=$!
 sleep 3
-run mmap "mmap + page cache, same RAM (rest locked)" 4
+run mmap "mmap + page cache, same RAM (rest locked), uniform routing" 4 $U
 MMAP_HELD=$TPS_mmap
+run mmap "mmap + page cache, same RAM (rest locked), own routing" 6
 kill $HOG; wait $HOG 2>/dev/null
-run mmap "mmap + page cache, all RAM free" 8
+run mmap "mmap + page cache, all RAM free, uniform routing" 8 $U
 echo
 python3 - "$PAGER" "$MMAP_HELD" "$disk_gbs" "$exp_bytes" "$L" <<'PY'
 import sys
 p, m, disk, expb, L = float(sys.argv[1] or 0), float(sys.argv[2] or 0), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
 per_expert = expb / (L * 256)
 worst = 8 * L * per_expert / 1e9
-print(f"pager / mmap at the same RAM: {p/m:.1f}x" if m > 0 else "mmap run did not finish")
+print(f"pager / mmap at the same RAM, uniform routing: {p/m:.1f}x" if m > 0 else "mmap run did not finish")
 print(f"I/O bound with no hits: <= {disk/worst:.2f} tok/s ({worst:.2f} GB of experts per token at {disk} GB/s)")
-print(f"scaled to 61 layers (58 MoE) by per-layer time: ~{p*(3+L)/61:.3f} tok/s (same machine, same hit rate)")
+print(f"uniform routing scaled to 61 layers (58 MoE), assuming equal time per layer: ~{p*(3+L)/61:.3f} tok/s")
 PY

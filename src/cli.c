@@ -79,6 +79,16 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
         c->mlock = true;
         return 1;
     }
+    if (!strcmp(a, "--bench-uniform-routing")) {
+        if (need_value(argc, argv, *i))
+            return -1;
+        if (cli_parse_int(argv[++*i], 1, 0x7fffffff, &v)) {
+            fprintf(stderr, "moestream: bad value for --bench-uniform-routing\n");
+            return -1;
+        }
+        c->uniform_routing = (uint64_t)v;
+        return 1;
+    }
     if (!strcmp(a, "--trace-routing")) {
         if (need_value(argc, argv, *i))
             return -1;

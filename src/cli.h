@@ -22,6 +22,7 @@ typedef struct cli_common {
     int cache_policy;    /* --cache-policy lru|lfu (enum cpol_kind) */
     bool mlock;          /* --mlock: lock the expert pool in RAM */
     const char *trace_routing; /* --trace-routing FILE */
+    uint64_t uniform_routing;  /* --bench-uniform-routing SEED (benchmarks only) */
 } cli_common;
 
 enum cli_load_mode { LOAD_AUTO = 0, LOAD_RAM, LOAD_PAGER, LOAD_MMAP };

@@ -46,6 +46,7 @@ static void fwd_defaults(const engine *e, fwd_opts *fo)
     fo->cache_type = e->opt.cache_type;
     fo->tp = e->tp;
     fo->experts = e->pg ? pager_src(e->pg) : NULL;
+    fo->uniform_routing_seed = e->opt.uniform_routing;
     if (e->trace) {
         fo->on_route = trace_route;
         fo->route_ud = e->trace;

@@ -722,6 +722,24 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
     for (int t = 0; t < n; t++) {
         route(hp, s->router + (size_t)t * X, Ly->exp_probs_b, s->sel + (size_t)t * K,
               s->selw + (size_t)t * K, probs, score);
+        if (s->o.uniform_routing_seed) {
+            uint64_t x = s->o.uniform_routing_seed ^ ((uint64_t)(s->n_past + t) << 20) ^ (uint64_t)il;
+            int32_t *sel = s->sel + (size_t)t * K;
+            for (int r = 0; r < K; r++) {
+                int e;
+                bool dup;
+                do {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    e = (int)(x % (uint64_t)X);
+                    dup = false;
+                    for (int q = 0; q < r; q++)
+                        dup = dup || sel[q] == e;
+                } while (dup);
+                sel[r] = e;
+            }
+        }
         if (s->o.on_route)
             s->o.on_route(s->o.route_ud, il, s->n_past + t, K, s->sel + (size_t)t * K,
                           s->selw + (size_t)t * K);

@@ -45,6 +45,10 @@ typedef struct fwd_opts {
     int n_batch;        /* prompt tokens per chunk (default 64) */
     tpool *tp;          /* borrowed; NULL = single-threaded */
     const expert_src *experts; /* borrowed; NULL = resident */
+    /* Benchmarks only: when non-zero, experts are chosen uniformly at random
+     * (seeded by this value, position and layer) instead of by the router,
+     * the worst case for an expert cache.  Changes results. */
+    uint64_t uniform_routing_seed;
     /* Routing trace: when non-NULL, called with each token's chosen experts. */
     void (*on_route)(void *ud, int il, int pos, int n, const int32_t *ids, const float *w);
     void *route_ud;

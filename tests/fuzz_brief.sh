@@ -1,0 +1,21 @@
+#!/bin/bash
+# Each libFuzzer harness for a short while (about 60 s for all together), so
+# CI catches a regression; `make fuzz` runs them for real.  Crashes found
+# become inputs in tests/fuzz/regress/<harness>/, replayed here every time.
+set -u
+cd "$(dirname "$0")/.."
+make -s fuzz-bin >/tmp/fuzz-build.log 2>&1 || { tail -20 /tmp/fuzz-build.log; echo "FAIL: building fuzzers"; exit 1; }
+fails=0
+for f in build-fuzz/fuzz_*; do
+  n=$(basename "$f" | sed 's/fuzz_//')
+  if [ -d "tests/fuzz/regress/$n" ]; then
+    "$f" tests/fuzz/regress/$n/* >/dev/null 2>&1 || { echo "FAIL: regression input for $n"; fails=$((fails+1)); }
+  fi
+  work=$(mktemp -d)
+  out=$("$f" -max_total_time=${FUZZ_BRIEF_SECONDS:-25} -max_len=65536 -timeout=10 -artifact_prefix="$work/" \
+        "$work" "tests/fuzz/corpus/$n" 2>&1); rc=$?
+  echo "MEASURE fuzz $n: $(echo "$out" | grep -E '^Done|#[0-9]+.*DONE' | tail -1)"
+  if [ $rc -ne 0 ]; then echo "$out" | tail -30; echo "FAIL: fuzz $n found a crash"; fails=$((fails+1)); fi
+  rm -rf "$work"
+done
+[ $fails -eq 0 ]
