@@ -91,7 +91,7 @@ asan-run:
 
 # libFuzzer harnesses (clang): the library built with coverage
 # instrumentation, one binary per harness.  `make fuzz` runs each for
-# FUZZ_SECONDS; `make test` runs them briefly (tests/fuzz_brief.sh).
+# FUZZ_SECONDS; `make test` runs them briefly (tests/fuzz_slow.sh).
 fuzz-bin:
 	$(MAKE) BUILD=build-fuzz CC=clang SAN="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" build-fuzz/libmoestream.a
 	$(MAKE) $(FUZZ_BIN)
