@@ -723,7 +723,10 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
         route(hp, s->router + (size_t)t * X, Ly->exp_probs_b, s->sel + (size_t)t * K,
               s->selw + (size_t)t * K, probs, score);
         if (s->o.uniform_routing_seed) {
-            uint64_t x = s->o.uniform_routing_seed ^ ((uint64_t)(s->n_past + t) << 20) ^ (uint64_t)il;
+            /* odd multiplier hash: never the xorshift fixed point 0 */
+            uint64_t x = (s->o.uniform_routing_seed * 0x9E3779B97F4A7C15ull) ^
+                         ((uint64_t)(s->n_past + t) << 20) ^ ((uint64_t)il << 8);
+            x = (x ^ (x >> 31)) * 0xBF58476D1CE4E5B9ull | 1;
             int32_t *sel = s->sel + (size_t)t * K;
             for (int r = 0; r < K; r++) {
                 int e;
