@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 make -s fuzz-bin >/tmp/fuzz-build.log 2>&1 || { tail -20 /tmp/fuzz-build.log; echo "FAIL: building fuzzers"; exit 1; }
 fails=0
 for f in build-fuzz/fuzz_*; do
+  case "$f" in *.d|*.o) continue;; esac; [ -x "$f" ] || continue
   n=$(basename "$f" | sed 's/fuzz_//')
   if [ -d "tests/fuzz/regress/$n" ]; then
     "$f" tests/fuzz/regress/$n/* >/dev/null 2>&1 || { echo "FAIL: regression input for $n"; fails=$((fails+1)); }

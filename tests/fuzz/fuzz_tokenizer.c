@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fprintf(stderr, "%s\n", err);
             abort();
         }
-        /* the vocabulary copies what it needs; f stays open for the run */
+        gguf_close(f); /* the vocabulary keeps its own copies */
     }
     int modes[3] = {0, TOK_PARSE_SPECIAL, TOK_NO_ADDED};
     for (int k = 0; k < 3; k++) {
