@@ -34,6 +34,8 @@ struct pager {
     uint8_t *pending; /* slot -> reads in flight */
     uint8_t *failed;  /* slot -> a read failed */
     bool *busy;       /* slot pinned by the current acquire */
+    bool *guess;      /* slot filled by a prefetch, not yet asked for */
+    bool *mask;       /* scratch: busy or reads in flight */
     int32_t *cur;     /* slots of the current acquire, in request order */
     int n_cur;
     size_t moff[3];
@@ -69,6 +71,7 @@ size_t pager_slot_bytes(const model *m)
 
 static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **gp,
                    const uint8_t **upp, const uint8_t **dp, char *err, size_t errlen);
+static void prefetch(void *ud, int il, int n, const int32_t *ids);
 static int wait_one(void *ud, int il, int i, bool block, char *err, size_t errlen);
 static void release(void *ud, int il);
 
@@ -101,8 +104,10 @@ int pager_create(pager **out, const model *m, const pager_opts *o, char *err, si
     p->pending = calloc((size_t)ns, 1);
     p->failed = calloc((size_t)ns, 1);
     p->busy = calloc((size_t)ns, sizeof *p->busy);
+    p->guess = calloc((size_t)ns, sizeof *p->guess);
+    p->mask = calloc((size_t)ns, sizeof *p->mask);
     p->cur = malloc((size_t)ns * sizeof *p->cur);
-    if (!p->slot_of || !p->key_of || !p->pending || !p->failed || !p->busy || !p->cur ||
+    if (!p->slot_of || !p->key_of || !p->pending || !p->failed || !p->busy || !p->cur || !p->guess || !p->mask ||
         cpol_init(&p->pol, o->policy, ns)) {
         pager_destroy(p);
         return -ENOMEM;
@@ -129,7 +134,7 @@ int pager_create(pager **out, const model *m, const pager_opts *o, char *err, si
     }
     p->st.n_slots = ns;
     p->st.slot_bytes = p->pool.slot_bytes;
-    p->src = (expert_src){acquire, release, NULL, p, wait_one, ns};
+    p->src = (expert_src){acquire, release, prefetch, p, wait_one, ns};
     *out = p;
     return 0;
 }
@@ -146,6 +151,8 @@ void pager_destroy(pager *p)
     free(p->pending);
     free(p->failed);
     free(p->busy);
+    free(p->guess);
+    free(p->mask);
     free(p->cur);
     free(p);
 }
@@ -193,6 +200,67 @@ static int reap(pager *p, bool *got)
     return 0;
 }
 
+/* A slot to (re)fill: never one pinned by the current acquire or with
+ * reads in flight. */
+static int pick_victim(pager *p)
+{
+    for (int i = 0; i < p->pool.n_slots; i++)
+        p->mask[i] = p->busy[i] || p->pending[i] > 0;
+    return cpol_victim(&p->pol, p->mask);
+}
+
+/* Starts the three reads of expert e of layer il into slot s. */
+static int fill_slot(pager *p, int il, int e, int s)
+{
+    if (p->key_of[s] >= 0)
+        p->slot_of[p->key_of[s]] = -1;
+    const int32_t key = il * p->n_expert + e;
+    p->key_of[s] = key;
+    p->slot_of[key] = s;
+    p->failed[s] = 0;
+    int rc = 0;
+    for (int k = 0; k < 3 && !rc; k++) {
+        const mweight *w = mat(&p->m->layers[il], k);
+        uint64_t off = w->offset + (uint64_t)e * w->mat_bytes;
+        uint64_t a0 = off & ~(uint64_t)(URING_ALIGN - 1);
+        uint64_t a1 = (off + w->mat_bytes + URING_ALIGN - 1) & ~(uint64_t)(URING_ALIGN - 1);
+        uint8_t *dst = pool_slot(&p->pool, s) + p->moff[k];
+        for (;;) {
+            rc = uring_read(p->u, (int)w->part, dst, a0, (size_t)(a1 - a0),
+                            (size_t)(off + w->mat_bytes - a0), (uint64_t)s * 4 + (uint64_t)k);
+            if (rc != -EBUSY)
+                break;
+            bool got; /* queue full: make room */
+            uring_submit(p->u);
+            if ((rc = reap(p, &got)) || !got)
+                break;
+        }
+        if (!rc) {
+            p->pending[s]++;
+            p->st.read_bytes_needed += w->mat_bytes;
+        }
+    }
+    return rc;
+}
+
+static void prefetch(void *ud, int il, int n, const int32_t *ids)
+{
+    pager *p = ud;
+    for (int i = 0; i < n; i++) {
+        if (p->slot_of[(size_t)il * p->n_expert + ids[i]] >= 0)
+            continue;
+        int s = pick_victim(p);
+        if (s < 0)
+            break;
+        if (fill_slot(p, il, ids[i], s))
+            break;
+        cpol_touch(&p->pol, s); /* not the next victim before it is asked for */
+        p->guess[s] = true;
+        p->st.prefetched++;
+    }
+    uring_submit(p->u);
+}
+
 static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **gp,
                    const uint8_t **upp, const uint8_t **dp, char *err, size_t errlen)
 {
@@ -207,54 +275,46 @@ static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **
     /* hits first, so they are pinned before any victim is chosen */
     for (int i = 0; i < n; i++) {
         int32_t s = p->slot_of[(size_t)il * p->n_expert + ids[i]];
+        if (s >= 0 && p->failed[s] && !p->pending[s]) { /* a failed read ahead: read again */
+            p->slot_of[p->key_of[s]] = -1;
+            p->key_of[s] = -1;
+            p->failed[s] = 0;
+            p->guess[s] = false;
+            s = -1;
+        }
         p->cur[i] = s;
         if (s >= 0) {
             p->busy[s] = true;
             cpol_touch(&p->pol, s);
             p->st.hits++;
+            if (p->guess[s]) {
+                p->guess[s] = false;
+                p->st.prefetch_used++;
+            }
         }
     }
     int rc = 0;
     for (int i = 0; i < n && !rc; i++) {
         if (p->cur[i] >= 0)
             continue;
-        int s = cpol_victim(&p->pol, p->busy);
+        int s = pick_victim(p);
+        while (s < 0 && uring_in_flight(p->u) > 0) { /* slots still being read ahead */
+            bool got;
+            if (reap(p, &got) || !got)
+                break;
+            s = pick_victim(p);
+        }
         if (s < 0) {
             snprintf(err, errlen, "expert pool exhausted");
             rc = -ENOMEM;
             break;
         }
-        if (p->key_of[s] >= 0)
-            p->slot_of[p->key_of[s]] = -1;
-        const int32_t key = il * p->n_expert + ids[i];
-        p->key_of[s] = key;
-        p->slot_of[key] = s;
         p->busy[s] = true;
-        p->failed[s] = 0;
+        p->guess[s] = false;
         p->cur[i] = s;
         cpol_touch(&p->pol, s);
         p->st.misses++;
-        for (int k = 0; k < 3 && !rc; k++) {
-            const mweight *w = mat(&p->m->layers[il], k);
-            uint64_t off = w->offset + (uint64_t)ids[i] * w->mat_bytes;
-            uint64_t a0 = off & ~(uint64_t)(URING_ALIGN - 1);
-            uint64_t a1 = (off + w->mat_bytes + URING_ALIGN - 1) & ~(uint64_t)(URING_ALIGN - 1);
-            uint8_t *dst = pool_slot(&p->pool, s) + p->moff[k];
-            rc = uring_read(p->u, (int)w->part, dst, a0, (size_t)(a1 - a0),
-                            (size_t)(off + w->mat_bytes - a0), (uint64_t)s * 4 + (uint64_t)k);
-            while (rc == -EBUSY) { /* queue full: make room */
-                bool got;
-                uring_submit(p->u);
-                if ((rc = reap(p, &got)))
-                    break;
-                rc = uring_read(p->u, (int)w->part, dst, a0, (size_t)(a1 - a0),
-                                (size_t)(off + w->mat_bytes - a0), (uint64_t)s * 4 + (uint64_t)k);
-            }
-            if (!rc) {
-                p->pending[s]++;
-                p->st.read_bytes_needed += w->mat_bytes;
-            }
-        }
+        rc = fill_slot(p, il, ids[i], s);
     }
     if (!rc)
         rc = uring_submit(p->u);
@@ -303,10 +363,14 @@ static void release(void *ud, int il)
 {
     pager *p = ud;
     (void)il;
-    /* Drain anything still in flight (an error cut the layer short), so no
-     * slot is reused while the kernel may still write into it. */
+    /* If an error cut the layer short, drain what is in flight so no slot
+     * is reused while the kernel may still write into it.  Normally every
+     * pinned slot is complete and prefetch reads stay in flight. */
+    bool cut = false;
+    for (int i = 0; i < p->n_cur; i++)
+        cut = cut || (p->cur[i] >= 0 && (p->pending[p->cur[i]] || p->failed[p->cur[i]]));
     bool got = true;
-    while (uring_in_flight(p->u) > 0 && got)
+    while (cut && uring_in_flight(p->u) > 0 && got)
         if (reap(p, &got))
             break;
     for (int i = 0; i < p->n_cur; i++) {

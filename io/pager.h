@@ -31,6 +31,8 @@ typedef struct pager_stats {
     size_t slot_bytes;
     bool io_uring, direct;
     uint64_t errors;
+    uint64_t prefetched;      /* experts read ahead on a guess */
+    uint64_t prefetch_used;   /* ... that the next layer then asked for */
 } pager_stats;
 
 typedef struct pager pager;

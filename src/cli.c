@@ -75,6 +75,10 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
         c->verbose = true;
         return 1;
     }
+    if (!strcmp(a, "--no-prefetch")) {
+        c->no_prefetch = true;
+        return 1;
+    }
     if (!strcmp(a, "--mlock")) {
         c->mlock = true;
         return 1;
@@ -195,6 +199,7 @@ const char *cli_common_help(void)
            "      --cache-experts N   cap the expert cache at N experts (implies pager)\n"
            "      --cache-policy P    lfu | lru (default lfu)\n"
            "      --mlock             lock the expert pool in RAM\n"
+           "      --no-prefetch       do not read the next layer's predicted experts ahead\n"
            "      --trace-routing F   write each token's chosen experts to F (for replay)\n"
            "  -v, --verbose           report SIMD, threads, memory plan, cache statistics\n";
 }

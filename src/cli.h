@@ -23,6 +23,7 @@ typedef struct cli_common {
     bool mlock;          /* --mlock: lock the expert pool in RAM */
     const char *trace_routing; /* --trace-routing FILE */
     uint64_t uniform_routing;  /* --bench-uniform-routing SEED (benchmarks only) */
+    bool no_prefetch;          /* --no-prefetch: do not read the next layer's experts ahead */
 } cli_common;
 
 enum cli_load_mode { LOAD_AUTO = 0, LOAD_RAM, LOAD_PAGER, LOAD_MMAP };

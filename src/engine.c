@@ -47,6 +47,7 @@ static void fwd_defaults(const engine *e, fwd_opts *fo)
     fo->tp = e->tp;
     fo->experts = e->pg ? pager_src(e->pg) : NULL;
     fo->uniform_routing_seed = e->opt.uniform_routing;
+    fo->prefetch = !e->opt.no_prefetch;
     if (e->trace) {
         fo->on_route = trace_route;
         fo->route_ud = e->trace;
@@ -164,6 +165,10 @@ void engine_print_stats(const engine *e, FILE *f)
                 s.busy_s > 0 ? (double)s.bytes_read / 1e9 / s.busy_s : 0.0,
                 s.io_uring ? "io_uring" : "pread", s.direct ? " + O_DIRECT" : "", s.stall_s,
                 s.busy_s, s.used_slots, s.n_slots);
+        if (s.prefetched)
+            fprintf(f, "prefetch: %llu experts read ahead, %llu used by the next layer (%.1f%% right)\n",
+                    (unsigned long long)s.prefetched, (unsigned long long)s.prefetch_used,
+                    100.0 * (double)s.prefetch_used / (double)s.prefetched);
     }
     fprintf(f, "peak RSS %.3f GB (budget %.2f GB)\n", (double)engine_peak_rss() / 1e9,
             (double)e->opt.mem / 1e9);

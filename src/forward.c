@@ -843,11 +843,51 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
     return 0;
 }
 
+/* Guess layer il+1's experts for the tokens of this chunk: its router on
+ * RMSNorm(x) with its own ffn_norm, x being the residual before layer il's
+ * FFN (one layer early: the guess is cheap and often right, since the
+ * residual stream changes slowly).  Wrong guesses cost only disk reads. */
+static void prefetch_next(fwd_state *s, int il, int n)
+{
+    const model_hparams *hp = &s->m->hp;
+    const expert_src *src = s->o.experts;
+    if (!s->o.prefetch || !src || !src->prefetch || (uint32_t)il + 1 >= hp->n_layer)
+        return;
+    const mlayer *Nx = &s->m->layers[il + 1];
+    if (!Nx->is_moe)
+        return;
+    const int64_t E = hp->n_embd;
+    const int X = (int)hp->n_expert, K = (int)hp->n_expert_used;
+    for (int t = 0; t < n; t++)
+        rmsnorm(s->tmp + (size_t)t * E, s->x + (size_t)t * E, Nx->ffn_norm, E, hp->rms_eps);
+    mm_mul(s->o.tp, &Nx->gate_inp, 0, s->tmp, E, n, s->router, X, s->qbuf);
+    /* union of the tokens' choices, capped so a prefetch never needs more
+     * than half the pool */
+    int cap = src->capacity > 0 ? src->capacity / 2 : X;
+    int np = 0;
+    memset(s->edone, 0, (size_t)X);
+    int32_t sel[64];
+    float w[64];
+    for (int t = 0; t < n && np < cap; t++) {
+        route(hp, s->router + (size_t)t * X, Nx->exp_probs_b, sel, w, s->probs, s->score);
+        for (int r = 0; r < K && np < cap; r++)
+            if (!s->edone[sel[r]]) {
+                s->edone[sel[r]] = 1;
+                s->act[np++] = sel[r];
+            }
+    }
+    memset(s->edone, 0, (size_t)X);
+    if (np)
+        src->prefetch(src->ud, il + 1, np, s->act);
+}
+
 static int ffn(fwd_state *s, int il, int n, char *err, size_t errlen)
 {
     const model_hparams *hp = &s->m->hp;
     const mlayer *Ly = &s->m->layers[il];
     const int64_t E = hp->n_embd;
+    if (hp->n_expert_used <= 64)
+        prefetch_next(s, il, n);
     for (int t = 0; t < n; t++)
         rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, Ly->ffn_norm, E, hp->rms_eps);
     if (!Ly->is_moe) {

@@ -49,6 +49,10 @@ typedef struct fwd_opts {
      * (seeded by this value, position and layer) instead of by the router,
      * the worst case for an expert cache.  Changes results. */
     uint64_t uniform_routing_seed;
+    /* Predict the next MoE layer's experts from the current hidden state
+     * (its router on the residual before this layer's FFN) and hand them to
+     * experts->prefetch so their reads start a layer early. */
+    bool prefetch;
     /* Routing trace: when non-NULL, called with each token's chosen experts. */
     void (*on_route)(void *ud, int il, int pos, int n, const int32_t *ids, const float *w);
     void *route_ud;

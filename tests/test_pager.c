@@ -31,6 +31,8 @@ static const char *golden_dir(void)
 
 /* logits of NP prompt tokens then NG greedy tokens; returns 0 or the eval
  * error.  pg: NULL = resident. */
+static bool use_prefetch;
+
 static int run(const model *m, pager *pg, float *logits, int32_t *greedy, char *err, size_t errlen)
 {
     fwd_opts fo;
@@ -38,6 +40,7 @@ static int run(const model *m, pager *pg, float *logits, int32_t *greedy, char *
     fo.n_ctx = 64;
     fo.n_batch = 16; /* two prompt chunks */
     fo.experts = pg ? pager_src(pg) : NULL;
+    fo.prefetch = use_prefetch;
     fwd_state *st = NULL;
     int rc = fwd_create(&st, m, &fo, err, errlen);
     if (rc)
@@ -106,6 +109,12 @@ static void check_model(const char *name, int policy)
     assert_true(s.bytes_read >= s.read_bytes_needed);
     assert_true(s.bytes_read <= s.read_bytes_needed + overhead_max);
     assert_true(s.errors == 0);
+    if (use_prefetch) {
+        printf("MEASURE prefetch %s: %llu read ahead, %llu used (%.1f%%)\n", name,
+               (unsigned long long)s.prefetched, (unsigned long long)s.prefetch_used,
+               s.prefetched ? 100.0 * (double)s.prefetch_used / (double)s.prefetched : 0.0);
+        assert_true(s.prefetched > 0);
+    }
     pager_destroy(pg);
     free(a);
     free(b);
@@ -125,6 +134,16 @@ static void test_bit_exact_others(void **state)
     check_model("tiny-mix-mla.gguf", CPOL_LFU);
     check_model("tiny-f32-legacy.gguf", CPOL_LRU);
     check_model("tiny-ud-iq1_s-nogroups.gguf", CPOL_LFU);
+}
+
+/* Reading the next layer's experts ahead changes nothing in the result. */
+static void test_prefetch_bit_exact(void **state)
+{
+    (void)state;
+    use_prefetch = true;
+    check_model("tiny-ud-iq1_s.gguf", CPOL_LFU);
+    check_model("tiny-mix-mla.gguf", CPOL_LRU);
+    use_prefetch = false;
 }
 
 static void test_injected_eio(void **state)
@@ -183,6 +202,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bit_exact_ud_iq1_s),
         cmocka_unit_test(test_bit_exact_others),
+        cmocka_unit_test(test_prefetch_bit_exact),
         cmocka_unit_test(test_injected_eio),
         cmocka_unit_test(test_injected_short_reads),
     };
