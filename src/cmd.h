@@ -11,5 +11,6 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_batch(int argc, char **argv);
 
 #endif

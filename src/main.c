@@ -17,6 +17,7 @@ static const struct command commands[] = {
     {"synth", cmd_synth, "write a random-weight DeepSeek-shaped GGUF"},
     {"tokenize", cmd_tokenize, "print the token ids of stdin as JSON"},
     {"run", cmd_run, "generate a reply to one prompt"},
+    {"batch", cmd_batch, "JSONL requests in (OpenAI batch format), JSONL results out, resumable"},
     {"chat", cmd_chat, "interactive conversation (readline, streaming, Ctrl-C stops a reply)"},
     {"replay", cmd_replay, "replay recorded expert routing against cache policies"},
 };

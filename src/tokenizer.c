@@ -618,3 +618,34 @@ size_t tok_stream_flush(tok_stream *s, char *out, size_t cap)
     s->n_pend = 0;
     return o;
 }
+
+char *tok_utf8_sanitize(const char *s, size_t n)
+{
+    char *o = malloc(n * 3 + 1);
+    if (!o)
+        return NULL;
+    size_t k = 0;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        size_t l = utf8_len(u + i, n - i);
+        bool ok = l > 1 || u[i] < 0x80;
+        if (ok && l > 1) { /* reject overlong forms and surrogates */
+            uint32_t cp = l == 2 ? (u[i] & 0x1Fu) : l == 3 ? (u[i] & 0x0Fu) : (u[i] & 0x07u);
+            for (size_t j = 1; j < l; j++)
+                cp = (cp << 6) | (u[i + j] & 0x3Fu);
+            ok = !(l == 2 && cp < 0x80) && !(l == 3 && cp < 0x800) && !(l == 4 && cp < 0x10000) &&
+                 !(cp >= 0xD800 && cp <= 0xDFFF) && cp <= 0x10FFFF;
+        }
+        if (ok) {
+            memcpy(o + k, u + i, l);
+            k += l;
+            i += l;
+        } else {
+            memcpy(o + k, "\xEF\xBF\xBD", 3);
+            k += 3;
+            i += 1;
+        }
+    }
+    o[k] = 0;
+    return o;
+}

@@ -65,4 +65,8 @@ size_t tok_stream_push(tok_stream *s, const tok_vocab *v, int32_t id, char *out,
 /* Remaining held bytes (an incomplete character at the end), as is. */
 size_t tok_stream_flush(tok_stream *s, char *out, size_t cap);
 
+/* A copy of s[0..n) with every invalid UTF-8 sequence replaced by U+FFFD
+ * (for JSON, which must be valid UTF-8).  malloc'd, NUL-terminated. */
+char *tok_utf8_sanitize(const char *s, size_t n);
+
 #endif
