@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "forward.h"
 #include "sampler.h"
 
@@ -73,6 +74,33 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
     long v;
     if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
         c->verbose = true;
+        return 1;
+    }
+    if (!strcmp(a, "--config")) {
+        /* A profile sets long options as if given here; later flags override. */
+        if (need_value(argc, argv, *i))
+            return -1;
+        const char *name = argv[++*i];
+        config cf;
+        char err[256];
+        if (config_load(&cf, name, argv[0], err, sizeof err)) {
+            fprintf(stderr, "moestream: %s\n", err);
+            return -1;
+        }
+        char *args[64];
+        int na = config_to_args(&cf, args, 64);
+        for (int k = 0; k + 1 < na; k += 2) {
+            if (!strcmp(args[k], "--parallel")) /* server-only key */
+                continue;
+            char *pair[3] = {args[k], args[k + 1], NULL};
+            int j = 0;
+            int r = cli_common_arg(c, 2, pair, &j);
+            if (r <= 0) {
+                fprintf(stderr, "moestream: config %s: bad or unknown entry '%s = %s'\n", name,
+                        args[k] + 2, args[k + 1]);
+                return -1;
+            }
+        }
         return 1;
     }
     if (!strcmp(a, "--no-prefetch")) {
@@ -189,6 +217,7 @@ bad:
 const char *cli_common_help(void)
 {
     return "  -m, --model FILE        GGUF model (part 1 of a split set)\n"
+           "      --config NAME|FILE  hardware profile (configs/NAME.conf); later flags override\n"
            "  -t, --threads N         worker threads (default: one per physical core)\n"
            "  -c, --ctx-size N        context positions (default 4096)\n"
            "  -b, --batch-size N      prompt tokens per batch (default 64)\n"

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *trim(char *s)
 {
@@ -66,11 +67,14 @@ int config_load(config *c, const char *name, const char *argv0, char *err, size_
         snprintf(path, sizeof path, "%s", name);
         f = fopen(path, "r");
     } else {
+        /* next to the binary (the repository root for ./moestream), then
+         * $MOESTREAM_CONFIG_DIR, then the current directory */
         const char *dirs[3] = {NULL, getenv("MOESTREAM_CONFIG_DIR"), "."};
-        char bindir[4096] = "";
-        if (argv0) {
-            char tmp[4096];
-            snprintf(tmp, sizeof tmp, "%s", argv0);
+        char bindir[4096] = "", tmp[4096];
+        ssize_t l = readlink("/proc/self/exe", tmp, sizeof tmp - 1);
+        (void)argv0;
+        if (l > 0) {
+            tmp[l] = 0;
             snprintf(bindir, sizeof bindir, "%s", dirname(tmp));
             dirs[0] = bindir;
         }
