@@ -18,6 +18,7 @@ static const struct command commands[] = {
     {"tokenize", cmd_tokenize, "print the token ids of stdin as JSON"},
     {"run", cmd_run, "generate a reply to one prompt"},
     {"batch", cmd_batch, "JSONL requests in (OpenAI batch format), JSONL results out, resumable"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server (SSE streaming, /health, /metrics)"},
     {"chat", cmd_chat, "interactive conversation (readline, streaming, Ctrl-C stops a reply)"},
     {"replay", cmd_replay, "replay recorded expert routing against cache policies"},
 };
