@@ -3,6 +3,7 @@
  *   POST /v1/chat/completions  JSON, or SSE with "stream": true (ending in
  *                              data: [DONE]); R1 reasoning in
  *                              reasoning_content / delta.reasoning_content
+ *   POST /v1/completions       plain prompt, no template (JSON only)
  *   GET  /v1/models, GET /health (503 while loading), GET /metrics
  *   POST /tokenize             {"content": "..."} -> {"tokens": [...]}
  * Requests are queued: one generation at a time owns the engine (the
@@ -426,6 +427,86 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
                                res.n_gen, "total_tokens", res.n_prompt + res.n_gen));
 }
 
+/* Plain completion: the prompt is tokenized as is (BOS added, control
+ * tokens parsed, no chat template); non-streaming. */
+static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
+{
+    json_t *req = json_loadb(cn->body ? cn->body : "", cn->n, 0, NULL);
+    if (!req)
+        return send_error(c, 400, "invalid_request_error", "the body is not valid JSON", "invalid_json");
+    const char *prompt = json_string_value(json_object_get(req, "prompt"));
+    gen_opts go;
+    gen_opts_default(&go);
+    go.n_predict = 16; /* the OpenAI default for completions */
+    go.reasoning = false;
+    json_t *v;
+    const char *bad = prompt ? NULL : "'prompt' must be a string";
+    if (!bad && json_is_true(json_object_get(req, "stream")))
+        bad = "streaming is supported on /v1/chat/completions only";
+    if (!bad && (v = json_object_get(req, "max_tokens"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > (1 << 20))
+            bad = "'max_tokens' must be a positive integer";
+        else
+            go.n_predict = (int)json_integer_value(v);
+    }
+    if (!bad && (v = json_object_get(req, "temperature"))) {
+        if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 2)
+            bad = "'temperature' must be a number in [0, 2]";
+        else
+            go.sp.temp = (float)json_number_value(v);
+    }
+    if (!bad && (v = json_object_get(req, "seed"))) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            bad = "'seed' must be a non-negative integer";
+        else
+            go.sp.seed = (uint64_t)json_integer_value(v);
+    }
+    if (bad) {
+        json_decref(req);
+        return send_error(c, 400, "invalid_request_error", bad, "invalid_request");
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (tok_encode(S.e.v, prompt, strlen(prompt), TOK_ADD_BOS | TOK_PARSE_SPECIAL, &ids, &n)) {
+        json_decref(req);
+        return send_error(c, 500, "server_error", "out of memory", NULL);
+    }
+    json_decref(req);
+    collect col = {NULL, NULL, 0, 0, NULL};
+    gen_result res;
+    char err[512];
+    atomic_fetch_add(&S.queued, 1);
+    pthread_mutex_lock(&S.gen_lock);
+    atomic_fetch_sub(&S.queued, 1);
+    fwd_truncate(S.st, 0);
+    int rc = gen_run(S.e.m, S.e.v, S.st, ids, n, &go, on_text, NULL, &col, NULL, &res, err, sizeof err);
+    if (!rc) {
+        atomic_fetch_add(&S.tokens_in, res.n_prompt);
+        atomic_fetch_add(&S.tokens_out, res.n_gen);
+        S.gen_seconds += res.t_gen_s;
+    }
+    pthread_mutex_unlock(&S.gen_lock);
+    free(ids);
+    if (rc) {
+        free(col.ans);
+        return rc == -E2BIG ? send_error(c, 400, "invalid_request_error", err, "context_length_exceeded")
+                            : send_error(c, 500, "server_error", err, NULL);
+    }
+    char *text = tok_utf8_sanitize(col.ans ? col.ans : "", col.na);
+    free(col.ans);
+    free(col.rsn);
+    char id[64];
+    snprintf(id, sizeof id, "cmpl-%ld-%ld", (long)time(NULL), atomic_load(&S.requests));
+    json_t *out = json_pack("{s:s,s:s,s:I,s:s,s:[{s:s,s:i,s:n,s:s}],s:{s:i,s:i,s:i}}", "id", id,
+                            "object", "text_completion", "created", (json_int_t)time(NULL), "model",
+                            S.model_name, "choices", "text", text, "index", 0, "logprobs",
+                            "finish_reason", !strcmp(res.finish, "length") ? "length" : "stop",
+                            "usage", "prompt_tokens", res.n_prompt, "completion_tokens", res.n_gen,
+                            "total_tokens", res.n_prompt + res.n_gen);
+    free(text);
+    return send_json(c, 200, out);
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **ptr)
@@ -474,6 +555,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
                                            (json_int_t)0, "owned_by", "moestream"));
     if (post && !strcmp(url, "/v1/chat/completions"))
         return chat_completions(c, cn);
+    if (post && !strcmp(url, "/v1/completions"))
+        return completions(c, cn);
     if (post && !strcmp(url, "/tokenize")) {
         json_t *req = json_loadb(cn->body ? cn->body : "", cn->n, 0, NULL);
         const char *text = json_string_value(json_object_get(req, "content"));

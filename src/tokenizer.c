@@ -641,9 +641,16 @@ char *tok_utf8_sanitize(const char *s, size_t n)
             k += l;
             i += l;
         } else {
+            /* one U+FFFD per maximal invalid subpart (a lead byte and the
+             * continuation bytes that follow it), as Unicode recommends */
+            size_t want = u[i] >= 0xF0 && u[i] <= 0xF4 ? 4 : u[i] >= 0xE0 && u[i] <= 0xEF ? 3
+                        : u[i] >= 0xC2 && u[i] <= 0xDF ? 2 : 1;
+            size_t j = 1;
+            while (j < want && i + j < n && (u[i + j] & 0xC0) == 0x80)
+                j++;
             memcpy(o + k, "\xEF\xBF\xBD", 3);
             k += 3;
-            i += 1;
+            i += j;
         }
     }
     o[k] = 0;

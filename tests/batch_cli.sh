@@ -50,6 +50,9 @@ head -6 "$T/in.jsonl" | tail -1 > "$T/one.jsonl"
 "$BIN" batch -m "$M" -i "$T/one.jsonl" -o "$T/one.out" -n 24 --temp 0 >/dev/null 2>&1
 b=$(python3 -c "import json;m=json.load(open('$T/one.out'))['response']['body']['choices'][0]['message']; print(m.get('reasoning_content','')+m['content'])")
 check "same request, same answer at temperature 0" "[ \"\$a\" = \"\$b\" ] && [ -n \"\$a\" ]"
+# and the same text as `run` (whose ids equal `eval --greedy`, tests/run_cli.sh)
+r=$("$BIN" run -m "$M" -p "question 5" -n 24 --temp 0 2>/dev/null | python3 -c "import sys;print(sys.stdin.buffer.read().decode('utf-8','replace').rstrip('\n'))")
+check "batch answer equals run's at temperature 0" "[ \"\$a\" = \"\$r\" ]"
 "$BIN" batch -m "$M" -i "$T/missing.jsonl" -o "$T/x.jsonl" >/dev/null 2>&1; check "missing input: exit 1" "[ $? -eq 1 ]"
 rm -rf "$T"
 [ $fails -eq 0 ]

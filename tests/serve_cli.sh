@@ -37,6 +37,9 @@ for line in open(sys.argv[2]):
 assert "".join(parts) == full, "stream and JSON reply differ at temperature 0"
 print("ok: streamed text equals the JSON reply at temperature 0")
 PY
+python3 -c "import json;m=json.load(open('$T/r1'))['choices'][0]['message'];print(m.get('reasoning_content','')+m['content'])" >"$T/r1.txt"
+"$BIN" run -m "$G/models/tiny-ud-iq1_s.gguf" -p hello -n 16 --temp 0 2>/dev/null | python3 -c "import sys;sys.stdout.write(sys.stdin.buffer.read().decode('utf-8','replace'))" >"$T/run.txt"
+check "served reply equals run's (ids == eval --greedy) at temperature 0" "cmp -s '$T/r1.txt' '$T/run.txt'"
 code() { curl -s -o "$T/e" -w '%{http_code}' "$@"; }
 check "bad JSON: 400 with OpenAI error" "[ \$(code -H '$A' -d '{bad' $U/v1/chat/completions) = 400 ] && grep -q '\"error\"' '$T/e'"
 check "wrong type: 400" "[ \$(code -H '$A' -d '{\"messages\":\"hi\"}' $U/v1/chat/completions) = 400 ]"
@@ -51,6 +54,8 @@ check "after a disconnect, the next request is answered" "[ \$(code -m 60 -H '$A
 seq 1 40 | xargs -P 8 -I{} curl -s -m 120 -o /dev/null -w '%{http_code}\n' -H "$A" -d '{"messages":[{"role":"user","content":"q {}"}],"max_tokens":8}' $U/v1/chat/completions >"$T/codes"
 check "load: 40 requests, 8 concurrent, all 200" "[ \$(grep -c '^200$' '$T/codes') -eq 40 ]"
 check "/metrics in Prometheus text" "curl -s $U/metrics | grep -q '^moestream_requests_total'"
+curl -s -H "$A" -d '{"prompt":"The capital of","max_tokens":5,"temperature":0}' $U/v1/completions >"$T/c1"
+check "/v1/completions" "python3 -c \"import json;r=json.load(open('$T/c1'));assert r['object']=='text_completion' and r['usage']['completion_tokens']==5\""
 check "/tokenize" "curl -s -H '$A' -d '{\"content\":\"hello\"}' $U/tokenize | grep -q tokens"
 kill $SRV; wait $SRV 2>/dev/null
 check "server exits on SIGTERM" "! kill -0 $SRV 2>/dev/null"
