@@ -289,3 +289,35 @@ const char *cli_sampler_help(void)
            "      --repeat-penalty R  penalize the last --repeat-last-n tokens (default 1 = off)\n"
            "      --seed N            random seed (default: new each run; printed)\n";
 }
+
+char *cli_read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 1 << 16, n = 0, r;
+    char *b = malloc(cap + 1);
+    while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n < cap)
+            continue;
+        char *nb = cap < ((size_t)1 << 30) ? realloc(b, cap * 2 + 1) : NULL;
+        if (!nb) {
+            free(b);
+            b = NULL;
+            errno = EFBIG;
+            break;
+        }
+        b = nb;
+        cap *= 2;
+    }
+    if (b && ferror(f)) {
+        free(b);
+        b = NULL;
+        errno = EIO;
+    }
+    if (b)
+        b[n] = 0;
+    fclose(f);
+    return b;
+}

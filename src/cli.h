@@ -47,6 +47,10 @@ const char *cli_sampler_help(void);
 /* "20G", "512M", "4096", "1.5T" (powers of 1024) -> bytes.  0 or -EINVAL. */
 int cli_parse_size(const char *s, uint64_t *out);
 
+/* A whole file (at most 1 GB) as a NUL-terminated malloc'd string, or
+ * NULL with errno set. */
+char *cli_read_file(const char *path);
+
 /* Integer in [lo, hi].  0 or -EINVAL. */
 int cli_parse_int(const char *s, long lo, long hi, long *out);
 

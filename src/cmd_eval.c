@@ -68,37 +68,6 @@ static int parse_ids(const char *text, int32_t **ids, int *n)
     return 0;
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (n < cap)
-            break;
-        if (cap > ((size_t)1 << 30)) { /* 1 GB of ids text is not a prompt */
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        cap *= 2;
-        char *nb = realloc(buf, cap + 1);
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-        }
-        buf = nb;
-    }
-    if (buf)
-        buf[n] = 0;
-    fclose(f);
-    return buf;
-}
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -152,7 +121,7 @@ int cmd_eval(int argc, char **argv)
     }
     char *owned = NULL;
     if (tokens_file) {
-        owned = read_file(tokens_file);
+        owned = cli_read_file(tokens_file);
         if (!owned) {
             fprintf(stderr, "moestream eval: cannot read %s: %s\n", tokens_file, strerror(errno));
             return 1;

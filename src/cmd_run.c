@@ -59,33 +59,6 @@ static void on_token(void *ud, int32_t id)
         fprintf(stderr, "[%d]", id);
 }
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    size_t cap = 4096, n = 0;
-    char *b = malloc(cap + 1);
-    size_t r;
-    while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {
-        n += r;
-        if (n == cap) {
-            char *nb = cap < ((size_t)1 << 30) ? realloc(b, cap * 2 + 1) : NULL;
-            if (!nb) {
-                free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-    }
-    if (b)
-        b[n] = 0;
-    fclose(f);
-    return b;
-}
-
 int cmd_run(int argc, char **argv)
 {
     cli_common c;
@@ -144,7 +117,7 @@ int cmd_run(int argc, char **argv)
     }
     char *owned = NULL;
     if (file) {
-        owned = slurp(file);
+        owned = cli_read_file(file);
         if (!owned) {
             fprintf(stderr, "moestream run: cannot read %s: %s\n", file, strerror(errno));
             return 1;
