@@ -1,10 +1,10 @@
 /* quant_blocks.h - the block layouts of every tensor type (DEEPSEEK-FACTS
  * 5.1-5.4; byte-compatible with ggml).  Halves are raw IEEE binary16 bits.
- * Each struct is followed by a size check against the type table. */
+ * Each struct is followed by a size check against the type table.  Q8_0
+ * doubles as the activation format for Q4_0/Q5_0/Q8_0/IQ4_NL weights. */
 #ifndef MS_QUANT_BLOCKS_H
 #define MS_QUANT_BLOCKS_H
 
-#include <assert.h>
 #include <stdint.h>
 
 #define QK_K 256
@@ -17,68 +17,68 @@
 #define K_SCALE_SIZE 12
 
 typedef struct { uint16_t d; int8_t qs[QK8_0]; } block_q8_0;
-static_assert(sizeof(block_q8_0) == 34, "q8_0");
+_Static_assert(sizeof(block_q8_0) == 34, "q8_0");
 
 typedef struct { uint16_t d; uint8_t qs[QK4_0 / 2]; } block_q4_0;
-static_assert(sizeof(block_q4_0) == 18, "q4_0");
+_Static_assert(sizeof(block_q4_0) == 18, "q4_0");
 
 typedef struct { uint16_t d, m; uint8_t qs[QK4_1 / 2]; } block_q4_1;
-static_assert(sizeof(block_q4_1) == 20, "q4_1");
+_Static_assert(sizeof(block_q4_1) == 20, "q4_1");
 
 typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } block_q5_0;
-static_assert(sizeof(block_q5_0) == 22, "q5_0");
+_Static_assert(sizeof(block_q5_0) == 22, "q5_0");
 
 typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK5_1 / 2]; } block_q5_1;
-static_assert(sizeof(block_q5_1) == 24, "q5_1");
+_Static_assert(sizeof(block_q5_1) == 24, "q5_1");
 
 /* Q8_1: activation format for Q4_1/Q5_1: d and s = d * sum(qs) as halves. */
 typedef struct { uint16_t d, s; int8_t qs[32]; } block_q8_1;
-static_assert(sizeof(block_q8_1) == 36, "q8_1");
+_Static_assert(sizeof(block_q8_1) == 36, "q8_1");
 
 typedef struct { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; uint16_t d, dmin; } block_q2_K;
-static_assert(sizeof(block_q2_K) == 84, "q2_K");
+_Static_assert(sizeof(block_q2_K) == 84, "q2_K");
 
 typedef struct { uint8_t hmask[QK_K / 8]; uint8_t qs[QK_K / 4]; uint8_t scales[12]; uint16_t d; } block_q3_K;
-static_assert(sizeof(block_q3_K) == 110, "q3_K");
+_Static_assert(sizeof(block_q3_K) == 110, "q3_K");
 
 typedef struct { uint16_t d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qs[QK_K / 2]; } block_q4_K;
-static_assert(sizeof(block_q4_K) == 144, "q4_K");
+_Static_assert(sizeof(block_q4_K) == 144, "q4_K");
 
 typedef struct { uint16_t d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; } block_q5_K;
-static_assert(sizeof(block_q5_K) == 176, "q5_K");
+_Static_assert(sizeof(block_q5_K) == 176, "q5_K");
 
 typedef struct { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK_K / 16]; uint16_t d; } block_q6_K;
-static_assert(sizeof(block_q6_K) == 210, "q6_K");
+_Static_assert(sizeof(block_q6_K) == 210, "q6_K");
 
 /* Activation format: f32 scale, int8 values, sums of each 16 values. */
 typedef struct { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; } block_q8_K;
-static_assert(sizeof(block_q8_K) == 292, "q8_K");
+_Static_assert(sizeof(block_q8_K) == 292, "q8_K");
 
 typedef struct { uint16_t d; uint16_t qs[QK_K / 8]; } block_iq2_xxs;
-static_assert(sizeof(block_iq2_xxs) == 66, "iq2_xxs");
+_Static_assert(sizeof(block_iq2_xxs) == 66, "iq2_xxs");
 
 typedef struct { uint16_t d; uint16_t qs[QK_K / 8]; uint8_t scales[QK_K / 32]; } block_iq2_xs;
-static_assert(sizeof(block_iq2_xs) == 74, "iq2_xs");
+_Static_assert(sizeof(block_iq2_xs) == 74, "iq2_xs");
 
 typedef struct { uint16_t d; uint8_t qs[QK_K / 4]; uint8_t qh[QK_K / 32]; uint8_t scales[QK_K / 32]; } block_iq2_s;
-static_assert(sizeof(block_iq2_s) == 82, "iq2_s");
+_Static_assert(sizeof(block_iq2_s) == 82, "iq2_s");
 
 typedef struct { uint16_t d; uint8_t qs[3 * QK_K / 8]; } block_iq3_xxs;
-static_assert(sizeof(block_iq3_xxs) == 98, "iq3_xxs");
+_Static_assert(sizeof(block_iq3_xxs) == 98, "iq3_xxs");
 
 typedef struct { uint16_t d; uint8_t qs[QK_K / 4]; uint8_t qh[QK_K / 32]; uint8_t signs[QK_K / 8]; uint8_t scales[QK_K / 64]; } block_iq3_s;
-static_assert(sizeof(block_iq3_s) == 110, "iq3_s");
+_Static_assert(sizeof(block_iq3_s) == 110, "iq3_s");
 
 typedef struct { uint16_t d; uint8_t qs[QK_K / 8]; uint16_t qh[QK_K / 32]; } block_iq1_s;
-static_assert(sizeof(block_iq1_s) == 50, "iq1_s");
+_Static_assert(sizeof(block_iq1_s) == 50, "iq1_s");
 
 typedef struct { uint8_t qs[QK_K / 8]; uint8_t qh[QK_K / 16]; uint8_t scales[QK_K / 32]; } block_iq1_m;
-static_assert(sizeof(block_iq1_m) == 56, "iq1_m");
+_Static_assert(sizeof(block_iq1_m) == 56, "iq1_m");
 
 typedef struct { uint16_t d; uint8_t qs[QK4_NL / 2]; } block_iq4_nl;
-static_assert(sizeof(block_iq4_nl) == 18, "iq4_nl");
+_Static_assert(sizeof(block_iq4_nl) == 18, "iq4_nl");
 
 typedef struct { uint16_t d; uint16_t scales_h; uint8_t scales_l[QK_K / 64]; uint8_t qs[QK_K / 2]; } block_iq4_xs;
-static_assert(sizeof(block_iq4_xs) == 136, "iq4_xs");
+_Static_assert(sizeof(block_iq4_xs) == 136, "iq4_xs");
 
 #endif

@@ -6,10 +6,19 @@
  * bit-identical to ../shared/golden/dequant.  Activation quantization follows
  * what the reference runs on x86 (Q8_K: quantize_row_q8_K_ref with the
  * 1.5*2^23 rounding trick; Q8_0/Q8_1: multiply by 127/amax and round half to
- * even, as its AVX path does).  Dot products of K- and i-quants against Q8_K
- * are defined here as: per 256-block, the float sum in element order of
- * deq(w)[i] * q8[i], times the block's d8; equal to the reference's integer
- * formulation up to float rounding.  SIMD kernels are tested against these. */
+ * even, as its AVX path does).
+ *
+ * Dot products mirror the reference's generic scalar code (ggml-cpu
+ * quants.c *_generic, vec.cpp without SIMD): the same integer sums (exact, so
+ * their order is free) and the same float expressions in the same order,
+ * e.g. Q3_K's eight float lanes, IQ4_XS's one float term per 32, F32/F16/BF16
+ * products accumulated in double.  Exceptions, kept because simd/kern_avx2.c
+ * reproduces them bit for bit (tests/test_kernels.c): Q4_K, Q5_K and Q6_K
+ * use one float term per 256-block (d*isum - dmin*msum, as the reference's
+ * x86 kernels group it) in place of the generic code's eight float lanes -
+ * the same exact integer sums; the float rounding differs by a few ulp of
+ * the row sum.
+ * Does not own: SIMD kernels (simd/kern_*.c) or the choice between them. */
 #include "quant.h"
 
 #include <errno.h>
@@ -216,30 +225,38 @@ static void deq_q2_K(const block_q2_K *x, float *y, int64_t nb)
     }
 }
 
-static void deq_q3_K(const block_q3_K *x, float *y, int64_t nb)
+/* The sixteen 6-bit scales of a Q3_K block, offset by -32. */
+static void q3_K_scales(const uint8_t *packed, int8_t scales[16])
 {
     const uint32_t kmask1 = 0x03030303, kmask2 = 0x0f0f0f0f;
     uint32_t aux[4];
+    memcpy(aux, packed, 12);
+    uint32_t tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
+    aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
+    aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
+    aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
+    memcpy(scales, aux, 16);
+    for (int j = 0; j < 16; j++)
+        scales[j] = (int8_t)(scales[j] - 32);
+}
+
+static void deq_q3_K(const block_q3_K *x, float *y, int64_t nb)
+{
     for (int64_t i = 0; i < nb; i++) {
         const float d_all = H2F(x[i].d);
         const uint8_t *q = x[i].qs, *hm = x[i].hmask;
         uint8_t m = 1;
-        memcpy(aux, x[i].scales, 12);
-        uint32_t tmp = aux[2];
-        aux[2] = ((aux[0] >> 4) & kmask2) | (((tmp >> 4) & kmask1) << 4);
-        aux[3] = ((aux[1] >> 4) & kmask2) | (((tmp >> 6) & kmask1) << 4);
-        aux[0] = (aux[0] & kmask2) | (((tmp >> 0) & kmask1) << 4);
-        aux[1] = (aux[1] & kmask2) | (((tmp >> 2) & kmask1) << 4);
         int8_t scales[16];
-        memcpy(scales, aux, 16);
+        q3_K_scales(x[i].scales, scales);
         int is = 0;
         for (int n = 0; n < QK_K; n += 128) {
             int shift = 0;
             for (int j = 0; j < 4; ++j) {
-                float dl = d_all * (float)(scales[is++] - 32);
+                float dl = d_all * (float)scales[is++];
                 for (int l = 0; l < 16; ++l)
                     *y++ = dl * (float)((int8_t)((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4));
-                dl = d_all * (float)(scales[is++] - 32);
+                dl = d_all * (float)scales[is++];
                 for (int l = 0; l < 16; ++l)
                     *y++ = dl * (float)((int8_t)((q[l + 16] >> shift) & 3) - ((hm[l + 16] & m) ? 0 : 4));
                 shift += 2;
@@ -704,8 +721,10 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
     switch (type) {
     case MS_TYPE_F32: {
         const float *x = w, *y = a;
+        double acc = 0.0;
         for (int64_t i = 0; i < n; i++)
-            sumf += x[i] * y[i];
+            acc += (double)(x[i] * y[i]);
+        sumf = (float)acc;
         break;
     }
     case MS_TYPE_F16:
@@ -755,23 +774,52 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
         }
         break;
     }
-    case MS_TYPE_Q5_0:
     case MS_TYPE_Q4_1:
     case MS_TYPE_Q5_1: {
-        /* 32-blocks against Q8_0/Q8_1: dequantized weights times int8. */
-        const uint8_t *wb = w, *ab = a;
-        float wf[32];
-        const size_t as = type == MS_TYPE_Q5_0 ? sizeof(block_q8_0) : sizeof(block_q8_1);
+        /* Against Q8_1: d_w*d_a*sum(q_w*q_a) + m_w*s_a, with s_a = d_a*sum(q_a). */
+        const block_q8_1 *y = a;
         for (int64_t b = 0; b < n / 32; b++) {
-            quant_dequantize_row(type, wb + (size_t)b * (size_t)ti->type_size, wf, 32);
-            const uint8_t *ablk = ab + (size_t)b * as;
-            uint16_t dh;
-            memcpy(&dh, ablk, 2);
-            const int8_t *q = (const int8_t *)(ablk + (type == MS_TYPE_Q5_0 ? 2 : 4));
-            float bs = 0.0f;
-            for (int j = 0; j < 32; j++)
-                bs += wf[j] * (float)q[j];
-            sumf += bs * H2F(dh);
+            int sumi0 = 0, sumi1 = 0;
+            uint16_t dh, mh;
+            const uint8_t *qs;
+            uint32_t qh = 0;
+            if (type == MS_TYPE_Q4_1) {
+                const block_q4_1 *x = (const block_q4_1 *)w + b;
+                dh = x->d;
+                mh = x->m;
+                qs = x->qs;
+            } else {
+                const block_q5_1 *x = (const block_q5_1 *)w + b;
+                dh = x->d;
+                mh = x->m;
+                qs = x->qs;
+                memcpy(&qh, x->qh, 4);
+            }
+            for (int j = 0; j < 16; j++) {
+                const int v0 = (qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10);
+                const int v1 = (qs[j] >> 4) | ((qh >> (j + 12)) & 0x10);
+                sumi0 += v0 * y[b].qs[j];
+                sumi1 += v1 * y[b].qs[j + 16];
+            }
+            const int sumi = sumi0 + sumi1;
+            sumf += (H2F(dh) * H2F(y[b].d)) * (float)sumi + H2F(mh) * H2F(y[b].s);
+        }
+        break;
+    }
+    case MS_TYPE_Q5_0: {
+        const block_q5_0 *x = w;
+        const block_q8_0 *y = a;
+        for (int64_t b = 0; b < n / 32; b++) {
+            uint32_t qh;
+            memcpy(&qh, x[b].qh, 4);
+            int sumi0 = 0, sumi1 = 0;
+            for (int j = 0; j < 16; j++) {
+                const int x0 = ((x[b].qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10)) - 16;
+                const int x1 = ((x[b].qs[j] >> 4) | ((qh >> (j + 12)) & 0x10)) - 16;
+                sumi0 += x0 * y[b].qs[j];
+                sumi1 += x1 * y[b].qs[j + 16];
+            }
+            sumf += (H2F(x[b].d) * H2F(y[b].d)) * (float)(sumi0 + sumi1);
         }
         break;
     }
@@ -887,23 +935,206 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
         }
         break;
     }
-    default: {
-        /* Other K- and i-quants against Q8_K: the exactly dequantized weights
-         * times the int8 activations, summed in double per block. */
-        const uint8_t *wb = w;
+    case MS_TYPE_Q2_K: {
+        const block_q2_K *x = w;
         const block_q8_K *y = a;
-        float wf[QK_K];
-        double sumd = 0;
         for (int64_t b = 0; b < n / QK_K; b++) {
-            quant_dequantize_row(type, wb + (size_t)b * (size_t)ti->type_size, wf, QK_K);
-            double bs = 0.0;
-            for (int j = 0; j < QK_K; j++)
-                bs += (double)wf[j] * (double)y[b].qs[j];
-            sumd += bs * (double)y[b].d;
+            const uint8_t *sc = x[b].scales;
+            int summs = 0;
+            for (int j = 0; j < 16; j++)
+                summs += y[b].bsums[j] * (sc[j] >> 4);
+            const float dall = y[b].d * H2F(x[b].d), dmin = y[b].d * H2F(x[b].dmin);
+            int isum = 0;
+            for (int g = 0; g < 16; g++) { /* 16-groups in element order */
+                const int half = g / 8, pass = (g % 8) / 2, hi = g % 2;
+                const uint8_t *q2 = x[b].qs + 32 * half + 16 * hi;
+                const int8_t *q8 = y[b].qs + 16 * g;
+                int isuml = 0;
+                for (int l = 0; l < 16; l++)
+                    isuml += q8[l] * ((q2[l] >> (2 * pass)) & 3);
+                isum += (sc[g] & 0xF) * isuml;
+            }
+            sumf += dall * (float)isum - dmin * (float)summs;
         }
-        sumf = (float)sumd;
         break;
     }
+    case MS_TYPE_Q3_K: {
+        /* The reference keeps eight float lanes (lane = element index mod 8)
+         * across blocks and adds them at the end. */
+        const block_q3_K *x = w;
+        const block_q8_K *y = a;
+        float sums[8] = {0};
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            int8_t sc[16];
+            q3_K_scales(x[b].scales, sc);
+            int32_t lane[8] = {0};
+            for (int e = 0; e < QK_K; e++) {
+                const int half = e / 128, pass = (e % 128) / 32, l = e % 32;
+                const int q = ((x[b].qs[32 * half + l] >> (2 * pass)) & 3) -
+                              (x[b].hmask[l] & (1u << (4 * half + pass)) ? 0 : 4);
+                lane[e % 8] += sc[e / 16] * (q * y[b].qs[e]);
+            }
+            const float d = H2F(x[b].d) * y[b].d;
+            for (int l = 0; l < 8; l++)
+                sums[l] += d * (float)lane[l];
+        }
+        for (int l = 0; l < 8; l++)
+            sumf += sums[l];
+        break;
+    }
+    case MS_TYPE_IQ2_XS:
+    case MS_TYPE_IQ2_S: {
+        /* Two 4-bit scales per 32 (groups 0-1, 2-3); result times 1/8. */
+        const block_q8_K *y = a;
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            const uint8_t *blk = (const uint8_t *)w + (size_t)b * (size_t)ti->type_size;
+            uint16_t dh;
+            memcpy(&dh, blk, 2);
+            const float d = H2F(dh) * y[b].d;
+            int32_t bsum = 0;
+            for (int ib = 0; ib < 8; ib++) {
+                const block_iq2_xs *x2 = (const block_iq2_xs *)blk;
+                const block_iq2_s *xs = (const block_iq2_s *)blk;
+                const uint8_t scb = type == MS_TYPE_IQ2_XS ? x2->scales[ib] : xs->scales[ib];
+                const int32_t ls[2] = {2 * (scb & 0xf) + 1, 2 * (scb >> 4) + 1};
+                int32_t sumi[2] = {0, 0};
+                for (int l = 0; l < 4; l++) {
+                    const uint8_t *grid;
+                    uint8_t signs;
+                    if (type == MS_TYPE_IQ2_XS) {
+                        const uint16_t q = x2->qs[4 * ib + l];
+                        grid = (const uint8_t *)(iq2xs_grid + (q & 511));
+                        signs = ksigns_iq2xs[q >> 9];
+                    } else {
+                        grid = (const uint8_t *)(iq2s_grid + (xs->qs[4 * ib + l] |
+                                                              ((xs->qh[ib] << (8 - 2 * l)) & 0x300)));
+                        signs = xs->qs[QK_K / 8 + 4 * ib + l];
+                    }
+                    const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
+                    for (int j = 0; j < 8; j++)
+                        sumi[l / 2] += grid[j] * q8[j] * (signs & kmask_iq2xs[j] ? -1 : 1);
+                }
+                bsum += ls[0] * sumi[0] + ls[1] * sumi[1];
+            }
+            sumf += d * (float)bsum;
+        }
+        sumf = 0.125f * sumf;
+        break;
+    }
+    case MS_TYPE_IQ3_XXS: {
+        const block_iq3_xxs *x = w;
+        const block_q8_K *y = a;
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            const float d = H2F(x[b].d) * y[b].d;
+            int32_t bsum = 0;
+            for (int ib = 0; ib < 8; ib++) {
+                uint32_t aux;
+                memcpy(&aux, x[b].qs + QK_K / 4 + 4 * ib, 4);
+                const int32_t ls = 2 * (int32_t)(aux >> 28) + 1;
+                int32_t sumi = 0;
+                for (int l = 0; l < 4; l++) {
+                    const uint8_t *g1 = (const uint8_t *)(iq3xxs_grid + x[b].qs[8 * ib + 2 * l]);
+                    const uint8_t *g2 = (const uint8_t *)(iq3xxs_grid + x[b].qs[8 * ib + 2 * l + 1]);
+                    const uint8_t signs = ksigns_iq2xs[(aux >> 7 * l) & 127];
+                    const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
+                    for (int j = 0; j < 4; j++) {
+                        sumi += g1[j] * q8[j] * (signs & kmask_iq2xs[j] ? -1 : 1);
+                        sumi += g2[j] * q8[j + 4] * (signs & kmask_iq2xs[j + 4] ? -1 : 1);
+                    }
+                }
+                bsum += sumi * ls;
+            }
+            sumf += d * (float)bsum;
+        }
+        sumf = 0.25f * sumf;
+        break;
+    }
+    case MS_TYPE_IQ3_S: {
+        const block_iq3_s *x = w;
+        const block_q8_K *y = a;
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            const float d = H2F(x[b].d) * y[b].d;
+            int32_t bsum = 0;
+            for (int ib = 0; ib < 8; ib++) {
+                const int32_t ls = 2 * ((x[b].scales[ib / 2] >> (4 * (ib % 2))) & 0xf) + 1;
+                const uint8_t h = x[b].qh[ib];
+                int32_t sumi = 0;
+                for (int l = 0; l < 4; l++) {
+                    const uint8_t *qs = x[b].qs + 8 * ib + 2 * l;
+                    const uint8_t *g1 = (const uint8_t *)(iq3s_grid + (qs[0] | ((h << (8 - 2 * l)) & 256)));
+                    const uint8_t *g2 = (const uint8_t *)(iq3s_grid + (qs[1] | ((h << (7 - 2 * l)) & 256)));
+                    const uint8_t signs = x[b].signs[4 * ib + l];
+                    const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
+                    for (int j = 0; j < 4; j++) {
+                        sumi += g1[j] * q8[j] * (signs & kmask_iq2xs[j] ? -1 : 1);
+                        sumi += g2[j] * q8[j + 4] * (signs & kmask_iq2xs[j + 4] ? -1 : 1);
+                    }
+                }
+                bsum += sumi * ls;
+            }
+            sumf += d * (float)bsum;
+        }
+        break;
+    }
+    case MS_TYPE_IQ1_M: {
+        const block_iq1_m *x = w;
+        const block_q8_K *y = a;
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            uint16_t sc[4];
+            memcpy(sc, x[b].scales, 8);
+            const uint8_t *qs = x[b].qs, *qh = x[b].qh;
+            int sumi1 = 0, sumi2 = 0;
+            for (int ib = 0; ib < 8; ib++) {
+                const int delta[4] = {qh[0] & 0x08 ? -1 : 1, qh[0] & 0x80 ? -1 : 1,
+                                      qh[1] & 0x08 ? -1 : 1, qh[1] & 0x80 ? -1 : 1};
+                int sum1[2] = {0, 0}, sum2[2] = {0, 0};
+                for (int l = 0; l < 4; l++) {
+                    const int8_t *grid = (const int8_t *)(iq1s_grid + (qs[l] | (((uint16_t)qh[l / 2] << (8 - 4 * (l % 2))) & 0x700)));
+                    const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
+                    int lsum1 = 0, lsum2 = 0;
+                    for (int j = 0; j < 8; j++) {
+                        lsum1 += q8[j] * grid[j];
+                        lsum2 += q8[j];
+                    }
+                    sum1[l / 2] += lsum1;
+                    sum2[l / 2] += lsum2 * delta[l];
+                }
+                const int ls1 = 2 * ((sc[ib / 2] >> (6 * (ib % 2) + 0)) & 0x7) + 1;
+                const int ls2 = 2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 0x7) + 1;
+                sumi1 += sum1[0] * ls1 + sum1[1] * ls2;
+                sumi2 += sum2[0] * ls1 + sum2[1] * ls2;
+                qs += 4;
+                qh += 2;
+            }
+            sumf += iq1m_d(&x[b]) * y[b].d * ((float)sumi1 + IQ1M_DELTA * (float)sumi2);
+        }
+        break;
+    }
+    case MS_TYPE_IQ4_XS: {
+        /* One float term per 32-element sub-block, in order. */
+        const block_iq4_xs *x = w;
+        const block_q8_K *y = a;
+        for (int64_t b = 0; b < n / QK_K; b++) {
+            const float d4d8 = H2F(x[b].d) * y[b].d;
+            for (int ib = 0; ib < 8; ib++) {
+                const int ls = ((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) |
+                               (((x[b].scales_h >> (2 * ib)) & 3) << 4);
+                const float dl = d4d8 * (float)(ls - 32);
+                const uint8_t *qs = x[b].qs + 16 * ib;
+                const int8_t *q8 = y[b].qs + 32 * ib;
+                int sumi1 = 0, sumi2 = 0;
+                for (int j = 0; j < 16; j++) {
+                    sumi1 += q8[j] * kvalues_iq4nl[qs[j] & 0xf];
+                    sumi2 += q8[j + 16] * kvalues_iq4nl[qs[j] >> 4];
+                }
+                sumf += dl * (float)(sumi1 + sumi2);
+            }
+        }
+        break;
+    }
+    default:
+        sumf = NAN; /* not a weight type: callers validated the type */
+        break;
     }
     *s = sumf;
 }
