@@ -1,9 +1,22 @@
 /* cache_policy.h - which cached expert to evict: a small interface so
  * policies can be compared by replaying routing traces (cmd_replay.c) and
  * swapped in the pager.
- * Policies: LRU; LFU with exponential decay (frequency-aware: an expert used
- * often recently outlives one used once).  Slots are integers [0, n).
- * Owns: cpol_* only.  One thread. */
+ *
+ * Policies:
+ *  - LRU: evict the slot used longest ago.
+ *  - LFU: frequency-aware with exponential decay.  The frequency belongs to
+ *    the key (layer * n_expert + expert), not to the slot, and counts every
+ *    request of the key, cached or not: an expert that comes back often is
+ *    kept even while the pool is smaller than one token's working set,
+ *    where LRU degrades to FIFO and hits nothing (replay: bench/RESULTS.md).
+ *    A freshly read cold expert is the next victim.  Ties go to LRU.
+ *    Slots used within the last `window` ticks (one token: window = the
+ *    number of MoE layers) are evicted only when nothing older is left, so
+ *    the previous token's experts stay as under LRU; among the older ones
+ *    the least frequent goes.
+ * Empty slots are always taken first.  Slots are integers [0, n), keys
+ * [0, n_keys).
+ * Owns: cpol_* only.  Memory is allocated once in cpol_init.  One thread. */
 #ifndef MS_CACHE_POLICY_H
 #define MS_CACHE_POLICY_H
 
@@ -11,24 +24,37 @@
 #include <stdint.h>
 
 enum cpol_kind { CPOL_LRU = 0, CPOL_LFU = 1 };
+#define CPOL_N_KINDS 2
 
 typedef struct cpol {
     int kind;
     int n;          /* slots */
-    uint64_t tick;  /* advanced by cpol_tick (one per token per layer) */
-    uint64_t *last; /* last use tick */
-    double *score;  /* LFU: decayed use count */
+    int n_keys;
+    uint64_t tick;  /* advanced by cpol_tick (once per layer acquire) */
+    uint64_t *last; /* (n) slot -> tick of last use */
+    int32_t *key;   /* (n) slot -> key held, -1 = empty */
+    double *freq;   /* (n_keys) LFU: decayed request count, stored times scale */
+    double scale;   /* LFU: weight of a request made now (1/decay per tick) */
     double decay;   /* LFU: per-tick multiplier of old counts */
+    int window;     /* LFU: slots used in the last `window` ticks go last */
 } cpol;
 
-int cpol_init(cpol *p, int kind, int n_slots);
-void cpol_free(cpol *p);
+/* window: ticks per token (MoE layers), see above.  0 or -ENOMEM
+ * (everything is freed again on failure). */
+int cpol_init(cpol *p, int kind, int n_slots, int n_keys, int window);
+void cpol_free(cpol *p); /* accepts a zeroed cpol */
 int cpol_parse(const char *name); /* "lru" | "lfu"; -1 if unknown */
 const char *cpol_name(int kind);
 void cpol_tick(cpol *p);
-/* A slot was used (hit or freshly filled). */
-void cpol_touch(cpol *p, int slot);
-/* The slot to evict among those with busy[slot] == false; -1 if none. */
+/* key was requested and is (now) held in slot: a hit, or a miss just
+ * filled into slot. */
+void cpol_access(cpol *p, int slot, int32_t key);
+/* slot now holds key on a guess (prefetch): recent, but no request counted. */
+void cpol_fill(cpol *p, int slot, int32_t key);
+/* slot no longer holds anything (failed read). */
+void cpol_drop(cpol *p, int slot);
+/* The slot to evict among those with busy[slot] == false (busy may be
+ * NULL); -1 if none. */
 int cpol_victim(const cpol *p, const bool *busy);
 
 #endif

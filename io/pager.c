@@ -85,7 +85,9 @@ int pager_create(pager **out, const model *m, const pager_opts *o, char *err, si
     p->o = *o;
     p->n_expert = (int)m->hp.n_expert;
     const size_t keys = (size_t)m->hp.n_layer * (size_t)(p->n_expert ? p->n_expert : 1);
-    int ns = o->n_slots;
+    int ns = o->n_slots, n_moe = 0;
+    for (uint32_t il = 0; il < m->hp.n_layer; il++)
+        n_moe += m->layers[il].is_moe;
     if (ns <= 0) {
         snprintf(err, errlen, "expert pool has no slots");
         free(p);
@@ -108,7 +110,7 @@ int pager_create(pager **out, const model *m, const pager_opts *o, char *err, si
     p->mask = calloc((size_t)ns, sizeof *p->mask);
     p->cur = malloc((size_t)ns * sizeof *p->cur);
     if (!p->slot_of || !p->key_of || !p->pending || !p->failed || !p->busy || !p->cur || !p->guess || !p->mask ||
-        cpol_init(&p->pol, o->policy, ns)) {
+        cpol_init(&p->pol, o->policy, ns, (int)keys, n_moe)) {
         pager_destroy(p);
         return -ENOMEM;
     }
@@ -124,9 +126,14 @@ int pager_create(pager **out, const model *m, const pager_opts *o, char *err, si
     }
     for (uint32_t i = 0; i < g->n_parts; i++)
         paths[i] = g->parts[i].path;
-    /* enough depth for a layer's misses (3 reads per expert), capped */
-    int depth = 3 * (ns < 64 ? ns : 64);
-    rc = uring_create(&p->u, paths, (int)g->n_parts, p->pool.iov, p->pool.n_iov, depth, err, errlen);
+    /* Every slot may have its three reads outstanding at once (a layer's
+     * misses plus read-ahead), so the request table never fills; the ring
+     * itself is bounded in reads and bytes (uring.h defaults: 64 reads,
+     * 64 MiB, enough to keep an NVMe queue busy). */
+    uring_opts uo;
+    uring_opts_default(&uo);
+    uo.n_reqs = 3 * ns + 3;
+    rc = uring_create(&p->u, paths, (int)g->n_parts, p->pool.iov, p->pool.n_iov, &uo, err, errlen);
     free(paths);
     if (rc) {
         pager_destroy(p);
@@ -169,6 +176,10 @@ void pager_get_stats(const pager *p, pager_stats *s)
     s->io_uring = us.io_uring;
     s->direct = us.direct;
     s->errors = us.errors;
+    s->resubmits = us.resubmits;
+    s->peak_inflight = us.peak_inflight;
+    snprintf(s->path, sizeof s->path, "%s", us.path);
+    s->huge_pages = p->pool.huge;
     s->used_slots = 0;
     for (int i = 0; i < p->pool.n_slots; i++)
         s->used_slots += p->key_of[i] >= 0;
@@ -181,16 +192,17 @@ static const uint8_t *mat_ptr(const pager *p, int slot, int il, int e, int k)
     return pool_slot(&p->pool, slot) + p->moff[k] + (off % URING_ALIGN);
 }
 
-/* One completion: account it to its slot. */
-static int reap(pager *p, bool *got)
+/* One completion (block=false: one if there is one): account it to its
+ * slot.  *got says whether one came. */
+static int reap(pager *p, bool block, bool *got)
 {
     uint64_t tag;
     int res;
     char e[512];
-    int rc = uring_wait(p->u, &tag, &res, e, sizeof e);
+    int rc = uring_wait(p->u, block, &tag, &res, e, sizeof e);
     *got = rc == 0;
     if (rc)
-        return rc == -ENOENT ? 0 : rc;
+        return rc == -ENOENT || rc == -EAGAIN ? 0 : rc;
     int slot = (int)(tag / 4);
     p->pending[slot]--;
     if (res < 0) {
@@ -230,9 +242,8 @@ static int fill_slot(pager *p, int il, int e, int s)
                             (size_t)(off + w->mat_bytes - a0), (uint64_t)s * 4 + (uint64_t)k);
             if (rc != -EBUSY)
                 break;
-            bool got; /* queue full: make room */
-            uring_submit(p->u);
-            if ((rc = reap(p, &got)) || !got)
+            bool got; /* request table full (cannot happen, see pager_create): make room */
+            if ((rc = reap(p, true, &got)) || !got)
                 break;
         }
         if (!rc) {
@@ -254,7 +265,7 @@ static void prefetch(void *ud, int il, int n, const int32_t *ids)
             break;
         if (fill_slot(p, il, ids[i], s))
             break;
-        cpol_touch(&p->pol, s); /* not the next victim before it is asked for */
+        cpol_fill(&p->pol, s, (int32_t)((size_t)il * p->n_expert + ids[i]));
         p->guess[s] = true;
         p->st.prefetched++;
     }
@@ -278,6 +289,7 @@ static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **
         if (s >= 0 && p->failed[s] && !p->pending[s]) { /* a failed read ahead: read again */
             p->slot_of[p->key_of[s]] = -1;
             p->key_of[s] = -1;
+            cpol_drop(&p->pol, s);
             p->failed[s] = 0;
             p->guess[s] = false;
             s = -1;
@@ -285,7 +297,7 @@ static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **
         p->cur[i] = s;
         if (s >= 0) {
             p->busy[s] = true;
-            cpol_touch(&p->pol, s);
+            cpol_access(&p->pol, s, il * p->n_expert + ids[i]);
             p->st.hits++;
             if (p->guess[s]) {
                 p->guess[s] = false;
@@ -298,9 +310,9 @@ static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **
         if (p->cur[i] >= 0)
             continue;
         int s = pick_victim(p);
-        while (s < 0 && uring_in_flight(p->u) > 0) { /* slots still being read ahead */
+        while (s < 0 && uring_pending(p->u) > 0) { /* slots still being read ahead */
             bool got;
-            if (reap(p, &got) || !got)
+            if (reap(p, true, &got) || !got)
                 break;
             s = pick_victim(p);
         }
@@ -312,7 +324,7 @@ static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **
         p->busy[s] = true;
         p->guess[s] = false;
         p->cur[i] = s;
-        cpol_touch(&p->pol, s);
+        cpol_access(&p->pol, s, il * p->n_expert + ids[i]);
         p->st.misses++;
         rc = fill_slot(p, il, ids[i], s);
     }
@@ -338,13 +350,16 @@ static int wait_one(void *ud, int il, int i, bool block, char *err, size_t errle
     (void)il;
     int s = p->cur[i];
     double t0 = 0;
+    bool got = true;
+    while (p->pending[s] > 0 && got) /* take what has landed, without waiting */
+        if (reap(p, false, &got))
+            break;
     while (p->pending[s] > 0) {
         if (!block)
             return 1;
         if (t0 == 0)
             t0 = now_s();
-        bool got;
-        int rc = reap(p, &got);
+        int rc = reap(p, true, &got);
         if (rc || !got) {
             snprintf(err, errlen, "waiting for expert reads: %s", rc ? strerror(-rc) : "no reads in flight");
             return rc ? rc : -EIO;
@@ -370,8 +385,8 @@ static void release(void *ud, int il)
     for (int i = 0; i < p->n_cur; i++)
         cut = cut || (p->cur[i] >= 0 && (p->pending[p->cur[i]] || p->failed[p->cur[i]]));
     bool got = true;
-    while (cut && uring_in_flight(p->u) > 0 && got)
-        if (reap(p, &got))
+    while (cut && uring_pending(p->u) > 0 && got)
+        if (reap(p, true, &got))
             break;
     for (int i = 0; i < p->n_cur; i++) {
         int s = p->cur[i];
@@ -382,6 +397,7 @@ static void release(void *ud, int il)
             if (p->key_of[s] >= 0)
                 p->slot_of[p->key_of[s]] = -1;
             p->key_of[s] = -1;
+            cpol_drop(&p->pol, s);
             p->failed[s] = 0;
             p->pending[s] = 0;
         }

@@ -24,13 +24,19 @@ typedef struct pager_opts {
 } pager_opts;
 
 typedef struct pager_stats {
-    uint64_t hits, misses, bytes_read, read_bytes_needed;
+    uint64_t hits, misses;
+    uint64_t bytes_read;        /* bytes transferred, alignment padding included */
+    uint64_t read_bytes_needed; /* expert bytes those reads were for (misses + read-ahead) */
     double stall_s;     /* time the forward pass waited on reads */
     double busy_s;      /* time reads were in flight */
     int n_slots, used_slots;
     size_t slot_bytes;
     bool io_uring, direct;
     uint64_t errors;
+    uint64_t resubmits;       /* short reads / -EAGAIN continued */
+    size_t peak_inflight;     /* most bytes on the ring at once */
+    char path[160];           /* "io_uring + O_DIRECT ..." or the fallback and why */
+    bool huge_pages;          /* the pool is on huge pages (hugetlbfs or THP advice) */
     uint64_t prefetched;      /* experts read ahead on a guess */
     uint64_t prefetch_used;   /* ... that the next layer then asked for */
 } pager_stats;

@@ -1,4 +1,5 @@
-/* pool.c - see pool.h.  One anonymous mapping; MADV_HUGEPAGE so the kernel
+/* pool.c - see pool.h.  One anonymous mapping, on reserved huge pages
+ * (MAP_HUGETLB) when there are enough, else with MADV_HUGEPAGE so the kernel
  * backs it with 2 MB pages where it can (fewer TLB misses on the hot GEMV
  * path); mlock on request so a busy system cannot swap experts out. */
 #include "pool.h"
@@ -19,14 +20,30 @@ int pool_init(pool *p, int n_slots, size_t slot_bytes, bool lock, char *err, siz
         snprintf(err, errlen, "expert pool needs at least one slot");
         return -EINVAL;
     }
-    void *m = mmap(NULL, p->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* Reserved huge pages first (only when the admin set vm.nr_hugepages;
+     * the mapping length must be a multiple of the 2 MB page), else
+     * ordinary pages with transparent huge page advice. */
+    const size_t huge_sz = (size_t)2 << 20;
+    size_t hbytes = (p->bytes + huge_sz - 1) & ~(huge_sz - 1);
+    void *m = MAP_FAILED;
+#ifdef MAP_HUGETLB
+    m = mmap(NULL, hbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+    if (m != MAP_FAILED) {
+        p->hugetlb = true;
+        p->map_bytes = hbytes;
+    }
+#endif
     if (m == MAP_FAILED) {
-        snprintf(err, errlen, "cannot map a %.2f GB expert pool: %s", (double)p->bytes / 1e9,
-                 strerror(errno));
-        return -ENOMEM;
+        m = mmap(NULL, p->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) {
+            snprintf(err, errlen, "cannot map a %.2f GB expert pool: %s", (double)p->bytes / 1e9,
+                     strerror(errno));
+            return -ENOMEM;
+        }
+        p->map_bytes = p->bytes;
     }
     p->base = m;
-    p->huge = madvise(m, p->bytes, MADV_HUGEPAGE) == 0;
+    p->huge = p->hugetlb || madvise(m, p->bytes, MADV_HUGEPAGE) == 0;
     if (lock)
         p->locked = mlock(m, p->bytes) == 0;
     /* registration iovecs: whole slots, at most 1 GiB each (kernel limit) */
@@ -45,6 +62,6 @@ int pool_init(pool *p, int n_slots, size_t slot_bytes, bool lock, char *err, siz
 void pool_free(pool *p)
 {
     if (p->base)
-        munmap(p->base, p->bytes);
+        munmap(p->base, p->map_bytes);
     memset(p, 0, sizeof *p);
 }

@@ -16,13 +16,16 @@ typedef struct pool {
     size_t slot_bytes; /* multiple of 4096 */
     int n_slots;
     size_t bytes;
-    bool huge;         /* transparent huge pages requested */
+    size_t map_bytes;  /* length of the mapping (bytes rounded up to 2 MB with hugetlb) */
+    bool hugetlb;      /* on reserved huge pages (MAP_HUGETLB) */
+    bool huge;         /* hugetlb, or transparent huge pages advised */
     bool locked;
     struct iovec iov[64]; /* <= 1 GiB each, whole slots, for buffer registration */
     int n_iov;
 } pool;
 
-/* 0 or -ENOMEM with a message. */
+/* 0, -EINVAL (no slots) or -ENOMEM, with a message.  p is zeroed first,
+ * so pool_free(p) is safe after a failure. */
 int pool_init(pool *p, int n_slots, size_t slot_bytes, bool lock, char *err, size_t errlen);
 void pool_free(pool *p);
 static inline uint8_t *pool_slot(const pool *p, int i) { return p->base + (size_t)i * p->slot_bytes; }

@@ -1,12 +1,20 @@
 /* uring.h - asynchronous reads from the model files into registered
- * buffers: io_uring with O_DIRECT, or pread when io_uring or O_DIRECT is
- * unavailable (said once on stderr and in the stats).
+ * buffers: io_uring with O_DIRECT, or pread when io_uring is unavailable
+ * (ENOSYS under seccomp, EPERM when disabled by sysctl) or buffered reads
+ * when the filesystem refuses O_DIRECT (tmpfs); said once per process on
+ * stderr and always in the stats (`path`).
  *
- * Owns: the ring, the O_DIRECT file descriptors, request tracking (short
- * reads and -EAGAIN resubmit the rest; errors carry file, offset, length),
- * and fault injection for tests (MOESTREAM_FAULT=eio:N|short:N|stall:MS:
- * every Nth read fails with EIO / comes back short; every submit stalls).
+ * Owns: the ring, the file descriptors, request tracking (a fixed table;
+ * reads beyond the in-flight bounds wait in FIFO order and go out as
+ * others complete; short reads and -EAGAIN resubmit the rest; errors carry
+ * file, offset, length), and fault injection for tests.
  * The only file that includes liburing.h.
+ *
+ * Fault injection (MOESTREAM_FAULT, read at uring_create, or
+ * uring_opts.fault): "eio:N" every Nth completed read fails with EIO;
+ * "short:N" every Nth submission transfers only half (aligned); "stall:MS"
+ * no read completes earlier than MS ms after it went out (a slow disk).
+ *
  * Thread safety: one thread drives a uring. */
 #ifndef MS_URING_H
 #define MS_URING_H
@@ -20,31 +28,51 @@
 
 typedef struct uring uring;
 
+typedef struct uring_opts {
+    int depth;              /* reads on the ring at most (default 64) */
+    int n_reqs;             /* reads queued or in flight at most (default 4 * depth) */
+    size_t max_inflight;    /* bytes on the ring at most (default 64 MiB; a single
+                               larger read still goes, alone) */
+    const char *fault;      /* fault spec as MOESTREAM_FAULT; NULL = from the env */
+    bool no_uring;          /* force the pread path (tests) */
+} uring_opts;
+
+void uring_opts_default(uring_opts *o);
+
 typedef struct uring_stats {
     bool io_uring;      /* false: pread fallback */
     bool direct;        /* O_DIRECT on every file */
-    uint64_t reads, bytes, resubmits, errors;
-    double busy_s;      /* wall time with at least one read in flight */
+    char path[160];     /* the path used and, for a fallback, why */
+    uint64_t reads;     /* reads requested */
+    uint64_t bytes;     /* bytes transferred by completed reads */
+    uint64_t resubmits; /* short reads / -EAGAIN continued */
+    uint64_t errors;    /* reads that failed */
+    uint64_t queued_waits; /* reads that waited for in-flight room */
+    size_t peak_inflight;  /* most bytes on the ring at once */
+    double busy_s;      /* wall time with at least one read outstanding */
 } uring_stats;
 
 /* paths: the model's files.  bufs: memory reads may land in (registered
- * when possible; every read buffer must lie inside one of them, aligned to
- * URING_ALIGN).  depth: max reads in flight. */
+ * with the kernel when possible; every read's buffer must lie inside one of
+ * them).  o: NULL = defaults.  0 or -errno with a message (a file that
+ * cannot be opened). */
 int uring_create(uring **out, const char *const *paths, int n_paths, const struct iovec *bufs,
-                 int n_bufs, int depth, char *err, size_t errlen);
-void uring_destroy(uring *u); /* accepts NULL */
+                 int n_bufs, const uring_opts *o, char *err, size_t errlen);
+void uring_destroy(uring *u); /* accepts NULL; waits for reads on the ring */
 
-/* Queues a read of len bytes at off (both multiples of URING_ALIGN) of file
- * `file` into buf; the read succeeds when at least `need` bytes arrived
- * (the aligned tail may pass the end of the file).  tag comes back from
- * uring_wait.  Submits when the queue is full.  0 or -errno. */
+/* Queues a read of len bytes at off of file `file` into buf; off, len and
+ * buf must be multiples of URING_ALIGN (-EINVAL otherwise: alignment is
+ * checked here, never assumed).  The read succeeds once `need` bytes
+ * arrived (the aligned tail may pass the end of the file).  tag comes back
+ * from uring_wait.  -EBUSY when the request table is full (reap first). */
 int uring_read(uring *u, int file, void *buf, uint64_t off, size_t len, size_t need, uint64_t tag);
-/* Submits queued reads. */
+/* Sends queued reads to the kernel.  0 or -errno. */
 int uring_submit(uring *u);
-/* Blocks for the next finished read: *tag, and *res = 0 or -errno with a
- * message in err (file, offset, length).  -ENOENT when nothing is in flight. */
-int uring_wait(uring *u, uint64_t *tag, int *res, char *err, size_t errlen);
-int uring_in_flight(const uring *u);
+/* The next finished read: *tag and *res = 0 or -errno with a message in
+ * err (file, offset, length).  block=false: -EAGAIN when none has finished.
+ * -ENOENT when nothing is queued or in flight. */
+int uring_wait(uring *u, bool block, uint64_t *tag, int *res, char *err, size_t errlen);
+int uring_pending(const uring *u); /* reads queued or in flight */
 void uring_get_stats(const uring *u, uring_stats *s);
 
 #endif

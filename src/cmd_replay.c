@@ -164,14 +164,23 @@ static int load_ours(const char *path, trace *t, char *err, size_t errlen)
 }
 
 /* Hit rate of one policy with `slots` slots over the whole trace. */
-static double replay(const trace *t, int policy, int slots)
+static double replay(const trace *t, int policy, int slots, double decay)
 {
     cpol p;
-    if (cpol_init(&p, policy, slots))
-        return -1;
     size_t keys = (size_t)t->n_layers * (size_t)t->n_expert;
+    if (cpol_init(&p, policy, slots, (int)keys, t->n_layers))
+        return -1;
+    if (decay > 0)
+        p.decay = decay;
     int32_t *slot_of = malloc(keys * sizeof *slot_of), *key_of = malloc((size_t)slots * sizeof *key_of);
     bool *busy = calloc((size_t)slots, sizeof *busy);
+    if (!slot_of || !key_of || !busy) {
+        free(slot_of);
+        free(key_of);
+        free(busy);
+        cpol_free(&p);
+        return -1;
+    }
     for (size_t k = 0; k < keys; k++)
         slot_of[k] = -1;
     for (int s = 0; s < slots; s++)
@@ -200,7 +209,7 @@ static double replay(const trace *t, int policy, int slots)
                     key_of[s] = (int32_t)key;
                     slot_of[key] = s;
                 }
-                cpol_touch(&p, s);
+                cpol_access(&p, s, (int32_t)key);
                 busy[s] = true;
                 if (nc < 64)
                     cur[nc++] = s;
@@ -219,22 +228,30 @@ int cmd_replay(int argc, char **argv)
 {
     const char *src = NULL;
     long topk = 6;
+    double decay = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--topk") && i + 1 < argc) {
             if (cli_parse_int(argv[++i], 1, 64, &topk))
                 return 2;
+        } else if (!strcmp(argv[i], "--decay") && i + 1 < argc) {
+            char *end;
+            decay = strtod(argv[++i], &end);
+            if (*end || !(decay > 0 && decay <= 1)) {
+                fprintf(stderr, "moestream replay: --decay wants a number in (0, 1]\n");
+                return 2;
+            }
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K]\n");
+            printf("usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--decay D]\n");
             return 0;
         } else if (!src) {
             src = argv[i];
         } else {
-            fprintf(stderr, "usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K]\n");
+            fprintf(stderr, "usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--decay D]\n");
             return 2;
         }
     }
     if (!src) {
-        fprintf(stderr, "usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K]\n");
+        fprintf(stderr, "usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--decay D]\n");
         return 2;
     }
     trace t = {0};
@@ -254,13 +271,19 @@ int cmd_replay(int argc, char **argv)
     for (int k = 0; k < 4; k++)
         printf("  %4.0f%% pool", shares[k] * 100);
     printf("\n");
-    for (int pol = 0; pol < 2; pol++) {
+    for (int pol = 0; pol < CPOL_N_KINDS; pol++) {
         printf("%-8s", cpol_name(pol));
         for (int k = 0; k < 4; k++) {
             int slots = (int)(shares[k] * t.n_layers * t.n_expert + 0.5);
             if (slots < t.topk)
                 slots = t.topk;
-            printf("  %8.1f%%", 100.0 * replay(&t, pol, slots));
+            double h = replay(&t, pol, slots, decay);
+            if (h < 0) {
+                fprintf(stderr, "moestream replay: out of memory\n");
+                free(t.ids);
+                return 1;
+            }
+            printf("  %8.1f%%", 100.0 * h);
         }
         printf("\n");
     }

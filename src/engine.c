@@ -159,12 +159,14 @@ void engine_print_stats(const engine *e, FILE *f)
         pager_get_stats(e->pg, &s);
         uint64_t acc = s.hits + s.misses;
         fprintf(f, "expert cache: %llu hits, %llu misses (%.1f%% hit rate), %.3f GB read at "
-                   "%.2f GB/s (%s%s), stalled %.3f s of %.3f s reading, pool %d/%d slots used\n",
+                   "%.2f GB/s (%s; +%.1f%% alignment), stalled %.3f s of %.3f s reading, pool "
+                   "%d/%d slots used%s\n",
                 (unsigned long long)s.hits, (unsigned long long)s.misses,
                 acc ? 100.0 * (double)s.hits / (double)acc : 0.0, (double)s.bytes_read / 1e9,
-                s.busy_s > 0 ? (double)s.bytes_read / 1e9 / s.busy_s : 0.0,
-                s.io_uring ? "io_uring" : "pread", s.direct ? " + O_DIRECT" : "", s.stall_s,
-                s.busy_s, s.used_slots, s.n_slots);
+                s.busy_s > 0 ? (double)s.bytes_read / 1e9 / s.busy_s : 0.0, s.path,
+                s.read_bytes_needed ? 100.0 * ((double)s.bytes_read / (double)s.read_bytes_needed - 1)
+                                    : 0.0,
+                s.stall_s, s.busy_s, s.used_slots, s.n_slots, s.huge_pages ? ", huge pages" : "");
         if (s.prefetched)
             fprintf(f, "prefetch: %llu experts read ahead, %llu used by the next layer (%.1f%% right)\n",
                     (unsigned long long)s.prefetched, (unsigned long long)s.prefetch_used,
