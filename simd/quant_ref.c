@@ -1141,15 +1141,19 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
 
 /* ---- random valid blocks ---- */
 
-static uint64_t xs64(uint64_t *s)
+/* xorshift64; the state is never 0 (quant_fill_random replaces a 0 seed). */
+static inline uint64_t xs64(uint64_t *s)
 {
-    uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
+    uint64_t x = *s;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
     *s = x;
     return x;
 }
+
+/* Uniform in [0, 1) from 24 random bits. */
+static inline float unit24(uint32_t r) { return (float)(r >> 8) * 0x1p-24f; }
 
 /* Offsets of the fp16 scale fields of each block type, and the magnitude of
  * the integer code product, so dequantized values are about `scale`. */
@@ -1182,48 +1186,57 @@ static void scale_fields(int type, int off[2], int *n, float *code)
 void quant_fill_random(int type, void *dst, int64_t nblocks, uint64_t *rng, float scale)
 {
     const quant_type_info *ti = quant_info(type);
-    if (!ti)
+    if (!ti || nblocks <= 0)
         return;
+    /* A local copy of the state: stores through the byte pointer would
+     * otherwise force a reload of *rng on every step. */
+    uint64_t st = *rng ? *rng : 0x9E3779B97F4A7C15ull;
     uint8_t *p = dst;
     if (type == MS_TYPE_F32 || type == MS_TYPE_F16 || type == MS_TYPE_BF16) {
-        for (int64_t i = 0; i < nblocks; i++) {
-            float v = scale * ((float)(xs64(rng) >> 40) / (float)(1 << 24) * 2.0f - 1.0f);
-            if (type == MS_TYPE_F32)
-                memcpy(p + 4 * i, &v, 4);
-            else {
-                uint16_t h = type == MS_TYPE_F16 ? quant_f32_to_f16(v) : quant_f32_to_bf16(v);
-                memcpy(p + 2 * i, &h, 2);
+        /* Uniform in [-scale, scale), two values per random word. */
+        for (int64_t i = 0; i < nblocks; i += 2) {
+            const uint64_t r = xs64(&st);
+            for (int64_t k = i; k < i + 2 && k < nblocks; k++) {
+                const float v = scale * (2.0f * unit24((uint32_t)(r >> (32 * (k - i)))) - 1.0f);
+                if (type == MS_TYPE_F32) {
+                    memcpy(p + 4 * k, &v, 4);
+                } else {
+                    const uint16_t h = type == MS_TYPE_F16 ? quant_f32_to_f16(v) : quant_f32_to_bf16(v);
+                    memcpy(p + 2 * k, &h, 2);
+                }
             }
         }
+        *rng = st;
         return;
     }
-    /* Random bytes everywhere (integer fields are always valid), then sane
-     * finite scales in the fp16 fields. */
-    size_t total = (size_t)nblocks * (size_t)ti->type_size;
-    size_t i = 0;
-    for (; i + 8 <= total; i += 8) {
-        uint64_t r = xs64(rng);
-        memcpy(p + i, &r, 8);
-    }
-    for (; i < total; i++)
-        p[i] = (uint8_t)xs64(rng);
+    /* Per block, in one pass while it is in cache: random bytes everywhere
+     * (every integer field and grid index is valid whatever its bits), then
+     * finite positive scales of about scale/code in the fp16 scale fields. */
     int off[2], nf;
     float code;
     scale_fields(type, off, &nf, &code);
+    const size_t ts = (size_t)ti->type_size;
+    uint8_t tmp[QK_K * 2 + 8]; /* the largest block (Q6_K, 210 B) rounded up to 8 */
     for (int64_t b = 0; b < nblocks; b++) {
-        uint8_t *blk = p + (size_t)b * (size_t)ti->type_size;
-        for (int f = 0; f < nf; f++) {
-            float u = 0.5f + (float)(xs64(rng) >> 40) / (float)(1 << 24);
-            uint16_t h = quant_f32_to_f16(scale / code * u);
-            memcpy(blk + off[f], &h, 2);
+        uint8_t *blk = p + (size_t)b * ts;
+        for (size_t i = 0; i < ts; i += 8) {
+            const uint64_t r = xs64(&st);
+            memcpy(tmp + i, &r, 8);
         }
-        if (type == MS_TYPE_IQ1_M) {
-            float u = 0.5f + (float)(xs64(rng) >> 40) / (float)(1 << 24);
-            uint16_t h = quant_f32_to_f16(scale / code * u), sc[4];
-            memcpy(sc, blk + 48, 8);
+        const uint64_t r = xs64(&st);
+        for (int f = 0; f < nf; f++) {
+            const uint16_t h = quant_f32_to_f16(scale / code * (0.5f + unit24((uint32_t)(r >> (32 * f)))));
+            memcpy(tmp + off[f], &h, 2);
+        }
+        if (type == MS_TYPE_IQ1_M) { /* the half is spread over the scales' top nibbles */
+            const uint16_t h = quant_f32_to_f16(scale / code * (0.5f + unit24((uint32_t)r)));
+            uint16_t sc[4];
+            memcpy(sc, tmp + 48, 8);
             for (int k = 0; k < 4; k++)
                 sc[k] = (uint16_t)((sc[k] & 0x0fff) | (((h >> (4 * k)) & 0xf) << 12));
-            memcpy(blk + 48, sc, 8);
+            memcpy(tmp + 48, sc, 8);
         }
+        memcpy(blk, tmp, ts);
     }
+    *rng = st;
 }
