@@ -1,21 +1,55 @@
-/* tokenizer.c - byte-level BPE with the deepseek-v3 pre-tokenizer.
+/* tokenizer.c - byte-level BPE with the deepseek-v3 pre-tokenizer, bit-exact
+ * with the reference engine (llama.cpp's llama-vocab.cpp + unicode.cpp).
  *
- * Encoding: (1) split the text at added tokens (longest text first; CONTROL
- * tokens only with TOK_PARSE_SPECIAL, none with TOK_NO_ADDED), as the
- * reference's tokenizer_st_partition does; (2) split each remaining fragment
- * with the three deepseek-v3 regexes in sequence, each isolating its
- * matches (PCRE2, UTF + UCP, matched per fragment so look-aheads stop at the
- * fragment end, like the reference); (3) byte-encode each piece with the
- * GPT-2 byte map and merge the adjacent pair of lowest merge rank (leftmost
- * on ties) until none applies; symbols missing from the vocabulary fall back
- * to one token per byte.
- * Invariant: after tok_load every id < n_vocab has a text; the merge and
- * token hash tables are read-only. */
+ * Owns: the vocabulary (texts, types, text->id and merge-rank tables), the
+ * per-code-point Unicode class table (built once per process from PCRE2's
+ * own Unicode properties), encoding, decoding, UTF-8 streaming.
+ * Does not own: chat formatting (chat.c), sampling (sampler.c).
+ *
+ * Encoding, in the reference's order:
+ *  1. split the text at added tokens, longest text first (CONTROL and
+ *     UNKNOWN only with TOK_PARSE_SPECIAL; USER_DEFINED always; none at all
+ *     with TOK_NO_ADDED), like tokenizer_st_partition;
+ *  2. pre-tokenize each remaining fragment with the three deepseek-v3
+ *     regexes in sequence, each pass splitting every piece of the previous
+ *     one and keeping both matches and the gaps between them;
+ *  3. BPE each piece: its bytes mapped to GPT-2 byte characters, the
+ *     adjacent pair of lowest merge rank merged first (leftmost on ties).
+ *
+ * Why the regexes do not run on the text itself: the reference does not run
+ * a Unicode regex.  It maps every code point to one byte ("collapsed" text:
+ * ASCII kept, non-ASCII whitespace -> 0x0B, other code points -> one byte per
+ * general category: 0xD1 N, 0xD2 L, 0xD3 P, 0xD4 M, 0xD5 S, 0xD0 anything
+ * else) and runs std::regex over those bytes with every \p{X} rewritten to
+ * [<category byte><ASCII members of X>].  That differs from a true Unicode
+ * regex in ways real text hits:
+ *  - ASCII '~' is in no class: the ASCII list for \p{S} lacks it, so '~'
+ *    may prefix a letter run ("~é" is one piece) and is never punctuation;
+ *  - \s is C-locale isspace (\t\n\v\f\r and space) plus the collapsed
+ *    whitespace byte, i.e. exactly Unicode White_Space: not U+180E (PCRE2's
+ *    \s includes it), not U+001C..U+001F;
+ *  - categories come from the reference's table (Unicode 15.1), not from
+ *    whatever Unicode the regex library knows.
+ * So we do the same: PCRE2 (8-bit, no UTF) runs the same rewritten patterns
+ * over the same collapsed bytes, which reproduces the reference on every
+ * input; the class of each code point comes from PCRE2's \p{..} tables plus
+ * the characters Unicode 15.0/15.1 added (PCRE2 10.42 knows Unicode 14).
+ * The CJK pass (no \p{}) runs, as in the reference, on the code points
+ * themselves (UTF-8, PCRE2_UTF).
+ *
+ * Invalid UTF-8: the reference decodes each bad byte as U+FFFD and re-encodes
+ * it, losing the input.  We classify each bad byte as U+FFFD for the split
+ * (so piece boundaries are the reference's) but keep the original bytes, so
+ * decoding the ids always gives back the input.
+ *
+ * Invariants: after tok_load the vocabulary and tables are read-only; every
+ * id < n has a non-empty text. */
 #include "tokenizer.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +64,7 @@ typedef struct hslot {
 
 typedef struct htab {
     hslot *slots;
-    uint64_t cap; /* power of two */
+    uint64_t cap; /* power of two, at least twice the entries */
 } htab;
 
 static uint64_t fnv(const char *s, size_t n)
@@ -38,7 +72,7 @@ static uint64_t fnv(const char *s, size_t n)
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-    return h;
+    return h ^ (h >> 29);
 }
 
 static int htab_init(htab *t, uint64_t n)
@@ -50,13 +84,16 @@ static int htab_init(htab *t, uint64_t n)
     return t->slots ? 0 : -ENOMEM;
 }
 
-/* Keeps the first value for a duplicate key (as the reference's maps). */
-static void htab_put(htab *t, const char *s, size_t n, int32_t val)
+/* overwrite: a later value replaces an earlier one for the same key */
+static void htab_put(htab *t, const char *s, size_t n, int32_t val, bool overwrite)
 {
     uint64_t h = fnv(s, n) & (t->cap - 1);
     while (t->slots[h].s) {
-        if (t->slots[h].len == n && !memcmp(t->slots[h].s, s, n))
+        if (t->slots[h].len == n && !memcmp(t->slots[h].s, s, n)) {
+            if (overwrite)
+                t->slots[h].val = val;
             return;
+        }
         h = (h + 1) & (t->cap - 1);
     }
     t->slots[h] = (hslot){s, (uint32_t)n, val};
@@ -73,35 +110,41 @@ static int32_t htab_get(const htab *t, const char *s, size_t n)
     return -1;
 }
 
-/* ---- the vocabulary ---- */
+/* ---- Unicode classes of code points ---- */
 
-struct tok_vocab {
-    uint32_t n;
-    gguf_str *text;   /* borrowed strings copied into own arena below */
-    char *arena;
-    int8_t *type;
-    htab tokens;      /* text -> id */
-    htab merges;      /* "left right" -> rank */
-    int32_t bos, eos, eot;
-    int32_t *special; /* added tokens, longest text first */
-    uint32_t n_special;
-    int32_t byte_tok[256]; /* token of each byte's mapped character */
-    pcre2_code *re[3];
-    uint16_t byte_cp[256];  /* GPT-2 byte -> code point */
-    int16_t cp_byte[512];   /* code point -> byte, -1 if none */
+/* The collapsed byte of each class (the reference's values). */
+enum { UC_WS = 0x0B, UC_OTHER = 0xD0, UC_N = 0xD1, UC_L = 0xD2, UC_P = 0xD3, UC_M = 0xD4, UC_S = 0xD5 };
+#define UC_NCP 0x110000u
+#define UC_REPLACEMENT 0xFFFDu
+
+static uint8_t g_ucls[UC_NCP]; /* code point -> collapsed byte; read-only once built */
+static pthread_once_t g_ucls_once = PTHREAD_ONCE_INIT;
+static int g_ucls_rc;
+
+/* Characters Unicode 15.0 and 15.1 assigned, which PCRE2 10.42 (Unicode
+ * 14) reports as unassigned and the reference's table (Unicode 15.1) has.
+ * Generated by comparing PCRE2 10.42's \p{L,N,M,P,S,Z} with ICU 72 (Unicode
+ * 15.0) over all code points, plus the 15.1 additions (U+2FFC..2FFF, U+31EF,
+ * CJK Extension I).  Applied only where PCRE2 says "none of these", so a
+ * newer PCRE2 makes it a no-op. */
+static const struct { uint32_t lo, hi; uint8_t cls; } UC_DELTA[] = {
+    {0x0CF3, 0x0CF3, UC_M},   {0x0ECE, 0x0ECE, UC_M},   {0x2FFC, 0x2FFF, UC_S},
+    {0x31EF, 0x31EF, UC_S},   {0x10EFD, 0x10EFF, UC_M}, {0x1123F, 0x11240, UC_L},
+    {0x11241, 0x11241, UC_M}, {0x11B00, 0x11B09, UC_P}, {0x11F00, 0x11F01, UC_M},
+    {0x11F02, 0x11F02, UC_L}, {0x11F03, 0x11F03, UC_M}, {0x11F04, 0x11F10, UC_L},
+    {0x11F12, 0x11F33, UC_L}, {0x11F34, 0x11F3A, UC_M}, {0x11F3E, 0x11F42, UC_M},
+    {0x11F43, 0x11F4F, UC_P}, {0x11F50, 0x11F59, UC_N}, {0x1342F, 0x1342F, UC_L},
+    {0x13440, 0x13440, UC_M}, {0x13441, 0x13446, UC_L}, {0x13447, 0x13455, UC_M},
+    {0x1B132, 0x1B132, UC_L}, {0x1B155, 0x1B155, UC_L}, {0x1D2C0, 0x1D2D3, UC_N},
+    {0x1DF25, 0x1DF2A, UC_L}, {0x1E030, 0x1E06D, UC_L}, {0x1E08F, 0x1E08F, UC_M},
+    {0x1E4D0, 0x1E4EB, UC_L}, {0x1E4EC, 0x1E4EF, UC_M}, {0x1E4F0, 0x1E4F9, UC_N},
+    {0x1F6DC, 0x1F6DC, UC_S}, {0x1F774, 0x1F776, UC_S}, {0x1F77B, 0x1F77F, UC_S},
+    {0x1F7D9, 0x1F7D9, UC_S}, {0x1FA75, 0x1FA77, UC_S}, {0x1FA87, 0x1FA88, UC_S},
+    {0x1FAAD, 0x1FAAF, UC_S}, {0x1FABB, 0x1FABD, UC_S}, {0x1FABF, 0x1FABF, UC_S},
+    {0x1FACE, 0x1FACF, UC_S}, {0x1FADA, 0x1FADB, UC_S}, {0x1FAE8, 0x1FAE8, UC_S},
+    {0x1FAF7, 0x1FAF8, UC_S}, {0x2B739, 0x2B739, UC_L}, {0x2EBF0, 0x2EE5D, UC_L},
+    {0x31350, 0x323AF, UC_L},
 };
-
-static void byte_map_init(tok_vocab *v)
-{
-    int n = 0;
-    for (int b = 0; b < 512; b++)
-        v->cp_byte[b] = -1;
-    for (int b = 0; b < 256; b++) {
-        bool keep = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-        v->byte_cp[b] = (uint16_t)(keep ? b : 256 + n++);
-        v->cp_byte[v->byte_cp[b]] = (int16_t)b;
-    }
-}
 
 static size_t utf8_put(uint32_t cp, char *o)
 {
@@ -127,6 +170,187 @@ static size_t utf8_put(uint32_t cp, char *o)
     return 4;
 }
 
+/* Decodes the code point at s[0..n) as the reference does (unicode.cpp
+ * unicode_cpt_from_utf8): lead byte and continuation bits checked, overlong
+ * forms, surrogates and values up to 0x1FFFFF accepted; anything else is
+ * one byte of U+FFFD.  Sets *len to the bytes consumed. */
+static uint32_t ref_decode(const unsigned char *s, size_t n, size_t *len)
+{
+    unsigned char c = s[0];
+    *len = 1;
+    if (c < 0x80)
+        return c;
+    size_t need = (c & 0x40) == 0 ? 0 : (c & 0x20) == 0 ? 2 : (c & 0x10) == 0 ? 3 : (c & 0x08) == 0 ? 4 : 0;
+    if (need == 0 || need > n)
+        return UC_REPLACEMENT;
+    uint32_t cp = c & (0x7Fu >> need);
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return UC_REPLACEMENT;
+        cp = (cp << 6) | (s[i] & 0x3Fu);
+    }
+    *len = need;
+    return cp;
+}
+
+static void ucls_build(void)
+{
+    /* One UTF-8 string of every scalar value from U+0080 up, scanned once
+     * with a JIT-compiled alternation of the categories: each match is a run
+     * of one category, the group that matched says which. */
+    static const char *pat = "(\\p{L}+)|(\\p{N}+)|(\\p{P}+)|(\\p{S}+)|(\\p{M}+)|(\\p{Z}+)";
+    static const uint8_t group_cls[7] = {UC_OTHER, UC_L, UC_N, UC_P, UC_S, UC_M, UC_WS};
+    size_t cap = (size_t)(UC_NCP - 0x80) * 4, n = 0;
+    char *buf = malloc(cap);
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &ec,
+                                   &eo, NULL);
+    pcre2_match_data *md = re ? pcre2_match_data_create_from_pattern(re, NULL) : NULL;
+    if (!buf || !md) {
+        g_ucls_rc = -ENOMEM;
+        goto out;
+    }
+    pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* optional speed-up */
+    for (uint32_t c = 0; c < 0x80; c++)
+        g_ucls[c] = (uint8_t)c;
+    for (uint32_t c = 0x80; c < UC_NCP; c++) {
+        g_ucls[c] = UC_OTHER;
+        if (c < 0xD800 || c > 0xDFFF)
+            n += utf8_put(c, buf + n);
+    }
+    PCRE2_SIZE pos = 0;
+    /* valid UTF-8 by construction; PCRE2's check of the whole 4 MB on every
+     * call would take seconds (measured 7.5 s vs 0.03 s) */
+    while (pos < n && pcre2_match(re, (PCRE2_SPTR)buf, n, pos, PCRE2_NO_UTF_CHECK, md, NULL) > 0) {
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+        uint32_t cnt = pcre2_get_ovector_count(md), g = 1;
+        while (g < cnt && ov[2 * g] == PCRE2_UNSET)
+            g++;
+        for (size_t i = ov[0]; i < ov[1];) {
+            size_t l;
+            uint32_t cp = ref_decode((const unsigned char *)buf + i, ov[1] - i, &l);
+            g_ucls[cp] = g < 7 ? group_cls[g] : (uint8_t)UC_OTHER;
+            i += l;
+        }
+        pos = ov[1] > pos ? ov[1] : pos + 1;
+    }
+    /* White_Space = \p{Z} (done above) + U+0085; it wins over the category */
+    g_ucls[0x85] = UC_WS;
+    for (size_t k = 0; k < sizeof UC_DELTA / sizeof UC_DELTA[0]; k++)
+        for (uint32_t c = UC_DELTA[k].lo; c <= UC_DELTA[k].hi; c++)
+            if (g_ucls[c] == UC_OTHER)
+                g_ucls[c] = UC_DELTA[k].cls;
+out:
+    pcre2_match_data_free(md);
+    pcre2_code_free(re);
+    free(buf);
+}
+
+static uint8_t ucls(uint32_t cp) { return cp < UC_NCP ? g_ucls[cp] : UC_OTHER; }
+
+/* ---- the pre-tokenizer patterns ---- */
+
+/* deepseek-v3 (DEEPSEEK-FACTS 7.2), as the reference spells them. */
+static const char *const PRE_DEEPSEEK3[3] = {
+    "\\p{N}{1,3}",
+    "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+",
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
+    " ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+};
+
+/* The ASCII members the reference gives each category in collapsed mode
+ * (unicode.cpp k_ucat_map), in PCRE2 class syntax.  Note \p{S} without '~'. */
+static const struct { const char *name; uint8_t cls; const char *ascii; } UCAT[] = {
+    {"\\p{N}", UC_N, "0-9"},
+    {"\\p{L}", UC_L, "A-Za-z"},
+    {"\\p{P}", UC_P, "!-#%-*,-/:-;?-@\\[-\\]_\\{\\}"},
+    {"\\p{M}", UC_M, ""},
+    {"\\p{S}", UC_S, "\\$\\+<->^`\\|"},
+    {"\\p{Lu}", UC_L, "A-Za-z"},
+    {"\\p{Ll}", UC_L, "A-Za-z"},
+    {"\\p{Lt}", UC_L, "A-Za-z"},
+    {"\\p{Lm}", UC_L, "A-Za-z"},
+    {"\\p{Lo}", UC_L, "A-Za-z"},
+};
+
+/* Rewrites pattern p for the collapsed text as the reference does: each
+ * \p{X} becomes the class byte plus X's ASCII members, wrapped in [] when
+ * outside a bracket expression.  Returns 1 if p uses \p{} (and so runs on
+ * collapsed text), 0 if it runs on code points, -1 if out is too small. */
+static int collapse_pattern(const char *p, char *out, size_t cap)
+{
+    size_t o = 0, n = strlen(p);
+    bool inside = false, used = false;
+    for (size_t i = 0; i < n; i++) {
+        const char *add = NULL;
+        char tmp[64];
+        if (p[i] == '[' && (i == 0 || p[i - 1] != '\\')) {
+            inside = true;
+        } else if (inside && p[i] == ']' && p[i - 1] != '\\') {
+            inside = false;
+        } else if (p[i] == '\\' && p[i + 1] == 'p' && p[i + 2] == '{') {
+            for (size_t k = 0; k < sizeof UCAT / sizeof UCAT[0]; k++) {
+                size_t l = strlen(UCAT[k].name);
+                if (!strncmp(p + i, UCAT[k].name, l)) {
+                    snprintf(tmp, sizeof tmp, "%s\\x%02X%s%s", inside ? "" : "[", UCAT[k].cls,
+                             UCAT[k].ascii, inside ? "" : "]");
+                    add = tmp;
+                    i += l - 1;
+                    used = true;
+                    break;
+                }
+            }
+        }
+        size_t al = add ? strlen(add) : 1;
+        if (o + al + 1 > cap)
+            return -1;
+        memcpy(out + o, add ? add : p + i, al);
+        o += al;
+    }
+    out[o] = 0;
+    return used;
+}
+
+/* ---- the vocabulary ---- */
+
+enum { ATTR_ADDED = 1, ATTR_CONTROL = 2 }; /* matched before BPE; only with TOK_PARSE_SPECIAL */
+
+typedef struct pre_regex {
+    pcre2_code *re;
+    bool collapsed; /* runs on the collapsed bytes (else on UTF-8 code points) */
+} pre_regex;
+
+struct tok_vocab {
+    uint32_t n;
+    gguf_str *text;   /* each token's text, in arena (NUL-terminated) */
+    char *arena;
+    int8_t *type;     /* GGUF token type */
+    uint8_t *attr;    /* ATTR_* */
+    htab tokens;      /* text -> id (the last id for a duplicate text, as the reference) */
+    htab merges;      /* "left right" -> rank (the first rank for a duplicate) */
+    int32_t bos, eos, eot;
+    bool add_bos;     /* tokenizer.ggml.add_bos_token (default true) */
+    int32_t *special; /* added tokens, longest text first */
+    uint32_t n_special;
+    pre_regex pre[3];
+    uint32_t n_pre;
+    uint16_t byte_cp[256]; /* GPT-2 byte -> code point */
+    int16_t cp_byte[512];  /* code point -> byte, -1 if none */
+};
+
+static void byte_map_init(tok_vocab *v)
+{
+    int n = 0;
+    for (int b = 0; b < 512; b++)
+        v->cp_byte[b] = -1;
+    for (int b = 0; b < 256; b++) {
+        bool keep = (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+        v->byte_cp[b] = (uint16_t)(keep ? b : 256 + n++);
+        v->cp_byte[v->byte_cp[b]] = (int16_t)b;
+    }
+}
+
 /* Length of the UTF-8 character at s (1 for an invalid byte). */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
@@ -139,13 +363,6 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return l;
 }
 
-static const char *const PATTERNS[3] = {
-    "\\p{N}{1,3}",
-    "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+",
-    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+|"
-    " ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
-};
-
 static int cmp_special_len(const void *a, const void *b, void *ctx)
 {
     const tok_vocab *v = ctx;
@@ -155,11 +372,29 @@ static int cmp_special_len(const void *a, const void *b, void *ctx)
     return x < y ? -1 : x > y;
 }
 
+/* Texts the reference promotes to CONTROL whatever their GGUF type (its
+ * EOT/EOG/FIM auto-detection, llama-vocab.cpp), limited to this family's. */
+static const char *const FORCED_CONTROL[] = {
+    "<｜end▁of▁sentence｜>", "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>",
+};
+
+static int32_t opt_id(const gguf_file *g, const char *key, uint64_t n_tok)
+{
+    uint32_t id;
+    char e[8];
+    return gguf_get_u32(g, key, &id, e, sizeof e) == 0 && id < n_tok ? (int32_t)id : -1;
+}
+
 int tok_load(tok_vocab **out, const gguf_file *g, char *err, size_t errlen)
 {
     *out = NULL;
+    int rc = pthread_once(&g_ucls_once, ucls_build);
+    if (rc || g_ucls_rc) {
+        snprintf(err, errlen, "tokenizer: cannot build the Unicode class table (out of memory)");
+        return -ENOMEM;
+    }
     gguf_str model, pre;
-    int rc = gguf_get_str(g, "tokenizer.ggml.model", &model, err, errlen);
+    rc = gguf_get_str(g, "tokenizer.ggml.model", &model, err, errlen);
     if (rc) {
         if (rc == -ENOENT)
             snprintf(err, errlen, "%s: no tokenizer in this file (tokenizer.ggml.model missing)",
@@ -172,7 +407,7 @@ int tok_load(tok_vocab **out, const gguf_file *g, char *err, size_t errlen)
         return -ENOTSUP;
     }
     rc = gguf_get_str(g, "tokenizer.ggml.pre", &pre, err, errlen);
-    if (rc == 0 && strcmp(pre.s, "deepseek-v3") != 0 && strcmp(pre.s, "deepseek-llm") != 0) {
+    if (rc == 0 && strcmp(pre.s, "deepseek-v3") != 0) {
         snprintf(err, errlen, "%s: pre-tokenizer '%s' is not supported (need 'deepseek-v3')",
                  g->parts[0].path, pre.s);
         return -ENOTSUP;
@@ -204,73 +439,84 @@ int tok_load(tok_vocab **out, const gguf_file *g, char *err, size_t errlen)
     v->n = (uint32_t)n_tok;
     v->text = malloc(n_tok * sizeof *v->text);
     v->type = malloc(n_tok);
+    v->attr = calloc(n_tok, 1);
+    v->special = malloc(n_tok * sizeof *v->special);
     size_t bytes = 0;
     const gguf_str *ts = toks, *ms = merges;
     for (uint64_t i = 0; i < n_tok; i++)
-        bytes += ts[i].len + 1;
+        bytes += (ts[i].len ? ts[i].len : 32) + 1; /* "[EMPTY_i]" for an empty text */
     for (uint64_t i = 0; i < n_merges; i++)
         bytes += ms[i].len + 1;
     v->arena = malloc(bytes ? bytes : 1);
-    if (!v->text || !v->type || !v->arena || htab_init(&v->tokens, n_tok) ||
-        htab_init(&v->merges, n_merges)) {
+    if (!v->text || !v->type || !v->attr || !v->special || !v->arena ||
+        htab_init(&v->tokens, n_tok) || htab_init(&v->merges, n_merges)) {
         tok_free(v);
         return -ENOMEM;
     }
     char *p = v->arena;
     for (uint64_t i = 0; i < n_tok; i++) {
-        memcpy(p, ts[i].s, ts[i].len);
-        p[ts[i].len] = 0;
-        v->text[i] = (gguf_str){p, ts[i].len};
-        p += ts[i].len + 1;
+        size_t l = ts[i].len;
+        if (l)
+            memcpy(p, ts[i].s, l);
+        else /* as the reference: an empty text is renamed, so it never matches */
+            l = (size_t)snprintf(p, 32, "[EMPTY_%llu]", (unsigned long long)i);
+        p[l] = 0;
+        v->text[i] = (gguf_str){p, l};
+        p += l + 1;
         int32_t ty = TOK_NORMAL;
         if (types)
             memcpy(&ty, (const char *)types + 4 * i, 4);
         v->type[i] = (int8_t)ty;
-        htab_put(&v->tokens, v->text[i].s, v->text[i].len, (int32_t)i);
+        if (ty == TOK_CONTROL || ty == TOK_UNKNOWN)
+            v->attr[i] = ATTR_ADDED | ATTR_CONTROL;
+        else if (ty == TOK_USER_DEFINED)
+            v->attr[i] = ATTR_ADDED;
+        htab_put(&v->tokens, v->text[i].s, v->text[i].len, (int32_t)i, true);
+    }
+    for (size_t k = 0; k < sizeof FORCED_CONTROL / sizeof FORCED_CONTROL[0]; k++) {
+        int32_t id = htab_get(&v->tokens, FORCED_CONTROL[k], strlen(FORCED_CONTROL[k]));
+        if (id >= 0)
+            v->attr[id] |= ATTR_ADDED | ATTR_CONTROL;
     }
     for (uint64_t i = 0; i < n_merges; i++) {
         memcpy(p, ms[i].s, ms[i].len);
         p[ms[i].len] = 0;
-        htab_put(&v->merges, p, ms[i].len, (int32_t)i);
+        htab_put(&v->merges, p, ms[i].len, (int32_t)i, false);
         p += ms[i].len + 1;
     }
-    uint32_t id;
+    v->bos = opt_id(g, "tokenizer.ggml.bos_token_id", n_tok);
+    v->eos = opt_id(g, "tokenizer.ggml.eos_token_id", n_tok);
+    v->eot = opt_id(g, "tokenizer.ggml.eot_token_id", n_tok);
+    bool ab;
     char e2[8];
-    v->bos = gguf_get_u32(g, "tokenizer.ggml.bos_token_id", &id, e2, sizeof e2) == 0 && id < n_tok ? (int32_t)id : -1;
-    v->eos = gguf_get_u32(g, "tokenizer.ggml.eos_token_id", &id, e2, sizeof e2) == 0 && id < n_tok ? (int32_t)id : -1;
-    v->eot = gguf_get_u32(g, "tokenizer.ggml.eot_token_id", &id, e2, sizeof e2) == 0 && id < n_tok ? (int32_t)id : -1;
-
+    v->add_bos = gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &ab, e2, sizeof e2) == 0 ? ab : true;
     byte_map_init(v);
-    for (int b = 0; b < 256; b++) {
-        char buf[4];
-        size_t l = utf8_put(v->byte_cp[b], buf);
-        v->byte_tok[b] = htab_get(&v->tokens, buf, l);
-    }
-    /* Added tokens: CONTROL, USER_DEFINED and UNKNOWN types, longest first. */
-    v->special = malloc(n_tok * sizeof *v->special);
-    if (!v->special) {
-        tok_free(v);
-        return -ENOMEM;
-    }
+
     for (uint32_t i = 0; i < v->n; i++)
-        if ((v->type[i] == TOK_CONTROL || v->type[i] == TOK_USER_DEFINED || v->type[i] == TOK_UNKNOWN) &&
-            v->text[i].len > 0)
+        if (v->attr[i] & ATTR_ADDED)
             v->special[v->n_special++] = (int32_t)i;
     qsort_r(v->special, v->n_special, sizeof *v->special, cmp_special_len, v);
 
-    for (int r = 0; r < 3; r++) {
-        int ec;
-        PCRE2_SIZE eo;
-        v->re[r] = pcre2_compile((PCRE2_SPTR)PATTERNS[r], PCRE2_ZERO_TERMINATED,
-                                 PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &ec, &eo, NULL);
-        if (!v->re[r]) {
-            PCRE2_UCHAR msg[256];
-            pcre2_get_error_message(ec, msg, sizeof msg);
-            snprintf(err, errlen, "pre-tokenizer regex %d: %s at %zu", r, (char *)msg, (size_t)eo);
+    for (uint32_t r = 0; r < 3; r++) {
+        char pat[1024];
+        int col = collapse_pattern(PRE_DEEPSEEK3[r], pat, sizeof pat);
+        int ec = 0;
+        PCRE2_SIZE eo = 0;
+        /* collapsed text is bytes (no UTF); code-point passes are UTF-8 */
+        v->pre[r].collapsed = col == 1;
+        v->pre[r].re = col < 0 ? NULL
+                               : pcre2_compile((PCRE2_SPTR)pat, PCRE2_ZERO_TERMINATED,
+                                               col == 1 ? 0 : PCRE2_UTF, &ec, &eo, NULL);
+        if (!v->pre[r].re) {
+            PCRE2_UCHAR msg[256] = "pattern too long";
+            if (col >= 0)
+                pcre2_get_error_message(ec, msg, sizeof msg);
+            snprintf(err, errlen, "pre-tokenizer regex %u: %s at %zu", r, (char *)msg, (size_t)eo);
             tok_free(v);
             return -EINVAL;
         }
-        pcre2_jit_compile(v->re[r], PCRE2_JIT_COMPLETE); /* optional speed-up */
+        pcre2_jit_compile(v->pre[r].re, PCRE2_JIT_COMPLETE); /* optional speed-up */
+        v->n_pre++;
     }
     *out = v;
     return 0;
@@ -280,10 +526,11 @@ void tok_free(tok_vocab *v)
 {
     if (!v)
         return;
-    for (int r = 0; r < 3; r++)
-        pcre2_code_free(v->re[r]);
+    for (uint32_t r = 0; r < 3; r++)
+        pcre2_code_free(v->pre[r].re);
     free(v->text);
     free(v->type);
+    free(v->attr);
     free(v->arena);
     free(v->tokens.slots);
     free(v->merges.slots);
@@ -294,6 +541,7 @@ void tok_free(tok_vocab *v)
 uint32_t tok_n_vocab(const tok_vocab *v) { return v->n; }
 int32_t tok_bos(const tok_vocab *v) { return v->bos; }
 int32_t tok_eos(const tok_vocab *v) { return v->eos; }
+bool tok_add_bos(const tok_vocab *v) { return v->add_bos; }
 int tok_type(const tok_vocab *v, int32_t id) { return id >= 0 && (uint32_t)id < v->n ? v->type[id] : 0; }
 
 int32_t tok_find(const tok_vocab *v, const char *text)
@@ -306,7 +554,7 @@ bool tok_is_eog(const tok_vocab *v, int32_t id)
     return id >= 0 && (id == v->eos || id == v->eot);
 }
 
-/* ---- encoding ---- */
+/* ---- encoding: added tokens ---- */
 
 typedef struct frag {
     size_t off, len;
@@ -351,15 +599,15 @@ static int ipush(ivec *v, int32_t x)
     return 0;
 }
 
+/* Splits text at added tokens (longest first; each token splits every
+ * remaining raw fragment at all its occurrences). */
 static int split_special(const tok_vocab *v, const char *text, size_t len, int flags, fvec *out)
 {
     fvec cur = {0}, nxt = {0};
     int rc = fpush(&cur, 0, len, -1);
-    for (uint32_t k = 0; k < v->n_special && !rc; k++) {
+    for (uint32_t k = 0; k < v->n_special && !rc && !(flags & TOK_NO_ADDED); k++) {
         int32_t id = v->special[k];
-        if (flags & TOK_NO_ADDED)
-            break;
-        if (v->type[id] == TOK_CONTROL && !(flags & TOK_PARSE_SPECIAL))
+        if ((v->attr[id] & ATTR_CONTROL) && !(flags & TOK_PARSE_SPECIAL))
             continue;
         const gguf_str *t = &v->text[id];
         nxt.n = 0;
@@ -397,107 +645,248 @@ static int split_special(const tok_vocab *v, const char *text, size_t len, int f
     return 0;
 }
 
-/* Splits every fragment with regex re, keeping matches and gaps in order. */
-static int split_regex(const pcre2_code *re, pcre2_match_data *md, const char *text, fvec *in,
-                       fvec *out)
+/* ---- encoding: pre-tokenizer ---- */
+
+typedef struct seg {
+    uint32_t start, len; /* in code points */
+} seg;
+
+/* Per-fragment work space, sized for the longest fragment of one call. */
+typedef struct scratch {
+    size_t cap;       /* bytes of fragment this can hold */
+    uint32_t *cp_off; /* (cap + 1) byte offset of each code point in the fragment */
+    uint8_t *col;     /* (cap) collapsed byte of each code point */
+    char *u8;         /* (3 * cap) code points as UTF-8 (bad bytes as U+FFFD) */
+    uint32_t *u8_off; /* (cap + 1) offset of each code point in u8 */
+    seg *sa, *sb;     /* (cap) pieces, ping-pong between passes */
+    /* BPE of one piece */
+    char *enc;        /* (2 * cap) piece in GPT-2 byte characters */
+    struct sym { int32_t at, n, prev, next; } *sym; /* (cap) */
+    struct bigram { int32_t rank, left, ln, rn; } *heap; /* (3 * cap) */
+    char *key;        /* (2 * cap + 2) "left right" */
+    pcre2_match_data *md;
+} scratch;
+
+static void scratch_free(scratch *s)
 {
-    out->n = 0;
-    for (size_t i = 0; i < in->n; i++) {
-        frag f = in->f[i];
-        size_t pos = 0;
-        while (pos < f.len) {
-            int r = pcre2_match(re, (PCRE2_SPTR)(text + f.off), f.len, pos, 0, md, NULL);
-            if (r < 0)
-                break;
-            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-            size_t ms = ov[0], me = ov[1];
-            if (ms > pos && fpush(out, f.off + pos, ms - pos, -1))
-                return -ENOMEM;
-            if (me == ms) { /* empty match: never from these patterns; step one char */
-                me = ms + utf8_len((const unsigned char *)text + f.off + ms, f.len - ms);
-                if (fpush(out, f.off + ms, me - ms, -1))
-                    return -ENOMEM;
-            } else if (fpush(out, f.off + ms, me - ms, -1)) {
-                return -ENOMEM;
-            }
-            pos = me;
-        }
-        if (pos < f.len && fpush(out, f.off + pos, f.len - pos, -1))
-            return -ENOMEM;
+    free(s->cp_off);
+    free(s->col);
+    free(s->u8);
+    free(s->u8_off);
+    free(s->sa);
+    free(s->sb);
+    free(s->enc);
+    free(s->sym);
+    free(s->heap);
+    free(s->key);
+    pcre2_match_data_free(s->md);
+}
+
+static int scratch_init(scratch *s, size_t cap)
+{
+    memset(s, 0, sizeof *s);
+    cap = cap ? cap : 1;
+    s->cap = cap;
+    s->cp_off = malloc((cap + 1) * sizeof *s->cp_off);
+    s->col = malloc(cap);
+    s->u8 = malloc(3 * cap);
+    s->u8_off = malloc((cap + 1) * sizeof *s->u8_off);
+    s->sa = malloc(cap * sizeof *s->sa);
+    s->sb = malloc(cap * sizeof *s->sb);
+    s->enc = malloc(2 * cap);
+    s->sym = malloc(cap * sizeof *s->sym);
+    s->heap = malloc(3 * cap * sizeof *s->heap);
+    s->key = malloc(2 * cap + 2);
+    s->md = pcre2_match_data_create(1, NULL);
+    if (!s->cp_off || !s->col || !s->u8 || !s->u8_off || !s->sa || !s->sb || !s->enc || !s->sym ||
+        !s->heap || !s->key || !s->md) {
+        scratch_free(s);
+        return -ENOMEM;
     }
     return 0;
 }
 
-/* BPE of one pre-token (raw bytes). */
-static int bpe_word(const tok_vocab *v, const unsigned char *w, size_t n, ivec *out)
+/* Decodes a fragment into code points (offsets, collapsed bytes, UTF-8
+ * copy); returns the number of code points. */
+static uint32_t frag_decode(scratch *s, const unsigned char *t, size_t len)
 {
-    /* Byte-encode: each byte becomes the UTF-8 of its mapped code point. */
-    char stackbuf[1024];
-    size_t cap = n * 2 + 1;
-    char *enc = cap <= sizeof stackbuf ? stackbuf : malloc(cap);
-    size_t *st = malloc((n + 1) * sizeof *st), *ln = malloc((n + 1) * sizeof *ln);
-    char *key = malloc(cap + 1);
-    if (!enc || !st || !ln || !key) {
-        if (enc != stackbuf)
-            free(enc);
-        free(st);
-        free(ln);
-        free(key);
-        return -ENOMEM;
+    uint32_t n = 0;
+    size_t u = 0;
+    for (size_t i = 0; i < len;) {
+        size_t l;
+        uint32_t cp = ref_decode(t + i, len - i, &l);
+        uint8_t c = ucls(cp);
+        s->cp_off[n] = (uint32_t)i;
+        s->col[n] = c;
+        s->u8_off[n] = (uint32_t)u;
+        /* as the reference's std::wregex input: non-ASCII whitespace as
+         * 0x0B; what UTF-8 cannot carry (surrogates, > U+10FFFF) as U+FFFD */
+        if (cp > 0x7F && c == UC_WS)
+            cp = 0x0B;
+        if ((cp >= 0xD800 && cp <= 0xDFFF) || cp >= UC_NCP)
+            cp = UC_REPLACEMENT;
+        u += utf8_put(cp, s->u8 + u);
+        i += l;
+        n++;
     }
-    size_t el = 0;
-    /* Symbols start as single bytes, each spelled as its mapped character
-     * (merges may then join parts of a multi-byte character). */
-    size_t ns = 0;
+    s->cp_off[n] = (uint32_t)len;
+    s->u8_off[n] = (uint32_t)u;
+    return n;
+}
+
+/* One pass: splits each piece of in[0..nin) with re into matches and the
+ * gaps between them (out, returns the count).  Each piece is matched on its
+ * own, so look-aheads stop at its end, as with the reference's
+ * regex_iterator over [start, start + len). */
+static uint32_t split_pass(const scratch *s, const pre_regex *pr, const seg *in, uint32_t nin, seg *out)
+{
+    uint32_t no = 0;
+    for (uint32_t i = 0; i < nin; i++) {
+        uint32_t st = in[i].start, len = in[i].len, pos = 0;
+        const char *subj;
+        size_t slen;
+        if (pr->collapsed) {
+            subj = (const char *)s->col + st;
+            slen = len;
+        } else {
+            subj = s->u8 + s->u8_off[st];
+            slen = s->u8_off[st + len] - s->u8_off[st];
+        }
+        uint32_t cpi = 0; /* code-point cursor for byte -> index (UTF-8 subject) */
+        size_t bpos = 0;
+        while (pos < len) {
+            /* the UTF-8 copy is valid by construction: skip PCRE2's
+             * per-call check, which would make many matches quadratic */
+            if (pcre2_match(pr->re, (PCRE2_SPTR)subj, slen, bpos, pr->collapsed ? 0 : PCRE2_NO_UTF_CHECK,
+                            s->md, NULL) <= 0)
+                break;
+            PCRE2_SIZE *ov = pcre2_get_ovector_pointer(s->md);
+            uint32_t ms, me;
+            if (pr->collapsed) {
+                ms = (uint32_t)ov[0];
+                me = (uint32_t)ov[1];
+            } else {
+                size_t base = s->u8_off[st];
+                while (s->u8_off[st + cpi] - base < ov[0])
+                    cpi++;
+                ms = cpi;
+                while (s->u8_off[st + cpi] - base < ov[1])
+                    cpi++;
+                me = cpi;
+            }
+            if (me == ms) /* these patterns cannot match empty; never loop */
+                break;
+            if (ms > pos)
+                out[no++] = (seg){st + pos, ms - pos};
+            out[no++] = (seg){st + ms, me - ms};
+            pos = me;
+            bpos = pr->collapsed ? me : ov[1];
+        }
+        if (pos < len)
+            out[no++] = (seg){st + pos, len - pos};
+    }
+    return no;
+}
+
+/* ---- encoding: BPE ---- */
+
+static bool bigram_less(const struct bigram *a, const struct bigram *b)
+{
+    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
+}
+
+static void heap_push(struct bigram *h, uint32_t *n, struct bigram b)
+{
+    uint32_t i = (*n)++;
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (!bigram_less(&b, &h[p]))
+            break;
+        h[i] = h[p];
+        i = p;
+    }
+    h[i] = b;
+}
+
+static struct bigram heap_pop(struct bigram *h, uint32_t *n)
+{
+    struct bigram top = h[0], last = h[--(*n)];
+    uint32_t i = 0;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= *n)
+            break;
+        if (c + 1 < *n && bigram_less(&h[c + 1], &h[c]))
+            c++;
+        if (!bigram_less(&h[c], &last))
+            break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n)
+        h[i] = last;
+    return top;
+}
+
+static void try_bigram(const tok_vocab *v, scratch *s, struct bigram *h, uint32_t *nh, int32_t l, int32_t r)
+{
+    if (l < 0 || r < 0)
+        return;
+    const struct sym *a = &s->sym[l], *b = &s->sym[r];
+    memcpy(s->key, s->enc + a->at, (size_t)a->n);
+    s->key[a->n] = ' ';
+    memcpy(s->key + a->n + 1, s->enc + b->at, (size_t)b->n);
+    int32_t rank = htab_get(&v->merges, s->key, (size_t)a->n + 1 + (size_t)b->n);
+    if (rank >= 0)
+        heap_push(h, nh, (struct bigram){rank, l, a->n, b->n});
+}
+
+/* BPE of one piece w[0..n): merges as the reference's priority queue does
+ * (lowest rank first, leftmost on ties; stale pairs skipped). */
+static int bpe_piece(const tok_vocab *v, scratch *s, const unsigned char *w, size_t n, ivec *out)
+{
+    int32_t ns = 0, el = 0;
     for (size_t i = 0; i < n; i++) {
-        st[ns] = el;
-        el += utf8_put(v->byte_cp[w[i]], enc + el);
-        ln[ns] = el - st[ns];
+        int32_t l = (int32_t)utf8_put(v->byte_cp[w[i]], s->enc + el);
+        s->sym[ns] = (struct sym){el, l, ns - 1, i + 1 < n ? ns + 1 : -1};
+        el += l;
         ns++;
     }
-    for (;;) {
-        int32_t best = -1;
-        size_t bi = 0;
-        for (size_t i = 0; i + 1 < ns; i++) {
-            memcpy(key, enc + st[i], ln[i]);
-            key[ln[i]] = ' ';
-            memcpy(key + ln[i] + 1, enc + st[i + 1], ln[i + 1]);
-            int32_t r = htab_get(&v->merges, key, ln[i] + 1 + ln[i + 1]);
-            if (r >= 0 && (best < 0 || r < best)) {
-                best = r;
-                bi = i;
-            }
-        }
-        if (best < 0)
-            break;
-        ln[bi] += ln[bi + 1];
-        memmove(st + bi + 1, st + bi + 2, (ns - bi - 2) * sizeof *st);
-        memmove(ln + bi + 1, ln + bi + 2, (ns - bi - 2) * sizeof *ln);
-        ns--;
+    uint32_t nh = 0;
+    for (int32_t i = 1; i < ns; i++)
+        try_bigram(v, s, s->heap, &nh, i - 1, i);
+    while (nh) {
+        struct bigram b = heap_pop(s->heap, &nh);
+        struct sym *a = &s->sym[b.left];
+        if (a->n != b.ln || a->next < 0)
+            continue;
+        struct sym *r = &s->sym[a->next];
+        if (r->n != b.rn)
+            continue; /* stale: one side changed since it was queued */
+        a->n += r->n;
+        r->n = 0;
+        a->next = r->next;
+        if (a->next >= 0)
+            s->sym[a->next].prev = b.left;
+        try_bigram(v, s, s->heap, &nh, a->prev, b.left);
+        try_bigram(v, s, s->heap, &nh, b.left, a->next);
     }
     int rc = 0;
-    for (size_t i = 0; i < ns && !rc; i++) {
-        int32_t id = htab_get(&v->tokens, enc + st[i], ln[i]);
+    for (int32_t i = 0; i >= 0 && i < ns && !rc; i = s->sym[i].next) {
+        const struct sym *y = &s->sym[i];
+        int32_t id = htab_get(&v->tokens, s->enc + y->at, (size_t)y->n);
         if (id >= 0) {
             rc = ipush(out, id);
             continue;
         }
-        /* Unknown symbol: one token per byte of it. */
-        for (size_t k = 0; k < ln[i] && !rc;) {
-            const unsigned char *c = (const unsigned char *)enc + st[i] + k;
-            size_t cl = utf8_len(c, ln[i] - k);
-            uint32_t cp = cl == 1 ? c[0] : cl == 2 ? ((c[0] & 0x1Fu) << 6) | (c[1] & 0x3Fu) : 0;
-            int b = cp < 512 ? v->cp_byte[cp] : -1;
-            if (b >= 0 && v->byte_tok[b] >= 0)
-                rc = ipush(out, v->byte_tok[b]);
-            k += cl;
+        /* not a token: the reference looks up each byte of the symbol's
+         * text as a one-byte token and drops the bytes that are none */
+        for (int32_t k = 0; k < y->n && !rc; k++) {
+            int32_t bt = htab_get(&v->tokens, s->enc + y->at + k, 1);
+            if (bt >= 0)
+                rc = ipush(out, bt);
         }
     }
-    if (enc != stackbuf)
-        free(enc);
-    free(st);
-    free(ln);
-    free(key);
     return rc;
 }
 
@@ -505,34 +894,52 @@ int tok_encode(const tok_vocab *v, const char *text, size_t len, int flags, int3
                size_t *n_ids)
 {
     ivec out = {0};
-    fvec parts = {0}, a = {0}, b = {0};
-    pcre2_match_data *md = pcre2_match_data_create(4, NULL);
-    int rc = md ? 0 : -ENOMEM;
-    if (!rc && (flags & TOK_ADD_BOS) && v->bos >= 0)
+    fvec parts = {0};
+    scratch s;
+    bool have_s = false;
+    int rc = 0;
+    *ids = NULL;
+    *n_ids = 0;
+    if (len > UINT32_MAX / 4)
+        return -E2BIG;
+    if ((flags & TOK_ADD_BOS) && v->bos >= 0)
         rc = ipush(&out, v->bos);
     if (!rc)
         rc = split_special(v, text, len, flags, &parts);
+    size_t maxf = 0;
+    for (size_t i = 0; i < parts.n && !rc; i++)
+        if (parts.f[i].id < 0 && parts.f[i].len > maxf)
+            maxf = parts.f[i].len;
+    if (!rc && maxf) {
+        rc = scratch_init(&s, maxf);
+        have_s = rc == 0;
+    }
     for (size_t i = 0; i < parts.n && !rc; i++) {
         frag f = parts.f[i];
         if (f.id >= 0) {
             rc = ipush(&out, f.id);
             continue;
         }
-        a.n = 0;
-        rc = fpush(&a, f.off, f.len, -1);
-        for (int r = 0; r < 3 && !rc; r++) {
-            rc = split_regex(v->re[r], md, text, &a, &b);
-            fvec t = a;
+        if (f.len == 0)
+            continue;
+        const unsigned char *t = (const unsigned char *)text + f.off;
+        uint32_t ncp = frag_decode(&s, t, f.len), nseg = 1;
+        seg *a = s.sa, *b = s.sb;
+        a[0] = (seg){0, ncp};
+        for (uint32_t r = 0; r < v->n_pre; r++) {
+            nseg = split_pass(&s, &v->pre[r], a, nseg, b);
+            seg *tmp = a;
             a = b;
-            b = t;
+            b = tmp;
         }
-        for (size_t k = 0; k < a.n && !rc; k++)
-            rc = bpe_word(v, (const unsigned char *)text + a.f[k].off, a.f[k].len, &out);
+        for (uint32_t k = 0; k < nseg && !rc; k++) {
+            uint32_t b0 = s.cp_off[a[k].start], b1 = s.cp_off[a[k].start + a[k].len];
+            rc = bpe_piece(v, &s, t + b0, b1 - b0, &out);
+        }
     }
-    pcre2_match_data_free(md);
+    if (have_s)
+        scratch_free(&s);
     free(parts.f);
-    free(a.f);
-    free(b.f);
     if (rc) {
         free(out.v);
         return rc;

@@ -45,6 +45,8 @@ size_t tok_piece(const tok_vocab *v, int32_t id, char *buf, size_t cap);
 uint32_t tok_n_vocab(const tok_vocab *v);
 int32_t tok_bos(const tok_vocab *v);
 int32_t tok_eos(const tok_vocab *v);
+/* tokenizer.ggml.add_bos_token (true when absent): whether prompts start with BOS. */
+bool tok_add_bos(const tok_vocab *v);
 int tok_type(const tok_vocab *v, int32_t id);
 /* Id of the token whose text is exactly `text` (as stored), or -1. */
 int32_t tok_find(const tok_vocab *v, const char *text);
