@@ -276,6 +276,10 @@ static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **
                    const uint8_t **upp, const uint8_t **dp, char *err, size_t errlen)
 {
     pager *p = ud;
+    bool got = true; /* harvest landed reads (read-ahead): frees slots, keeps busy time honest */
+    while (got && uring_pending(p->u) > 0)
+        if (reap(p, false, &got))
+            break;
     if (n > p->pool.n_slots) {
         snprintf(err, errlen, "layer %d needs %d experts at once but the pool holds %d", il, n,
                  p->pool.n_slots);
@@ -311,7 +315,6 @@ static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **
             continue;
         int s = pick_victim(p);
         while (s < 0 && uring_pending(p->u) > 0) { /* slots still being read ahead */
-            bool got;
             if (reap(p, true, &got) || !got)
                 break;
             s = pick_victim(p);

@@ -227,11 +227,14 @@ static double replay(const trace *t, int policy, int slots, double decay)
 int cmd_replay(int argc, char **argv)
 {
     const char *src = NULL;
-    long topk = 6;
+    long topk = 6, max_tok = 0;
     double decay = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--topk") && i + 1 < argc) {
             if (cli_parse_int(argv[++i], 1, 64, &topk))
+                return 2;
+        } else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) {
+            if (cli_parse_int(argv[++i], 1, 1L << 30, &max_tok))
                 return 2;
         } else if (!strcmp(argv[i], "--decay") && i + 1 < argc) {
             char *end;
@@ -241,17 +244,17 @@ int cmd_replay(int argc, char **argv)
                 return 2;
             }
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--decay D]\n");
+            printf("usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--decay D] [--tokens N]\n");
             return 0;
         } else if (!src) {
             src = argv[i];
         } else {
-            fprintf(stderr, "usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--decay D]\n");
+            fprintf(stderr, "usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--decay D] [--tokens N]\n");
             return 2;
         }
     }
     if (!src) {
-        fprintf(stderr, "usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--decay D]\n");
+        fprintf(stderr, "usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--decay D] [--tokens N]\n");
         return 2;
     }
     trace t = {0};
@@ -264,6 +267,8 @@ int cmd_replay(int argc, char **argv)
         free(t.ids);
         return 1;
     }
+    if (max_tok > 0 && max_tok < t.n_tok)
+        t.n_tok = (int)max_tok; /* the first N tokens */
     printf("trace %s: %d tokens, %d layers, %d experts, top-%d\n", src, t.n_tok, t.n_layers,
            t.n_expert, t.topk);
     printf("%-8s", "policy");

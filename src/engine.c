@@ -158,12 +158,13 @@ void engine_print_stats(const engine *e, FILE *f)
         pager_stats s;
         pager_get_stats(e->pg, &s);
         uint64_t acc = s.hits + s.misses;
-        fprintf(f, "expert cache: %llu hits, %llu misses (%.1f%% hit rate), %.3f GB read at "
+        fprintf(f, "expert cache: %llu hits (%llu read ahead), %llu misses (%.1f%% hit rate), %.3f GB read at "
                    "%.2f GB/s (%s; +%.1f%% alignment), stalled %.3f s of %.3f s reading, pool "
                    "%d/%d slots used%s\n",
-                (unsigned long long)s.hits, (unsigned long long)s.misses,
-                acc ? 100.0 * (double)s.hits / (double)acc : 0.0, (double)s.bytes_read / 1e9,
-                s.busy_s > 0 ? (double)s.bytes_read / 1e9 / s.busy_s : 0.0, s.path,
+                (unsigned long long)s.hits, (unsigned long long)s.prefetch_used,
+                (unsigned long long)s.misses, acc ? 100.0 * (double)s.hits / (double)acc : 0.0,
+                (double)s.bytes_read / 1e9, s.busy_s > 0 ? (double)s.bytes_read / 1e9 / s.busy_s : 0.0,
+                s.path,
                 s.read_bytes_needed ? 100.0 * ((double)s.bytes_read / (double)s.read_bytes_needed - 1)
                                     : 0.0,
                 s.stall_s, s.busy_s, s.used_slots, s.n_slots, s.huge_pages ? ", huge pages" : "");

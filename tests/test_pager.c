@@ -499,7 +499,7 @@ static void test_replay_cli(void **state)
         printf("SKIP replay CLI: no MOESTREAM_BIN or no %s\n", dir);
         skip();
     }
-    snprintf(cmd, sizeof cmd, "'%s' replay '%s'", bin, dir);
+    snprintf(cmd, sizeof cmd, "'%s' replay '%s' --tokens 3000", bin, dir);
     FILE *f = popen(cmd, "r");
     assert_non_null(f);
     double h[2][4];
