@@ -890,6 +890,37 @@ static int bpe_piece(const tok_vocab *v, scratch *s, const unsigned char *w, siz
     return rc;
 }
 
+int tok_pretokenize(const tok_vocab *v, const char *text, size_t len, size_t **ends, size_t *n)
+{
+    *ends = NULL;
+    *n = 0;
+    if (len > UINT32_MAX / 4)
+        return -E2BIG;
+    scratch s;
+    int rc = scratch_init(&s, len);
+    size_t *e = rc ? NULL : malloc((len ? len : 1) * sizeof *e);
+    if (!e) {
+        if (!rc)
+            scratch_free(&s);
+        return -ENOMEM;
+    }
+    uint32_t ncp = frag_decode(&s, (const unsigned char *)text, len), nseg = ncp ? 1 : 0;
+    seg *a = s.sa, *b = s.sb;
+    a[0] = (seg){0, ncp};
+    for (uint32_t r = 0; r < v->n_pre && nseg; r++) {
+        nseg = split_pass(&s, &v->pre[r], a, nseg, b);
+        seg *tmp = a;
+        a = b;
+        b = tmp;
+    }
+    for (uint32_t k = 0; k < nseg; k++)
+        e[k] = s.cp_off[a[k].start + a[k].len];
+    *ends = e;
+    *n = nseg;
+    scratch_free(&s);
+    return 0;
+}
+
 int tok_encode(const tok_vocab *v, const char *text, size_t len, int flags, int32_t **ids,
                size_t *n_ids)
 {

@@ -37,6 +37,11 @@ void tok_free(tok_vocab *v); /* accepts NULL */
 int tok_encode(const tok_vocab *v, const char *text, size_t len, int flags, int32_t **ids,
                size_t *n_ids);
 
+/* The pre-tokenizer's pieces of text (no added-token matching): *ends
+ * (malloc'd, caller frees) gets the byte end offset of each of the *n
+ * pieces.  For tests and tools.  Returns 0, -ENOMEM, -E2BIG. */
+int tok_pretokenize(const tok_vocab *v, const char *text, size_t len, size_t **ends, size_t *n);
+
 /* The bytes of token id (byte-level decoded; added tokens as their text).
  * Writes up to cap bytes to buf and returns the full length (0 for an
  * invalid id). */

@@ -183,6 +183,108 @@ static void test_invalid_utf8_roundtrip(void **state)
     free(ids);
 }
 
+
+/* Pieces of the pre-tokenizer for text, as "|"-joined strings. */
+static void pieces_of(const char *text, char *out, size_t cap)
+{
+    size_t *ends, n, o = 0, prev = 0;
+    assert_int_equal(tok_pretokenize(g_vocab, text, strlen(text), &ends, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        o += (size_t)snprintf(out + o, cap - o, "%s%.*s", i ? "|" : "", (int)(ends[i] - prev), text + prev);
+        prev = ends[i];
+    }
+    free(ends);
+}
+
+/* Where the reference's collapsed-category regex differs from a true
+ * Unicode regex (each expectation checked against an independent emulation
+ * of the reference's algorithm). */
+static void test_reference_regex_quirks(void **state)
+{
+    (void)state;
+    static const struct { const char *text, *want; } cases[] = {
+        /* '~' is in no category: it may prefix a letter run, and a run of
+         * them is a gap (no alternative matches) */
+        {"~é x", "~é| x"},
+        {"a ~~~ b", "a| |~~~| b"},
+        /* U+180E is not whitespace for the reference (PCRE2's \s says it is) */
+        {"a\xE1\xA0\x8E b", "a|\xE1\xA0\x8E| b"},
+        /* U+001C..U+001F are not \s (Python's isspace says they are) */
+        {"a\x1c b", "a|\x1c| b"},
+        /* non-ASCII White_Space joins whitespace runs like a space */
+        {"x\xC2\xA0\xC2\xA0y", "x|\xC2\xA0|\xC2\xA0y"},
+        /* digits of any script are \p{N}, in runs of up to three */
+        {"\xD9\xA3\xD9\xA4\xD9\xA5\xD9\xA6", "\xD9\xA3\xD9\xA4\xD9\xA5|\xD9\xA6"},
+        {"x\xC2\xB2\xC2\xB3", "x|\xC2\xB2\xC2\xB3"},
+        /* combining marks continue a letter run; a lone mark starts one */
+        {"e\xCC\x81t \xCC\x81", "e\xCC\x81t| \xCC\x81"},
+        /* a Unicode 15.0 emoji (U+1FA77) is a symbol, as in the reference */
+        {" \xF0\x9F\xA9\xB7!", " \xF0\x9F\xA9\xB7!"},
+        /* kana and the CJK block are isolated before the general pattern */
+        {"a\xE4\xB8\xAD\xE3\x81\x82" "b", "a|\xE4\xB8\xAD\xE3\x81\x82|b"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char got[256];
+        pieces_of(cases[i].text, got, sizeof got);
+        if (strcmp(got, cases[i].want))
+            fail_msg("case %zu: pieces '%s', want '%s'", i, got, cases[i].want);
+    }
+}
+
+/* Long runs: linear-time regexes and BPE (heap-ordered), no JIT stack
+ * overflow, lossless. */
+static void test_long_runs(void **state)
+{
+    (void)state;
+    size_t n = 1 << 20;
+    char *t = malloc(n + 1);
+    assert_non_null(t);
+    const char fill[3] = {' ', 'a', '\n'};
+    for (int k = 0; k < 3; k++) {
+        memset(t, fill[k], n);
+        t[n] = 0;
+        int32_t *ids;
+        size_t ni;
+        assert_int_equal(tok_encode(g_vocab, t, n, 0, &ids, &ni), 0);
+        size_t o = 0;
+        char buf[256];
+        for (size_t i = 0; i < ni; i++) {
+            size_t l = tok_piece(g_vocab, ids[i], buf, sizeof buf);
+            assert_true(l <= sizeof buf);
+            assert_memory_equal(buf, t + o, l);
+            o += l;
+        }
+        assert_int_equal(o, n);
+        free(ids);
+    }
+    free(t);
+}
+
+/* The no-added-token mode keeps every role and control text as plain text. */
+static void test_no_added_never_matches(void **state)
+{
+    (void)state;
+    const char *t = "<｜begin▁of▁sentence｜><｜User｜><｜Assistant｜><｜end▁of▁sentence｜><think></think>"
+                    "<｜tool▁calls▁begin｜><｜fim▁hole｜>";
+    int32_t *ids;
+    size_t n;
+    assert_int_equal(tok_encode(g_vocab, t, strlen(t), TOK_NO_ADDED | TOK_PARSE_SPECIAL, &ids, &n), 0);
+    for (size_t i = 0; i < n; i++)
+        if (tok_type(g_vocab, ids[i]) != TOK_NORMAL)
+            fail_msg("id %d (type %d) at %zu is an added token", ids[i], tok_type(g_vocab, ids[i]), i);
+    free(ids);
+    /* without TOK_PARSE_SPECIAL the fim tokens stay text too: the reference
+     * treats them as control tokens whatever their GGUF type */
+    const char *f = "<｜fim▁hole｜>";
+    assert_int_equal(tok_encode(g_vocab, f, strlen(f), 0, &ids, &n), 0);
+    assert_true(n > 1);
+    free(ids);
+    assert_int_equal(tok_encode(g_vocab, f, strlen(f), TOK_PARSE_SPECIAL, &ids, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], tok_find(g_vocab, f));
+    free(ids);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +292,9 @@ int main(void)
         cmocka_unit_test(test_added_token_modes),
         cmocka_unit_test(test_stream_split_chars),
         cmocka_unit_test(test_invalid_utf8_roundtrip),
+        cmocka_unit_test(test_reference_regex_quirks),
+        cmocka_unit_test(test_long_runs),
+        cmocka_unit_test(test_no_added_never_matches),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
