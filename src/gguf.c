@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,9 +33,13 @@
 
 /* ---- arena ---- */
 
+/* Arena blocks are anonymous mappings populated up front (MAP_POPULATE): the
+ * R1 vocabulary puts ~6 MB of small strings here, and on the VMs we measured
+ * one populate call costs far less than a page fault per 4 KB page (the
+ * vocabulary file opened in ~50 ms with malloc'd blocks, most of it faults). */
 typedef struct arena_blk {
     struct arena_blk *next;
-    size_t used, cap;
+    size_t used, cap, map_size;
     _Alignas(16) unsigned char data[];
 } arena_blk;
 
@@ -45,27 +50,42 @@ typedef struct name_slot {
 
 typedef struct priv {
     arena_blk *arena;
+    unsigned n_blocks;
     name_slot *tidx; /* tensor name hash (open addressing) */
     uint64_t tcap;
 } priv;
 
-static void *arena_alloc(priv *p, size_t n)
+/* n bytes aligned to `align` (a power of two <= 16). */
+static inline void *arena_alloc_aligned(priv *p, size_t n, size_t align)
 {
-    n = (n + 15) & ~(size_t)15;
-    if (!p->arena || p->arena->cap - p->arena->used < n) {
-        size_t cap = n > (1u << 20) ? n : (1u << 20);
-        arena_blk *b = malloc(sizeof *b + cap);
-        if (!b)
+    arena_blk *b = p->arena;
+    size_t at = b ? (b->used + align - 1) & ~(align - 1) : 0;
+    if (!b || at > b->cap || b->cap - at < n) {
+        unsigned shift = p->n_blocks < 4 ? p->n_blocks : 4;
+        size_t cap = (size_t)256 << 10 << shift; /* 256 KB .. 4 MB */
+        if (cap < n)
+            cap = n;
+        if (n > SIZE_MAX - sizeof *b - 4096)
             return NULL;
+        size_t ms = (sizeof *b + cap + 4095) & ~(size_t)4095;
+        void *m = mmap(NULL, ms, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+                       -1, 0);
+        if (m == MAP_FAILED)
+            return NULL;
+        b = m;
         b->next = p->arena;
         b->used = 0;
-        b->cap = cap;
+        b->cap = ms - sizeof *b;
+        b->map_size = ms;
         p->arena = b;
+        p->n_blocks++;
+        at = 0;
     }
-    void *r = p->arena->data + p->arena->used;
-    p->arena->used += n;
-    return r;
+    b->used = at + n;
+    return b->data + at;
 }
+
+static void *arena_alloc(priv *p, size_t n) { return arena_alloc_aligned(p, n, 16); }
 
 static uint64_t hash_str(const char *s)
 {
@@ -77,12 +97,18 @@ static uint64_t hash_str(const char *s)
 
 /* ---- bounded cursor over one file ---- */
 
+/* The cursor keeps a window [wstart, wstart + wlen) of the file in win;
+ * runs longer than half the window (big scalar arrays) are read straight
+ * into their destination.  Every request is checked against the file size
+ * before anything is read or allocated. */
+#define WINDOW (1u << 20)
+
 typedef struct cur {
     const char *path;
     int fd;
     uint64_t size;   /* file size */
-    uint8_t *buf;    /* file bytes [0, len) */
-    uint64_t len;
+    uint8_t *win;    /* WINDOW bytes */
+    uint64_t wstart, wlen;
     uint64_t pos;
     int rc;          /* first error */
     char *err;
@@ -107,8 +133,27 @@ static int cur_fail(cur *c, int rc, const char *fmt, ...)
     return rc;
 }
 
-/* Makes [pos, pos+n) readable; fails if the file is shorter. */
-static bool cur_need(cur *c, uint64_t n, const char *what)
+static bool pread_all(cur *c, void *dst, uint64_t n, uint64_t off)
+{
+    uint8_t *d = dst;
+    while (n) {
+        ssize_t r = pread(c->fd, d, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            cur_fail(c, -EIO, "read error at byte %llu: %s", (unsigned long long)off,
+                     r < 0 ? strerror(errno) : "unexpected end of file (file shrank?)");
+            return false;
+        }
+        d += r;
+        off += (uint64_t)r;
+        n -= (uint64_t)r;
+    }
+    return true;
+}
+
+/* Fails unless [pos, pos + n) lies inside the file. */
+static bool cur_check(cur *c, uint64_t n, const char *what)
 {
     if (c->rc)
         return false;
@@ -119,40 +164,42 @@ static bool cur_need(cur *c, uint64_t n, const char *what)
                  (unsigned long long)c->size);
         return false;
     }
-    uint64_t want = c->pos + n;
-    if (want <= c->len)
-        return true;
-    uint64_t grow = c->len ? c->len : (1u << 16);
-    uint64_t target = c->len + grow;
-    if (target < want)
-        target = want;
-    if (target > c->size)
-        target = c->size;
-    uint8_t *nb = realloc(c->buf, target);
-    if (!nb) {
-        cur_fail(c, -ENOMEM, "out of memory reading the header");
-        return false;
-    }
-    c->buf = nb;
-    while (c->len < target) {
-        ssize_t r = pread(c->fd, c->buf + c->len, target - c->len, (off_t)c->len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            cur_fail(c, -EIO, "read error at byte %llu: %s", (unsigned long long)c->len,
-                     r < 0 ? strerror(errno) : "unexpected end of file");
-            return false;
-        }
-        c->len += (uint64_t)r;
-    }
     return true;
 }
 
+/* Makes [pos, pos + n) (n <= WINDOW) readable at cur_ptr(c). */
+static bool cur_need(cur *c, uint64_t n, const char *what)
+{
+    if (!cur_check(c, n, what))
+        return false;
+    if (c->pos >= c->wstart && c->pos + n <= c->wstart + c->wlen)
+        return true;
+    uint64_t keep = 0;
+    if (c->pos >= c->wstart && c->pos < c->wstart + c->wlen) {
+        keep = c->wstart + c->wlen - c->pos;
+        memmove(c->win, c->win + (c->pos - c->wstart), keep);
+    }
+    uint64_t want = c->size - c->pos < WINDOW ? c->size - c->pos : WINDOW;
+    c->wstart = c->pos;
+    c->wlen = keep;
+    if (!pread_all(c, c->win + keep, want - keep, c->pos + keep))
+        return false;
+    c->wlen = want;
+    return true;
+}
+
+static const uint8_t *cur_ptr(const cur *c) { return c->win + (c->pos - c->wstart); }
+
 static bool cur_bytes(cur *c, void *dst, uint64_t n, const char *what)
 {
-    if (!cur_need(c, n, what))
-        return false;
-    memcpy(dst, c->buf + c->pos, n);
+    if (n > WINDOW / 2) {
+        if (!cur_check(c, n, what) || !pread_all(c, dst, n, c->pos))
+            return false;
+    } else {
+        if (!cur_need(c, n, what))
+            return false;
+        memcpy(dst, cur_ptr(c), n);
+    }
     c->pos += n;
     return true;
 }
@@ -164,6 +211,25 @@ static bool cur_u64(cur *c, uint64_t *v, const char *what) { return cur_bytes(c,
 static bool cur_str(cur *c, gguf_str *s, uint64_t max, const char *what)
 {
     uint64_t at = c->pos, n;
+    /* Fast path (the R1 vocabulary has 257k short strings): length and
+     * bytes already inside the window. */
+    uint64_t wend = c->wstart + c->wlen;
+    if (!c->rc && at >= c->wstart && wend - at >= 8) {
+        memcpy(&n, cur_ptr(c), 8);
+        if (n <= max && n <= wend - at - 8) {
+            char *d = arena_alloc_aligned(c->p, n + 1, 1);
+            if (!d) {
+                cur_fail(c, -ENOMEM, "out of memory");
+                return false;
+            }
+            memcpy(d, cur_ptr(c) + 8, n);
+            d[n] = 0;
+            c->pos += 8 + n;
+            s->s = d;
+            s->len = n;
+            return true;
+        }
+    }
     if (!cur_u64(c, &n, what))
         return false;
     if (n > max || n > c->size - c->pos) {
@@ -173,16 +239,14 @@ static bool cur_str(cur *c, gguf_str *s, uint64_t max, const char *what)
                  n > max ? "the limit" : "the bytes left in the file");
         return false;
     }
-    if (!cur_need(c, n, what))
-        return false;
-    char *d = arena_alloc(c->p, n + 1);
+    char *d = arena_alloc_aligned(c->p, n + 1, 1);
     if (!d) {
         cur_fail(c, -ENOMEM, "out of memory");
         return false;
     }
-    memcpy(d, c->buf + c->pos, n);
+    if (!cur_bytes(c, d, n, what))
+        return false;
     d[n] = 0;
-    c->pos += n;
     s->s = d;
     s->len = n;
     return true;
@@ -305,11 +369,11 @@ static bool parse_value(cur *c, uint32_t type, gguf_value *v, int depth, const c
         cur_fail(c, -ENOMEM, "out of memory");
         return false;
     }
-    for (uint64_t i = 0; i < n; i++) {
-        uint32_t t2;
-        if (!cur_u32(c, &t2, key) || !parse_value(c, t2, &d[i], depth + 1, key))
+    /* Array of arrays: each element is itself an array (element type,
+     * count, elements) with no type tag of its own, as in the GGUF spec. */
+    for (uint64_t i = 0; i < n; i++)
+        if (!parse_value(c, GGUF_T_ARRAY, &d[i], depth + 1, key))
             return false;
-    }
     v->arr.data = d;
     return true;
 }
@@ -324,7 +388,25 @@ typedef struct part_hdr {
     gguf_tensor *tensors;
     uint32_t alignment;
     uint64_t data_off;
+    uint64_t *info_at; /* byte offset of each tensor info (malloc'd; for messages) */
+    uint64_t *kv_at;   /* byte offset of each key (malloc'd; for messages) */
 } part_hdr;
+
+static void part_hdr_free(part_hdr *h)
+{
+    free(h->info_at);
+    free(h->kv_at);
+    h->info_at = h->kv_at = NULL;
+}
+
+/* Byte offset of key's entry in h, or 0 if absent. */
+static uint64_t kv_at(const part_hdr *h, const char *key)
+{
+    for (uint64_t i = 0; i < h->n_kv; i++)
+        if (!strcmp(h->kv[i].key, key))
+            return h->kv_at[i];
+    return 0;
+}
 
 static const gguf_value *kv_find(const part_hdr *h, const char *key)
 {
@@ -334,10 +416,14 @@ static const gguf_value *kv_find(const part_hdr *h, const char *key)
     return NULL;
 }
 
-static int cmp_u64p(const void *a, const void *b)
+typedef struct off_idx {
+    uint64_t off, idx;
+} off_idx;
+
+static int cmp_off_idx(const void *a, const void *b)
 {
-    const gguf_tensor *x = *(const gguf_tensor *const *)a, *y = *(const gguf_tensor *const *)b;
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
+    const off_idx *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
 }
 
 static int parse_part(cur *c, part_hdr *h, uint32_t part_idx)
@@ -372,6 +458,9 @@ static int parse_part(cur *c, part_hdr *h, uint32_t part_idx)
     if (!h->kv || !h->tensors)
         return cur_fail(c, -ENOMEM, "out of memory");
 
+    h->kv_at = malloc((h->n_kv ? h->n_kv : 1) * sizeof *h->kv_at);
+    if (!h->kv_at)
+        return cur_fail(c, -ENOMEM, "out of memory");
     /* Key uniqueness through a temporary hash set. */
     uint64_t kcap = 16;
     while (kcap < h->n_kv * 2)
@@ -383,6 +472,7 @@ static int parse_part(cur *c, part_hdr *h, uint32_t part_idx)
         uint64_t at = c->pos;
         gguf_str key;
         uint32_t type;
+        h->kv_at[i] = at;
         if (!cur_str(c, &key, MAX_KEY, "metadata key"))
             break;
         if (key.len == 0 || strlen(key.s) != key.len) {
@@ -417,26 +507,34 @@ static int parse_part(cur *c, part_hdr *h, uint32_t part_idx)
     const gguf_value *al = kv_find(h, "general.alignment");
     if (al) {
         if (al->type != GGUF_T_UINT32 || al->u == 0 || (al->u & (al->u - 1)) || al->u > (1u << 30))
-            return cur_fail(c, -EBADMSG, "general.alignment must be a power-of-two u32 (got %s %llu)",
+            return cur_fail(c, -EBADMSG, "key 'general.alignment' at byte %llu: must be a "
+                                         "power-of-two u32 (got %s %llu)",
+                            (unsigned long long)kv_at(h, "general.alignment"),
                             gguf_vtype_name(al->type), (unsigned long long)al->u);
         h->alignment = (uint32_t)al->u;
     }
 
+    h->info_at = malloc((h->n_tensors ? h->n_tensors : 1) * sizeof *h->info_at);
+    if (!h->info_at)
+        return cur_fail(c, -ENOMEM, "out of memory");
     for (uint64_t i = 0; i < h->n_tensors; i++) {
         gguf_tensor *t = &h->tensors[i];
         uint64_t at = c->pos;
+        h->info_at[i] = at;
         gguf_str name;
         if (!cur_str(c, &name, MAX_NAME - 1, "tensor name"))
             return c->rc;
         if (name.len == 0 || strlen(name.s) != name.len)
-            return cur_fail(c, -EBADMSG, "tensor %llu at byte %llu: empty name or name with NUL",
+            return cur_fail(c, -EBADMSG, "tensor %llu (tensor info at byte %llu): empty name or "
+                                         "name with NUL",
                             (unsigned long long)i, (unsigned long long)at);
         t->name = name.s;
         t->part = part_idx;
         if (!cur_u32(c, &t->n_dims, t->name))
             return c->rc;
-        if (t->n_dims < 1 || t->n_dims > 4)
-            return cur_fail(c, -EBADMSG, "tensor '%s' (info at byte %llu): %u dims (must be 1..4)",
+        if (t->n_dims > 4)
+            return cur_fail(c, -EBADMSG, "tensor '%s' (tensor info at byte %llu): n_dims %u "
+                                         "(at most 4)",
                             t->name, (unsigned long long)at, t->n_dims);
         for (int d = 0; d < 4; d++)
             t->ne[d] = 1;
@@ -445,21 +543,26 @@ static int parse_part(cur *c, part_hdr *h, uint32_t part_idx)
             if (!cur_u64(c, &ne, t->name))
                 return c->rc;
             if (ne > (uint64_t)INT64_MAX)
-                return cur_fail(c, -EBADMSG, "tensor '%s' (info at byte %llu): dim %u = %llu is "
-                                             "negative as int64",
+                return cur_fail(c, -EBADMSG, "tensor '%s' (tensor info at byte %llu): dim %u = "
+                                             "%llu is negative as int64",
                                 t->name, (unsigned long long)at, d, (unsigned long long)ne);
             t->ne[d] = (int64_t)ne;
         }
+        /* The reference accepts n_dims 0 (a single element) and dims of 0
+         * (an empty tensor); so do we.  n_dims 0 is reported as 1 so that
+         * n_dims stays in 1..4 for the rest of the program. */
+        if (t->n_dims == 0)
+            t->n_dims = 1;
         if (!cur_u32(c, &t->type, t->name) || !cur_u64(c, &t->offset, t->name))
             return c->rc;
         const quant_type_info *ti = quant_info((int)t->type);
-        if (!ti || !ti->in_files)
-            return cur_fail(c, -ENOTSUP, "tensor '%s' (info at byte %llu): unknown or unsupported "
-                                         "type %u",
+        if (t->type > INT32_MAX || !ti || !ti->in_files)
+            return cur_fail(c, -ENOTSUP, "tensor '%s' (tensor info at byte %llu): unknown or "
+                                         "unsupported type %u",
                             t->name, (unsigned long long)at, t->type);
         if (t->ne[0] % ti->blck != 0)
-            return cur_fail(c, -EBADMSG, "tensor '%s' (info at byte %llu): row length %lld is not "
-                                         "a multiple of the %s block size %d",
+            return cur_fail(c, -EBADMSG, "tensor '%s' (tensor info at byte %llu): row length %lld "
+                                         "is not a multiple of the %s block size %d",
                             t->name, (unsigned long long)at, (long long)t->ne[0], ti->name,
                             ti->blck);
         /* Element count and byte size without overflow. */
@@ -473,24 +576,28 @@ static int parse_part(cur *c, part_hdr *h, uint32_t part_idx)
         }
         uint64_t blocks = nel / (uint64_t)ti->blck;
         if (over || blocks > UINT64_MAX / (uint64_t)ti->type_size)
-            return cur_fail(c, -EBADMSG, "tensor '%s' (info at byte %llu): shape overflows",
-                            t->name, (unsigned long long)at);
+            return cur_fail(c, -EBADMSG, "tensor '%s' (tensor info at byte %llu): shape [%lld, "
+                                         "%lld, %lld, %lld] overflows",
+                            t->name, (unsigned long long)at, (long long)t->ne[0],
+                            (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3]);
         t->nbytes = blocks * (uint64_t)ti->type_size;
         if (t->offset % h->alignment)
-            return cur_fail(c, -EBADMSG, "tensor '%s' (info at byte %llu): data offset %llu is not "
-                                         "a multiple of the alignment %u",
+            return cur_fail(c, -EBADMSG, "tensor '%s' (tensor info at byte %llu): data offset "
+                                         "%llu is not a multiple of the alignment %u",
                             t->name, (unsigned long long)at, (unsigned long long)t->offset,
                             h->alignment);
     }
     uint64_t end = c->pos;
     uint64_t data = (end + h->alignment - 1) / h->alignment * h->alignment;
     if (h->n_tensors > 0 && data > c->size)
-        return cur_fail(c, -EBADMSG, "tensor data section would start at byte %llu, past the end "
-                                     "of the file (%llu bytes)",
-                        (unsigned long long)data, (unsigned long long)c->size);
+        return cur_fail(c, -EBADMSG, "tensor data section would start at byte %llu (after the "
+                                     "tensor infos ending at byte %llu), past the end of the "
+                                     "file (size %llu)",
+                        (unsigned long long)data, (unsigned long long)end,
+                        (unsigned long long)c->size);
     h->data_off = data;
-    /* Data in bounds and not overlapping: sort by offset and sweep. */
-    gguf_tensor **order = malloc((h->n_tensors ? h->n_tensors : 1) * sizeof *order);
+    /* Data inside the file and not overlapping: sort by offset and sweep. */
+    off_idx *order = malloc((h->n_tensors ? h->n_tensors : 1) * sizeof *order);
     if (!order)
         return cur_fail(c, -ENOMEM, "out of memory");
     for (uint64_t i = 0; i < h->n_tensors; i++) {
@@ -498,25 +605,32 @@ static int parse_part(cur *c, part_hdr *h, uint32_t part_idx)
         uint64_t room = c->size - data;
         if (t->offset > room || t->nbytes > room - t->offset) {
             free(order);
-            return cur_fail(c, -EBADMSG, "tensor '%s': data [%llu, +%llu) at file byte %llu extends "
-                                         "past the end of the file (%llu bytes)",
-                            t->name, (unsigned long long)t->offset, (unsigned long long)t->nbytes,
-                            (unsigned long long)(data + t->offset), (unsigned long long)c->size);
+            uint64_t s0 = t->offset > UINT64_MAX - data ? UINT64_MAX : data + t->offset;
+            uint64_t s1 = t->nbytes > UINT64_MAX - s0 ? UINT64_MAX : s0 + t->nbytes;
+            return cur_fail(c, -EBADMSG, "tensor '%s' (tensor info at byte %llu): data [%llu, "
+                                         "%llu) extends past end of file (size %llu)",
+                            t->name, (unsigned long long)h->info_at[i], (unsigned long long)s0,
+                            (unsigned long long)s1, (unsigned long long)c->size);
         }
-        order[i] = t;
+        order[i] = (off_idx){t->offset, i};
     }
-    qsort(order, h->n_tensors, sizeof *order, cmp_u64p);
-    for (uint64_t i = 1; i < h->n_tensors; i++)
-        if (order[i - 1]->offset + order[i - 1]->nbytes > order[i]->offset) {
-            int rc = cur_fail(c, -EBADMSG, "tensors '%s' and '%s' overlap (data offsets %llu+%llu "
-                                           "and %llu)",
-                              order[i - 1]->name, order[i]->name,
-                              (unsigned long long)order[i - 1]->offset,
-                              (unsigned long long)order[i - 1]->nbytes,
-                              (unsigned long long)order[i]->offset);
+    qsort(order, h->n_tensors, sizeof *order, cmp_off_idx);
+    for (uint64_t k = 1; k < h->n_tensors; k++) {
+        const gguf_tensor *x = &h->tensors[order[k - 1].idx], *y = &h->tensors[order[k].idx];
+        if (x->offset + x->nbytes > y->offset) {
+            int rc = cur_fail(c, -EBADMSG, "tensor '%s' (tensor info at byte %llu): data [%llu, "
+                                           "%llu) overlaps tensor '%s' (tensor info at byte "
+                                           "%llu) at [%llu, %llu)",
+                              y->name, (unsigned long long)h->info_at[order[k].idx],
+                              (unsigned long long)(data + y->offset),
+                              (unsigned long long)(data + y->offset + y->nbytes), x->name,
+                              (unsigned long long)h->info_at[order[k - 1].idx],
+                              (unsigned long long)(data + x->offset),
+                              (unsigned long long)(data + x->offset + x->nbytes));
             free(order);
             return rc;
         }
+    }
     free(order);
     for (uint64_t i = 0; i < h->n_tensors; i++)
         h->tensors[i].offset += data; /* absolute from here on */
@@ -545,9 +659,11 @@ static int open_part(gguf_file *g, uint32_t idx, const char *path, part_hdr *h, 
     pp->size = (uint64_t)st.st_size;
     pp->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     cur c = {.path = path, .fd = pp->fd, .size = pp->size, .err = err, .errlen = errlen,
-             .p = g->priv};
+             .p = g->priv, .win = malloc(WINDOW)};
+    if (!c.win)
+        return -ENOMEM;
     int rc = parse_part(&c, h, idx);
-    free(c.buf);
+    free(c.win);
     pp->data_off = h->data_off;
     return rc;
 }
@@ -621,32 +737,47 @@ int gguf_open(gguf_file **out, const char *path, char *err, size_t errlen)
     }
     g->n_parts = 1;
     part_hdr h0 = {0};
-    if ((rc = open_part(g, 0, path, &h0, err, errlen)))
+    if ((rc = open_part(g, 0, path, &h0, err, errlen))) {
+        part_hdr_free(&h0);
         goto fail;
+    }
     g->version = h0.version;
     g->alignment = h0.alignment;
     g->n_kv = h0.n_kv;
     g->kv = h0.kv;
 
+    /* Split set: count <= 1 (a merged file keeps split.count 0) is one file. */
     uint64_t count = 0, no = 0, total = 0;
     const gguf_value *vc = kv_find(&h0, "split.count");
+    rc = -EBADMSG;
     if (vc && get_uint(vc, &count)) {
-        rc = -EBADMSG;
-        snprintf(err, errlen, "%s: split.count has type %s, want an unsigned integer", path,
-                 gguf_vtype_name(vc->type));
+        snprintf(err, errlen, "%s: key 'split.count' at byte %llu has type %s, want u16", path,
+                 (unsigned long long)kv_at(&h0, "split.count"), gguf_vtype_name(vc->type));
+        part_hdr_free(&h0);
         goto fail;
     }
     if (count > MAX_PARTS) {
-        rc = -EBADMSG;
-        snprintf(err, errlen, "%s: split.count %llu is too large", path, (unsigned long long)count);
+        snprintf(err, errlen, "%s: key 'split.count' at byte %llu is %llu (at most %d parts)",
+                 path, (unsigned long long)kv_at(&h0, "split.count"), (unsigned long long)count,
+                 MAX_PARTS);
+        part_hdr_free(&h0);
         goto fail;
     }
+    uint32_t n_parts = count > 1 ? (uint32_t)count : 1;
+    hdrs = calloc(n_parts, sizeof *hdrs);
+    if (!hdrs) {
+        part_hdr_free(&h0);
+        rc = -ENOMEM;
+        goto fail;
+    }
+    hdrs[0] = h0;
     if (count > 1) {
         if (get_uint(kv_find(&h0, "split.no"), &no) || no != 0) {
             rc = -EINVAL;
-            snprintf(err, errlen, "%s: this is part %llu of a split set; open part 1 "
-                                  "(...-00001-of-%05llu.gguf)",
-                     path, (unsigned long long)no + 1, (unsigned long long)count);
+            snprintf(err, errlen, "%s: key 'split.no' at byte %llu says this is part %llu of a "
+                                  "split set of %llu; open part 1 (...-00001-of-%05llu.gguf)",
+                     path, (unsigned long long)kv_at(&h0, "split.no"), (unsigned long long)no + 1,
+                     (unsigned long long)count, (unsigned long long)count);
             goto fail;
         }
         int pl = split_prefix_len(path, (uint32_t)count);
@@ -658,10 +789,7 @@ int gguf_open(gguf_file **out, const char *path, char *err, size_t errlen)
             goto fail;
         }
         gguf_part *np = realloc(g->parts, count * sizeof *np);
-        hdrs = calloc(count, sizeof *hdrs);
-        if (!np || !hdrs) {
-            if (np)
-                g->parts = np;
+        if (!np) {
             rc = -ENOMEM;
             goto fail;
         }
@@ -669,34 +797,38 @@ int gguf_open(gguf_file **out, const char *path, char *err, size_t errlen)
         memset(g->parts + 1, 0, (count - 1) * sizeof *np);
         for (uint64_t i = 1; i < count; i++)
             g->parts[i].fd = -1;
-        hdrs[0] = h0;
         for (uint32_t i = 1; i < count; i++) {
             char pth[4096];
             snprintf(pth, sizeof pth, "%.*s-%05u-of-%05u.gguf", pl, path, i + 1, (uint32_t)count);
             g->n_parts = i + 1;
             if ((rc = open_part(g, i, pth, &hdrs[i], err, errlen))) {
                 if (rc == -ENOENT)
-                    snprintf(err, errlen, "%s: split part %u of %llu is missing (%s)", path, i + 1,
-                             (unsigned long long)count, pth);
+                    snprintf(err, errlen, "%s: split part %u of %llu is missing: %s does not exist",
+                             path, i + 1, (unsigned long long)count, pth);
                 goto fail;
             }
+            const char *bad = NULL;
             uint64_t pno = 0, pc = 0;
-            if (get_uint(kv_find(&hdrs[i], "split.no"), &pno) || pno != i ||
-                get_uint(kv_find(&hdrs[i], "split.count"), &pc) || pc != count) {
+            if (get_uint(kv_find(&hdrs[i], "split.no"), &pno) || pno != i)
+                bad = "split.no";
+            else if (get_uint(kv_find(&hdrs[i], "split.count"), &pc) || pc != count)
+                bad = "split.count";
+            if (bad) {
                 rc = -EBADMSG;
-                snprintf(err, errlen, "%s: split.no/split.count say %llu/%llu, expected %u/%llu",
-                         pth, (unsigned long long)pno, (unsigned long long)pc, i,
-                         (unsigned long long)count);
+                if (kv_find(&hdrs[i], bad))
+                    snprintf(err, errlen, "%s: key '%s' at byte %llu: want %llu (this file is part "
+                                          "%u of %llu by name), got %llu",
+                             pth, bad, (unsigned long long)kv_at(&hdrs[i], bad),
+                             (unsigned long long)(bad[6] == 'n' ? i : count), i + 1,
+                             (unsigned long long)count,
+                             (unsigned long long)(bad[6] == 'n' ? pno : pc));
+                else
+                    snprintf(err, errlen, "%s: key '%s' is missing or not an unsigned integer "
+                                          "(part %u of a split set of %llu)",
+                             pth, bad, i + 1, (unsigned long long)count);
                 goto fail;
             }
         }
-    } else {
-        hdrs = calloc(1, sizeof *hdrs);
-        if (!hdrs) {
-            rc = -ENOMEM;
-            goto fail;
-        }
-        hdrs[0] = h0;
     }
     for (uint32_t i = 0; i < g->n_parts; i++)
         total += hdrs[i].n_tensors;
@@ -716,9 +848,16 @@ int gguf_open(gguf_file **out, const char *path, char *err, size_t errlen)
             uint64_t dup;
             g->tensors[k] = hdrs[i].tensors[j];
             if (!name_insert(p, g->tensors[k].name, k, &dup)) {
+                const gguf_tensor *o = &g->tensors[dup];
+                uint64_t j0 = dup;
+                for (uint32_t q = 0; q < o->part; q++)
+                    j0 -= hdrs[q].n_tensors;
                 rc = -EBADMSG;
-                snprintf(err, errlen, "%s: duplicate tensor name '%s'", g->parts[i].path,
-                         g->tensors[k].name);
+                snprintf(err, errlen, "%s: tensor '%s' (tensor info at byte %llu): duplicate name, "
+                                      "first defined in %s (tensor info at byte %llu)",
+                         g->parts[i].path, g->tensors[k].name,
+                         (unsigned long long)hdrs[i].info_at[j], g->parts[o->part].path,
+                         (unsigned long long)hdrs[o->part].info_at[j0]);
                 goto fail;
             }
             k++;
@@ -727,14 +866,20 @@ int gguf_open(gguf_file **out, const char *path, char *err, size_t errlen)
     const gguf_value *vt = kv_find(&hdrs[0], "split.tensors.count");
     if (count > 1 && vt && (get_uint(vt, &want) || want != total)) {
         rc = -EBADMSG;
-        snprintf(err, errlen, "%s: split.tensors.count is %llu but the %u parts hold %llu tensors",
-                 path, (unsigned long long)want, g->n_parts, (unsigned long long)total);
+        snprintf(err, errlen, "%s: key 'split.tensors.count' at byte %llu is %llu but the %u parts "
+                              "hold %llu tensors",
+                 path, (unsigned long long)kv_at(&hdrs[0], "split.tensors.count"),
+                 (unsigned long long)want, g->n_parts, (unsigned long long)total);
         goto fail;
     }
+    for (uint32_t i = 0; i < n_parts; i++)
+        part_hdr_free(&hdrs[i]);
     free(hdrs);
     *out = g;
     return 0;
 fail:
+    for (uint32_t i = 0; hdrs && i < g->n_parts; i++)
+        part_hdr_free(&hdrs[i]);
     free(hdrs);
     if (rc == 0)
         rc = -EBADMSG;
@@ -757,7 +902,7 @@ void gguf_close(gguf_file *g)
         free(p->tidx);
         for (arena_blk *b = p->arena; b;) {
             arena_blk *n = b->next;
-            free(b);
+            munmap(b, b->map_size);
             b = n;
         }
         free(p);

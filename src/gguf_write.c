@@ -120,15 +120,23 @@ static int ser_value(wbuf *b, const gguf_value *v, bool with_type)
     }
     if (v->arr.type != GGUF_T_ARRAY)
         return -EINVAL;
+    /* Array of arrays: each element is an array header (element type,
+     * count) and its elements, without a type tag of its own (GGUF spec). */
     const gguf_value *e = v->arr.data;
-    for (uint64_t i = 0; i < v->arr.n; i++)
-        if (ser_value(b, &e[i], true))
-            return -ENOMEM;
+    for (uint64_t i = 0; i < v->arr.n; i++) {
+        if (e[i].type != GGUF_T_ARRAY)
+            return -EINVAL;
+        int rc = ser_value(b, &e[i], false);
+        if (rc)
+            return rc;
+    }
     return 0;
 }
 
 void gguf_writer_remove(gguf_writer *w, const char *key)
 {
+    if (!strcmp(key, "general.alignment"))
+        w->alignment = 32;
     for (size_t i = 0; i < w->n_kv; i++)
         if (!strcmp(w->kv[i].key, key)) {
             free(w->kv[i].key);
@@ -242,8 +250,14 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint
                            const int64_t *ne, const void *data, gguf_fill_fn fill, void *ud)
 {
     const quant_type_info *ti = quant_info((int)type);
-    if (!ti || n_dims < 1 || n_dims > 4 || strlen(name) >= 64 || (!data && !fill))
+    if (!ti || !ti->in_files || n_dims < 1 || n_dims > 4 || !name[0] || strlen(name) >= 64 ||
+        (!data && !fill))
         return -EINVAL;
+    /* Duplicate names would make the file unreadable (by us and by the
+     * reference); a linear scan is fine at R1's 1025 tensors. */
+    for (size_t i = 0; i < w->n_t; i++)
+        if (!strcmp(w->t[i].name, name))
+            return -EEXIST;
     if (w->n_t == w->cap_t) {
         size_t cap = w->cap_t ? w->cap_t * 2 : 64;
         wtensor *nt = realloc(w->t, cap * sizeof *nt);
@@ -260,11 +274,15 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint
     t->type = type;
     t->n_dims = n_dims;
     uint64_t nel = 1;
+    bool bad = false;
     for (int d = 0; d < 4; d++) {
         t->ne[d] = d < (int)n_dims ? ne[d] : 1;
-        nel *= (uint64_t)t->ne[d];
+        if (t->ne[d] < 0 || (t->ne[d] && nel > (uint64_t)INT64_MAX / (uint64_t)t->ne[d]))
+            bad = true;
+        else
+            nel *= (uint64_t)t->ne[d];
     }
-    if (t->ne[0] % ti->blck) {
+    if (bad || t->ne[0] % ti->blck) {
         free(t->name);
         return -EINVAL;
     }
@@ -321,8 +339,18 @@ static int write_part(gguf_writer *w, const char *path, size_t t0, size_t t1, co
     }
     uint64_t hdr = pad_to(h.n, w->alignment);
     static const uint8_t zeros[4096];
-    if (rc || fwrite(h.p, 1, h.n, f) != h.n || fwrite(zeros, 1, hdr - h.n, f) != hdr - h.n)
+    if (rc) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (fwrite(h.p, 1, h.n, f) != h.n)
         goto io;
+    for (uint64_t k = h.n; k < hdr;) {
+        size_t m = hdr - k < sizeof zeros ? (size_t)(hdr - k) : sizeof zeros;
+        if (fwrite(zeros, 1, m, f) != m)
+            goto io;
+        k += m;
+    }
     uint8_t *buf = malloc(BUF);
     if (!buf) {
         rc = -ENOMEM;
@@ -341,17 +369,26 @@ static int write_part(gguf_writer *w, const char *path, size_t t0, size_t t1, co
                     rc = -EIO;
             }
         }
+        /* Every tensor, the last one included, is padded to the
+         * alignment, as the reference's writer does. */
         uint64_t padn = pad_to(t->nbytes, w->alignment) - t->nbytes;
-        if (!rc && i + 1 < t1 && fwrite(zeros, 1, padn, f) != padn)
-            rc = -EIO;
+        while (!rc && padn) {
+            size_t k = padn < sizeof zeros ? (size_t)padn : sizeof zeros;
+            if (fwrite(zeros, 1, k, f) != k)
+                rc = -EIO;
+            padn -= k;
+        }
+        if (rc && rc != -EIO) {
+            snprintf(err, errlen, "%s: producing the data of tensor '%s' failed (%s)", path,
+                     t->name, strerror(-rc));
+            break;
+        }
     }
     free(buf);
     if (rc == -EIO)
         goto io;
-    if (rc) {
-        snprintf(err, errlen, "%s: generating tensor data failed (%d)", path, rc);
+    if (rc)
         goto out;
-    }
     if (fflush(f) != 0)
         goto io;
     free(h.p);

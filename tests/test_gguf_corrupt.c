@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "gguf.h"
+#include "gguf_write.h"
 #include "model.h"
 
 static uint8_t *orig;
@@ -35,8 +36,10 @@ static int setup(void **state)
     char path[1024];
     snprintf(path, sizeof path, "%s/models/tiny-ud-iq1_s.gguf", golden_dir());
     FILE *f = fopen(path, "rb");
-    if (!f)
+    if (!f) {
+        fprintf(stderr, "golden model %s missing (set MOESTREAM_GOLDEN)\n", path);
         return -1;
+    }
     fseek(f, 0, SEEK_END);
     orig_len = (size_t)ftell(f);
     fseek(f, 0, SEEK_SET);
@@ -112,6 +115,19 @@ static void find_sections(void)
     assert_true(ti_start > 24);
 }
 
+/* Offset of the bytes of a length-prefixed string equal to name, or 0. */
+static size_t find_name(const uint8_t *b, size_t n, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 8; i + nl <= n; i++) {
+        uint64_t len;
+        memcpy(&len, b + i - 8, 8);
+        if (len == nl && !memcmp(b + i, name, nl))
+            return i;
+    }
+    return 0;
+}
+
 static void test_truncations(void **state)
 {
     (void)state;
@@ -177,6 +193,19 @@ static void test_header_fields(void **state)
     /* first string value's length -> huge */
     q = 1ull << 50;
     patch_and_check("huge-string-value", 24 + 8 + klen + 4, &q, 8);
+    /* the token list's element count -> huge (more than the file holds) */
+    size_t tk = find_name(orig, orig_len, "tokenizer.ggml.tokens");
+    assert_true(tk > 0);
+    q = 1ull << 40;
+    patch_and_check("huge-array-count", tk + strlen("tokenizer.ggml.tokens") + 4 + 4, &q, 8);
+    /* its element type -> 13 (unknown) */
+    v = 13;
+    patch_and_check("unknown-array-type", tk + strlen("tokenizer.ggml.tokens") + 4, &v, 4);
+    /* general.alignment is not set in the golden file: make the header
+     * claim 3 tensors fewer than it holds (tensor infos parsed as data are
+     * not reached; the tensor table no longer matches the model) */
+    q = 63;
+    patch_and_check("tensor-count-short", 8, &q, 8);
 }
 
 static void test_tensor_infos(void **state)
@@ -219,21 +248,35 @@ static void test_tensor_infos(void **state)
     uint64_t first_off;
     memcpy(&first_off, orig + off_off, 8);
     patch_and_check("overlapping-tensors", off2, &first_off, 8);
-    /* second tensor renamed to the first's name: duplicate */
-    if (nl2 >= nl) {
-        uint8_t *b = malloc(orig_len);
-        memcpy(b, orig, orig_len);
-        memcpy(b + t2, &nl, 8);
-        memcpy(b + t2 + 8, orig + ti_start + 8, nl);
-        /* keep the following bytes aligned by shortening: rewrite length only
-         * when equal, else pad the name with the original's tail */
-        if (nl2 == nl) {
-            char path[1024];
-            snprintf(path, sizeof path, "%s/duplicate-name.gguf", dir);
-            write_file(path, b, orig_len);
-            expect_refused(path, "duplicate-name");
-        }
-        free(b);
+    /* blk.2.attn_norm.weight renamed to blk.1.attn_norm.weight (same
+     * length): a duplicate tensor name */
+    size_t at2 = find_name(orig, orig_len, "blk.2.attn_norm.weight");
+    assert_true(at2 > 0);
+    patch_and_check("duplicate-tensor-name", at2 + 4, "1", 1);
+    /* a duplicate metadata key: a writer-made file whose second key is
+     * then patched to equal the first */
+    {
+        gguf_writer *w = gguf_writer_create();
+        assert_int_equal(gguf_writer_set_u32(w, "dup.key", 1), 0);
+        assert_int_equal(gguf_writer_set_u32(w, "dup.kez", 2), 0);
+        char path[1024], err[512];
+        snprintf(path, sizeof path, "%s/duplicate-key.gguf", dir);
+        assert_int_equal(gguf_writer_write(w, path, 0, NULL, err, sizeof err), 0);
+        gguf_writer_free(w);
+        FILE *f = fopen(path, "r+b");
+        assert_non_null(f);
+        uint8_t hb[256];
+        size_t n = fread(hb, 1, sizeof hb, f);
+        uint8_t *z = memmem(hb, n, "dup.kez", 7);
+        assert_non_null(z);
+        z[6] = 'y';
+        fseek(f, 0, SEEK_SET);
+        assert_int_equal(fwrite(hb, 1, n, f), n);
+        fclose(f);
+        gguf_file *g = NULL;
+        assert_int_equal(gguf_open(&g, path, err, sizeof err), -EBADMSG);
+        assert_non_null(strstr(err, path));
+        assert_non_null(strstr(err, "duplicate"));
     }
 }
 
@@ -260,6 +303,152 @@ static void test_wrong_arch_and_missing(void **state)
     patch_and_check("missing-tensor", at, "X", 1);
 }
 
+/* A 3-part split set written from the golden model, then broken: a part
+ * missing, a wrong split.no / split.count in a later part, a wrong
+ * split.tensors.count, a later part opened first. */
+static void write_split(char *first)
+{
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/split.gguf", dir);
+    gguf_file *src = NULL;
+    char gp[1024];
+    snprintf(gp, sizeof gp, "%s/models/tiny-ud-iq1_s.gguf", golden_dir());
+    assert_int_equal(gguf_open(&src, gp, err, sizeof err), 0);
+    gguf_writer *w = gguf_writer_create();
+    assert_int_equal(gguf_writer_copy_kvs(w, src, NULL), 0);
+    for (uint64_t i = 0; i < src->n_tensors; i++) {
+        const gguf_tensor *t = &src->tensors[i];
+        assert_int_equal(gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne,
+                                                orig + t->offset, NULL, NULL), 0);
+    }
+    assert_int_equal(gguf_writer_write(w, path, orig_len * 2 / 5, first, err, sizeof err), 0);
+    gguf_writer_free(w);
+    gguf_close(src);
+    gguf_file *g = NULL;
+    if (gguf_open(&g, first, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(g->n_parts, 3);
+    gguf_close(g);
+}
+
+static void part_name(char *out, size_t n, const char *first, int k)
+{
+    const char *p = strstr(first, "-00001-of-");
+    snprintf(out, n, "%.*s-%05d%s", (int)(p - first), first, k, p + 6);
+}
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(*n);
+    assert_int_equal(fread(b, 1, *n, f), *n);
+    fclose(f);
+    return b;
+}
+
+/* Patches the value of key (of scalar type) in file path; restores with
+ * the returned original bytes. */
+static void patch_key(const char *path, const char *key, const void *val, size_t vn, void *saved)
+{
+    size_t n;
+    uint8_t *b = slurp(path, &n);
+    size_t at = find_name(b, n, key);
+    assert_true(at > 0);
+    size_t v = at + strlen(key) + 4;
+    if (saved)
+        memcpy(saved, b + v, vn);
+    memcpy(b + v, val, vn);
+    write_file(path, b, n);
+    free(b);
+}
+
+static void expect_split_error(const char *first, const char *names, const char *also)
+{
+    char err[1024] = "";
+    gguf_file *g = NULL;
+    int rc = gguf_open(&g, first, err, sizeof err);
+    if (rc == 0) {
+        gguf_close(g);
+        fail_msg("split set %s with a broken %s was accepted", first, also ? also : names);
+    }
+    assert_null(g);
+    assert_true(rc < 0);
+    if (!strstr(err, names))
+        fail_msg("message does not name %s: %s", names, err);
+    if (also && !strstr(err, also))
+        fail_msg("message lacks '%s': %s", also, err);
+}
+
+static void test_split_sets(void **state)
+{
+    (void)state;
+    char first[4096], p2[4200], p3[4200], moved[4300];
+    write_split(first);
+    part_name(p2, sizeof p2, first, 2);
+    part_name(p3, sizeof p3, first, 3);
+
+    /* missing part: the message names the missing file */
+    snprintf(moved, sizeof moved, "%s.away", p3);
+    assert_int_equal(rename(p3, moved), 0);
+    expect_split_error(first, p3, "missing");
+    assert_int_equal(rename(moved, p3), 0);
+
+    /* wrong split.no in part 2 (says 2, is 1) */
+    uint16_t two = 2, three = 4, saved16;
+    patch_key(p2, "split.no", &two, 2, &saved16);
+    expect_split_error(first, p2, "split.no");
+    patch_key(p2, "split.no", &saved16, 2, NULL);
+
+    /* wrong split.count in part 3 */
+    patch_key(p3, "split.count", &three, 2, &saved16);
+    expect_split_error(first, p3, "split.count");
+    patch_key(p3, "split.count", &saved16, 2, NULL);
+
+    /* wrong split.tensors.count in part 1 */
+    int32_t many = 67, saved32;
+    patch_key(first, "split.tensors.count", &many, 4, &saved32);
+    expect_split_error(first, first, "split.tensors.count");
+    patch_key(first, "split.tensors.count", &saved32, 4, NULL);
+
+    /* a later part opened as if it were the first */
+    expect_split_error(p2, p2, "part");
+
+    /* a name of part 1 repeated in part 3: blk.N.<x> in part 3 renamed to
+     * blk.0.<x>, which part 1 holds (block 0 comes first) */
+    {
+        static const char *blk0[] = {"attn_norm.weight", "ffn_norm.weight", "attn_q_a.weight",
+                                     "attn_kv_b.weight", "attn_output.weight"};
+        size_t n3;
+        uint8_t *b3 = slurp(p3, &n3);
+        size_t at = 0;
+        char nm[64];
+        for (int blk = 3; blk >= 1 && !at; blk--)
+            for (int k = 0; k < 5 && !at; k++) {
+                snprintf(nm, sizeof nm, "blk.%d.%s", blk, blk0[k]);
+                at = find_name(b3, n3, nm);
+            }
+        assert_true(at > 0);
+        uint8_t saved = b3[at + 4];
+        b3[at + 4] = '0';
+        write_file(p3, b3, n3);
+        expect_split_error(first, p3, "duplicate");
+        b3[at + 4] = saved;
+        write_file(p3, b3, n3);
+        free(b3);
+    }
+
+    /* intact again: opens */
+    char err[512];
+    gguf_file *g = NULL;
+    if (gguf_open(&g, first, err, sizeof err))
+        fail_msg("%s", err);
+    gguf_close(g);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_header_fields),
         cmocka_unit_test(test_tensor_infos),
         cmocka_unit_test(test_wrong_arch_and_missing),
+        cmocka_unit_test(test_split_sets),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
