@@ -128,6 +128,10 @@ const kern_table *kern_get_isa(const char *isa)
     if (!strcmp(isa, "avx2"))
         return kern_table_avx2();
 #endif
+#ifdef KERN_HAVE_AVX512
+    if (!strcmp(isa, "avx512"))
+        return kern_table_avx512();
+#endif
 #ifdef KERN_HAVE_NEON
     if (!strcmp(isa, "neon"))
         return kern_table_neon();

@@ -1,7 +1,19 @@
-/* test_kernels.c - every SIMD kernel of every ISA this CPU runs equals the
- * scalar reference bit for bit (the kernels keep the reference's integer
- * sums and its float order) on seeded random blocks, several row lengths,
- * and mul_mat over 1..9 columns and odd row ranges. */
+/* test_kernels.c - every kernel of every ISA table this CPU runs
+ * (kern_get_isa: avx2, avx512, neon) against the scalar reference table.
+ *
+ * - activation quantization (Q8_K, Q8_0, Q8_1, F16, BF16, F32): byte for byte
+ *   (it decides which experts are chosen downstream);
+ * - vec_dot and mul_mat for every weight type: bit for bit, except the
+ *   F32/F16/BF16 dots, whose reference accumulates float products in double:
+ *   a SIMD double accumulation in another order differs by at most
+ *   TOL_DOUBLE_SUM * sum|x*y| before the final rounding to float, so the
+ *   tolerance is that plus one float ulp of the result (FLOAT_DOT_TOL below);
+ * - inputs: seeded random blocks (quant_fill_random) and activations with a
+ *   spread of magnitudes, checked to be non-degenerate; several row lengths;
+ *   mul_mat with 1..9 columns and odd row ranges;
+ * - the tensors behind the golden dequant vectors ($MOESTREAM_GOLDEN/
+ *   dequant/index.json, default ../shared/golden): real quantized rows. */
+#include <jansson.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,87 +25,300 @@
 
 #include <cmocka.h>
 
+#include "gguf.h"
 #include "kernels.h"
 #include "quant.h"
 
-static const int TYPES[] = {MS_TYPE_Q4_K, MS_TYPE_Q5_K, MS_TYPE_Q6_K, MS_TYPE_IQ1_S,
-                            MS_TYPE_IQ2_XXS, MS_TYPE_Q8_0, MS_TYPE_Q2_K, MS_TYPE_Q3_K,
-                            MS_TYPE_IQ1_M, MS_TYPE_IQ4_XS, MS_TYPE_Q4_0, MS_TYPE_F16};
+/* relative error of a double sum of n <= 2^16 float products in any order,
+ * as a fraction of sum|x*y| (n * 2^-53 with margin) */
+#define TOL_DOUBLE_SUM 1e-11
 
-static void test_isa_equals_scalar(void **state)
+static const int WTYPES[] = {MS_TYPE_IQ1_S,   MS_TYPE_IQ1_M,  MS_TYPE_IQ2_XXS, MS_TYPE_Q4_K,
+                             MS_TYPE_Q5_K,    MS_TYPE_Q6_K,   MS_TYPE_Q8_0,    MS_TYPE_Q4_0,
+                             MS_TYPE_Q4_1,    MS_TYPE_Q5_0,   MS_TYPE_Q5_1,    MS_TYPE_IQ4_NL,
+                             MS_TYPE_IQ4_XS,  MS_TYPE_Q2_K,   MS_TYPE_Q3_K,    MS_TYPE_IQ2_XS,
+                             MS_TYPE_IQ2_S,   MS_TYPE_IQ3_XXS, MS_TYPE_IQ3_S,  MS_TYPE_F16,
+                             MS_TYPE_BF16,    MS_TYPE_F32};
+#define N_WTYPES (sizeof WTYPES / sizeof WTYPES[0])
+static const char *ISAS[] = {"avx2", "avx512", "neon"};
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+/* uniform in [-1, 1) times a per-32 magnitude in [2^-4, 2^4]: activations
+ * whose blocks have different scales, like real residual rows */
+static void fill_act(float *x, int64_t n, uint64_t *rng)
+{
+    float mag = 1.0f;
+    for (int64_t i = 0; i < n; i++) {
+        if (i % 32 == 0)
+            mag = ldexpf(1.0f, (int)(rng_next(rng) % 9) - 4);
+        x[i] = mag * ((float)(rng_next(rng) >> 40) / (float)(1 << 24) * 2.0f - 1.0f);
+    }
+}
+
+static bool is_float_type(int type)
+{
+    return type == MS_TYPE_F32 || type == MS_TYPE_F16 || type == MS_TYPE_BF16;
+}
+
+static double elem(int type, const void *p, int64_t i)
+{
+    if (type == MS_TYPE_F32)
+        return ((const float *)p)[i];
+    uint16_t h = ((const uint16_t *)p)[i];
+    return type == MS_TYPE_F16 ? quant_f16_to_f32(h) : quant_bf16_to_f32(h);
+}
+
+/* sum |x*y| of a float-type dot, for its tolerance */
+static double abs_dot(int type, int64_t n, const void *w, const void *a)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += fabs(elem(type, w, i) * elem(type, a, i));
+    return s;
+}
+
+static int n_fail;
+
+/* got vs want for row r, column c: bit-exact, or the float tolerance */
+static void check(const char *isa, int type, int64_t n, const char *what, int r, int c, float got,
+                  float want, const void *w, const void *a)
+{
+    if (!memcmp(&got, &want, 4))
+        return;
+    if (is_float_type(type)) {
+        double tol = TOL_DOUBLE_SUM * abs_dot(type, n, w, a) +
+                     (double)(nextafterf(fabsf(want), INFINITY) - fabsf(want));
+        if (fabs((double)got - (double)want) <= tol)
+            return;
+    }
+    if (n_fail++ < 10)
+        printf("  %s %s %s n=%lld row %d col %d: got %.9g want %.9g diff %.3g\n", isa,
+               quant_info(type)->name, what, (long long)n, r, c, (double)got, (double)want,
+               fabs((double)got - (double)want));
+}
+
+/* Compares vec_dot and mul_mat of table t with the scalar table on `rows`
+ * weight rows w and `cols` quantized activation columns a. */
+static void compare_products(const kern_table *t, const kern_table *ref, int type, int64_t n,
+                             const uint8_t *w, int rows, const uint8_t *a, int cols)
+{
+    const quant_type_info *inf = quant_info(type);
+    const size_t wr = quant_row_bytes(type, n), ar = quant_row_bytes(inf->act_type, n);
+    float *want = malloc((size_t)rows * (size_t)cols * 4), *got = malloc((size_t)rows * (size_t)cols * 4);
+    assert_non_null(want);
+    assert_non_null(got);
+    int distinct = 0;
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) {
+            float s1, s2;
+            ref->vec_dot[type](n, &s1, w + wr * (size_t)r, a + ar * (size_t)c);
+            t->vec_dot[type](n, &s2, w + wr * (size_t)r, a + ar * (size_t)c);
+            want[(size_t)c * (size_t)rows + (size_t)r] = s1;
+            check(t->isa, type, n, "vec_dot", r, c, s2, s1, w + wr * (size_t)r, a + ar * (size_t)c);
+            distinct += r + c > 0 && s1 != want[0];
+        }
+    /* non-degenerate: the products differ from each other and are finite */
+    assert_true(rows * cols == 1 || distinct > 0);
+    assert_true(isfinite(want[0]));
+    /* mul_mat: 1..cols columns over odd row ranges; untouched outputs stay NaN */
+    for (int nc = 1; nc <= cols; nc++) {
+        const int r0 = nc % 3, r1 = rows - (nc % 2);
+        for (size_t i = 0; i < (size_t)rows * (size_t)cols; i++)
+            got[i] = NAN;
+        t->mul_mat[type](n, w, wr, r0, r1, a, ar, nc, got, (size_t)rows);
+        for (int c = 0; c < cols; c++)
+            for (int r = 0; r < rows; r++) {
+                const float g = got[(size_t)c * (size_t)rows + (size_t)r];
+                if (c < nc && r >= r0 && r < r1)
+                    check(t->isa, type, n, "mul_mat", r, c, g, want[(size_t)c * (size_t)rows + (size_t)r],
+                          w + wr * (size_t)r, a + ar * (size_t)c);
+                else if (!isnan(g) && n_fail++ < 10)
+                    printf("  %s %s mul_mat wrote outside rows [%d,%d) x cols %d\n", t->isa, inf->name,
+                           r0, r1, nc);
+            }
+    }
+    free(want);
+    free(got);
+}
+
+/* ---- activation quantization ---- */
+
+static void test_quantize_equal(void **state)
 {
     (void)state;
     const kern_table *ref = kern_get_isa("scalar");
-    const char *isas[] = {"avx2", "avx512", "neon"};
+    const int acts[] = {MS_TYPE_Q8_K, MS_TYPE_Q8_0, MS_TYPE_Q8_1, MS_TYPE_F16, MS_TYPE_BF16, MS_TYPE_F32};
+    const int64_t n = 4096;
+    float *x = malloc((size_t)n * 4);
+    uint8_t *q1 = malloc(quant_row_bytes(MS_TYPE_F32, n)), *q2 = malloc(quant_row_bytes(MS_TYPE_F32, n));
+    uint64_t rng = 777;
     int tested = 0;
-    uint64_t rng = 12345;
-    for (int k = 0; k < 3; k++) {
-        const kern_table *t = kern_get_isa(isas[k]);
+    for (size_t k = 0; k < sizeof ISAS / sizeof ISAS[0]; k++) {
+        const kern_table *t = kern_get_isa(ISAS[k]);
         if (!t)
             continue;
-        for (size_t ti = 0; ti < sizeof TYPES / sizeof TYPES[0]; ti++) {
-            const int type = TYPES[ti];
+        for (int trial = 0; trial < 6; trial++) {
+            fill_act(x, n, &rng);
+            if (trial == 1) /* an all-zero block and a block of one repeated |max| */
+                for (int i = 0; i < 256; i++) {
+                    x[i] = 0.0f;
+                    x[256 + i] = i % 2 ? -3.0f : 3.0f;
+                }
+            if (trial == 2) /* exact rounding ties: x*127/amax lands on k + 0.5 */
+                for (int i = 0; i < 256; i++)
+                    x[i] = i == 0 ? 127.0f : (float)(i % 64) + 0.5f;
+            for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++) {
+                const size_t qb = quant_row_bytes(acts[ai], n);
+                memset(q1, 0xAA, qb);
+                memset(q2, 0x55, qb);
+                ref->quantize[acts[ai]](x, q1, n);
+                t->quantize[acts[ai]](x, q2, n);
+                if (memcmp(q1, q2, qb)) {
+                    size_t i = 0;
+                    while (q1[i] == q2[i])
+                        i++;
+                    fail_msg("%s quantize %s trial %d: byte %zu got 0x%02x want 0x%02x", t->isa,
+                             quant_info(acts[ai])->name, trial, i, q2[i], q1[i]);
+                }
+                tested++;
+            }
+        }
+        printf("MEASURE kernels %s: activation quantizers byte-identical to scalar\n", t->isa);
+    }
+    printf("MEASURE kernels: %d quantizer runs compared\n", tested);
+    free(x);
+    free(q1);
+    free(q2);
+}
+
+/* ---- random blocks ---- */
+
+static void test_products_random(void **state)
+{
+    (void)state;
+    const kern_table *ref = kern_get_isa("scalar");
+    uint64_t rng = 12345;
+    int tested = 0;
+    n_fail = 0;
+    for (size_t k = 0; k < sizeof ISAS / sizeof ISAS[0]; k++) {
+        const kern_table *t = kern_get_isa(ISAS[k]);
+        if (!t)
+            continue;
+        for (size_t ti = 0; ti < N_WTYPES; ti++) {
+            const int type = WTYPES[ti];
             const quant_type_info *inf = quant_info(type);
             const int at = inf->act_type;
-            const int64_t lens[] = {256, 512, 2048, 7168};
+            const int64_t lens[] = {inf->blck == 256 ? 256 : 96, 512, 1792, 7168};
             for (int li = 0; li < 4; li++) {
                 const int64_t n = lens[li];
                 const int rows = 13, cols = 9;
-                size_t wr = quant_row_bytes(type, n), ar = quant_row_bytes(at, n);
+                const size_t wr = quant_row_bytes(type, n), ar = quant_row_bytes(at, n);
                 uint8_t *w = malloc(wr * rows), *a = malloc(ar * cols);
                 float *x = malloc((size_t)n * 4);
+                assert_true(w && a && x);
                 quant_fill_random(type, w, (int64_t)(wr * rows / (size_t)inf->type_size), &rng, 1.0f);
                 for (int c = 0; c < cols; c++) {
-                    double prev = 0;
-                    bool varied = false;
-                    for (int64_t i = 0; i < n; i++) {
-                        rng ^= rng << 13;
-                        rng ^= rng >> 7;
-                        rng ^= rng << 17;
-                        x[i] = (float)((double)(rng >> 11) / 9007199254740992.0 * 4.0 - 2.0);
-                        varied = varied || (i && x[i] != prev);
-                        prev = x[i];
-                    }
-                    assert_true(varied); /* non-degenerate inputs */
+                    fill_act(x, n, &rng);
                     ref->quantize[at](x, a + ar * (size_t)c, n);
-                    /* the ISA's quantizer must agree byte for byte too */
-                    uint8_t *a2 = malloc(ar);
-                    t->quantize[at](x, a2, n);
-                    assert_memory_equal(a2, a + ar * (size_t)c, ar);
-                    free(a2);
                 }
-                for (int r = 0; r < rows; r++)
-                    for (int c = 0; c < cols; c++) {
-                        float s1, s2;
-                        ref->vec_dot[type](n, &s1, w + wr * (size_t)r, a + ar * (size_t)c);
-                        t->vec_dot[type](n, &s2, w + wr * (size_t)r, a + ar * (size_t)c);
-                        if (memcmp(&s1, &s2, 4))
-                            fail_msg("%s %s n=%lld row %d col %d: got %.9g want %.9g", isas[k],
-                                     inf->name, (long long)n, r, c, (double)s2, (double)s1);
-                    }
-                float *o1 = calloc((size_t)rows * cols, 4), *o2 = calloc((size_t)rows * cols, 4);
-                ref->mul_mat[type](n, w, wr, 3, 11, a, ar, cols, o1, rows);
-                t->mul_mat[type](n, w, wr, 3, 11, a, ar, cols, o2, rows);
-                assert_memory_equal(o1, o2, (size_t)rows * cols * 4);
-                free(o1);
-                free(o2);
+                compare_products(t, ref, type, n, w, rows, a, cols);
                 free(w);
                 free(a);
                 free(x);
                 tested++;
             }
         }
-        printf("MEASURE kernels %s: %zu types x 4 row lengths bit-exact with scalar\n", isas[k],
-               sizeof TYPES / sizeof TYPES[0]);
+        printf("MEASURE kernels %s: %zu weight types x 4 row lengths, vec_dot and mul_mat (1-9 "
+               "columns) equal scalar (F32/F16/BF16 within %g*sum|xy| + 1 ulp)\n",
+               t->isa, N_WTYPES, TOL_DOUBLE_SUM);
     }
-    printf("MEASURE kernels: %d (isa, type, length) combinations checked; selected isa %s\n",
-           tested, kern_get()->isa);
+    printf("MEASURE kernels: %d (isa, type, length) combinations; selected isa %s\n", tested,
+           kern_get()->isa);
+    assert_int_equal(n_fail, 0);
+}
+
+/* ---- the golden dequant tensors ---- */
+
+static const char *golden_dir(void)
+{
+    const char *d = getenv("MOESTREAM_GOLDEN");
+    return d && *d ? d : "../shared/golden";
+}
+
+static void test_products_golden(void **state)
+{
+    (void)state;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/dequant/index.json", golden_dir());
+    json_error_t je;
+    json_t *idx = json_load_file(path, 0, &je);
+    if (!idx) {
+        printf("skip: no golden index at %s (%s)\n", path, je.text);
+        skip();
+    }
+    const kern_table *ref = kern_get_isa("scalar");
+    uint64_t rng = 4242;
+    n_fail = 0;
+    int tested = 0;
+    for (size_t e = 0; e < json_array_size(idx); e++) {
+        json_t *o = json_array_get(idx, e);
+        const char *model = json_string_value(json_object_get(o, "model"));
+        const char *tensor = json_string_value(json_object_get(o, "tensor"));
+        const int type = (int)json_integer_value(json_object_get(o, "ggml_type_id"));
+        const int64_t n = json_integer_value(json_object_get(o, "row_length"));
+        const int rows = (int)json_integer_value(json_object_get(o, "rows"));
+        const int64_t boff = json_integer_value(json_object_get(o, "byte_offset_in_tensor"));
+        const quant_type_info *inf = quant_info(type);
+        assert_non_null(inf);
+        snprintf(path, sizeof path, "%s/models/%s", golden_dir(), model);
+        gguf_file *g = NULL;
+        if (gguf_open(&g, path, err, sizeof err))
+            fail_msg("%s", err);
+        const gguf_tensor *gt = gguf_find_tensor(g, tensor);
+        assert_non_null(gt);
+        const size_t wr = quant_row_bytes(type, n), ar = quant_row_bytes(inf->act_type, n);
+        assert_true(wr > 0 && (uint64_t)boff + wr * (size_t)rows <= gt->nbytes);
+        uint8_t *w = malloc(wr * (size_t)rows);
+        const int cols = 5;
+        uint8_t *a = malloc(ar * cols);
+        float *x = malloc((size_t)n * 4);
+        if (gguf_read(g, gt->part, gt->offset + (uint64_t)boff, w, wr * (size_t)rows, err, sizeof err))
+            fail_msg("%s", err);
+        for (int c = 0; c < cols; c++) {
+            fill_act(x, n, &rng);
+            ref->quantize[inf->act_type](x, a + ar * (size_t)c, n);
+        }
+        for (size_t k = 0; k < sizeof ISAS / sizeof ISAS[0]; k++) {
+            const kern_table *t = kern_get_isa(ISAS[k]);
+            if (!t)
+                continue;
+            compare_products(t, ref, type, n, w, rows, a, cols);
+            tested++;
+        }
+        free(w);
+        free(a);
+        free(x);
+        gguf_close(g);
+    }
+    json_decref(idx);
+    printf("MEASURE kernels golden: %d (isa, tensor) pairs of real quantized rows equal scalar\n", tested);
+    assert_int_equal(n_fail, 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_isa_equals_scalar),
+        cmocka_unit_test(test_quantize_equal),
+        cmocka_unit_test(test_products_random),
+        cmocka_unit_test(test_products_golden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,468 @@
+/* kern_avx512.c - AVX-512 (F/BW/VL/DQ + VNNI, VBMI, BITALG) kernels for the
+ * hot types, compiled with the AVX-512 flags only in this file and chosen at
+ * run time (kern_dispatch.c checks cpuid and the OS's zmm save state).
+ *
+ * Owns: kern_table_avx512.  Types not specialised here keep the AVX2 table's
+ * entries (AVX2 runs on every CPU that passes the AVX-512 check).
+ *
+ * Bit-exact with the scalar reference (simd/quant_ref.c) by construction:
+ *  - SIMD computes only integer sums, which are exact in any order;
+ *  - each 256-block's float expression is the reference's, evaluated in the
+ *    reference's order.  Four weight rows run side by side, one row per
+ *    float lane, so every lane performs exactly the scalar sequence of IEEE
+ *    operations (explicit mul/add intrinsics, never FMA; the Makefile adds
+ *    -ffp-contract=off).
+ *  - Q8_K activation quantization reproduces quantize_row_q8_K_ref bit for
+ *    bit (the same multiply, the same 1.5*2^23 rounding add).
+ *
+ * Layout tricks (all exact):
+ *  - u8 x s8 products go through vpmaddubsw (pairs to s16, no saturation for
+ *    these ranges: |w| <= 63, |q8| <= 127) and the per-sub-block scale is
+ *    applied by vpdpwssd (VNNI) into s32 accumulators;
+ *  - IQ1_S grid values {-1,0,1} are looked up with +1 added ({0,1,2}, an
+ *    unsigned operand for vpmaddubsw); the extra sum(q8) per sub-block is
+ *    the activation's bsums and is subtracted again;
+ *  - IQ2_XXS signs are rebuilt from the 7 stored bits plus parity
+ *    (vpmultishiftqb, then vpermi2b over ksigns_iq2xs) and applied to the activation as a byte mask.
+ * Grid lookups are scalar loads assembled into a zmm: vpgatherqq measured
+ * no faster on this Zen 5 (3.9 GB/s either way for IQ1_S, 7168-wide rows in
+ * L2, 1 thread) and is slow on Intel parts with the GDS microcode fix. */
+#include <immintrin.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "kern_isa.h"
+#include "quant.h"
+#include "quant_blocks.h"
+#include "quant_grids.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* ---- helpers ---- */
+
+/* Lane r of the result = sum of the int32 lanes of v[r]. */
+INLINE __m128i red4_512(__m512i a, __m512i b, __m512i c, __m512i d)
+{
+    __m256i a2 = _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1));
+    __m256i b2 = _mm256_add_epi32(_mm512_castsi512_si256(b), _mm512_extracti64x4_epi64(b, 1));
+    __m256i c2 = _mm256_add_epi32(_mm512_castsi512_si256(c), _mm512_extracti64x4_epi64(c, 1));
+    __m256i d2 = _mm256_add_epi32(_mm512_castsi512_si256(d), _mm512_extracti64x4_epi64(d, 1));
+    __m256i ab = _mm256_hadd_epi32(a2, b2), cd = _mm256_hadd_epi32(c2, d2);
+    __m256i abcd = _mm256_hadd_epi32(ab, cd);
+    return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
+}
+
+INLINE __m128i red4_256(__m256i a, __m256i b, __m256i c, __m256i d)
+{
+    __m256i ab = _mm256_hadd_epi32(a, b), cd = _mm256_hadd_epi32(c, d);
+    __m256i abcd = _mm256_hadd_epi32(ab, cd);
+    return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
+}
+
+/* Four halves (one per row) to floats; exact like quant_f16_to_f32. */
+INLINE __m128 halves4(const uint16_t h[4])
+{
+    __m128i v = _mm_loadl_epi64((const __m128i *)h);
+    return _mm_cvtph_ps(v);
+}
+
+/* vpermw index: lanes [0,16) -> s, [16,32) -> s+1 (per-32 scale, 2 sub-blocks per zmm) */
+INLINE __m512i idx_pair(int s)
+{
+    return _mm512_inserti64x4(_mm512_set1_epi16((short)s), _mm256_set1_epi16((short)(s + 1)), 1);
+}
+
+/* vpermw index: lanes [8i, 8i+8) -> s+i, i = 0..3 (per-16 scale) */
+INLINE __m512i idx_quad(int s)
+{
+    return _mm512_inserti64x4(
+        _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)s)),
+                                                       _mm_set1_epi16((short)(s + 1)), 1)),
+        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)(s + 2))),
+                                _mm_set1_epi16((short)(s + 3)), 1),
+        1);
+}
+
+/* ---- Q8_K / Q8_0 activation quantization ---- */
+
+static void quant_q8_k(const float *x, void *dst, int64_t n)
+{
+    block_q8_K *y = dst;
+    const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        __m512 m = _mm512_setzero_ps();
+        for (int j = 0; j < QK_K; j += 16)
+            m = _mm512_max_ps(m, _mm512_and_ps(_mm512_loadu_ps(x + j), absmask));
+        const float amax = _mm512_reduce_max_ps(m);
+        if (!(amax > 0.0f)) { /* all zero (the reference's !amax) */
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        /* the reference keeps the first element whose |x| is the largest */
+        float max = 0.0f;
+        const __m512 vam = _mm512_set1_ps(amax);
+        for (int j = 0; j < QK_K; j += 16) {
+            __mmask16 k = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_loadu_ps(x + j), absmask), vam,
+                                             _CMP_EQ_OQ);
+            if (k) {
+                max = x[j + __builtin_ctz(k)];
+                break;
+            }
+        }
+        const float iscale = -127.f / max;
+        const __m512 vs = _mm512_set1_ps(iscale), magic = _mm512_set1_ps(12582912.f);
+        const __m512i mant = _mm512_set1_epi32(0x007fffff), off = _mm512_set1_epi32(0x00400000),
+                      lim = _mm512_set1_epi32(127);
+        for (int j = 0; j < QK_K; j += 16) {
+            __m512 v = _mm512_add_ps(_mm512_mul_ps(vs, _mm512_loadu_ps(x + j)), magic);
+            __m512i q = _mm512_sub_epi32(_mm512_and_si512(_mm512_castps_si512(v), mant), off);
+            q = _mm512_min_epi32(q, lim);
+            _mm_storeu_si128((__m128i *)(y[i].qs + j), _mm512_cvtepi32_epi8(q));
+            y[i].bsums[j / 16] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+/* ---- Q4_K / Q5_K ---- */
+
+/* 12 packed bytes -> scales[0..7] (bytes 0-7), mins[0..7] (bytes 8-15),
+ * the same values as get_scale_min_k4 */
+INLINE __m128i k4_scales(const uint8_t *p)
+{
+    uint32_t u[4];
+    memcpy(u, p, 12);
+    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
+    const uint32_t mins_lo = u[1] & m6;
+    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
+    u[2] = mins_lo;
+    u[0] &= m6;
+    return _mm_loadu_si128((const __m128i *)u);
+}
+
+INLINE __m128 dot_q45k_rows(const int five, const int nr, int64_t nb, const uint8_t *w, size_t ws,
+                            const block_q8_K *y)
+{
+    const int bs = five ? 176 : 144, qoff = five ? 48 : 16;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), p16 = _mm512_set1_epi8(16);
+    const __m512i ix0 = idx_pair(0), ix1 = idx_pair(2), ix2 = idx_pair(4), ix3 = idx_pair(6);
+    const __m256i idup = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    __m128 sumf = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *q8 = y[b].qs;
+        const __m512i y0 = _mm512_loadu_si512(q8), y1 = _mm512_loadu_si512(q8 + 64),
+                      y2 = _mm512_loadu_si512(q8 + 128), y3 = _mm512_loadu_si512(q8 + 192);
+        const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[b].bsums);
+        __m512i acc[4];
+        __m256i macc[4];
+        uint16_t dh[4] = {0, 0, 0, 0}, mh[4] = {0, 0, 0, 0};
+        for (int r = 0; r < 4; r++) {
+            acc[r] = _mm512_setzero_si512();
+            macc[r] = _mm256_setzero_si256();
+            if (r >= nr)
+                continue;
+            const uint8_t *blk = w + (size_t)r * ws + (size_t)b * (size_t)bs;
+            memcpy(&dh[r], blk, 2);
+            memcpy(&mh[r], blk + 2, 2);
+            const __m128i sm = k4_scales(blk + 4);
+            const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm)); /* sc 0-7, m 8-15 */
+            macc[r] = _mm256_madd_epi16(bsums, _mm256_permutexvar_epi16(idup, _mm512_castsi512_si256(sc)));
+            const __m512i qa = _mm512_loadu_si512(blk + qoff), qb = _mm512_loadu_si512(blk + qoff + 64);
+            __m512i la = _mm512_and_si512(qa, m4), ha = _mm512_and_si512(_mm512_srli_epi16(qa, 4), m4);
+            __m512i lb = _mm512_and_si512(qb, m4), hb = _mm512_and_si512(_mm512_srli_epi16(qb, 4), m4);
+            /* elements 0-63 = chunk 0 (lo, hi), 64-127 = chunk 1, ... */
+            __m512i w0 = _mm512_shuffle_i64x2(la, ha, _MM_SHUFFLE(1, 0, 1, 0));
+            __m512i w1 = _mm512_shuffle_i64x2(la, ha, _MM_SHUFFLE(3, 2, 3, 2));
+            __m512i w2 = _mm512_shuffle_i64x2(lb, hb, _MM_SHUFFLE(1, 0, 1, 0));
+            __m512i w3 = _mm512_shuffle_i64x2(lb, hb, _MM_SHUFFLE(3, 2, 3, 2));
+            if (five) {
+                /* 5th bit of element l of sub-block j is bit j of qh[l] */
+                const __m512i hh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16)));
+                const __m512i b01 = _mm512_inserti64x4(_mm512_set1_epi8(1), _mm256_set1_epi8(2), 1);
+                w0 = _mm512_mask_add_epi8(w0, _mm512_test_epi8_mask(hh, b01), w0, p16);
+                w1 = _mm512_mask_add_epi8(w1, _mm512_test_epi8_mask(hh, _mm512_slli_epi16(b01, 2)), w1, p16);
+                w2 = _mm512_mask_add_epi8(w2, _mm512_test_epi8_mask(hh, _mm512_slli_epi16(b01, 4)), w2, p16);
+                w3 = _mm512_mask_add_epi8(w3, _mm512_test_epi8_mask(hh, _mm512_slli_epi16(b01, 6)), w3, p16);
+            }
+            __m512i a = acc[r];
+            a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(w0, y0), _mm512_permutexvar_epi16(ix0, sc));
+            a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(w1, y1), _mm512_permutexvar_epi16(ix1, sc));
+            a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(w2, y2), _mm512_permutexvar_epi16(ix2, sc));
+            a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(w3, y3), _mm512_permutexvar_epi16(ix3, sc));
+            acc[r] = a;
+        }
+        const __m128 isum = _mm_cvtepi32_ps(red4_512(acc[0], acc[1], acc[2], acc[3]));
+        const __m128 msum = _mm_cvtepi32_ps(red4_256(macc[0], macc[1], macc[2], macc[3]));
+        const __m128 yd = _mm_set1_ps(y[b].d);
+        const __m128 d = _mm_mul_ps(yd, halves4(dh)), dmin = _mm_mul_ps(yd, halves4(mh));
+        /* sumf += d * isum - dmin * msum */
+        sumf = _mm_add_ps(sumf, _mm_sub_ps(_mm_mul_ps(d, isum), _mm_mul_ps(dmin, msum)));
+    }
+    return sumf;
+}
+
+/* ---- Q6_K ---- */
+
+INLINE __m128 dot_q6k_rows(const int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+    const __m512i ix0 = idx_quad(0), ix1 = idx_quad(4), ix2 = idx_quad(8), ix3 = idx_quad(12);
+    __m128 sumf = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *q8 = y[b].qs;
+        const __m512i y0 = _mm512_loadu_si512(q8), y1 = _mm512_loadu_si512(q8 + 64),
+                      y2 = _mm512_loadu_si512(q8 + 128), y3 = _mm512_loadu_si512(q8 + 192);
+        const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[b].bsums);
+        __m512i acc[4];
+        uint16_t dh[4] = {0, 0, 0, 0};
+        for (int r = 0; r < 4; r++) {
+            acc[r] = _mm512_setzero_si512();
+            if (r >= nr)
+                continue;
+            const block_q6_K *x = (const block_q6_K *)(w + (size_t)r * ws) + b;
+            dh[r] = x->d;
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
+            const __m512i sc = _mm512_castsi256_si512(sc16);
+            /* the -32 offset: 32 * sum_g sc_g * bsums_g */
+            __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bsums), 5);
+            __m512i a = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), corr));
+            for (int h = 0; h < 2; h++) {
+                const __m512i L = _mm512_loadu_si512(x->ql + 64 * h);
+                const __m256i H = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+                const __m512i HH = _mm512_inserti64x4(_mm512_castsi256_si512(H), _mm256_srli_epi16(H, 2), 1);
+                const __m512i wlo = _mm512_or_si512(_mm512_and_si512(L, m4),
+                                                    _mm512_slli_epi16(_mm512_and_si512(HH, m3), 4));
+                const __m512i whi = _mm512_or_si512(
+                    _mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                    _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(HH, 4), m3), 4));
+                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(wlo, h ? y2 : y0),
+                                        _mm512_permutexvar_epi16(h ? ix2 : ix0, sc));
+                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(whi, h ? y3 : y1),
+                                        _mm512_permutexvar_epi16(h ? ix3 : ix1, sc));
+            }
+            acc[r] = a;
+        }
+        const __m128 isum = _mm_cvtepi32_ps(red4_512(acc[0], acc[1], acc[2], acc[3]));
+        const __m128 d = _mm_mul_ps(_mm_set1_ps(y[b].d), halves4(dh));
+        sumf = _mm_add_ps(sumf, _mm_mul_ps(d, isum));
+    }
+    return sumf;
+}
+
+/* ---- IQ1_S ---- */
+
+static uint64_t iq1s_grid_p1[2048]; /* iq1s_grid with 1 added to every byte: {0,1,2} */
+static pthread_once_t grids_once = PTHREAD_ONCE_INIT;
+static void grids_init(void)
+{
+    for (int i = 0; i < 2048; i++) {
+        uint8_t b[8];
+        memcpy(b, &iq1s_grid[i], 8);
+        for (int j = 0; j < 8; j++)
+            b[j] = (uint8_t)((int8_t)b[j] + 1);
+        memcpy(&iq1s_grid_p1[i], b, 8);
+    }
+}
+
+INLINE __m128 dot_iq1s_rows(const int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
+{
+    const __m512i ix0 = idx_pair(0), ix1 = idx_pair(2), ix2 = idx_pair(4), ix3 = idx_pair(6);
+    const __m256i idup = _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const long long *grid = (const long long *)iq1s_grid_p1;
+    __m128 sumf = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *q8 = y[b].qs;
+        const __m512i yv[4] = {_mm512_loadu_si512(q8), _mm512_loadu_si512(q8 + 64),
+                               _mm512_loadu_si512(q8 + 128), _mm512_loadu_si512(q8 + 192)};
+        const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[b].bsums);
+        __m512i acc[4];
+        __m256i acc1[4];
+        uint16_t dh[4] = {0, 0, 0, 0};
+        for (int r = 0; r < 4; r++) {
+            acc[r] = _mm512_setzero_si512();
+            acc1[r] = _mm256_setzero_si256();
+            if (r >= nr)
+                continue;
+            const block_iq1_s *x = (const block_iq1_s *)(w + (size_t)r * ws) + b;
+            dh[r] = x->d;
+            const __m128i qh = _mm_loadu_si128((const __m128i *)x->qh);
+            /* ls = 2*((h >> 12) & 7) + 1 per sub-block, as int16 */
+            const __m128i ls = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(qh, 12), _mm_set1_epi16(7)), 1),
+                                            _mm_set1_epi16(1));
+            const __m512i ls512 = _mm512_castsi128_si512(ls);
+            /* lsd = ls duplicated per 16-group; signed copy for the delta */
+            const __m256i lsd = _mm256_permutexvar_epi16(idup, _mm256_castsi128_si256(ls));
+            const __m256i neg = _mm256_srai_epi16(_mm256_permutexvar_epi16(idup, _mm256_castsi128_si256(qh)), 15);
+            const __m256i lsds = _mm256_sub_epi16(_mm256_xor_si256(lsd, neg), neg);
+            const __m256i tb = _mm256_madd_epi16(bsums, lsd);  /* ls * sum(q8) per sub-block */
+            acc1[r] = _mm256_madd_epi16(bsums, lsds);           /* ls * delta * sum(q8) */
+            __m512i a = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), tb));
+            for (int k = 0; k < 4; k++) {
+                uint64_t q64;
+                uint32_t h2;
+                memcpy(&q64, x->qs + 8 * k, 8);
+                memcpy(&h2, x->qh + 2 * k, 4);
+                const uint64_t i0 = _pdep_u64(q64 & 0xffffffff, 0x00ff00ff00ff00ffull) | _pdep_u64(h2 & 0xfff, 0x0700070007000700ull);
+                const uint64_t i1 = _pdep_u64(q64 >> 32, 0x00ff00ff00ff00ffull) | _pdep_u64(h2 >> 16, 0x0700070007000700ull);
+                const __m512i g = _mm512_set_epi64(grid[i1 >> 48], grid[(i1 >> 32) & 0xffff], grid[(i1 >> 16) & 0xffff], grid[i1 & 0xffff],
+                                                   grid[i0 >> 48], grid[(i0 >> 32) & 0xffff], grid[(i0 >> 16) & 0xffff], grid[i0 & 0xffff]);
+                const __m512i ix = k == 0 ? ix0 : k == 1 ? ix1 : k == 2 ? ix2 : ix3;
+                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(g, yv[k]), _mm512_permutexvar_epi16(ix, ls512));
+            }
+            acc[r] = a;
+        }
+        const __m128 sumi = _mm_cvtepi32_ps(red4_512(acc[0], acc[1], acc[2], acc[3]));
+        const __m128 sumi1 = _mm_cvtepi32_ps(red4_256(acc1[0], acc1[1], acc1[2], acc1[3]));
+        const __m128 d = _mm_mul_ps(halves4(dh), _mm_set1_ps(y[b].d));
+        /* sumf += d * (sumi + IQ1S_DELTA * sumi1) */
+        sumf = _mm_add_ps(sumf, _mm_mul_ps(d, _mm_add_ps(sumi, _mm_mul_ps(_mm_set1_ps(IQ1S_DELTA), sumi1))));
+    }
+    return sumf;
+}
+
+/* ---- IQ2_XXS ---- */
+
+
+INLINE __m128 dot_iq2xxs_rows(const int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
+{
+    const __m512i ix0 = idx_pair(0), ix1 = idx_pair(2), ix2 = idx_pair(4), ix3 = idx_pair(6);
+    /* bytes 0-3 of each qword: the four 7-bit sign fields of aux[1] (bits 32+7l) */
+    const __m512i sctl = _mm512_set1_epi64(0x00000000352e2720ll);
+    const long long *grid = (const long long *)iq2xxs_grid;
+    const __m512i ks0 = _mm512_loadu_si512(ksigns_iq2xs), ks1 = _mm512_loadu_si512(ksigns_iq2xs + 64);
+    __m128 sumf = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *q8 = y[b].qs;
+        const __m512i yv[4] = {_mm512_loadu_si512(q8), _mm512_loadu_si512(q8 + 64),
+                               _mm512_loadu_si512(q8 + 128), _mm512_loadu_si512(q8 + 192)};
+        __m512i acc[4];
+        uint16_t dh[4] = {0, 0, 0, 0};
+        for (int r = 0; r < 4; r++) {
+            acc[r] = _mm512_setzero_si512();
+            if (r >= nr)
+                continue;
+            const block_iq2_xxs *x = (const block_iq2_xxs *)(w + (size_t)r * ws) + b;
+            dh[r] = x->d;
+            const __m512i Q = _mm512_loadu_si512(x->qs); /* qword ib = aux0 | aux1 << 32 */
+            const __m256i gidx = _mm512_cvtepi64_epi32(Q); /* byte 4ib+l = grid index */
+            const __m256i s7 = _mm512_cvtepi64_epi32(_mm512_multishift_epi64_epi8(sctl, Q));
+            /* sign bytes = ksigns_iq2xs[s7] (7 stored bits + parity): one
+             * vpermi2b over the 128-byte table, which ignores index bit 7 */
+            const __m256i sg = _mm512_castsi512_si256(
+                _mm512_permutex2var_epi8(ks0, _mm512_castsi256_si512(s7), ks1));
+            /* ls = 2*(aux1 >> 28) + 1 */
+            const __m128i ls = _mm_or_si128(_mm_slli_epi16(_mm512_cvtepi64_epi16(_mm512_srli_epi64(Q, 60)), 1),
+                                            _mm_set1_epi16(1));
+            const __m512i ls512 = _mm512_castsi128_si512(ls);
+            __m512i a = acc[r];
+            uint64_t gi[4], sm[4];
+            _mm256_storeu_si256((__m256i *)gi, gidx);
+            _mm256_storeu_si256((__m256i *)sm, sg);
+            for (int k = 0; k < 4; k++) {
+                const uint64_t i = gi[k];
+                const __m512i g = _mm512_set_epi64(grid[i >> 56], grid[(i >> 48) & 255], grid[(i >> 40) & 255],
+                                                   grid[(i >> 32) & 255], grid[(i >> 24) & 255],
+                                                   grid[(i >> 16) & 255], grid[(i >> 8) & 255], grid[i & 255]);
+                const __mmask64 m = (__mmask64)sm[k];
+                const __m512i ys = _mm512_mask_sub_epi8(yv[k], m, _mm512_setzero_si512(), yv[k]);
+                const __m512i ix = k == 0 ? ix0 : k == 1 ? ix1 : k == 2 ? ix2 : ix3;
+                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(g, ys), _mm512_permutexvar_epi16(ix, ls512));
+            }
+            acc[r] = a;
+        }
+        const __m128 bsum = _mm_cvtepi32_ps(red4_512(acc[0], acc[1], acc[2], acc[3]));
+        const __m128 d = _mm_mul_ps(halves4(dh), _mm_set1_ps(y[b].d));
+        sumf = _mm_add_ps(sumf, _mm_mul_ps(d, bsum));
+    }
+    return _mm_mul_ps(_mm_set1_ps(0.125f), sumf);
+}
+
+/* ---- per-type entry points: vec_dot and mul_mat (4 rows at a time) ---- */
+
+static __m128 rows_q4k(int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
+{
+    return nr == 4 ? dot_q45k_rows(0, 4, nb, w, ws, y) : dot_q45k_rows(0, 1, nb, w, ws, y);
+}
+static __m128 rows_q5k(int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
+{
+    return nr == 4 ? dot_q45k_rows(1, 4, nb, w, ws, y) : dot_q45k_rows(1, 1, nb, w, ws, y);
+}
+static __m128 rows_q6k(int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
+{
+    return nr == 4 ? dot_q6k_rows(4, nb, w, ws, y) : dot_q6k_rows(1, nb, w, ws, y);
+}
+static __m128 rows_iq1s(int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
+{
+    return nr == 4 ? dot_iq1s_rows(4, nb, w, ws, y) : dot_iq1s_rows(1, nb, w, ws, y);
+}
+static __m128 rows_iq2xxs(int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
+{
+    return nr == 4 ? dot_iq2xxs_rows(4, nb, w, ws, y) : dot_iq2xxs_rows(1, nb, w, ws, y);
+}
+
+typedef __m128 (*rows_fn)(int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y);
+
+INLINE void mul_mat_rows(rows_fn f, int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,
+                         const void *a, size_t as, int64_t nc, float *out, size_t os)
+{
+    const uint8_t *wb = w, *ab = a;
+    const int64_t nb = n / QK_K;
+    int64_t r = r0;
+    /* row groups outer, columns inner: the group's 4 rows stay in L1/L2 for
+     * every column, so each weight byte comes from memory once */
+    for (; r + 4 <= r1; r += 4)
+        for (int64_t c = 0; c < nc; c++) {
+            float s[4];
+            _mm_storeu_ps(s, f(4, nb, wb + (size_t)r * ws, ws, (const block_q8_K *)(ab + (size_t)c * as)));
+            float *o = out + (size_t)c * os + (size_t)r;
+            o[0] = s[0];
+            o[1] = s[1];
+            o[2] = s[2];
+            o[3] = s[3];
+        }
+    for (; r < r1; r++)
+        for (int64_t c = 0; c < nc; c++)
+            out[(size_t)c * os + (size_t)r] =
+                _mm_cvtss_f32(f(1, nb, wb + (size_t)r * ws, ws, (const block_q8_K *)(ab + (size_t)c * as)));
+}
+
+#define ENTRY(NAME)                                                                                \
+    static void dot_##NAME(int64_t n, float *s, const void *w, const void *a)                      \
+    {                                                                                              \
+        *s = _mm_cvtss_f32(rows_##NAME(1, n / QK_K, w, 0, a));                                     \
+    }                                                                                              \
+    static void mm_##NAME(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,             \
+                          const void *a, size_t as, int64_t nc, float *o, size_t os)               \
+    {                                                                                              \
+        mul_mat_rows(rows_##NAME, n, w, ws, r0, r1, a, as, nc, o, os);                             \
+    }
+ENTRY(q4k) ENTRY(q5k) ENTRY(q6k) ENTRY(iq1s) ENTRY(iq2xxs)
+
+/* ---- table ---- */
+
+static kern_table tab;
+static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
+
+static void tab_init(void)
+{
+    pthread_once(&grids_once, grids_init);
+    tab = *kern_table_avx2();
+    tab.isa = "avx512";
+    tab.quantize[MS_TYPE_Q8_K] = quant_q8_k;
+#define SET(T, NAME)                                                                               \
+    tab.vec_dot[T] = dot_##NAME;                                                                   \
+    tab.mul_mat[T] = mm_##NAME;
+    SET(MS_TYPE_Q4_K, q4k)
+    SET(MS_TYPE_Q5_K, q5k)
+    SET(MS_TYPE_Q6_K, q6k)
+    SET(MS_TYPE_IQ1_S, iq1s)
+    SET(MS_TYPE_IQ2_XXS, iq2xxs)
+#undef SET
+}
+
+const kern_table *kern_table_avx512(void)
+{
+    pthread_once(&tab_once, tab_init);
+    return &tab;
+}
