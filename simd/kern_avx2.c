@@ -7,6 +7,7 @@
  * (simd/quant_ref.c).  Types not listed keep their scalar entries.
  * Owns: kern_table_avx2 only. */
 #include <immintrin.h>
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -229,6 +230,477 @@ static void dot_q8_0(int64_t n, float *s, const void *w, const void *a)
     *s = sumf;
 }
 
+/* ---- helpers for the remaining types ---- */
+
+/* byte j of the result = 0xFF if bit j of the 32-bit word w is set (w holds
+ * four sign bytes: bit j of byte j/8 for element j) */
+static inline __m256i bits_to_bytes(uint32_t w)
+{
+    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2,
+                                          2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)w), shuf);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+/* y * (+1 | -1) where mask bytes are 0xFF for negative */
+static inline __m256i apply_signs(__m256i y, __m256i neg)
+{
+    return _mm256_sign_epi8(y, _mm256_or_si256(neg, _mm256_set1_epi8(1)));
+}
+
+/* 32 products of u8 weights and s8 activations, summed in pairs (s16), then
+ * scaled per 16 elements: lanes 0-3 (elements 0-15 of each 128-bit half...)
+ * madd with a vector holding s0 for int16 lanes 0-7 and s1 for 8-15 */
+static inline __m256i scale16(__m256i p16, int s0, int s1)
+{
+    return _mm256_madd_epi16(p16, _mm256_setr_epi16((short)s0, (short)s0, (short)s0, (short)s0, (short)s0,
+                                                    (short)s0, (short)s0, (short)s0, (short)s1, (short)s1,
+                                                    (short)s1, (short)s1, (short)s1, (short)s1, (short)s1,
+                                                    (short)s1));
+}
+
+/* ---- Q4_0 / IQ4_NL (Q8_0 activations) ---- */
+
+static void dot_q4_0(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_q4_0 *x = w;
+    const block_q8_0 *y = a;
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / 32; b++) {
+        const __m128i q = _mm_loadu_si128((const __m128i *)x[b].qs);
+        __m256i v = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+        v = _mm256_sub_epi8(v, _mm256_set1_epi8(8));
+        const int32_t sumi = hsum_i32(dot_s8s8(v, _mm256_loadu_si256((const __m256i *)y[b].qs)));
+        sumf += (float)sumi * quant_f16_to_f32(x[b].d) * quant_f16_to_f32(y[b].d);
+    }
+    *s = sumf;
+}
+
+static void dot_iq4_nl(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_iq4_nl *x = w;
+    const block_q8_0 *y = a;
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kvalues_iq4nl));
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / 32; b++) {
+        const __m128i q = _mm_loadu_si128((const __m128i *)x[b].qs);
+        const __m256i idx = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+        const __m256i v = _mm256_shuffle_epi8(kv, idx);
+        const int32_t sumi = hsum_i32(dot_s8s8(v, _mm256_loadu_si256((const __m256i *)y[b].qs)));
+        const float d = quant_f16_to_f32(y[b].d) * quant_f16_to_f32(x[b].d);
+        sumf += d * (float)sumi;
+    }
+    *s = sumf;
+}
+
+/* ---- IQ4_XS: one float term per 32 ---- */
+
+static void dot_iq4_xs(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_iq4_xs *x = w;
+    const block_q8_K *y = a;
+    const __m128i m4 = _mm_set1_epi8(0x0F);
+    const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kvalues_iq4nl));
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const float d4d8 = quant_f16_to_f32(x[b].d) * y[b].d;
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = ((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((x[b].scales_h >> (2 * ib)) & 3) << 4);
+            const float dl = d4d8 * (float)(ls - 32);
+            const __m128i q = _mm_loadu_si128((const __m128i *)(x[b].qs + 16 * ib));
+            const __m256i idx = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+            const __m256i v = _mm256_shuffle_epi8(kv, idx);
+            const int32_t sumi = hsum_i32(dot_s8s8(v, _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib))));
+            sumf += dl * (float)sumi;
+        }
+    }
+    *s = sumf;
+}
+
+/* ---- Q2_K ---- */
+
+static void dot_q2_k(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_q2_K *x = w;
+    const block_q8_K *y = a;
+    const __m256i m3 = _mm256_set1_epi8(3), m4 = _mm256_set1_epi8(0x0F);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[b].scales);
+        /* summs = sum_j bsums[j] * (sc[j] >> 4) */
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm256_castsi256_si128(m4)));
+        const int32_t summs = hsum_i32(_mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)y[b].bsums)));
+        const float dall = y[b].d * quant_f16_to_f32(x[b].d), dmin = y[b].d * quant_f16_to_f32(x[b].dmin);
+        __m256i acc = _mm256_setzero_si256();
+        for (int half = 0; half < 2; half++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * half));
+            for (int pass = 0; pass < 4; pass++) {
+                const int g = 8 * half + 2 * pass;
+                const __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * pass), m3);
+                const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[b].qs + 16 * g));
+                acc = _mm256_add_epi32(acc, scale16(_mm256_maddubs_epi16(v, yv), x[b].scales[g] & 0xF,
+                                                    x[b].scales[g + 1] & 0xF));
+            }
+        }
+        const int32_t isum = hsum_i32(acc);
+        sumf += dall * (float)isum - dmin * (float)summs;
+    }
+    *s = sumf;
+}
+
+/* ---- Q3_K: the reference's eight float lanes (element index mod 8) ---- */
+
+static void dot_q3_k(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_q3_K *x = w;
+    const block_q8_K *y = a;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 sums = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        /* sixteen signed 6-bit scales */
+        uint32_t aux[4];
+        memcpy(aux, x[b].scales, 12);
+        const uint32_t tmp = aux[2];
+        aux[2] = ((aux[0] >> 4) & 0x0f0f0f0f) | (((tmp >> 4) & 0x03030303) << 4);
+        aux[3] = ((aux[1] >> 4) & 0x0f0f0f0f) | (((tmp >> 6) & 0x03030303) << 4);
+        aux[0] = (aux[0] & 0x0f0f0f0f) | (((tmp >> 0) & 0x03030303) << 4);
+        aux[1] = (aux[1] & 0x0f0f0f0f) | (((tmp >> 2) & 0x03030303) << 4);
+        int8_t sc[16];
+        memcpy(sc, aux, 16);
+        for (int j = 0; j < 16; j++)
+            sc[j] = (int8_t)(sc[j] - 32);
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)x[b].hmask);
+        __m256i lane = _mm256_setzero_si256();
+        for (int half = 0; half < 2; half++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * half));
+            for (int pass = 0; pass < 4; pass++) {
+                const int e0 = 128 * half + 32 * pass;
+                __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * pass), m3);
+                /* minus 4 where the high bit (4*half+pass) of hmask is clear */
+                const __m256i hb = _mm256_set1_epi8((char)(1u << (4 * half + pass)));
+                const __m256i clear = _mm256_cmpeq_epi8(_mm256_and_si256(hm, hb), _mm256_setzero_si256());
+                v = _mm256_sub_epi8(v, _mm256_and_si256(clear, _mm256_set1_epi8(4)));
+                const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[b].qs + e0));
+                /* q*q8 and sc*(q*q8) fit int16 (|.| <= 32*4*128) */
+                for (int k = 0; k < 2; k++) {
+                    const __m128i v8 = k ? _mm256_extracti128_si256(v, 1) : _mm256_castsi256_si128(v);
+                    const __m128i y8 = k ? _mm256_extracti128_si256(yv, 1) : _mm256_castsi256_si128(yv);
+                    __m256i p = _mm256_mullo_epi16(_mm256_cvtepi8_epi16(v8), _mm256_cvtepi8_epi16(y8));
+                    p = _mm256_mullo_epi16(p, _mm256_set1_epi16(sc[(e0 + 16 * k) / 16]));
+                    /* int16 lanes 0-7 and 8-15 are elements with index mod 8 = lane */
+                    lane = _mm256_add_epi32(lane, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(p)));
+                    lane = _mm256_add_epi32(lane, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(p, 1)));
+                }
+            }
+        }
+        const __m256 d = _mm256_set1_ps(quant_f16_to_f32(x[b].d) * y[b].d);
+        sums = _mm256_add_ps(sums, _mm256_mul_ps(d, _mm256_cvtepi32_ps(lane)));
+    }
+    float l[8];
+    _mm256_storeu_ps(l, sums);
+    float sumf = 0.0f;
+    for (int i = 0; i < 8; i++)
+        sumf += l[i];
+    *s = sumf;
+}
+
+/* ---- IQ2_XS / IQ2_S: two 4-bit scales per 32 ---- */
+
+static void dot_iq2_xs_s(int type, int64_t n, float *s, const void *w, const void *a)
+{
+    pthread_once(&signs_once, signs_init);
+    const block_q8_K *y = a;
+    const int ts = type == MS_TYPE_IQ2_XS ? 74 : 82;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const uint8_t *blk = (const uint8_t *)w + (size_t)b * (size_t)ts;
+        const block_iq2_xs *x2 = (const block_iq2_xs *)blk;
+        const block_iq2_s *xs = (const block_iq2_s *)blk;
+        uint16_t dh;
+        memcpy(&dh, blk, 2);
+        const float d = quant_f16_to_f32(dh) * y[b].d;
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            __m256i g, neg;
+            uint8_t scb;
+            if (type == MS_TYPE_IQ2_XS) {
+                uint16_t q[4];
+                memcpy(q, x2->qs + 4 * ib, 8);
+                g = _mm256_setr_epi64x((long long)iq2xs_grid[q[0] & 511], (long long)iq2xs_grid[q[1] & 511],
+                                       (long long)iq2xs_grid[q[2] & 511], (long long)iq2xs_grid[q[3] & 511]);
+                neg = _mm256_setr_epi64x((long long)signs64[q[0] >> 9], (long long)signs64[q[1] >> 9],
+                                         (long long)signs64[q[2] >> 9], (long long)signs64[q[3] >> 9]);
+                scb = x2->scales[ib];
+            } else {
+                const uint8_t *qs = xs->qs + 4 * ib, h = xs->qh[ib];
+                g = _mm256_setr_epi64x((long long)iq2s_grid[qs[0] | ((h << 8) & 0x300)],
+                                       (long long)iq2s_grid[qs[1] | ((h << 6) & 0x300)],
+                                       (long long)iq2s_grid[qs[2] | ((h << 4) & 0x300)],
+                                       (long long)iq2s_grid[qs[3] | ((h << 2) & 0x300)]);
+                uint32_t sg;
+                memcpy(&sg, xs->qs + QK_K / 8 + 4 * ib, 4);
+                neg = bits_to_bytes(sg);
+                scb = xs->scales[ib];
+            }
+            const __m256i yv = apply_signs(_mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib)), neg);
+            acc = _mm256_add_epi32(acc, scale16(_mm256_maddubs_epi16(g, yv), 2 * (scb & 0xf) + 1, 2 * (scb >> 4) + 1));
+        }
+        sumf += d * (float)hsum_i32(acc);
+    }
+    *s = 0.125f * sumf;
+}
+
+static void dot_iq2_xs(int64_t n, float *s, const void *w, const void *a) { dot_iq2_xs_s(MS_TYPE_IQ2_XS, n, s, w, a); }
+static void dot_iq2_s(int64_t n, float *s, const void *w, const void *a) { dot_iq2_xs_s(MS_TYPE_IQ2_S, n, s, w, a); }
+
+/* ---- IQ3_XXS / IQ3_S ---- */
+
+static void dot_iq3_xxs(int64_t n, float *s, const void *w, const void *a)
+{
+    pthread_once(&signs_once, signs_init);
+    const block_iq3_xxs *x = w;
+    const block_q8_K *y = a;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const float d = quant_f16_to_f32(x[b].d) * y[b].d;
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            uint32_t aux;
+            memcpy(&aux, x[b].qs + QK_K / 4 + 4 * ib, 4);
+            const uint8_t *q = x[b].qs + 8 * ib;
+            const __m256i g = _mm256_setr_epi32((int)iq3xxs_grid[q[0]], (int)iq3xxs_grid[q[1]], (int)iq3xxs_grid[q[2]],
+                                                (int)iq3xxs_grid[q[3]], (int)iq3xxs_grid[q[4]], (int)iq3xxs_grid[q[5]],
+                                                (int)iq3xxs_grid[q[6]], (int)iq3xxs_grid[q[7]]);
+            const __m256i neg = _mm256_setr_epi64x((long long)signs64[aux & 127], (long long)signs64[(aux >> 7) & 127],
+                                                   (long long)signs64[(aux >> 14) & 127],
+                                                   (long long)signs64[(aux >> 21) & 127]);
+            const __m256i yv = apply_signs(_mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib)), neg);
+            const int ls = 2 * (int)(aux >> 28) + 1;
+            acc = _mm256_add_epi32(acc, scale16(_mm256_maddubs_epi16(g, yv), ls, ls));
+        }
+        sumf += d * (float)hsum_i32(acc);
+    }
+    *s = 0.25f * sumf;
+}
+
+static void dot_iq3_s(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_iq3_s *x = w;
+    const block_q8_K *y = a;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const float d = quant_f16_to_f32(x[b].d) * y[b].d;
+        __m256i acc = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++) {
+            const uint8_t *q = x[b].qs + 8 * ib;
+            const int h = x[b].qh[ib];
+            int32_t gi[8];
+            for (int j = 0; j < 8; j++)
+                gi[j] = (int32_t)iq3s_grid[q[j] | (((h >> j) & 1) << 8)];
+            const __m256i g = _mm256_loadu_si256((const __m256i *)gi);
+            uint32_t sg;
+            memcpy(&sg, x[b].signs + 4 * ib, 4);
+            const __m256i yv = apply_signs(_mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib)), bits_to_bytes(sg));
+            const int ls = 2 * ((x[b].scales[ib / 2] >> (4 * (ib % 2))) & 0xf) + 1;
+            acc = _mm256_add_epi32(acc, scale16(_mm256_maddubs_epi16(g, yv), ls, ls));
+        }
+        sumf += d * (float)hsum_i32(acc);
+    }
+    *s = sumf;
+}
+
+/* ---- IQ1_M ---- */
+
+static void dot_iq1_m(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_iq1_m *x = w;
+    const block_q8_K *y = a;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        uint16_t sc[4];
+        memcpy(sc, x[b].scales, 8);
+        const uint16_t dbits = (uint16_t)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
+        const uint8_t *qs = x[b].qs, *qh = x[b].qh;
+        __m256i acc1 = _mm256_setzero_si256(), acc2 = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib++, qs += 4, qh += 2) {
+            const __m256i g = _mm256_setr_epi64x((long long)iq1s_grid[qs[0] | ((qh[0] << 8) & 0x700)],
+                                                 (long long)iq1s_grid[qs[1] | ((qh[0] << 4) & 0x700)],
+                                                 (long long)iq1s_grid[qs[2] | ((qh[1] << 8) & 0x700)],
+                                                 (long long)iq1s_grid[qs[3] | ((qh[1] << 4) & 0x700)]);
+            /* delta sign per group of 8: -1 where the bit is set */
+            const __m256i dl = _mm256_setr_epi64x(qh[0] & 0x08 ? -1 : 0, qh[0] & 0x80 ? -1 : 0,
+                                                  qh[1] & 0x08 ? -1 : 0, qh[1] & 0x80 ? -1 : 0);
+            const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib));
+            const int ls1 = 2 * ((sc[ib / 2] >> (6 * (ib % 2))) & 7) + 1;
+            const int ls2 = 2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 7) + 1;
+            /* grid in {-1,0,1}: |g| as u8 times sign(g)*y */
+            const __m256i p1 = _mm256_maddubs_epi16(_mm256_sign_epi8(g, g), _mm256_sign_epi8(yv, g));
+            const __m256i p2 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), apply_signs(yv, dl));
+            acc1 = _mm256_add_epi32(acc1, scale16(p1, ls1, ls2));
+            acc2 = _mm256_add_epi32(acc2, scale16(p2, ls1, ls2));
+        }
+        const float d = quant_f16_to_f32(dbits);
+        sumf += d * y[b].d * ((float)hsum_i32(acc1) + IQ1M_DELTA * (float)hsum_i32(acc2));
+    }
+    *s = sumf;
+}
+
+/* ---- F32 / F16 / BF16: float products accumulated in double ----
+ * The reference sums (double)(x*y) in element order; here four double lanes,
+ * so the result may differ from it in the last float ulp (test tolerance
+ * TOL_DOUBLE_SUM in tests/test_kernels.c). */
+
+static inline __m256d acc_pd(__m256d acc, __m256 p)
+{
+    acc = _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
+    return _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
+}
+
+static inline float finish_pd(__m256d acc, double tail)
+{
+    double l[4];
+    _mm256_storeu_pd(l, acc);
+    return (float)(((l[0] + l[1]) + (l[2] + l[3])) + tail);
+}
+
+static void dot_f32(int64_t n, float *s, const void *w, const void *a)
+{
+    const float *x = w, *y = a;
+    __m256d acc = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        acc = acc_pd(acc, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    double tail = 0.0;
+    for (; i < n; i++)
+        tail += (double)(x[i] * y[i]);
+    *s = finish_pd(acc, tail);
+}
+
+static void dot_f16(int64_t n, float *s, const void *w, const void *a)
+{
+    const uint16_t *x = w, *y = a;
+    __m256d acc = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i)));
+        const __m256 yv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(y + i)));
+        acc = acc_pd(acc, _mm256_mul_ps(xv, yv));
+    }
+    double tail = 0.0;
+    for (; i < n; i++)
+        tail += (double)(quant_f16_to_f32(x[i]) * quant_f16_to_f32(y[i]));
+    *s = finish_pd(acc, tail);
+}
+
+static inline __m256 bf16x8(const uint16_t *p)
+{
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+
+static void dot_bf16(int64_t n, float *s, const void *w, const void *a)
+{
+    const uint16_t *x = w, *y = a;
+    __m256d acc = _mm256_setzero_pd();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        acc = acc_pd(acc, _mm256_mul_ps(bf16x8(x + i), bf16x8(y + i)));
+    double tail = 0.0;
+    for (; i < n; i++)
+        tail += (double)(quant_bf16_to_f32(x[i]) * quant_bf16_to_f32(y[i]));
+    *s = finish_pd(acc, tail);
+}
+
+/* ---- activation quantization (byte-identical to quant_ref.c) ---- */
+
+static inline float hmax_ps(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+static void quant_q8_k(const float *x, void *dst, int64_t n)
+{
+    block_q8_K *y = dst;
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        __m256 m = _mm256_setzero_ps();
+        for (int j = 0; j < QK_K; j += 8)
+            m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(x + j), absmask));
+        const float amax = hmax_ps(m);
+        if (!(amax > 0.0f)) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float max = 0.0f; /* the first element whose |x| is the largest */
+        for (int j = 0; j < QK_K; j++)
+            if (fabsf(x[j]) == amax) {
+                max = x[j];
+                break;
+            }
+        const float iscale = -127.f / max;
+        const __m256 vs = _mm256_set1_ps(iscale), magic = _mm256_set1_ps(12582912.f);
+        const __m256i mant = _mm256_set1_epi32(0x007fffff), off = _mm256_set1_epi32(0x00400000),
+                      lim = _mm256_set1_epi32(127);
+        for (int j = 0; j < QK_K; j += 16) {
+            __m256i q[2];
+            for (int k = 0; k < 2; k++) {
+                const __m256 v = _mm256_add_ps(_mm256_mul_ps(vs, _mm256_loadu_ps(x + j + 8 * k)), magic);
+                q[k] = _mm256_min_epi32(_mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(v), mant), off), lim);
+            }
+            /* values are in [-128, 127]: saturating packs are exact */
+            const __m256i p16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(q[0], q[1]), 0xD8);
+            const __m128i p8 = _mm_packs_epi16(_mm256_castsi256_si128(p16), _mm256_extracti128_si256(p16, 1));
+            _mm_storeu_si128((__m128i *)(y[i].qs + j), p8);
+            y[i].bsums[j / 16] = (int16_t)hsum_i32(_mm256_add_epi32(q[0], q[1]));
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+/* Q8_0 / Q8_1: amax per 32, d = amax/127 as half, q = round-half-even(x*127/amax) */
+static void quant_q8_01(int type, const float *x, void *dst, int64_t n)
+{
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    uint8_t *out = dst;
+    const size_t bs = type == MS_TYPE_Q8_0 ? 34 : 36;
+    for (int64_t i = 0; i < n / 32; i++, x += 32, out += bs) {
+        __m256 v[4];
+        __m256 m = _mm256_setzero_ps();
+        for (int k = 0; k < 4; k++) {
+            v[k] = _mm256_loadu_ps(x + 8 * k);
+            m = _mm256_max_ps(m, _mm256_and_ps(v[k], absmask));
+        }
+        const float amax = hmax_ps(m);
+        const float d = amax / 127.f;
+        const uint16_t dh = quant_f32_to_f16(d);
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        __m256i q[4];
+        for (int k = 0; k < 4; k++)
+            q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], _mm256_set1_ps(id)),
+                                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        const __m256i a01 = _mm256_packs_epi32(q[0], q[1]), a23 = _mm256_packs_epi32(q[2], q[3]);
+        __m256i p8 = _mm256_packs_epi16(a01, a23);
+        p8 = _mm256_permutevar8x32_epi32(p8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        memcpy(out, &dh, 2);
+        if (type == MS_TYPE_Q8_0) {
+            _mm256_storeu_si256((__m256i *)(out + 2), p8);
+        } else {
+            _mm256_storeu_si256((__m256i *)(out + 4), p8);
+            const int32_t sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+            const uint16_t sh = quant_f32_to_f16(d * (float)sum);
+            memcpy(out + 2, &sh, 2);
+        }
+    }
+}
+
+static void quant_q8_0(const float *x, void *dst, int64_t n) { quant_q8_01(MS_TYPE_Q8_0, x, dst, n); }
+static void quant_q8_1(const float *x, void *dst, int64_t n) { quant_q8_01(MS_TYPE_Q8_1, x, dst, n); }
+
 /* ---- table ---- */
 
 #define MM(NAME)                                                                                   \
@@ -238,6 +710,8 @@ static void dot_q8_0(int64_t n, float *s, const void *w, const void *a)
         kern_mul_mat_generic(dot_##NAME, NULL, n, w, ws, r0, r1, a, as, nc, o, os);                \
     }
 MM(q4_k) MM(q5_k) MM(q6_k) MM(iq1_s) MM(iq2_xxs) MM(q8_0)
+MM(q4_0) MM(iq4_nl) MM(iq4_xs) MM(q2_k) MM(q3_k) MM(iq2_xs) MM(iq2_s) MM(iq3_xxs) MM(iq3_s)
+MM(iq1_m) MM(f32) MM(f16) MM(bf16)
 
 static kern_table tab;
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
@@ -258,6 +732,26 @@ static void tab_init(void)
     tab.mul_mat[MS_TYPE_IQ2_XXS] = mm_iq2_xxs;
     tab.vec_dot[MS_TYPE_Q8_0] = dot_q8_0;
     tab.mul_mat[MS_TYPE_Q8_0] = mm_q8_0;
+#define SET(T, NAME)                                                                               \
+    tab.vec_dot[T] = dot_##NAME;                                                                   \
+    tab.mul_mat[T] = mm_##NAME;
+    SET(MS_TYPE_Q4_0, q4_0)
+    SET(MS_TYPE_IQ4_NL, iq4_nl)
+    SET(MS_TYPE_IQ4_XS, iq4_xs)
+    SET(MS_TYPE_Q2_K, q2_k)
+    SET(MS_TYPE_Q3_K, q3_k)
+    SET(MS_TYPE_IQ2_XS, iq2_xs)
+    SET(MS_TYPE_IQ2_S, iq2_s)
+    SET(MS_TYPE_IQ3_XXS, iq3_xxs)
+    SET(MS_TYPE_IQ3_S, iq3_s)
+    SET(MS_TYPE_IQ1_M, iq1_m)
+    SET(MS_TYPE_F32, f32)
+    SET(MS_TYPE_F16, f16)
+    SET(MS_TYPE_BF16, bf16)
+#undef SET
+    tab.quantize[MS_TYPE_Q8_K] = quant_q8_k;
+    tab.quantize[MS_TYPE_Q8_0] = quant_q8_0;
+    tab.quantize[MS_TYPE_Q8_1] = quant_q8_1;
 }
 
 const kern_table *kern_table_avx2(void)
