@@ -32,7 +32,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 600
 FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all deps test asan tsan fuzz fuzz-bin bench format clean tests-bin moestream
+.PHONY: all deps test asan tsan fuzz fuzz-bin bench format clean tests-bin moestream neon-test
 all: moestream
 
 # ./moestream is the default build; sanitizer builds get $(BUILD)/moestream.
@@ -80,6 +80,11 @@ test:
 	$(MAKE) WERROR=-Werror tests-bin moestream
 	MOESTREAM_SUMMARY=$(CURDIR)/build/summary ./tests/run_tests.sh build
 	$(MAKE) asan-run MOESTREAM_PRIOR=$(CURDIR)/build/summary
+
+# NEON kernels vs scalar, cross-compiled and run under qemu-aarch64 with and
+# without dotprod; part of `make test` through tests/run_tests.sh.
+neon-test:
+	./tests/neon_qemu.sh
 
 # Address + undefined-behaviour sanitizers over the fast tests.
 asan:

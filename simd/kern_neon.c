@@ -1,0 +1,395 @@
+/* kern_neon.c - NEON kernels (aarch64), with the dotprod extension (SDOT)
+ * where the CPU has it.
+ *
+ * Owns: kern_table_neon.  Dotprod is checked once at run time
+ * (getauxval(AT_HWCAP) & HWCAP_ASIMDDP), and MOESTREAM_NEON_DOTPROD=0 turns
+ * it off (tests run both paths; `make neon-test` runs this file under
+ * qemu-aarch64 with -cpu max and -cpu cortex-a53, which lacks dotprod).  The
+ * file is compiled with -march=armv8.2-a+dotprod, so the non-dotprod path is
+ * written with explicit widening multiplies (SMULL + SADALP) and must never
+ * reach SDOT: the cortex-a53 run would die with SIGILL if it did.
+ *
+ * Bit-exact with the scalar reference (simd/quant_ref.c): SIMD computes the
+ * integer sums of each (sub-)block, exact in any order; the float
+ * expressions are the reference's, in its order.  Specialised: Q4_K, Q5_K,
+ * Q6_K, IQ1_S, IQ1_M, IQ2_XXS, Q8_0 dots; Q8_K and Q8_0 quantization.  The
+ * other types keep the scalar entries (they are not on an R1 hot path:
+ * UD-IQ1_S uses IQ1_S/IQ2_XXS experts and Q4_K/Q5_K/Q6_K resident weights). */
+#include <arm_neon.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+
+#include "kern_isa.h"
+#include "quant.h"
+#include "quant_blocks.h"
+#include "quant_grids.h"
+
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+
+const kern_table *kern_table_neon(void);
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* ---- the one primitive: sum of 32 int8 x int8 products ---- */
+
+INLINE int32_t dot32_dp(int8x16_t a0, int8x16_t a1, int8x16_t b0, int8x16_t b1)
+{
+    int32x4_t acc = vdotq_s32(vdupq_n_s32(0), a0, b0);
+    return vaddvq_s32(vdotq_s32(acc, a1, b1));
+}
+
+INLINE int32_t dot32_mull(int8x16_t a0, int8x16_t a1, int8x16_t b0, int8x16_t b1)
+{
+    int32x4_t acc = vpaddlq_s16(vmull_s8(vget_low_s8(a0), vget_low_s8(b0)));
+    acc = vpadalq_s16(acc, vmull_high_s8(a0, b0));
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a1), vget_low_s8(b1)));
+    acc = vpadalq_s16(acc, vmull_high_s8(a1, b1));
+    return vaddvq_s32(acc);
+}
+
+#define DOT32(dp, a0, a1, b0, b1) ((dp) ? dot32_dp(a0, a1, b0, b1) : dot32_mull(a0, a1, b0, b1))
+
+/* ---- Q4_K / Q5_K ---- */
+
+INLINE void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
+{
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
+    }
+}
+
+INLINE float dot_q45k(const int dp, const int five, int64_t n, const void *w, const void *a)
+{
+    const block_q8_K *y = a;
+    const int ts = five ? 176 : 144;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const uint8_t *blk = (const uint8_t *)w + (size_t)b * (size_t)ts;
+        uint16_t dh, mh;
+        memcpy(&dh, blk, 2);
+        memcpy(&mh, blk + 2, 2);
+        const uint8_t *qs = blk + (five ? 48 : 16);
+        uint8x16_t h0 = vdupq_n_u8(0), h1 = vdupq_n_u8(0);
+        if (five) {
+            h0 = vld1q_u8(blk + 16);
+            h1 = vld1q_u8(blk + 32);
+        }
+        int32_t isum = 0, msum = 0;
+        for (int c = 0; c < 4; c++) {
+            uint8_t sc0, m0, sc1, m1;
+            scale_min_k4(2 * c, blk + 4, &sc0, &m0);
+            scale_min_k4(2 * c + 1, blk + 4, &sc1, &m1);
+            const uint8x16_t q0 = vld1q_u8(qs + 32 * c), q1 = vld1q_u8(qs + 32 * c + 16);
+            uint8x16_t l0 = vandq_u8(q0, m4), l1 = vandq_u8(q1, m4);
+            uint8x16_t u0 = vshrq_n_u8(q0, 4), u1 = vshrq_n_u8(q1, 4);
+            if (five) {
+                /* bit 2c of qh[l] -> +16 for the low nibbles, bit 2c+1 for the high */
+                const uint8x16_t bl = vdupq_n_u8((uint8_t)(1u << (2 * c))), bh = vdupq_n_u8((uint8_t)(2u << (2 * c)));
+                const uint8x16_t s16 = vdupq_n_u8(16);
+                l0 = vorrq_u8(l0, vandq_u8(vtstq_u8(h0, bl), s16));
+                l1 = vorrq_u8(l1, vandq_u8(vtstq_u8(h1, bl), s16));
+                u0 = vorrq_u8(u0, vandq_u8(vtstq_u8(h0, bh), s16));
+                u1 = vorrq_u8(u1, vandq_u8(vtstq_u8(h1, bh), s16));
+            }
+            const int8_t *q8 = y[b].qs + 64 * c;
+            const int32_t s0 = DOT32(dp, vreinterpretq_s8_u8(l0), vreinterpretq_s8_u8(l1), vld1q_s8(q8), vld1q_s8(q8 + 16));
+            const int32_t s1 = DOT32(dp, vreinterpretq_s8_u8(u0), vreinterpretq_s8_u8(u1), vld1q_s8(q8 + 32), vld1q_s8(q8 + 48));
+            isum += s0 * sc0 + s1 * sc1;
+            msum += m0 * (y[b].bsums[4 * c] + y[b].bsums[4 * c + 1]) + m1 * (y[b].bsums[4 * c + 2] + y[b].bsums[4 * c + 3]);
+        }
+        const float d = y[b].d * quant_f16_to_f32(dh), dmin = y[b].d * quant_f16_to_f32(mh);
+        sumf += d * (float)isum - dmin * (float)msum;
+    }
+    return sumf;
+}
+
+/* ---- Q6_K ---- */
+
+INLINE float dot_q6k(const int dp, int64_t n, const void *w, const void *a)
+{
+    const block_q6_K *x = w;
+    const block_q8_K *y = a;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), m3 = vdupq_n_u8(3);
+    const int8x16_t o32 = vdupq_n_s8(32);
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int32_t isum = 0;
+        for (int half = 0; half < 2; half++) {
+            const uint8_t *ql = x[b].ql + 64 * half, *qh = x[b].qh + 32 * half;
+            const int8_t *sc = x[b].scales + 8 * half;
+            const int8_t *q8 = y[b].qs + 128 * half;
+            for (int k = 0; k < 2; k++) { /* l in [16k, 16k+16) */
+                const uint8x16_t L0 = vld1q_u8(ql + 16 * k), L1 = vld1q_u8(ql + 32 + 16 * k);
+                const uint8x16_t H = vld1q_u8(qh + 16 * k);
+                int8x16_t q[4];
+                q[0] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(L0, m4), vshlq_n_u8(vandq_u8(H, m3), 4))), o32);
+                q[1] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(L1, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(H, 2), m3), 4))), o32);
+                q[2] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(L0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(H, 4), m3), 4))), o32);
+                q[3] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(L1, 4), vshlq_n_u8(vshrq_n_u8(H, 6), 4))), o32);
+                for (int qt = 0; qt < 4; qt++) {
+                    /* 16 elements 32*qt + 16k + [0,16): one scale */
+                    const int8x16_t yv = vld1q_s8(q8 + 32 * qt + 16 * k);
+                    int32_t s;
+                    if (dp) {
+                        s = vaddvq_s32(vdotq_s32(vdupq_n_s32(0), q[qt], yv));
+                    } else {
+                        int32x4_t acc = vpaddlq_s16(vmull_s8(vget_low_s8(q[qt]), vget_low_s8(yv)));
+                        s = vaddvq_s32(vpadalq_s16(acc, vmull_high_s8(q[qt], yv)));
+                    }
+                    isum += s * sc[k + 2 * qt];
+                }
+            }
+        }
+        sumf += y[b].d * quant_f16_to_f32(x[b].d) * (float)isum;
+    }
+    return sumf;
+}
+
+/* ---- IQ1_S / IQ1_M ---- */
+
+INLINE int8x16_t grid2(uint32_t i0, uint32_t i1)
+{
+    return vreinterpretq_s8_u64(vcombine_u64(vcreate_u64(iq1s_grid[i0]), vcreate_u64(iq1s_grid[i1])));
+}
+
+INLINE float dot_iq1s(const int dp, int64_t n, const void *w, const void *a)
+{
+    const block_iq1_s *x = w;
+    const block_q8_K *y = a;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int32_t sumi = 0, sumi1 = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const uint32_t h = x[b].qh[ib];
+            const uint8_t *qs = x[b].qs + 4 * ib;
+            const int8x16_t g0 = grid2(qs[0] | ((h << 8) & 0x700), qs[1] | ((h << 5) & 0x700));
+            const int8x16_t g1 = grid2(qs[2] | ((h << 2) & 0x700), qs[3] | ((h >> 1) & 0x700));
+            const int8_t *q8 = y[b].qs + 32 * ib;
+            const int32_t lsum = DOT32(dp, g0, g1, vld1q_s8(q8), vld1q_s8(q8 + 16));
+            const int32_t ls = 2 * ((h >> 12) & 7) + 1;
+            sumi += ls * lsum;
+            sumi1 += ls * (h & 0x8000 ? -1 : 1) * (y[b].bsums[2 * ib] + y[b].bsums[2 * ib + 1]);
+        }
+        sumf += quant_f16_to_f32(x[b].d) * y[b].d * ((float)sumi + IQ1S_DELTA * (float)sumi1);
+    }
+    return sumf;
+}
+
+INLINE float dot_iq1m(const int dp, int64_t n, const void *w, const void *a)
+{
+    const block_iq1_m *x = w;
+    const block_q8_K *y = a;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        uint16_t sc[4];
+        memcpy(sc, x[b].scales, 8);
+        const uint16_t dbits = (uint16_t)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
+        const uint8_t *qs = x[b].qs, *qh = x[b].qh;
+        int sumi1 = 0, sumi2 = 0;
+        for (int ib = 0; ib < 8; ib++, qs += 4, qh += 2) {
+            const int8_t *q8 = y[b].qs + 32 * ib;
+            const int8x16_t y0 = vld1q_s8(q8), y1 = vld1q_s8(q8 + 16);
+            const int8x16_t g0 = grid2(qs[0] | ((qh[0] << 8) & 0x700), qs[1] | ((qh[0] << 4) & 0x700));
+            const int8x16_t g1 = grid2(qs[2] | ((qh[1] << 8) & 0x700), qs[3] | ((qh[1] << 4) & 0x700));
+            const int8x16_t z = vdupq_n_s8(0);
+            /* per 16: grid . q8 (sum1) and the delta-signed sum of q8 (sum2) */
+            const int32_t a0 = DOT32(dp, g0, z, y0, z), a1 = DOT32(dp, g1, z, y1, z);
+            const int8x16_t d0 = vcombine_s8(vdup_n_s8(qh[0] & 0x08 ? -1 : 1), vdup_n_s8(qh[0] & 0x80 ? -1 : 1));
+            const int8x16_t d1 = vcombine_s8(vdup_n_s8(qh[1] & 0x08 ? -1 : 1), vdup_n_s8(qh[1] & 0x80 ? -1 : 1));
+            const int32_t b0 = DOT32(dp, d0, z, y0, z), b1 = DOT32(dp, d1, z, y1, z);
+            const int ls1 = 2 * ((sc[ib / 2] >> (6 * (ib % 2))) & 7) + 1;
+            const int ls2 = 2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 7) + 1;
+            sumi1 += a0 * ls1 + a1 * ls2;
+            sumi2 += b0 * ls1 + b1 * ls2;
+        }
+        sumf += quant_f16_to_f32(dbits) * y[b].d * ((float)sumi1 + IQ1M_DELTA * (float)sumi2);
+    }
+    return sumf;
+}
+
+/* ---- IQ2_XXS ---- */
+
+static uint64_t signs64[128]; /* 0xFF in the bytes whose sign bit is set */
+
+INLINE float dot_iq2xxs(const int dp, int64_t n, const void *w, const void *a)
+{
+    const block_iq2_xxs *x = w;
+    const block_q8_K *y = a;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const float d = quant_f16_to_f32(x[b].d) * y[b].d;
+        int32_t bsum = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            uint32_t aux[2];
+            memcpy(aux, x[b].qs + 4 * ib, 8);
+            const uint8_t *a8 = (const uint8_t *)aux;
+            int8x16_t g[2];
+            for (int k = 0; k < 2; k++) {
+                const uint8x16_t gv = vcombine_u8(vcreate_u8(iq2xxs_grid[a8[2 * k]]), vcreate_u8(iq2xxs_grid[a8[2 * k + 1]]));
+                const uint8x16_t sv = vcombine_u8(vcreate_u8(signs64[(aux[1] >> (14 * k)) & 127]),
+                                                  vcreate_u8(signs64[(aux[1] >> (14 * k + 7)) & 127]));
+                /* (g ^ s) - s: negate where s = 0xFF */
+                g[k] = vsubq_s8(vreinterpretq_s8_u8(veorq_u8(gv, sv)), vreinterpretq_s8_u8(sv));
+            }
+            const int8_t *q8 = y[b].qs + 32 * ib;
+            const int32_t sumi = DOT32(dp, g[0], g[1], vld1q_s8(q8), vld1q_s8(q8 + 16));
+            bsum += sumi * (2 * (int32_t)(aux[1] >> 28) + 1);
+        }
+        sumf += d * (float)bsum;
+    }
+    return 0.125f * sumf;
+}
+
+/* ---- Q8_0 ---- */
+
+INLINE float dot_q80(const int dp, int64_t n, const void *w, const void *a)
+{
+    const block_q8_0 *x = w, *y = a;
+    float sumf = 0.0f;
+    for (int64_t b = 0; b < n / 32; b++) {
+        const int32_t sumi = DOT32(dp, vld1q_s8(x[b].qs), vld1q_s8(x[b].qs + 16), vld1q_s8(y[b].qs), vld1q_s8(y[b].qs + 16));
+        sumf += (float)sumi * (quant_f16_to_f32(x[b].d) * quant_f16_to_f32(y[b].d));
+    }
+    return sumf;
+}
+
+/* ---- activation quantization (byte-identical to quant_ref.c) ---- */
+
+static void quant_q8_k(const float *x, void *dst, int64_t n)
+{
+    block_q8_K *y = dst;
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        float32x4_t m = vdupq_n_f32(0.0f);
+        for (int j = 0; j < QK_K; j += 4)
+            m = vmaxq_f32(m, vabsq_f32(vld1q_f32(x + j)));
+        const float amax = vmaxvq_f32(m);
+        if (!(amax > 0.0f)) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float max = 0.0f; /* the first element whose |x| is the largest */
+        for (int j = 0; j < QK_K; j++)
+            if (fabsf(x[j]) == amax) {
+                max = x[j];
+                break;
+            }
+        const float iscale = -127.f / max;
+        const float32x4_t vs = vdupq_n_f32(iscale), magic = vdupq_n_f32(12582912.f);
+        const int32x4_t mant = vdupq_n_s32(0x007fffff), off = vdupq_n_s32(0x00400000), lim = vdupq_n_s32(127);
+        for (int j = 0; j < QK_K; j += 16) {
+            int32x4_t q[4];
+            for (int k = 0; k < 4; k++) {
+                const float32x4_t v = vaddq_f32(vmulq_f32(vs, vld1q_f32(x + j + 4 * k)), magic);
+                q[k] = vminq_s32(vsubq_s32(vandq_s32(vreinterpretq_s32_f32(v), mant), off), lim);
+            }
+            const int16x8_t p0 = vcombine_s16(vmovn_s32(q[0]), vmovn_s32(q[1]));
+            const int16x8_t p1 = vcombine_s16(vmovn_s32(q[2]), vmovn_s32(q[3]));
+            vst1q_s8(y[i].qs + j, vcombine_s8(vmovn_s16(p0), vmovn_s16(p1)));
+            y[i].bsums[j / 16] = (int16_t)vaddvq_s32(vaddq_s32(vaddq_s32(q[0], q[1]), vaddq_s32(q[2], q[3])));
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+static void quant_q8_0(const float *x, void *dst, int64_t n)
+{
+    block_q8_0 *y = dst;
+    for (int64_t i = 0; i < n / 32; i++, x += 32) {
+        float32x4_t v[8];
+        float32x4_t m = vdupq_n_f32(0.0f);
+        for (int k = 0; k < 8; k++) {
+            v[k] = vld1q_f32(x + 4 * k);
+            m = vmaxq_f32(m, vabsq_f32(v[k]));
+        }
+        const float amax = vmaxvq_f32(m);
+        const float d = amax / 127.f;
+        y[i].d = quant_f32_to_f16(d);
+        const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+        for (int k = 0; k < 8; k += 2) {
+            /* round half to even (FRINTN), as nearbyintf in the default mode */
+            const int32x4_t a0 = vcvtq_s32_f32(vrndnq_f32(vmulq_f32(v[k], vdupq_n_f32(id))));
+            const int32x4_t a1 = vcvtq_s32_f32(vrndnq_f32(vmulq_f32(v[k + 1], vdupq_n_f32(id))));
+            vst1_s8(y[i].qs + 4 * k, vmovn_s16(vcombine_s16(vmovn_s32(a0), vmovn_s32(a1))));
+        }
+    }
+}
+
+/* ---- entry points: one copy with SDOT, one without ---- */
+
+#define ENTRY(NAME, EXPR)                                                                          \
+    static void dot_##NAME##_dp(int64_t n, float *s, const void *w, const void *a) { *s = EXPR(1); } \
+    static void dot_##NAME##_nodp(int64_t n, float *s, const void *w, const void *a) { *s = EXPR(0); } \
+    static void mm_##NAME##_dp(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,        \
+                               const void *a, size_t as, int64_t nc, float *o, size_t os)          \
+    {                                                                                              \
+        kern_mul_mat_generic(dot_##NAME##_dp, NULL, n, w, ws, r0, r1, a, as, nc, o, os);           \
+    }                                                                                              \
+    static void mm_##NAME##_nodp(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,      \
+                                 const void *a, size_t as, int64_t nc, float *o, size_t os)        \
+    {                                                                                              \
+        kern_mul_mat_generic(dot_##NAME##_nodp, NULL, n, w, ws, r0, r1, a, as, nc, o, os);         \
+    }
+
+#define E_Q4K(dp) dot_q45k(dp, 0, n, w, a)
+#define E_Q5K(dp) dot_q45k(dp, 1, n, w, a)
+#define E_Q6K(dp) dot_q6k(dp, n, w, a)
+#define E_IQ1S(dp) dot_iq1s(dp, n, w, a)
+#define E_IQ1M(dp) dot_iq1m(dp, n, w, a)
+#define E_IQ2XXS(dp) dot_iq2xxs(dp, n, w, a)
+#define E_Q80(dp) dot_q80(dp, n, w, a)
+ENTRY(q4k, E_Q4K)
+ENTRY(q5k, E_Q5K)
+ENTRY(q6k, E_Q6K)
+ENTRY(iq1s, E_IQ1S)
+ENTRY(iq1m, E_IQ1M)
+ENTRY(iq2xxs, E_IQ2XXS)
+ENTRY(q80, E_Q80)
+
+/* ---- table ---- */
+
+static kern_table tab;
+static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
+
+static void tab_init(void)
+{
+    for (int i = 0; i < 128; i++) {
+        uint64_t v = 0;
+        for (int j = 0; j < 8; j++)
+            if (ksigns_iq2xs[i] & (1u << j))
+                v |= (uint64_t)0xFF << (8 * j);
+        signs64[i] = v;
+    }
+    const char *env = getenv("MOESTREAM_NEON_DOTPROD");
+    const int dp = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) && !(env && !strcmp(env, "0"));
+    tab = *kern_table_scalar();
+    tab.isa = "neon"; /* the dotprod choice is reported by tests/neon/neon_main.c */
+#define SET(T, NAME)                                                                               \
+    tab.vec_dot[T] = dp ? dot_##NAME##_dp : dot_##NAME##_nodp;                                     \
+    tab.mul_mat[T] = dp ? mm_##NAME##_dp : mm_##NAME##_nodp;
+    SET(MS_TYPE_Q4_K, q4k)
+    SET(MS_TYPE_Q5_K, q5k)
+    SET(MS_TYPE_Q6_K, q6k)
+    SET(MS_TYPE_IQ1_S, iq1s)
+    SET(MS_TYPE_IQ1_M, iq1m)
+    SET(MS_TYPE_IQ2_XXS, iq2xxs)
+    SET(MS_TYPE_Q8_0, q80)
+#undef SET
+    tab.quantize[MS_TYPE_Q8_K] = quant_q8_k;
+    tab.quantize[MS_TYPE_Q8_0] = quant_q8_0;
+}
+
+const kern_table *kern_table_neon(void)
+{
+    pthread_once(&tab_once, tab_init);
+    return &tab;
+}
