@@ -19,7 +19,13 @@ static void usage(FILE *f)
             "Writes a DeepSeek-R1-shaped GGUF with random (valid) weights. It produces noise:\n"
             "it is for tests and benchmarks, not for reading.  Full width by default\n"
             "(7168 hidden, 256 experts of 2048; 3 dense + 2 MoE blocks); --tiny writes a\n"
-            "small model of the same family in well under a second.\n");
+            "small model of the same family in well under a second.\n"
+            "  --profile P        per-tensor type mix of that unsloth recipe (default ud-iq1_s)\n"
+            "  --split SIZE       parts of at most SIZE bytes of tensor data (e.g. 20G; >= 1M)\n"
+            "  --vocab FILE.gguf  copy tokenizer.* from FILE (vocab_size follows it)\n"
+            "  --routing-skew S   make about an eighth of each layer's experts hot: router rows\n"
+            "                     scaled by up to 1+S and exp_probs_b up to S (0 = uniform)\n"
+            "  --seed N           the same options and seed give the same bytes (default 42)\n");
 }
 
 int cmd_synth(int argc, char **argv)

@@ -349,16 +349,17 @@ int synth_write(const char *path, const synth_opts *o, char *first_part, char *e
         rc = gguf_open(&voc, o->vocab, err, errlen);
         uint64_t nt = 0;
         const void *d;
-        if (!rc)
+        if (!rc) {
             rc = gguf_get_arr(voc, "tokenizer.ggml.tokens", GGUF_T_STRING, &nt, &d, err, errlen);
+            if (rc == -ENOENT)
+                snprintf(err, errlen, "%s: no tokenizer.ggml.tokens", o->vocab);
+        }
         if (!rc && (nt < 1 || nt > INT32_MAX)) {
             snprintf(err, errlen, "%s: %llu tokens", o->vocab, (unsigned long long)nt);
             rc = -EBADMSG;
         }
         if (!rc)
             n_vocab = (int)nt;
-        if (rc == -ENOENT)
-            snprintf(err, errlen, "%s: no tokenizer.ggml.tokens", o->vocab);
     }
 
     static const char *pnames[] = {"UD-IQ1_S", "UD-IQ1_M", "UD-IQ2_XXS", "UD-Q2_K_XL"};
