@@ -14,6 +14,9 @@ if [ ! -d "$D" ] || [ -z "$(ls "$D" 2>/dev/null)" ]; then
 fi
 n=0; bad=0
 for f in "$D"/*.gguf; do
+  # test_gguf_corrupt's split suite restores a valid 3-part set between its
+  # corruptions (split damage is checked there); its part 1 is not corrupt
+  case "$(basename "$f")" in split-00001-of-*) continue;; esac
   for cmd in eval inspect; do
     if [ $cmd = eval ]; then args=(eval -m "$f" --tokens "0 1 2" --greedy 1); else args=(inspect -m "$f"); fi
     timeout 60 "$BIN" "${args[@]}" >/dev/null 2>"$T/corrupt.err"; rc=$?
