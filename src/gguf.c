@@ -1,15 +1,19 @@
 /* gguf.c - GGUF reader: header, metadata and tensor table of a file or a
  * split set, validated once (see gguf.h for the contract).
  *
- * The header region is read through a bounded cursor (struct cur) that
- * pulls the file in growing chunks, checks every length against the bytes
- * left in the file before allocating, and remembers the first error with its
- * byte offset.  Parsed strings and arrays live in an arena owned by the
- * gguf_file; nothing points into the read buffer after parsing.
- * Invariants after gguf_open: every tensor has a known type, 1..4 dims,
- * a row length that is a multiple of its block size, an aligned offset, and
- * data inside its part that overlaps no other tensor; names and keys are
- * unique. */
+ * The header region is read through a bounded cursor (struct cur) over a
+ * 1 MB window of the file that checks every length and count against the
+ * bytes left in the file before allocating, and remembers the first error
+ * with its byte offset.  Parsed strings and arrays live in an arena owned
+ * by the gguf_file; nothing points into the read window after parsing.
+ * Arrays of arrays are accepted (the spec allows them; the reference does
+ * not) up to MAX_ARRAY_DEPTH levels.
+ * Invariants after gguf_open: every tensor has a known file type, 1..4 dims
+ * (n_dims 0, which the reference accepts, is reported as 1), a row length
+ * that is a multiple of its block size, an aligned offset, and data inside
+ * its part that overlaps no other tensor; keys and tensor names (over all
+ * parts) are unique; split parts are numbered as their names say.
+ * Not owned here: what the tensors mean (model.c). */
 #include "gguf.h"
 
 #include <errno.h>
