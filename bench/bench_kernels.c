@@ -1,8 +1,16 @@
-/* bench_kernels.c - GEMV weight throughput per type and ISA, at 1 thread
- * and all threads, in GB/s of GGUF bytes, next to the machine's streaming
- * read bandwidth measured in the same run (a STREAM-like sum).  Weights are
- * 512 MB per type (>= 4x the last-level cache of typical CPUs).
- *   build/bench/bench_kernels [MB] */
+/* bench_kernels.c - weight throughput of the kernel tables, in GB/s of GGUF
+ * bytes, next to the machine's streaming read bandwidth measured in the same
+ * run (a STREAM-like sum over a buffer as large as the weights).
+ *
+ * Per type and ISA (scalar, avx2, avx512, neon as available): GEMV (one
+ * activation column, the decode shape) at 1 thread and all threads, and
+ * mul_mat with 8 columns (prefill / experts shared by several tokens) at all
+ * threads.  Weights are MB (default 512) per type: at least 4x the last-level
+ * cache of current server parts, so every byte comes from DRAM.  Times are
+ * the best of REPS runs after one warm-up (scalar: one timed run - it is
+ * 10-50x slower and only a baseline).  Rows are split over the pool as
+ * src/matmul.c does (tpool_split).
+ *   build/bench/bench_kernels [MB] [type ...]     e.g. bench_kernels 512 IQ1_S Q4_K */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +19,8 @@
 #include "kernels.h"
 #include "quant.h"
 #include "threadpool.h"
+
+#define REPS 3
 
 static double now_s(void)
 {
@@ -26,22 +36,26 @@ struct job {
     const uint8_t *w;
     size_t wr;
     long rows;
-    const void *a;
+    const uint8_t *a;
+    size_t ar;
+    int ncols;
     float *out;
+    /* stream */
     const uint64_t *mem;
     size_t words;
     uint64_t sink[64];
 };
 
-static void gemv(void *ctx, int ith, int nth)
+static void gemm_job(void *ctx, int ith, int nth)
 {
     struct job *j = ctx;
     long lo, hi;
     tpool_split(j->rows, ith, nth, &lo, &hi);
-    j->k->mul_mat[j->type](j->n, j->w, j->wr, lo, hi, j->a, 0, 1, j->out, 0);
+    if (lo < hi)
+        j->k->mul_mat[j->type](j->n, j->w, j->wr, lo, hi, j->a, j->ar, j->ncols, j->out, (size_t)j->rows);
 }
 
-static void stream(void *ctx, int ith, int nth)
+static void stream_job(void *ctx, int ith, int nth)
 {
     struct job *j = ctx;
     long lo, hi;
@@ -56,76 +70,108 @@ static void stream(void *ctx, int ith, int nth)
     j->sink[ith % 64] = a ^ b ^ c ^ d;
 }
 
+static double best_time(tpool *tp, tpool_fn fn, void *ctx, int reps)
+{
+    tpool_run(tp, fn, ctx); /* warm-up: page faults, caches, frequency */
+    double best = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        tpool_run(tp, fn, ctx);
+        double t = now_s() - t0;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+static const int ALL_TYPES[] = {MS_TYPE_IQ1_S,   MS_TYPE_IQ1_M, MS_TYPE_IQ2_XXS, MS_TYPE_Q4_K,
+                                MS_TYPE_Q5_K,    MS_TYPE_Q6_K,  MS_TYPE_Q8_0,    MS_TYPE_Q4_0,
+                                MS_TYPE_IQ4_NL,  MS_TYPE_IQ4_XS, MS_TYPE_Q2_K,   MS_TYPE_Q3_K,
+                                MS_TYPE_IQ2_XS,  MS_TYPE_IQ2_S, MS_TYPE_IQ3_XXS, MS_TYPE_IQ3_S,
+                                MS_TYPE_F16,     MS_TYPE_BF16,  MS_TYPE_F32};
+
 int main(int argc, char **argv)
 {
     size_t mb = argc > 1 ? (size_t)atoi(argv[1]) : 512;
+    if (mb < 16)
+        mb = 16;
+    int types[64], ntypes = 0;
+    for (int i = 2; i < argc && ntypes < 64; i++)
+        for (size_t t = 0; t < sizeof ALL_TYPES / sizeof ALL_TYPES[0]; t++)
+            if (!strcmp(argv[i], quant_info(ALL_TYPES[t])->name))
+                types[ntypes++] = ALL_TYPES[t];
+    if (!ntypes)
+        for (size_t t = 0; t < sizeof ALL_TYPES / sizeof ALL_TYPES[0]; t++)
+            types[ntypes++] = ALL_TYPES[t];
     char err[256];
     tpool *all = NULL, *one = NULL;
-    tpool_create(&all, 0, err, sizeof err);
-    tpool_create(&one, 1, err, sizeof err);
-    printf("machine: %s\n", tpool_describe(all));
-    struct job j = {0};
-    j.words = (mb << 20) / 8;
-    uint64_t *mem = malloc(j.words * 8);
-    for (size_t i = 0; i < j.words; i++)
-        mem[i] = i * 0x9E3779B97F4A7C15ull;
-    j.mem = mem;
-    double bw[2];
-    for (int p = 0; p < 2; p++) {
-        tpool *tp = p ? all : one;
-        tpool_run(tp, stream, &j);
-        double best = 1e9;
-        for (int r = 0; r < 3; r++) {
-            double t0 = now_s();
-            tpool_run(tp, stream, &j);
-            double t = now_s() - t0;
-            best = t < best ? t : best;
-        }
-        bw[p] = (double)(j.words * 8) / best / 1e9;
+    if (tpool_create(&all, 0, err, sizeof err) || tpool_create(&one, 1, err, sizeof err)) {
+        fprintf(stderr, "bench_kernels: %s\n", err);
+        return 1;
     }
+    const int nth = tpool_size(all);
+    printf("## bench_kernels: %zu MB of weights per type, row length 7168\n", mb);
+    printf("machine: %s; kernel table chosen: %s\n", tpool_describe(all), kern_get()->isa);
+
+    struct job s = {0};
+    s.words = (mb << 20) / 8;
+    uint64_t *mem = malloc(s.words * 8);
+    if (!mem)
+        return 1;
+    for (size_t i = 0; i < s.words; i++)
+        mem[i] = i * 0x9E3779B97F4A7C15ull;
+    s.mem = mem;
+    const double bw1 = (double)(s.words * 8) / best_time(one, stream_job, &s, REPS) / 1e9;
+    const double bwn = (double)(s.words * 8) / best_time(all, stream_job, &s, REPS) / 1e9;
     free(mem);
-    printf("streaming read bandwidth: %.2f GB/s (1 thread), %.2f GB/s (%d threads)\n\n", bw[0], bw[1],
-           tpool_size(all));
-    printf("| type | isa | GB/s 1 thread | GB/s %d threads | %% of read bandwidth |\n|---|---|---|---|---|\n",
-           tpool_size(all));
-    const int types[] = {MS_TYPE_IQ1_S, MS_TYPE_IQ2_XXS, MS_TYPE_Q4_K, MS_TYPE_Q5_K, MS_TYPE_Q6_K,
-                         MS_TYPE_Q8_0};
-    const char *isas[] = {"scalar", "avx2"};
+    printf("streaming read bandwidth (STREAM-like sum, same buffer size): %.1f GB/s 1 thread, "
+           "%.1f GB/s %d threads\n\n",
+           bw1, bwn, nth);
+    printf("| type | isa | GEMV GB/s 1 thr | GEMV GB/s %d thr | %% of %d-thr bw | x scalar | mul_mat 8 cols "
+           "GB/s %d thr | 8-col time / 1-col time |\n|---|---|---|---|---|---|---|---|\n",
+           nth, nth, nth);
+
+    const char *isas[] = {"scalar", "avx2", "avx512", "neon"};
     const int64_t n = 7168;
-    float *x = malloc(n * 4);
-    for (int64_t i = 0; i < n; i++)
-        x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
-    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+    const int NC = 8;
+    float *x = malloc((size_t)n * NC * 4);
+    uint64_t rng = 7;
+    for (int64_t i = 0; i < n * NC; i++) {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        x[i] = (float)((double)(rng >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    }
+    for (int ti = 0; ti < ntypes; ti++) {
         const int type = types[ti];
         const quant_type_info *inf = quant_info(type);
-        size_t wr = quant_row_bytes(type, n);
-        long rows = (long)((mb << 20) / wr);
-        uint8_t *w = malloc(wr * (size_t)rows);
-        uint64_t rng = 99;
-        quant_fill_random(type, w, (int64_t)(wr * (size_t)rows / (size_t)inf->type_size), &rng, 1.0f);
-        void *a = malloc(quant_row_bytes(inf->act_type, n));
-        float *out = malloc((size_t)rows * 4);
-        for (int k = 0; k < 2; k++) {
+        const size_t wr = quant_row_bytes(type, n), ar = quant_row_bytes(inf->act_type, n);
+        const long rows = (long)((mb << 20) / wr);
+        const size_t wbytes = wr * (size_t)rows;
+        uint8_t *w = malloc(wbytes), *a = malloc(ar * NC);
+        float *out = malloc((size_t)rows * NC * 4);
+        if (!w || !a || !out)
+            return 1;
+        uint64_t r2 = 99;
+        quant_fill_random(type, w, (int64_t)(wbytes / (size_t)inf->type_size), &r2, 1.0f);
+        double scalar_gbs = 0;
+        for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
             const kern_table *kt = kern_get_isa(isas[k]);
             if (!kt)
                 continue;
-            kt->quantize[inf->act_type](x, a, n);
-            struct job g = {kt, type, n, w, wr, rows, a, out, NULL, 0, {0}};
-            double gbs[2];
-            for (int p = 0; p < 2; p++) {
-                tpool *tp = p ? all : one;
-                tpool_run(tp, gemv, &g);
-                double best = 1e9;
-                for (int r = 0; r < 2; r++) {
-                    double t0 = now_s();
-                    tpool_run(tp, gemv, &g);
-                    double t = now_s() - t0;
-                    best = t < best ? t : best;
-                }
-                gbs[p] = (double)(wr * (size_t)rows) / best / 1e9;
-            }
-            printf("| %s | %s | %.2f | %.2f | %.0f%% |\n", inf->name, isas[k], gbs[0], gbs[1],
-                   100.0 * gbs[1] / bw[1]);
+            const int reps = k == 0 ? 1 : REPS;
+            for (int c = 0; c < NC; c++)
+                kt->quantize[inf->act_type](x + (size_t)c * (size_t)n, a + ar * (size_t)c, n);
+            struct job g = {kt, type, n, w, wr, rows, a, ar, 1, out, NULL, 0, {0}};
+            const double g1 = (double)wbytes / best_time(one, gemm_job, &g, reps) / 1e9;
+            const double tn = best_time(all, gemm_job, &g, reps);
+            const double gn = (double)wbytes / tn / 1e9;
+            g.ncols = NC;
+            const double t8 = best_time(all, gemm_job, &g, reps);
+            if (k == 0)
+                scalar_gbs = gn;
+            printf("| %s | %s | %.2f | %.2f | %.0f%% | %.1f | %.2f | %.2f |\n", inf->name, kt->isa, g1, gn,
+                   100.0 * gn / bwn, gn / scalar_gbs, (double)wbytes / t8 / 1e9, t8 / tn);
+            fflush(stdout);
         }
         free(w);
         free(a);

@@ -378,6 +378,146 @@ INLINE __m128 dot_iq2xxs_rows(const int nr, int64_t nb, const uint8_t *w, size_t
     return _mm_mul_ps(_mm_set1_ps(0.125f), sumf);
 }
 
+/* ---- IQ1_S / IQ2_XXS with several activation columns ----
+ * Prefill and experts shared by several tokens: one weight row is decoded
+ * once per block (the grid lookups are most of the cost) and used for 8
+ * columns; the float lanes are now columns, each doing its own row's
+ * reference sequence.  Columns past nc repeat the last one (not stored). */
+
+/* lane c = sum of the int32 lanes of v[c], c = 0..7 */
+INLINE __m256i red8_512(const __m512i v[8])
+{
+    __m256i h[8];
+    for (int i = 0; i < 8; i++)
+        h[i] = _mm256_add_epi32(_mm512_castsi512_si256(v[i]), _mm512_extracti64x4_epi64(v[i], 1));
+    const __m256i x = _mm256_hadd_epi32(_mm256_hadd_epi32(h[0], h[1]), _mm256_hadd_epi32(h[2], h[3]));
+    const __m256i y = _mm256_hadd_epi32(_mm256_hadd_epi32(h[4], h[5]), _mm256_hadd_epi32(h[6], h[7]));
+    const __m128i lo = _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
+    const __m128i hi = _mm_add_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256(y, 1));
+    return _mm256_set_m128i(hi, lo);
+}
+
+INLINE __m256i red8_256(const __m256i v[8])
+{
+    const __m256i x = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    const __m256i y = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    const __m128i lo = _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
+    const __m128i hi = _mm_add_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256(y, 1));
+    return _mm256_set_m128i(hi, lo);
+}
+
+static void iq1s_cols8(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[8], float out[8])
+{
+    const __m512i ix[4] = {idx_pair(0), idx_pair(2), idx_pair(4), idx_pair(6)};
+    const __m256i idup = _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const long long *grid = (const long long *)iq1s_grid_p1;
+    const block_iq1_s *x = (const block_iq1_s *)wrow;
+    __m256 sumf = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const __m128i qh = _mm_loadu_si128((const __m128i *)x[b].qh);
+        const __m128i ls = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(qh, 12), _mm_set1_epi16(7)), 1),
+                                        _mm_set1_epi16(1));
+        const __m512i ls512 = _mm512_castsi128_si512(ls);
+        const __m256i lsd = _mm256_permutexvar_epi16(idup, _mm256_castsi128_si256(ls));
+        const __m256i neg = _mm256_srai_epi16(_mm256_permutexvar_epi16(idup, _mm256_castsi128_si256(qh)), 15);
+        const __m256i lsds = _mm256_sub_epi16(_mm256_xor_si256(lsd, neg), neg);
+        __m512i g[4], sc[4];
+        for (int k = 0; k < 4; k++) {
+            uint64_t q64;
+            uint32_t h2;
+            memcpy(&q64, x[b].qs + 8 * k, 8);
+            memcpy(&h2, x[b].qh + 2 * k, 4);
+            const uint64_t i0 = _pdep_u64(q64 & 0xffffffff, 0x00ff00ff00ff00ffull) | _pdep_u64(h2 & 0xfff, 0x0700070007000700ull);
+            const uint64_t i1 = _pdep_u64(q64 >> 32, 0x00ff00ff00ff00ffull) | _pdep_u64(h2 >> 16, 0x0700070007000700ull);
+            g[k] = _mm512_set_epi64(grid[i1 >> 48], grid[(i1 >> 32) & 0xffff], grid[(i1 >> 16) & 0xffff], grid[i1 & 0xffff],
+                                    grid[i0 >> 48], grid[(i0 >> 32) & 0xffff], grid[(i0 >> 16) & 0xffff], grid[i0 & 0xffff]);
+            sc[k] = _mm512_permutexvar_epi16(ix[k], ls512);
+        }
+        __m512i acc[8];
+        __m256i acc1[8];
+        float yd[8];
+        for (int c = 0; c < 8; c++) {
+            const block_q8_K *y = (const block_q8_K *)yc[c] + b;
+            yd[c] = y->d;
+            const __m256i bsums = _mm256_loadu_si256((const __m256i *)y->bsums);
+            acc1[c] = _mm256_madd_epi16(bsums, lsds);
+            __m512i a = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_madd_epi16(bsums, lsd)));
+            for (int k = 0; k < 4; k++)
+                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(g[k], _mm512_loadu_si512(y->qs + 64 * k)), sc[k]);
+            acc[c] = a;
+        }
+        const __m256 sumi = _mm256_cvtepi32_ps(red8_512(acc)), sumi1 = _mm256_cvtepi32_ps(red8_256(acc1));
+        const __m256 d = _mm256_mul_ps(_mm256_set1_ps(quant_f16_to_f32(x[b].d)), _mm256_loadu_ps(yd));
+        sumf = _mm256_add_ps(sumf, _mm256_mul_ps(d, _mm256_add_ps(sumi, _mm256_mul_ps(_mm256_set1_ps(IQ1S_DELTA), sumi1))));
+    }
+    _mm256_storeu_ps(out, sumf);
+}
+
+static void iq2xxs_cols8(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[8], float out[8])
+{
+    const __m512i ix[4] = {idx_pair(0), idx_pair(2), idx_pair(4), idx_pair(6)};
+    const __m512i sctl = _mm512_set1_epi64(0x00000000352e2720ll);
+    const __m512i ks0 = _mm512_loadu_si512(ksigns_iq2xs), ks1 = _mm512_loadu_si512(ksigns_iq2xs + 64);
+    const long long *grid = (const long long *)iq2xxs_grid;
+    const block_iq2_xxs *x = (const block_iq2_xxs *)wrow;
+    __m256 sumf = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const __m512i Q = _mm512_loadu_si512(x[b].qs);
+        const __m256i gidx = _mm512_cvtepi64_epi32(Q);
+        const __m256i s7 = _mm512_cvtepi64_epi32(_mm512_multishift_epi64_epi8(sctl, Q));
+        const __m256i sg = _mm512_castsi512_si256(_mm512_permutex2var_epi8(ks0, _mm512_castsi256_si512(s7), ks1));
+        const __m128i ls = _mm_or_si128(_mm_slli_epi16(_mm512_cvtepi64_epi16(_mm512_srli_epi64(Q, 60)), 1), _mm_set1_epi16(1));
+        const __m512i ls512 = _mm512_castsi128_si512(ls);
+        uint64_t gi[4], sm[4];
+        _mm256_storeu_si256((__m256i *)gi, gidx);
+        _mm256_storeu_si256((__m256i *)sm, sg);
+        __m512i g[4], sc[4];
+        for (int k = 0; k < 4; k++) {
+            const uint64_t i = gi[k];
+            g[k] = _mm512_set_epi64(grid[i >> 56], grid[(i >> 48) & 255], grid[(i >> 40) & 255], grid[(i >> 32) & 255],
+                                    grid[(i >> 24) & 255], grid[(i >> 16) & 255], grid[(i >> 8) & 255], grid[i & 255]);
+            sc[k] = _mm512_permutexvar_epi16(ix[k], ls512);
+        }
+        __m512i acc[8];
+        float yd[8];
+        for (int c = 0; c < 8; c++) {
+            const block_q8_K *y = (const block_q8_K *)yc[c] + b;
+            yd[c] = y->d;
+            __m512i a = _mm512_setzero_si512();
+            for (int k = 0; k < 4; k++) {
+                const __m512i yv = _mm512_loadu_si512(y->qs + 64 * k);
+                const __m512i ys = _mm512_mask_sub_epi8(yv, (__mmask64)sm[k], _mm512_setzero_si512(), yv);
+                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(g[k], ys), sc[k]);
+            }
+            acc[c] = a;
+        }
+        const __m256 bsum = _mm256_cvtepi32_ps(red8_512(acc));
+        const __m256 d = _mm256_mul_ps(_mm256_set1_ps(quant_f16_to_f32(x[b].d)), _mm256_loadu_ps(yd));
+        sumf = _mm256_add_ps(sumf, _mm256_mul_ps(d, bsum));
+    }
+    _mm256_storeu_ps(out, _mm256_mul_ps(_mm256_set1_ps(0.125f), sumf));
+}
+
+typedef void (*cols8_fn)(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[8], float out[8]);
+
+/* rows one at a time, columns 8 at a time (the last group padded by
+ * repeating its last column) */
+static void mul_mat_cols(cols8_fn f, int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,
+                         const void *a, size_t as, int64_t nc, float *out, size_t os)
+{
+    const uint8_t *wb = w, *ab = a;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t c0 = 0; c0 < nc; c0 += 8) {
+            const uint8_t *yc[8];
+            for (int c = 0; c < 8; c++)
+                yc[c] = ab + (size_t)(c0 + c < nc ? c0 + c : nc - 1) * as;
+            float s[8];
+            f(n / QK_K, wb + (size_t)r * ws, yc, s);
+            for (int c = 0; c < 8 && c0 + c < nc; c++)
+                out[(size_t)(c0 + c) * os + (size_t)r] = s[c];
+        }
+}
+
 /* ---- per-type entry points: vec_dot and mul_mat (4 rows at a time) ---- */
 
 static __m128 rows_q4k(int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
@@ -439,6 +579,25 @@ INLINE void mul_mat_rows(rows_fn f, int64_t n, const void *w, size_t ws, int64_t
     }
 ENTRY(q4k) ENTRY(q5k) ENTRY(q6k) ENTRY(iq1s) ENTRY(iq2xxs)
 
+/* one column: four rows per pass; several: decode once, eight columns per pass */
+static void mm_iq1s_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
+                        size_t as, int64_t nc, float *o, size_t os)
+{
+    if (nc >= 2)
+        mul_mat_cols(iq1s_cols8, n, w, ws, r0, r1, a, as, nc, o, os);
+    else
+        mm_iq1s(n, w, ws, r0, r1, a, as, nc, o, os);
+}
+
+static void mm_iq2xxs_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
+                          size_t as, int64_t nc, float *o, size_t os)
+{
+    if (nc >= 2)
+        mul_mat_cols(iq2xxs_cols8, n, w, ws, r0, r1, a, as, nc, o, os);
+    else
+        mm_iq2xxs(n, w, ws, r0, r1, a, as, nc, o, os);
+}
+
 /* ---- table ---- */
 
 static kern_table tab;
@@ -459,6 +618,8 @@ static void tab_init(void)
     SET(MS_TYPE_IQ1_S, iq1s)
     SET(MS_TYPE_IQ2_XXS, iq2xxs)
 #undef SET
+    tab.mul_mat[MS_TYPE_IQ1_S] = mm_iq1s_any;
+    tab.mul_mat[MS_TYPE_IQ2_XXS] = mm_iq2xxs_any;
 }
 
 const kern_table *kern_table_avx512(void)
