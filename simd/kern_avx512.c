@@ -83,6 +83,17 @@ INLINE __m512i idx_quad(int s)
         1);
 }
 
+/* Software prefetch PF_AHEAD bytes ahead in each of the rows run side by
+ * side: with four interleaved row streams the hardware prefetcher alone
+ * left DRAM GEMV at a fraction of the in-cache speed (IQ2_XXS 0.9 vs 5.1
+ * GB/s, 1 thread, this Zen 5). */
+#define PF_AHEAD 1024
+INLINE void prefetch_block(const void *p, int bytes)
+{
+    for (int o = 0; o < bytes; o += 64)
+        _mm_prefetch((const char *)p + PF_AHEAD + o, _MM_HINT_T0);
+}
+
 /* ---- Q8_K / Q8_0 activation quantization ---- */
 
 static void quant_q8_k(const float *x, void *dst, int64_t n)
@@ -163,6 +174,7 @@ INLINE __m128 dot_q45k_rows(const int five, const int nr, int64_t nb, const uint
             if (r >= nr)
                 continue;
             const uint8_t *blk = w + (size_t)r * ws + (size_t)b * (size_t)bs;
+            prefetch_block(blk, bs);
             memcpy(&dh[r], blk, 2);
             memcpy(&mh[r], blk + 2, 2);
             const __m128i sm = k4_scales(blk + 4);
@@ -221,6 +233,7 @@ INLINE __m128 dot_q6k_rows(const int nr, int64_t nb, const uint8_t *w, size_t ws
             if (r >= nr)
                 continue;
             const block_q6_K *x = (const block_q6_K *)(w + (size_t)r * ws) + b;
+            prefetch_block(x, sizeof *x);
             dh[r] = x->d;
             const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
             const __m512i sc = _mm512_castsi256_si512(sc16);
@@ -285,6 +298,7 @@ INLINE __m128 dot_iq1s_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
             if (r >= nr)
                 continue;
             const block_iq1_s *x = (const block_iq1_s *)(w + (size_t)r * ws) + b;
+            prefetch_block(x, sizeof *x);
             dh[r] = x->d;
             const __m128i qh = _mm_loadu_si128((const __m128i *)x->qh);
             /* ls = 2*((h >> 12) & 7) + 1 per sub-block, as int16 */
@@ -343,6 +357,7 @@ INLINE __m128 dot_iq2xxs_rows(const int nr, int64_t nb, const uint8_t *w, size_t
             if (r >= nr)
                 continue;
             const block_iq2_xxs *x = (const block_iq2_xxs *)(w + (size_t)r * ws) + b;
+            prefetch_block(x, sizeof *x);
             dh[r] = x->d;
             const __m512i Q = _mm512_loadu_si512(x->qs); /* qword ib = aux0 | aux1 << 32 */
             const __m256i gidx = _mm512_cvtepi64_epi32(Q); /* byte 4ib+l = grid index */
