@@ -70,6 +70,13 @@ static void stream_job(void *ctx, int ith, int nth)
     j->sink[ith % 64] = a ^ b ^ c ^ d;
 }
 
+static void empty_job(void *ctx, int ith, int nth)
+{
+    (void)ctx;
+    (void)ith;
+    (void)nth;
+}
+
 static double best_time(tpool *tp, tpool_fn fn, void *ctx, int reps)
 {
     tpool_run(tp, fn, ctx); /* warm-up: page faults, caches, frequency */
@@ -126,6 +133,13 @@ int main(int argc, char **argv)
     printf("streaming read bandwidth (STREAM-like sum, same buffer size): %.1f GB/s 1 thread, "
            "%.1f GB/s %d threads\n\n",
            bw1, bwn, nth);
+    /* fork/join cost of the pool: decode runs ~10 forks per layer */
+    const int forks = 20000;
+    tpool_run(all, empty_job, NULL);
+    double t0 = now_s();
+    for (int i = 0; i < forks; i++)
+        tpool_run(all, empty_job, NULL);
+    printf("thread pool fork/join (empty job, %d threads): %.2f us\n\n", nth, (now_s() - t0) / forks * 1e6);
     printf("| type | isa | GEMV GB/s 1 thr | GEMV GB/s %d thr | %% of %d-thr bw | x scalar | mul_mat 8 cols "
            "GB/s %d thr | 8-col time / 1-col time |\n|---|---|---|---|---|---|---|---|\n",
            nth, nth, nth);
