@@ -4,7 +4,12 @@
  * Bit-exact with the scalar reference by construction: SIMD computes only
  * the integer sums of a block (exact in any order), and each block's float
  * combination is the reference's expression, evaluated in the same order
- * (simd/quant_ref.c).  Types not listed keep their scalar entries.
+ * (simd/quant_ref.c); Q3_K keeps the reference's eight float lanes as one
+ * ymm.  F32/F16/BF16 sum float products in four double lanes (the reference
+ * sums in element order: equal within TOL_DOUBLE_SUM, tests/test_kernels.c).
+ * Activation quantization (Q8_K, Q8_0, Q8_1) is byte-identical.
+ * Every type has an entry here except Q4_1, Q5_0 and Q5_1, which keep the
+ * scalar ones: no DeepSeek-R1 GGUF uses them.
  * Owns: kern_table_avx2 only. */
 #include <immintrin.h>
 #include <math.h>

@@ -1,17 +1,19 @@
-/* kern_avx512.c - AVX-512 (F/BW/VL/DQ + VNNI, VBMI, BITALG) kernels for the
- * hot types, compiled with the AVX-512 flags only in this file and chosen at
- * run time (kern_dispatch.c checks cpuid and the OS's zmm save state).
+/* kern_avx512.c - AVX-512 (F/BW/VL/DQ + VNNI + VBMI) kernels for the hot
+ * types, compiled with the AVX-512 flags only in this file and chosen at run
+ * time (kern_dispatch.c checks cpuid and the OS's zmm save state).
  *
- * Owns: kern_table_avx512.  Types not specialised here keep the AVX2 table's
- * entries (AVX2 runs on every CPU that passes the AVX-512 check).
+ * Owns: kern_table_avx512: Q4_K, Q5_K, Q6_K, IQ1_S, IQ1_M, IQ2_XXS products and
+ * Q8_K quantization.  Every other entry is the AVX2 table's (AVX2 runs on
+ * every CPU that passes the AVX-512 check).
  *
  * Bit-exact with the scalar reference (simd/quant_ref.c) by construction:
  *  - SIMD computes only integer sums, which are exact in any order;
  *  - each 256-block's float expression is the reference's, evaluated in the
- *    reference's order.  Four weight rows run side by side, one row per
- *    float lane, so every lane performs exactly the scalar sequence of IEEE
- *    operations (explicit mul/add intrinsics, never FMA; the Makefile adds
- *    -ffp-contract=off).
+ *    reference's order.  GEMV runs four weight rows side by side, one row per
+ *    float lane; the multi-column IQ1_S/IQ2_XXS kernels put one activation
+ *    column per lane.  Either way every lane performs exactly the scalar
+ *    sequence of IEEE operations (explicit mul/add intrinsics, never FMA; the
+ *    Makefile adds -ffp-contract=off).
  *  - Q8_K activation quantization reproduces quantize_row_q8_K_ref bit for
  *    bit (the same multiply, the same 1.5*2^23 rounding add).
  *
@@ -21,12 +23,17 @@
  *    applied by vpdpwssd (VNNI) into s32 accumulators;
  *  - IQ1_S grid values {-1,0,1} are looked up with +1 added ({0,1,2}, an
  *    unsigned operand for vpmaddubsw); the extra sum(q8) per sub-block is
- *    the activation's bsums and is subtracted again;
- *  - IQ2_XXS signs are rebuilt from the 7 stored bits plus parity
- *    (vpmultishiftqb, then vpermi2b over ksigns_iq2xs) and applied to the activation as a byte mask.
- * Grid lookups are scalar loads assembled into a zmm: vpgatherqq measured
- * no faster on this Zen 5 (3.9 GB/s either way for IQ1_S, 7168-wide rows in
- * L2, 1 thread) and is slow on Intel parts with the GDS microcode fix. */
+ *    the activation's bsums and is subtracted again.  Its 2048-entry grid is
+ *    read with scalar loads assembled into a zmm: vpgatherqq measured no
+ *    faster on this Zen 5 (3.9 GB/s either way, 7168-wide rows in L2, 1
+ *    thread) and is slow on Intel parts with the GDS microcode fix;
+ *  - IQ2_XXS: its 256-entry grid (values 8, 25, 43) is kept as 2-bit codes in
+ *    eight zmm and looked up with vpermi2w, then expanded to bytes with
+ *    vpermb/vpmultishiftqb; signs are rebuilt from the 7 stored bits plus
+ *    parity (vpmultishiftqb, then vpermi2b over ksigns_iq2xs) and applied to
+ *    the activation as a byte mask;
+ *  - the four-row GEMV prefetches the next four rows linearly (see
+ *    prefetch_group). */
 #include <immintrin.h>
 #include <pthread.h>
 #include <string.h>
@@ -353,6 +360,76 @@ INLINE __m128 dot_iq1s_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
     return sumf;
 }
 
+/* ---- IQ1_M ----
+ * Like IQ1_S (the same grid, +1 lookups), with a 3-bit scale per 16 and a
+ * delta sign per 8: the delta term is sum(q8) with the group's sign, scaled
+ * like the grid term. */
+
+INLINE __m128 dot_iq1m_rows(const int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
+{
+    const __m512i ix[4] = {idx_quad(0), idx_quad(4), idx_quad(8), idx_quad(12)};
+    /* scale j (per 16) = bits 3*(j%4).. of 16-bit word j/4 */
+    const __m256i iw = _mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const __m256i sh = _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9);
+    const __m512i ones = _mm512_set1_epi8(1);
+    const long long *grid = (const long long *)iq1s_grid_p1;
+    __m128 sumf = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        if (nr == 4)
+            prefetch_group(w, ws, nb, b);
+        const int8_t *q8 = y[b].qs;
+        const __m512i yv[4] = {_mm512_loadu_si512(q8), _mm512_loadu_si512(q8 + 64),
+                               _mm512_loadu_si512(q8 + 128), _mm512_loadu_si512(q8 + 192)};
+        const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[b].bsums);
+        __m512i acc[4], acc2[4];
+        uint16_t dh[4] = {0, 0, 0, 0};
+        for (int r = 0; r < 4; r++) {
+            acc[r] = _mm512_setzero_si512();
+            acc2[r] = _mm512_setzero_si512();
+            if (r >= nr)
+                continue;
+            const block_iq1_m *x = (const block_iq1_m *)(w + (size_t)r * ws) + b;
+            uint16_t sc[4];
+            memcpy(sc, x->scales, 8);
+            dh[r] = (uint16_t)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
+            const __m256i scw = _mm256_permutexvar_epi16(iw, _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)x->scales)));
+            const __m256i ls16 = _mm256_or_si256(
+                _mm256_slli_epi16(_mm256_and_si256(_mm256_srlv_epi16(scw, sh), _mm256_set1_epi16(7)), 1), _mm256_set1_epi16(1));
+            const __m512i ls512 = _mm512_castsi256_si512(ls16);
+            /* the +1 of the lookups: ls * sum(q8) per 16 */
+            __m512i a = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_madd_epi16(bsums, ls16)));
+            __m512i a2 = _mm512_setzero_si512();
+            for (int k = 0; k < 4; k++) {
+                uint64_t q64;
+                uint32_t h4;
+                memcpy(&q64, x->qs + 8 * k, 8);
+                memcpy(&h4, x->qh + 4 * k, 4);
+                /* group m of this zmm: qs byte | (nibble m of qh & 7) << 8 */
+                const uint64_t i0 = _pdep_u64(q64 & 0xffffffff, 0x00ff00ff00ff00ffull) |
+                                    (_pdep_u64(h4 & 0xffff, 0x0f000f000f000f00ull) & 0x0700070007000700ull);
+                const uint64_t i1 = _pdep_u64(q64 >> 32, 0x00ff00ff00ff00ffull) |
+                                    (_pdep_u64(h4 >> 16, 0x0f000f000f000f00ull) & 0x0700070007000700ull);
+                const __m512i g = _mm512_set_epi64(grid[i1 >> 48], grid[(i1 >> 32) & 0xffff], grid[(i1 >> 16) & 0xffff], grid[i1 & 0xffff],
+                                                   grid[i0 >> 48], grid[(i0 >> 32) & 0xffff], grid[(i0 >> 16) & 0xffff], grid[i0 & 0xffff]);
+                const __m512i scv = _mm512_permutexvar_epi16(ix[k], ls512);
+                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(g, yv[k]), scv);
+                /* delta sign of group m = bit 3 of nibble m: negative -> negate its 8 q8 */
+                const __mmask64 neg = (__mmask64)(_pdep_u64(_pext_u32(h4, 0x88888888u), 0x0101010101010101ull) * 0xFF);
+                const __m512i ys = _mm512_mask_sub_epi8(yv[k], neg, _mm512_setzero_si512(), yv[k]);
+                a2 = _mm512_dpwssd_epi32(a2, _mm512_maddubs_epi16(ones, ys), scv);
+            }
+            acc[r] = a;
+            acc2[r] = a2;
+        }
+        const __m128 sumi1 = _mm_cvtepi32_ps(red4_512(acc[0], acc[1], acc[2], acc[3]));
+        const __m128 sumi2 = _mm_cvtepi32_ps(red4_512(acc2[0], acc2[1], acc2[2], acc2[3]));
+        const __m128 d = _mm_mul_ps(halves4(dh), _mm_set1_ps(y[b].d));
+        /* sumf += d * (sumi1 + IQ1M_DELTA * sumi2) */
+        sumf = _mm_add_ps(sumf, _mm_mul_ps(d, _mm_add_ps(sumi1, _mm_mul_ps(_mm_set1_ps(IQ1M_DELTA), sumi2))));
+    }
+    return sumf;
+}
+
 /* ---- IQ2_XXS ---- */
 
 typedef struct {
@@ -608,6 +685,10 @@ static __m128 rows_iq1s(int nr, int64_t nb, const uint8_t *w, size_t ws, const b
 {
     return nr == 4 ? dot_iq1s_rows(4, nb, w, ws, y) : dot_iq1s_rows(1, nb, w, ws, y);
 }
+static __m128 rows_iq1m(int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
+{
+    return nr == 4 ? dot_iq1m_rows(4, nb, w, ws, y) : dot_iq1m_rows(1, nb, w, ws, y);
+}
 static __m128 rows_iq2xxs(int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
 {
     return nr == 4 ? dot_iq2xxs_rows(4, nb, w, ws, y) : dot_iq2xxs_rows(1, nb, w, ws, y);
@@ -649,7 +730,7 @@ INLINE void mul_mat_rows(rows_fn f, int64_t n, const void *w, size_t ws, int64_t
     {                                                                                              \
         mul_mat_rows(rows_##NAME, n, w, ws, r0, r1, a, as, nc, o, os);                             \
     }
-ENTRY(q4k) ENTRY(q5k) ENTRY(q6k) ENTRY(iq1s) ENTRY(iq2xxs)
+ENTRY(q4k) ENTRY(q5k) ENTRY(q6k) ENTRY(iq1s) ENTRY(iq1m) ENTRY(iq2xxs)
 
 /* one column: four rows per pass; several: decode once, eight columns per pass */
 static void mm_iq1s_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
@@ -689,6 +770,7 @@ static void tab_init(void)
     SET(MS_TYPE_Q5_K, q5k)
     SET(MS_TYPE_Q6_K, q6k)
     SET(MS_TYPE_IQ1_S, iq1s)
+    SET(MS_TYPE_IQ1_M, iq1m)
     SET(MS_TYPE_IQ2_XXS, iq2xxs)
 #undef SET
     tab.mul_mat[MS_TYPE_IQ1_S] = mm_iq1s_any;
