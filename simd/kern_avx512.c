@@ -362,8 +362,8 @@ INLINE __m128 dot_iq1s_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
 
 /* ---- IQ1_M ----
  * Like IQ1_S (the same grid, +1 lookups), with a 3-bit scale per 16 and a
- * delta sign per 8: the delta term is sum(q8) with the group's sign, scaled
- * like the grid term. */
+ * delta sign per 8: the delta term is the activation's per-8 sums (vpsadbw,
+ * once per block for the four rows) times +-scale, one vpmaddwd per row. */
 
 INLINE __m128 dot_iq1m_rows(const int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
 {
@@ -371,7 +371,10 @@ INLINE __m128 dot_iq1m_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
     /* scale j (per 16) = bits 3*(j%4).. of 16-bit word j/4 */
     const __m256i iw = _mm256_setr_epi16(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     const __m256i sh = _mm256_setr_epi16(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9);
-    const __m512i ones = _mm512_set1_epi8(1);
+    /* lanes g (0..31) -> scale g/2 */
+    const __m512i ihalf = _mm512_set_epi16(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8, 7, 7, 6, 6, 5, 5,
+                                           4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
     const long long *grid = (const long long *)iq1s_grid_p1;
     __m128 sumf = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
@@ -381,6 +384,14 @@ INLINE __m128 dot_iq1m_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
         const __m512i yv[4] = {_mm512_loadu_si512(q8), _mm512_loadu_si512(q8 + 64),
                                _mm512_loadu_si512(q8 + 128), _mm512_loadu_si512(q8 + 192)};
         const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[b].bsums);
+        /* sum of q8 per group of 8 (shared by the rows): vpsadbw of q8+128,
+         * minus 8*128 */
+        __m128i g16[4];
+        for (int k = 0; k < 4; k++)
+            g16[k] = _mm512_cvtepi64_epi16(_mm512_sad_epu8(_mm512_xor_si512(yv[k], bias), _mm512_setzero_si512()));
+        const __m512i gsum = _mm512_sub_epi16(
+            _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(g16[1], g16[0])), _mm256_set_m128i(g16[3], g16[2]), 1),
+            _mm512_set1_epi16(1024));
         __m512i acc[4], acc2[4];
         uint16_t dh[4] = {0, 0, 0, 0};
         for (int r = 0; r < 4; r++) {
@@ -398,7 +409,14 @@ INLINE __m128 dot_iq1m_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
             const __m512i ls512 = _mm512_castsi256_si512(ls16);
             /* the +1 of the lookups: ls * sum(q8) per 16 */
             __m512i a = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_madd_epi16(bsums, ls16)));
-            __m512i a2 = _mm512_setzero_si512();
+            /* delta term: sum over groups g of (+-ls) * sum(q8 of g); the sign is
+             * bit 3 of nibble g of qh */
+            uint64_t h64[2];
+            memcpy(h64, x->qh, 16);
+            const uint32_t dneg = (uint32_t)_pext_u64(h64[0], 0x8888888888888888ull) |
+                                  ((uint32_t)_pext_u64(h64[1], 0x8888888888888888ull) << 16);
+            const __m512i lsg = _mm512_permutexvar_epi16(ihalf, ls512);
+            acc2[r] = _mm512_madd_epi16(gsum, _mm512_mask_sub_epi16(lsg, (__mmask32)dneg, _mm512_setzero_si512(), lsg));
             for (int k = 0; k < 4; k++) {
                 uint64_t q64;
                 uint32_t h4;
@@ -413,13 +431,8 @@ INLINE __m128 dot_iq1m_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
                                                    grid[i0 >> 48], grid[(i0 >> 32) & 0xffff], grid[(i0 >> 16) & 0xffff], grid[i0 & 0xffff]);
                 const __m512i scv = _mm512_permutexvar_epi16(ix[k], ls512);
                 a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(g, yv[k]), scv);
-                /* delta sign of group m = bit 3 of nibble m: negative -> negate its 8 q8 */
-                const __mmask64 neg = (__mmask64)(_pdep_u64(_pext_u32(h4, 0x88888888u), 0x0101010101010101ull) * 0xFF);
-                const __m512i ys = _mm512_mask_sub_epi8(yv[k], neg, _mm512_setzero_si512(), yv[k]);
-                a2 = _mm512_dpwssd_epi32(a2, _mm512_maddubs_epi16(ones, ys), scv);
             }
             acc[r] = a;
-            acc2[r] = a2;
         }
         const __m128 sumi1 = _mm_cvtepi32_ps(red4_512(acc[0], acc[1], acc[2], acc[3]));
         const __m128 sumi2 = _mm_cvtepi32_ps(red4_512(acc2[0], acc2[1], acc2[2], acc2[3]));

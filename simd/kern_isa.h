@@ -11,6 +11,8 @@ const kern_table *kern_table_scalar(void);
 #if defined(__x86_64__)
 #define KERN_HAVE_AVX2 1
 const kern_table *kern_table_avx2(void);
+#define KERN_HAVE_AVX512 1
+const kern_table *kern_table_avx512(void);
 #endif
 #if defined(__aarch64__)
 #define KERN_HAVE_NEON 1
