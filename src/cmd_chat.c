@@ -5,7 +5,9 @@
  * exits (status 130 / 0).  /exit /clear /regen /system TEXT /stats
  * /save FILE /load FILE.  With stdin not a terminal: one prompt per line,
  * plain text out.  The latent cache is reused for the shared prefix of
- * consecutive turns, so a turn costs only its new tokens. */
+ * consecutive turns, so a turn costs only its new tokens.  --ids prints
+ * each turn's rendered prompt ids and generated ids to stderr, as run
+ * does, so tests can compare a turn with `eval --greedy`. */
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
@@ -96,6 +98,12 @@ static void store(reply *r, const char *t, size_t n)
     r->buf[r->n] = 0;
 }
 
+static void on_token(void *ud, int32_t id)
+{
+    (void)ud;
+    fprintf(stderr, "[%d]", id);
+}
+
 static int on_text(void *ud, const char *t, size_t n, bool reasoning)
 {
     reply *r = ud;
@@ -162,6 +170,7 @@ int cmd_chat(int argc, char **argv)
     gen_opts go;
     gen_opts_default(&go);
     const char *system = NULL;
+    bool print_ids = false;
     for (int i = 1; i < argc; i++) {
         int r = cli_common_arg(&c, argc, argv, &i);
         if (!r)
@@ -177,8 +186,11 @@ int cmd_chat(int argc, char **argv)
             if (cli_parse_int(argv[++i], -1, 1 << 24, &v))
                 return 2;
             go.n_predict = (int)v;
+        } else if (!strcmp(argv[i], "--ids")) {
+            print_ids = true;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: moestream chat -m MODEL [--system TEXT] [-n N] [options]\n%s%s",
+            printf("usage: moestream chat -m MODEL [--system TEXT] [-n N] [--ids] [options]\n"
+                   "  --ids  print each turn's prompt ids and generated ids to stderr\n%s%s",
                    cli_common_help(), cli_sampler_help());
             return 0;
         } else {
@@ -319,10 +331,18 @@ int cmd_chat(int argc, char **argv)
         reply r = {NULL, 0, 0, tty, false, false};
         gen_result res;
         stop_gen = 0;
+        if (print_ids) { /* the whole rendered prompt, whatever the cache reuses */
+            fprintf(stderr, "prompt ids:");
+            for (size_t j = 0; j < n; j++)
+                fprintf(stderr, " %d", ids[j]);
+            fprintf(stderr, "\ngenerated ids:");
+        }
         generating = 1;
-        rc = gen_run(e.m, e.v, st, ids + k, n - k, &go, on_text, NULL, &r, &stop_gen, &res, err,
-                     sizeof err);
+        rc = gen_run(e.m, e.v, st, ids + k, n - k, &go, on_text, print_ids ? on_token : NULL, &r,
+                     &stop_gen, &res, err, sizeof err);
         generating = 0;
+        if (print_ids)
+            fputc('\n', stderr);
         if (r.dim)
             fputs("\033[0m", stdout);
         fputc('\n', stdout);

@@ -1,6 +1,9 @@
 #!/bin/bash
 # `moestream chat` driven through a real terminal (tmux): a turn, Ctrl-C
-# during a long reply, /regen, /exit (status 0), Ctrl-C at the prompt (130).
+# during a long reply, /regen, /exit (status 0), Ctrl-C at the prompt (130);
+# at --temp 0 with --ids, a turn's ids equal `eval --greedy` on its rendered
+# prompt (also the second turn, which reuses the cached prefix, and /regen),
+# and the first turn's ids equal `run --temp 0`'s.
 set -u
 BIN=${MOESTREAM_BIN:?}; G=${MOESTREAM_GOLDEN:?}; T=${MOESTREAM_TMP:-/tmp}
 command -v tmux >/dev/null || { echo "FAIL: tmux missing (make deps installs it)"; exit 1; }
@@ -34,5 +37,37 @@ tmux send-keys -t $S C-c
 check "Ctrl-C stops the reply and returns to the prompt" "wait_for 'stopped' 20"
 tmux send-keys -t $S C-c
 check "Ctrl-C at the prompt exits 130" "wait_for 'EXIT=130' 10"
+
+# temperature 0, ids on stderr (a file): each turn equals eval --greedy
+M=$G/models/tiny-ud-iq1_s.gguf; E=$T/chat_ids.$$
+file_count_at_least() { # pattern n seconds
+  for _ in $(seq 1 $(( $3 * 10 ))); do
+    [ "$(grep -ao -- "$1" "$E" 2>/dev/null | wc -l)" -ge "$2" ] && return 0; sleep 0.1; done; return 1; }
+tmux kill-session -t $S 2>/dev/null
+HOME="$T" tmux new-session -d -s $S -x 200 -y 50 \
+  "$BIN chat -m $M -n 16 --temp 0 --ids 2>$E; echo EXIT=\$?; sleep 30"
+wait_for "^>" 30
+tmux send-keys -t $S "hello" Enter
+file_count_at_least 'tok/s' 1 30
+tmux send-keys -t $S "What is 2+2?" Enter
+file_count_at_least 'tok/s' 2 30
+tmux send-keys -t $S "/regen" Enter
+file_count_at_least 'tok/s' 3 30
+tmux send-keys -t $S "/exit" Enter
+check "--ids session exits 0" "wait_for 'EXIT=0' 10"
+prompt_of() { grep -ao 'prompt ids:[0-9 ]*' "$E" | sed -n "${1}p" | sed 's/prompt ids: *//'; }
+gen_of() { grep -ao 'generated ids:[][0-9]*' "$E" | sed -n "${1}p" | grep -o '[0-9]*' | paste -sd, -; }
+greedy() { "$BIN" eval -m "$M" --tokens "$1" --greedy 16 2>/dev/null | sed 's/.*\[\(.*\)\].*/\1/'; }
+"$BIN" run -m "$M" -p hello -n 16 --temp 0 --ids >/dev/null 2>"$T/run_ids.$$"
+run_prompt=$(sed -n 's/^prompt ids: //p' "$T/run_ids.$$")
+run_gen=$(grep -o '\[[0-9]*\]' "$T/run_ids.$$" | tr -d '[]' | paste -sd, -)
+check "turn 1: same rendered prompt as run" "[ -n '$run_prompt' ] && [ '$(prompt_of 1)' = '$run_prompt' ]"
+check "turn 1: ids equal run --temp 0 ($run_gen)" "[ -n '$run_gen' ] && [ '$(gen_of 1)' = '$run_gen' ]"
+check "turn 1: ids equal eval --greedy" "[ '$(gen_of 1)' = '$(greedy "$(prompt_of 1)")' ]"
+check "turn 2 (cached prefix reused): ids equal eval --greedy on its whole prompt" \
+  "[ -n '$(gen_of 2)' ] && [ '$(gen_of 2)' = '$(greedy "$(prompt_of 2)")' ]"
+check "/regen: same prompt, same ids as turn 2" \
+  "[ '$(prompt_of 3)' = '$(prompt_of 2)' ] && [ '$(gen_of 3)' = '$(gen_of 2)' ]"
+rm -f "$E" "$T/run_ids.$$"
 tmux kill-session -t $S 2>/dev/null
 [ $fails -eq 0 ]
