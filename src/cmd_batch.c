@@ -4,7 +4,8 @@
  * line per request in the OpenAI batch output format.  Each line is written
  * whole, flushed and fsynced, so a crash never leaves a broken record;
  * --resume drops a half-written last line and skips custom_ids already in
- * OUT.  A bad input line becomes an error record.  Requests run one after
+ * OUT.  A bad input line becomes an error record (lines are parsed by
+ * request.c, the same validation as the server's).  Requests run one after
  * another (the expert cache carries over between them). */
 #include <errno.h>
 #include <jansson.h>
@@ -20,8 +21,7 @@
 #include "cmd.h"
 #include "engine.h"
 #include "generate.h"
-
-#define MAX_MESSAGES 256
+#include "request.h"
 
 static double now_s(void)
 {
@@ -209,100 +209,20 @@ int cmd_batch(int argc, char **argv)
             progress(idx, total, t0);
             continue;
         }
-        json_t *req = NULL, *body = NULL;
-        char cid_buf[64];
-        const char *cid = NULL;
-        chat_msg msgs[MAX_MESSAGES];
-        size_t nm = 0;
+        json_t *req = NULL;
+        request rq;
         gen_opts go = base;
         go.n_predict = (int)max_tokens;
-        const char *stops[8];
-        const char *bad = NULL;
-        if (line[0] == '{') {
-            json_error_t je;
-            req = json_loads(line, 0, &je);
-            if (!req || !json_is_object(req)) {
-                bad = "line is not a JSON object";
-            } else {
-                cid = json_string_value(json_object_get(req, "custom_id"));
-                body = json_object_get(req, "body");
-                json_t *ms = body ? json_object_get(body, "messages") : NULL;
-                if (!cid)
-                    bad = "missing string custom_id";
-                else if (!json_is_object(body) || !json_is_array(ms) || json_array_size(ms) == 0)
-                    bad = "body.messages must be a non-empty array";
-                else if (json_array_size(ms) > MAX_MESSAGES)
-                    bad = "too many messages";
-                for (size_t k = 0; !bad && k < json_array_size(ms); k++) {
-                    json_t *m = json_array_get(ms, k);
-                    const char *role = json_string_value(json_object_get(m, "role"));
-                    const char *content = json_string_value(json_object_get(m, "content"));
-                    if (!role || !content)
-                        bad = "each message needs string role and content";
-                    else if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant"))
-                        bad = "role must be system, user or assistant";
-                    else
-                        msgs[nm++] = (chat_msg){role, content};
-                }
-                json_t *v;
-                if (!bad && (v = json_object_get(body, "max_tokens"))) {
-                    if (!json_is_integer(v) || json_integer_value(v) < 1)
-                        bad = "max_tokens must be a positive integer";
-                    else
-                        go.n_predict = (int)json_integer_value(v);
-                }
-                if (!bad && (v = json_object_get(body, "temperature"))) {
-                    if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 2)
-                        bad = "temperature must be a number in [0, 2]";
-                    else
-                        go.sp.temp = (float)json_number_value(v);
-                }
-                if (!bad && (v = json_object_get(body, "top_p"))) {
-                    if (!json_is_number(v) || json_number_value(v) <= 0 || json_number_value(v) > 1)
-                        bad = "top_p must be a number in (0, 1]";
-                    else
-                        go.sp.top_p = (float)json_number_value(v);
-                }
-                if (!bad && (v = json_object_get(body, "min_p"))) {
-                    if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1)
-                        bad = "min_p must be a number in [0, 1]";
-                    else
-                        go.sp.min_p = (float)json_number_value(v);
-                }
-                if (!bad && (v = json_object_get(body, "seed"))) {
-                    if (!json_is_integer(v) || json_integer_value(v) < 0)
-                        bad = "seed must be a non-negative integer";
-                    else
-                        go.sp.seed = (uint64_t)json_integer_value(v);
-                }
-                if (!bad && (v = json_object_get(body, "stop"))) {
-                    if (json_is_string(v)) {
-                        stops[0] = json_string_value(v);
-                        go.stop = stops;
-                        go.n_stop = 1;
-                    } else if (json_is_array(v) && json_array_size(v) <= 8) {
-                        for (size_t k = 0; k < json_array_size(v) && !bad; k++)
-                            if (!(stops[k] = json_string_value(json_array_get(v, k))))
-                                bad = "stop must be a string or an array of strings";
-                        go.stop = stops;
-                        go.n_stop = (int)json_array_size(v);
-                    } else {
-                        bad = "stop must be a string or an array of up to 8 strings";
-                    }
-                }
-            }
-        } else {
-            snprintf(cid_buf, sizeof cid_buf, "line-%ld", idx);
-            cid = cid_buf;
-            msgs[nm++] = (chat_msg){"user", line};
-        }
+        char bad[256];
+        int prc = request_parse_batch_line(&rq, &req, line, idx, &go, bad, sizeof bad);
+        const char *cid = rq.custom_id;
         if (cid && json_object_get(done, cid)) {
             n_skip++;
             json_decref(req);
             progress(idx, total, t0);
             continue;
         }
-        if (bad) {
+        if (prc) {
             json_t *rec = error_record(idx, cid, "invalid_request", bad);
             write_record(out, rec);
             json_decref(rec);
@@ -316,9 +236,9 @@ int cmd_batch(int argc, char **argv)
         outbuf ob = {{0}, {0}};
         gen_result res;
         fwd_truncate(st, 0);
-        rc = chat_render_ids(e.v, msgs, nm, true, &ids, &n, err, sizeof err);
+        rc = chat_render_ids(e.v, rq.msgs, rq.n_msgs, true, &ids, &n, err, sizeof err);
         if (!rc)
-            rc = gen_run(e.m, e.v, st, ids, n, &go, collect, NULL, &ob, NULL, &res, err, sizeof err);
+            rc = gen_run(e.m, e.v, st, ids, n, &rq.go, collect, NULL, &ob, NULL, &res, err, sizeof err);
         json_t *rec;
         if (rc) {
             rec = error_record(idx, cid, rc == -E2BIG ? "context_length_exceeded" : "server_error", err);

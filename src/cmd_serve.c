@@ -9,7 +9,10 @@
  * Requests are queued: one generation at a time owns the engine (the
  * expert pool and thread pool serve one sequence); queue depth is in
  * /metrics.  A client that disconnects mid-stream cancels its generation.
- * Errors use the OpenAI error JSON with the right status. */
+ * --timeout bounds a request from its arrival: waiting in the queue, then
+ * generating (checked between tokens; one prompt evaluation is not cut).
+ * Errors use the OpenAI error JSON with the right status; request bodies
+ * are validated by request.c. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <jansson.h>
@@ -28,9 +31,9 @@
 #include "cmd.h"
 #include "engine.h"
 #include "generate.h"
+#include "request.h"
 
 #define MAX_BODY (1 << 20)
-#define MAX_MESSAGES 256
 
 typedef struct server {
     engine e;
@@ -41,6 +44,7 @@ typedef struct server {
     atomic_int loading;
     atomic_long requests, errors, tokens_out, tokens_in, queued, active;
     double gen_seconds;
+    double timeout_s; /* --timeout: a request's whole life, queue included */
 } server;
 
 static server S;
@@ -67,11 +71,11 @@ typedef struct conn {
     size_t out_n, out_cap, out_pos;
     bool done;
     volatile sig_atomic_t cancel;
-    json_t *req;
+    json_t *req;     /* the parsed body; rq borrows from it */
+    request rq;
+    double deadline; /* CLOCK_REALTIME seconds: arrival + --timeout */
     atomic_int refs; /* a stream is owned by its response and its request */
     char id[64];
-    gen_opts go;
-    const char *stops[8];
 } conn;
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *j)
@@ -94,83 +98,23 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
                                "param", "code", code));
 }
 
-/* ---- request parsing ---- */
-
-/* Validates an OpenAI chat request into msgs/go; NULL or the error text. */
-static const char *parse_chat(json_t *req, chat_msg *msgs, size_t *nm, gen_opts *go,
-                              const char **stops, bool *stream)
-{
-    if (!json_is_object(req))
-        return "the body must be a JSON object";
-    json_t *ms = json_object_get(req, "messages");
-    if (!json_is_array(ms) || json_array_size(ms) == 0)
-        return "'messages' must be a non-empty array";
-    if (json_array_size(ms) > MAX_MESSAGES)
-        return "too many messages";
-    *nm = 0;
-    for (size_t k = 0; k < json_array_size(ms); k++) {
-        json_t *m = json_array_get(ms, k);
-        const char *role = json_string_value(json_object_get(m, "role"));
-        const char *content = json_string_value(json_object_get(m, "content"));
-        if (!role || !content)
-            return "each message needs a string 'role' and a string 'content'";
-        if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant"))
-            return "'role' must be system, user or assistant";
-        msgs[(*nm)++] = (chat_msg){role, content};
-    }
-    json_t *v;
-    *stream = false;
-    if ((v = json_object_get(req, "stream"))) {
-        if (!json_is_boolean(v))
-            return "'stream' must be a boolean";
-        *stream = json_is_true(v);
-    }
-    if ((v = json_object_get(req, "max_tokens")) || (v = json_object_get(req, "max_completion_tokens"))) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > (1 << 20))
-            return "'max_tokens' must be a positive integer";
-        go->n_predict = (int)json_integer_value(v);
-    }
-    struct {
-        const char *k;
-        float *dst;
-        double lo, hi;
-    } nums[] = {{"temperature", &go->sp.temp, 0, 2}, {"top_p", &go->sp.top_p, 1e-9, 1},
-                {"min_p", &go->sp.min_p, 0, 1}};
-    for (size_t i = 0; i < 3; i++)
-        if ((v = json_object_get(req, nums[i].k))) {
-            if (!json_is_number(v) || json_number_value(v) < nums[i].lo || json_number_value(v) > nums[i].hi)
-                return "a sampling parameter is not a number in its range";
-            *nums[i].dst = (float)json_number_value(v);
-        }
-    if ((v = json_object_get(req, "seed"))) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0)
-            return "'seed' must be a non-negative integer";
-        go->sp.seed = (uint64_t)json_integer_value(v);
-    }
-    if ((v = json_object_get(req, "stop"))) {
-        if (json_is_string(v)) {
-            stops[0] = json_string_value(v);
-            go->n_stop = 1;
-        } else if (json_is_array(v) && json_array_size(v) <= 8) {
-            for (size_t k = 0; k < json_array_size(v); k++)
-                if (!(stops[k] = json_string_value(json_array_get(v, k))))
-                    return "'stop' must be a string or an array of strings";
-            go->n_stop = (int)json_array_size(v);
-        } else {
-            return "'stop' must be a string or an array of up to 8 strings";
-        }
-        go->stop = stops;
-    }
-    return NULL;
-}
-
 /* ---- generation ---- */
 
 typedef struct collect {
     char *ans, *rsn;
     size_t na, nr;
     conn *stream; /* non-NULL: emit SSE chunks */
+    volatile sig_atomic_t *cancel; /* polled by gen_run between tokens */
+    double deadline;               /* CLOCK_REALTIME seconds */
+    bool timed_out;
 } collect;
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static void append(char **b, size_t *n, const char *t, size_t k)
 {
@@ -222,20 +166,54 @@ static int on_text(void *ud, const char *t, size_t n, bool reasoning)
     return c->stream && c->stream->cancel;
 }
 
-/* Runs one chat request under the engine lock. */
-static int generate(const chat_msg *msgs, size_t nm, const gen_opts *go, collect *col,
-                    volatile sig_atomic_t *cancel, gen_result *res, char *err, size_t errlen)
+/* Every generated token: past the deadline, ask gen_run to stop (it polls
+ * the flag before the next token; a token without text never reaches
+ * on_text, so the check lives here). */
+static void on_token(void *ud, int32_t id)
+{
+    (void)id;
+    collect *c = ud;
+    if (wall_s() > c->deadline) {
+        c->timed_out = true;
+        *c->cancel = 1;
+    }
+}
+
+/* Runs one request (chat messages, or rq->prompt as is) under the engine
+ * lock, waiting for it no longer than the deadline.  -ETIMEDOUT when the
+ * deadline passed, in the queue or while generating. */
+static int generate(const request *rq, collect *col, gen_result *res, char *err, size_t errlen)
 {
     atomic_fetch_add(&S.queued, 1);
-    pthread_mutex_lock(&S.gen_lock);
+    struct timespec dl = {(time_t)col->deadline,
+                          (long)((col->deadline - (double)(time_t)col->deadline) * 1e9)};
+    int lrc = pthread_mutex_timedlock(&S.gen_lock, &dl);
     atomic_fetch_sub(&S.queued, 1);
+    if (lrc) {
+        snprintf(err, errlen, "request timed out after %g s waiting in the queue (--timeout)", S.timeout_s);
+        return -ETIMEDOUT;
+    }
     atomic_fetch_add(&S.active, 1);
     int32_t *ids = NULL;
     size_t n = 0;
     fwd_truncate(S.st, 0);
-    int rc = chat_render_ids(S.e.v, msgs, nm, go->reasoning, &ids, &n, err, errlen);
+    int rc = 0;
+    if (rq->prompt) {
+        if (tok_encode(S.e.v, rq->prompt, strlen(rq->prompt), TOK_ADD_BOS | TOK_PARSE_SPECIAL, &ids, &n)) {
+            snprintf(err, errlen, "out of memory");
+            rc = -ENOMEM;
+        }
+    } else {
+        rc = chat_render_ids(S.e.v, rq->msgs, rq->n_msgs, rq->go.reasoning, &ids, &n, err, errlen);
+    }
     if (!rc)
-        rc = gen_run(S.e.m, S.e.v, S.st, ids, n, go, on_text, NULL, col, cancel, res, err, errlen);
+        rc = gen_run(S.e.m, S.e.v, S.st, ids, n, &rq->go, on_text, on_token, col, col->cancel, res,
+                     err, errlen);
+    if (!rc && col->timed_out) {
+        snprintf(err, errlen, "request stopped after the --timeout of %g s (%d tokens generated)",
+                 S.timeout_s, res->n_gen);
+        rc = -ETIMEDOUT;
+    }
     if (!rc) {
         atomic_fetch_add(&S.tokens_in, res->n_prompt);
         atomic_fetch_add(&S.tokens_out, res->n_gen);
@@ -247,21 +225,27 @@ static int generate(const chat_msg *msgs, size_t nm, const gen_opts *go, collect
     return rc;
 }
 
+/* The status, OpenAI error type and code for a failed generation. */
+static unsigned gen_status(int rc, const char **type, const char **code)
+{
+    *type = rc == -E2BIG ? "invalid_request_error" : "server_error";
+    *code = rc == -E2BIG ? "context_length_exceeded" : rc == -ETIMEDOUT ? "timeout" : NULL;
+    return rc == -E2BIG ? 400 : rc == -ETIMEDOUT ? 504 : 500;
+}
+
 static void *stream_main(void *arg)
 {
     conn *cn = arg;
-    chat_msg msgs[MAX_MESSAGES];
-    size_t nm = 0;
-    bool stream;
-    parse_chat(cn->req, msgs, &nm, &cn->go, cn->stops, &stream); /* validated before */
-    collect col = {NULL, NULL, 0, 0, cn};
+    collect col = {NULL, NULL, 0, 0, cn, &cn->cancel, cn->deadline, false};
     gen_result res;
     char err[512];
-    json_t *opts = json_object_get(cn->req, "stream_options");
-    bool usage = json_is_true(json_object_get(opts, "include_usage"));
-    int rc = generate(msgs, nm, &cn->go, &col, &cn->cancel, &res, err, sizeof err);
+    bool usage = cn->rq.include_usage;
+    int rc = generate(&cn->rq, &col, &res, err, sizeof err);
     if (rc) {
-        sse_json(cn, json_pack("{s:{s:s,s:s}}", "error", "message", err, "type", "server_error"));
+        const char *type, *code;
+        gen_status(rc, &type, &code);
+        atomic_fetch_add(&S.errors, 1);
+        sse_json(cn, json_pack("{s:{s:s,s:s,s:s?}}", "error", "message", err, "type", type, "code", code));
     } else {
         sse_json(cn, json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:{},s:s}]}", "id", cn->id, "object",
                                "chat.completion.chunk", "created", (json_int_t)time(NULL), "model",
@@ -360,27 +344,32 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
     return ret;
 }
 
+/* A failed generation as an OpenAI error response. */
+static enum MHD_Result send_gen_error(struct MHD_Connection *c, int rc, const char *err)
+{
+    const char *type, *code;
+    unsigned status = gen_status(rc, &type, &code);
+    return send_error(c, status, type, err, code);
+}
+
 static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
 {
     json_error_t je;
     json_t *req = json_loadb(cn->body ? cn->body : "", cn->n, 0, &je);
     if (!req)
         return send_error(c, 400, "invalid_request_error", "the body is not valid JSON", "invalid_json");
-    chat_msg msgs[MAX_MESSAGES];
-    size_t nm = 0;
-    bool stream = false;
-    gen_opts go;
-    gen_opts_default(&go);
-    go.n_predict = 4096;
-    const char *bad = parse_chat(req, msgs, &nm, &go, cn->stops, &stream);
-    if (bad) {
+    gen_opts base;
+    gen_opts_default(&base);
+    base.n_predict = 4096;
+    char bad[256];
+    if (request_parse_chat(&cn->rq, req, &base, bad, sizeof bad)) {
         json_decref(req);
         return send_error(c, 400, "invalid_request_error", bad, "invalid_request");
     }
+    cn->deadline = wall_s() + S.timeout_s;
     snprintf(cn->id, sizeof cn->id, "chatcmpl-%ld-%ld", (long)time(NULL), atomic_load(&S.requests));
-    if (stream) {
+    if (cn->rq.stream) {
         cn->req = req;
-        cn->go = go;
         cn->streaming = true;
         pthread_mutex_init(&cn->mu, NULL);
         pthread_cond_init(&cn->cv, NULL);
@@ -397,16 +386,15 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
         MHD_destroy_response(r);
         return ret;
     }
-    collect col = {NULL, NULL, 0, 0, NULL};
+    collect col = {NULL, NULL, 0, 0, NULL, &cn->cancel, cn->deadline, false};
     gen_result res;
     char err[512];
-    int rc = generate(msgs, nm, &go, &col, NULL, &res, err, sizeof err);
+    int rc = generate(&cn->rq, &col, &res, err, sizeof err);
     json_decref(req);
     if (rc) {
         free(col.ans);
         free(col.rsn);
-        return rc == -E2BIG ? send_error(c, 400, "invalid_request_error", err, "context_length_exceeded")
-                            : send_error(c, 500, "server_error", err, NULL);
+        return send_gen_error(c, rc, err);
     }
     char *ans = tok_utf8_sanitize(col.ans ? col.ans : "", col.na);
     json_t *msg = json_pack("{s:s,s:s}", "role", "assistant", "content", ans);
@@ -434,63 +422,25 @@ static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
     json_t *req = json_loadb(cn->body ? cn->body : "", cn->n, 0, NULL);
     if (!req)
         return send_error(c, 400, "invalid_request_error", "the body is not valid JSON", "invalid_json");
-    const char *prompt = json_string_value(json_object_get(req, "prompt"));
-    gen_opts go;
-    gen_opts_default(&go);
-    go.n_predict = 16; /* the OpenAI default for completions */
-    go.reasoning = false;
-    json_t *v;
-    const char *bad = prompt ? NULL : "'prompt' must be a string";
-    if (!bad && json_is_true(json_object_get(req, "stream")))
-        bad = "streaming is supported on /v1/chat/completions only";
-    if (!bad && (v = json_object_get(req, "max_tokens"))) {
-        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > (1 << 20))
-            bad = "'max_tokens' must be a positive integer";
-        else
-            go.n_predict = (int)json_integer_value(v);
-    }
-    if (!bad && (v = json_object_get(req, "temperature"))) {
-        if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 2)
-            bad = "'temperature' must be a number in [0, 2]";
-        else
-            go.sp.temp = (float)json_number_value(v);
-    }
-    if (!bad && (v = json_object_get(req, "seed"))) {
-        if (!json_is_integer(v) || json_integer_value(v) < 0)
-            bad = "'seed' must be a non-negative integer";
-        else
-            go.sp.seed = (uint64_t)json_integer_value(v);
-    }
-    if (bad) {
+    gen_opts base;
+    gen_opts_default(&base);
+    base.n_predict = 16; /* the OpenAI default for completions */
+    base.reasoning = false;
+    char bad[256];
+    if (request_parse_completion(&cn->rq, req, &base, bad, sizeof bad)) {
         json_decref(req);
         return send_error(c, 400, "invalid_request_error", bad, "invalid_request");
     }
-    int32_t *ids = NULL;
-    size_t n = 0;
-    if (tok_encode(S.e.v, prompt, strlen(prompt), TOK_ADD_BOS | TOK_PARSE_SPECIAL, &ids, &n)) {
-        json_decref(req);
-        return send_error(c, 500, "server_error", "out of memory", NULL);
-    }
-    json_decref(req);
-    collect col = {NULL, NULL, 0, 0, NULL};
+    cn->deadline = wall_s() + S.timeout_s;
+    collect col = {NULL, NULL, 0, 0, NULL, &cn->cancel, cn->deadline, false};
     gen_result res;
     char err[512];
-    atomic_fetch_add(&S.queued, 1);
-    pthread_mutex_lock(&S.gen_lock);
-    atomic_fetch_sub(&S.queued, 1);
-    fwd_truncate(S.st, 0);
-    int rc = gen_run(S.e.m, S.e.v, S.st, ids, n, &go, on_text, NULL, &col, NULL, &res, err, sizeof err);
-    if (!rc) {
-        atomic_fetch_add(&S.tokens_in, res.n_prompt);
-        atomic_fetch_add(&S.tokens_out, res.n_gen);
-        S.gen_seconds += res.t_gen_s;
-    }
-    pthread_mutex_unlock(&S.gen_lock);
-    free(ids);
+    int rc = generate(&cn->rq, &col, &res, err, sizeof err);
+    json_decref(req);
     if (rc) {
         free(col.ans);
-        return rc == -E2BIG ? send_error(c, 400, "invalid_request_error", err, "context_length_exceeded")
-                            : send_error(c, 500, "server_error", err, NULL);
+        free(col.rsn);
+        return send_gen_error(c, rc, err);
     }
     char *text = tok_utf8_sanitize(col.ans ? col.ans : "", col.na);
     free(col.ans);
@@ -599,6 +549,7 @@ int cmd_serve(int argc, char **argv)
     cli_common_default(&c);
     const char *host = "127.0.0.1";
     long port = 8080;
+    S.timeout_s = 600;
     for (int i = 1; i < argc; i++) {
         int r = cli_common_arg(&c, argc, argv, &i);
         if (r < 0)
@@ -612,8 +563,19 @@ int cmd_serve(int argc, char **argv)
                 return 2;
         } else if (!strcmp(argv[i], "--api-key") && i + 1 < argc)
             S.api_key = argv[++i];
+        else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
+            long t;
+            if (cli_parse_int(argv[++i], 1, 7 * 24 * 3600, &t)) {
+                fprintf(stderr, "moestream serve: --timeout wants whole seconds in [1, 604800]\n");
+                return 2;
+            }
+            S.timeout_s = (double)t;
+        }
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: moestream serve -m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] [options]\n%s",
+            printf("usage: moestream serve -m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] "
+                   "[--timeout SECONDS] [options]\n"
+                   "  --timeout SECONDS       stop a request this long after it arrived, queue "
+                   "included (default 600)\n%s",
                    cli_common_help());
             return 0;
         } else {

@@ -6,6 +6,9 @@ set -u
 cd "$(dirname "$0")/.."
 make -s fuzz-bin >/tmp/fuzz-build.log 2>&1 || { tail -20 /tmp/fuzz-build.log; echo "FAIL: building fuzzers"; exit 1; }
 fails=0
+# The brief budget (FUZZ_BRIEF_TOTAL, 60 s) is split evenly over the harnesses.
+harnesses=$(ls build-fuzz/fuzz_* 2>/dev/null | grep -cvE '\.(d|o)$')
+brief=${FUZZ_BRIEF_SECONDS:-$(( ${FUZZ_BRIEF_TOTAL:-60} / (harnesses > 0 ? harnesses : 1) ))}
 for f in build-fuzz/fuzz_*; do
   case "$f" in *.d|*.o) continue;; esac; [ -x "$f" ] || continue
   n=$(basename "$f" | sed 's/fuzz_//')
@@ -13,7 +16,7 @@ for f in build-fuzz/fuzz_*; do
     "$f" tests/fuzz/regress/$n/* >/dev/null 2>&1 || { echo "FAIL: regression input for $n"; fails=$((fails+1)); }
   fi
   work=$(mktemp -d)
-  out=$("$f" -max_total_time=${FUZZ_BRIEF_SECONDS:-25} -max_len=65536 -timeout=10 -artifact_prefix="$work/" \
+  out=$("$f" -max_total_time=$brief -max_len=65536 -timeout=10 -artifact_prefix="$work/" \
         "$work" "tests/fuzz/corpus/$n" 2>&1); rc=$?
   echo "MEASURE fuzz $n: $(echo "$out" | grep -E '^Done|#[0-9]+.*DONE' | tail -1)"
   if [ $rc -ne 0 ]; then echo "$out" | tail -30; echo "FAIL: fuzz $n found a crash"; fails=$((fails+1)); fi

@@ -1,0 +1,180 @@
+/* request.c - see request.h.
+ * One validator for the chat body serves both the HTTP server and batch
+ * lines (the batch format's body is a chat/completions body), so the two
+ * front ends accept exactly the same requests.  Ranges are written as
+ * "!(lo <= x && x <= hi)" so a NaN (jansson never parses one, but a caller
+ * might build one) is refused rather than slipping through both tests. */
+#include "request.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int bad(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+static void request_start(request *r, const gen_opts *base)
+{
+    memset(r, 0, sizeof *r);
+    r->go = *base;
+}
+
+/* max_tokens (or max_completion_tokens, the newer name) into go.n_predict. */
+static int parse_max_tokens(request *r, const json_t *body, char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(body, "max_tokens");
+    if (!v)
+        v = json_object_get(body, "max_completion_tokens");
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > REQUEST_MAX_TOKENS)
+        return bad(err, errlen, "'max_tokens' must be a positive integer (at most %d)", REQUEST_MAX_TOKENS);
+    r->go.n_predict = (int)json_integer_value(v);
+    return 0;
+}
+
+/* A number field into *dst; lo_open: the lower bound itself is refused. */
+static int parse_number(const json_t *body, const char *key, double lo, bool lo_open, double hi,
+                        float *dst, char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(body, key);
+    if (!v)
+        return 0;
+    double x = json_is_number(v) ? json_number_value(v) : 0;
+    if (!json_is_number(v) || !((lo_open ? x > lo : x >= lo) && x <= hi))
+        return bad(err, errlen, "'%s' must be a number in %c%g, %g]", key, lo_open ? '(' : '[', lo, hi);
+    *dst = (float)x;
+    return 0;
+}
+
+static int parse_seed(request *r, const json_t *body, char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(body, "seed");
+    if (!v)
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return bad(err, errlen, "'seed' must be a non-negative integer");
+    r->go.sp.seed = (uint64_t)json_integer_value(v);
+    return 0;
+}
+
+static int parse_stop(request *r, const json_t *body, char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(body, "stop");
+    if (!v)
+        return 0;
+    if (json_is_string(v)) {
+        r->stops[0] = json_string_value(v);
+        r->go.n_stop = 1;
+    } else if (json_is_array(v) && json_array_size(v) <= REQUEST_MAX_STOPS) {
+        for (size_t k = 0; k < json_array_size(v); k++)
+            if (!(r->stops[k] = json_string_value(json_array_get(v, k))))
+                return bad(err, errlen, "'stop' must be a string or an array of strings");
+        r->go.n_stop = (int)json_array_size(v);
+    } else {
+        return bad(err, errlen, "'stop' must be a string or an array of up to %d strings",
+                   REQUEST_MAX_STOPS);
+    }
+    r->go.stop = r->stops;
+    return 0;
+}
+
+/* ---- chat/completions ---- */
+
+int request_parse_chat(request *r, const json_t *body, const gen_opts *base, char *err, size_t errlen)
+{
+    request_start(r, base);
+    if (!json_is_object(body))
+        return bad(err, errlen, "the body must be a JSON object");
+    const json_t *ms = json_object_get(body, "messages");
+    if (!json_is_array(ms) || json_array_size(ms) == 0)
+        return bad(err, errlen, "'messages' must be a non-empty array");
+    if (json_array_size(ms) > REQUEST_MAX_MESSAGES)
+        return bad(err, errlen, "too many messages (at most %d)", REQUEST_MAX_MESSAGES);
+    for (size_t k = 0; k < json_array_size(ms); k++) {
+        const json_t *m = json_array_get(ms, k);
+        const char *role = json_string_value(json_object_get(m, "role"));
+        const char *content = json_string_value(json_object_get(m, "content"));
+        if (!role || !content)
+            return bad(err, errlen, "each message needs a string 'role' and a string 'content' "
+                                    "(message %zu)", k);
+        if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant"))
+            return bad(err, errlen, "'role' must be system, user or assistant (message %zu)", k);
+        r->msgs[r->n_msgs++] = (chat_msg){role, content};
+    }
+    const json_t *v;
+    if ((v = json_object_get(body, "stream"))) {
+        if (!json_is_boolean(v))
+            return bad(err, errlen, "'stream' must be a boolean");
+        r->stream = json_is_true(v);
+    }
+    r->include_usage = json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
+    int rc;
+    if ((rc = parse_max_tokens(r, body, err, errlen)) ||
+        (rc = parse_number(body, "temperature", 0, false, 2, &r->go.sp.temp, err, errlen)) ||
+        (rc = parse_number(body, "top_p", 0, true, 1, &r->go.sp.top_p, err, errlen)) ||
+        (rc = parse_number(body, "min_p", 0, false, 1, &r->go.sp.min_p, err, errlen)) ||
+        (rc = parse_seed(r, body, err, errlen)) || (rc = parse_stop(r, body, err, errlen)))
+        return rc;
+    return 0;
+}
+
+/* ---- completions ---- */
+
+int request_parse_completion(request *r, const json_t *body, const gen_opts *base, char *err,
+                             size_t errlen)
+{
+    request_start(r, base);
+    if (!(r->prompt = json_string_value(json_object_get(body, "prompt"))))
+        return bad(err, errlen, "'prompt' must be a string");
+    if (json_is_true(json_object_get(body, "stream")))
+        return bad(err, errlen, "streaming is supported on /v1/chat/completions only");
+    int rc;
+    if ((rc = parse_max_tokens(r, body, err, errlen)) ||
+        (rc = parse_number(body, "temperature", 0, false, 2, &r->go.sp.temp, err, errlen)) ||
+        (rc = parse_seed(r, body, err, errlen)))
+        return rc;
+    return 0;
+}
+
+/* ---- batch lines ---- */
+
+int request_parse_batch_line(request *r, json_t **doc, const char *line, long idx,
+                             const gen_opts *base, char *err, size_t errlen)
+{
+    *doc = NULL;
+    if (line[0] != '{') { /* plain text: one user message */
+        request_start(r, base);
+        snprintf(r->line_id, sizeof r->line_id, "line-%ld", idx);
+        r->custom_id = r->line_id;
+        r->msgs[r->n_msgs++] = (chat_msg){"user", line};
+        return 0;
+    }
+    json_error_t je;
+    *doc = json_loads(line, 0, &je);
+    if (!*doc || !json_is_object(*doc)) {
+        request_start(r, base);
+        return bad(err, errlen, "line is not a JSON object");
+    }
+    const char *cid = json_string_value(json_object_get(*doc, "custom_id"));
+    const json_t *body = json_object_get(*doc, "body");
+    int rc;
+    if (!cid) {
+        request_start(r, base);
+        rc = bad(err, errlen, "missing string custom_id");
+    } else if (!json_is_object(body)) {
+        request_start(r, base);
+        rc = bad(err, errlen, "'body' must be a JSON object with the request");
+    } else {
+        rc = request_parse_chat(r, body, base, err, errlen);
+    }
+    r->custom_id = cid; /* after the parse, which starts from a clean request */
+    return rc;
+}
