@@ -18,7 +18,7 @@ trap 'kill $SRV 2>/dev/null; wait $SRV 2>/dev/null; rm -rf "$T"' EXIT
 for _ in $(seq 1 200); do [ "$(curl -s -o /dev/null -w '%{http_code}' $U/health)" = 200 ] && break; sleep 0.1; done
 [ "$(curl -s -o /dev/null -w '%{http_code}' $U/health)" = 200 ] || { echo "FAIL: server not up"; cat "$T/log"; exit 1; }
 
-N=120  # tokens per reply: 4 replies take ~2.5 s here, long enough to see the queue
+N=64  # tokens per reply: 4 queued replies take ~1.5 s here, long enough to see the queue
 prompts=("hello" "What is 2+2?" "Write a haiku about disks." "tell me a story")
 body() { python3 -c 'import json,sys;print(json.dumps({"messages":[{"role":"user","content":sys.argv[1]}],"max_tokens":int(sys.argv[2]),"temperature":0,"stream":sys.argv[3]=="1"}))' "$1" $N "$2"; }
 # reasoning + answer of a JSON reply, or of an SSE stream, as one text
