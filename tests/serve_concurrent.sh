@@ -67,6 +67,7 @@ for i in 0 1 2 3; do
     "cmp -s '$T/conc$i.txt' '$T/solo$i.txt'"
 done
 check "/metrics showed queued requests while 4 ran at once (max queue depth $maxq)" "[ $maxq -ge 1 ]"
+check "/metrics says requests are queued, not batched" "curl -s $U/metrics | grep -q '^# HELP moestream_queue_depth .*queued.*not batched'"
 check "queue empty afterwards" "curl -s $U/metrics | grep -q '^moestream_queue_depth 0$'"
 kill $SRV; wait $SRV 2>/dev/null
 [ $fails -eq 0 ]
