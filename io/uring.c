@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +46,8 @@ struct uring {
     int n_files;
     int *fds;
     char **paths;
+    struct stat *opened; /* each file as it was at the first open (changed-on-disk check) */
+    bool have_opened;
     struct iovec *bufs;
     int n_bufs;
     uring_opts o;
@@ -55,6 +58,7 @@ struct uring {
     size_t ring_bytes;
     uring_stats st;
     int f_eio, f_short, f_stall_ms;
+    int f_max, f_done; /* at most f_max eio/short faults (0: no limit), f_done so far */
     uint64_t n_pushes, n_finished;
     double busy_since;
 };
@@ -79,8 +83,10 @@ static void parse_faults(uring *u, const char *f)
     if (!f || !*f)
         return;
     char kind[16];
-    int n;
-    if (sscanf(f, "%15[a-z]:%d", kind, &n) == 2 && n > 0) {
+    int n, max = 0;
+    int got = sscanf(f, "%15[a-z]:%d:%d", kind, &n, &max);
+    if (got >= 2 && n > 0 && (got == 2 || max > 0)) {
+        u->f_max = got == 3 ? max : 0;
         if (!strcmp(kind, "eio"))
             u->f_eio = n;
         else if (!strcmp(kind, "short"))
@@ -89,7 +95,7 @@ static void parse_faults(uring *u, const char *f)
             u->f_stall_ms = n;
     }
     if (!u->f_eio && !u->f_short && !u->f_stall_ms)
-        fprintf(stderr, "moestream: ignoring MOESTREAM_FAULT=%s (want eio:N, short:N or stall:MS)\n", f);
+        fprintf(stderr, "moestream: ignoring MOESTREAM_FAULT=%s (want eio:N[:K], short:N[:K] or stall:MS)\n", f);
 }
 
 /* ---- setup ---- */
@@ -107,9 +113,39 @@ static int open_files(uring *u, bool direct, char *err, size_t errlen)
             snprintf(err, errlen, "%s: cannot open for paging: %s", u->paths[i], strerror(e));
             return -e;
         }
+        if (!u->have_opened && fstat(u->fds[i], &u->opened[i]) != 0)
+            memset(&u->opened[i], 0, sizeof u->opened[i]);
     }
+    u->have_opened = true; /* a reopen (O_DIRECT refused per read) keeps the first record */
     u->direct = direct;
     return 0;
+}
+
+/* Whether a file changed since it was opened: truncated or rewritten in
+ * place (same inode, new size or mtime), replaced by a rename (another
+ * inode at the path) or removed.  The descriptor still reads the old inode
+ * in the last two cases, but the file on disk is no longer the model that
+ * was loaded, so it is said all the same.  Only called for a read that
+ * failed or came back short: the stat turns "end of file" into the cause.
+ * Writes "model file X changed on disk (...)" into buf, returns true if so. */
+static bool file_changed(const uring *u, int file, char *buf, size_t n)
+{
+    const struct stat *was = &u->opened[file];
+    struct stat now;
+    if (stat(u->paths[file], &now) != 0) {
+        snprintf(buf, n, "model file %s changed on disk (it is gone: %s)", u->paths[file], strerror(errno));
+        return true;
+    }
+    bool replaced = now.st_ino != was->st_ino || now.st_dev != was->st_dev;
+    if (now.st_size != was->st_size)
+        snprintf(buf, n, "model file %s changed on disk (%ssize %lld -> %lld)", u->paths[file],
+                 replaced ? "replaced, " : "", (long long)was->st_size, (long long)now.st_size);
+    else if (replaced || now.st_mtim.tv_sec != was->st_mtim.tv_sec || now.st_mtim.tv_nsec != was->st_mtim.tv_nsec)
+        snprintf(buf, n, "model file %s changed on disk (%s, size %lld)", u->paths[file],
+                 replaced ? "replaced" : "modified since it was opened", (long long)now.st_size);
+    else
+        return false;
+    return true;
 }
 
 static void describe_path(uring *u, const char *why)
@@ -153,11 +189,12 @@ int uring_create(uring **out, const char *const *paths, int n_paths, const struc
     u->n_files = n_paths;
     u->fds = malloc((size_t)(n_paths > 0 ? n_paths : 1) * sizeof *u->fds);
     u->paths = calloc((size_t)(n_paths > 0 ? n_paths : 1), sizeof *u->paths);
+    u->opened = calloc((size_t)(n_paths > 0 ? n_paths : 1), sizeof *u->opened);
     u->reqs = calloc((size_t)nr, sizeof *u->reqs);
     u->free_stack = malloc((size_t)nr * sizeof *u->free_stack);
     u->fifo = malloc((size_t)nr * sizeof *u->fifo);
     u->bufs = calloc((size_t)(n_bufs > 0 ? n_bufs : 1), sizeof *u->bufs);
-    if (!u->fds || !u->paths || !u->reqs || !u->free_stack || !u->fifo || !u->bufs) {
+    if (!u->fds || !u->paths || !u->opened || !u->reqs || !u->free_stack || !u->fifo || !u->bufs) {
         uring_destroy(u);
         return -ENOMEM;
     }
@@ -227,6 +264,7 @@ void uring_destroy(uring *u)
         free(u->paths[i]);
     free(u->fds);
     free(u->paths);
+    free(u->opened);
     free(u->reqs);
     free(u->free_stack);
     free(u->fifo);
@@ -251,8 +289,11 @@ static int buf_index(const uring *u, const void *p, size_t len)
 static size_t transfer_len(uring *u, size_t len)
 {
     u->n_pushes++;
-    if (u->f_short && u->n_pushes % (uint64_t)u->f_short == 0 && len > URING_ALIGN)
+    if (u->f_short && u->n_pushes % (uint64_t)u->f_short == 0 && len > URING_ALIGN &&
+        (!u->f_max || u->f_done < u->f_max)) {
+        u->f_done++;
         return (len / 2) & ~(size_t)(URING_ALIGN - 1);
+    }
     return len;
 }
 
@@ -378,14 +419,22 @@ static void finish(uring *u, int r, uint64_t *tag, int *res, char *err, size_t e
 {
     req *q = &u->reqs[r];
     u->n_finished++;
-    if (q->res == 0 && u->f_eio && u->n_finished % (uint64_t)u->f_eio == 0)
+    if (q->res == 0 && u->f_eio && u->n_finished % (uint64_t)u->f_eio == 0 &&
+        (!u->f_max || u->f_done < u->f_max)) {
+        u->f_done++;
         q->res = -EIO; /* injected */
+    }
     *tag = q->tag;
     *res = q->res;
     if (q->res < 0) {
         u->st.errors++;
-        snprintf(err, errlen, "%s: read of %zu bytes at offset %llu failed: %s (%zu bytes arrived)",
-                 u->paths[q->file], q->len, (unsigned long long)q->off, strerror(-q->res), q->got);
+        char changed[384];
+        if (file_changed(u, q->file, changed, sizeof changed))
+            snprintf(err, errlen, "%s: read of %zu bytes at offset %llu failed: %s (%zu bytes arrived)",
+                     changed, q->len, (unsigned long long)q->off, strerror(-q->res), q->got);
+        else
+            snprintf(err, errlen, "%s: read of %zu bytes at offset %llu failed: %s (%zu bytes arrived)",
+                     u->paths[q->file], q->len, (unsigned long long)q->off, strerror(-q->res), q->got);
     }
     u->st.bytes += q->got;
     if (q->state == R_ON_RING) {

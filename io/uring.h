@@ -14,6 +14,13 @@
  * uring_opts.fault): "eio:N" every Nth completed read fails with EIO;
  * "short:N" every Nth submission transfers only half (aligned); "stall:MS"
  * no read completes earlier than MS ms after it went out (a slow disk).
+ * "eio:N:K" / "short:N:K": the same, K times at most, then the disk is
+ * healthy again ("eio:3:1": only the 3rd read fails), so a long-lived
+ * process (the server) can be shown to recover.
+ *
+ * A read that fails (or ends early at end of file) checks its file against
+ * the size and mtime recorded at open; a truncated, rewritten or replaced
+ * model file is reported as "model file X changed on disk (size A -> B)".
  *
  * Thread safety: one thread drives a uring. */
 #ifndef MS_URING_H

@@ -5,7 +5,10 @@
  * at most 8 KiB per matrix read, since slices start 32-byte aligned) and
  * stall time below read time; injected faults: EIO fails the evaluation
  * with file and offset and produces no logits; short reads are retried and
- * a slow disk (stall) is waited for, both to the same result; the pread
+ * a slow disk (stall) is waited for, both to the same result; a bounded
+ * fault (eio:1:1) fails one evaluation and the next one on the same pager
+ * equals the resident run; a model file truncated under the pager is
+ * named as changed on disk with both sizes; the pread
  * fallback gives the same result and says so; the read engine rejects
  * unaligned reads and keeps its in-flight bytes bounded; the cache
  * policies replay a skewed trace with sane hit rates. */
@@ -123,10 +126,9 @@ static int run(const model *m, pager *pg, float *logits, int32_t *greedy, char *
     return rc;
 }
 
-static model *load(const char *name, bool experts)
+static model *load_path(const char *path, bool experts)
 {
-    char path[1024], err[512];
-    snprintf(path, sizeof path, "%s/models/%s", golden_dir(), name);
+    char err[512];
     model_opts mo;
     model_opts_default(&mo);
     mo.load_experts = experts;
@@ -134,6 +136,13 @@ static model *load(const char *name, bool experts)
     if (model_load(&m, path, &mo, err, sizeof err))
         fail_msg("%s", err);
     return m;
+}
+
+static model *load(const char *name, bool experts)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/%s", golden_dir(), name);
+    return load_path(path, experts);
 }
 
 static void check_model(const char *name, int policy)
@@ -330,6 +339,79 @@ static void test_injected_eio_no_logits(void **state)
     free(all);
     free(last);
     model_free(paged);
+}
+
+/* Only the first read fails (a transient fault): that evaluation fails,
+ * the pager throws the slot away, and the next evaluation on the same pager
+ * reads it again and equals the resident run bit for bit. */
+static void test_injected_eio_once_recovers(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    model *res = load("tiny-ud-iq1_s.gguf", true), *paged = load("tiny-ud-iq1_s.gguf", false);
+    const size_t V = res->hp.n_vocab;
+    float *a = malloc(NP * V * 4), *b = malloc(NP * V * 4);
+    int32_t ga[NG], gb[NG];
+    assert_int_equal(run(res, NULL, a, ga, err, sizeof err), 0);
+    setenv("MOESTREAM_FAULT", "eio:1:1", 1);
+    pager_opts po = {4, CPOL_LFU, false};
+    pager *pg = NULL;
+    assert_int_equal(pager_create(&pg, paged, &po, err, sizeof err), 0);
+    unsetenv("MOESTREAM_FAULT");
+    assert_int_equal(run(paged, pg, b, gb, err, sizeof err), -EIO);
+    printf("MEASURE injected one EIO: %s\n", err);
+    assert_non_null(strstr(err, "offset"));
+    if (run(paged, pg, b, gb, err, sizeof err))
+        fail_msg("the run after a transient fault failed: %s", err);
+    assert_memory_equal(a, b, NP * V * 4);
+    assert_memory_equal(ga, gb, sizeof ga);
+    pager_stats s;
+    pager_get_stats(pg, &s);
+    assert_true(s.errors == 1);
+    pager_destroy(pg);
+    free(a);
+    free(b);
+    model_free(res);
+    model_free(paged);
+}
+
+/* The model file is truncated while the pager serves from it: the failing
+ * read says the file changed on disk, with the sizes at open and now. */
+static void test_truncated_file_named(void **state)
+{
+    (void)state;
+    char src[1024], path[1024], err[512] = "", want[1200];
+    snprintf(src, sizeof src, "%s/models/tiny-ud-iq1_s.gguf", golden_dir());
+    const char *tmp = getenv("MOESTREAM_TMP");
+    snprintf(path, sizeof path, "%s/test_pager_trunc_%d.gguf", tmp && *tmp ? tmp : "/tmp", (int)getpid());
+    FILE *in = fopen(src, "rb"), *out = fopen(path, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[65536];
+    size_t n, size = 0;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0) {
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+        size += n;
+    }
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+    model *paged = load_path(path, false);
+    pager_opts po = {4, CPOL_LRU, false};
+    pager *pg = NULL;
+    assert_int_equal(pager_create(&pg, paged, &po, err, sizeof err), 0);
+    assert_int_equal(truncate(path, (off_t)(size / 3)), 0);
+    const size_t V = paged->hp.n_vocab;
+    float *b = malloc(NP * V * 4);
+    int32_t gb[NG];
+    assert_int_equal(run(paged, pg, b, gb, err, sizeof err), -EIO);
+    printf("MEASURE truncated under the pager: %s\n", err);
+    snprintf(want, sizeof want, "model file %s changed on disk (size %zu -> %zu)", path, size, size / 3);
+    if (!strstr(err, want))
+        fail_msg("want \"%s\" in \"%s\"", want, err);
+    pager_destroy(pg);
+    model_free(paged);
+    free(b);
+    unlink(path);
 }
 
 /* io_uring unavailable: pread gives the same result and the stats say so. */
@@ -532,6 +614,8 @@ int main(void)
         cmocka_unit_test(test_injected_eio_no_logits),
         cmocka_unit_test(test_injected_short_reads),
         cmocka_unit_test(test_injected_stall),
+        cmocka_unit_test(test_injected_eio_once_recovers),
+        cmocka_unit_test(test_truncated_file_named),
         cmocka_unit_test(test_pread_fallback),
         cmocka_unit_test(test_uring_engine),
         cmocka_unit_test(test_replay_policies),
