@@ -32,7 +32,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 600
 FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all deps test asan tsan fuzz fuzz-bin bench format clean tests-bin moestream neon-test
+.PHONY: all deps test asan tsan tsan-run fuzz fuzz-bin bench format clean tests-bin moestream neon-test
 all: moestream
 
 # ./moestream is the default build; sanitizer builds get $(BUILD)/moestream.
@@ -74,12 +74,14 @@ deps:
 	./tools/install-deps.sh
 
 # Warnings are errors here and in CI.  The suite runs on the default build,
-# then the fast tests again under ASan+UBSan; each run ends with the runner's
-# "N passed, N failed" line, the last one summing both.
+# then the fast tests again under ASan+UBSan, then the threaded ones under
+# TSan; each run ends with the runner's "N passed, N failed" line, the last
+# one summing all three.
 test:
 	$(MAKE) WERROR=-Werror tests-bin moestream
 	MOESTREAM_SUMMARY=$(CURDIR)/build/summary ./tests/run_tests.sh build
-	$(MAKE) asan-run MOESTREAM_PRIOR=$(CURDIR)/build/summary
+	$(MAKE) asan-run MOESTREAM_PRIOR=$(CURDIR)/build/summary MOESTREAM_SUMMARY=$(CURDIR)/build/summary-asan
+	$(MAKE) tsan-run MOESTREAM_PRIOR=$(CURDIR)/build/summary-asan
 
 # NEON kernels vs scalar, cross-compiled and run under qemu-aarch64 with and
 # without dotprod; part of `make test` through tests/run_tests.sh.
@@ -112,6 +114,15 @@ fuzz: fuzz-bin
 tsan:
 	$(MAKE) BUILD=build-tsan WERROR=-Werror SAN="-fsanitize=thread" tests-bin
 	MOESTREAM_FAST=1 ./tests/run_tests.sh build-tsan
+
+# The part of `make test` under TSan: the tests whose code shares memory
+# between threads (thread pool fork/join, the pager feeding the threaded MoE
+# step, the golden forward pass at several thread counts); about 3 minutes
+# here (2 cores).  Reports fail the test (TSan exits 66), none are suppressed.
+TSAN_TESTS := test_threadpool test_pager test_golden
+tsan-run:
+	$(MAKE) BUILD=build-tsan WERROR=-Werror SAN="-fsanitize=thread" build-tsan/moestream $(TSAN_TESTS:%=build-tsan/tests/%)
+	MOESTREAM_FAST=1 MOESTREAM_LABEL=tsan MOESTREAM_ONLY="$(TSAN_TESTS)" ./tests/run_tests.sh build-tsan
 
 bench: moestream $(BENCH_BIN)
 	./bench/run_bench.sh $(BUILD)

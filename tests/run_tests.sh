@@ -3,6 +3,7 @@
 # a timeout, and ends with the line "N passed, N failed" (counted per test case:
 # cmocka's summary lines per binary, one case per shell script).
 # MOESTREAM_FAST=1 (sanitizer runs) skips the tests marked slow by name (*_slow).
+# MOESTREAM_ONLY="test_a test_b" runs only the tests of those names (the TSan run).
 set -u
 BUILD=${1:-build}
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ export MOESTREAM_GOLDEN=${MOESTREAM_GOLDEN:-$PWD/../shared/golden}
 export MOESTREAM_TMP=${MOESTREAM_TMP:-$(mktemp -d /tmp/moestream-test.XXXXXX)}
 TIMEOUT=${MOESTREAM_TEST_TIMEOUT:-900}
 pass=0; fail=0; failed_names=()
+only() { [ -z "${MOESTREAM_ONLY:-}" ] || [[ " $MOESTREAM_ONLY " == *" $1 "* ]]; }
 run_one() {  # name, command...
   local name=$1; shift
   local log="$MOESTREAM_TMP/$name.log"
@@ -41,22 +43,25 @@ for t in "$BUILD"/tests/test_*; do
   [ -x "$t" ] || continue
   n=$(basename "$t")
   if [ -n "${MOESTREAM_FAST:-}" ] && [[ "$n" == *_slow ]]; then continue; fi
+  only "$n" || continue
   run_one "$n" "$t"
 done
 for s in tests/*.sh; do
   n=$(basename "$s" .sh)
   [ "$n" = run_tests ] && continue
   if [ -n "${MOESTREAM_FAST:-}" ] && [[ "$n" == *_slow ]]; then continue; fi
+  only "$n" || continue
   run_one "$n" bash "$s"
 done
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
-# A second run (sanitizers) adds the first run's counts so the last line is
-# the whole suite's.
-if [ -n "${MOESTREAM_SUMMARY:-}" ]; then echo "$pass $fail" > "$MOESTREAM_SUMMARY"; fi
+# A later run (sanitizers) adds the earlier runs' counts so the last line is
+# the whole suite's; the summary it writes is the running total, so runs chain
+# (default, then ASan, then TSan).
 if [ -n "${MOESTREAM_PRIOR:-}" ] && [ -f "$MOESTREAM_PRIOR" ]; then
   read -r pp pf < "$MOESTREAM_PRIOR"
   echo "${LABEL:+$LABEL run: }$pass passed, $fail failed"
   pass=$((pass + pp)); fail=$((fail + pf))
 fi
+if [ -n "${MOESTREAM_SUMMARY:-}" ]; then echo "$pass $fail" > "$MOESTREAM_SUMMARY"; fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
