@@ -108,7 +108,8 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libmoestream.a
 
 fuzz: fuzz-bin
 	for f in $(FUZZ_BIN); do n=$$(basename $$f | sed 's/fuzz_//'); mkdir -p build-fuzz/corpus-$$n; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 build-fuzz/corpus-$$n tests/fuzz/corpus/$$n \
+	  d=; [ -f tests/fuzz/$$n.dict ] && d=-dict=tests/fuzz/$$n.dict; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 $$d build-fuzz/corpus-$$n tests/fuzz/corpus/$$n \
 	  2>&1 | tail -3; done
 
 tsan:

@@ -40,17 +40,23 @@ static int parse_max_tokens(request *r, const json_t *body, char *err, size_t er
     return 0;
 }
 
-/* A number field into *dst; lo_open: the lower bound itself is refused. */
+/* A number field into *dst; lo_open: the lower bound itself is refused.
+ * The double is range-checked before the conversion (a double past the
+ * float range would make it undefined), and an open bound is checked again
+ * on the float that will be used: "top_p": 1e-50 is above 0 as a double but
+ * 0 as a float (found by the fuzz_request invariant; the input is in
+ * tests/fuzz/regress/request/). */
 static int parse_number(const json_t *body, const char *key, double lo, bool lo_open, double hi,
                         float *dst, char *err, size_t errlen)
 {
     const json_t *v = json_object_get(body, key);
     if (!v)
         return 0;
-    double x = json_is_number(v) ? json_number_value(v) : 0;
-    if (!json_is_number(v) || !((lo_open ? x > lo : x >= lo) && x <= hi))
+    const double d = json_is_number(v) ? json_number_value(v) : 0;
+    const bool ok = json_is_number(v) && (lo_open ? d > lo : d >= lo) && d <= hi;
+    if (!ok || (lo_open && !((float)d > (float)lo)))
         return bad(err, errlen, "'%s' must be a number in %c%g, %g]", key, lo_open ? '(' : '[', lo, hi);
-    *dst = (float)x;
+    *dst = (float)d;
     return 0;
 }
 

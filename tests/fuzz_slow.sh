@@ -16,7 +16,8 @@ for f in build-fuzz/fuzz_*; do
     "$f" tests/fuzz/regress/$n/* >/dev/null 2>&1 || { echo "FAIL: regression input for $n"; fails=$((fails+1)); }
   fi
   work=$(mktemp -d)
-  out=$("$f" -max_total_time=$brief -max_len=65536 -timeout=10 -artifact_prefix="$work/" \
+  dict=; [ -f "tests/fuzz/$n.dict" ] && dict="-dict=tests/fuzz/$n.dict"
+  out=$("$f" -max_total_time=$brief -max_len=65536 -timeout=10 -artifact_prefix="$work/" $dict \
         "$work" "tests/fuzz/corpus/$n" 2>&1); rc=$?
   echo "MEASURE fuzz $n: $(echo "$out" | grep -E '^Done|#[0-9]+.*DONE' | tail -1)"
   if [ $rc -ne 0 ]; then echo "$out" | tail -30; echo "FAIL: fuzz $n found a crash"; fails=$((fails+1)); fi
