@@ -209,7 +209,7 @@ static int generate(const request *rq, collect *col, gen_result *res, char *err,
     if (!rc)
         rc = gen_run(S.e.m, S.e.v, S.st, ids, n, &rq->go, on_text, on_token, col, col->cancel, res,
                      err, errlen);
-    if (!rc && col->timed_out) {
+    if (!rc && col->timed_out && !strcmp(res->finish, "cancelled")) { /* not one that ended anyway */
         snprintf(err, errlen, "request stopped after the --timeout of %g s (%d tokens generated)",
                  S.timeout_s, res->n_gen);
         rc = -ETIMEDOUT;
