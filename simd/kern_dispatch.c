@@ -54,6 +54,24 @@ void kern_mul_mat_generic(kern_vec_dot_fn dot, const quant_type_info *ti, int64_
                 ab + (size_t)c * a_stride);
 }
 
+static void mm_f32_ref(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
+                       size_t as, int64_t nc, float *o, size_t os)
+{
+    quant_mul_mat_f32_ref(n, w, ws, r0, r1, a, as, nc, o, os);
+}
+
+/* Columns [0, ncols - ncols % 4) in the reference's gemm order, the rest
+ * in its gemv order (quant_dot_q4_K_x86). */
+static void mm_q4_K_ref(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
+                        size_t as, int64_t nc, float *o, size_t os)
+{
+    const int64_t ngemm = nc - nc % 4;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t c = 0; c < nc; c++)
+            o[(size_t)c * os + (size_t)r] = quant_dot_q4_K_x86(n, (const uint8_t *)w + (size_t)r * ws,
+                                                               (const uint8_t *)a + (size_t)c * as, c < ngemm);
+}
+
 static kern_table scalar_tab;
 
 static void scalar_init(void)
@@ -69,6 +87,8 @@ static void scalar_init(void)
     SET(MS_TYPE_IQ2_XS) SET(MS_TYPE_IQ2_S) SET(MS_TYPE_IQ3_XXS) SET(MS_TYPE_IQ3_S)
     SET(MS_TYPE_IQ1_S) SET(MS_TYPE_IQ1_M) SET(MS_TYPE_IQ4_NL) SET(MS_TYPE_IQ4_XS)
 #undef SET
+    t->mul_mat[MS_TYPE_F32] = mm_f32_ref;
+    t->mul_mat[MS_TYPE_Q4_K] = mm_q4_K_ref;
     t->quantize[MS_TYPE_F32] = q_MS_TYPE_F32;
     t->quantize[MS_TYPE_F16] = q_MS_TYPE_F16;
     t->quantize[MS_TYPE_BF16] = q_MS_TYPE_BF16;

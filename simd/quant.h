@@ -72,6 +72,32 @@ void quant_quantize_row(int act_type, const float *x, void *dst, int64_t n);
  * already quantized to quant_info(type)->act_type), n elements. */
 void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void *a);
 
+/* Q4_K x Q8_K in the reference's repacked-kernel order: gemm for columns
+ * that come in groups of four, gemv (the vec_dot order) otherwise. */
+float quant_dot_q4_K_x86(int64_t n, const void *w, const void *a, bool gemm);
+
+/* Whether the reference's float order for this weight type depends on how
+ * many activation columns one product takes (F32: tinyBLAS for two or
+ * more; Q4_K: repacked gemm for columns in fours).  Kernels' mul_mat
+ * follow it; a product that must match a lone column calls with ncols 1. */
+bool quant_order_by_cols(int type);
+
+/* The sum of 16 floats in the order GCC's _mm512_reduce_add_ps adds them
+ * (the reference's 16-lane reductions); for the kernels of every ISA. */
+float quant_reduce16_x86(const float v[16]);
+
+/* F32 dot in the reference's order: tinyBLAS's (one 16-lane FMA
+ * accumulator) when tiny_blas and n % 16 == 0 - it multiplies two or more
+ * columns that way - else ggml_vec_dot_f32's AVX-512 order. */
+float quant_dot_f32_x86(int64_t n, const float *x, const float *y, bool tiny_blas);
+
+/* F32 weights x F32 activations for ncols >= 2 with n % 16 == 0, in the
+ * reference's tinyBLAS order: one 16-lane FMA accumulator per output, then
+ * quant_reduce16_x86.  Other shapes take quant_vec_dot_ref per column. */
+void quant_mul_mat_f32_ref(int64_t n, const float *w, size_t w_stride, int64_t row0, int64_t row1,
+                           const float *a, size_t a_stride, int64_t ncols, float *out,
+                           size_t out_stride);
+
 /* Fill nblocks blocks of `type` with random but valid content (finite
  * scales of roughly `scale` magnitude) from a xorshift state; for synthetic
  * models and tests. */

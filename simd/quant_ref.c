@@ -712,6 +712,125 @@ void quant_quantize_row(int act_type, const float *x, void *dst, int64_t n)
     }
 }
 
+/* ---- the reference's x86 float order ----
+ * The golden data comes from the reference built for x86-64 with AVX-512.
+ * Its K/i-quant dot kernels keep eight int32 lanes per 256-block (lane m
+ * holds bytes 4m..4m+3 of every 32-element chunk, the shape maddubs/madd
+ * leave in a ymm), fold each block into eight float lanes with one FMA per
+ * lane, and add the lanes at the end in hsum_float_8's tree.  Integer sums
+ * are exact, so only the lane an element lands in matters. */
+
+static inline int lane8(int e) { return (e & 31) >> 2; }
+
+/* ((v4+v0)+(v6+v2)) + ((v5+v1)+(v7+v3)): extract-high + low, movehl, movehdup. */
+static float hsum8_x86(const float v[8])
+{
+    const float r0 = v[4] + v[0], r1 = v[5] + v[1], r2 = v[6] + v[2], r3 = v[7] + v[3];
+    return (r0 + r2) + (r1 + r3);
+}
+
+/* _mm512_reduce_add_ps as GCC expands it: halves, quarters, then pairs. */
+float quant_reduce16_x86(const float v[16])
+{
+    float t3[8], t6[4];
+    for (int i = 0; i < 8; i++)
+        t3[i] = v[i + 8] + v[i];
+    for (int i = 0; i < 4; i++)
+        t6[i] = t3[i + 4] + t3[i];
+    return (t6[0] + t6[2]) + (t6[1] + t6[3]);
+}
+
+static void lanes_fma(float acc[8], float d, const int32_t lane[8])
+{
+    for (int m = 0; m < 8; m++)
+        acc[m] = fmaf(d, (float)lane[m], acc[m]);
+}
+
+bool quant_order_by_cols(int type) { return type == MS_TYPE_F32 || type == MS_TYPE_Q4_K; }
+
+float quant_dot_f32_x86(int64_t n, const float *x, const float *y, bool tiny_blas)
+{
+    if (tiny_blas && n % 16 == 0) {
+        /* tinyBLAS: one 16-lane FMA accumulator, then the 16-lane reduce */
+        float acc[16] = {0};
+        for (int64_t i = 0; i < n; i += 16)
+            for (int l = 0; l < 16; l++)
+                acc[l] = fmaf(x[i + l], y[i + l], acc[l]);
+        return quant_reduce16_x86(acc);
+    }
+    /* ggml_vec_dot_f32 with AVX-512: four 16-lane FMA accumulators over
+     * steps of 64, (0+2)+(1+3), the 16-lane reduce, then the tail as
+     * rounded products added one by one. */
+    float acc[4][16] = {{0}};
+    const int64_t np = n & ~(int64_t)63;
+    for (int64_t i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 16; l++)
+                acc[j][l] = fmaf(x[i + 16 * j + l], y[i + 16 * j + l], acc[j][l]);
+    for (int l = 0; l < 16; l++) {
+        acc[0][l] = acc[0][l] + acc[2][l];
+        acc[1][l] = acc[1][l] + acc[3][l];
+    }
+    for (int l = 0; l < 16; l++)
+        acc[0][l] = acc[0][l] + acc[1][l];
+    float sumf = quant_reduce16_x86(acc[0]);
+    for (int64_t i = np; i < n; i++)
+        sumf = sumf + x[i] * y[i];
+    return sumf;
+}
+
+void quant_mul_mat_f32_ref(int64_t n, const float *w, size_t w_stride, int64_t row0, int64_t row1,
+                           const float *a, size_t a_stride, int64_t ncols, float *out,
+                           size_t out_stride)
+{
+    for (int64_t r = row0; r < row1; r++) {
+        const float *wr = (const float *)((const uint8_t *)w + (size_t)r * w_stride);
+        for (int64_t c = 0; c < ncols; c++)
+            out[(size_t)c * out_stride + (size_t)r] =
+                quant_dot_f32_x86(n, wr, (const float *)((const uint8_t *)a + (size_t)c * a_stride), ncols >= 2);
+    }
+}
+
+float quant_dot_q4_K_x86(int64_t n, const void *w, const void *a, bool gemm)
+{
+    /* The reference repacks every Q4_K matrix with a multiple of 8 rows
+     * (8x8 interleave) and runs two FMA chains per row, isum * (d*da) and
+     * msum * (dmin*da), subtracted at the end.  Its gemv (a lone column)
+     * adds one term per 256-block, its gemm (columns in fours) one per
+     * 64-element pair of sub-blocks. */
+    const block_q8_K *y = a;
+    float acc = 0.0f, accm = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const uint8_t *blk = (const uint8_t *)w + (size_t)b * 144;
+        uint16_t dh, mh;
+        memcpy(&dh, blk, 2);
+        memcpy(&mh, blk + 2, 2);
+        const float dd = H2F(dh) * y[b].d, dm = H2F(mh) * y[b].d;
+        int32_t isum = 0, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            get_scale_min_k4(j, blk + 4, &sc, &m);
+            int32_t sub = 0;
+            for (int l = 0; l < 32; l++) {
+                const uint8_t byte = blk[16 + 32 * (j / 2) + l];
+                sub += (j % 2 ? byte >> 4 : byte & 0xF) * y[b].qs[32 * j + l];
+            }
+            isum += sub * sc;
+            msum += m * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+            if (gemm && j % 2) {
+                acc = fmaf((float)isum, dd, acc);
+                accm = fmaf((float)msum, dm, accm);
+                isum = msum = 0;
+            }
+        }
+        if (!gemm) {
+            acc = fmaf((float)isum, dd, acc);
+            accm = fmaf((float)msum, dm, accm);
+        }
+    }
+    return acc - accm;
+}
+
 /* ---- dot products ---- */
 
 void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void *a)
@@ -719,14 +838,9 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
     const quant_type_info *ti = quant_info(type);
     float sumf = 0.0f;
     switch (type) {
-    case MS_TYPE_F32: {
-        const float *x = w, *y = a;
-        double acc = 0.0;
-        for (int64_t i = 0; i < n; i++)
-            acc += (double)(x[i] * y[i]);
-        sumf = (float)acc;
+    case MS_TYPE_F32:
+        sumf = quant_dot_f32_x86(n, w, a, false);
         break;
-    }
     case MS_TYPE_F16:
     case MS_TYPE_BF16: {
         const uint16_t *x = w, *y = a;
@@ -824,115 +938,117 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
         break;
     }
     case MS_TYPE_Q4_K:
+        sumf = quant_dot_q4_K_x86(n, w, a, false);
+        break;
     case MS_TYPE_Q5_K: {
-        /* w = d*sc*q - dmin*m per 32: integer sums, then two float terms. */
+        /* ggml_vec_dot_q5_K_q8_K (AVX2): eight lanes, one scale per 32; the
+         * mins as one scalar FMA chain with -d_a*dmin, added last. */
         const block_q8_K *y = a;
+        float acc[8] = {0}, summs = 0.0f;
         for (int64_t b = 0; b < n / QK_K; b++) {
             const uint8_t *blk = (const uint8_t *)w + (size_t)b * (size_t)ti->type_size;
             uint16_t dh, mh;
             memcpy(&dh, blk, 2);
             memcpy(&mh, blk + 2, 2);
-            const uint8_t *scales = blk + 4;
-            int32_t isum = 0, msum = 0;
+            int32_t lane[8] = {0}, msum = 0;
             for (int j = 0; j < 8; j++) {
                 uint8_t sc, m;
-                get_scale_min_k4(j, scales, &sc, &m);
-                int32_t acc = 0;
+                get_scale_min_k4(j, blk + 4, &sc, &m);
                 for (int l = 0; l < 32; l++) {
-                    const int e = 64 * (j / 2) + 32 * (j % 2) + l;
-                    int q;
-                    if (type == MS_TYPE_Q4_K) {
-                        const uint8_t byte = blk[16 + 32 * (j / 2) + l];
-                        q = j % 2 ? byte >> 4 : byte & 0xF;
-                    } else {
-                        const uint8_t byte = blk[48 + 32 * (j / 2) + l];
-                        const uint8_t hb = blk[16 + l];
-                        q = (j % 2 ? byte >> 4 : byte & 0xF) + ((hb >> j) & 1 ? 16 : 0);
-                    }
-                    acc += q * y[b].qs[e];
+                    const uint8_t byte = blk[48 + 32 * (j / 2) + l];
+                    const int q = (j % 2 ? byte >> 4 : byte & 0xF) + ((blk[16 + l] >> j) & 1 ? 16 : 0);
+                    lane[lane8(l)] += sc * (q * y[b].qs[32 * j + l]);
                 }
-                isum += acc * sc;
                 msum += m * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
             }
-            const float d = y[b].d * H2F(dh), dmin = y[b].d * H2F(mh);
-            sumf += d * (float)isum - dmin * (float)msum;
+            const float d = y[b].d * H2F(dh), dmin = -y[b].d * H2F(mh);
+            summs = fmaf(dmin, (float)msum, summs);
+            lanes_fma(acc, d, lane);
         }
+        sumf = hsum8_x86(acc) + summs;
         break;
     }
     case MS_TYPE_Q6_K: {
+        /* ggml_vec_dot_q6_K_q8_K (AVX2): unsigned 6-bit values in the lanes;
+         * the -32 comes back per lane as 32 * (bsums * scales) of 16-groups
+         * 2m and 2m+1. */
         const block_q6_K *x = w;
         const block_q8_K *y = a;
+        float acc[8] = {0};
         for (int64_t b = 0; b < n / QK_K; b++) {
-            int32_t isum = 0;
-            for (int half = 0; half < 2; half++) {
+            int32_t lane[8] = {0};
+            for (int e = 0; e < QK_K; e++) {
+                const int half = e / 128, quarter = (e % 128) / 32, l = e % 32;
                 const uint8_t *ql = x[b].ql + 64 * half, *qh = x[b].qh + 32 * half;
-                const int8_t *sc = x[b].scales + 8 * half;
-                const int8_t *q8 = y[b].qs + 128 * half;
-                for (int g = 0; g < 8; g++) { /* 16-element groups: l in [16*(g%2), +16), quarter g/2 */
-                    const int quarter = g / 2, l0 = 16 * (g % 2);
-                    int32_t acc = 0;
-                    for (int l = l0; l < l0 + 16; l++) {
-                        int q;
-                        switch (quarter) {
-                        case 0: q = (ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4); break;
-                        case 1: q = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4); break;
-                        case 2: q = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4); break;
-                        default: q = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4); break;
-                        }
-                        acc += (q - 32) * q8[32 * quarter + l];
-                    }
-                    isum += acc * sc[l0 / 16 + 2 * quarter];
+                int q;
+                switch (quarter) {
+                case 0: q = (ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4); break;
+                case 1: q = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4); break;
+                case 2: q = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4); break;
+                default: q = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4); break;
                 }
+                lane[lane8(e)] += x[b].scales[e / 16] * (q * y[b].qs[e]);
             }
-            sumf += y[b].d * H2F(x[b].d) * (float)isum;
+            for (int m = 0; m < 8; m++)
+                lane[m] -= 32 * (y[b].bsums[2 * m] * x[b].scales[2 * m] +
+                                 y[b].bsums[2 * m + 1] * x[b].scales[2 * m + 1]);
+            lanes_fma(acc, y[b].d * H2F(x[b].d), lane);
         }
+        sumf = hsum8_x86(acc);
         break;
     }
     case MS_TYPE_IQ2_XXS: {
+        /* ggml_vec_dot_iq2_xxs_q8_K (AVX2): eight lanes, 1/8 after the sum. */
         const block_iq2_xxs *x = w;
         const block_q8_K *y = a;
+        float acc[8] = {0};
         for (int64_t b = 0; b < n / QK_K; b++) {
-            const float d = H2F(x[b].d) * y[b].d;
-            int32_t bsum = 0;
+            int32_t lane[8] = {0};
             for (int ib = 0; ib < 8; ib++) {
                 uint32_t aux[2];
                 memcpy(aux, x[b].qs + 4 * ib, 8);
                 const uint8_t *a8 = (const uint8_t *)aux;
                 const int32_t ls = 2 * (int32_t)(aux[1] >> 28) + 1;
-                int32_t sumi = 0;
                 for (int l = 0; l < 4; l++) {
                     const uint8_t *grid = (const uint8_t *)(iq2xxs_grid + a8[l]);
                     const uint8_t signs = ksigns_iq2xs[(aux[1] >> 7 * l) & 127];
-                    for (int j = 0; j < 8; j++)
-                        sumi += grid[j] * y[b].qs[32 * ib + 8 * l + j] * (signs & kmask_iq2xs[j] ? -1 : 1);
+                    for (int j = 0; j < 8; j++) {
+                        const int e = 8 * l + j;
+                        lane[lane8(e)] += ls * (grid[j] * y[b].qs[32 * ib + e] * (signs & kmask_iq2xs[j] ? -1 : 1));
+                    }
                 }
-                bsum += sumi * ls;
             }
-            sumf += d * (float)bsum;
+            lanes_fma(acc, H2F(x[b].d) * y[b].d, lane);
         }
-        sumf = 0.125f * sumf;
+        sumf = 0.125f * hsum8_x86(acc);
         break;
     }
     case MS_TYPE_IQ1_S: {
+        /* ggml_vec_dot_iq1_s_q8_K (AVX2): grid term in eight lanes; delta
+         * term one scalar FMA chain (the compiler contracts it), times
+         * IQ1S_DELTA and added last. */
         const block_iq1_s *x = w;
         const block_q8_K *y = a;
+        float acc[8] = {0}, acc1 = 0.0f;
         for (int64_t b = 0; b < n / QK_K; b++) {
-            int32_t sumi = 0, sumi1 = 0;
+            int32_t lane[8] = {0}, sumi1 = 0;
             for (int ib = 0; ib < 8; ib++) {
                 const uint16_t h = x[b].qh[ib];
                 const int32_t ls = 2 * ((h >> 12) & 7) + 1;
-                const int32_t delta = h & 0x8000 ? -1 : 1;
-                int32_t lsum = 0;
                 for (int l = 0; l < 4; l++) {
                     const int8_t *grid = (const int8_t *)(iq1s_grid + (x[b].qs[4 * ib + l] | (((h >> 3 * l) & 7) << 8)));
-                    for (int j = 0; j < 8; j++)
-                        lsum += grid[j] * y[b].qs[32 * ib + 8 * l + j];
+                    for (int j = 0; j < 8; j++) {
+                        const int e = 8 * l + j;
+                        lane[lane8(e)] += ls * (grid[j] * y[b].qs[32 * ib + e]);
+                    }
                 }
-                sumi += ls * lsum;
-                sumi1 += ls * delta * (y[b].bsums[2 * ib] + y[b].bsums[2 * ib + 1]);
+                sumi1 += (y[b].bsums[2 * ib] + y[b].bsums[2 * ib + 1]) * (h & 0x8000 ? -1 : 1) * ls;
             }
-            sumf += H2F(x[b].d) * y[b].d * ((float)sumi + IQ1S_DELTA * (float)sumi1);
+            const float d = y[b].d * H2F(x[b].d);
+            lanes_fma(acc, d, lane);
+            acc1 = fmaf(d, (float)sumi1, acc1);
         }
+        sumf = hsum8_x86(acc) + IQ1S_DELTA * acc1;
         break;
     }
     case MS_TYPE_Q2_K: {

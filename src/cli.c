@@ -164,7 +164,7 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
     bool known = !strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "-t") ||
                  !strcmp(a, "--threads") || !strcmp(a, "-c") || !strcmp(a, "--ctx-size") ||
                  !strcmp(a, "-b") || !strcmp(a, "--batch-size") || !strcmp(a, "--cache-type") ||
-                 !strcmp(a, "--expert-groups");
+                 !strcmp(a, "--expert-groups") || !strcmp(a, "--attn");
     if (!known)
         return 0;
     if (need_value(argc, argv, *i))
@@ -191,6 +191,15 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
             c->cache_type = FWD_CACHE_F16;
         else if (!strcmp(val, "q8_0"))
             c->cache_type = FWD_CACHE_Q8_0;
+        else
+            goto bad;
+    } else if (!strcmp(a, "--attn")) {
+        if (!strcmp(val, "auto"))
+            c->attn = ATTN_AUTO;
+        else if (!strcmp(val, "absorbed"))
+            c->attn = ATTN_ABSORBED;
+        else if (!strcmp(val, "mha"))
+            c->attn = ATTN_MHA;
         else
             goto bad;
     } else { /* --expert-groups */
@@ -222,6 +231,8 @@ const char *cli_common_help(void)
            "  -c, --ctx-size N        context positions (default 4096)\n"
            "  -b, --batch-size N      prompt tokens per batch (default 64)\n"
            "      --cache-type T      latent cache: f32 | f16 | q8_0 (default f32)\n"
+           "      --attn A            legacy attn_kv_b files: auto | absorbed | mha (default auto:\n"
+           "                          mha, exact against the reference, if its cache fits 1/16 of --mem)\n"
            "      --expert-groups G   auto (8:4) | none | G:K (default: as the file says)\n"
            "      --mem SIZE          memory budget for the whole process (default 20G)\n"
            "      --load-mode M       auto | ram | pager | mmap (default auto: ram if it all fits)\n"

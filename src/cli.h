@@ -24,9 +24,15 @@ typedef struct cli_common {
     const char *trace_routing; /* --trace-routing FILE */
     uint64_t uniform_routing;  /* --bench-uniform-routing SEED (benchmarks only) */
     bool no_prefetch;          /* --no-prefetch: do not read the next layer's experts ahead */
+    int attn;                  /* --attn auto|absorbed|mha (enum cli_attn) */
 } cli_common;
 
 enum cli_load_mode { LOAD_AUTO = 0, LOAD_RAM, LOAD_PAGER, LOAD_MMAP };
+
+/* Attention of legacy attn_kv_b files: auto takes the decompressed (mha)
+ * form, exact against the reference, when its K/V cache is at most 1/16 of
+ * --mem, else the absorbed latent form (always for DeepSeek-R1 itself). */
+enum cli_attn { ATTN_AUTO = 0, ATTN_ABSORBED, ATTN_MHA };
 
 void cli_common_default(cli_common *c);
 

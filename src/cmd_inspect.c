@@ -122,7 +122,8 @@ int cmd_inspect(int argc, char **argv)
     /* Hyperparameters and the per-token cache cost need a valid binding;
      * metadata-only files (a vocabulary) still get the listing. */
     model_hparams hp;
-    bool have_hp = false, bind_failed = false;
+    bool have_hp = false, bind_failed = false, mha = false;
+    uint64_t mha_bytes = 0;
     engine_plan plan;
     int plan_rc = -1;
     char plan_err[512] = "";
@@ -139,13 +140,17 @@ int cmd_inspect(int argc, char **argv)
             hp = m->hp;
             have_hp = true;
             plan_rc = engine_make_plan(m, &c, 1, &plan, plan_err, sizeof plan_err);
+            mha = engine_attn_mha(m, &c);
+            mha_bytes = fwd_mha_cache_bytes(m, c.n_ctx);
             model_free(m);
         } else if (g->n_tensors > 0) {
             bind_failed = true;
         }
     }
     size_t kv_bytes = 0;
-    if (have_hp) {
+    if (have_hp && mha) {
+        kv_bytes = (size_t)mha_bytes;
+    } else if (have_hp) {
         size_t per = c.cache_type == FWD_CACHE_F32 ? 4 : c.cache_type == FWD_CACHE_F16 ? 2 : 0;
         size_t lat = per ? hp.kv_lora * per : hp.kv_lora / 32 * 34;
         kv_bytes = (size_t)hp.n_layer * (size_t)c.n_ctx * (lat + hp.qk_rope * 4);
@@ -167,9 +172,9 @@ int cmd_inspect(int argc, char **argv)
                 first = false;
             }
         printf("},\"expert_bytes\":%llu,\"resident_bytes\":%llu,\"kv_cache_bytes\":%zu,"
-               "\"ctx\":%d,\"simd\":\"%s\"}\n",
-               (unsigned long long)exp_bytes, (unsigned long long)res_bytes, kv_bytes, c.n_ctx,
-               kern_get()->isa);
+               "\"attn\":\"%s\",\"ctx\":%d,\"simd\":\"%s\"}\n",
+               (unsigned long long)exp_bytes, (unsigned long long)res_bytes, kv_bytes,
+               mha ? "mha" : "absorbed", c.n_ctx, kern_get()->isa);
     } else {
         printf("file: %s (%u part%s, GGUF v%u, %llu tensors, %llu metadata keys)\n", c.model,
                g->n_parts, g->n_parts == 1 ? "" : "s", g->version, (unsigned long long)g->n_tensors,
@@ -200,8 +205,9 @@ int cmd_inspect(int argc, char **argv)
                    hp.qk_rope, hp.n_expert, hp.n_expert_used, hp.n_expert_shared, hp.n_ff_exp,
                    hp.n_vocab, hp.is_mla ? "split attn_k_b/attn_v_b" : "legacy attn_kv_b",
                    hp.n_group > 1 ? "group-limited" : "plain top-k");
-            printf("RAM: resident weights %.3f GB + latent cache %.3f GB at -c %d\n",
-                   (double)res_bytes / 1e9, (double)kv_bytes / 1e9, c.n_ctx);
+            printf("RAM: resident weights %.3f GB + %s %.3f GB at -c %d\n", (double)res_bytes / 1e9,
+                   mha ? "decompressed K/V cache (--attn mha)" : "latent cache", (double)kv_bytes / 1e9,
+                   c.n_ctx);
             if (plan_rc == 0)
                 engine_print_plan(&plan, stdout);
             else

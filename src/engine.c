@@ -38,12 +38,25 @@ static void trace_route(void *ud, int il, int pos, int n, const int32_t *ids, co
     fputc('\n', f);
 }
 
+/* --attn auto: the decompressed form when its cache is small next to the
+ * budget (small legacy models, exact against the reference), the absorbed
+ * latent form otherwise (DeepSeek-R1: ~10 MB per position). */
+bool engine_attn_mha(const model *m, const cli_common *opt)
+{
+    if (m->hp.is_mla || opt->attn == ATTN_ABSORBED)
+        return false;
+    if (opt->attn == ATTN_MHA)
+        return true;
+    return fwd_mha_cache_bytes(m, opt->n_ctx) <= opt->mem / 16;
+}
+
 static void fwd_defaults(const engine *e, fwd_opts *fo)
 {
     fwd_opts_default(fo);
     fo->n_ctx = e->opt.n_ctx;
     fo->n_batch = e->opt.n_batch;
     fo->cache_type = e->opt.cache_type;
+    fo->attn_mha = engine_attn_mha(e->m, &e->opt);
     fo->tp = e->tp;
     fo->experts = e->pg ? pager_src(e->pg) : NULL;
     fo->uniform_routing_seed = e->opt.uniform_routing;
@@ -64,6 +77,7 @@ int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engin
     fo.n_ctx = opt->n_ctx;
     fo.n_batch = opt->n_batch;
     fo.cache_type = opt->cache_type;
+    fo.attn_mha = engine_attn_mha(m, opt);
     p->budget = opt->mem;
     p->resident = m->arena_bytes;
     p->context = fwd_bytes_needed(m, &fo);

@@ -49,6 +49,8 @@ void engine_close(engine *e); /* accepts a zeroed or failed engine */
 /* A new empty conversation state with the engine's context options. */
 int engine_state(engine *e, fwd_state **st, char *err, size_t errlen);
 void engine_print_plan(const engine_plan *p, FILE *f);
+/* Whether m runs the decompressed (mha) attention under opt->attn. */
+bool engine_attn_mha(const model *m, const cli_common *opt);
 /* The plan for model m (bound, weights need not be loaded) under opt. */
 int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engine_plan *p,
                      char *err, size_t errlen);

@@ -10,8 +10,13 @@
  *  - attention runs in the absorbed form.  For legacy attn_kv_b files the
  *    reference decompresses K/V per head from Qact(c), so the cache holds
  *    deq(Qact(c)); q~ = W_kb^T q_nope and o = W_vb obar use dequantized kv_b
- *    rows against float vectors (no second quantization).  Split-form files
+ *    rows against float vectors (no second quantization): the same math,
+ *    other rounding.  fwd_opts.attn_mha instead decompresses K/V per head as
+ *    the reference does (exact against it, memory-heavy).  Split-form files
  *    (attn_k_b/attn_v_b) quantize q_nope and obar by those tensors' types.
+ *  - RoPE's cos/sin table and rotation, the scores, softmax and the
+ *    weighted sums of the decompressed path use the reference's float
+ *    expressions including the FMAs its -ffp-contract=fast build forms.
  *  - expert outputs are combined in selection order (highest score first),
  *    whatever order they were computed in, so neither prefill grouping nor
  *    the expert cache can change a result.
@@ -39,6 +44,13 @@ struct fwd_state {
     uint8_t *lat;
     size_t lat_row;     /* bytes per cached latent (kv_lora in cache_type) */
     float *pe;          /* (n_layer, n_ctx, qk_rope) roped k_pe, F32 */
+    bool mha;           /* legacy file in decompressed mode (fwd_opts.attn_mha) */
+    float *kmha;        /* (n_layer, n_ctx, n_head, qk_nope + qk_rope) K rows */
+    float *vmha;        /* (n_layer, n_head, v_head, n_ctx) V, transposed */
+    float *kvb;         /* (B, n_head * (qk_nope + v_head)) kv_b output */
+    int n_kv_pad;       /* n_ctx rounded up to 64: softmax weights past the
+                         * causal end are zeros, as in the reference's padded
+                         * KV window */
     float *lat_f32;     /* (n_ctx, kv_lora) dequantized view for non-F32 caches */
     /* per-chunk activations, B = n_batch rows */
     float *x, *h, *qa, *q, *kva, *qt, *obar, *ao, *tmp, *g, *u, *router, *moe, *slots;
@@ -59,7 +71,7 @@ struct fwd_state {
     float *eg, *eu, *ey;
     void *eq;
     /* per-thread attention scratch */
-    float *th_scores;   /* (nth, n_ctx) */
+    float *th_scores;   /* (nth, n_kv_pad) */
     float *th_row;      /* (nth, kv_lora) */
     uint8_t *th_q;      /* (nth, th_q_bytes) */
     size_t th_q_bytes;
@@ -185,6 +197,9 @@ static void rope_setup(fwd_state *s)
     s->theta_scale = powf(hp->rope_freq_base, -2.0f / (float)n_dims);
 }
 
+/* The cos/sin table as the reference's ggml_rope_cache_init computes it:
+ * its -ffp-contract=fast build fuses the YaRN mix and the mscale factor
+ * into FMAs, and it takes cos and sin from one sincosf. */
 static void rope_table(const fwd_state *s, int pos, float *cs)
 {
     const model_hparams *hp = &s->m->hp;
@@ -199,21 +214,25 @@ static void rope_table(const fwd_state *s, int pos, float *cs)
                       fmaxf(0.001f, s->corr_dims[1] - s->corr_dims[0]);
             float ramp = 1 - fminf(1, fmaxf(0, y));
             float ramp_mix = ramp * s->ext_factor;
-            th = theta_interp * (1 - ramp_mix) + theta * ramp_mix;
-            msc *= 1.0f + 0.1f * logf(1.0f / freq_scale);
+            th = fmaf(theta_interp, 1 - ramp_mix, theta * ramp_mix);
+            msc = fmaf(0.1f, logf(1.0f / freq_scale), 1.0f) * msc;
         }
-        cs[i0] = cosf(th) * msc;
-        cs[i0 + 1] = sinf(th) * msc;
+        float sn, cn;
+        sincosf(th, &sn, &cn);
+        cs[i0] = cn * msc;
+        cs[i0 + 1] = sn * msc;
         theta *= s->theta_scale;
     }
 }
 
+/* Adjacent pairs as the reference's vectorized loop (vfmaddsub) rotates
+ * them: one product rounded, the other fused. */
 static void rope_apply(float *v, const float *cs, int n)
 {
     for (int i = 0; i < n; i += 2) {
         const float x0 = v[i], x1 = v[i + 1];
-        v[i] = x0 * cs[i] - x1 * cs[i + 1];
-        v[i + 1] = x0 * cs[i + 1] + x1 * cs[i];
+        v[i] = fmaf(x0, cs[i], -(x1 * cs[i + 1]));
+        v[i + 1] = fmaf(x0, cs[i + 1], x1 * cs[i]);
     }
 }
 
@@ -306,12 +325,28 @@ static bool alloc_all(fwd_state *s, bool real)
     ALLOC(s->eu, B * (hp->n_ff_exp ? hp->n_ff_exp : 1) * 4);
     ALLOC(s->ey, B * E * 4);
     ALLOC(s->eq, B * qrow);
-    ALLOC(s->th_scores, (size_t)s->nth * ctx * 4);
+    s->n_kv_pad = (int)((ctx + 63) & ~(size_t)63);
+    ALLOC(s->th_scores, (size_t)s->nth * (size_t)s->n_kv_pad * 4);
+    if (s->mha) {
+        const size_t N = hp->qk_nope, R = hp->qk_rope, V = hp->v_head;
+        ALLOC(s->kmha, hp->n_layer * ctx * H * (N + R) * 4);
+        ALLOC(s->vmha, hp->n_layer * H * V * ctx * 4);
+        ALLOC(s->kvb, B * H * (N + V) * 4);
+    }
     ALLOC(s->th_row, (size_t)s->nth * L * 4);
     ALLOC(s->th_q, (size_t)s->nth * s->th_q_bytes);
     ALLOC(s->rope, B * hp->qk_rope * 4);
 #undef ALLOC
     return ok;
+}
+
+uint64_t fwd_mha_cache_bytes(const model *m, int n_ctx)
+{
+    const model_hparams *hp = &m->hp;
+    if (hp->is_mla)
+        return 0;
+    return (uint64_t)hp->n_layer * (uint64_t)n_ctx * hp->n_head *
+           (uint64_t)(hp->qk_nope + hp->qk_rope + hp->v_head) * 4;
 }
 
 size_t fwd_bytes_needed(const model *m, const fwd_opts *o)
@@ -320,6 +355,7 @@ size_t fwd_bytes_needed(const model *m, const fwd_opts *o)
     s.m = m;
     s.o = *o;
     s.nth = tpool_size(o->tp);
+    s.mha = o->attn_mha && !m->hp.is_mla;
     alloc_all(&s, false);
     return s.bytes;
 }
@@ -347,6 +383,7 @@ int fwd_create(fwd_state **out, const model *m, const fwd_opts *opts, char *err,
     s->m = m;
     s->o = o;
     s->nth = tpool_size(o.tp);
+    s->mha = o.attn_mha && !hp->is_mla;
     bool ok = alloc_all(s, true);
     if (!ok) {
         fwd_destroy(s);
@@ -354,6 +391,13 @@ int fwd_create(fwd_state **out, const model *m, const fwd_opts *opts, char *err,
                     (double)s->bytes / 1e6);
     }
     memset(s->edone, 0, hp->n_expert ? hp->n_expert : 1);
+    if (s->mha) {
+        /* positions past the causal end meet zero weights in V^T a; zero
+         * (not garbage that may be NaN) keeps 0 * v == 0 */
+        const size_t kr = hp->qk_nope + hp->qk_rope;
+        memset(s->kmha, 0, (size_t)hp->n_layer * (size_t)o.n_ctx * hp->n_head * kr * 4);
+        memset(s->vmha, 0, (size_t)hp->n_layer * hp->n_head * hp->v_head * (size_t)o.n_ctx * 4);
+    }
     rope_setup(s);
     *out = s;
     return 0;
@@ -368,7 +412,7 @@ void fwd_destroy(fwd_state *s)
                   s->selw, s->etok, s->eslot, s->ecount, s->estart, s->egather, s->eg, s->eu,
                   s->ey, s->eq, s->th_scores, s->th_row, s->th_q, s->rope, s->act,
                   (void *)s->gp, (void *)s->up, (void *)s->dp, s->probs, s->score,
-                  s->edone, s->uq};
+                  s->edone, s->uq, s->kmha, s->vmha, s->kvb};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         free(ps[i]);
     free(s);
@@ -454,7 +498,7 @@ static void attn_head(struct attn_job *j, int h, int ith)
     const int64_t hk = model_head_k(hp), H = hp->n_head;
     const int n = j->n_tok;
     float *row = s->th_row + (size_t)ith * Lr;
-    float *scores = s->th_scores + (size_t)ith * s->o.n_ctx;
+    float *scores = s->th_scores + (size_t)ith * s->n_kv_pad;
     uint8_t *tq = s->th_q + (size_t)ith * s->th_q_bytes;
 
     /* q~_h = W_kb^T q_nope_h for every token of the chunk */
@@ -525,13 +569,55 @@ static void attn_head(struct attn_job *j, int h, int ith)
     }
 }
 
+/* Decompressed attention for one head (fwd_opts.attn_mha), in the
+ * reference's order: scores are F32 vec_dot products of [q_nope|q_pe] with
+ * the cached [k_nope|k_pe] rows (its kq takes a permuted, non-contiguous q,
+ * so no tinyBLAS), its softmax, and o = V^T a over the positions padded to
+ * 64 - one product for all tokens of the chunk, so tinyBLAS order for two
+ * or more tokens and vec_dot order for one. */
+static void attn_head_mha(struct attn_job *j, int h, int ith)
+{
+    fwd_state *s = j->s;
+    const model_hparams *hp = &s->m->hp;
+    const int64_t N = hp->qk_nope, R = hp->qk_rope, V = hp->v_head, H = hp->n_head;
+    const int64_t hk = model_head_k(hp), kr = N + R;
+    float *scores = s->th_scores + (size_t)ith * s->n_kv_pad;
+    const float *kl = s->kmha + (size_t)j->il * s->o.n_ctx * H * kr;
+    const float *vl = s->vmha + ((size_t)j->il * H + h) * V * s->o.n_ctx;
+    for (int t = 0; t < j->n_tok; t++) {
+        const int pos = s->n_past + t;
+        const float *q = s->q + ((size_t)t * H + h) * hk;
+        float mx = -INFINITY;
+        for (int p = 0; p <= pos; p++) {
+            const float d = quant_dot_f32_x86(kr, q, kl + ((size_t)p * H + h) * kr, false);
+            scores[p] = d * s->kq_scale;
+            if (scores[p] > mx)
+                mx = scores[p];
+        }
+        const double sum = vmath_softmax_exp(scores, pos + 1, mx);
+        const float inv = (float)(1.0 / sum);
+        for (int p = 0; p <= pos; p++)
+            scores[p] = scores[p] * inv;
+        const int npad = (pos + 1 + 63) & ~63;
+        for (int p = pos + 1; p < npad; p++)
+            scores[p] = 0.0f;
+        float *o = s->ao + (size_t)t * H * V + (size_t)h * V;
+        for (int64_t d = 0; d < V; d++)
+            o[d] = quant_dot_f32_x86(npad, vl + (size_t)d * s->o.n_ctx, scores, j->n_tok >= 2);
+    }
+}
+
 static void attn_job_run(void *ctx, int ith, int nth)
 {
     struct attn_job *j = ctx;
     long lo, hi;
     tpool_split(j->s->m->hp.n_head, ith, nth, &lo, &hi);
-    for (long h = lo; h < hi; h++)
-        attn_head(j, (int)h, ith);
+    for (long h = lo; h < hi; h++) {
+        if (j->s->mha)
+            attn_head_mha(j, (int)h, ith);
+        else
+            attn_head(j, (int)h, ith);
+    }
 }
 
 /* x (n rows) += attention(x) for layer il. */
@@ -565,7 +651,8 @@ static void attention(fwd_state *s, int il, int n)
         float *cs = s->rope + (size_t)t * R;
         rope_table(s, pos, cs);
         rmsnorm(kva, kva, Ly->kv_a_norm, Lr, hp->rms_eps);
-        act_roundtrip(lat_act, kva, kva, Lr, s->qbuf);
+        if (!s->mha) /* mha multiplies kv_b by c itself, quantized inside */
+            act_roundtrip(lat_act, kva, kva, Lr, s->qbuf);
         lat_store(s, il, pos, kva, s->qbuf);
         float *pe = s->pe + ((size_t)il * s->o.n_ctx + pos) * R;
         memcpy(pe, kva + Lr, (size_t)R * 4);
@@ -574,6 +661,24 @@ static void attention(fwd_state *s, int il, int n)
             rope_apply(s->q + ((size_t)t * H + h) * hk + N, cs, (int)R);
     }
 
+    if (s->mha) {
+        /* kv = W_kv_b Qact(c) for the chunk, one product as the reference
+         * multiplies it; then K rows [k_nope|k_pe] and V transposed. */
+        const int64_t V = hp->v_head, kr = N + R, nkv = H * (N + V);
+        mm_mul(tp, &Ly->wkv_b, 0, s->kva, Lr + R, n, s->kvb, nkv, s->qbuf);
+        for (int t = 0; t < n; t++) {
+            const int pos = s->n_past + t;
+            const float *kv = s->kvb + (size_t)t * nkv;
+            const float *pe = s->pe + ((size_t)il * s->o.n_ctx + pos) * R;
+            float *kd = s->kmha + (((size_t)il * s->o.n_ctx + pos) * H) * kr;
+            for (int64_t h = 0; h < H; h++) {
+                memcpy(kd + h * kr, kv + h * (N + V), (size_t)N * 4);
+                memcpy(kd + h * kr + N, pe, (size_t)R * 4);
+                for (int64_t d = 0; d < V; d++)
+                    s->vmha[(((size_t)il * H + h) * V + d) * s->o.n_ctx + pos] = kv[h * (N + V) + N + d];
+            }
+        }
+    }
     struct attn_job j = {s, Ly, il, n, lat_view(s, il, s->n_past + n),
                          s->pe + (size_t)il * s->o.n_ctx * R};
     tpool_run(tp, attn_job_run, &j);
@@ -696,14 +801,14 @@ static void expert_compute(fwd_state *s, const mlayer *Ly, int e, const uint8_t 
     uint8_t *ga = s->egather;
     for (int r = 0; r < c; r++)
         memcpy(ga + (size_t)r * gq, (uint8_t *)s->qbuf + (size_t)s->etok[st + r] * gq, gq);
-    mm_mul_raw_q(tp, Ly->gate_exps.type, gw, E, F, ga, c, s->eg, F);
+    mm_mul_expert_q(tp, Ly->gate_exps.type, gw, E, F, ga, c, s->eg, F);
     if (uat != gat)
         for (int r = 0; r < c; r++)
             memcpy(ga + (size_t)r * uq, uqbuf + (size_t)s->etok[st + r] * uq, uq);
-    mm_mul_raw_q(tp, Ly->up_exps.type, uw, E, F, ga, c, s->eu, F);
+    mm_mul_expert_q(tp, Ly->up_exps.type, uw, E, F, ga, c, s->eu, F);
     vmath_swiglu(s->eg, s->eg, s->eu, (int64_t)c * F);
     mm_quantize(tp, Ly->down_exps.type, s->eg, F, F, c, s->eq);
-    mm_mul_raw_q(tp, Ly->down_exps.type, dw, F, E, s->eq, c, s->ey, E);
+    mm_mul_expert_q(tp, Ly->down_exps.type, dw, F, E, s->eq, c, s->ey, E);
     for (int r = 0; r < c; r++)
         memcpy(s->slots + ((size_t)s->etok[st + r] * K + s->eslot[st + r]) * E,
                s->ey + (size_t)r * E, (size_t)E * 4);

@@ -56,11 +56,20 @@ typedef struct fwd_opts {
     /* Routing trace: when non-NULL, called with each token's chosen experts. */
     void (*on_route)(void *ud, int il, int pos, int n, const int32_t *ids, const float *w);
     void *route_ud;
+    /* Legacy attn_kv_b files: decompress K and V per head into a full cache,
+     * as the reference engine does for them (its layout and float order, so
+     * results equal it bit for bit), instead of the absorbed latent form.
+     * Memory: fwd_mha_cache_bytes(); only worth it for small models. */
+    bool attn_mha;
 } fwd_opts;
 
 typedef struct fwd_state fwd_state;
 
 void fwd_opts_default(fwd_opts *o);
+
+/* Bytes of the decompressed K/V cache attn_mha would add for m at n_ctx
+ * positions (0 for split-form files, which have no such mode). */
+uint64_t fwd_mha_cache_bytes(const model *m, int n_ctx);
 
 /* Allocates the cache and scratch for m (borrowed; must outlive the state). */
 int fwd_create(fwd_state **out, const model *m, const fwd_opts *o, char *err, size_t errlen);

@@ -79,6 +79,21 @@ void mm_mul_raw_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n
         tpool_run(tp, mul_job_run, &j);
 }
 
+void mm_mul_expert_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n_out,
+                     const void *q, int n_tok, float *y, size_t y_stride)
+{
+    if (!quant_order_by_cols(type)) {
+        mm_mul_raw_q(tp, type, data, n_in, n_out, q, n_tok, y, y_stride);
+        return;
+    }
+    /* The reference's expert product (mul_mat_id) takes one token at a
+     * time, so these types keep their one-column order. */
+    const size_t qr = mm_act_bytes(type, n_in, 1);
+    for (int t = 0; t < n_tok; t++)
+        mm_mul_raw_q(tp, type, data, n_in, n_out, (const uint8_t *)q + (size_t)t * qr, 1,
+                     y + (size_t)t * y_stride, y_stride);
+}
+
 void mm_mul_q(tpool *tp, const mweight *w, int64_t mat, const void *q, int n_tok, float *y,
               size_t y_stride)
 {

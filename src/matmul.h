@@ -37,4 +37,9 @@ void mm_mul(tpool *tp, const mweight *w, int64_t mat, const float *x, size_t x_s
 void mm_mul_raw_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n_out,
                   const void *q, int n_tok, float *y, size_t y_stride);
 
+/* An expert's product: as mm_mul_raw_q, but every token in the order of a
+ * lone column (quant_order_by_cols), as the reference multiplies experts. */
+void mm_mul_expert_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n_out,
+                     const void *q, int n_tok, float *y, size_t y_stride);
+
 #endif

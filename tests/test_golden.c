@@ -78,13 +78,17 @@ static void golden_free(golden *g)
     free(g->logits);
 }
 
+enum golden_mode {
+    GOLDEN_STRICT,    /* every row within tolerance, greedy exact */
+    GOLDEN_EARLY,     /* rows 0-1 within tolerance; the rest measured only */
+    GOLDEN_DIVERGENT, /* KNOWN DIVERGENCE: rows 0-1 pass, the full run must
+                       * still fail (when it passes, the marker goes) */
+};
+
 /* Runs prompt + greedy through the library; returns max |d| / sigma.
- * strict: assert every row within tolerance and the greedy sequence exact.
- * Otherwise (the quantized models, see KNOWN DIVERGENCE below) assert the
- * first two rows within tolerance, and that the full comparison still
- * fails: when it starts passing, this test fails so the marker is removed. */
+ * mha: legacy files in the decompressed attention (fwd_opts.attn_mha). */
 static double run_model_mode(const char *name, const char *model_file, int n_threads, int n_batch,
-                             int cache_type, bool strict)
+                             int cache_type, bool mha, enum golden_mode mode)
 {
     golden g;
     golden_load(name, &g);
@@ -102,6 +106,7 @@ static double run_model_mode(const char *name, const char *model_file, int n_thr
     fo.n_ctx = 256;
     fo.n_batch = n_batch;
     fo.cache_type = cache_type;
+    fo.attn_mha = mha;
     fo.tp = tp;
     fwd_state *st = NULL;
     if (fwd_create(&st, m, &fo, err, sizeof err))
@@ -137,9 +142,10 @@ static double run_model_mode(const char *name, const char *model_file, int n_thr
     }
     printf("MEASURE golden %s rows 0-1: max|d|/sigma=%.3g\n", name, early / sigma);
     assert_true(early / sigma <= LOGIT_TOL_SIGMA);
-    printf("MEASURE golden %s simd=%s threads=%d batch=%d: max|d|/sigma=%.3g (max|d|=%.3g at row %zu "
-           "col %zu, got %.6f want %.6f, sigma=%.4f)\n",
-           name, kern_get()->isa, tpool_size(tp), n_batch, ratio, maxd, at / V, at % V,
+    printf("MEASURE golden %s attn=%s simd=%s threads=%d batch=%d: max|d|/sigma=%.3g (max|d|=%.3g at "
+           "row %zu col %zu, got %.6f want %.6f, sigma=%.4f)\n",
+           name, m->hp.is_mla ? "split" : mha ? "mha" : "absorbed", kern_get()->isa, tpool_size(tp),
+           n_batch, ratio, maxd, at / V, at % V,
            (double)logits[at], (double)g.logits[at], sigma);
 
     int32_t *got = malloc(sizeof(int32_t) * (size_t)g.n_greedy);
@@ -160,10 +166,10 @@ static double run_model_mode(const char *name, const char *model_file, int n_thr
         printf("greedy mismatch at %d: got %d want %d\n", first_bad, got[first_bad],
                g.greedy[first_bad]);
     bool full_ok = first_bad < 0 && ratio <= LOGIT_TOL_SIGMA;
-    if (strict) {
+    if (mode == GOLDEN_STRICT) {
         assert_int_equal(first_bad, -1);
         assert_true(ratio <= LOGIT_TOL_SIGMA);
-    } else {
+    } else if (mode == GOLDEN_DIVERGENT) {
         printf("KNOWN DIVERGENCE %s: full-sequence agreement %s (greedy first mismatch %d)\n",
                name, full_ok ? "now PASSES: remove the marker" : "still fails", first_bad);
         assert_false(full_ok);
@@ -181,18 +187,18 @@ static double run_model_mode(const char *name, const char *model_file, int n_thr
 static double run_model(const char *name, const char *model_file, int n_threads, int n_batch,
                         int cache_type)
 {
-    return run_model_mode(name, model_file, n_threads, n_batch, cache_type, true);
+    return run_model_mode(name, model_file, n_threads, n_batch, cache_type, true, GOLDEN_STRICT);
 }
 
-/* KNOWN DIVERGENCE (open in issue 2): on the quantized golden models the
- * first rows agree to <=1.1e-4 sigma, then a single rounding difference in
- * an activation that is quantized downstream (Q8_K, BF16, F16) flips, enters
- * the latent cache, and every later position inherits it (these random tiny
- * models are chaotic).  Making the float operation order of every product
- * equal to the reference's vector kernels is the open work. */
+/* KNOWN DIVERGENCE (open in issue 2): tiny-mix-mla's wide type mix (IQ1_M,
+ * IQ2_XS/S, IQ3_XXS/S, IQ4_XS/NL, Q2_K, Q3_K, Q4_0, Q8_0, F16, BF16) and its
+ * absorbed-MLA attention do not yet follow the reference's x86 float order
+ * (ggml's AVX2/AVX-512 kernels, its repacked Q4_0/IQ4_NL/Q2_K, tinyBLAS
+ * for F16/BF16): a last-bit difference flips an 8-bit rounding downstream
+ * and, in these chaotic models, an expert choice. */
 static double run_known_divergent(const char *name, const char *model_file)
 {
-    return run_model_mode(name, model_file, 2, 64, FWD_CACHE_F32, false);
+    return run_model_mode(name, model_file, 2, 64, FWD_CACHE_F32, false, GOLDEN_DIVERGENT);
 }
 
 static void test_f32_legacy(void **state)
@@ -204,13 +210,26 @@ static void test_f32_legacy(void **state)
 static void test_ud_iq1_s(void **state)
 {
     (void)state;
-    run_known_divergent("tiny-ud-iq1_s", "tiny-ud-iq1_s.gguf");
+    run_model("tiny-ud-iq1_s", "tiny-ud-iq1_s.gguf", 2, 64, FWD_CACHE_F32);
 }
 
 static void test_ud_iq1_s_nogroups(void **state)
 {
     (void)state;
-    run_known_divergent("tiny-ud-iq1_s-nogroups", "tiny-ud-iq1_s-nogroups.gguf");
+    run_model("tiny-ud-iq1_s-nogroups", "tiny-ud-iq1_s-nogroups.gguf", 2, 64, FWD_CACHE_F32);
+}
+
+/* The absorbed form on legacy files (what DeepSeek-R1 runs): the same math
+ * as the reference with other rounding.  On the F32 model nothing is
+ * quantized downstream, so it stays within the tolerance; on the quantized
+ * model a last-bit difference flips an 8-bit rounding and, in this chaotic
+ * model, later expert choices: the first rows are checked, the rest
+ * measured. */
+static void test_absorbed_legacy(void **state)
+{
+    (void)state;
+    run_model_mode("tiny-f32-legacy", "tiny-f32-legacy.gguf", 2, 64, FWD_CACHE_F32, false, GOLDEN_STRICT);
+    run_model_mode("tiny-ud-iq1_s", "tiny-ud-iq1_s.gguf", 2, 64, FWD_CACHE_F32, false, GOLDEN_EARLY);
 }
 
 static void test_mix_mla(void **state)
@@ -235,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_ud_iq1_s),
         cmocka_unit_test(test_ud_iq1_s_nogroups),
         cmocka_unit_test(test_mix_mla),
+        cmocka_unit_test(test_absorbed_legacy),
         cmocka_unit_test(test_batch_and_threads_invariant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
