@@ -9,12 +9,25 @@
  * written with explicit widening multiplies (SMULL + SADALP) and must never
  * reach SDOT: the cortex-a53 run would die with SIGILL if it did.
  *
- * Bit-exact with the scalar reference (simd/quant_ref.c): SIMD computes the
- * integer sums of each (sub-)block, exact in any order; the float
- * expressions are the reference's, in its order.  Specialised: Q4_K, Q5_K,
- * Q6_K, IQ1_S, IQ1_M, IQ2_XXS, Q8_0 dots; Q8_K and Q8_0 quantization.  The
- * other types keep the scalar entries (they are not on an R1 hot path:
- * UD-IQ1_S uses IQ1_S/IQ2_XXS experts and Q4_K/Q5_K/Q6_K resident weights). */
+ * Bit-exact with the scalar reference (simd/quant_ref.c), which follows the
+ * reference engine's x86 float order: SIMD computes the integer sums (exact
+ * in any order) in the shape the reference's float steps need, and the
+ * float steps are the reference's, in its order.
+ * - Q5_K, Q6_K, IQ1_S, IQ2_XXS: eight int32 lanes per 256-block, lane m =
+ *   bytes 4m..4m+3 of each 32-element chunk (one SDOT result lane, or SMULL
+ *   plus two pairwise adds), one vfmaq_f32 per lane and block, hsum8_x86's
+ *   tree at the end; Q5_K's mins and IQ1_S's delta as scalar fmaf chains.
+ * - Q4_K: two scalar fmaf chains (isum and msum), one term per block for
+ *   vec_dot and the tail columns of mul_mat (gemv), one per 64 elements for
+ *   mul_mat columns in groups of four (gemm; quant_order_by_cols).
+ * - IQ1_M, Q8_0: one float term per block.
+ * Fused steps are written as fmaf/vfmaq_f32; everything else must stay
+ * unfused, so this file is compiled with -ffp-contract=off (Makefile,
+ * tests/neon_qemu.sh): aarch64 GCC would otherwise contract a*b+c.
+ * Specialised: Q4_K, Q5_K, Q6_K, IQ1_S, IQ1_M, IQ2_XXS, Q8_0 dots; Q8_K
+ * and Q8_0 quantization.  The other types (F32 included) keep the scalar
+ * entries (not on an R1 hot path: UD-IQ1_S uses IQ1_S/IQ2_XXS experts and
+ * Q4_K/Q5_K/Q6_K resident weights). */
 #include <arm_neon.h>
 #include <math.h>
 #include <pthread.h>
@@ -54,105 +67,188 @@ INLINE int32_t dot32_mull(int8x16_t a0, int8x16_t a1, int8x16_t b0, int8x16_t b1
 
 #define DOT32(dp, a0, a1, b0, b1) ((dp) ? dot32_dp(a0, a1, b0, b1) : dot32_mull(a0, a1, b0, b1))
 
-/* ---- Q4_K / Q5_K ---- */
+/* ---- the reference's eight int32 / float lanes ----
+ * Q5_K, Q6_K, IQ1_S and IQ2_XXS follow the reference's x86 order
+ * (quant_ref.c, "the reference's x86 float order"): lane m of a 256-block
+ * holds bytes 4m..4m+3 of every 32-element chunk, so a chunk's first 16
+ * bytes feed lanes 0-3 (`lo`) and its last 16 lanes 4-7 (`hi`), one lane per
+ * 4 consecutive bytes - exactly SDOT's result shape.  Each block is folded
+ * into eight float lanes with one FMA each (vfmaq_f32 = fmaf per lane); the
+ * lanes are added at the end in hsum8_x86's tree. */
 
-INLINE void scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
+/* Lane i += a[4i..4i+3] . b[4i..4i+3].  The SMULL path adds product pairs in
+ * int16 first: exact while one operand is within [-127, 127] (the Q8_K
+ * activations) and the other within [-128, 127]: |2 * 128 * 127| < 2^15. */
+INLINE int32x4_t dot4_mull(int32x4_t acc, int8x16_t a, int8x16_t b)
 {
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j - 0] >> 6) << 4);
-    }
+    const int16x8_t p = vpaddq_s16(vmull_s8(vget_low_s8(a), vget_low_s8(b)), vmull_high_s8(a, b));
+    return vpadalq_s16(acc, p);
 }
 
-INLINE float dot_q45k(const int dp, const int five, int64_t n, const void *w, const void *a)
+#define DOT4A(dp, acc, a, b) ((dp) ? vdotq_s32(acc, a, b) : dot4_mull(acc, a, b))
+#define DOT4(dp, a, b) DOT4A(dp, vdupq_n_s32(0), a, b)
+
+/* acc[m] = fmaf(d, (float)lane[m], acc[m]) for the eight lanes. */
+INLINE void lanes_fma(float32x4_t acc[2], float d, int32x4_t lo, int32x4_t hi)
 {
+    const float32x4_t vd = vdupq_n_f32(d);
+    acc[0] = vfmaq_f32(acc[0], vd, vcvtq_f32_s32(lo));
+    acc[1] = vfmaq_f32(acc[1], vd, vcvtq_f32_s32(hi));
+}
+
+/* ((a4+a0)+(a6+a2)) + ((a5+a1)+(a7+a3)), as hsum8_x86. */
+INLINE float hsum8(const float32x4_t acc[2])
+{
+    const float32x4_t r = vaddq_f32(acc[1], acc[0]);
+    return (vgetq_lane_f32(r, 0) + vgetq_lane_f32(r, 2)) + (vgetq_lane_f32(r, 1) + vgetq_lane_f32(r, 3));
+}
+
+/* ---- Q4_K / Q5_K ---- */
+
+/* The 12 packed bytes -> eight 6-bit scales and eight 6-bit mins
+ * (get_scale_min_k4 for j = 0..7, four at a time). */
+INLINE void k4_scales(const uint8_t *packed, uint8_t sc[8], uint8_t mn[8])
+{
+    uint32_t u[4];
+    memcpy(u, packed, 12);
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+    const uint32_t mins_lo = u[1] & 0x3f3f3f3f;
+    u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+    u[2] = mins_lo;
+    u[0] &= 0x3f3f3f3f;
+    memcpy(sc, u, 8);
+    memcpy(mn, u + 2, 8);
+}
+
+/* mn[j] * (bsums[2j] + bsums[2j+1]) for j = 0..7, as two int32x4 (j 0-3,
+ * 4-7).  A pair of 16-sums is at most 32 * 127 in magnitude: int16 holds it. */
+INLINE void k4_mins(const int16_t *bsums, const uint8_t mn[8], int32x4_t *p0, int32x4_t *p1)
+{
+    const int16x8_t bs = vpaddq_s16(vld1q_s16(bsums), vld1q_s16(bsums + 8));
+    const int16x8_t m = vreinterpretq_s16_u16(vmovl_u8(vld1_u8(mn)));
+    *p0 = vmull_s16(vget_low_s16(bs), vget_low_s16(m));
+    *p1 = vmull_high_s16(bs, m);
+}
+
+/* Q4_K as quant_dot_q4_K_x86: two scalar FMA chains, A += isum * (d*da) and
+ * M += msum * (dmin*da), result A - M; gemv adds one term per 256-block,
+ * gemm one per 64-element pair of sub-blocks. */
+INLINE float dot_q4k(const int dp, int64_t n, const void *w, const void *a, const int gemm)
+{
+    const block_q4_K *x = w;
     const block_q8_K *y = a;
-    const int ts = five ? 176 : 144;
     const uint8x16_t m4 = vdupq_n_u8(0x0F);
-    float sumf = 0.0f;
+    float acc = 0.0f, accm = 0.0f;
     for (int64_t b = 0; b < n / QK_K; b++) {
-        const uint8_t *blk = (const uint8_t *)w + (size_t)b * (size_t)ts;
-        uint16_t dh, mh;
-        memcpy(&dh, blk, 2);
-        memcpy(&mh, blk + 2, 2);
-        const uint8_t *qs = blk + (five ? 48 : 16);
-        uint8x16_t h0 = vdupq_n_u8(0), h1 = vdupq_n_u8(0);
-        if (five) {
-            h0 = vld1q_u8(blk + 16);
-            h1 = vld1q_u8(blk + 32);
-        }
-        int32_t isum = 0, msum = 0;
+        uint8_t sc[8], mn[8];
+        k4_scales(x[b].scales, sc, mn);
+        int32x4_t s[4]; /* per pair c of sub-blocks: sc-weighted sums, 4 partial lanes */
         for (int c = 0; c < 4; c++) {
-            uint8_t sc0, m0, sc1, m1;
-            scale_min_k4(2 * c, blk + 4, &sc0, &m0);
-            scale_min_k4(2 * c + 1, blk + 4, &sc1, &m1);
-            const uint8x16_t q0 = vld1q_u8(qs + 32 * c), q1 = vld1q_u8(qs + 32 * c + 16);
-            uint8x16_t l0 = vandq_u8(q0, m4), l1 = vandq_u8(q1, m4);
-            uint8x16_t u0 = vshrq_n_u8(q0, 4), u1 = vshrq_n_u8(q1, 4);
-            if (five) {
-                /* bit 2c of qh[l] -> +16 for the low nibbles, bit 2c+1 for the high */
-                const uint8x16_t bl = vdupq_n_u8((uint8_t)(1u << (2 * c))), bh = vdupq_n_u8((uint8_t)(2u << (2 * c)));
-                const uint8x16_t s16 = vdupq_n_u8(16);
-                l0 = vorrq_u8(l0, vandq_u8(vtstq_u8(h0, bl), s16));
-                l1 = vorrq_u8(l1, vandq_u8(vtstq_u8(h1, bl), s16));
-                u0 = vorrq_u8(u0, vandq_u8(vtstq_u8(h0, bh), s16));
-                u1 = vorrq_u8(u1, vandq_u8(vtstq_u8(h1, bh), s16));
-            }
+            const uint8x16_t q0 = vld1q_u8(x[b].qs + 32 * c), q1 = vld1q_u8(x[b].qs + 32 * c + 16);
             const int8_t *q8 = y[b].qs + 64 * c;
-            const int32_t s0 = DOT32(dp, vreinterpretq_s8_u8(l0), vreinterpretq_s8_u8(l1), vld1q_s8(q8), vld1q_s8(q8 + 16));
-            const int32_t s1 = DOT32(dp, vreinterpretq_s8_u8(u0), vreinterpretq_s8_u8(u1), vld1q_s8(q8 + 32), vld1q_s8(q8 + 48));
-            isum += s0 * sc0 + s1 * sc1;
-            msum += m0 * (y[b].bsums[4 * c] + y[b].bsums[4 * c + 1]) + m1 * (y[b].bsums[4 * c + 2] + y[b].bsums[4 * c + 3]);
+            int32x4_t lo = DOT4(dp, vreinterpretq_s8_u8(vandq_u8(q0, m4)), vld1q_s8(q8));
+            lo = DOT4A(dp, lo, vreinterpretq_s8_u8(vandq_u8(q1, m4)), vld1q_s8(q8 + 16));
+            int32x4_t hi = DOT4(dp, vreinterpretq_s8_u8(vshrq_n_u8(q0, 4)), vld1q_s8(q8 + 32));
+            hi = DOT4A(dp, hi, vreinterpretq_s8_u8(vshrq_n_u8(q1, 4)), vld1q_s8(q8 + 48));
+            s[c] = vmlaq_n_s32(vmulq_n_s32(lo, sc[2 * c]), hi, sc[2 * c + 1]);
         }
-        const float d = y[b].d * quant_f16_to_f32(dh), dmin = y[b].d * quant_f16_to_f32(mh);
-        sumf += d * (float)isum - dmin * (float)msum;
+        int32x4_t p0, p1;
+        k4_mins(y[b].bsums, mn, &p0, &p1);
+        const float dd = quant_f16_to_f32(x[b].d) * y[b].d, dm = quant_f16_to_f32(x[b].dmin) * y[b].d;
+        if (gemm) {
+            int32_t is[4], ms[4];
+            vst1q_s32(is, vpaddq_s32(vpaddq_s32(s[0], s[1]), vpaddq_s32(s[2], s[3])));
+            vst1q_s32(ms, vpaddq_s32(p0, p1));
+            for (int c = 0; c < 4; c++) {
+                acc = fmaf((float)is[c], dd, acc);
+                accm = fmaf((float)ms[c], dm, accm);
+            }
+        } else {
+            const int32_t isum = vaddvq_s32(vaddq_s32(vaddq_s32(s[0], s[1]), vaddq_s32(s[2], s[3])));
+            const int32_t msum = vaddvq_s32(vaddq_s32(p0, p1));
+            acc = fmaf((float)isum, dd, acc);
+            accm = fmaf((float)msum, dm, accm);
+        }
     }
-    return sumf;
+    return acc - accm;
+}
+
+/* Q5_K: eight lanes with one scale per 32; the mins as one scalar FMA chain
+ * with -d_a*dmin, added after the lane sum. */
+INLINE float dot_q5k(const int dp, int64_t n, const void *w, const void *a)
+{
+    const block_q5_K *x = w;
+    const block_q8_K *y = a;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), s16 = vdupq_n_u8(16);
+    float32x4_t acc[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+    float summs = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        uint8_t sc[8], mn[8];
+        k4_scales(x[b].scales, sc, mn);
+        const uint8x16_t h0 = vld1q_u8(x[b].qh), h1 = vld1q_u8(x[b].qh + 16);
+        int32x4_t lo = vdupq_n_s32(0), hi = vdupq_n_s32(0);
+        for (int c = 0; c < 4; c++) {
+            const uint8x16_t q0 = vld1q_u8(x[b].qs + 32 * c), q1 = vld1q_u8(x[b].qs + 32 * c + 16);
+            /* bit 2c of qh[l] -> +16 for the low nibbles, bit 2c+1 for the high */
+            const uint8x16_t bl = vdupq_n_u8((uint8_t)(1u << (2 * c))), bh = vdupq_n_u8((uint8_t)(2u << (2 * c)));
+            const uint8x16_t l0 = vorrq_u8(vandq_u8(q0, m4), vandq_u8(vtstq_u8(h0, bl), s16));
+            const uint8x16_t l1 = vorrq_u8(vandq_u8(q1, m4), vandq_u8(vtstq_u8(h1, bl), s16));
+            const uint8x16_t u0 = vorrq_u8(vshrq_n_u8(q0, 4), vandq_u8(vtstq_u8(h0, bh), s16));
+            const uint8x16_t u1 = vorrq_u8(vshrq_n_u8(q1, 4), vandq_u8(vtstq_u8(h1, bh), s16));
+            const int8_t *q8 = y[b].qs + 64 * c;
+            lo = vmlaq_n_s32(lo, DOT4(dp, vreinterpretq_s8_u8(l0), vld1q_s8(q8)), sc[2 * c]);
+            hi = vmlaq_n_s32(hi, DOT4(dp, vreinterpretq_s8_u8(l1), vld1q_s8(q8 + 16)), sc[2 * c]);
+            lo = vmlaq_n_s32(lo, DOT4(dp, vreinterpretq_s8_u8(u0), vld1q_s8(q8 + 32)), sc[2 * c + 1]);
+            hi = vmlaq_n_s32(hi, DOT4(dp, vreinterpretq_s8_u8(u1), vld1q_s8(q8 + 48)), sc[2 * c + 1]);
+        }
+        int32x4_t p0, p1;
+        k4_mins(y[b].bsums, mn, &p0, &p1);
+        const int32_t msum = vaddvq_s32(vaddq_s32(p0, p1));
+        const float d = y[b].d * quant_f16_to_f32(x[b].d), dmin = -y[b].d * quant_f16_to_f32(x[b].dmin);
+        summs = fmaf(dmin, (float)msum, summs);
+        lanes_fma(acc, d, lo, hi);
+    }
+    return hsum8(acc) + summs;
 }
 
 /* ---- Q6_K ---- */
 
+/* Unsigned 6-bit values in the lanes; the -32 comes back per lane m as
+ * 32 * (bsums * scales) of 16-groups 2m and 2m+1 (the reference's shape). */
 INLINE float dot_q6k(const int dp, int64_t n, const void *w, const void *a)
 {
     const block_q6_K *x = w;
     const block_q8_K *y = a;
     const uint8x16_t m4 = vdupq_n_u8(0x0F), m3 = vdupq_n_u8(3);
-    const int8x16_t o32 = vdupq_n_s8(32);
-    float sumf = 0.0f;
+    float32x4_t acc[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
     for (int64_t b = 0; b < n / QK_K; b++) {
-        int32_t isum = 0;
+        int32x4_t lanes[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
         for (int half = 0; half < 2; half++) {
             const uint8_t *ql = x[b].ql + 64 * half, *qh = x[b].qh + 32 * half;
             const int8_t *sc = x[b].scales + 8 * half;
             const int8_t *q8 = y[b].qs + 128 * half;
-            for (int k = 0; k < 2; k++) { /* l in [16k, 16k+16) */
+            for (int k = 0; k < 2; k++) { /* l in [16k, 16k+16): lanes 4k..4k+3 */
                 const uint8x16_t L0 = vld1q_u8(ql + 16 * k), L1 = vld1q_u8(ql + 32 + 16 * k);
                 const uint8x16_t H = vld1q_u8(qh + 16 * k);
-                int8x16_t q[4];
-                q[0] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(L0, m4), vshlq_n_u8(vandq_u8(H, m3), 4))), o32);
-                q[1] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vandq_u8(L1, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(H, 2), m3), 4))), o32);
-                q[2] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(L0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(H, 4), m3), 4))), o32);
-                q[3] = vsubq_s8(vreinterpretq_s8_u8(vorrq_u8(vshrq_n_u8(L1, 4), vshlq_n_u8(vshrq_n_u8(H, 6), 4))), o32);
-                for (int qt = 0; qt < 4; qt++) {
-                    /* 16 elements 32*qt + 16k + [0,16): one scale */
-                    const int8x16_t yv = vld1q_s8(q8 + 32 * qt + 16 * k);
-                    int32_t s;
-                    if (dp) {
-                        s = vaddvq_s32(vdotq_s32(vdupq_n_s32(0), q[qt], yv));
-                    } else {
-                        int32x4_t acc = vpaddlq_s16(vmull_s8(vget_low_s8(q[qt]), vget_low_s8(yv)));
-                        s = vaddvq_s32(vpadalq_s16(acc, vmull_high_s8(q[qt], yv)));
-                    }
-                    isum += s * sc[k + 2 * qt];
-                }
+                uint8x16_t q[4];
+                q[0] = vorrq_u8(vandq_u8(L0, m4), vshlq_n_u8(vandq_u8(H, m3), 4));
+                q[1] = vorrq_u8(vandq_u8(L1, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(H, 2), m3), 4));
+                q[2] = vorrq_u8(vshrq_n_u8(L0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(H, 4), m3), 4));
+                q[3] = vorrq_u8(vshrq_n_u8(L1, 4), vshlq_n_u8(vshrq_n_u8(H, 6), 4));
+                for (int qt = 0; qt < 4; qt++) /* 16 elements 32*qt + 16k + [0,16): one scale */
+                    lanes[k] = vmlaq_n_s32(lanes[k], DOT4(dp, vreinterpretq_s8_u8(q[qt]), vld1q_s8(q8 + 32 * qt + 16 * k)),
+                                           sc[k + 2 * qt]);
             }
         }
-        sumf += y[b].d * quant_f16_to_f32(x[b].d) * (float)isum;
+        const int8x16_t scv = vld1q_s8(x[b].scales);
+        const int16x8_t sc0 = vmovl_s8(vget_low_s8(scv)), sc1 = vmovl_high_s8(scv);
+        const int16x8_t bs0 = vld1q_s16(y[b].bsums), bs1 = vld1q_s16(y[b].bsums + 8);
+        const int32x4_t c0 = vpaddq_s32(vmull_s16(vget_low_s16(bs0), vget_low_s16(sc0)), vmull_high_s16(bs0, sc0));
+        const int32x4_t c1 = vpaddq_s32(vmull_s16(vget_low_s16(bs1), vget_low_s16(sc1)), vmull_high_s16(bs1, sc1));
+        lanes_fma(acc, y[b].d * quant_f16_to_f32(x[b].d), vsubq_s32(lanes[0], vshlq_n_s32(c0, 5)),
+                  vsubq_s32(lanes[1], vshlq_n_s32(c1, 5)));
     }
-    return sumf;
+    return hsum8(acc);
 }
 
 /* ---- IQ1_S / IQ1_M ---- */
@@ -162,27 +258,33 @@ INLINE int8x16_t grid2(uint32_t i0, uint32_t i1)
     return vreinterpretq_s8_u64(vcombine_u64(vcreate_u64(iq1s_grid[i0]), vcreate_u64(iq1s_grid[i1])));
 }
 
+/* Grid term in the eight lanes; the delta term as one scalar FMA chain,
+ * times IQ1S_DELTA and added last. */
 INLINE float dot_iq1s(const int dp, int64_t n, const void *w, const void *a)
 {
     const block_iq1_s *x = w;
     const block_q8_K *y = a;
-    float sumf = 0.0f;
+    float32x4_t acc[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+    float acc1 = 0.0f;
     for (int64_t b = 0; b < n / QK_K; b++) {
-        int32_t sumi = 0, sumi1 = 0;
+        int32x4_t lo = vdupq_n_s32(0), hi = vdupq_n_s32(0);
+        int32_t sumi1 = 0;
         for (int ib = 0; ib < 8; ib++) {
             const uint32_t h = x[b].qh[ib];
             const uint8_t *qs = x[b].qs + 4 * ib;
             const int8x16_t g0 = grid2(qs[0] | ((h << 8) & 0x700), qs[1] | ((h << 5) & 0x700));
             const int8x16_t g1 = grid2(qs[2] | ((h << 2) & 0x700), qs[3] | ((h >> 1) & 0x700));
             const int8_t *q8 = y[b].qs + 32 * ib;
-            const int32_t lsum = DOT32(dp, g0, g1, vld1q_s8(q8), vld1q_s8(q8 + 16));
             const int32_t ls = 2 * ((h >> 12) & 7) + 1;
-            sumi += ls * lsum;
+            lo = vmlaq_n_s32(lo, DOT4(dp, g0, vld1q_s8(q8)), ls);
+            hi = vmlaq_n_s32(hi, DOT4(dp, g1, vld1q_s8(q8 + 16)), ls);
             sumi1 += ls * (h & 0x8000 ? -1 : 1) * (y[b].bsums[2 * ib] + y[b].bsums[2 * ib + 1]);
         }
-        sumf += quant_f16_to_f32(x[b].d) * y[b].d * ((float)sumi + IQ1S_DELTA * (float)sumi1);
+        const float d = y[b].d * quant_f16_to_f32(x[b].d);
+        lanes_fma(acc, d, lo, hi);
+        acc1 = fmaf(d, (float)sumi1, acc1);
     }
-    return sumf;
+    return hsum8(acc) + IQ1S_DELTA * acc1;
 }
 
 INLINE float dot_iq1m(const int dp, int64_t n, const void *w, const void *a)
@@ -221,33 +323,32 @@ INLINE float dot_iq1m(const int dp, int64_t n, const void *w, const void *a)
 
 static uint64_t signs64[128]; /* 0xFF in the bytes whose sign bit is set */
 
+/* Eight lanes, 1/8 after the lane sum. */
 INLINE float dot_iq2xxs(const int dp, int64_t n, const void *w, const void *a)
 {
     const block_iq2_xxs *x = w;
     const block_q8_K *y = a;
-    float sumf = 0.0f;
+    float32x4_t acc[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
     for (int64_t b = 0; b < n / QK_K; b++) {
-        const float d = quant_f16_to_f32(x[b].d) * y[b].d;
-        int32_t bsum = 0;
+        int32x4_t lanes[2] = {vdupq_n_s32(0), vdupq_n_s32(0)};
         for (int ib = 0; ib < 8; ib++) {
             uint32_t aux[2];
             memcpy(aux, x[b].qs + 4 * ib, 8);
             const uint8_t *a8 = (const uint8_t *)aux;
-            int8x16_t g[2];
-            for (int k = 0; k < 2; k++) {
+            const int32_t ls = 2 * (int32_t)(aux[1] >> 28) + 1;
+            const int8_t *q8 = y[b].qs + 32 * ib;
+            for (int k = 0; k < 2; k++) { /* elements 16k..16k+15: lanes 4k..4k+3 */
                 const uint8x16_t gv = vcombine_u8(vcreate_u8(iq2xxs_grid[a8[2 * k]]), vcreate_u8(iq2xxs_grid[a8[2 * k + 1]]));
                 const uint8x16_t sv = vcombine_u8(vcreate_u8(signs64[(aux[1] >> (14 * k)) & 127]),
                                                   vcreate_u8(signs64[(aux[1] >> (14 * k + 7)) & 127]));
                 /* (g ^ s) - s: negate where s = 0xFF */
-                g[k] = vsubq_s8(vreinterpretq_s8_u8(veorq_u8(gv, sv)), vreinterpretq_s8_u8(sv));
+                const int8x16_t g = vsubq_s8(vreinterpretq_s8_u8(veorq_u8(gv, sv)), vreinterpretq_s8_u8(sv));
+                lanes[k] = vmlaq_n_s32(lanes[k], DOT4(dp, g, vld1q_s8(q8 + 16 * k)), ls);
             }
-            const int8_t *q8 = y[b].qs + 32 * ib;
-            const int32_t sumi = DOT32(dp, g[0], g[1], vld1q_s8(q8), vld1q_s8(q8 + 16));
-            bsum += sumi * (2 * (int32_t)(aux[1] >> 28) + 1);
         }
-        sumf += d * (float)bsum;
+        lanes_fma(acc, quant_f16_to_f32(x[b].d) * y[b].d, lanes[0], lanes[1]);
     }
-    return 0.125f * sumf;
+    return 0.125f * hsum8(acc);
 }
 
 /* ---- Q8_0 ---- */
@@ -340,20 +441,43 @@ static void quant_q8_0(const float *x, void *dst, int64_t n)
         kern_mul_mat_generic(dot_##NAME##_nodp, NULL, n, w, ws, r0, r1, a, as, nc, o, os);         \
     }
 
-#define E_Q4K(dp) dot_q45k(dp, 0, n, w, a)
-#define E_Q5K(dp) dot_q45k(dp, 1, n, w, a)
+#define E_Q5K(dp) dot_q5k(dp, n, w, a)
 #define E_Q6K(dp) dot_q6k(dp, n, w, a)
 #define E_IQ1S(dp) dot_iq1s(dp, n, w, a)
 #define E_IQ1M(dp) dot_iq1m(dp, n, w, a)
 #define E_IQ2XXS(dp) dot_iq2xxs(dp, n, w, a)
 #define E_Q80(dp) dot_q80(dp, n, w, a)
-ENTRY(q4k, E_Q4K)
 ENTRY(q5k, E_Q5K)
 ENTRY(q6k, E_Q6K)
 ENTRY(iq1s, E_IQ1S)
 ENTRY(iq1m, E_IQ1M)
 ENTRY(iq2xxs, E_IQ2XXS)
 ENTRY(q80, E_Q80)
+
+/* Q4_K: vec_dot in the gemv order; mul_mat columns [0, ncols - ncols % 4)
+ * in the gemm order, the rest gemv (as mm_q4_K_ref, quant_order_by_cols). */
+INLINE void mm_q4k(const int dp, int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,
+                   const void *a, size_t as, int64_t nc, float *o, size_t os)
+{
+    const int64_t ngemm = nc - nc % 4;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t c = 0; c < nc; c++)
+            o[(size_t)c * os + (size_t)r] = dot_q4k(dp, n, (const uint8_t *)w + (size_t)r * ws,
+                                                    (const uint8_t *)a + (size_t)c * as, c < ngemm);
+}
+
+static void dot_q4k_dp(int64_t n, float *s, const void *w, const void *a) { *s = dot_q4k(1, n, w, a, 0); }
+static void dot_q4k_nodp(int64_t n, float *s, const void *w, const void *a) { *s = dot_q4k(0, n, w, a, 0); }
+static void mm_q4k_dp(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a, size_t as,
+                      int64_t nc, float *o, size_t os)
+{
+    mm_q4k(1, n, w, ws, r0, r1, a, as, nc, o, os);
+}
+static void mm_q4k_nodp(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a, size_t as,
+                        int64_t nc, float *o, size_t os)
+{
+    mm_q4k(0, n, w, ws, r0, r1, a, as, nc, o, os);
+}
 
 /* ---- table ---- */
 

@@ -4,7 +4,9 @@
  * No cmocka: prints one "ok"/"FAIL" line per check and exits non-zero on any
  * failure.  Same rules as tests/test_kernels.c: activation quantizers byte
  * for byte, every weight type's vec_dot and mul_mat (1..9 columns, odd row
- * ranges) bit for bit, on seeded random, non-degenerate inputs. */
+ * ranges) bit for bit, on seeded random, non-degenerate inputs.  mul_mat is
+ * compared with the scalar mul_mat of the same column count: for F32 and
+ * Q4_K the reference's float order depends on it (quant_order_by_cols). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,7 +86,7 @@ int main(void)
         }
     }
     /* products */
-    const int types[] = {MS_TYPE_IQ1_S, MS_TYPE_IQ1_M, MS_TYPE_IQ2_XXS, MS_TYPE_Q4_K, MS_TYPE_Q5_K,
+    const int types[] = {MS_TYPE_F32, MS_TYPE_IQ1_S, MS_TYPE_IQ1_M, MS_TYPE_IQ2_XXS, MS_TYPE_Q4_K, MS_TYPE_Q5_K,
                          MS_TYPE_Q6_K,  MS_TYPE_Q8_0,  MS_TYPE_Q4_0,    MS_TYPE_IQ4_XS, MS_TYPE_Q2_K,
                          MS_TYPE_Q3_K};
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
@@ -98,6 +100,7 @@ int main(void)
             const size_t wr = quant_row_bytes(type, n), ar = quant_row_bytes(at, n);
             uint8_t *w = malloc(wr * rows), *a = malloc(ar * cols);
             float *xa = malloc((size_t)n * 4), *want = malloc(rows * cols * 4), *got = malloc(rows * cols * 4);
+            float *want_mm = malloc(rows * cols * 4);
             quant_fill_random(type, w, (int64_t)(wr * rows / (size_t)inf->type_size), &rng, 1.0f);
             for (int c = 0; c < cols; c++) {
                 fill_act(xa, n, &rng);
@@ -119,12 +122,16 @@ int main(void)
             for (int nc = 1; nc <= cols && !bad; nc++) {
                 const int r0 = nc % 3, r1 = rows - nc % 2;
                 for (int i = 0; i < rows * cols; i++)
-                    got[i] = NAN;
+                    got[i] = want_mm[i] = NAN;
                 t->mul_mat[type](n, w, wr, r0, r1, a, ar, nc, got, rows);
+                ref->mul_mat[type](n, w, wr, r0, r1, a, ar, nc, want_mm, rows);
                 for (int c = 0; c < cols; c++)
                     for (int r = 0; r < rows; r++) {
                         const int in = c < nc && r >= r0 && r < r1;
-                        const float g = got[c * rows + r], wv = want[c * rows + r];
+                        const float g = got[c * rows + r], wv = want_mm[c * rows + r];
+                        if (in && (nc == 1 || !quant_order_by_cols(type)) && memcmp(&wv, &want[c * rows + r], 4) &&
+                            !bad++)
+                            snprintf(msg, sizeof msg, "scalar mul_mat(%d cols) != scalar vec_dot at row %d col %d", nc, r, c);
                         if ((in ? memcmp(&g, &wv, 4) != 0 : !isnan(g)) && !bad++)
                             snprintf(msg, sizeof msg, "mul_mat %d cols rows [%d,%d): row %d col %d got %.9g want %.9g",
                                      nc, r0, r1, r, c, (double)g, (double)wv);
@@ -135,6 +142,7 @@ int main(void)
             free(a);
             free(xa);
             free(want);
+            free(want_mm);
             free(got);
         }
     }
