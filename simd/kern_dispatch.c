@@ -62,15 +62,31 @@ static void mm_f32_ref(int64_t n, const void *w, size_t ws, int64_t r0, int64_t 
 
 /* Columns [0, ncols - ncols % 4) in the reference's gemm order, the rest
  * in its gemv order (quant_dot_q4_K_x86). */
-static void mm_q4_K_ref(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
-                        size_t as, int64_t nc, float *o, size_t os)
-{
-    const int64_t ngemm = nc - nc % 4;
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t c = 0; c < nc; c++)
-            o[(size_t)c * os + (size_t)r] = quant_dot_q4_K_x86(n, (const uint8_t *)w + (size_t)r * ws,
-                                                               (const uint8_t *)a + (size_t)c * as, c < ngemm);
-}
+#define MM_REPACK_REF(NAME, FN)                                                                    \
+    static void NAME(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,  \
+                     size_t as, int64_t nc, float *o, size_t os)                                  \
+    {                                                                                              \
+        const int64_t ngemm = nc - nc % 4;                                                         \
+        for (int64_t r = r0; r < r1; r++)                                                          \
+            for (int64_t c = 0; c < nc; c++)                                                       \
+                o[(size_t)c * os + (size_t)r] = FN(n, (const uint8_t *)w + (size_t)r * ws,         \
+                                                   (const uint8_t *)a + (size_t)c * as, c < ngemm); \
+    }
+MM_REPACK_REF(mm_q4_K_ref, quant_dot_q4_K_x86)
+MM_REPACK_REF(mm_q2_K_ref, quant_dot_q2_K_x86)
+
+/* F16/BF16: tinyBLAS order for two or more columns (quant_order_by_cols). */
+#define MM_HALF_REF(NAME, FN)                                                                      \
+    static void NAME(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,  \
+                     size_t as, int64_t nc, float *o, size_t os)                                  \
+    {                                                                                              \
+        for (int64_t r = r0; r < r1; r++)                                                          \
+            for (int64_t c = 0; c < nc; c++)                                                       \
+                o[(size_t)c * os + (size_t)r] = FN(n, (const uint8_t *)w + (size_t)r * ws,         \
+                                                   (const uint8_t *)a + (size_t)c * as, nc >= 2);  \
+    }
+MM_HALF_REF(mm_f16_ref, quant_dot_f16_x86)
+MM_HALF_REF(mm_bf16_ref, quant_dot_bf16_x86)
 
 static kern_table scalar_tab;
 
@@ -89,6 +105,9 @@ static void scalar_init(void)
 #undef SET
     t->mul_mat[MS_TYPE_F32] = mm_f32_ref;
     t->mul_mat[MS_TYPE_Q4_K] = mm_q4_K_ref;
+    t->mul_mat[MS_TYPE_Q2_K] = mm_q2_K_ref;
+    t->mul_mat[MS_TYPE_F16] = mm_f16_ref;
+    t->mul_mat[MS_TYPE_BF16] = mm_bf16_ref;
     t->quantize[MS_TYPE_F32] = q_MS_TYPE_F32;
     t->quantize[MS_TYPE_F16] = q_MS_TYPE_F16;
     t->quantize[MS_TYPE_BF16] = q_MS_TYPE_BF16;

@@ -75,10 +75,11 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
 /* Q4_K x Q8_K in the reference's repacked-kernel order: gemm for columns
  * that come in groups of four, gemv (the vec_dot order) otherwise. */
 float quant_dot_q4_K_x86(int64_t n, const void *w, const void *a, bool gemm);
+float quant_dot_q2_K_x86(int64_t n, const void *w, const void *a, bool gemm);
 
 /* Whether the reference's float order for this weight type depends on how
- * many activation columns one product takes (F32: tinyBLAS for two or
- * more; Q4_K: repacked gemm for columns in fours).  Kernels' mul_mat
+ * many activation columns one product takes (F32/F16/BF16: tinyBLAS for
+ * two or more; Q4_K/Q2_K: repacked gemm for columns in fours).  Kernels' mul_mat
  * follow it; a product that must match a lone column calls with ncols 1. */
 bool quant_order_by_cols(int type);
 
@@ -90,6 +91,12 @@ float quant_reduce16_x86(const float v[16]);
  * accumulator) when tiny_blas and n % 16 == 0 - it multiplies two or more
  * columns that way - else ggml_vec_dot_f32's AVX-512 order. */
 float quant_dot_f32_x86(int64_t n, const float *x, const float *y, bool tiny_blas);
+
+/* F16 / BF16 weights x activations of the same type, in the reference's
+ * order (tinyBLAS when tiny_blas, else its AVX-512 vec_dot; see the
+ * definitions for which CPU features those assume). */
+float quant_dot_f16_x86(int64_t n, const void *w, const void *a, bool tiny_blas);
+float quant_dot_bf16_x86(int64_t n, const void *w, const void *a, bool tiny_blas);
 
 /* F32 weights x F32 activations for ncols >= 2 with n % 16 == 0, in the
  * reference's tinyBLAS order: one 16-lane FMA accumulator per output, then

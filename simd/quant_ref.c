@@ -746,7 +746,88 @@ static void lanes_fma(float acc[8], float d, const int32_t lane[8])
         acc[m] = fmaf(d, (float)lane[m], acc[m]);
 }
 
-bool quant_order_by_cols(int type) { return type == MS_TYPE_F32 || type == MS_TYPE_Q4_K; }
+bool quant_order_by_cols(int type)
+{
+    return type == MS_TYPE_F32 || type == MS_TYPE_F16 || type == MS_TYPE_BF16 || type == MS_TYPE_Q4_K ||
+           type == MS_TYPE_Q2_K;
+}
+
+float quant_dot_f16_x86(int64_t n, const void *w, const void *a, bool tiny_blas)
+{
+    /* Both sides are F16; converted to F32 exactly, tinyBLAS multiplies as
+     * in F32.  vec_dot is the F32C path of a CPU without AVX512-FP16 (the
+     * golden data's): F32 lanes as vec_dot_f32, the reduced sum and the
+     * tail in double. */
+    const uint16_t *x = w, *y = a;
+    float xf[64], yf[64];
+    if (tiny_blas && n % 16 == 0) {
+        float acc[16] = {0};
+        for (int64_t i = 0; i < n; i += 16)
+            for (int l = 0; l < 16; l++)
+                acc[l] = fmaf(quant_f16_to_f32(x[i + l]), quant_f16_to_f32(y[i + l]), acc[l]);
+        return quant_reduce16_x86(acc);
+    }
+    const int64_t np = n & ~(int64_t)63;
+    float acc[4][16] = {{0}};
+    for (int64_t i = 0; i < np; i += 64) {
+        for (int k = 0; k < 64; k++) {
+            xf[k] = quant_f16_to_f32(x[i + k]);
+            yf[k] = quant_f16_to_f32(y[i + k]);
+        }
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 16; l++)
+                acc[j][l] = fmaf(xf[16 * j + l], yf[16 * j + l], acc[j][l]);
+    }
+    float lanes[16];
+    for (int l = 0; l < 16; l++)
+        lanes[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+    double sum = (double)quant_reduce16_x86(lanes);
+    for (int64_t i = np; i < n; i++)
+        sum += (double)(quant_f16_to_f32(x[i]) * quant_f16_to_f32(y[i]));
+    return (float)sum;
+}
+
+/* vdpbf16ps on one lane: the odd pair, then the even pair, each an FMA
+ * with denormal inputs read as zero and a denormal result flushed. */
+static float dpbf16(float acc, uint16_t a0, uint16_t a1, uint16_t b0, uint16_t b1)
+{
+    const float fa1 = quant_bf16_to_f32(a1), fb1 = quant_bf16_to_f32(b1);
+    const float fa0 = quant_bf16_to_f32(a0), fb0 = quant_bf16_to_f32(b0);
+#define DAZ(v) (fabsf(v) < 0x1p-126f ? 0.0f * (v) : (v))
+    acc = DAZ(fmaf(DAZ(fa1), DAZ(fb1), DAZ(acc)));
+    acc = DAZ(fmaf(DAZ(fa0), DAZ(fb0), acc));
+#undef DAZ
+    return acc;
+}
+
+float quant_dot_bf16_x86(int64_t n, const void *w, const void *a, bool tiny_blas)
+{
+    /* AVX512-BF16: tinyBLAS steps 32 elements with one vdpbf16ps
+     * accumulator (lane i takes pairs 2i, 2i+1); vec_dot keeps two, for the
+     * halves of each 64, reduces each into a double, and adds the tail in
+     * double. */
+    const uint16_t *x = w, *y = a;
+    if (tiny_blas && n % 32 == 0) {
+        float acc[16] = {0};
+        for (int64_t i = 0; i < n; i += 32)
+            for (int l = 0; l < 16; l++)
+                acc[l] = dpbf16(acc[l], x[i + 2 * l], x[i + 2 * l + 1], y[i + 2 * l], y[i + 2 * l + 1]);
+        return quant_reduce16_x86(acc);
+    }
+    float c1[16] = {0}, c2[16] = {0};
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int l = 0; l < 16; l++) {
+            c1[l] = dpbf16(c1[l], x[i + 2 * l], x[i + 2 * l + 1], y[i + 2 * l], y[i + 2 * l + 1]);
+            c2[l] = dpbf16(c2[l], x[i + 32 + 2 * l], x[i + 33 + 2 * l], y[i + 32 + 2 * l], y[i + 33 + 2 * l]);
+        }
+    double sum = 0.0;
+    sum += (double)quant_reduce16_x86(c1);
+    sum += (double)quant_reduce16_x86(c2);
+    for (; i < n; i++)
+        sum += (double)(quant_bf16_to_f32(x[i]) * quant_bf16_to_f32(y[i]));
+    return (float)sum;
+}
 
 float quant_dot_f32_x86(int64_t n, const float *x, const float *y, bool tiny_blas)
 {
@@ -789,6 +870,41 @@ void quant_mul_mat_f32_ref(int64_t n, const float *w, size_t w_stride, int64_t r
             out[(size_t)c * out_stride + (size_t)r] =
                 quant_dot_f32_x86(n, wr, (const float *)((const uint8_t *)a + (size_t)c * a_stride), ncols >= 2);
     }
+}
+
+float quant_dot_q2_K_x86(int64_t n, const void *w, const void *a, bool gemm)
+{
+    /* Repacked like Q4_K (8x8, on AVX-512 CPUs): isum * (d*da) and
+     * msum * (dmin*da) chains subtracted at the end; the gemv adds one
+     * term per 256-block, the gemm one per 128-element half. */
+    const block_q2_K *x = w;
+    const block_q8_K *y = a;
+    float acc = 0.0f, accm = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const uint8_t *sc = x[b].scales;
+        const float dd = H2F(x[b].d) * y[b].d, dm = H2F(x[b].dmin) * y[b].d;
+        int32_t isum = 0, msum = 0;
+        for (int g = 0; g < 16; g++) { /* 16-groups in element order */
+            const int half = g / 8, pass = (g % 8) / 2, hi = g % 2;
+            const uint8_t *q2 = x[b].qs + 32 * half + 16 * hi;
+            const int8_t *q8 = y[b].qs + 16 * g;
+            int32_t isuml = 0;
+            for (int l = 0; l < 16; l++)
+                isuml += q8[l] * ((q2[l] >> (2 * pass)) & 3);
+            isum += (sc[g] & 0xF) * isuml;
+            msum += y[b].bsums[g] * (sc[g] >> 4);
+            if (gemm && g % 8 == 7) {
+                acc = fmaf((float)isum, dd, acc);
+                accm = fmaf((float)msum, dm, accm);
+                isum = msum = 0;
+            }
+        }
+        if (!gemm) {
+            acc = fmaf((float)isum, dd, acc);
+            accm = fmaf((float)msum, dm, accm);
+        }
+    }
+    return acc - accm;
 }
 
 float quant_dot_q4_K_x86(int64_t n, const void *w, const void *a, bool gemm)
@@ -842,49 +958,43 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
         sumf = quant_dot_f32_x86(n, w, a, false);
         break;
     case MS_TYPE_F16:
-    case MS_TYPE_BF16: {
-        const uint16_t *x = w, *y = a;
-        double acc = 0.0;
-        for (int64_t i = 0; i < n; i++)
-            acc += (double)(type == MS_TYPE_F16 ? quant_f16_to_f32(x[i]) * quant_f16_to_f32(y[i])
-                                                : quant_bf16_to_f32(x[i]) * quant_bf16_to_f32(y[i]));
-        sumf = (float)acc;
+        sumf = quant_dot_f16_x86(n, w, a, false);
         break;
-    }
+    case MS_TYPE_BF16:
+        sumf = quant_dot_bf16_x86(n, w, a, false);
+        break;
     case MS_TYPE_Q8_0: {
+        /* ggml_vec_dot_q8_0_q8_0 (AVX2) and tinyBLAS_Q0_AVX alike: eight
+         * int32 lanes per 32-block, one FMA per lane with d_w*d_a. */
         const block_q8_0 *x = w, *y = a;
+        float acc[8] = {0};
         for (int64_t b = 0; b < n / 32; b++) {
-            int sumi = 0;
+            int32_t lane[8] = {0};
             for (int j = 0; j < 32; j++)
-                sumi += x[b].qs[j] * y[b].qs[j];
-            sumf += (float)sumi * (H2F(x[b].d) * H2F(y[b].d));
+                lane[j >> 2] += x[b].qs[j] * y[b].qs[j];
+            lanes_fma(acc, H2F(x[b].d) * H2F(y[b].d), lane);
         }
+        sumf = hsum8_x86(acc);
         break;
     }
-    case MS_TYPE_Q4_0: {
-        const block_q4_0 *x = w;
-        const block_q8_0 *y = a;
-        for (int64_t b = 0; b < n / 32; b++) {
-            int sumi0 = 0, sumi1 = 0;
-            for (int j = 0; j < 16; j++) {
-                sumi0 += ((x[b].qs[j] & 0x0F) - 8) * y[b].qs[j];
-                sumi1 += ((x[b].qs[j] >> 4) - 8) * y[b].qs[j + 16];
-            }
-            sumf += (float)(sumi0 + sumi1) * H2F(x[b].d) * H2F(y[b].d);
-        }
-        break;
-    }
+    case MS_TYPE_Q4_0:
     case MS_TYPE_IQ4_NL: {
-        const block_iq4_nl *x = w;
+        /* The reference repacks these (8x8 interleave, every matrix with a
+         * multiple of 8 rows): per row one FMA chain, one term per 32-block,
+         * in its gemv and gemm alike. */
         const block_q8_0 *y = a;
         for (int64_t b = 0; b < n / 32; b++) {
-            const float d = H2F(y[b].d) * H2F(x[b].d);
-            int sumi1 = 0, sumi2 = 0;
+            const uint8_t *blk = (const uint8_t *)w + (size_t)b * 18;
+            uint16_t dh;
+            memcpy(&dh, blk, 2);
+            int sumi = 0;
             for (int j = 0; j < 16; j++) {
-                sumi1 += y[b].qs[j] * kvalues_iq4nl[x[b].qs[j] & 0xf];
-                sumi2 += y[b].qs[j + 16] * kvalues_iq4nl[x[b].qs[j] >> 4];
+                const int lo = blk[2 + j] & 0x0F, hi = blk[2 + j] >> 4;
+                const int w0 = type == MS_TYPE_Q4_0 ? lo - 8 : kvalues_iq4nl[lo];
+                const int w1 = type == MS_TYPE_Q4_0 ? hi - 8 : kvalues_iq4nl[hi];
+                sumi += w0 * y[b].qs[j] + w1 * y[b].qs[j + 16];
             }
-            sumf += d * (float)(sumi1 + sumi2);
+            sumf = fmaf((float)sumi, H2F(dh) * H2F(y[b].d), sumf);
         }
         break;
     }
@@ -1051,35 +1161,14 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
         sumf = hsum8_x86(acc) + IQ1S_DELTA * acc1;
         break;
     }
-    case MS_TYPE_Q2_K: {
-        const block_q2_K *x = w;
-        const block_q8_K *y = a;
-        for (int64_t b = 0; b < n / QK_K; b++) {
-            const uint8_t *sc = x[b].scales;
-            int summs = 0;
-            for (int j = 0; j < 16; j++)
-                summs += y[b].bsums[j] * (sc[j] >> 4);
-            const float dall = y[b].d * H2F(x[b].d), dmin = y[b].d * H2F(x[b].dmin);
-            int isum = 0;
-            for (int g = 0; g < 16; g++) { /* 16-groups in element order */
-                const int half = g / 8, pass = (g % 8) / 2, hi = g % 2;
-                const uint8_t *q2 = x[b].qs + 32 * half + 16 * hi;
-                const int8_t *q8 = y[b].qs + 16 * g;
-                int isuml = 0;
-                for (int l = 0; l < 16; l++)
-                    isuml += q8[l] * ((q2[l] >> (2 * pass)) & 3);
-                isum += (sc[g] & 0xF) * isuml;
-            }
-            sumf += dall * (float)isum - dmin * (float)summs;
-        }
+    case MS_TYPE_Q2_K:
+        sumf = quant_dot_q2_K_x86(n, w, a, false);
         break;
-    }
     case MS_TYPE_Q3_K: {
-        /* The reference keeps eight float lanes (lane = element index mod 8)
-         * across blocks and adds them at the end. */
+        /* ggml_vec_dot_q3_K_q8_K (AVX2): eight lanes, one FMA per lane. */
         const block_q3_K *x = w;
         const block_q8_K *y = a;
-        float sums[8] = {0};
+        float acc[8] = {0};
         for (int64_t b = 0; b < n / QK_K; b++) {
             int8_t sc[16];
             q3_K_scales(x[b].scales, sc);
@@ -1088,14 +1177,11 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
                 const int half = e / 128, pass = (e % 128) / 32, l = e % 32;
                 const int q = ((x[b].qs[32 * half + l] >> (2 * pass)) & 3) -
                               (x[b].hmask[l] & (1u << (4 * half + pass)) ? 0 : 4);
-                lane[e % 8] += sc[e / 16] * (q * y[b].qs[e]);
+                lane[lane8(e)] += sc[e / 16] * (q * y[b].qs[e]);
             }
-            const float d = H2F(x[b].d) * y[b].d;
-            for (int l = 0; l < 8; l++)
-                sums[l] += d * (float)lane[l];
+            lanes_fma(acc, y[b].d * H2F(x[b].d), lane);
         }
-        for (int l = 0; l < 8; l++)
-            sumf += sums[l];
+        sumf = hsum8_x86(acc);
         break;
     }
     case MS_TYPE_IQ2_XS:
@@ -1138,31 +1224,30 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
         break;
     }
     case MS_TYPE_IQ3_XXS: {
+        /* ggml_vec_dot_iq3_xxs_q8_K (AVX2): eight lanes, 1/4 after the sum. */
         const block_iq3_xxs *x = w;
         const block_q8_K *y = a;
+        float acc[8] = {0};
         for (int64_t b = 0; b < n / QK_K; b++) {
-            const float d = H2F(x[b].d) * y[b].d;
-            int32_t bsum = 0;
+            int32_t lane[8] = {0};
             for (int ib = 0; ib < 8; ib++) {
                 uint32_t aux;
                 memcpy(&aux, x[b].qs + QK_K / 4 + 4 * ib, 4);
                 const int32_t ls = 2 * (int32_t)(aux >> 28) + 1;
-                int32_t sumi = 0;
                 for (int l = 0; l < 4; l++) {
                     const uint8_t *g1 = (const uint8_t *)(iq3xxs_grid + x[b].qs[8 * ib + 2 * l]);
                     const uint8_t *g2 = (const uint8_t *)(iq3xxs_grid + x[b].qs[8 * ib + 2 * l + 1]);
                     const uint8_t signs = ksigns_iq2xs[(aux >> 7 * l) & 127];
                     const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
                     for (int j = 0; j < 4; j++) {
-                        sumi += g1[j] * q8[j] * (signs & kmask_iq2xs[j] ? -1 : 1);
-                        sumi += g2[j] * q8[j + 4] * (signs & kmask_iq2xs[j + 4] ? -1 : 1);
+                        lane[lane8(8 * l + j)] += ls * (g1[j] * q8[j] * (signs & kmask_iq2xs[j] ? -1 : 1));
+                        lane[lane8(8 * l + 4 + j)] += ls * (g2[j] * q8[j + 4] * (signs & kmask_iq2xs[j + 4] ? -1 : 1));
                     }
                 }
-                bsum += sumi * ls;
             }
-            sumf += d * (float)bsum;
+            lanes_fma(acc, H2F(x[b].d) * y[b].d, lane);
         }
-        sumf = 0.25f * sumf;
+        sumf = 0.25f * hsum8_x86(acc);
         break;
     }
     case MS_TYPE_IQ3_S: {
@@ -1193,59 +1278,60 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
         break;
     }
     case MS_TYPE_IQ1_M: {
+        /* ggml_vec_dot_iq1_m_q8_K (AVX2): grid and delta terms in two sets
+         * of eight lanes; hsum(grid) + IQ1M_DELTA * hsum(delta). */
         const block_iq1_m *x = w;
         const block_q8_K *y = a;
+        float acc1[8] = {0}, acc2[8] = {0};
         for (int64_t b = 0; b < n / QK_K; b++) {
             uint16_t sc[4];
             memcpy(sc, x[b].scales, 8);
             const uint8_t *qs = x[b].qs, *qh = x[b].qh;
-            int sumi1 = 0, sumi2 = 0;
+            int32_t lane1[8] = {0}, lane2[8] = {0};
             for (int ib = 0; ib < 8; ib++) {
                 const int delta[4] = {qh[0] & 0x08 ? -1 : 1, qh[0] & 0x80 ? -1 : 1,
                                       qh[1] & 0x08 ? -1 : 1, qh[1] & 0x80 ? -1 : 1};
-                int sum1[2] = {0, 0}, sum2[2] = {0, 0};
+                const int ls[2] = {2 * ((sc[ib / 2] >> (6 * (ib % 2) + 0)) & 0x7) + 1,
+                                   2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 0x7) + 1};
                 for (int l = 0; l < 4; l++) {
                     const int8_t *grid = (const int8_t *)(iq1s_grid + (qs[l] | (((uint16_t)qh[l / 2] << (8 - 4 * (l % 2))) & 0x700)));
                     const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
-                    int lsum1 = 0, lsum2 = 0;
                     for (int j = 0; j < 8; j++) {
-                        lsum1 += q8[j] * grid[j];
-                        lsum2 += q8[j];
+                        const int e = 8 * l + j;
+                        lane1[lane8(e)] += ls[l / 2] * (q8[j] * grid[j]);
+                        lane2[lane8(e)] += ls[l / 2] * (q8[j] * delta[l]);
                     }
-                    sum1[l / 2] += lsum1;
-                    sum2[l / 2] += lsum2 * delta[l];
                 }
-                const int ls1 = 2 * ((sc[ib / 2] >> (6 * (ib % 2) + 0)) & 0x7) + 1;
-                const int ls2 = 2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 0x7) + 1;
-                sumi1 += sum1[0] * ls1 + sum1[1] * ls2;
-                sumi2 += sum2[0] * ls1 + sum2[1] * ls2;
                 qs += 4;
                 qh += 2;
             }
-            sumf += iq1m_d(&x[b]) * y[b].d * ((float)sumi1 + IQ1M_DELTA * (float)sumi2);
+            const float d = y[b].d * iq1m_d(&x[b]);
+            lanes_fma(acc1, d, lane1);
+            lanes_fma(acc2, d, lane2);
         }
+        sumf = hsum8_x86(acc1) + IQ1M_DELTA * hsum8_x86(acc2);
         break;
     }
     case MS_TYPE_IQ4_XS: {
-        /* One float term per 32-element sub-block, in order. */
+        /* ggml_vec_dot_iq4_xs_q8_K (AVX2): eight lanes, scale - 32 per 32. */
         const block_iq4_xs *x = w;
         const block_q8_K *y = a;
+        float acc[8] = {0};
         for (int64_t b = 0; b < n / QK_K; b++) {
-            const float d4d8 = H2F(x[b].d) * y[b].d;
+            int32_t lane[8] = {0};
             for (int ib = 0; ib < 8; ib++) {
-                const int ls = ((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) |
-                               (((x[b].scales_h >> (2 * ib)) & 3) << 4);
-                const float dl = d4d8 * (float)(ls - 32);
+                const int ls = (((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) |
+                                (((x[b].scales_h >> (2 * ib)) & 3) << 4)) - 32;
                 const uint8_t *qs = x[b].qs + 16 * ib;
                 const int8_t *q8 = y[b].qs + 32 * ib;
-                int sumi1 = 0, sumi2 = 0;
                 for (int j = 0; j < 16; j++) {
-                    sumi1 += q8[j] * kvalues_iq4nl[qs[j] & 0xf];
-                    sumi2 += q8[j + 16] * kvalues_iq4nl[qs[j] >> 4];
+                    lane[lane8(j)] += ls * (q8[j] * kvalues_iq4nl[qs[j] & 0xf]);
+                    lane[lane8(j + 16)] += ls * (q8[j + 16] * kvalues_iq4nl[qs[j] >> 4]);
                 }
-                sumf += dl * (float)(sumi1 + sumi2);
             }
+            lanes_fma(acc, H2F(x[b].d) * y[b].d, lane);
         }
+        sumf = hsum8_x86(acc);
         break;
     }
     default:

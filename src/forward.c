@@ -71,7 +71,10 @@ struct fwd_state {
     float *eg, *eu, *ey;
     void *eq;
     /* per-thread attention scratch */
-    float *th_scores;   /* (nth, n_kv_pad) */
+    float *th_scores;   /* (nth, B, n_kv_pad) softmax weights of a head's tokens */
+    float *th_qcat;     /* (nth, B, kv_lora + qk_rope) [q~ | q_pe] (split form) */
+    float *kcat;        /* (n_ctx, kv_lora + qk_rope) [c | k_pe] of the layer (split form) */
+    float *vlat;        /* (kv_lora, n_kv_pad) the layer's latents transposed (split form) */
     float *th_row;      /* (nth, kv_lora) */
     uint8_t *th_q;      /* (nth, th_q_bytes) */
     size_t th_q_bytes;
@@ -326,11 +329,16 @@ static bool alloc_all(fwd_state *s, bool real)
     ALLOC(s->ey, B * E * 4);
     ALLOC(s->eq, B * qrow);
     s->n_kv_pad = (int)((ctx + 63) & ~(size_t)63);
-    ALLOC(s->th_scores, (size_t)s->nth * (size_t)s->n_kv_pad * 4);
+    ALLOC(s->th_scores, (size_t)s->nth * B * (size_t)s->n_kv_pad * 4);
+    if (hp->is_mla) {
+        ALLOC(s->th_qcat, (size_t)s->nth * B * (L + hp->qk_rope) * 4);
+        ALLOC(s->kcat, ctx * (L + hp->qk_rope) * 4);
+        ALLOC(s->vlat, L * (size_t)s->n_kv_pad * 4);
+    }
     if (s->mha) {
         const size_t N = hp->qk_nope, R = hp->qk_rope, V = hp->v_head;
         ALLOC(s->kmha, hp->n_layer * ctx * H * (N + R) * 4);
-        ALLOC(s->vmha, hp->n_layer * H * V * ctx * 4);
+        ALLOC(s->vmha, hp->n_layer * H * V * (size_t)s->n_kv_pad * 4);
         ALLOC(s->kvb, B * H * (N + V) * 4);
     }
     ALLOC(s->th_row, (size_t)s->nth * L * 4);
@@ -396,8 +404,10 @@ int fwd_create(fwd_state **out, const model *m, const fwd_opts *opts, char *err,
          * (not garbage that may be NaN) keeps 0 * v == 0 */
         const size_t kr = hp->qk_nope + hp->qk_rope;
         memset(s->kmha, 0, (size_t)hp->n_layer * (size_t)o.n_ctx * hp->n_head * kr * 4);
-        memset(s->vmha, 0, (size_t)hp->n_layer * hp->n_head * hp->v_head * (size_t)o.n_ctx * 4);
+        memset(s->vmha, 0, (size_t)hp->n_layer * hp->n_head * hp->v_head * (size_t)s->n_kv_pad * 4);
     }
+    if (hp->is_mla) /* same for the transposed latents past the causal end */
+        memset(s->vlat, 0, (size_t)hp->kv_lora * (size_t)s->n_kv_pad * 4);
     rope_setup(s);
     *out = s;
     return 0;
@@ -412,7 +422,7 @@ void fwd_destroy(fwd_state *s)
                   s->selw, s->etok, s->eslot, s->ecount, s->estart, s->egather, s->eg, s->eu,
                   s->ey, s->eq, s->th_scores, s->th_row, s->th_q, s->rope, s->act,
                   (void *)s->gp, (void *)s->up, (void *)s->dp, s->probs, s->score,
-                  s->edone, s->uq, s->kmha, s->vmha, s->kvb};
+                  s->edone, s->uq, s->kmha, s->vmha, s->kvb, s->th_qcat, s->kcat, s->vlat};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         free(ps[i]);
     free(s);
@@ -488,6 +498,38 @@ struct attn_job {
     const float *pe;  /* (n_past + n_tok, qk_rope) */
 };
 
+/* Softmax weights of the chunk's n tokens for one head, as the reference
+ * computes them: each score an F32 vec_dot of the query row (q + t*qs,
+ * K floats) with key row p (keys + p*ks), times kq_scale; its softmax; the
+ * weights past each token's causal end zero up to the returned width (the
+ * chunk's last position rounded up to 64, where the reference's padded KV
+ * window has zeros too).  Rows of n_kv_pad floats in this thread's scores. */
+static int attn_weights(fwd_state *s, int ith, int n, const float *q, size_t qs, const float *keys,
+                        size_t ks, int64_t K)
+{
+    const kern_vec_dot_fn dot = kern_get()->vec_dot[MS_TYPE_F32];
+    const int npad = (s->n_past + n + 63) & ~63;
+    for (int t = 0; t < n; t++) {
+        const int pos = s->n_past + t;
+        float *sc = s->th_scores + ((size_t)ith * s->o.n_batch + t) * s->n_kv_pad;
+        float mx = -INFINITY;
+        for (int p = 0; p <= pos; p++) {
+            float d;
+            dot(K, &d, q + (size_t)t * qs, keys + (size_t)p * ks);
+            sc[p] = d * s->kq_scale;
+            if (sc[p] > mx)
+                mx = sc[p];
+        }
+        const double sum = vmath_softmax_exp(sc, pos + 1, mx);
+        const float inv = (float)(1.0 / sum);
+        for (int p = 0; p <= pos; p++)
+            sc[p] = sc[p] * inv;
+        for (int p = pos + 1; p < npad; p++)
+            sc[p] = 0.0f;
+    }
+    return npad;
+}
+
 static void attn_head(struct attn_job *j, int h, int ith)
 {
     fwd_state *s = j->s;
@@ -498,7 +540,7 @@ static void attn_head(struct attn_job *j, int h, int ith)
     const int64_t hk = model_head_k(hp), H = hp->n_head;
     const int n = j->n_tok;
     float *row = s->th_row + (size_t)ith * Lr;
-    float *scores = s->th_scores + (size_t)ith * s->n_kv_pad;
+    float *scores = s->th_scores + (size_t)ith * s->o.n_batch * s->n_kv_pad;
     uint8_t *tq = s->th_q + (size_t)ith * s->th_q_bytes;
 
     /* q~_h = W_kb^T q_nope_h for every token of the chunk */
@@ -526,26 +568,40 @@ static void attn_head(struct attn_job *j, int h, int ith)
     }
 
     /* scores, causal softmax, obar = sum_s a_s c_s */
-    for (int t = 0; t < n; t++) {
-        const int pos = s->n_past + t;
-        const float *qt = s->qt + ((size_t)t * H + h) * Lr;
-        const float *qpe = s->q + ((size_t)t * H + h) * hk + N;
-        float mx = -INFINITY;
-        for (int p = 0; p <= pos; p++) {
-            float d = dot_f32(qt, j->lat + (size_t)p * Lr, Lr) + dot_f32(qpe, j->pe + (size_t)p * R, R);
-            scores[p] = d * s->kq_scale;
-            if (scores[p] > mx)
-                mx = scores[p];
+    if (hp->is_mla) {
+        /* In the reference's order: one F32 dot of [q~|q_pe] with [c|k_pe],
+         * then obar = C^T a as one product over the chunk's tokens. */
+        const int64_t K = Lr + R;
+        float *qcat = s->th_qcat + (size_t)ith * s->o.n_batch * K;
+        for (int t = 0; t < n; t++) {
+            memcpy(qcat + (size_t)t * K, s->qt + ((size_t)t * H + h) * Lr, (size_t)Lr * 4);
+            memcpy(qcat + (size_t)t * K + Lr, s->q + ((size_t)t * H + h) * hk + N, (size_t)R * 4);
         }
-        const double sum = vmath_softmax_exp(scores, pos + 1, mx);
-        const float inv = (float)(1.0 / sum);
-        float *ob = s->obar + ((size_t)t * H + h) * Lr;
-        memset(ob, 0, (size_t)Lr * 4);
-        for (int p = 0; p <= pos; p++) {
-            const float a = scores[p] * inv;
-            const float *c = j->lat + (size_t)p * Lr;
-            for (int64_t l = 0; l < Lr; l++)
-                ob[l] += a * c[l];
+        const int npad = attn_weights(s, ith, n, qcat, K, s->kcat, K, K);
+        k->mul_mat[MS_TYPE_F32](npad, s->vlat, (size_t)s->n_kv_pad * 4, 0, Lr, scores,
+                                (size_t)s->n_kv_pad * 4, n, s->obar + (size_t)h * Lr, (size_t)(H * Lr));
+    } else {
+        for (int t = 0; t < n; t++) {
+            const int pos = s->n_past + t;
+            const float *qt = s->qt + ((size_t)t * H + h) * Lr;
+            const float *qpe = s->q + ((size_t)t * H + h) * hk + N;
+            float mx = -INFINITY;
+            for (int p = 0; p <= pos; p++) {
+                float d = dot_f32(qt, j->lat + (size_t)p * Lr, Lr) + dot_f32(qpe, j->pe + (size_t)p * R, R);
+                scores[p] = d * s->kq_scale;
+                if (scores[p] > mx)
+                    mx = scores[p];
+            }
+            const double sum = vmath_softmax_exp(scores, pos + 1, mx);
+            const float inv = (float)(1.0 / sum);
+            float *ob = s->obar + ((size_t)t * H + h) * Lr;
+            memset(ob, 0, (size_t)Lr * 4);
+            for (int p = 0; p <= pos; p++) {
+                const float a = scores[p] * inv;
+                const float *c = j->lat + (size_t)p * Lr;
+                for (int64_t l = 0; l < Lr; l++)
+                    ob[l] += a * c[l];
+            }
         }
     }
 
@@ -581,30 +637,13 @@ static void attn_head_mha(struct attn_job *j, int h, int ith)
     const model_hparams *hp = &s->m->hp;
     const int64_t N = hp->qk_nope, R = hp->qk_rope, V = hp->v_head, H = hp->n_head;
     const int64_t hk = model_head_k(hp), kr = N + R;
-    float *scores = s->th_scores + (size_t)ith * s->n_kv_pad;
     const float *kl = s->kmha + (size_t)j->il * s->o.n_ctx * H * kr;
-    const float *vl = s->vmha + ((size_t)j->il * H + h) * V * s->o.n_ctx;
-    for (int t = 0; t < j->n_tok; t++) {
-        const int pos = s->n_past + t;
-        const float *q = s->q + ((size_t)t * H + h) * hk;
-        float mx = -INFINITY;
-        for (int p = 0; p <= pos; p++) {
-            const float d = quant_dot_f32_x86(kr, q, kl + ((size_t)p * H + h) * kr, false);
-            scores[p] = d * s->kq_scale;
-            if (scores[p] > mx)
-                mx = scores[p];
-        }
-        const double sum = vmath_softmax_exp(scores, pos + 1, mx);
-        const float inv = (float)(1.0 / sum);
-        for (int p = 0; p <= pos; p++)
-            scores[p] = scores[p] * inv;
-        const int npad = (pos + 1 + 63) & ~63;
-        for (int p = pos + 1; p < npad; p++)
-            scores[p] = 0.0f;
-        float *o = s->ao + (size_t)t * H * V + (size_t)h * V;
-        for (int64_t d = 0; d < V; d++)
-            o[d] = quant_dot_f32_x86(npad, vl + (size_t)d * s->o.n_ctx, scores, j->n_tok >= 2);
-    }
+    const float *vl = s->vmha + ((size_t)j->il * H + h) * V * s->n_kv_pad;
+    const int npad = attn_weights(s, ith, j->n_tok, s->q + (size_t)h * hk, (size_t)(H * hk), kl + (size_t)h * kr,
+                                  (size_t)(H * kr), kr);
+    kern_get()->mul_mat[MS_TYPE_F32](npad, vl, (size_t)s->n_kv_pad * 4, 0, V,
+                                     s->th_scores + (size_t)ith * s->o.n_batch * s->n_kv_pad,
+                                     (size_t)s->n_kv_pad * 4, j->n_tok, s->ao + (size_t)h * V, (size_t)(H * V));
 }
 
 static void attn_job_run(void *ctx, int ith, int nth)
@@ -675,12 +714,23 @@ static void attention(fwd_state *s, int il, int n)
                 memcpy(kd + h * kr, kv + h * (N + V), (size_t)N * 4);
                 memcpy(kd + h * kr + N, pe, (size_t)R * 4);
                 for (int64_t d = 0; d < V; d++)
-                    s->vmha[(((size_t)il * H + h) * V + d) * s->o.n_ctx + pos] = kv[h * (N + V) + N + d];
+                    s->vmha[(((size_t)il * H + h) * V + d) * s->n_kv_pad + pos] = kv[h * (N + V) + N + d];
             }
         }
     }
     struct attn_job j = {s, Ly, il, n, lat_view(s, il, s->n_past + n),
                          s->pe + (size_t)il * s->o.n_ctx * R};
+    if (hp->is_mla) {
+        /* the layer's keys [c|k_pe] and the latents transposed, the shapes
+         * the reference multiplies */
+        const int np = s->n_past + n;
+        for (int p = 0; p < np; p++) {
+            memcpy(s->kcat + (size_t)p * (Lr + R), j.lat + (size_t)p * Lr, (size_t)Lr * 4);
+            memcpy(s->kcat + (size_t)p * (Lr + R) + Lr, j.pe + (size_t)p * R, (size_t)R * 4);
+            for (int64_t l = 0; l < Lr; l++)
+                s->vlat[(size_t)l * s->n_kv_pad + p] = j.lat[(size_t)p * Lr + l];
+        }
+    }
     tpool_run(tp, attn_job_run, &j);
 
     mm_mul(tp, &Ly->wo, 0, s->ao, H * hp->v_head, n, s->tmp, E, s->qbuf);
