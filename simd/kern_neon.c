@@ -13,14 +13,15 @@
  * reference engine's x86 float order: SIMD computes the integer sums (exact
  * in any order) in the shape the reference's float steps need, and the
  * float steps are the reference's, in its order.
- * - Q5_K, Q6_K, IQ1_S, IQ2_XXS: eight int32 lanes per 256-block, lane m =
- *   bytes 4m..4m+3 of each 32-element chunk (one SDOT result lane, or SMULL
- *   plus two pairwise adds), one vfmaq_f32 per lane and block, hsum8_x86's
- *   tree at the end; Q5_K's mins and IQ1_S's delta as scalar fmaf chains.
+ * - Q5_K, Q6_K, IQ1_S, IQ1_M, IQ2_XXS (Q8_0: per 32-block): eight int32
+ *   lanes per 256-block, lane m = bytes 4m..4m+3 of each 32-element chunk
+ *   (one SDOT result lane, or SMULL plus two pairwise adds), one vfmaq_f32
+ *   per lane and block, hsum8_x86's
+ *   tree at the end; Q5_K's mins and IQ1_S's delta as scalar fmaf chains,
+ *   IQ1_M's delta as a second set of lanes.
  * - Q4_K: two scalar fmaf chains (isum and msum), one term per block for
  *   vec_dot and the tail columns of mul_mat (gemv), one per 64 elements for
  *   mul_mat columns in groups of four (gemm; quant_order_by_cols).
- * - IQ1_M, Q8_0: one float term per block.
  * Fused steps are written as fmaf/vfmaq_f32; everything else must stay
  * unfused, so this file is compiled with -ffp-contract=off (Makefile,
  * tests/neon_qemu.sh): aarch64 GCC would otherwise contract a*b+c.
@@ -47,25 +48,6 @@
 const kern_table *kern_table_neon(void);
 
 #define INLINE static inline __attribute__((always_inline))
-
-/* ---- the one primitive: sum of 32 int8 x int8 products ---- */
-
-INLINE int32_t dot32_dp(int8x16_t a0, int8x16_t a1, int8x16_t b0, int8x16_t b1)
-{
-    int32x4_t acc = vdotq_s32(vdupq_n_s32(0), a0, b0);
-    return vaddvq_s32(vdotq_s32(acc, a1, b1));
-}
-
-INLINE int32_t dot32_mull(int8x16_t a0, int8x16_t a1, int8x16_t b0, int8x16_t b1)
-{
-    int32x4_t acc = vpaddlq_s16(vmull_s8(vget_low_s8(a0), vget_low_s8(b0)));
-    acc = vpadalq_s16(acc, vmull_high_s8(a0, b0));
-    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(a1), vget_low_s8(b1)));
-    acc = vpadalq_s16(acc, vmull_high_s8(a1, b1));
-    return vaddvq_s32(acc);
-}
-
-#define DOT32(dp, a0, a1, b0, b1) ((dp) ? dot32_dp(a0, a1, b0, b1) : dot32_mull(a0, a1, b0, b1))
 
 /* ---- the reference's eight int32 / float lanes ----
  * Q5_K, Q6_K, IQ1_S and IQ2_XXS follow the reference's x86 order
@@ -287,36 +269,38 @@ INLINE float dot_iq1s(const int dp, int64_t n, const void *w, const void *a)
     return hsum8(acc) + IQ1S_DELTA * acc1;
 }
 
+/* Grid and delta terms in two sets of eight lanes; hsum(grid) +
+ * IQ1M_DELTA * hsum(delta). */
 INLINE float dot_iq1m(const int dp, int64_t n, const void *w, const void *a)
 {
     const block_iq1_m *x = w;
     const block_q8_K *y = a;
-    float sumf = 0.0f;
+    float32x4_t acc1[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)}, acc2[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
     for (int64_t b = 0; b < n / QK_K; b++) {
         uint16_t sc[4];
         memcpy(sc, x[b].scales, 8);
         const uint16_t dbits = (uint16_t)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
         const uint8_t *qs = x[b].qs, *qh = x[b].qh;
-        int sumi1 = 0, sumi2 = 0;
+        int32x4_t lo1 = vdupq_n_s32(0), hi1 = vdupq_n_s32(0), lo2 = vdupq_n_s32(0), hi2 = vdupq_n_s32(0);
         for (int ib = 0; ib < 8; ib++, qs += 4, qh += 2) {
             const int8_t *q8 = y[b].qs + 32 * ib;
             const int8x16_t y0 = vld1q_s8(q8), y1 = vld1q_s8(q8 + 16);
             const int8x16_t g0 = grid2(qs[0] | ((qh[0] << 8) & 0x700), qs[1] | ((qh[0] << 4) & 0x700));
             const int8x16_t g1 = grid2(qs[2] | ((qh[1] << 8) & 0x700), qs[3] | ((qh[1] << 4) & 0x700));
-            const int8x16_t z = vdupq_n_s8(0);
-            /* per 16: grid . q8 (sum1) and the delta-signed sum of q8 (sum2) */
-            const int32_t a0 = DOT32(dp, g0, z, y0, z), a1 = DOT32(dp, g1, z, y1, z);
             const int8x16_t d0 = vcombine_s8(vdup_n_s8(qh[0] & 0x08 ? -1 : 1), vdup_n_s8(qh[0] & 0x80 ? -1 : 1));
             const int8x16_t d1 = vcombine_s8(vdup_n_s8(qh[1] & 0x08 ? -1 : 1), vdup_n_s8(qh[1] & 0x80 ? -1 : 1));
-            const int32_t b0 = DOT32(dp, d0, z, y0, z), b1 = DOT32(dp, d1, z, y1, z);
-            const int ls1 = 2 * ((sc[ib / 2] >> (6 * (ib % 2))) & 7) + 1;
-            const int ls2 = 2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 7) + 1;
-            sumi1 += a0 * ls1 + a1 * ls2;
-            sumi2 += b0 * ls1 + b1 * ls2;
+            const int32_t ls1 = 2 * ((sc[ib / 2] >> (6 * (ib % 2))) & 7) + 1;
+            const int32_t ls2 = 2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 7) + 1;
+            lo1 = vmlaq_n_s32(lo1, DOT4(dp, g0, y0), ls1);
+            hi1 = vmlaq_n_s32(hi1, DOT4(dp, g1, y1), ls2);
+            lo2 = vmlaq_n_s32(lo2, DOT4(dp, d0, y0), ls1);
+            hi2 = vmlaq_n_s32(hi2, DOT4(dp, d1, y1), ls2);
         }
-        sumf += quant_f16_to_f32(dbits) * y[b].d * ((float)sumi1 + IQ1M_DELTA * (float)sumi2);
+        const float d = y[b].d * quant_f16_to_f32(dbits);
+        lanes_fma(acc1, d, lo1, hi1);
+        lanes_fma(acc2, d, lo2, hi2);
     }
-    return sumf;
+    return hsum8(acc1) + IQ1M_DELTA * hsum8(acc2);
 }
 
 /* ---- IQ2_XXS ---- */
@@ -353,15 +337,17 @@ INLINE float dot_iq2xxs(const int dp, int64_t n, const void *w, const void *a)
 
 /* ---- Q8_0 ---- */
 
+/* Eight lanes per 32-block, one FMA per lane with d_w*d_a. */
 INLINE float dot_q80(const int dp, int64_t n, const void *w, const void *a)
 {
     const block_q8_0 *x = w, *y = a;
-    float sumf = 0.0f;
+    float32x4_t acc[2] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
     for (int64_t b = 0; b < n / 32; b++) {
-        const int32_t sumi = DOT32(dp, vld1q_s8(x[b].qs), vld1q_s8(x[b].qs + 16), vld1q_s8(y[b].qs), vld1q_s8(y[b].qs + 16));
-        sumf += (float)sumi * (quant_f16_to_f32(x[b].d) * quant_f16_to_f32(y[b].d));
+        const int32x4_t lo = DOT4(dp, vld1q_s8(x[b].qs), vld1q_s8(y[b].qs));
+        const int32x4_t hi = DOT4(dp, vld1q_s8(x[b].qs + 16), vld1q_s8(y[b].qs + 16));
+        lanes_fma(acc, quant_f16_to_f32(x[b].d) * quant_f16_to_f32(y[b].d), lo, hi);
     }
-    return sumf;
+    return hsum8(acc);
 }
 
 /* ---- activation quantization (byte-identical to quant_ref.c) ---- */
