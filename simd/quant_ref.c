@@ -1186,20 +1186,20 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
     }
     case MS_TYPE_IQ2_XS:
     case MS_TYPE_IQ2_S: {
-        /* Two 4-bit scales per 32 (groups 0-1, 2-3); result times 1/8. */
+        /* ggml_vec_dot_iq2_xs/_s_q8_K (AVX2): eight lanes, two 4-bit scales
+         * per 32 (elements 0-15, 16-31), 1/8 after the sum. */
         const block_q8_K *y = a;
+        float acc[8] = {0};
         for (int64_t b = 0; b < n / QK_K; b++) {
             const uint8_t *blk = (const uint8_t *)w + (size_t)b * (size_t)ti->type_size;
             uint16_t dh;
             memcpy(&dh, blk, 2);
-            const float d = H2F(dh) * y[b].d;
-            int32_t bsum = 0;
+            int32_t lane[8] = {0};
             for (int ib = 0; ib < 8; ib++) {
                 const block_iq2_xs *x2 = (const block_iq2_xs *)blk;
                 const block_iq2_s *xs = (const block_iq2_s *)blk;
                 const uint8_t scb = type == MS_TYPE_IQ2_XS ? x2->scales[ib] : xs->scales[ib];
                 const int32_t ls[2] = {2 * (scb & 0xf) + 1, 2 * (scb >> 4) + 1};
-                int32_t sumi[2] = {0, 0};
                 for (int l = 0; l < 4; l++) {
                     const uint8_t *grid;
                     uint8_t signs;
@@ -1214,13 +1214,12 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
                     }
                     const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
                     for (int j = 0; j < 8; j++)
-                        sumi[l / 2] += grid[j] * q8[j] * (signs & kmask_iq2xs[j] ? -1 : 1);
+                        lane[lane8(8 * l + j)] += ls[l / 2] * (grid[j] * q8[j] * (signs & kmask_iq2xs[j] ? -1 : 1));
                 }
-                bsum += ls[0] * sumi[0] + ls[1] * sumi[1];
             }
-            sumf += d * (float)bsum;
+            lanes_fma(acc, H2F(dh) * y[b].d, lane);
         }
-        sumf = 0.125f * sumf;
+        sumf = 0.125f * hsum8_x86(acc);
         break;
     }
     case MS_TYPE_IQ3_XXS: {
@@ -1251,15 +1250,15 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
         break;
     }
     case MS_TYPE_IQ3_S: {
+        /* ggml_vec_dot_iq3_s_q8_K (AVX2): eight lanes, one scale per 32. */
         const block_iq3_s *x = w;
         const block_q8_K *y = a;
+        float acc[8] = {0};
         for (int64_t b = 0; b < n / QK_K; b++) {
-            const float d = H2F(x[b].d) * y[b].d;
-            int32_t bsum = 0;
+            int32_t lane[8] = {0};
             for (int ib = 0; ib < 8; ib++) {
                 const int32_t ls = 2 * ((x[b].scales[ib / 2] >> (4 * (ib % 2))) & 0xf) + 1;
                 const uint8_t h = x[b].qh[ib];
-                int32_t sumi = 0;
                 for (int l = 0; l < 4; l++) {
                     const uint8_t *qs = x[b].qs + 8 * ib + 2 * l;
                     const uint8_t *g1 = (const uint8_t *)(iq3s_grid + (qs[0] | ((h << (8 - 2 * l)) & 256)));
@@ -1267,14 +1266,14 @@ void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void 
                     const uint8_t signs = x[b].signs[4 * ib + l];
                     const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
                     for (int j = 0; j < 4; j++) {
-                        sumi += g1[j] * q8[j] * (signs & kmask_iq2xs[j] ? -1 : 1);
-                        sumi += g2[j] * q8[j + 4] * (signs & kmask_iq2xs[j + 4] ? -1 : 1);
+                        lane[lane8(8 * l + j)] += ls * (g1[j] * q8[j] * (signs & kmask_iq2xs[j] ? -1 : 1));
+                        lane[lane8(8 * l + 4 + j)] += ls * (g2[j] * q8[j + 4] * (signs & kmask_iq2xs[j + 4] ? -1 : 1));
                     }
                 }
-                bsum += sumi * ls;
             }
-            sumf += d * (float)bsum;
+            lanes_fma(acc, H2F(x[b].d) * y[b].d, lane);
         }
+        sumf = hsum8_x86(acc);
         break;
     }
     case MS_TYPE_IQ1_M: {
