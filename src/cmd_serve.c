@@ -43,7 +43,9 @@ typedef struct server {
     const char *model_name;
     atomic_int loading;
     atomic_long requests, errors, tokens_out, tokens_in, queued, active;
-    double gen_seconds;
+    /* generation time in microseconds: /metrics reads it while a request
+     * adds to it, so atomic like the counters beside it */
+    atomic_llong gen_us;
     double timeout_s; /* --timeout: a request's whole life, queue included */
 } server;
 
@@ -217,7 +219,7 @@ static int generate(const request *rq, collect *col, gen_result *res, char *err,
     if (!rc) {
         atomic_fetch_add(&S.tokens_in, res->n_prompt);
         atomic_fetch_add(&S.tokens_out, res->n_gen);
-        S.gen_seconds += res->t_gen_s;
+        atomic_fetch_add(&S.gen_us, (long long)(res->t_gen_s * 1e6));
     }
     free(ids);
     atomic_fetch_sub(&S.active, 1);
@@ -321,6 +323,7 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
     if (S.e.pg)
         pager_get_stats(S.e.pg, &ps);
     long out = atomic_load(&S.tokens_out);
+    long long gen_us = atomic_load(&S.gen_us);
     snprintf(buf, sizeof buf,
              "# TYPE moestream_requests_total counter\nmoestream_requests_total %ld\n"
              "# TYPE moestream_request_errors_total counter\nmoestream_request_errors_total %ld\n"
@@ -338,7 +341,7 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
              "# TYPE moestream_expert_bytes_read_total counter\nmoestream_expert_bytes_read_total %llu\n"
              "# TYPE moestream_peak_rss_bytes gauge\nmoestream_peak_rss_bytes %llu\n",
              atomic_load(&S.requests), atomic_load(&S.errors), atomic_load(&S.tokens_in), out,
-             S.gen_seconds > 0 ? (double)out / S.gen_seconds : 0.0, atomic_load(&S.queued),
+             gen_us > 0 ? (double)out / ((double)gen_us / 1e6) : 0.0, atomic_load(&S.queued),
              atomic_load(&S.active), (unsigned long long)ps.hits, (unsigned long long)ps.misses,
              (unsigned long long)ps.bytes_read, (unsigned long long)engine_peak_rss());
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(buf), buf, MHD_RESPMEM_MUST_COPY);
