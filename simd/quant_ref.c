@@ -872,6 +872,15 @@ void quant_mul_mat_f32_ref(int64_t n, const float *w, size_t w_stride, int64_t r
     }
 }
 
+/* One term of the repacked kernels' two chains (scale and min sums), then
+ * the integer sums start again. */
+static void chains_add(float *acc, float *accm, int32_t *isum, int32_t *msum, float dd, float dm)
+{
+    *acc = fmaf((float)*isum, dd, *acc);
+    *accm = fmaf((float)*msum, dm, *accm);
+    *isum = *msum = 0;
+}
+
 float quant_dot_q2_K_x86(int64_t n, const void *w, const void *a, bool gemm)
 {
     /* Repacked like Q4_K (8x8, on AVX-512 CPUs): isum * (d*da) and
@@ -894,15 +903,11 @@ float quant_dot_q2_K_x86(int64_t n, const void *w, const void *a, bool gemm)
             isum += (sc[g] & 0xF) * isuml;
             msum += y[b].bsums[g] * (sc[g] >> 4);
             if (gemm && g % 8 == 7) {
-                acc = fmaf((float)isum, dd, acc);
-                accm = fmaf((float)msum, dm, accm);
-                isum = msum = 0;
+                chains_add(&acc, &accm, &isum, &msum, dd, dm);
             }
         }
-        if (!gemm) {
-            acc = fmaf((float)isum, dd, acc);
-            accm = fmaf((float)msum, dm, accm);
-        }
+        if (!gemm)
+            chains_add(&acc, &accm, &isum, &msum, dd, dm);
     }
     return acc - accm;
 }
@@ -934,15 +939,11 @@ float quant_dot_q4_K_x86(int64_t n, const void *w, const void *a, bool gemm)
             isum += sub * sc;
             msum += m * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
             if (gemm && j % 2) {
-                acc = fmaf((float)isum, dd, acc);
-                accm = fmaf((float)msum, dm, accm);
-                isum = msum = 0;
+                chains_add(&acc, &accm, &isum, &msum, dd, dm);
             }
         }
-        if (!gemm) {
-            acc = fmaf((float)isum, dd, acc);
-            accm = fmaf((float)msum, dm, accm);
-        }
+        if (!gemm)
+            chains_add(&acc, &accm, &isum, &msum, dd, dm);
     }
     return acc - accm;
 }
