@@ -721,7 +721,17 @@ static void test_scalar_table(void **state)
                 float got1;
                 t->vec_dot[type](n, &got1, w + wr * (size_t)r, a + ar * (size_t)c);
                 assert_true(f2u(got1) == f2u(want));
-                assert_true(f2u(out[c * rows + r]) == f2u(want));
+                /* three columns: F32/F16/BF16 products take tinyBLAS's order
+                 * (quant_order_by_cols); Q4_K/Q2_K's gemm needs four */
+                const void *wrow = w + wr * (size_t)r, *acol = a + ar * (size_t)c;
+                float want_mm = want;
+                if (type == MS_TYPE_F32)
+                    want_mm = quant_dot_f32_x86(n, wrow, acol, true);
+                else if (type == MS_TYPE_F16)
+                    want_mm = quant_dot_f16_x86(n, wrow, acol, true);
+                else if (type == MS_TYPE_BF16)
+                    want_mm = quant_dot_bf16_x86(n, wrow, acol, true);
+                assert_true(f2u(out[c * rows + r]) == f2u(want_mm));
             }
         free(w);
         free(a);
