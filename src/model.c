@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "quant.h"
 
@@ -555,6 +557,61 @@ int model_load_experts(model *m, char *err, size_t errlen)
     return 0;
 }
 
+/* ---- mmap mode: a file truncated under its mapping ----
+ * A read past the new end of a mapped file raises SIGBUS; there is no
+ * error return to give, so the handler names the file and exits with 1
+ * (a clean error, not a crash).  Async-signal-safe: reads a table filled
+ * before the handler is installed, write(2), _exit. */
+
+#define MAP_GUARD_MAX 64
+static struct {
+    const uint8_t *base;
+    size_t len;
+    char path[256];
+} map_guard[MAP_GUARD_MAX];
+static int map_guard_n;
+
+static void put_str(const char *t) { (void)!write(2, t, strlen(t)); }
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    const uint8_t *a = si->si_addr;
+    const char *path = NULL;
+    for (int i = 0; i < map_guard_n; i++)
+        if (a >= map_guard[i].base && a < map_guard[i].base + map_guard[i].len)
+            path = map_guard[i].path;
+    put_str("moestream: model file ");
+    put_str(path ? path : "(a mapped model part)");
+    put_str(" changed on disk while mapped (truncated?): cannot read its weights; stopping\n");
+    _exit(1);
+}
+
+static void map_guard_add(const void *base, size_t len, const char *path)
+{
+    if (map_guard_n >= MAP_GUARD_MAX)
+        return;
+    map_guard[map_guard_n].base = base;
+    map_guard[map_guard_n].len = len;
+    snprintf(map_guard[map_guard_n].path, sizeof map_guard[map_guard_n].path, "%s", path);
+    map_guard_n++;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+}
+
+/* A range unmapped by model_free no longer names its file. */
+static void map_guard_remove(const void *base)
+{
+    for (int i = 0; i < map_guard_n; i++)
+        if (map_guard[i].base == base)
+            map_guard[i].len = 0;
+}
+
 int model_map_experts(model *m, char *err, size_t errlen)
 {
     const gguf_file *g = m->gguf;
@@ -568,6 +625,7 @@ int model_map_experts(model *m, char *err, size_t errlen)
             return fail(err, errlen, -errno, "%s: mmap: %s", g->parts[i].path, strerror(errno));
         m->maps[i] = p;
         m->map_len[i] = g->parts[i].size;
+        map_guard_add(p, g->parts[i].size, g->parts[i].path);
     }
     for (uint32_t il = 0; il < m->hp.n_layer; il++)
         for (int k = 0; k < 3 && m->layers[il].is_moe; k++) {
@@ -583,8 +641,10 @@ void model_free(model *m)
         return;
     free(m->expert_arena);
     for (uint32_t i = 0; m->maps && i < m->gguf->n_parts; i++)
-        if (m->maps[i])
+        if (m->maps[i]) {
+            map_guard_remove(m->maps[i]);
             munmap(m->maps[i], m->map_len[i]);
+        }
     free(m->maps);
     free(m->map_len);
     free(m->arena);

@@ -8,7 +8,9 @@
 #    "timeout" error, or an SSE error event before [DONE] when streaming;
 #    the server answers the next request;
 #  - the model file truncated while serving: a clean 500 saying "model file
-#    X changed on disk (size A -> B)", and the server stays up.
+#    X changed on disk (size A -> B)", and the server stays up;
+#  - the same under --load-mode mmap, where the read is a SIGBUS: the
+#    process names the file and exits 1 (no crash, no wrong output).
 # --no-prefetch: a failed read ahead is silently read again (tests/
 # test_pager.c), so without it the first read might not be the request's.
 set -u
@@ -82,5 +84,19 @@ check "truncated file: 'model file ... changed on disk (size $size -> $((size / 
 cat "$T/e"; echo
 check "truncated file: the server is still up" "kill -0 $SRV && [ \$(curl -s -o /dev/null -w '%{http_code}' $U/health) = 200 ]"
 stop
-grep -E 'AddressSanitizer|runtime error|Segmentation' "$T/log" && fails=$((fails+1))
+
+# 4. --load-mode mmap: a read past the truncated end is SIGBUS, which has no
+# error path; the process names the file and exits 1 instead of crashing
+cp "$G/models/tiny-ud-iq1_s.gguf" "$M"
+"$BIN" serve -m "$M" --port $PORT --load-mode mmap -c 512 >>"$T/mmap.log" 2>&1 &
+SRV=$!
+for _ in $(seq 1 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' $U/health)" = 200 ] && break; sleep 0.1; done
+truncate -s $((size / 3)) "$M"
+sync; echo 1 > /proc/sys/vm/drop_caches 2>/dev/null  # make the mapping re-read the file
+code -d "$req" $U/v1/chat/completions >/dev/null
+wait $SRV; rc=$?; SRV=
+check "mmap, truncated file: exit status 1 ($rc)" "[ $rc -eq 1 ]"
+check "mmap, truncated file: the message names the file" \
+  "grep -q 'model file [^ ]*model.gguf changed on disk while mapped' '$T/mmap.log'"
+grep -E 'AddressSanitizer|runtime error|Segmentation' "$T/log" "$T/mmap.log" && fails=$((fails+1))
 [ $fails -eq 0 ]
