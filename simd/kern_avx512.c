@@ -6,14 +6,31 @@
  * Q8_K quantization.  Every other entry is the AVX2 table's (AVX2 runs on
  * every CPU that passes the AVX-512 check).
  *
- * Bit-exact with the scalar reference (simd/quant_ref.c) by construction:
- *  - SIMD computes only integer sums, which are exact in any order;
- *  - each 256-block's float expression is the reference's, evaluated in the
- *    reference's order.  GEMV runs four weight rows side by side, one row per
- *    float lane; the multi-column IQ1_S/IQ2_XXS kernels put one activation
- *    column per lane.  Either way every lane performs exactly the scalar
- *    sequence of IEEE operations (explicit mul/add intrinsics, never FMA; the
- *    Makefile adds -ffp-contract=off).
+ * Bit-exact with the scalar reference (simd/quant_ref.c), whose float order
+ * is the reference engine's x86 kernels' (so the golden data matches bit for
+ * bit): integer sums are exact in any order, and the floats follow it:
+ *  - Q5_K, Q6_K, IQ1_S, IQ1_M, IQ2_XXS: eight int32 lanes per 256-block,
+ *    element e in lane (e & 31) >> 2; per lane acc = fma(d, lane, acc)
+ *    across blocks; at the end hsum_float_8's tree
+ *    ((a4+a0)+(a6+a2)) + ((a5+a1)+(a7+a3)).  A zmm of int32 over 64
+ *    consecutive elements holds bytes 4k..4k+3 in lane k, so reference lane
+ *    m = zmm lanes m and m+8 (fold8x2); float lanes hold two rows (GEMV) or
+ *    two columns (8-column IQ1_S/IQ2_XXS) per zmm.  Corrections go into the
+ *    same lanes as the reference's: Q6_K's -32 as 32*(bsums*scales) of
+ *    16-groups 2m, 2m+1 in lane m; the +1 of the IQ1_S/IQ1_M grid lookups as
+ *    the pair sums of q8 subtracted in each int16 lane.  Scalar chains: Q5_K
+ *    summs = fma(-da*dmin, msum, summs), added after the hsum; IQ1_S acc1 =
+ *    fma(d, sumi1, acc1), hsum + IQ1S_DELTA*acc1; IQ1_M a second set of
+ *    eight lanes for the delta term; IQ2_XXS 0.125f * hsum.
+ *  - Q4_K: the reference's repacked kernels, two chains per row,
+ *    A = fma(isum, d*da, A), M = fma(msum, dmin*da, M), result A - M; gemv
+ *    (vec_dot, and mul_mat columns past ncols - ncols % 4) one term per
+ *    block, four rows per pass with one row per float lane; gemm (mul_mat
+ *    columns in fours) one term per 64-element pair of sub-blocks,
+ *    q4k_gemm_cols4: one row decoded once for four columns, one column per
+ *    float lane (also faster than the four-row pass per column it replaces,
+ *    which reduced 16 vectors per block).
+ *  - explicit FMA/mul/add intrinsics (the Makefile adds -ffp-contract=off).
  *  - Q8_K activation quantization reproduces quantize_row_q8_K_ref bit for
  *    bit (the same multiply, the same 1.5*2^23 rounding add).
  *
@@ -22,8 +39,9 @@
  *    these ranges: |w| <= 63, |q8| <= 127) and the per-sub-block scale is
  *    applied by vpdpwssd (VNNI) into s32 accumulators;
  *  - IQ1_S grid values {-1,0,1} are looked up with +1 added ({0,1,2}, an
- *    unsigned operand for vpmaddubsw); the extra sum(q8) per sub-block is
- *    the activation's bsums and is subtracted again.  Its 2048-entry grid is
+ *    unsigned operand for vpmaddubsw) in the four-row GEMV (the q8 pair sums
+ *    that take the +1 off are shared by the rows); the 8-column kernel uses
+ *    |g| and a sign mask made once per block instead.  Its 2048-entry grid is
  *    read with scalar loads assembled into a zmm: vpgatherqq measured no
  *    faster on this Zen 5 (3.9 GB/s either way, 7168-wide rows in L2, 1
  *    thread) and is slow on Intel parts with the GDS microcode fix;
@@ -71,6 +89,76 @@ INLINE __m128 halves4(const uint16_t h[4])
 {
     __m128i v = _mm_loadl_epi64((const __m128i *)h);
     return _mm_cvtph_ps(v);
+}
+
+/* ---- the reference's eight float lanes ----
+ * A zmm of int32 filled from 64 consecutive elements holds bytes 4k..4k+3 in
+ * lane k, so the reference's lane m (elements with (e & 31) >> 2 == m) is
+ * lanes m and m+8 added (exact).  Float lanes keep two rows (or columns) per
+ * zmm: lanes 0-7 the first, 8-15 the second. */
+
+/* lanes 0-7: a's reference lanes, 8-15: b's */
+INLINE __m512i fold8x2(__m512i a, __m512i b)
+{
+    return _mm512_add_epi32(_mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                            _mm512_shuffle_i64x2(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+
+/* zmm of d[2i] in lanes 0-7, d[2i+1] in lanes 8-15 (d = the low lanes of dd) */
+INLINE __m512 dpair(__m512 dd, int i)
+{
+    return _mm512_permutexvar_ps(_mm512_inserti64x4(_mm512_set1_epi32(2 * i), _mm256_set1_epi32(2 * i + 1), 1), dd);
+}
+
+/* four rows: f[0] = rows 0,1, f[1] = rows 2,3; lane = fma(d_r, (float)lane, lane) */
+INLINE void lanes_fma4(__m512 f[2], const __m512i acc[4], __m128 d)
+{
+    const __m512 dd = _mm512_castps128_ps512(d);
+    f[0] = _mm512_fmadd_ps(dpair(dd, 0), _mm512_cvtepi32_ps(fold8x2(acc[0], acc[1])), f[0]);
+    f[1] = _mm512_fmadd_ps(dpair(dd, 1), _mm512_cvtepi32_ps(fold8x2(acc[2], acc[3])), f[1]);
+}
+
+/* eight columns: f[i] = columns 2i, 2i+1 */
+INLINE void lanes_fma8(__m512 f[4], const __m512i acc[8], __m256 d)
+{
+    const __m512 dd = _mm512_castps256_ps512(d);
+    for (int i = 0; i < 4; i++)
+        f[i] = _mm512_fmadd_ps(dpair(dd, i), _mm512_cvtepi32_ps(fold8x2(acc[2 * i], acc[2 * i + 1])), f[i]);
+}
+
+/* the reference's hsum_float_8: ((v4+v0)+(v6+v2)) + ((v5+v1)+(v7+v3)) */
+static inline float hsum8(const float v[8])
+{
+    const float r0 = v[4] + v[0], r1 = v[5] + v[1], r2 = v[6] + v[2], r3 = v[7] + v[3];
+    return (r0 + r2) + (r1 + r3);
+}
+
+INLINE __m128 hsum8x4(const __m512 f[2])
+{
+    float v[32];
+    _mm512_storeu_ps(v, f[0]);
+    _mm512_storeu_ps(v + 16, f[1]);
+    return _mm_setr_ps(hsum8(v), hsum8(v + 8), hsum8(v + 16), hsum8(v + 24));
+}
+
+/* Sums of 16 vectors, in two steps (few live registers): part() leaves in
+ * every 128-bit lane the partial sums of v0..v3 (lane order); join() adds
+ * the four 128-bit lanes of four parts: lane 4i+j = sum of v_j of part i. */
+INLINE __m512i red4x4_part(__m512i v0, __m512i v1, __m512i v2, __m512i v3)
+{
+    const __m512i a = _mm512_add_epi32(_mm512_unpacklo_epi32(v0, v1), _mm512_unpackhi_epi32(v0, v1));
+    const __m512i b = _mm512_add_epi32(_mm512_unpacklo_epi32(v2, v3), _mm512_unpackhi_epi32(v2, v3));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(a, b), _mm512_unpackhi_epi64(a, b));
+}
+
+INLINE __m512i red4x4_join(__m512i p0, __m512i p1, __m512i p2, __m512i p3)
+{
+    const __m512i c0 = _mm512_add_epi32(_mm512_shuffle_i32x4(p0, p1, _MM_SHUFFLE(2, 0, 2, 0)),
+                                        _mm512_shuffle_i32x4(p0, p1, _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512i c1 = _mm512_add_epi32(_mm512_shuffle_i32x4(p2, p3, _MM_SHUFFLE(2, 0, 2, 0)),
+                                        _mm512_shuffle_i32x4(p2, p3, _MM_SHUFFLE(3, 1, 3, 1)));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(c0, c1, _MM_SHUFFLE(2, 0, 2, 0)),
+                            _mm512_shuffle_i32x4(c0, c1, _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
 /* vpermw index: lanes [0,16) -> s, [16,32) -> s+1 (per-32 scale, 2 sub-blocks per zmm) */
@@ -162,14 +250,20 @@ INLINE __m128i k4_scales(const uint8_t *p)
     return _mm_loadu_si128((const __m128i *)u);
 }
 
-INLINE __m128 dot_q45k_rows(const int five, const int nr, int64_t nb, const uint8_t *w, size_t ws,
+/* What the 256-block's integers go into: Q4_K's two per-row scalar chains in
+ * the reference's gemv order (one term per block; the gemm order is
+ * q4k_gemm_cols4), or Q5_K's eight lanes plus its scalar mins chain. */
+enum { Q4K_GEMV, Q5K };
+
+INLINE __m128 dot_q45k_rows(const int mode, const int nr, int64_t nb, const uint8_t *w, size_t ws,
                             const block_q8_K *y)
 {
-    const int bs = five ? 176 : 144, qoff = five ? 48 : 16;
+    const int five = mode == Q5K, bs = five ? 176 : 144, qoff = five ? 48 : 16;
     const __m512i m4 = _mm512_set1_epi8(0x0F), p16 = _mm512_set1_epi8(16);
     const __m512i ix0 = idx_pair(0), ix1 = idx_pair(2), ix2 = idx_pair(4), ix3 = idx_pair(6);
     const __m256i idup = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
-    __m128 sumf = _mm_setzero_ps();
+    __m128 A = _mm_setzero_ps(), M = _mm_setzero_ps(); /* Q4_K: isum, msum chains; Q5_K: M = summs */
+    __m512 f[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}; /* Q5_K lanes */
     for (int64_t b = 0; b < nb; b++) {
         if (nr == 4)
             prefetch_group(w, ws, nb, b);
@@ -190,6 +284,7 @@ INLINE __m128 dot_q45k_rows(const int five, const int nr, int64_t nb, const uint
             memcpy(&mh[r], blk + 2, 2);
             const __m128i sm = k4_scales(blk + 4);
             const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(sm)); /* sc 0-7, m 8-15 */
+            /* lane j = m_j * (bsums 2j + 2j+1) */
             macc[r] = _mm256_madd_epi16(bsums, _mm256_permutexvar_epi16(idup, _mm512_castsi512_si256(sc)));
             const __m512i qa = _mm512_loadu_si512(blk + qoff), qb = _mm512_loadu_si512(blk + qoff + 64);
             __m512i la = _mm512_and_si512(qa, m4), ha = _mm512_and_si512(_mm512_srli_epi16(qa, 4), m4);
@@ -215,14 +310,88 @@ INLINE __m128 dot_q45k_rows(const int five, const int nr, int64_t nb, const uint
             a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(w3, y3), _mm512_permutexvar_epi16(ix3, sc));
             acc[r] = a;
         }
-        const __m128 isum = _mm_cvtepi32_ps(red4_512(acc[0], acc[1], acc[2], acc[3]));
-        const __m128 msum = _mm_cvtepi32_ps(red4_256(macc[0], macc[1], macc[2], macc[3]));
         const __m128 yd = _mm_set1_ps(y[b].d);
         const __m128 d = _mm_mul_ps(yd, halves4(dh)), dmin = _mm_mul_ps(yd, halves4(mh));
-        /* sumf += d * isum - dmin * msum */
-        sumf = _mm_add_ps(sumf, _mm_sub_ps(_mm_mul_ps(d, isum), _mm_mul_ps(dmin, msum)));
+        if (mode == Q4K_GEMV) {
+            /* A = fma(isum, d*da, A), M = fma(msum, dmin*da, M) */
+            A = _mm_fmadd_ps(_mm_cvtepi32_ps(red4_512(acc[0], acc[1], acc[2], acc[3])), d, A);
+            M = _mm_fmadd_ps(_mm_cvtepi32_ps(red4_256(macc[0], macc[1], macc[2], macc[3])), dmin, M);
+        } else {
+            /* summs = fma(-da*dmin, msum, summs); lanes = fma(d*da, lane, lanes) */
+            const __m128 ndmin = _mm_xor_ps(dmin, _mm_set1_ps(-0.0f));
+            M = _mm_fmadd_ps(ndmin, _mm_cvtepi32_ps(red4_256(macc[0], macc[1], macc[2], macc[3])), M);
+            lanes_fma4(f, acc, d);
+        }
     }
-    return sumf;
+    return five ? _mm_add_ps(hsum8x4(f), M) : _mm_sub_ps(A, M);
+}
+
+/* Q4_K in the reference's gemm order (columns in fours): one weight row
+ * against four columns, each 256-block decoded once for the four.  Two
+ * chains per column, one term per 64-element pair p of sub-blocks:
+ * A = fma(isum_p, d*da, A), M = fma(msum_p, dmin*da, M); out = A - M.  A
+ * 4-row pass per column (the GEMV kernel) would decode each block once per
+ * column and reduce 16 vectors per row group. */
+static void q4k_gemm_cols4(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[4], float out[4])
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i ix[4] = {idx_pair(0), idx_pair(2), idx_pair(4), idx_pair(6)};
+    const __m256i idup = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    /* to lane 4p+c (pair p, column c): from the isum join (lane 4c+p) and
+     * from the two msum hadds */
+    const __m512i iisum = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i imsum = _mm512_setr_epi32(0, 2, 8, 10, 1, 3, 9, 11, 4, 6, 12, 14, 5, 7, 13, 15);
+    __m128 A = _mm_setzero_ps(), M = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = wrow + (size_t)b * 144;
+        uint16_t dh, mh;
+        memcpy(&dh, blk, 2);
+        memcpy(&mh, blk + 2, 2);
+        const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(k4_scales(blk + 4)));
+        const __m256i mdup = _mm256_permutexvar_epi16(idup, _mm512_castsi512_si256(sc));
+        const __m512i qa = _mm512_loadu_si512(blk + 16), qb = _mm512_loadu_si512(blk + 80);
+        const __m512i la = _mm512_and_si512(qa, m4), ha = _mm512_and_si512(_mm512_srli_epi16(qa, 4), m4);
+        const __m512i lb = _mm512_and_si512(qb, m4), hb = _mm512_and_si512(_mm512_srli_epi16(qb, 4), m4);
+        const __m512i wq[4] = {_mm512_shuffle_i64x2(la, ha, _MM_SHUFFLE(1, 0, 1, 0)),
+                               _mm512_shuffle_i64x2(la, ha, _MM_SHUFFLE(3, 2, 3, 2)),
+                               _mm512_shuffle_i64x2(lb, hb, _MM_SHUFFLE(1, 0, 1, 0)),
+                               _mm512_shuffle_i64x2(lb, hb, _MM_SHUFFLE(3, 2, 3, 2))};
+        __m512i scp[4];
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++)
+            scp[p] = _mm512_permutexvar_epi16(ix[p], sc);
+        __m512i part[4];
+        __m256i macc[4];
+        float yd[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            const block_q8_K *y = (const block_q8_K *)yc[c] + b;
+            yd[c] = y->d;
+            macc[c] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mdup);
+            __m512i P[4];
+#pragma GCC unroll 4
+            for (int p = 0; p < 4; p++)
+                P[p] = _mm512_madd_epi16(_mm512_maddubs_epi16(wq[p], _mm512_loadu_si512(y->qs + 64 * p)), scp[p]);
+            part[c] = red4x4_part(P[0], P[1], P[2], P[3]);
+        }
+        const __m512 is = _mm512_cvtepi32_ps(
+            _mm512_permutexvar_epi32(iisum, red4x4_join(part[0], part[1], part[2], part[3])));
+        const __m256i h01 = _mm256_hadd_epi32(macc[0], macc[1]), h23 = _mm256_hadd_epi32(macc[2], macc[3]);
+        const __m512 ms = _mm512_cvtepi32_ps(
+            _mm512_permutexvar_epi32(imsum, _mm512_inserti64x4(_mm512_castsi256_si512(h01), h23, 1)));
+        const __m128 ydv = _mm_loadu_ps(yd);
+        const __m128 d = _mm_mul_ps(_mm_set1_ps(_cvtsh_ss(dh)), ydv);
+        const __m128 dmin = _mm_mul_ps(_mm_set1_ps(_cvtsh_ss(mh)), ydv);
+        A = _mm_fmadd_ps(_mm512_castps512_ps128(is), d, A);
+        M = _mm_fmadd_ps(_mm512_castps512_ps128(ms), dmin, M);
+        A = _mm_fmadd_ps(_mm512_extractf32x4_ps(is, 1), d, A);
+        M = _mm_fmadd_ps(_mm512_extractf32x4_ps(ms, 1), dmin, M);
+        A = _mm_fmadd_ps(_mm512_extractf32x4_ps(is, 2), d, A);
+        M = _mm_fmadd_ps(_mm512_extractf32x4_ps(ms, 2), dmin, M);
+        A = _mm_fmadd_ps(_mm512_extractf32x4_ps(is, 3), d, A);
+        M = _mm_fmadd_ps(_mm512_extractf32x4_ps(ms, 3), dmin, M);
+    }
+    _mm_storeu_ps(out, _mm_sub_ps(A, M));
 }
 
 /* ---- Q6_K ---- */
@@ -231,7 +400,7 @@ INLINE __m128 dot_q6k_rows(const int nr, int64_t nb, const uint8_t *w, size_t ws
 {
     const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
     const __m512i ix0 = idx_quad(0), ix1 = idx_quad(4), ix2 = idx_quad(8), ix3 = idx_quad(12);
-    __m128 sumf = _mm_setzero_ps();
+    __m512 f[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int64_t b = 0; b < nb; b++) {
         if (nr == 4)
             prefetch_group(w, ws, nb, b);
@@ -249,7 +418,8 @@ INLINE __m128 dot_q6k_rows(const int nr, int64_t nb, const uint8_t *w, size_t ws
             dh[r] = x->d;
             const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
             const __m512i sc = _mm512_castsi256_si512(sc16);
-            /* the -32 offset: 32 * sum_g sc_g * bsums_g */
+            /* the -32 offset, per reference lane m: 32 * (sc_2m * bsums_2m +
+             * sc_2m+1 * bsums_2m+1), in zmm lanes 0-7 */
             __m256i corr = _mm256_slli_epi32(_mm256_madd_epi16(sc16, bsums), 5);
             __m512i a = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), corr));
             for (int h = 0; h < 2; h++) {
@@ -268,11 +438,9 @@ INLINE __m128 dot_q6k_rows(const int nr, int64_t nb, const uint8_t *w, size_t ws
             }
             acc[r] = a;
         }
-        const __m128 isum = _mm_cvtepi32_ps(red4_512(acc[0], acc[1], acc[2], acc[3]));
-        const __m128 d = _mm_mul_ps(_mm_set1_ps(y[b].d), halves4(dh));
-        sumf = _mm_add_ps(sumf, _mm_mul_ps(d, isum));
+        lanes_fma4(f, acc, _mm_mul_ps(_mm_set1_ps(y[b].d), halves4(dh)));
     }
-    return sumf;
+    return hsum8x4(f);
 }
 
 /* ---- IQ1_S ---- */
@@ -307,13 +475,19 @@ INLINE __m128 dot_iq1s_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
     const __m512i ix0 = idx_pair(0), ix1 = idx_pair(2), ix2 = idx_pair(4), ix3 = idx_pair(6);
     const __m256i idup = _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     const long long *grid = (const long long *)iq1s_grid_p1;
-    __m128 sumf = _mm_setzero_ps();
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512 f[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    __m128 f1 = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         if (nr == 4)
             prefetch_group(w, ws, nb, b);
         const int8_t *q8 = y[b].qs;
         const __m512i yv[4] = {_mm512_loadu_si512(q8), _mm512_loadu_si512(q8 + 64),
                                _mm512_loadu_si512(q8 + 128), _mm512_loadu_si512(q8 + 192)};
+        /* pair sums of q8: the +1 of the lookups, taken off in the same
+         * int16 lanes (so in the same reference lane) */
+        const __m512i ysum[4] = {_mm512_maddubs_epi16(ones, yv[0]), _mm512_maddubs_epi16(ones, yv[1]),
+                                 _mm512_maddubs_epi16(ones, yv[2]), _mm512_maddubs_epi16(ones, yv[3])};
         const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[b].bsums);
         __m512i acc[4];
         __m256i acc1[4];
@@ -334,9 +508,8 @@ INLINE __m128 dot_iq1s_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
             const __m256i lsd = _mm256_permutexvar_epi16(idup, _mm256_castsi128_si256(ls));
             const __m256i neg = _mm256_srai_epi16(_mm256_permutexvar_epi16(idup, _mm256_castsi128_si256(qh)), 15);
             const __m256i lsds = _mm256_sub_epi16(_mm256_xor_si256(lsd, neg), neg);
-            const __m256i tb = _mm256_madd_epi16(bsums, lsd);  /* ls * sum(q8) per sub-block */
-            acc1[r] = _mm256_madd_epi16(bsums, lsds);           /* ls * delta * sum(q8) */
-            __m512i a = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), tb));
+            acc1[r] = _mm256_madd_epi16(bsums, lsds); /* ls * delta * sum(q8) */
+            __m512i a = _mm512_setzero_si512();
             for (int k = 0; k < 4; k++) {
                 uint64_t q64;
                 uint32_t h2;
@@ -347,23 +520,26 @@ INLINE __m128 dot_iq1s_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
                 const __m512i g = _mm512_set_epi64(grid[i1 >> 48], grid[(i1 >> 32) & 0xffff], grid[(i1 >> 16) & 0xffff], grid[i1 & 0xffff],
                                                    grid[i0 >> 48], grid[(i0 >> 32) & 0xffff], grid[(i0 >> 16) & 0xffff], grid[i0 & 0xffff]);
                 const __m512i ix = k == 0 ? ix0 : k == 1 ? ix1 : k == 2 ? ix2 : ix3;
-                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(g, yv[k]), _mm512_permutexvar_epi16(ix, ls512));
+                const __m512i gy = _mm512_sub_epi16(_mm512_maddubs_epi16(g, yv[k]), ysum[k]);
+                a = _mm512_dpwssd_epi32(a, gy, _mm512_permutexvar_epi16(ix, ls512));
             }
             acc[r] = a;
         }
-        const __m128 sumi = _mm_cvtepi32_ps(red4_512(acc[0], acc[1], acc[2], acc[3]));
         const __m128 sumi1 = _mm_cvtepi32_ps(red4_256(acc1[0], acc1[1], acc1[2], acc1[3]));
         const __m128 d = _mm_mul_ps(halves4(dh), _mm_set1_ps(y[b].d));
-        /* sumf += d * (sumi + IQ1S_DELTA * sumi1) */
-        sumf = _mm_add_ps(sumf, _mm_mul_ps(d, _mm_add_ps(sumi, _mm_mul_ps(_mm_set1_ps(IQ1S_DELTA), sumi1))));
+        /* lanes = fma(d, lane, lanes); acc1 = fma(d, sumi1, acc1) */
+        lanes_fma4(f, acc, d);
+        f1 = _mm_fmadd_ps(d, sumi1, f1);
     }
-    return sumf;
+    return _mm_add_ps(hsum8x4(f), _mm_mul_ps(_mm_set1_ps(IQ1S_DELTA), f1));
 }
 
 /* ---- IQ1_M ----
  * Like IQ1_S (the same grid, +1 lookups), with a 3-bit scale per 16 and a
- * delta sign per 8: the delta term is the activation's per-8 sums (vpsadbw,
- * once per block for the four rows) times +-scale, one vpmaddwd per row. */
+ * delta sign per 8.  Grid and delta terms each go into their own eight
+ * reference lanes.  The +1 of the lookups comes off as q8 pair sums per
+ * int16 lane; the delta lanes are per-lane q8 sums (made once per block for
+ * the four rows) times the +-scale of their group, two vpdpwssd per row. */
 
 INLINE __m128 dot_iq1m_rows(const int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
 {
@@ -374,24 +550,40 @@ INLINE __m128 dot_iq1m_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
     /* lanes g (0..31) -> scale g/2 */
     const __m512i ihalf = _mm512_set_epi16(15, 15, 14, 14, 13, 13, 12, 12, 11, 11, 10, 10, 9, 9, 8, 8, 7, 7, 6, 6, 5, 5,
                                            4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
-    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    /* Delta lanes from S[ib][m] = sum of the 4 q8 of sub-block ib in
+     * reference lane m (vpdpbusd with ones: int32 lane j of chunk k is
+     * S[2k + j/8][j%8]), packed as int16 pairs: Z_h word 2j+t = S[ib][j%8]
+     * with ib = 4h + 2(j/8) + t, so vpdpwssd leaves lane m in int32 lanes m
+     * and m+8; isg_h picks the matching +-ls of group 4ib + m/2. */
+    __m512i ipack, isg[2];
+    {
+        int16_t t[32], u[2][32];
+        for (int j = 0; j < 16; j++)
+            for (int q = 0; q < 2; q++) {
+                t[2 * j + q] = (int16_t)(j < 8 ? 2 * (j + 8 * q) : 32 + 2 * (j - 8 + 8 * q));
+                for (int h = 0; h < 2; h++)
+                    u[h][2 * j + q] = (int16_t)(4 * (4 * h + 2 * (j / 8) + q) + (j % 8) / 2);
+            }
+        ipack = _mm512_loadu_si512(t);
+        isg[0] = _mm512_loadu_si512(u[0]);
+        isg[1] = _mm512_loadu_si512(u[1]);
+    }
+    const __m512i ones = _mm512_set1_epi8(1);
     const long long *grid = (const long long *)iq1s_grid_p1;
-    __m128 sumf = _mm_setzero_ps();
+    __m512 f[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, f2[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int64_t b = 0; b < nb; b++) {
         if (nr == 4)
             prefetch_group(w, ws, nb, b);
         const int8_t *q8 = y[b].qs;
         const __m512i yv[4] = {_mm512_loadu_si512(q8), _mm512_loadu_si512(q8 + 64),
                                _mm512_loadu_si512(q8 + 128), _mm512_loadu_si512(q8 + 192)};
-        const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[b].bsums);
-        /* sum of q8 per group of 8 (shared by the rows): vpsadbw of q8+128,
-         * minus 8*128 */
-        __m128i g16[4];
+        const __m512i ysum[4] = {_mm512_maddubs_epi16(ones, yv[0]), _mm512_maddubs_epi16(ones, yv[1]),
+                                 _mm512_maddubs_epi16(ones, yv[2]), _mm512_maddubs_epi16(ones, yv[3])};
+        __m512i D[4], Z[2];
         for (int k = 0; k < 4; k++)
-            g16[k] = _mm512_cvtepi64_epi16(_mm512_sad_epu8(_mm512_xor_si512(yv[k], bias), _mm512_setzero_si512()));
-        const __m512i gsum = _mm512_sub_epi16(
-            _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(g16[1], g16[0])), _mm256_set_m128i(g16[3], g16[2]), 1),
-            _mm512_set1_epi16(1024));
+            D[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, yv[k]);
+        Z[0] = _mm512_permutex2var_epi16(D[0], ipack, D[1]);
+        Z[1] = _mm512_permutex2var_epi16(D[2], ipack, D[3]);
         __m512i acc[4], acc2[4];
         uint16_t dh[4] = {0, 0, 0, 0};
         for (int r = 0; r < 4; r++) {
@@ -407,16 +599,16 @@ INLINE __m128 dot_iq1m_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
             const __m256i ls16 = _mm256_or_si256(
                 _mm256_slli_epi16(_mm256_and_si256(_mm256_srlv_epi16(scw, sh), _mm256_set1_epi16(7)), 1), _mm256_set1_epi16(1));
             const __m512i ls512 = _mm512_castsi256_si512(ls16);
-            /* the +1 of the lookups: ls * sum(q8) per 16 */
-            __m512i a = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_madd_epi16(bsums, ls16)));
-            /* delta term: sum over groups g of (+-ls) * sum(q8 of g); the sign is
-             * bit 3 of nibble g of qh */
+            /* +-ls per group of 8; the sign is bit 3 of nibble g of qh */
             uint64_t h64[2];
             memcpy(h64, x->qh, 16);
             const uint32_t dneg = (uint32_t)_pext_u64(h64[0], 0x8888888888888888ull) |
                                   ((uint32_t)_pext_u64(h64[1], 0x8888888888888888ull) << 16);
             const __m512i lsg = _mm512_permutexvar_epi16(ihalf, ls512);
-            acc2[r] = _mm512_madd_epi16(gsum, _mm512_mask_sub_epi16(lsg, (__mmask32)dneg, _mm512_setzero_si512(), lsg));
+            const __m512i lsgs = _mm512_mask_sub_epi16(lsg, (__mmask32)dneg, _mm512_setzero_si512(), lsg);
+            __m512i a = acc[r];
+            acc2[r] = _mm512_dpwssd_epi32(_mm512_madd_epi16(Z[0], _mm512_permutexvar_epi16(isg[0], lsgs)), Z[1],
+                                          _mm512_permutexvar_epi16(isg[1], lsgs));
             for (int k = 0; k < 4; k++) {
                 uint64_t q64;
                 uint32_t h4;
@@ -429,18 +621,17 @@ INLINE __m128 dot_iq1m_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
                                     (_pdep_u64(h4 >> 16, 0x0f000f000f000f00ull) & 0x0700070007000700ull);
                 const __m512i g = _mm512_set_epi64(grid[i1 >> 48], grid[(i1 >> 32) & 0xffff], grid[(i1 >> 16) & 0xffff], grid[i1 & 0xffff],
                                                    grid[i0 >> 48], grid[(i0 >> 32) & 0xffff], grid[(i0 >> 16) & 0xffff], grid[i0 & 0xffff]);
-                const __m512i scv = _mm512_permutexvar_epi16(ix[k], ls512);
-                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(g, yv[k]), scv);
+                const __m512i gy = _mm512_sub_epi16(_mm512_maddubs_epi16(g, yv[k]), ysum[k]);
+                a = _mm512_dpwssd_epi32(a, gy, _mm512_permutexvar_epi16(ix[k], ls512));
             }
             acc[r] = a;
         }
-        const __m128 sumi1 = _mm_cvtepi32_ps(red4_512(acc[0], acc[1], acc[2], acc[3]));
-        const __m128 sumi2 = _mm_cvtepi32_ps(red4_512(acc2[0], acc2[1], acc2[2], acc2[3]));
         const __m128 d = _mm_mul_ps(halves4(dh), _mm_set1_ps(y[b].d));
-        /* sumf += d * (sumi1 + IQ1M_DELTA * sumi2) */
-        sumf = _mm_add_ps(sumf, _mm_mul_ps(d, _mm_add_ps(sumi1, _mm_mul_ps(_mm_set1_ps(IQ1M_DELTA), sumi2))));
+        lanes_fma4(f, acc, d);
+        lanes_fma4(f2, acc2, d);
     }
-    return sumf;
+    /* hsum(grid) + IQ1M_DELTA * hsum(delta) */
+    return _mm_add_ps(hsum8x4(f), _mm_mul_ps(_mm_set1_ps(IQ1M_DELTA), hsum8x4(f2)));
 }
 
 /* ---- IQ2_XXS ---- */
@@ -498,7 +689,7 @@ INLINE __m128 dot_iq2xxs_rows(const int nr, int64_t nb, const uint8_t *w, size_t
     const __m512i sctl = _mm512_set1_epi64(0x00000000352e2720ll);
     const iq2xxs_tabs *T = &iq2xxs_T;
     const __m512i ks0 = _mm512_loadu_si512(ksigns_iq2xs), ks1 = _mm512_loadu_si512(ksigns_iq2xs + 64);
-    __m128 sumf = _mm_setzero_ps();
+    __m512 f[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int64_t b = 0; b < nb; b++) {
         if (nr == 4)
             prefetch_group(w, ws, nb, b);
@@ -537,32 +728,18 @@ INLINE __m128 dot_iq2xxs_rows(const int nr, int64_t nb, const uint8_t *w, size_t
             }
             acc[r] = a;
         }
-        const __m128 bsum = _mm_cvtepi32_ps(red4_512(acc[0], acc[1], acc[2], acc[3]));
-        const __m128 d = _mm_mul_ps(halves4(dh), _mm_set1_ps(y[b].d));
-        sumf = _mm_add_ps(sumf, _mm_mul_ps(d, bsum));
+        lanes_fma4(f, acc, _mm_mul_ps(halves4(dh), _mm_set1_ps(y[b].d)));
     }
-    return _mm_mul_ps(_mm_set1_ps(0.125f), sumf);
+    return _mm_mul_ps(_mm_set1_ps(0.125f), hsum8x4(f));
 }
 
 /* ---- IQ1_S / IQ2_XXS with several activation columns ----
  * Prefill and experts shared by several tokens: one weight row is decoded
  * once per block (the grid lookups are most of the cost) and used for 8
- * columns; the float lanes are now columns, each doing its own row's
- * reference sequence.  Columns past nc repeat the last one (not stored). */
+ * columns, each with its own eight reference lanes (two columns per zmm).
+ * Columns past nc repeat the last one (not stored). */
 
 /* lane c = sum of the int32 lanes of v[c], c = 0..7 */
-INLINE __m256i red8_512(const __m512i v[8])
-{
-    __m256i h[8];
-    for (int i = 0; i < 8; i++)
-        h[i] = _mm256_add_epi32(_mm512_castsi512_si256(v[i]), _mm512_extracti64x4_epi64(v[i], 1));
-    const __m256i x = _mm256_hadd_epi32(_mm256_hadd_epi32(h[0], h[1]), _mm256_hadd_epi32(h[2], h[3]));
-    const __m256i y = _mm256_hadd_epi32(_mm256_hadd_epi32(h[4], h[5]), _mm256_hadd_epi32(h[6], h[7]));
-    const __m128i lo = _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
-    const __m128i hi = _mm_add_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256(y, 1));
-    return _mm256_set_m128i(hi, lo);
-}
-
 INLINE __m256i red8_256(const __m256i v[8])
 {
     const __m256i x = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
@@ -576,9 +753,13 @@ static void iq1s_cols8(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[
 {
     const __m512i ix[4] = {idx_pair(0), idx_pair(2), idx_pair(4), idx_pair(6)};
     const __m256i idup = _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
-    const long long *grid = (const long long *)iq1s_grid_p1;
+    /* the signed grid here: |g| and its sign mask are made once per block
+     * for 8 columns, a masked negate of q8 per column (cheaper than the
+     * GEMV's +1 lookups, whose correction is per column) */
+    const long long *grid = (const long long *)iq1s_grid;
     const block_iq1_s *x = (const block_iq1_s *)wrow;
-    __m256 sumf = _mm256_setzero_ps();
+    __m512 f[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    __m256 f1 = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const __m128i qh = _mm_loadu_si128((const __m128i *)x[b].qh);
         const __m128i ls = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(qh, 12), _mm_set1_epi16(7)), 1),
@@ -588,6 +769,7 @@ static void iq1s_cols8(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[
         const __m256i neg = _mm256_srai_epi16(_mm256_permutexvar_epi16(idup, _mm256_castsi128_si256(qh)), 15);
         const __m256i lsds = _mm256_sub_epi16(_mm256_xor_si256(lsd, neg), neg);
         __m512i g[4], sc[4];
+        __mmask64 gneg[4];
         for (int k = 0; k < 4; k++) {
             uint64_t q64;
             uint32_t h2;
@@ -595,8 +777,10 @@ static void iq1s_cols8(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[
             memcpy(&h2, x[b].qh + 2 * k, 4);
             const uint64_t i0 = _pdep_u64(q64 & 0xffffffff, 0x00ff00ff00ff00ffull) | _pdep_u64(h2 & 0xfff, 0x0700070007000700ull);
             const uint64_t i1 = _pdep_u64(q64 >> 32, 0x00ff00ff00ff00ffull) | _pdep_u64(h2 >> 16, 0x0700070007000700ull);
-            g[k] = _mm512_set_epi64(grid[i1 >> 48], grid[(i1 >> 32) & 0xffff], grid[(i1 >> 16) & 0xffff], grid[i1 & 0xffff],
-                                    grid[i0 >> 48], grid[(i0 >> 32) & 0xffff], grid[(i0 >> 16) & 0xffff], grid[i0 & 0xffff]);
+            const __m512i gs = _mm512_set_epi64(grid[i1 >> 48], grid[(i1 >> 32) & 0xffff], grid[(i1 >> 16) & 0xffff], grid[i1 & 0xffff],
+                                                grid[i0 >> 48], grid[(i0 >> 32) & 0xffff], grid[(i0 >> 16) & 0xffff], grid[i0 & 0xffff]);
+            g[k] = _mm512_abs_epi8(gs);
+            gneg[k] = _mm512_movepi8_mask(gs);
             sc[k] = _mm512_permutexvar_epi16(ix[k], ls512);
         }
         __m512i acc[8];
@@ -605,18 +789,26 @@ static void iq1s_cols8(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[
         for (int c = 0; c < 8; c++) {
             const block_q8_K *y = (const block_q8_K *)yc[c] + b;
             yd[c] = y->d;
-            const __m256i bsums = _mm256_loadu_si256((const __m256i *)y->bsums);
-            acc1[c] = _mm256_madd_epi16(bsums, lsds);
-            __m512i a = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), _mm256_madd_epi16(bsums, lsd)));
-            for (int k = 0; k < 4; k++)
-                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(g[k], _mm512_loadu_si512(y->qs + 64 * k)), sc[k]);
+            acc1[c] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), lsds);
+            __m512i a = _mm512_setzero_si512();
+            for (int k = 0; k < 4; k++) {
+                const __m512i yv = _mm512_loadu_si512(y->qs + 64 * k);
+                const __m512i ys = _mm512_mask_sub_epi8(yv, gneg[k], _mm512_setzero_si512(), yv);
+                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(g[k], ys), sc[k]);
+            }
             acc[c] = a;
         }
-        const __m256 sumi = _mm256_cvtepi32_ps(red8_512(acc)), sumi1 = _mm256_cvtepi32_ps(red8_256(acc1));
-        const __m256 d = _mm256_mul_ps(_mm256_set1_ps(quant_f16_to_f32(x[b].d)), _mm256_loadu_ps(yd));
-        sumf = _mm256_add_ps(sumf, _mm256_mul_ps(d, _mm256_add_ps(sumi, _mm256_mul_ps(_mm256_set1_ps(IQ1S_DELTA), sumi1))));
+        const __m256 sumi1 = _mm256_cvtepi32_ps(red8_256(acc1));
+        const __m256 d = _mm256_mul_ps(_mm256_loadu_ps(yd), _mm256_set1_ps(_cvtsh_ss(x[b].d)));
+        lanes_fma8(f, acc, d);
+        f1 = _mm256_fmadd_ps(d, sumi1, f1);
     }
-    _mm256_storeu_ps(out, sumf);
+    float v[64], a1[8];
+    for (int i = 0; i < 4; i++)
+        _mm512_storeu_ps(v + 16 * i, f[i]);
+    _mm256_storeu_ps(a1, f1);
+    for (int c = 0; c < 8; c++)
+        out[c] = hsum8(v + 8 * c) + IQ1S_DELTA * a1[c];
 }
 
 static void iq2xxs_cols8(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[8], float out[8])
@@ -626,7 +818,7 @@ static void iq2xxs_cols8(int64_t nb, const uint8_t *wrow, const uint8_t *const y
     const __m512i ks0 = _mm512_loadu_si512(ksigns_iq2xs), ks1 = _mm512_loadu_si512(ksigns_iq2xs + 64);
     const iq2xxs_tabs *T = &iq2xxs_T;
     const block_iq2_xxs *x = (const block_iq2_xxs *)wrow;
-    __m256 sumf = _mm256_setzero_ps();
+    __m512 f[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
     for (int64_t b = 0; b < nb; b++) {
         const __m512i Q = _mm512_loadu_si512(x[b].qs);
         const __m256i gidx = _mm512_cvtepi64_epi32(Q);
@@ -653,11 +845,13 @@ static void iq2xxs_cols8(int64_t nb, const uint8_t *wrow, const uint8_t *const y
             }
             acc[c] = a;
         }
-        const __m256 bsum = _mm256_cvtepi32_ps(red8_512(acc));
-        const __m256 d = _mm256_mul_ps(_mm256_set1_ps(quant_f16_to_f32(x[b].d)), _mm256_loadu_ps(yd));
-        sumf = _mm256_add_ps(sumf, _mm256_mul_ps(d, bsum));
+        lanes_fma8(f, acc, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(x[b].d)), _mm256_loadu_ps(yd)));
     }
-    _mm256_storeu_ps(out, _mm256_mul_ps(_mm256_set1_ps(0.125f), sumf));
+    float v[64];
+    for (int i = 0; i < 4; i++)
+        _mm512_storeu_ps(v + 16 * i, f[i]);
+    for (int c = 0; c < 8; c++)
+        out[c] = 0.125f * hsum8(v + 8 * c);
 }
 
 typedef void (*cols8_fn)(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[8], float out[8]);
@@ -684,11 +878,11 @@ static void mul_mat_cols(cols8_fn f, int64_t n, const void *w, size_t ws, int64_
 
 static __m128 rows_q4k(int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
 {
-    return nr == 4 ? dot_q45k_rows(0, 4, nb, w, ws, y) : dot_q45k_rows(0, 1, nb, w, ws, y);
+    return nr == 4 ? dot_q45k_rows(Q4K_GEMV, 4, nb, w, ws, y) : dot_q45k_rows(Q4K_GEMV, 1, nb, w, ws, y);
 }
 static __m128 rows_q5k(int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
 {
-    return nr == 4 ? dot_q45k_rows(1, 4, nb, w, ws, y) : dot_q45k_rows(1, 1, nb, w, ws, y);
+    return nr == 4 ? dot_q45k_rows(Q5K, 4, nb, w, ws, y) : dot_q45k_rows(Q5K, 1, nb, w, ws, y);
 }
 static __m128 rows_q6k(int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
 {
@@ -745,6 +939,27 @@ INLINE void mul_mat_rows(rows_fn f, int64_t n, const void *w, size_t ws, int64_t
     }
 ENTRY(q4k) ENTRY(q5k) ENTRY(q6k) ENTRY(iq1s) ENTRY(iq1m) ENTRY(iq2xxs)
 
+/* Q4_K: columns [0, nc - nc % 4) in the reference's gemm order, four at a
+ * time per row; the rest in its gemv order, four rows per pass */
+static void mm_q4k_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
+                       size_t as, int64_t nc, float *o, size_t os)
+{
+    const int64_t ng = nc - nc % 4;
+    const uint8_t *wb = w, *ab = a;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t c0 = 0; c0 < ng; c0 += 4) {
+            const uint8_t *yc[4];
+            for (int c = 0; c < 4; c++)
+                yc[c] = ab + (size_t)(c0 + c) * as;
+            float s[4];
+            q4k_gemm_cols4(n / QK_K, wb + (size_t)r * ws, yc, s);
+            for (int c = 0; c < 4; c++)
+                o[(size_t)(c0 + c) * os + (size_t)r] = s[c];
+        }
+    if (ng < nc)
+        mm_q4k(n, w, ws, r0, r1, ab + (size_t)ng * as, as, nc - ng, o + (size_t)ng * os, os);
+}
+
 /* one column: four rows per pass; several: decode once, eight columns per pass */
 static void mm_iq1s_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
                         size_t as, int64_t nc, float *o, size_t os)
@@ -786,6 +1001,7 @@ static void tab_init(void)
     SET(MS_TYPE_IQ1_M, iq1m)
     SET(MS_TYPE_IQ2_XXS, iq2xxs)
 #undef SET
+    tab.mul_mat[MS_TYPE_Q4_K] = mm_q4k_any;
     tab.mul_mat[MS_TYPE_IQ1_S] = mm_iq1s_any;
     tab.mul_mat[MS_TYPE_IQ2_XXS] = mm_iq2xxs_any;
 }
