@@ -525,6 +525,7 @@ static void dot_iq4_xs(int64_t n, float *s, const void *w, const void *a)
     for (int64_t b = 0; b < n / QK_K; b++) {
         __m256i lane = _mm256_setzero_si256();
         const uint32_t sh = x[b].scales_h;
+#pragma GCC unroll 8
         for (int ib = 0; ib < 8; ib++) {
             const int ls = (((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((sh >> (2 * ib)) & 3) << 4)) - 32;
             const __m256i v = _mm256_shuffle_epi8(kv, nibbles32(x[b].qs + 16 * ib));
@@ -551,11 +552,14 @@ static inline __m128i q2_k_sums(const block_q2_K *x, const block_q8_K *y)
     /* scales 8h..8h+7 in both 128-bit halves */
     const __m256i scvs[2] = {_mm256_permute4x64_epi64(sc16, 0x44), _mm256_permute4x64_epi64(sc16, 0xEE)};
     __m256i lane[2];
+    /* unrolled, so the shuffle controls are constants: 3.0 -> 6.4 GB/s in cache */
+#pragma GCC unroll 2
     for (int h = 0; h < 2; h++) {
         const __m256i scv = scvs[h];
         const __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * h));
         const int8_t *q8 = y->qs + 128 * h;
         __m256i l = _mm256_setzero_si256();
+#pragma GCC unroll 4
         for (int p = 0; p < 4; p++) {
             /* 2-bit values (<= 3) x s8: pairs fit s16; 16-groups 8h+2p, 8h+2p+1 */
             const __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * p), m3);
@@ -625,9 +629,11 @@ static void dot_q3_k(int64_t n, float *s, const void *w, const void *a)
         const __m256i hm = _mm256_loadu_si256((const __m256i *)x[b].hmask);
         const __m256i scvs[2] = {_mm256_permute4x64_epi64(sc16, 0x44), _mm256_permute4x64_epi64(sc16, 0xEE)};
         __m256i lane = _mm256_setzero_si256();
+#pragma GCC unroll 2
         for (int h = 0; h < 2; h++) {
             const __m256i scv = scvs[h];
             const __m256i q = _mm256_loadu_si256((const __m256i *)(x[b].qs + 32 * h));
+#pragma GCC unroll 4
             for (int p = 0; p < 4; p++) {
                 const __m256i v = _mm256_and_si256(_mm256_srli_epi16(q, 2 * p), m3);
                 /* 4 where the high bit (4h+p) of hmask is clear */
@@ -658,6 +664,7 @@ static void dot_iq2_xs(int64_t n, float *s, const void *w, const void *a)
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; b++) {
         __m256i lane = _mm256_setzero_si256();
+#pragma GCC unroll 8
         for (int ib = 0; ib < 8; ib++) {
             const uint16_t *q = x[b].qs + 4 * ib;
             const __m256i g = _mm256_setr_epi64x((long long)iq2xs_grid[q[0] & 511], (long long)iq2xs_grid[q[1] & 511],
@@ -681,6 +688,7 @@ static void dot_iq2_s(int64_t n, float *s, const void *w, const void *a)
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; b++) {
         __m256i lane = _mm256_setzero_si256();
+#pragma GCC unroll 8
         for (int ib = 0; ib < 8; ib++) {
             const uint8_t *qs = x[b].qs + 4 * ib;
             const unsigned h = x[b].qh[ib];
@@ -710,6 +718,7 @@ static void dot_iq3_xxs(int64_t n, float *s, const void *w, const void *a)
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; b++) {
         __m256i lane = _mm256_setzero_si256();
+#pragma GCC unroll 8
         for (int ib = 0; ib < 8; ib++) {
             uint32_t aux;
             memcpy(&aux, x[b].qs + QK_K / 4 + 4 * ib, 4);
@@ -737,6 +746,7 @@ static void dot_iq3_s(int64_t n, float *s, const void *w, const void *a)
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / QK_K; b++) {
         __m256i lane = _mm256_setzero_si256();
+#pragma GCC unroll 8
         for (int ib = 0; ib < 8; ib++) {
             /* grid index j: qs[j] | bit j of qh << 8 */
             const __m256i idx = _mm256_or_si256(
@@ -795,6 +805,7 @@ static void dot_iq1_m(int64_t n, float *s, const void *w, const void *a)
         const uint8_t *qs = x[b].qs, *qh = x[b].qh;
         const int8_t *q8 = y[b].qs;
         __m256i s1 = _mm256_setzero_si256(), s2 = _mm256_setzero_si256();
+#pragma GCC unroll 4
         for (int ib = 0; ib < 8; ib += 2, qs += 8, qh += 4, q8 += 64) {
             uint32_t qh4;
             memcpy(&qh4, qh, 4);
