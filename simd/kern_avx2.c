@@ -598,14 +598,103 @@ static float dot_q2_k_x(int64_t n, const void *w, const void *a, int gemm)
 
 static void dot_q2_k(int64_t n, float *s, const void *w, const void *a) { *s = dot_q2_k_x(n, w, a, 0); }
 
+/* A block decoded once for several columns: the 2-bit values of half h,
+ * pass p in v[4h+p] with their int16 scales in sc[4h+p], the mins as int16. */
+typedef struct {
+    __m256i v[8], sc[8], mins16;
+    float d, dmin;
+} q2_k_block;
+
+static inline void q2_k_decode(const block_q2_K *x, q2_k_block *k)
+{
+    const __m128i sc8 = _mm_loadu_si128((const __m128i *)x->scales), m4 = _mm_set1_epi8(0x0F);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    k->mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), m4));
+    const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sc8, m4));
+    const __m256i scvs[2] = {_mm256_permute4x64_epi64(sc16, 0x44), _mm256_permute4x64_epi64(sc16, 0xEE)};
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * h));
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++) {
+            k->v[4 * h + p] = _mm256_and_si256(_mm256_srli_epi16(q, 2 * p), m3);
+            k->sc[4 * h + p] = _mm256_shuffle_epi8(scvs[h], scale_pair_shuffle(p));
+        }
+    }
+    k->d = h2f(x->d);
+    k->dmin = h2f(x->dmin);
+}
+
+/* q2_k_sums from a decoded block */
+static inline __m128i q2_k_block_sums(const q2_k_block *k, const block_q8_K *y)
+{
+    const __m256i mv = _mm256_madd_epi16(k->mins16, _mm256_loadu_si256((const __m256i *)y->bsums));
+    __m256i lane[2];
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        __m256i l = _mm256_setzero_si256();
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++)
+            l = _mm256_add_epi32(l, _mm256_madd_epi16(_mm256_maddubs_epi16(k->v[4 * h + p],
+                                                                            _mm256_loadu_si256((const __m256i *)(y->qs + 128 * h + 32 * p))),
+                                                      k->sc[4 * h + p]));
+        lane[h] = l;
+    }
+    const __m256i h2 = _mm256_hadd_epi32(_mm256_hadd_epi32(lane[0], lane[1]), _mm256_permute4x64_epi64(mv, 0xD8));
+    const __m128i t = _mm_add_epi32(_mm256_castsi256_si128(h2), _mm256_extracti128_si256(h2, 1));
+    return _mm_shuffle_epi32(t, 0xD8);
+}
+
+/* NC (1-4) columns of one row, each weight block decoded once; gemm or
+ * gemv order for all NC (a group of four below ncols - ncols%4 is gemm) */
+static inline void q2_k_cols(int NC, int gemm, int64_t n, const block_q2_K *x, const uint8_t *a, size_t as,
+                             float *o, size_t os)
+{
+    __m128 acc[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; c++)
+        acc[c] = _mm_setzero_ps();
+    q2_k_block k;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        q2_k_decode(&x[b], &k);
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) {
+            const block_q8_K *y = (const block_q8_K *)(a + (size_t)c * as) + b;
+            const __m128i t = q2_k_block_sums(&k, y);
+            const __m128 ddm = _mm_setr_ps(k.d * y->d, k.dmin * y->d, 0.0f, 0.0f);
+            if (gemm) {
+                acc[c] = _mm_fmadd_ps(_mm_cvtepi32_ps(t), ddm, acc[c]);
+                acc[c] = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_unpackhi_epi64(t, t)), ddm, acc[c]);
+            } else {
+                acc[c] = _mm_fmadd_ps(_mm_cvtepi32_ps(_mm_add_epi32(t, _mm_unpackhi_epi64(t, t))), ddm, acc[c]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; c++)
+        o[(size_t)c * os] = _mm_cvtss_f32(acc[c]) - _mm_cvtss_f32(_mm_movehdup_ps(acc[c]));
+}
+
+/* Columns [0, ncols - ncols % 4) in gemm order, four at a time, the rest
+ * (up to three) in gemv order, also sharing each decoded block; a lone
+ * column takes the direct gemv. */
 static void mm_q2_k(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a, size_t as,
                     int64_t nc, float *o, size_t os)
 {
     const int64_t ngemm = nc - nc % 4;
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t c = 0; c < nc; c++)
-            o[(size_t)c * os + (size_t)r] =
-                dot_q2_k_x(n, (const uint8_t *)w + (size_t)r * ws, (const uint8_t *)a + (size_t)c * as, c < ngemm);
+    const uint8_t *ab = a;
+    for (int64_t r = r0; r < r1; r++) {
+        const block_q2_K *x = (const block_q2_K *)((const uint8_t *)w + (size_t)r * ws);
+        float *orow = o + (size_t)r;
+        for (int64_t c = 0; c < ngemm; c += 4)
+            q2_k_cols(4, 1, n, x, ab + (size_t)c * as, as, orow + (size_t)c * os, os);
+        switch (nc - ngemm) {
+        case 3: q2_k_cols(3, 0, n, x, ab + (size_t)ngemm * as, as, orow + (size_t)ngemm * os, os); break;
+        case 2: q2_k_cols(2, 0, n, x, ab + (size_t)ngemm * as, as, orow + (size_t)ngemm * os, os); break;
+        case 1: orow[(size_t)ngemm * os] = dot_q2_k_x(n, x, ab + (size_t)ngemm * as, 0); break;
+        default: break;
+        }
+    }
 }
 
 /* ---- Q3_K: eight lanes, one FMA per lane ---- */
@@ -836,6 +925,116 @@ static void dot_iq1_m(int64_t n, float *s, const void *w, const void *a)
         acc2 = lanes_fma_ps(acc2, d, s2);
     }
     *s = hsum8_ps(acc1) + IQ1M_DELTA * hsum8_ps(acc2);
+}
+
+/* A block decoded once for several columns (mul_mat): per 32-element
+ * chunk |grid| and grid (the sign source), the two scales (bytes 0-15,
+ * 16-31) and the same scales carrying each 8-group's delta sign, so the
+ * delta term of a column is madd(pair sums of y, scd) - the same lanes. */
+typedef struct {
+    __m256i ag[8], g[8], sc[8], scd[8];
+    float d;
+} iq1_m_block;
+
+static inline void iq1_m_decode(const block_iq1_m *x, iq1_m_block *k)
+{
+    const __m256i mask = _mm256_set1_epi16(7), mone = _mm256_set1_epi16(1);
+    const __m256i scales_shift = _mm256_set_epi64x(9, 3, 6, 0);
+    const __m256i ones8 = _mm256_set1_epi8(1);
+    const __m256i hsh = _mm256_setr_epi32(8, 4, 8, 4, 8, 4, 8, 4), m700 = _mm256_set1_epi32(0x700);
+    const __m128i qhdup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m256i dsh1 = _mm256_setr_m128i(_mm_set1_epi8(0), _mm_set1_epi8(1));
+    const __m256i dsh2 = _mm256_setr_m128i(_mm_set1_epi8(2), _mm_set1_epi8(3));
+    const __m256i dmask = _mm256_setr_epi64x(0x0808080808080808ll, (long long)0x8080808080808080ull,
+                                             0x0808080808080808ll, (long long)0x8080808080808080ull);
+    uint16_t sc[4];
+    memcpy(sc, x->scales, 8);
+    uint64_t sc64;
+    memcpy(&sc64, x->scales, 8);
+    k->d = h2f((uint16_t)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000)));
+    __m256i scales = _mm256_srlv_epi64(_mm256_set1_epi64x((long long)sc64), scales_shift);
+    scales = _mm256_add_epi16(_mm256_slli_epi16(_mm256_and_si256(scales, mask), 1), mone);
+    __m256i idx1 = _mm256_set1_epi16(0x0100), idx2 = _mm256_set1_epi16(0x0908);
+    const uint8_t *qs = x->qs, *qh = x->qh;
+#pragma GCC unroll 4
+    for (int ib = 0; ib < 8; ib += 2, qs += 8, qh += 4) {
+        uint32_t qh4;
+        memcpy(&qh4, qh, 4);
+        const __m256i hi = _mm256_and_si256(
+            _mm256_sllv_epi32(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_cvtsi32_si128((int)qh4), qhdup)), hsh), m700);
+        const __m256i idx = _mm256_or_si256(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)qs)), hi);
+        const __m256i g1 = _mm256_i32gather_epi64((const long long *)iq1s_grid, _mm256_castsi256_si128(idx), 8);
+        const __m256i g2 = _mm256_i32gather_epi64((const long long *)iq1s_grid, _mm256_extracti128_si256(idx, 1), 8);
+        const __m256i qb = _mm256_set1_epi32((int)qh4);
+        const __m256i n1 = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(qb, dsh1), dmask), dmask);
+        const __m256i n2 = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(qb, dsh2), dmask), dmask);
+        const __m256i sc1 = _mm256_shuffle_epi8(scales, idx1), sc2 = _mm256_shuffle_epi8(scales, idx2);
+        idx1 = _mm256_add_epi8(idx1, _mm256_set1_epi8(2));
+        idx2 = _mm256_add_epi8(idx2, _mm256_set1_epi8(2));
+        k->ag[ib] = _mm256_sign_epi8(g1, g1);
+        k->ag[ib + 1] = _mm256_sign_epi8(g2, g2);
+        k->g[ib] = g1;
+        k->g[ib + 1] = g2;
+        k->sc[ib] = sc1;
+        k->sc[ib + 1] = sc2;
+        /* an int16 of the mask is 0xFFFF (negative) or 0x0101 (positive) */
+        k->scd[ib] = _mm256_sign_epi16(sc1, _mm256_or_si256(n1, ones8));
+        k->scd[ib + 1] = _mm256_sign_epi16(sc2, _mm256_or_si256(n2, ones8));
+    }
+}
+
+/* NC (1-4) columns of one row, each block decoded once */
+static inline void iq1_m_cols(int NC, int64_t n, const block_iq1_m *x, const uint8_t *a, size_t as, float *o,
+                              size_t os)
+{
+    const __m256i ones8 = _mm256_set1_epi8(1);
+    __m256 acc1[4], acc2[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; c++)
+        acc1[c] = acc2[c] = _mm256_setzero_ps();
+    iq1_m_block k;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        iq1_m_decode(&x[b], &k);
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) {
+            const block_q8_K *y = (const block_q8_K *)(a + (size_t)c * as) + b;
+            __m256i s1 = _mm256_setzero_si256(), s2 = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int ib = 0; ib < 8; ib++) {
+                const __m256i yv = _mm256_loadu_si256((const __m256i *)(y->qs + 32 * ib));
+                s1 = _mm256_add_epi32(
+                    s1, _mm256_madd_epi16(_mm256_maddubs_epi16(k.ag[ib], _mm256_sign_epi8(yv, k.g[ib])), k.sc[ib]));
+                s2 = _mm256_add_epi32(s2, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, yv), k.scd[ib]));
+            }
+            const float d = y->d * k.d;
+            acc1[c] = lanes_fma_ps(acc1[c], d, s1);
+            acc2[c] = lanes_fma_ps(acc2[c], d, s2);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; c++)
+        o[(size_t)c * os] = hsum8_ps(acc1[c]) + IQ1M_DELTA * hsum8_ps(acc2[c]);
+}
+
+/* vec_dot order for every column (it does not depend on the count); two or
+ * more columns share each decoded block, four at a time */
+static void mm_iq1_m(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a, size_t as,
+                     int64_t nc, float *o, size_t os)
+{
+    const uint8_t *ab = a;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws;
+        float *orow = o + (size_t)r;
+        int64_t c = 0;
+        for (; c + 4 <= nc; c += 4)
+            iq1_m_cols(4, n, (const block_iq1_m *)wr, ab + (size_t)c * as, as, orow + (size_t)c * os, os);
+        switch (nc - c) {
+        case 3: iq1_m_cols(3, n, (const block_iq1_m *)wr, ab + (size_t)c * as, as, orow + (size_t)c * os, os); break;
+        case 2: iq1_m_cols(2, n, (const block_iq1_m *)wr, ab + (size_t)c * as, as, orow + (size_t)c * os, os); break;
+        case 1: dot_iq1_m(n, orow + (size_t)c * os, wr, ab + (size_t)c * as); break;
+        default: break;
+        }
+    }
 }
 
 /* ---- F32: the reference's orders (quant_dot_f32_x86) ----
@@ -1181,7 +1380,7 @@ static void quant_q8_1(const float *x, void *dst, int64_t n) { quant_q8_01(MS_TY
         kern_mul_mat_generic(dot_##NAME, NULL, n, w, ws, r0, r1, a, as, nc, o, os);                \
     }
 MM(q5_k) MM(q6_k) MM(iq1_s) MM(iq2_xxs) MM(q8_0)
-MM(q4_0) MM(iq4_nl) MM(iq4_xs) MM(q3_k) MM(iq2_xs) MM(iq2_s) MM(iq3_xxs) MM(iq3_s) MM(iq1_m)
+MM(q4_0) MM(iq4_nl) MM(iq4_xs) MM(q3_k) MM(iq2_xs) MM(iq2_s) MM(iq3_xxs) MM(iq3_s)
 
 static kern_table tab;
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
