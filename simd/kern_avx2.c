@@ -738,6 +738,92 @@ static void dot_q3_k(int64_t n, float *s, const void *w, const void *a)
     *s = hsum8_ps(acc);
 }
 
+/* A block decoded once for several columns (mul_mat): the signed 3-bit
+ * values q - 4*(hmask bit clear) of half h, pass p in q[4h+p] (|q| in aq),
+ * their int16 scales (groups 8h+2p, 8h+2p+1) in sc. */
+typedef struct {
+    __m256i aq[8], q[8], sc[8];
+    float d;
+} q3_k_block;
+
+static inline void q3_k_decode(const block_q3_K *x, q3_k_block *k)
+{
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    uint32_t aux[4];
+    memcpy(aux, x->scales, 12);
+    const uint32_t tmp = aux[2];
+    aux[2] = ((aux[0] >> 4) & 0x0f0f0f0f) | (((tmp >> 4) & 0x03030303) << 4);
+    aux[3] = ((aux[1] >> 4) & 0x0f0f0f0f) | (((tmp >> 6) & 0x03030303) << 4);
+    aux[0] = (aux[0] & 0x0f0f0f0f) | (((tmp >> 0) & 0x03030303) << 4);
+    aux[1] = (aux[1] & 0x0f0f0f0f) | (((tmp >> 2) & 0x03030303) << 4);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_sub_epi8(_mm_loadu_si128((const __m128i *)aux), _mm_set1_epi8(32)));
+    const __m256i scvs[2] = {_mm256_permute4x64_epi64(sc16, 0x44), _mm256_permute4x64_epi64(sc16, 0xEE)};
+    const __m256i hm = _mm256_loadu_si256((const __m256i *)x->hmask);
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        const __m256i q = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * h));
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++) {
+            const __m256i hb = _mm256_set1_epi8((char)(1u << (4 * h + p)));
+            const __m256i h4 = _mm256_andnot_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hm, hb), hb), four);
+            const __m256i v = _mm256_sub_epi8(_mm256_and_si256(_mm256_srli_epi16(q, 2 * p), m3), h4);
+            k->q[4 * h + p] = v;
+            k->aq[4 * h + p] = _mm256_sign_epi8(v, v);
+            k->sc[4 * h + p] = _mm256_shuffle_epi8(scvs[h], scale_pair_shuffle(p));
+        }
+    }
+    k->d = h2f(x->d);
+}
+
+/* NC (1-4) columns of one row, each block decoded once; vec_dot's lanes */
+static inline void q3_k_cols(int NC, int64_t n, const block_q3_K *x, const uint8_t *a, size_t as, float *o,
+                             size_t os)
+{
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; c++)
+        acc[c] = _mm256_setzero_ps();
+    q3_k_block k;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        q3_k_decode(&x[b], &k);
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) {
+            const block_q8_K *y = (const block_q8_K *)(a + (size_t)c * as) + b;
+            __m256i lane = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) {
+                const __m256i yv = _mm256_loadu_si256((const __m256i *)(y->qs + 32 * j));
+                lane = _mm256_add_epi32(
+                    lane, _mm256_madd_epi16(_mm256_maddubs_epi16(k.aq[j], _mm256_sign_epi8(yv, k.q[j])), k.sc[j]));
+            }
+            acc[c] = lanes_fma_ps(acc[c], y->d * k.d, lane);
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; c++)
+        o[(size_t)c * os] = hsum8_ps(acc[c]);
+}
+
+static void mm_q3_k(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a, size_t as,
+                    int64_t nc, float *o, size_t os)
+{
+    const uint8_t *ab = a;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws;
+        const block_q3_K *x = (const block_q3_K *)wr;
+        float *orow = o + (size_t)r;
+        int64_t c = 0;
+        for (; c + 4 <= nc; c += 4)
+            q3_k_cols(4, n, x, ab + (size_t)c * as, as, orow + (size_t)c * os, os);
+        switch (nc - c) {
+        case 3: q3_k_cols(3, n, x, ab + (size_t)c * as, as, orow + (size_t)c * os, os); break;
+        case 2: q3_k_cols(2, n, x, ab + (size_t)c * as, as, orow + (size_t)c * os, os); break;
+        case 1: dot_q3_k(n, orow + (size_t)c * os, wr, ab + (size_t)c * as); break;
+        default: break;
+        }
+    }
+}
+
 /* ---- IQ2_XS / IQ2_S: two 4-bit scales per 32, 1/8 after the sum ---- */
 
 static inline __m256i scale2_16(int s0, int s1)
@@ -1380,7 +1466,7 @@ static void quant_q8_1(const float *x, void *dst, int64_t n) { quant_q8_01(MS_TY
         kern_mul_mat_generic(dot_##NAME, NULL, n, w, ws, r0, r1, a, as, nc, o, os);                \
     }
 MM(q5_k) MM(q6_k) MM(iq1_s) MM(iq2_xxs) MM(q8_0)
-MM(q4_0) MM(iq4_nl) MM(iq4_xs) MM(q3_k) MM(iq2_xs) MM(iq2_s) MM(iq3_xxs) MM(iq3_s)
+MM(q4_0) MM(iq4_nl) MM(iq4_xs) MM(iq2_xs) MM(iq2_s) MM(iq3_xxs) MM(iq3_s)
 
 static kern_table tab;
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
