@@ -445,6 +445,90 @@ static inline __m256i scale_pair_shuffle(int i)
                              _mm_set1_epi16((short)(0x0302 + 0x0404 * i)));
 }
 
+/* ---- types whose 32-element chunks are |w| x (y with w's sign) x a scale ----
+ * IQ4_XS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S: NAME##_chunk(block, ib, &mag, &sgn,
+ * &sc) gives chunk ib's weight magnitudes (u8), a sign source (sign_epi8(y,
+ * sgn) = y times the weight's sign, or 0 where the weight is 0) and the int16
+ * scales of its two 16-element halves; the chunk's int32 lanes are
+ * madd(maddubs(mag, sign(y, sgn)), sc) - lane (e & 31) >> 2.  vec_dot and
+ * mul_mat share the chunk code; mul_mat decodes each block once for up to
+ * four columns (the float order is vec_dot's: it does not depend on the
+ * column count). */
+
+typedef struct {
+    __m256i mag[8], sgn[8], sc[8];
+    float d;
+} chunk_block;
+
+static inline __m256i chunk_lane(__m256i mag, __m256i sgn, __m256i sc, const int8_t *q8)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(mag, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)q8), sgn)),
+                             sc);
+}
+
+/* dot_NAME, NAME_cols (NC columns of one row) and mm_NAME; FACTOR scales
+ * the hsum (1/8, 1/4 or 1); INIT runs once per call (sign tables) */
+#define CHUNK_KERNELS(NAME, BLOCK, FACTOR, INIT)                                                   \
+    static void dot_##NAME(int64_t n, float *s, const void *w, const void *a)                      \
+    {                                                                                              \
+        INIT;                                                                                      \
+        const BLOCK *x = w;                                                                        \
+        const block_q8_K *y = a;                                                                   \
+        __m256 acc = _mm256_setzero_ps();                                                          \
+        for (int64_t b = 0; b < n / QK_K; b++) {                                                   \
+            __m256i lane = _mm256_setzero_si256();                                                 \
+            _Pragma("GCC unroll 8") for (int ib = 0; ib < 8; ib++)                                 \
+            {                                                                                      \
+                __m256i mag, sgn, sc;                                                              \
+                NAME##_chunk(&x[b], ib, &mag, &sgn, &sc);                                          \
+                lane = _mm256_add_epi32(lane, chunk_lane(mag, sgn, sc, y[b].qs + 32 * ib));        \
+            }                                                                                      \
+            acc = lanes_fma_ps(acc, h2f(x[b].d) * y[b].d, lane);                                   \
+        }                                                                                          \
+        *s = FACTOR * hsum8_ps(acc);                                                               \
+    }                                                                                              \
+    static inline void NAME##_cols(int NC, int64_t n, const BLOCK *x, const uint8_t *a, size_t as, \
+                                   float *o, size_t os)                                            \
+    {                                                                                              \
+        __m256 acc[4];                                                                             \
+        _Pragma("GCC unroll 4") for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();         \
+        chunk_block k;                                                                             \
+        for (int64_t b = 0; b < n / QK_K; b++) {                                                   \
+            _Pragma("GCC unroll 8") for (int ib = 0; ib < 8; ib++)                                 \
+                NAME##_chunk(&x[b], ib, &k.mag[ib], &k.sgn[ib], &k.sc[ib]);                        \
+            k.d = h2f(x[b].d);                                                                     \
+            _Pragma("GCC unroll 4") for (int c = 0; c < NC; c++)                                   \
+            {                                                                                      \
+                const block_q8_K *y = (const block_q8_K *)(a + (size_t)c * as) + b;                \
+                __m256i lane = _mm256_setzero_si256();                                             \
+                _Pragma("GCC unroll 8") for (int ib = 0; ib < 8; ib++)                             \
+                    lane = _mm256_add_epi32(lane, chunk_lane(k.mag[ib], k.sgn[ib], k.sc[ib], y->qs + 32 * ib)); \
+                acc[c] = lanes_fma_ps(acc[c], k.d * y->d, lane);                                   \
+            }                                                                                      \
+        }                                                                                          \
+        _Pragma("GCC unroll 4") for (int c = 0; c < NC; c++) o[(size_t)c * os] = FACTOR * hsum8_ps(acc[c]); \
+    }                                                                                              \
+    static void mm_##NAME(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a, \
+                          size_t as, int64_t nc, float *o, size_t os)                              \
+    {                                                                                              \
+        INIT;                                                                                      \
+        const uint8_t *ab = a;                                                                     \
+        for (int64_t r = r0; r < r1; r++) {                                                        \
+            const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws;                               \
+            const BLOCK *x = (const BLOCK *)wr;                                                    \
+            float *orow = o + (size_t)r;                                                           \
+            int64_t c = 0;                                                                         \
+            for (; c + 4 <= nc; c += 4)                                                            \
+                NAME##_cols(4, n, x, ab + (size_t)c * as, as, orow + (size_t)c * os, os);          \
+            switch (nc - c) {                                                                      \
+            case 3: NAME##_cols(3, n, x, ab + (size_t)c * as, as, orow + (size_t)c * os, os); break; \
+            case 2: NAME##_cols(2, n, x, ab + (size_t)c * as, as, orow + (size_t)c * os, os); break; \
+            case 1: dot_##NAME(n, orow + (size_t)c * os, wr, ab + (size_t)c * as); break;         \
+            default: break;                                                                        \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
 /* ---- Q8_0: eight lanes of 4 bytes per 32-block, FMA with d_w*d_a ---- */
 
 static void dot_q8_0(int64_t n, float *s, const void *w, const void *a)
@@ -516,26 +600,17 @@ static void dot_iq4_nl(int64_t n, float *s, const void *w, const void *a) { *s =
 
 /* ---- IQ4_XS: eight lanes, scale - 32 per 32 ---- */
 
-static void dot_iq4_xs(int64_t n, float *s, const void *w, const void *a)
+static inline void iq4_xs_chunk(const block_iq4_xs *x, int ib, __m256i *mag, __m256i *sgn, __m256i *sc)
 {
-    const block_iq4_xs *x = w;
-    const block_q8_K *y = a;
     const __m256i kv = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kvalues_iq4nl));
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++) {
-        __m256i lane = _mm256_setzero_si256();
-        const uint32_t sh = x[b].scales_h;
-#pragma GCC unroll 8
-        for (int ib = 0; ib < 8; ib++) {
-            const int ls = (((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((sh >> (2 * ib)) & 3) << 4)) - 32;
-            const __m256i v = _mm256_shuffle_epi8(kv, nibbles32(x[b].qs + 16 * ib));
-            const __m256i yv = _mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib));
-            lane = _mm256_add_epi32(lane, _mm256_madd_epi16(mul_s8s8(v, yv), _mm256_set1_epi16((short)ls)));
-        }
-        acc = lanes_fma_ps(acc, h2f(x[b].d) * y[b].d, lane);
-    }
-    *s = hsum8_ps(acc);
+    const int ls = (((x->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) | (((x->scales_h >> (2 * ib)) & 3) << 4)) - 32;
+    const __m256i v = _mm256_shuffle_epi8(kv, nibbles32(x->qs + 16 * ib));
+    *mag = _mm256_sign_epi8(v, v);
+    *sgn = v;
+    *sc = _mm256_set1_epi16((short)ls);
 }
+
+CHUNK_KERNELS(iq4_xs, block_iq4_xs, 1.0f, (void)0)
 
 /* ---- Q2_K: isum*(d*da) and msum*(dmin*da) chains ---- */
 
@@ -634,10 +709,10 @@ static inline __m128i q2_k_block_sums(const q2_k_block *k, const block_q8_K *y)
     for (int h = 0; h < 2; h++) {
         __m256i l = _mm256_setzero_si256();
 #pragma GCC unroll 4
-        for (int p = 0; p < 4; p++)
-            l = _mm256_add_epi32(l, _mm256_madd_epi16(_mm256_maddubs_epi16(k->v[4 * h + p],
-                                                                            _mm256_loadu_si256((const __m256i *)(y->qs + 128 * h + 32 * p))),
-                                                      k->sc[4 * h + p]));
+        for (int p = 0; p < 4; p++) {
+            const __m256i yv = _mm256_loadu_si256((const __m256i *)(y->qs + 128 * h + 32 * p));
+            l = _mm256_add_epi32(l, _mm256_madd_epi16(_mm256_maddubs_epi16(k->v[4 * h + p], yv), k->sc[4 * h + p]));
+        }
         lane[h] = l;
     }
     const __m256i h2 = _mm256_hadd_epi32(_mm256_hadd_epi32(lane[0], lane[1]), _mm256_permute4x64_epi64(mv, 0xD8));
@@ -831,113 +906,71 @@ static inline __m256i scale2_16(int s0, int s1)
     return _mm256_setr_m128i(_mm_set1_epi16((short)s0), _mm_set1_epi16((short)s1));
 }
 
-static void dot_iq2_xs(int64_t n, float *s, const void *w, const void *a)
+static inline void iq2_xs_chunk(const block_iq2_xs *x, int ib, __m256i *mag, __m256i *sgn, __m256i *sc)
 {
-    pthread_once(&signs_once, signs_init);
-    const block_iq2_xs *x = w;
-    const block_q8_K *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++) {
-        __m256i lane = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int ib = 0; ib < 8; ib++) {
-            const uint16_t *q = x[b].qs + 4 * ib;
-            const __m256i g = _mm256_setr_epi64x((long long)iq2xs_grid[q[0] & 511], (long long)iq2xs_grid[q[1] & 511],
-                                                 (long long)iq2xs_grid[q[2] & 511], (long long)iq2xs_grid[q[3] & 511]);
-            const __m256i neg = _mm256_setr_epi64x((long long)signs64[q[0] >> 9], (long long)signs64[q[1] >> 9],
-                                                   (long long)signs64[q[2] >> 9], (long long)signs64[q[3] >> 9]);
-            const __m256i yv = apply_signs(_mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib)), neg);
-            const int scb = x[b].scales[ib];
-            lane = _mm256_add_epi32(lane, _mm256_madd_epi16(_mm256_maddubs_epi16(g, yv),
-                                                            scale2_16(2 * (scb & 0xf) + 1, 2 * (scb >> 4) + 1)));
-        }
-        acc = lanes_fma_ps(acc, h2f(x[b].d) * y[b].d, lane);
-    }
-    *s = 0.125f * hsum8_ps(acc);
+    const uint16_t *q = x->qs + 4 * ib;
+    *mag = _mm256_setr_epi64x((long long)iq2xs_grid[q[0] & 511], (long long)iq2xs_grid[q[1] & 511],
+                              (long long)iq2xs_grid[q[2] & 511], (long long)iq2xs_grid[q[3] & 511]);
+    *sgn = _mm256_or_si256(_mm256_setr_epi64x((long long)signs64[q[0] >> 9], (long long)signs64[q[1] >> 9],
+                                              (long long)signs64[q[2] >> 9], (long long)signs64[q[3] >> 9]),
+                           _mm256_set1_epi8(1));
+    const int scb = x->scales[ib];
+    *sc = scale2_16(2 * (scb & 0xf) + 1, 2 * (scb >> 4) + 1);
 }
 
-static void dot_iq2_s(int64_t n, float *s, const void *w, const void *a)
+CHUNK_KERNELS(iq2_xs, block_iq2_xs, 0.125f, pthread_once(&signs_once, signs_init))
+
+static inline void iq2_s_chunk(const block_iq2_s *x, int ib, __m256i *mag, __m256i *sgn, __m256i *sc)
 {
-    const block_iq2_s *x = w;
-    const block_q8_K *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++) {
-        __m256i lane = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int ib = 0; ib < 8; ib++) {
-            const uint8_t *qs = x[b].qs + 4 * ib;
-            const unsigned h = x[b].qh[ib];
-            const __m256i g = _mm256_setr_epi64x((long long)iq2s_grid[qs[0] | ((h << 8) & 0x300)],
-                                                 (long long)iq2s_grid[qs[1] | ((h << 6) & 0x300)],
-                                                 (long long)iq2s_grid[qs[2] | ((h << 4) & 0x300)],
-                                                 (long long)iq2s_grid[qs[3] | ((h << 2) & 0x300)]);
-            uint32_t sg;
-            memcpy(&sg, x[b].qs + QK_K / 8 + 4 * ib, 4);
-            const __m256i yv = apply_signs(_mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib)), bits_to_bytes(sg));
-            const int scb = x[b].scales[ib];
-            lane = _mm256_add_epi32(lane, _mm256_madd_epi16(_mm256_maddubs_epi16(g, yv),
-                                                            scale2_16(2 * (scb & 0xf) + 1, 2 * (scb >> 4) + 1)));
-        }
-        acc = lanes_fma_ps(acc, h2f(x[b].d) * y[b].d, lane);
-    }
-    *s = 0.125f * hsum8_ps(acc);
+    const uint8_t *qs = x->qs + 4 * ib;
+    const unsigned h = x->qh[ib];
+    *mag = _mm256_setr_epi64x((long long)iq2s_grid[qs[0] | ((h << 8) & 0x300)],
+                              (long long)iq2s_grid[qs[1] | ((h << 6) & 0x300)],
+                              (long long)iq2s_grid[qs[2] | ((h << 4) & 0x300)],
+                              (long long)iq2s_grid[qs[3] | ((h << 2) & 0x300)]);
+    uint32_t sg;
+    memcpy(&sg, x->qs + QK_K / 8 + 4 * ib, 4);
+    *sgn = _mm256_or_si256(bits_to_bytes(sg), _mm256_set1_epi8(1));
+    const int scb = x->scales[ib];
+    *sc = scale2_16(2 * (scb & 0xf) + 1, 2 * (scb >> 4) + 1);
 }
+
+CHUNK_KERNELS(iq2_s, block_iq2_s, 0.125f, (void)0)
 
 /* ---- IQ3_XXS (1/4 after the sum) / IQ3_S: one scale per 32 ---- */
 
-static void dot_iq3_xxs(int64_t n, float *s, const void *w, const void *a)
+static inline void iq3_xxs_chunk(const block_iq3_xxs *x, int ib, __m256i *mag, __m256i *sgn, __m256i *sc)
 {
-    pthread_once(&signs_once, signs_init);
-    const block_iq3_xxs *x = w;
-    const block_q8_K *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++) {
-        __m256i lane = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int ib = 0; ib < 8; ib++) {
-            uint32_t aux;
-            memcpy(&aux, x[b].qs + QK_K / 4 + 4 * ib, 4);
-            const uint8_t *q = x[b].qs + 8 * ib;
-            const __m256i g = _mm256_setr_epi32((int)iq3xxs_grid[q[0]], (int)iq3xxs_grid[q[1]], (int)iq3xxs_grid[q[2]],
-                                                (int)iq3xxs_grid[q[3]], (int)iq3xxs_grid[q[4]], (int)iq3xxs_grid[q[5]],
-                                                (int)iq3xxs_grid[q[6]], (int)iq3xxs_grid[q[7]]);
-            const __m256i neg = _mm256_setr_epi64x((long long)signs64[aux & 127], (long long)signs64[(aux >> 7) & 127],
-                                                   (long long)signs64[(aux >> 14) & 127],
-                                                   (long long)signs64[(aux >> 21) & 127]);
-            const __m256i yv = apply_signs(_mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib)), neg);
-            lane = _mm256_add_epi32(lane, dot_u8s8_sc(g, yv, 2 * (int)(aux >> 28) + 1));
-        }
-        acc = lanes_fma_ps(acc, h2f(x[b].d) * y[b].d, lane);
-    }
-    *s = 0.25f * hsum8_ps(acc);
+    uint32_t aux;
+    memcpy(&aux, x->qs + QK_K / 4 + 4 * ib, 4);
+    const uint8_t *q = x->qs + 8 * ib;
+    *mag = _mm256_setr_epi32((int)iq3xxs_grid[q[0]], (int)iq3xxs_grid[q[1]], (int)iq3xxs_grid[q[2]],
+                             (int)iq3xxs_grid[q[3]], (int)iq3xxs_grid[q[4]], (int)iq3xxs_grid[q[5]],
+                             (int)iq3xxs_grid[q[6]], (int)iq3xxs_grid[q[7]]);
+    *sgn = _mm256_or_si256(_mm256_setr_epi64x((long long)signs64[aux & 127], (long long)signs64[(aux >> 7) & 127],
+                                              (long long)signs64[(aux >> 14) & 127],
+                                              (long long)signs64[(aux >> 21) & 127]),
+                           _mm256_set1_epi8(1));
+    *sc = _mm256_set1_epi16((short)(2 * (int)(aux >> 28) + 1));
 }
 
-static void dot_iq3_s(int64_t n, float *s, const void *w, const void *a)
+CHUNK_KERNELS(iq3_xxs, block_iq3_xxs, 0.25f, pthread_once(&signs_once, signs_init))
+
+static inline void iq3_s_chunk(const block_iq3_s *x, int ib, __m256i *mag, __m256i *sgn, __m256i *sc)
 {
-    const block_iq3_s *x = w;
-    const block_q8_K *y = a;
-    const __m256i idx_shift = _mm256_setr_epi32(8, 7, 6, 5, 4, 3, 2, 1);
-    const __m256i idx_mask = _mm256_set1_epi32(256);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / QK_K; b++) {
-        __m256i lane = _mm256_setzero_si256();
-#pragma GCC unroll 8
-        for (int ib = 0; ib < 8; ib++) {
-            /* grid index j: qs[j] | bit j of qh << 8 */
-            const __m256i idx = _mm256_or_si256(
-                _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x[b].qs + 8 * ib))),
-                _mm256_and_si256(_mm256_sllv_epi32(_mm256_set1_epi32(x[b].qh[ib]), idx_shift), idx_mask));
-            const __m256i g = _mm256_i32gather_epi32((const int *)iq3s_grid, idx, 4);
-            uint32_t sg;
-            memcpy(&sg, x[b].signs + 4 * ib, 4);
-            const __m256i yv = apply_signs(_mm256_loadu_si256((const __m256i *)(y[b].qs + 32 * ib)), bits_to_bytes(sg));
-            const int ls = 2 * ((x[b].scales[ib / 2] >> (4 * (ib % 2))) & 0xf) + 1;
-            lane = _mm256_add_epi32(lane, dot_u8s8_sc(g, yv, ls));
-        }
-        acc = lanes_fma_ps(acc, h2f(x[b].d) * y[b].d, lane);
-    }
-    *s = hsum8_ps(acc);
+    /* grid index j: qs[j] | bit j of qh << 8 */
+    const __m256i idx = _mm256_or_si256(
+        _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x->qs + 8 * ib))),
+        _mm256_and_si256(_mm256_sllv_epi32(_mm256_set1_epi32(x->qh[ib]), _mm256_setr_epi32(8, 7, 6, 5, 4, 3, 2, 1)),
+                         _mm256_set1_epi32(256)));
+    *mag = _mm256_i32gather_epi32((const int *)iq3s_grid, idx, 4);
+    uint32_t sg;
+    memcpy(&sg, x->signs + 4 * ib, 4);
+    *sgn = _mm256_or_si256(bits_to_bytes(sg), _mm256_set1_epi8(1));
+    *sc = _mm256_set1_epi16((short)(2 * ((x->scales[ib / 2] >> (4 * (ib % 2))) & 0xf) + 1));
 }
+
+CHUNK_KERNELS(iq3_s, block_iq3_s, 1.0f, (void)0)
 
 /* ---- IQ1_M: grid and delta lanes, hsum(grid) + IQ1M_DELTA*hsum(delta) ---- */
 
@@ -1478,7 +1511,7 @@ static void quant_q8_1(const float *x, void *dst, int64_t n) { quant_q8_01(MS_TY
         kern_mul_mat_generic(dot_##NAME, NULL, n, w, ws, r0, r1, a, as, nc, o, os);                \
     }
 MM(q5_k) MM(q6_k) MM(iq1_s) MM(iq2_xxs) MM(q8_0)
-MM(q4_0) MM(iq4_nl) MM(iq4_xs) MM(iq2_xs) MM(iq2_s) MM(iq3_xxs) MM(iq3_s)
+MM(q4_0) MM(iq4_nl)
 
 static kern_table tab;
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
