@@ -544,6 +544,51 @@ static void dot_q8_0(int64_t n, float *s, const void *w, const void *a)
     *s = hsum8_ps(acc);
 }
 
+/* NC (1-4) columns of one row sharing each weight load and |x| */
+static inline void q8_0_cols(int NC, int64_t n, const block_q8_0 *x, const uint8_t *a, size_t as, float *o,
+                             size_t os)
+{
+    const __m256i one = _mm256_set1_epi16(1);
+    __m256 acc[4];
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; b++) {
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)x[b].qs), ax = _mm256_sign_epi8(xv, xv);
+        const float dx = h2f(x[b].d);
+#pragma GCC unroll 4
+        for (int c = 0; c < NC; c++) {
+            const block_q8_0 *y = (const block_q8_0 *)(a + (size_t)c * as) + b;
+            const __m256i yv = _mm256_loadu_si256((const __m256i *)y->qs);
+            acc[c] = lanes_fma_ps(acc[c], dx * h2f(y->d),
+                                  _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(yv, xv)), one));
+        }
+    }
+#pragma GCC unroll 4
+    for (int c = 0; c < NC; c++)
+        o[(size_t)c * os] = hsum8_ps(acc[c]);
+}
+
+static void mm_q8_0(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a, size_t as,
+                    int64_t nc, float *o, size_t os)
+{
+    const uint8_t *ab = a;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *wr = (const uint8_t *)w + (size_t)r * ws;
+        const block_q8_0 *x = (const block_q8_0 *)wr;
+        float *orow = o + (size_t)r;
+        int64_t c = 0;
+        for (; c + 4 <= nc; c += 4)
+            q8_0_cols(4, n, x, ab + (size_t)c * as, as, orow + (size_t)c * os, os);
+        switch (nc - c) {
+        case 3: q8_0_cols(3, n, x, ab + (size_t)c * as, as, orow + (size_t)c * os, os); break;
+        case 2: q8_0_cols(2, n, x, ab + (size_t)c * as, as, orow + (size_t)c * os, os); break;
+        case 1: dot_q8_0(n, orow + (size_t)c * os, wr, ab + (size_t)c * as); break;
+        default: break;
+        }
+    }
+}
+
 /* ---- Q4_0 / IQ4_NL: one FMA chain, one term per 32-block ---- */
 
 /* the 32 values of a 4-bit block as bytes: low nibbles (elements 0-15) in
@@ -1510,7 +1555,7 @@ static void quant_q8_1(const float *x, void *dst, int64_t n) { quant_q8_01(MS_TY
     {                                                                                              \
         kern_mul_mat_generic(dot_##NAME, NULL, n, w, ws, r0, r1, a, as, nc, o, os);                \
     }
-MM(q5_k) MM(q6_k) MM(iq1_s) MM(iq2_xxs) MM(q8_0)
+MM(q5_k) MM(q6_k) MM(iq1_s) MM(iq2_xxs)
 MM(q4_0) MM(iq4_nl)
 
 static kern_table tab;
