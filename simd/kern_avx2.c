@@ -35,6 +35,9 @@
  *   odd pair, then the even pair, each an FMA; denormal inputs and results
  *   flushed to signed zero), vec_dot with two accumulators over each 64,
  *   tinyBLAS (one accumulator, steps of 32) for >= 2 columns, n % 32 == 0.
+ * mul_mat of Q8_0, Q2_K, Q3_K, IQ4_XS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, IQ1_M
+ * decodes each weight block once for up to four columns; per column the
+ * float operations are those of its order above.
  * Activation quantization (Q8_K, Q8_0, Q8_1) is byte-identical.
  * Every type has an entry here except Q4_1, Q5_0 and Q5_1, which keep the
  * scalar ones: no DeepSeek-R1 GGUF uses them.
