@@ -89,7 +89,7 @@ int tpool_create(tpool **out, int n_threads, char *err, size_t errlen)
         n_threads = n_cores;
     if (n_threads > 1024) {
         snprintf(err, errlen, "thread count %d too large", n_threads);
-        free(p);
+        tpool_destroy(p); /* the topology is loaded already */
         return -EINVAL;
     }
     p->n = n_threads;
