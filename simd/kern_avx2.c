@@ -1350,24 +1350,28 @@ static inline void f16_tiny_cols(int NC, int64_t n, const uint16_t *x, const uin
         o[(size_t)k * os] = reduce16_ps(lo[k], hi[k]);
 }
 
-static void mm_f16(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a, size_t as,
-                   int64_t nc, float *o, size_t os)
-{
-    const uint8_t *ab = a;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint16_t *x = (const uint16_t *)((const uint8_t *)w + (size_t)r * ws);
-        if (nc < 2 || n % 16) {
-            for (int64_t c = 0; c < nc; c++)
-                o[(size_t)c * os + (size_t)r] = dot_f16_vd(n, x, (const uint16_t *)(ab + (size_t)c * as));
-            continue;
-        }
-        int64_t c = 0;
-        for (; c + 4 <= nc; c += 4)
-            f16_tiny_cols(4, n, x, ab + (size_t)c * as, as, o + (size_t)c * os + (size_t)r, os);
-        for (; c < nc; c++)
-            f16_tiny_cols(1, n, x, ab + (size_t)c * as, as, o + (size_t)c * os + (size_t)r, os);
+/* mul_mat of the half types: vec_dot order per column for one column (or
+ * a row length tinyBLAS would not take), tinyBLAS order in fours else. */
+#define MM_HALF(NAME, STEP, DOT, TINY)                                                             \
+    static void NAME(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,  \
+                     size_t as, int64_t nc, float *o, size_t os)                                  \
+    {                                                                                              \
+        const uint8_t *ab = a;                                                                     \
+        for (int64_t r = r0; r < r1; r++) {                                                        \
+            const uint16_t *x = (const uint16_t *)((const uint8_t *)w + (size_t)r * ws);           \
+            if (nc < 2 || n % (STEP)) {                                                            \
+                for (int64_t c = 0; c < nc; c++)                                                   \
+                    o[(size_t)c * os + (size_t)r] = DOT(n, x, (const uint16_t *)(ab + (size_t)c * as)); \
+                continue;                                                                          \
+            }                                                                                      \
+            int64_t c = 0;                                                                         \
+            for (; c + 4 <= nc; c += 4)                                                            \
+                TINY(4, n, x, ab + (size_t)c * as, as, o + (size_t)c * os + (size_t)r, os);        \
+            for (; c < nc; c++)                                                                    \
+                TINY(1, n, x, ab + (size_t)c * as, as, o + (size_t)c * os + (size_t)r, os);        \
+        }                                                                                          \
     }
-}
+MM_HALF(mm_f16, 16, dot_f16_vd, f16_tiny_cols)
 
 /* ---- BF16: vdpbf16ps emulated (odd pair, then even, DAZ/FTZ) ---- */
 
@@ -1443,24 +1447,7 @@ static inline void bf16_tiny_cols(int NC, int64_t n, const uint16_t *x, const ui
         o[(size_t)k * os] = reduce16_ps(lo[k], hi[k]);
 }
 
-static void mm_bf16(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a, size_t as,
-                    int64_t nc, float *o, size_t os)
-{
-    const uint8_t *ab = a;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint16_t *x = (const uint16_t *)((const uint8_t *)w + (size_t)r * ws);
-        if (nc < 2 || n % 32) {
-            for (int64_t c = 0; c < nc; c++)
-                o[(size_t)c * os + (size_t)r] = dot_bf16_vd(n, x, (const uint16_t *)(ab + (size_t)c * as));
-            continue;
-        }
-        int64_t c = 0;
-        for (; c + 4 <= nc; c += 4)
-            bf16_tiny_cols(4, n, x, ab + (size_t)c * as, as, o + (size_t)c * os + (size_t)r, os);
-        for (; c < nc; c++)
-            bf16_tiny_cols(1, n, x, ab + (size_t)c * as, as, o + (size_t)c * os + (size_t)r, os);
-    }
-}
+MM_HALF(mm_bf16, 32, dot_bf16_vd, bf16_tiny_cols)
 
 /* ---- activation quantization (byte-identical to quant_ref.c) ---- */
 
