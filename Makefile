@@ -1,6 +1,10 @@
 # moestream: one plain Makefile.  Objects go to build/, the binary to ./moestream.
 # Targets: all (default), deps, test, asan, tsan, fuzz, bench, format, clean.
 
+# The last line of `make test` is the suite's "N passed, N failed" summary, not
+# a recursive make's "Leaving directory".
+MAKEFLAGS += --no-print-directory
+
 CC      ?= cc
 PKGS    := liburing hwloc libpcre2-8 jansson libmicrohttpd openblas readline
 # -ffp-contract=off: bit-exact tests against the scalar reference need IEEE
