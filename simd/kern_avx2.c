@@ -1548,6 +1548,17 @@ static void quant_q8_1(const float *x, void *dst, int64_t n) { quant_q8_01(MS_TY
 MM(q5_k) MM(q6_k) MM(iq1_s) MM(iq2_xxs)
 MM(q4_0) MM(iq4_nl)
 
+/* a product then a sum per lane, as the scalar loop (no FMA) */
+static void axpy_f32(int64_t n, float a, const float *x, float *y)
+{
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_mul_ps(va, _mm256_loadu_ps(x + i))));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
 static kern_table tab;
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
 
@@ -1555,6 +1566,7 @@ static void tab_init(void)
 {
     tab = *kern_table_scalar();
     tab.isa = "avx2";
+    tab.axpy_f32 = axpy_f32;
     tab.vec_dot[MS_TYPE_Q4_K] = dot_q4_k;
     tab.mul_mat[MS_TYPE_Q4_K] = mm_q4_k;
     tab.vec_dot[MS_TYPE_Q5_K] = dot_q5_k;

@@ -981,6 +981,17 @@ static void mm_iq2xxs_any(int64_t n, const void *w, size_t ws, int64_t r0, int64
 
 /* ---- table ---- */
 
+/* a product then a sum per lane, as the scalar loop (no FMA) */
+static void axpy_f32(int64_t n, float a, const float *x, float *y)
+{
+    const __m512 va = _mm512_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_add_ps(_mm512_loadu_ps(y + i), _mm512_mul_ps(va, _mm512_loadu_ps(x + i))));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
 static kern_table tab;
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
 
@@ -990,6 +1001,7 @@ static void tab_init(void)
     iq2xxs_tabs_init(&iq2xxs_T);
     tab = *kern_table_avx2();
     tab.isa = "avx512";
+    tab.axpy_f32 = axpy_f32;
     tab.quantize[MS_TYPE_Q8_K] = quant_q8_k;
 #define SET(T, NAME)                                                                               \
     tab.vec_dot[T] = dot_##NAME;                                                                   \

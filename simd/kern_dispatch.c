@@ -26,6 +26,8 @@
     {                                                                                              \
         kern_mul_mat_generic(dot_##T, quant_info(T), n, w, ws, r0, r1, a, as, nc, o, os);          \
     }
+#define SCALAR_DQ(T)                                                                               \
+    static void dq_##T(const void *src, float *dst, int64_t n) { quant_dequantize_row(T, src, dst, n); }
 #define SCALAR_Q(T)                                                                                \
     static void q_##T(const float *x, void *d, int64_t n) { quant_quantize_row(T, x, d, n); }
 
@@ -37,6 +39,14 @@ SCALAR_DOT(MS_TYPE_Q6_K) SCALAR_DOT(MS_TYPE_IQ2_XXS) SCALAR_DOT(MS_TYPE_IQ2_XS)
 SCALAR_DOT(MS_TYPE_IQ2_S) SCALAR_DOT(MS_TYPE_IQ3_XXS) SCALAR_DOT(MS_TYPE_IQ3_S)
 SCALAR_DOT(MS_TYPE_IQ1_S) SCALAR_DOT(MS_TYPE_IQ1_M) SCALAR_DOT(MS_TYPE_IQ4_NL)
 SCALAR_DOT(MS_TYPE_IQ4_XS)
+SCALAR_DQ(MS_TYPE_F32) SCALAR_DQ(MS_TYPE_F16) SCALAR_DQ(MS_TYPE_BF16)
+SCALAR_DQ(MS_TYPE_Q4_0) SCALAR_DQ(MS_TYPE_Q4_1) SCALAR_DQ(MS_TYPE_Q5_0)
+SCALAR_DQ(MS_TYPE_Q5_1) SCALAR_DQ(MS_TYPE_Q8_0) SCALAR_DQ(MS_TYPE_Q2_K)
+SCALAR_DQ(MS_TYPE_Q3_K) SCALAR_DQ(MS_TYPE_Q4_K) SCALAR_DQ(MS_TYPE_Q5_K)
+SCALAR_DQ(MS_TYPE_Q6_K) SCALAR_DQ(MS_TYPE_IQ2_XXS) SCALAR_DQ(MS_TYPE_IQ2_XS)
+SCALAR_DQ(MS_TYPE_IQ2_S) SCALAR_DQ(MS_TYPE_IQ3_XXS) SCALAR_DQ(MS_TYPE_IQ3_S)
+SCALAR_DQ(MS_TYPE_IQ1_S) SCALAR_DQ(MS_TYPE_IQ1_M) SCALAR_DQ(MS_TYPE_IQ4_NL)
+SCALAR_DQ(MS_TYPE_IQ4_XS)
 SCALAR_Q(MS_TYPE_F32) SCALAR_Q(MS_TYPE_F16) SCALAR_Q(MS_TYPE_BF16) SCALAR_Q(MS_TYPE_Q8_0)
 SCALAR_Q(MS_TYPE_Q8_1) SCALAR_Q(MS_TYPE_Q8_K)
 
@@ -88,6 +98,12 @@ MM_REPACK_REF(mm_q2_K_ref, quant_dot_q2_K_x86)
 MM_HALF_REF(mm_f16_ref, quant_dot_f16_x86)
 MM_HALF_REF(mm_bf16_ref, quant_dot_bf16_x86)
 
+static void axpy_f32_ref(int64_t n, float a, const float *x, float *y)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
 static kern_table scalar_tab;
 
 static void scalar_init(void)
@@ -96,13 +112,15 @@ static void scalar_init(void)
     t->isa = "scalar";
 #define SET(T)                                                                                     \
     t->vec_dot[T] = dot_##T;                                                                       \
-    t->mul_mat[T] = mm_##T;
+    t->mul_mat[T] = mm_##T;                                                                        \
+    t->dequant[T] = dq_##T;
     SET(MS_TYPE_F32) SET(MS_TYPE_F16) SET(MS_TYPE_BF16) SET(MS_TYPE_Q4_0) SET(MS_TYPE_Q4_1)
     SET(MS_TYPE_Q5_0) SET(MS_TYPE_Q5_1) SET(MS_TYPE_Q8_0) SET(MS_TYPE_Q2_K) SET(MS_TYPE_Q3_K)
     SET(MS_TYPE_Q4_K) SET(MS_TYPE_Q5_K) SET(MS_TYPE_Q6_K) SET(MS_TYPE_IQ2_XXS)
     SET(MS_TYPE_IQ2_XS) SET(MS_TYPE_IQ2_S) SET(MS_TYPE_IQ3_XXS) SET(MS_TYPE_IQ3_S)
     SET(MS_TYPE_IQ1_S) SET(MS_TYPE_IQ1_M) SET(MS_TYPE_IQ4_NL) SET(MS_TYPE_IQ4_XS)
 #undef SET
+    t->axpy_f32 = axpy_f32_ref;
     t->mul_mat[MS_TYPE_F32] = mm_f32_ref;
     t->mul_mat[MS_TYPE_Q4_K] = mm_q4_K_ref;
     t->mul_mat[MS_TYPE_Q2_K] = mm_q2_K_ref;

@@ -467,6 +467,17 @@ static void mm_q4k_nodp(int64_t n, const void *w, size_t ws, int64_t r0, int64_t
 
 /* ---- table ---- */
 
+/* a product then a sum per lane, as the scalar loop (vmulq + vaddq, not vfmaq) */
+static void axpy_f32(int64_t n, float a, const float *x, float *y)
+{
+    const float32x4_t va = vdupq_n_f32(a);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        vst1q_f32(y + i, vaddq_f32(vld1q_f32(y + i), vmulq_f32(va, vld1q_f32(x + i))));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+
 static kern_table tab;
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
 
@@ -483,6 +494,7 @@ static void tab_init(void)
     const int dp = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) && !(env && !strcmp(env, "0"));
     tab = *kern_table_scalar();
     tab.isa = "neon"; /* the dotprod choice is reported by tests/neon/neon_main.c */
+    tab.axpy_f32 = axpy_f32;
 #define SET(T, NAME)                                                                               \
     tab.vec_dot[T] = dp ? dot_##NAME##_dp : dot_##NAME##_nodp;                                     \
     tab.mul_mat[T] = dp ? mm_##NAME##_dp : mm_##NAME##_nodp;

@@ -24,12 +24,20 @@ typedef void (*kern_quantize_fn)(const float *x, void *dst, int64_t n);
 typedef void (*kern_mul_mat_fn)(int64_t n, const void *w, size_t w_stride, int64_t row0,
                                 int64_t row1, const void *a, size_t a_stride, int64_t ncols,
                                 float *out, size_t out_stride);
+/* dst[0,n) = the weights of row src (n a multiple of the type's block),
+ * bit-identical to quant_dequantize_row in every table. */
+typedef void (*kern_dequant_fn)(const void *src, float *dst, int64_t n);
+/* y[i] += a * x[i] for i in [0,n), a product then a sum (never fused), so
+ * every table gives the scalar loop's bits. */
+typedef void (*kern_axpy_fn)(int64_t n, float a, const float *x, float *y);
 
 typedef struct kern_table {
     const char *isa; /* "scalar", "avx2", "avx512", "neon" */
     kern_vec_dot_fn vec_dot[MS_TYPE_COUNT];
     kern_quantize_fn quantize[MS_TYPE_COUNT]; /* indexed by activation type */
     kern_mul_mat_fn mul_mat[MS_TYPE_COUNT];   /* indexed by weight type */
+    kern_dequant_fn dequant[MS_TYPE_COUNT];   /* indexed by weight type */
+    kern_axpy_fn axpy_f32;
 } kern_table;
 
 /* The table for this CPU (or MOESTREAM_SIMD); never NULL.  An override naming
