@@ -4,12 +4,15 @@
  *
  * Per type and ISA (scalar, avx2, avx512, neon as available): GEMV (one
  * activation column, the decode shape) at 1 thread and all threads, and
- * mul_mat with 8 columns (prefill / experts shared by several tokens) at all
+ * mul_mat with NCOLS columns (prefill / experts shared by several tokens) at all
  * threads.  Weights are MB (default 512) per type: at least 4x the last-level
  * cache of current server parts, so every byte comes from DRAM.  Times are
  * the best of REPS runs after one warm-up (scalar: one timed run - it is
  * 10-50x slower and only a baseline).  Rows are split over the pool as
  * src/matmul.c does (tpool_split).
+ * NCOLS (env, 1..64, default 8) sets the mul_mat column count; the mul_mat
+ * GB/s count the weight bytes once per call, at all threads and (last
+ * column) at 1 thread.
  * Arguments after MB name types and/or ISAs to run (default: all of each);
  * for the side-by-side runs against the reference (bench/bench_gemv_ref.sh)
  * the weights are 1229 MB, 4x the 300 MiB L3 of the project VM, and the slow
@@ -161,12 +164,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < forks; i++)
         tpool_run(all, empty_job, NULL);
     printf("thread pool fork/join (empty job, %d threads): %.2f us\n\n", nth, (now_s() - t0) / forks * 1e6);
-    printf("| type | isa | GEMV GB/s 1 thr | GEMV GB/s %d thr | %% of %d-thr bw | x scalar | mul_mat 8 cols "
-           "GB/s %d thr | 8-col time / 1-col time |\n|---|---|---|---|---|---|---|---|\n",
-           nth, nth, nth);
+    const char *ncs = getenv("NCOLS");
+    const int NC = ncs && atoi(ncs) >= 1 && atoi(ncs) <= 64 ? atoi(ncs) : 8;
+    printf("| type | isa | GEMV GB/s 1 thr | GEMV GB/s %d thr | %% of %d-thr bw | x scalar | mul_mat %d cols "
+           "GB/s %d thr | %d-col time / 1-col time | mul_mat %d cols GB/s 1 thr |\n"
+           "|---|---|---|---|---|---|---|---|---|\n",
+           nth, nth, NC, nth, NC, NC);
 
     const int64_t n = 7168;
-    const int NC = 8;
     float *x = malloc((size_t)n * NC * 4);
     uint64_t rng = 7;
     for (int64_t i = 0; i < n * NC; i++) {
@@ -201,13 +206,14 @@ int main(int argc, char **argv)
             const double gn = (double)wbytes / tn / 1e9;
             g.ncols = NC;
             const double t8 = best_time(all, gemm_job, &g, reps);
+            const double t81 = best_time(one, gemm_job, &g, reps);
             if (k == 0)
                 scalar_gbs = gn;
             char xs[16] = "-"; /* x scalar: only when the scalar baseline ran */
             if (scalar_gbs > 0)
                 snprintf(xs, sizeof xs, "%.1f", gn / scalar_gbs);
-            printf("| %s | %s | %.2f | %.2f | %.0f%% | %s | %.2f | %.2f |\n", inf->name, kt->isa, g1, gn,
-                   100.0 * gn / bwn, xs, (double)wbytes / t8 / 1e9, t8 / tn);
+            printf("| %s | %s | %.2f | %.2f | %.0f%% | %s | %.2f | %.2f | %.2f |\n", inf->name, kt->isa, g1, gn,
+                   100.0 * gn / bwn, xs, (double)wbytes / t8 / 1e9, t8 / tn, (double)wbytes / t81 / 1e9);
             fflush(stdout);
         }
         free(w);
