@@ -11,7 +11,12 @@
  *   spread of magnitudes, checked to be non-degenerate; several row lengths;
  *   mul_mat with 1..9 columns and odd row ranges;
  * - the tensors behind the golden dequant vectors ($MOESTREAM_GOLDEN/
- *   dequant/index.json, default ../shared/golden): real quantized rows. */
+ *   dequant/index.json, default ../shared/golden): real quantized rows;
+ * - dequant of every weight type: bit for bit quant_dequantize_row on random
+ *   rows (and nothing written past the row), every F16/BF16 bit pattern,
+ *   and the golden dequant floats themselves (scalar table included);
+ *   axpy_f32: bit for bit the unfused scalar loop, lengths that reach the
+ *   SIMD tails. */
 #include <jansson.h>
 #include <math.h>
 #include <setjmp.h>
@@ -289,12 +294,223 @@ static void test_products_golden(void **state)
     assert_int_equal(n_fail, 0);
 }
 
+/* ---- dequantization and axpy ---- */
+
+/* Table t's dequant of rows of `type` against quant_dequantize_row, bit
+ * for bit, and nothing written past n; returns the number of mismatches. */
+static int compare_dequant(const kern_table *t, int type, int64_t n, const uint8_t *w, int rows,
+                           const char *what)
+{
+    const size_t wr = quant_row_bytes(type, n);
+    float *want = malloc((size_t)(n + 16) * 4), *got = malloc((size_t)(n + 16) * 4);
+    assert_true(want && got);
+    int bad = 0;
+    for (int r = 0; r < rows; r++) {
+        for (int64_t i = 0; i < n + 16; i++)
+            got[i] = want[i] = NAN;
+        assert_int_equal(quant_dequantize_row(type, w + wr * (size_t)r, want, n), 0);
+        t->dequant[type](w + wr * (size_t)r, got, n);
+        if (!memcmp(got, want, (size_t)(n + 16) * 4))
+            continue;
+        int64_t i = 0;
+        while (!memcmp(&got[i], &want[i], 4))
+            i++;
+        uint32_t gb, wb;
+        memcpy(&gb, &got[i], 4);
+        memcpy(&wb, &want[i], 4);
+        if (bad++ < 5)
+            printf("  %s %s dequant %s n=%lld row %d [%lld]: got %.9g (0x%08x) want %.9g (0x%08x)%s\n",
+                   t->isa, quant_info(type)->name, what, (long long)n, r, (long long)i, (double)got[i],
+                   gb, (double)want[i], wb, i >= n ? " (past the row)" : "");
+    }
+    free(want);
+    free(got);
+    return bad;
+}
+
+static void test_dequant_random(void **state)
+{
+    (void)state;
+    uint64_t rng = 9001;
+    int bad[sizeof ISAS / sizeof ISAS[0]] = {0}, tested = 0, total = 0;
+    for (size_t ti = 0; ti < N_WTYPES; ti++) {
+        const int type = WTYPES[ti];
+        const quant_type_info *inf = quant_info(type);
+        /* F16/BF16/F32 (block 1): odd lengths reach the SIMD tails */
+        const int64_t lens[] = {inf->blck == 1 ? 17 : inf->blck, inf->blck == 1 ? 515 : 4 * inf->blck,
+                                512, 7168};
+        for (int li = 0; li < 4; li++) {
+            const int64_t n = lens[li];
+            const int rows = 7;
+            const size_t wr = quant_row_bytes(type, n);
+            uint8_t *w = malloc(wr * rows);
+            float *y = malloc((size_t)n * 4);
+            assert_true(w && y);
+            quant_fill_random(type, w, (int64_t)(wr * rows / (size_t)inf->type_size), &rng, 1.0f);
+            /* non-degenerate: finite, and most values of a row distinct */
+            quant_dequantize_row(type, w, y, n);
+            int distinct = 0;
+            for (int64_t i = 0; i < n; i++) {
+                assert_true(isfinite(y[i]));
+                distinct += i > 0 && y[i] != y[i - 1];
+            }
+            assert_true(distinct > n / 4);
+            for (size_t k = 0; k < sizeof ISAS / sizeof ISAS[0]; k++) {
+                const kern_table *t = kern_get_isa(ISAS[k]);
+                if (!t)
+                    continue;
+                bad[k] += compare_dequant(t, type, n, w, rows, "random");
+                tested++;
+            }
+            free(w);
+            free(y);
+        }
+    }
+    /* every half and bfloat16 bit pattern (subnormals, infinities, quiet and
+     * signaling NaNs) in one row */
+    uint16_t *all = malloc(65536 * 2);
+    assert_non_null(all);
+    for (int i = 0; i < 65536; i++)
+        all[i] = (uint16_t)i;
+    for (size_t k = 0; k < sizeof ISAS / sizeof ISAS[0]; k++) {
+        const kern_table *t = kern_get_isa(ISAS[k]);
+        if (!t)
+            continue;
+        bad[k] += compare_dequant(t, MS_TYPE_F16, 65536, (const uint8_t *)all, 1, "all 65536 bit patterns");
+        bad[k] += compare_dequant(t, MS_TYPE_BF16, 65536, (const uint8_t *)all, 1, "all 65536 bit patterns");
+        tested += 2;
+        if (!bad[k])
+            printf("MEASURE kernels %s: dequant of %zu weight types (random rows, every F16/BF16 bit "
+                   "pattern) equals quant_dequantize_row bit for bit\n",
+                   t->isa, N_WTYPES);
+        else
+            printf("MEASURE kernels %s: dequant differs from quant_dequantize_row in %d rows\n", t->isa,
+                   bad[k]);
+        total += bad[k];
+    }
+    free(all);
+    printf("MEASURE kernels: %d (isa, type, length) dequant comparisons\n", tested);
+    assert_int_equal(total, 0);
+}
+
+/* dequant of the golden tensors' rows: equal to the independent reference's
+ * floats (../shared/golden/dequant/<type>.f32) bit for bit, in every table */
+static void test_dequant_golden(void **state)
+{
+    (void)state;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/dequant/index.json", golden_dir());
+    json_error_t je;
+    json_t *idx = json_load_file(path, 0, &je);
+    if (!idx) {
+        printf("skip: no golden index at %s (%s)\n", path, je.text);
+        skip();
+    }
+    const char *isas[] = {"scalar", "avx2", "avx512", "neon"};
+    int bad = 0, tested = 0;
+    for (size_t e = 0; e < json_array_size(idx); e++) {
+        json_t *o = json_array_get(idx, e);
+        const char *model = json_string_value(json_object_get(o, "model"));
+        const char *tensor = json_string_value(json_object_get(o, "tensor"));
+        const char *file = json_string_value(json_object_get(o, "file"));
+        const int type = (int)json_integer_value(json_object_get(o, "ggml_type_id"));
+        const int64_t n = json_integer_value(json_object_get(o, "row_length"));
+        const int rows = (int)json_integer_value(json_object_get(o, "rows"));
+        const int64_t boff = json_integer_value(json_object_get(o, "byte_offset_in_tensor"));
+        assert_non_null(quant_info(type));
+        assert_true(model && tensor && file && n > 0 && rows > 0);
+        snprintf(path, sizeof path, "%s/models/%s", golden_dir(), model);
+        gguf_file *g = NULL;
+        if (gguf_open(&g, path, err, sizeof err))
+            fail_msg("%s", err);
+        const gguf_tensor *gt = gguf_find_tensor(g, tensor);
+        assert_non_null(gt);
+        const size_t wr = quant_row_bytes(type, n), nv = (size_t)n * (size_t)rows;
+        assert_true(wr > 0 && (uint64_t)boff + wr * (size_t)rows <= gt->nbytes);
+        uint8_t *w = malloc(wr * (size_t)rows);
+        float *want = malloc(nv * 4), *got = malloc(nv * 4);
+        assert_true(w && want && got);
+        if (gguf_read(g, gt->part, gt->offset + (uint64_t)boff, w, wr * (size_t)rows, err, sizeof err))
+            fail_msg("%s", err);
+        snprintf(path, sizeof path, "%s/dequant/%s", golden_dir(), file);
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        assert_int_equal(fread(want, 4, nv, f), nv);
+        fclose(f);
+        for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+            const kern_table *t = kern_get_isa(isas[k]);
+            if (!t)
+                continue;
+            for (int r = 0; r < rows; r++)
+                t->dequant[type](w + wr * (size_t)r, got + (size_t)r * (size_t)n, n);
+            for (size_t i = 0; i < nv; i++)
+                if (memcmp(&got[i], &want[i], 4) && bad++ < 5)
+                    printf("  %s %s dequant golden %s [%zu]: got %.9g want %.9g\n", t->isa,
+                           quant_info(type)->name, tensor, i, (double)got[i], (double)want[i]);
+            tested++;
+        }
+        free(w);
+        free(want);
+        free(got);
+        gguf_close(g);
+    }
+    json_decref(idx);
+    printf("MEASURE kernels golden: dequant of %d (isa, tensor) pairs equals the reference floats bit "
+           "for bit\n",
+           tested);
+    assert_int_equal(bad, 0);
+}
+
+static void test_axpy(void **state)
+{
+    (void)state;
+    uint64_t rng = 31337;
+    const int64_t lens[] = {1, 15, 16, 17, 515, 4096};
+    float *x = malloc(4096 * 4), *y0 = malloc(4096 * 4), *want = malloc(4096 * 4), *got = malloc(4096 * 4);
+    assert_true(x && y0 && want && got);
+    const char *isas[] = {"scalar", "avx2", "avx512", "neon"};
+    int bad = 0, tested = 0;
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const int64_t n = lens[li];
+        fill_act(x, n, &rng);
+        fill_act(y0, n, &rng);
+        float a[1];
+        fill_act(a, 1, &rng);
+        /* the scalar loop, a product then a sum: a*x[i] rounded before the add */
+        for (int64_t i = 0; i < n; i++) {
+            const volatile float p = a[0] * x[i];
+            want[i] = y0[i] + p;
+        }
+        for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+            const kern_table *t = kern_get_isa(isas[k]);
+            if (!t)
+                continue;
+            memcpy(got, y0, (size_t)n * 4);
+            t->axpy_f32(n, a[0], x, got);
+            for (int64_t i = 0; i < n; i++)
+                if (memcmp(&got[i], &want[i], 4) && bad++ < 5)
+                    printf("  %s axpy_f32 n=%lld [%lld]: got %.9g want %.9g\n", t->isa, (long long)n,
+                           (long long)i, (double)got[i], (double)want[i]);
+            tested++;
+        }
+    }
+    printf("MEASURE kernels: axpy_f32 of %d (isa, length) pairs equals the unfused scalar loop\n", tested);
+    free(x);
+    free(y0);
+    free(want);
+    free(got);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantize_equal),
         cmocka_unit_test(test_products_random),
         cmocka_unit_test(test_products_golden),
+        cmocka_unit_test(test_dequant_random),
+        cmocka_unit_test(test_dequant_golden),
+        cmocka_unit_test(test_axpy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

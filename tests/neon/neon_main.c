@@ -6,7 +6,9 @@
  * for byte, every weight type's vec_dot and mul_mat (1..9 columns, odd row
  * ranges) bit for bit, on seeded random, non-degenerate inputs.  mul_mat is
  * compared with the scalar mul_mat of the same column count: for F32 and
- * Q4_K the reference's float order depends on it (quant_order_by_cols). */
+ * Q4_K the reference's float order depends on it (quant_order_by_cols).
+ * Dequant of every weight type bit for bit quant_dequantize_row (F16/BF16
+ * on every bit pattern too), axpy_f32 bit for bit the unfused loop. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +147,82 @@ int main(void)
             free(want_mm);
             free(got);
         }
+    }
+    /* dequant: every weight type against quant_dequantize_row, bit for bit,
+     * nothing written past the row; F16/BF16 also on every bit pattern
+     * (subnormals, infinities, quiet and signaling NaNs) */
+    const int dtypes[] = {MS_TYPE_F32,  MS_TYPE_F16,    MS_TYPE_BF16,   MS_TYPE_Q4_0,    MS_TYPE_Q4_1,
+                          MS_TYPE_Q5_0, MS_TYPE_Q5_1,   MS_TYPE_Q8_0,   MS_TYPE_Q2_K,    MS_TYPE_Q3_K,
+                          MS_TYPE_Q4_K, MS_TYPE_Q5_K,   MS_TYPE_Q6_K,   MS_TYPE_IQ2_XXS, MS_TYPE_IQ2_XS,
+                          MS_TYPE_IQ2_S, MS_TYPE_IQ3_XXS, MS_TYPE_IQ3_S, MS_TYPE_IQ1_S,  MS_TYPE_IQ1_M,
+                          MS_TYPE_IQ4_NL, MS_TYPE_IQ4_XS};
+    uint16_t *all = malloc(65536 * 2);
+    for (int i = 0; i < 65536; i++)
+        all[i] = (uint16_t)i;
+    for (size_t ti = 0; ti < sizeof dtypes / sizeof dtypes[0]; ti++) {
+        const int type = dtypes[ti];
+        const quant_type_info *inf = quant_info(type);
+        const int64_t lens[] = {inf->blck == 1 ? 17 : inf->blck, inf->blck == 1 ? 515 : 4 * inf->blck, 7168,
+                                65536};
+        for (int li = 0; li < 4; li++) {
+            const int64_t n = lens[li];
+            const int exhaustive = n == 65536;
+            if (exhaustive && type != MS_TYPE_F16 && type != MS_TYPE_BF16)
+                continue;
+            const int rows = exhaustive ? 1 : 5;
+            const size_t wr = quant_row_bytes(type, n);
+            uint8_t *w = exhaustive ? (uint8_t *)all : malloc(wr * rows);
+            float *want = malloc((size_t)(n + 16) * 4), *got = malloc((size_t)(n + 16) * 4);
+            if (!exhaustive)
+                quant_fill_random(type, w, (int64_t)(wr * rows / (size_t)inf->type_size), &rng, 1.0f);
+            int bad = 0, distinct = 0;
+            for (int r = 0; r < rows && !bad; r++) {
+                for (int64_t i = 0; i < n + 16; i++)
+                    got[i] = want[i] = NAN;
+                quant_dequantize_row(type, w + wr * r, want, n);
+                t->dequant[type](w + wr * r, got, n);
+                for (int64_t i = 1; i < n; i++)
+                    distinct += want[i] != want[i - 1];
+                for (int64_t i = 0; i < n + 16 && !bad; i++)
+                    if (memcmp(&got[i], &want[i], 4) && !bad++)
+                        snprintf(msg, sizeof msg, "row %d [%lld]%s got %.9g want %.9g", r, (long long)i,
+                                 i >= n ? " (past the row)" : "", (double)got[i], (double)want[i]);
+            }
+            if (!bad && distinct < n / 4 && !bad++)
+                snprintf(msg, sizeof msg, "degenerate inputs: %d distinct neighbours", distinct);
+            report(!bad, exhaustive ? "dequant (every bit pattern)" : "dequant", inf->name, n, msg);
+            if (!exhaustive)
+                free(w);
+            free(want);
+            free(got);
+        }
+    }
+    free(all);
+    /* axpy_f32: the unfused scalar loop, bit for bit, across the tails */
+    const int64_t alens[] = {1, 15, 16, 17, 515};
+    for (size_t li = 0; li < sizeof alens / sizeof alens[0]; li++) {
+        const int64_t n = alens[li];
+        float *xa = malloc((size_t)n * 4), *y0 = malloc((size_t)n * 4), *want = malloc((size_t)n * 4),
+              *got = malloc((size_t)n * 4), a[1];
+        fill_act(xa, n, &rng);
+        fill_act(y0, n, &rng);
+        fill_act(a, 1, &rng);
+        for (int64_t i = 0; i < n; i++) {
+            const volatile float p = a[0] * xa[i];
+            want[i] = y0[i] + p;
+        }
+        memcpy(got, y0, (size_t)n * 4);
+        t->axpy_f32(n, a[0], xa, got);
+        int bad = 0;
+        for (int64_t i = 0; i < n && !bad; i++)
+            if (memcmp(&got[i], &want[i], 4) && !bad++)
+                snprintf(msg, sizeof msg, "[%lld] got %.9g want %.9g", (long long)i, (double)got[i],
+                         (double)want[i]);
+        report(!bad, "axpy_f32", "F32", n, msg);
+        free(xa);
+        free(y0);
+        free(want);
+        free(got);
     }
     free(x);
     free(q1);
