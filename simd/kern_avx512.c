@@ -2,9 +2,10 @@
  * types, compiled with the AVX-512 flags only in this file and chosen at run
  * time (kern_dispatch.c checks cpuid and the OS's zmm save state).
  *
- * Owns: kern_table_avx512: Q4_K, Q5_K, Q6_K, IQ1_S, IQ1_M, IQ2_XXS products and
- * Q8_K quantization.  Every other entry is the AVX2 table's (AVX2 runs on
- * every CPU that passes the AVX-512 check).
+ * Owns: kern_table_avx512: Q4_K, Q5_K, Q6_K, IQ1_S, IQ1_M, IQ2_XXS products,
+ * Q8_K quantization, and dequantization of Q6_K, Q4_K, Q5_K, Q8_0, F16 and
+ * BF16 (see the dequantization section).  Every other entry is the AVX2
+ * table's (AVX2 runs on every CPU that passes the AVX-512 check).
  *
  * Bit-exact with the scalar reference (simd/quant_ref.c), whose float order
  * is the reference engine's x86 kernels' (so the golden data matches bit for
@@ -979,6 +980,188 @@ static void mm_iq2xxs_any(int64_t n, const void *w, size_t ws, int64_t r0, int64
         mm_iq2xxs(n, w, ws, r0, r1, a, as, nc, o, os);
 }
 
+/* ---- dequantization ----
+ * Bit-identical to quant_dequantize_row: the integer codes are exact on any
+ * route, and the floats are the scalar's products in its order - Q6_K
+ * (d*sc)*q, Q4_K/Q5_K (d*sc)*q - dmin*m (a mul then a sub, never fused),
+ * Q8_0 q*d.  The codes of a block are decoded 64 at a time into a 256-byte
+ * scratch and widened from memory (vpmovsxbd/vpmovzxbd with a load operand:
+ * one shuffle per 16 floats, against two for extracting lanes from the
+ * decoded zmm); the per-16 scales are stored as floats and broadcast from
+ * memory (a load, not a shuffle).  Scales use F16C: it quiets a signaling
+ * NaN that quant_f16_to_f32 keeps, but every scale goes through a product,
+ * which quiets it anyway, so the bits agree. */
+
+/* Makes the compiler reload q and ds from memory: left to itself it keeps
+ * them in registers and pays an extract and a vpermd (two more shuffles)
+ * per 16 floats. */
+#define FROM_MEMORY(q, ds) __asm__("" : "+m"(q), "+m"(ds))
+
+/* 16 codes (bytes at p, signed or not) to floats */
+INLINE __m512 codes16_s(const int8_t *p)
+{
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p)));
+}
+INLINE __m512 codes16_u(const uint8_t *p)
+{
+    return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)));
+}
+
+static void dq_q6k(const void *src, float *y, int64_t n)
+{
+    const block_q6_K *x = src;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30), c32 = _mm512_set1_epi8(32);
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        int8_t q[QK_K];
+        float ds[16];
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
+        const __m512 sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(sc8));
+        _mm512_storeu_ps(ds, _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(x[i].d)), sc));
+        for (int h = 0; h < 2; h++) {
+            /* 128 elements: ql[0,64) lows are elements 0-63 (qh bits 0-1,
+             * then 2-3), its highs 64-127 (qh bits 4-5, then 6-7); each
+             * pair of qh bits is moved to bits 4-5 by a 16-bit shift that
+             * never carries the bits it keeps across a byte */
+            const __m512i ql = _mm512_loadu_si512(x[i].ql + 64 * h);
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
+            const __m512i hl = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_slli_epi16(qh, 4)),
+                                                  _mm256_slli_epi16(qh, 2), 1);
+            const __m512i hh = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+            const __m512i lo = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_and_si512(hl, m30));
+            const __m512i hi =
+                _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), _mm512_and_si512(hh, m30));
+            _mm512_storeu_si512(q + 128 * h, _mm512_sub_epi8(lo, c32));
+            _mm512_storeu_si512(q + 128 * h + 64, _mm512_sub_epi8(hi, c32));
+        }
+        FROM_MEMORY(q, ds);
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            _mm512_storeu_ps(y + 16 * j, _mm512_mul_ps(_mm512_set1_ps(ds[j]), codes16_s(q + 16 * j)));
+    }
+}
+
+/* dm[0,8) = d * sc, dm[8,16) = dmin * m, as quant_ref.c's d1 and m1 */
+INLINE void k4_scale_floats(uint16_t dh, uint16_t mh, const uint8_t *packed, float dm[16])
+{
+    const __m512 dd = _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(dh)), _mm256_set1_ps(_cvtsh_ss(mh)), 1);
+    _mm512_storeu_ps(dm, _mm512_mul_ps(dd, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(k4_scales(packed)))));
+}
+
+/* 256 codes in element order (sub-block s = q[32s, 32s+32)) to y */
+INLINE void k4_store(uint8_t q[QK_K], float dm[16], float *y)
+{
+    FROM_MEMORY(*(uint8_t(*)[QK_K])q, *(float(*)[16])dm);
+#pragma GCC unroll 16
+    for (int j = 0; j < 16; j++) {
+        const __m512 p = _mm512_mul_ps(_mm512_set1_ps(dm[j / 2]), codes16_u(q + 16 * j));
+        _mm512_storeu_ps(y + 16 * j, _mm512_sub_ps(p, _mm512_set1_ps(dm[8 + j / 2])));
+    }
+}
+
+/* 64 bytes of nibbles (two 32-byte chunks c, c+1) in element order: chunk
+ * c's lows, its highs, chunk c+1's lows, its highs */
+INLINE void k4_nibbles(__m512i qs, __m512i *a, __m512i *b)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i lo = _mm512_and_si512(qs, m4), hi = _mm512_and_si512(_mm512_srli_epi16(qs, 4), m4);
+    *a = _mm512_shuffle_i64x2(lo, hi, 0x44);
+    *b = _mm512_shuffle_i64x2(lo, hi, 0xEE);
+}
+
+static void dq_q4k(const void *src, float *y, int64_t n)
+{
+    const block_q4_K *x = src;
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        uint8_t q[QK_K];
+        float dm[16];
+        k4_scale_floats(x[i].d, x[i].dmin, x[i].scales, dm);
+        for (int h = 0; h < 2; h++) {
+            __m512i a, b;
+            k4_nibbles(_mm512_loadu_si512(x[i].qs + 64 * h), &a, &b);
+            _mm512_storeu_si512(q + 128 * h, a);
+            _mm512_storeu_si512(q + 128 * h + 64, b);
+        }
+        k4_store(q, dm, y);
+    }
+}
+
+static void dq_q5k(const void *src, float *y, int64_t n)
+{
+    const block_q5_K *x = src;
+    const __m512i c16 = _mm512_set1_epi8(16);
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        uint8_t q[QK_K];
+        float dm[16];
+        k4_scale_floats(x[i].d, x[i].dmin, x[i].scales, dm);
+        /* sub-block s takes bit s of qh[l] as +16 */
+        const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x[i].qh));
+        for (int h = 0; h < 2; h++) {
+            __m512i a, b;
+            k4_nibbles(_mm512_loadu_si512(x[i].qs + 64 * h), &a, &b);
+            const __m512i ba = _mm512_inserti64x4(_mm512_set1_epi8((char)(1 << 4 * h)),
+                                                  _mm256_set1_epi8((char)(2 << 4 * h)), 1);
+            const __m512i bb = _mm512_slli_epi16(ba, 2); /* the bit stays in its byte: bits 2..7 */
+            a = _mm512_mask_add_epi8(a, _mm512_test_epi8_mask(qh, ba), a, c16);
+            b = _mm512_mask_add_epi8(b, _mm512_test_epi8_mask(qh, bb), b, c16);
+            _mm512_storeu_si512(q + 128 * h, a);
+            _mm512_storeu_si512(q + 128 * h + 64, b);
+        }
+        k4_store(q, dm, y);
+    }
+}
+
+static void dq_q80(const void *src, float *y, int64_t n)
+{
+    const block_q8_0 *x = src;
+    for (int64_t i = 0; i < n / QK8_0; i++, y += QK8_0) {
+        const __m512 d = _mm512_set1_ps(_cvtsh_ss(x[i].d));
+        _mm512_storeu_ps(y, _mm512_mul_ps(codes16_s(x[i].qs), d));
+        _mm512_storeu_ps(y + 16, _mm512_mul_ps(codes16_s(x[i].qs + 16), d));
+    }
+}
+
+/* 16 halves to floats with integers only, bit for bit quant_f16_to_f32 on
+ * every input: vcvtph2ps would quiet signaling NaNs, which the scalar keeps.
+ * Exponent rebias; inf/NaN get the rest of the rebias to 255; zeros and
+ * subnormals are normalised by subtracting 2^-14 (exact). */
+INLINE __m512 f16x16(__m256i hv)
+{
+    const __m512i h = _mm512_cvtepu16_epi32(hv), emask = _mm512_set1_epi32(0x0f800000);
+    const __m512i rebias = _mm512_set1_epi32(112 << 23);
+    __m512i o = _mm512_slli_epi32(_mm512_and_si512(h, _mm512_set1_epi32(0x7fff)), 13);
+    const __m512i e = _mm512_and_si512(o, emask);
+    o = _mm512_add_epi32(o, rebias);
+    o = _mm512_mask_add_epi32(o, _mm512_cmpeq_epi32_mask(e, emask), o, rebias);
+    const __mmask16 sub = _mm512_testn_epi32_mask(e, e);
+    o = _mm512_mask_add_epi32(o, sub, o, _mm512_set1_epi32(1 << 23));
+    __m512 f = _mm512_castsi512_ps(o);
+    f = _mm512_mask_sub_ps(f, sub, f, _mm512_castsi512_ps(_mm512_set1_epi32(113 << 23)));
+    const __m512i sign = _mm512_slli_epi32(_mm512_and_si512(h, _mm512_set1_epi32(0x8000)), 16);
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(f), sign));
+}
+
+static void dq_f16(const void *src, float *y, int64_t n)
+{
+    const uint16_t *x = src;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, f16x16(_mm256_loadu_si256((const __m256i *)(x + i))));
+    for (; i < n; i++)
+        y[i] = quant_f16_to_f32(x[i]);
+}
+
+static void dq_bf16(const void *src, float *y, int64_t n)
+{
+    const uint16_t *x = src;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(x + i));
+        _mm512_storeu_si512(y + i, _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    for (; i < n; i++)
+        y[i] = quant_bf16_to_f32(x[i]);
+}
+
 /* ---- table ---- */
 
 /* a product then a sum per lane, as the scalar loop (no FMA) */
@@ -1003,6 +1186,12 @@ static void tab_init(void)
     tab.isa = "avx512";
     tab.axpy_f32 = axpy_f32;
     tab.quantize[MS_TYPE_Q8_K] = quant_q8_k;
+    tab.dequant[MS_TYPE_Q6_K] = dq_q6k;
+    tab.dequant[MS_TYPE_Q4_K] = dq_q4k;
+    tab.dequant[MS_TYPE_Q5_K] = dq_q5k;
+    tab.dequant[MS_TYPE_Q8_0] = dq_q80;
+    tab.dequant[MS_TYPE_F16] = dq_f16;
+    tab.dequant[MS_TYPE_BF16] = dq_bf16;
 #define SET(T, NAME)                                                                               \
     tab.vec_dot[T] = dot_##NAME;                                                                   \
     tab.mul_mat[T] = mm_##NAME;
