@@ -39,6 +39,8 @@
  * decodes each weight block once for up to four columns; per column the
  * float operations are those of its order above.
  * Activation quantization (Q8_K, Q8_0, Q8_1) is byte-identical.
+ * Dequantization of Q6_K, Q4_K, Q5_K, Q8_0, F16, BF16 is bit-identical to
+ * quant_dequantize_row (the others keep the scalar entries).
  * Every type has an entry here except Q4_1, Q5_0 and Q5_1, which keep the
  * scalar ones: no DeepSeek-R1 GGUF uses them.
  * Owns: kern_table_avx2 only. */
@@ -1537,6 +1539,190 @@ static void quant_q8_01(int type, const float *x, void *dst, int64_t n)
 static void quant_q8_0(const float *x, void *dst, int64_t n) { quant_q8_01(MS_TYPE_Q8_0, x, dst, n); }
 static void quant_q8_1(const float *x, void *dst, int64_t n) { quant_q8_01(MS_TYPE_Q8_1, x, dst, n); }
 
+/* ---- dequantization ----
+ * Bit-identical to quant_dequantize_row: the integer codes are exact on any
+ * route, and the floats are the scalar's products in its order - Q6_K
+ * (d*sc)*q, Q4_K/Q5_K (d*sc)*q - dmin*m (a mul then a sub, never fused),
+ * Q8_0 q*d.  A block's codes are decoded 32 at a time into a 256-byte
+ * scratch and widened from memory (vpmovsxbd/vpmovzxbd with a load operand:
+ * one shuffle per 8 floats), and the per-sub-block scales are stored as
+ * floats and broadcast from memory (a load, not a shuffle); DQ_FROM_MEMORY
+ * keeps the compiler from turning those into register extracts and vpermd.
+ * Scales use F16C: it quiets a signaling NaN that quant_f16_to_f32 keeps,
+ * but every scale goes through a product, which quiets it anyway. */
+
+#define DQ_FROM_MEMORY(q, ds) __asm__("" : "+m"(q), "+m"(ds))
+
+static inline __m256 dq_codes8_s(const int8_t *p)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+static inline __m256 dq_codes8_u(const uint8_t *p)
+{
+    return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+static void dq_q6_k(const void *src, float *y, int64_t n)
+{
+    const block_q6_K *x = src;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30), c32 = _mm256_set1_epi8(32);
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        int8_t q[QK_K];
+        float ds[16];
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(x[i].d));
+        const __m128i sc = _mm_loadu_si128((const __m128i *)x[i].scales);
+        _mm256_storeu_ps(ds, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc))));
+        _mm256_storeu_ps(ds + 8,
+                         _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc, 8)))));
+        for (int h = 0; h < 2; h++) {
+            /* elements 32k.. of this half: the lows of ql[0,32), of
+             * ql[32,64), the highs of each, with qh bit pairs 0-1, 2-3, 4-5,
+             * 6-7 moved to bits 4-5 (16-bit shifts by at most 4: the bits
+             * kept never cross a byte) */
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h));
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(x[i].ql + 64 * h + 32));
+            const __m256i qh = _mm256_loadu_si256((const __m256i *)(x[i].qh + 32 * h));
+            const __m256i v[4] = {
+                _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
+                _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4), _mm256_and_si256(qh, m30)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)),
+            };
+            for (int k = 0; k < 4; k++)
+                _mm256_storeu_si256((__m256i *)(q + 128 * h + 32 * k), _mm256_sub_epi8(v[k], c32));
+        }
+        DQ_FROM_MEMORY(q, ds);
+#pragma GCC unroll 32
+        for (int j = 0; j < 32; j++)
+            _mm256_storeu_ps(y + 8 * j, _mm256_mul_ps(_mm256_set1_ps(ds[j / 2]), dq_codes8_s(q + 8 * j)));
+    }
+}
+
+/* Q4_K/Q5_K: dm[0,8) = d * sc, dm[8,16) = dmin * m (quant_ref.c's d1, m1) */
+static inline void dq_k4_scales(uint16_t dh, uint16_t mh, const uint8_t *packed, float dm[16])
+{
+    uint32_t u[4];
+    memcpy(u, packed, 12);
+    /* get_scale_min_k4 for j = 0..7 at once: scales in bytes 0-7, mins 8-15 */
+    u[3] = ((u[2] >> 4) & 0x0f0f0f0f) | (((u[1] >> 6) & 0x03030303) << 4);
+    const uint32_t mins_lo = u[1] & 0x3f3f3f3f;
+    u[1] = (u[2] & 0x0f0f0f0f) | (((u[0] >> 6) & 0x03030303) << 4);
+    u[2] = mins_lo;
+    u[0] &= 0x3f3f3f3f;
+    const __m128i sm = _mm_loadu_si128((const __m128i *)u);
+    const __m256 s = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(sm));
+    const __m256 m = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(sm, 8)));
+    _mm256_storeu_ps(dm, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(dh)), s));
+    _mm256_storeu_ps(dm + 8, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(mh)), m));
+}
+
+/* 256 codes in element order (sub-block s = q[32s, 32s+32)) to y */
+static inline void dq_k4_store(uint8_t q[QK_K], float dm[16], float *y)
+{
+    DQ_FROM_MEMORY(*(uint8_t(*)[QK_K])q, *(float(*)[16])dm);
+#pragma GCC unroll 32
+    for (int j = 0; j < 32; j++) {
+        const __m256 p = _mm256_mul_ps(_mm256_set1_ps(dm[j / 4]), dq_codes8_u(q + 8 * j));
+        _mm256_storeu_ps(y + 8 * j, _mm256_sub_ps(p, _mm256_set1_ps(dm[8 + j / 4])));
+    }
+}
+
+static void dq_q4_k(const void *src, float *y, int64_t n)
+{
+    const block_q4_K *x = src;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        uint8_t q[QK_K];
+        float dm[16];
+        dq_k4_scales(x[i].d, x[i].dmin, x[i].scales, dm);
+        for (int c = 0; c < 4; c++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            _mm256_storeu_si256((__m256i *)(q + 64 * c), _mm256_and_si256(v, m4));
+            _mm256_storeu_si256((__m256i *)(q + 64 * c + 32), _mm256_and_si256(_mm256_srli_epi16(v, 4), m4));
+        }
+        dq_k4_store(q, dm, y);
+    }
+}
+
+static void dq_q5_k(const void *src, float *y, int64_t n)
+{
+    const block_q5_K *x = src;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), c16 = _mm256_set1_epi8(16);
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        uint8_t q[QK_K];
+        float dm[16];
+        dq_k4_scales(x[i].d, x[i].dmin, x[i].scales, dm);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)x[i].qh);
+        for (int c = 0; c < 4; c++) {
+            /* sub-block s takes bit s of qh[l] as +16 */
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(x[i].qs + 32 * c));
+            const __m256i b0 = _mm256_set1_epi8((char)(1 << 2 * c));
+            const __m256i b1 = _mm256_set1_epi8((char)(2 << 2 * c));
+            const __m256i h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b0), b0), c16);
+            const __m256i h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, b1), b1), c16);
+            _mm256_storeu_si256((__m256i *)(q + 64 * c), _mm256_or_si256(_mm256_and_si256(v, m4), h0));
+            _mm256_storeu_si256((__m256i *)(q + 64 * c + 32),
+                                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), h1));
+        }
+        dq_k4_store(q, dm, y);
+    }
+}
+
+static void dq_q8_0(const void *src, float *y, int64_t n)
+{
+    const block_q8_0 *x = src;
+    for (int64_t i = 0; i < n / QK8_0; i++, y += QK8_0) {
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(x[i].d));
+        for (int j = 0; j < 4; j++)
+            _mm256_storeu_ps(y + 8 * j, _mm256_mul_ps(dq_codes8_s(x[i].qs + 8 * j), d));
+    }
+}
+
+/* 8 halves to floats with integers only, bit for bit quant_f16_to_f32 on
+ * every input: vcvtph2ps would quiet signaling NaNs, which the scalar keeps.
+ * Exponent rebias; inf/NaN get the rest of the rebias to 255; zeros and
+ * subnormals are normalised by subtracting 2^-14 (exact). */
+static inline __m256 dq_f16x8(__m128i hv)
+{
+    const __m256i h = _mm256_cvtepu16_epi32(hv), emask = _mm256_set1_epi32(0x0f800000);
+    const __m256i rebias = _mm256_set1_epi32(112 << 23);
+    __m256i o = _mm256_slli_epi32(_mm256_and_si256(h, _mm256_set1_epi32(0x7fff)), 13);
+    const __m256i e = _mm256_and_si256(o, emask);
+    o = _mm256_add_epi32(o, rebias);
+    o = _mm256_add_epi32(o, _mm256_and_si256(_mm256_cmpeq_epi32(e, emask), rebias));
+    const __m256i sub = _mm256_cmpeq_epi32(e, _mm256_setzero_si256());
+    o = _mm256_add_epi32(o, _mm256_and_si256(sub, _mm256_set1_epi32(1 << 23)));
+    /* a blend, not f - (sub ? 2^-14 : 0): f - 0 would quiet a signaling NaN */
+    const __m256 f = _mm256_castsi256_ps(o);
+    const __m256 fn = _mm256_blendv_ps(f, _mm256_sub_ps(f, _mm256_castsi256_ps(_mm256_set1_epi32(113 << 23))),
+                                       _mm256_castsi256_ps(sub));
+    const __m256i sign = _mm256_slli_epi32(_mm256_and_si256(h, _mm256_set1_epi32(0x8000)), 16);
+    return _mm256_castsi256_ps(_mm256_or_si256(_mm256_castps_si256(fn), sign));
+}
+
+static void dq_f16(const void *src, float *y, int64_t n)
+{
+    const uint16_t *x = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, dq_f16x8(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; i++)
+        y[i] = quant_f16_to_f32(x[i]);
+}
+
+static void dq_bf16(const void *src, float *y, int64_t n)
+{
+    const uint16_t *x = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm_loadu_si128((const __m128i *)(x + i));
+        _mm256_storeu_si256((__m256i *)(y + i), _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    for (; i < n; i++)
+        y[i] = quant_bf16_to_f32(x[i]);
+}
+
 /* ---- table ---- */
 
 #define MM(NAME)                                                                                   \
@@ -1599,6 +1785,12 @@ static void tab_init(void)
     tab.quantize[MS_TYPE_Q8_K] = quant_q8_k;
     tab.quantize[MS_TYPE_Q8_0] = quant_q8_0;
     tab.quantize[MS_TYPE_Q8_1] = quant_q8_1;
+    tab.dequant[MS_TYPE_Q6_K] = dq_q6_k;
+    tab.dequant[MS_TYPE_Q4_K] = dq_q4_k;
+    tab.dequant[MS_TYPE_Q5_K] = dq_q5_k;
+    tab.dequant[MS_TYPE_Q8_0] = dq_q8_0;
+    tab.dequant[MS_TYPE_F16] = dq_f16;
+    tab.dequant[MS_TYPE_BF16] = dq_bf16;
 }
 
 const kern_table *kern_table_avx2(void)
