@@ -26,9 +26,10 @@
  * unfused, so this file is compiled with -ffp-contract=off (Makefile,
  * tests/neon_qemu.sh): aarch64 GCC would otherwise contract a*b+c.
  * Specialised: Q4_K, Q5_K, Q6_K, IQ1_S, IQ1_M, IQ2_XXS, Q8_0 dots; Q8_K
- * and Q8_0 quantization.  The other types (F32 included) keep the scalar
- * entries (not on an R1 hot path: UD-IQ1_S uses IQ1_S/IQ2_XXS experts and
- * Q4_K/Q5_K/Q6_K resident weights). */
+ * and Q8_0 quantization; Q6_K, Q4_K, Q5_K, Q8_0, F16, BF16 dequantization
+ * (bit-identical to quant_dequantize_row).  The other types (F32 included)
+ * keep the scalar entries (not on an R1 hot path: UD-IQ1_S uses
+ * IQ1_S/IQ2_XXS experts and Q4_K/Q5_K/Q6_K resident weights). */
 #include <arm_neon.h>
 #include <math.h>
 #include <pthread.h>
@@ -465,6 +466,188 @@ static void mm_q4k_nodp(int64_t n, const void *w, size_t ws, int64_t r0, int64_t
     mm_q4k(0, n, w, ws, r0, r1, a, as, nc, o, os);
 }
 
+/* ---- dequantization ----
+ * Bit-identical to quant_dequantize_row: the integer codes are exact on any
+ * route, and the floats are the scalar's products in its order - Q6_K
+ * (d*sc)*q, Q4_K/Q5_K (d*sc)*q - dmin*m (vmulq then vsubq, never vfmsq),
+ * Q8_0 q*d.  Scales are converted by FCVT: it quiets a signaling NaN that
+ * quant_f16_to_f32 keeps, but every scale goes through a product, which
+ * quiets it anyway, so the bits agree. */
+
+INLINE float dq_half(uint16_t h)
+{
+    return vgetq_lane_f32(vcvt_f32_f16(vreinterpret_f16_u16(vdup_n_u16(h))), 0);
+}
+
+/* y[0,16) = s * (float)q */
+INLINE void dq_mul16_s(float *y, int8x16_t q, float32x4_t s)
+{
+    const int16x8_t lo = vmovl_s8(vget_low_s8(q)), hi = vmovl_high_s8(q);
+    vst1q_f32(y, vmulq_f32(s, vcvtq_f32_s32(vmovl_s16(vget_low_s16(lo)))));
+    vst1q_f32(y + 4, vmulq_f32(s, vcvtq_f32_s32(vmovl_high_s16(lo))));
+    vst1q_f32(y + 8, vmulq_f32(s, vcvtq_f32_s32(vmovl_s16(vget_low_s16(hi)))));
+    vst1q_f32(y + 12, vmulq_f32(s, vcvtq_f32_s32(vmovl_high_s16(hi))));
+}
+
+/* y[0,16) = s * (float)q - m */
+INLINE void dq_mulsub16_u(float *y, uint8x16_t q, float32x4_t s, float32x4_t m)
+{
+    const uint16x8_t lo = vmovl_u8(vget_low_u8(q)), hi = vmovl_high_u8(q);
+    vst1q_f32(y, vsubq_f32(vmulq_f32(s, vcvtq_f32_u32(vmovl_u16(vget_low_u16(lo)))), m));
+    vst1q_f32(y + 4, vsubq_f32(vmulq_f32(s, vcvtq_f32_u32(vmovl_high_u16(lo))), m));
+    vst1q_f32(y + 8, vsubq_f32(vmulq_f32(s, vcvtq_f32_u32(vmovl_u16(vget_low_u16(hi)))), m));
+    vst1q_f32(y + 12, vsubq_f32(vmulq_f32(s, vcvtq_f32_u32(vmovl_high_u16(hi))), m));
+}
+
+static void dq_q6k(const void *src, float *y, int64_t n)
+{
+    const block_q6_K *x = src;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), m3 = vdupq_n_u8(3);
+    const int8x16_t c32 = vdupq_n_s8(32);
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        float ds[16];
+        const float32x4_t d = vdupq_n_f32(dq_half(x[i].d));
+        const int8x16_t sc = vld1q_s8(x[i].scales);
+        const int16x8_t s0 = vmovl_s8(vget_low_s8(sc)), s1 = vmovl_high_s8(sc);
+        vst1q_f32(ds, vmulq_f32(d, vcvtq_f32_s32(vmovl_s16(vget_low_s16(s0)))));
+        vst1q_f32(ds + 4, vmulq_f32(d, vcvtq_f32_s32(vmovl_high_s16(s0))));
+        vst1q_f32(ds + 8, vmulq_f32(d, vcvtq_f32_s32(vmovl_s16(vget_low_s16(s1)))));
+        vst1q_f32(ds + 12, vmulq_f32(d, vcvtq_f32_s32(vmovl_high_s16(s1))));
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = x[i].ql + 64 * h, *qh = x[i].qh + 32 * h;
+            float *yh = y + 128 * h;
+            const float *sh = ds + 8 * h;
+            for (int l = 0; l < 32; l += 16) {
+                /* VSLI keeps the low nibble of its first operand and puts
+                 * the qh bit pair (bits 0-1, 2-3, 4-5, 6-7) above it */
+                const uint8x16_t a = vld1q_u8(ql + l), b = vld1q_u8(ql + 32 + l), hb = vld1q_u8(qh + l);
+                const uint8x16_t q1 = vsliq_n_u8(vandq_u8(a, m4), vandq_u8(hb, m3), 4);
+                const uint8x16_t q2 = vsliq_n_u8(vandq_u8(b, m4), vandq_u8(vshrq_n_u8(hb, 2), m3), 4);
+                const uint8x16_t q3 = vsliq_n_u8(vshrq_n_u8(a, 4), vandq_u8(vshrq_n_u8(hb, 4), m3), 4);
+                const uint8x16_t q4 = vsliq_n_u8(vshrq_n_u8(b, 4), vshrq_n_u8(hb, 6), 4);
+                const int g = l / 16;
+                dq_mul16_s(yh + l, vsubq_s8(vreinterpretq_s8_u8(q1), c32), vld1q_dup_f32(sh + g));
+                dq_mul16_s(yh + 32 + l, vsubq_s8(vreinterpretq_s8_u8(q2), c32), vld1q_dup_f32(sh + 2 + g));
+                dq_mul16_s(yh + 64 + l, vsubq_s8(vreinterpretq_s8_u8(q3), c32), vld1q_dup_f32(sh + 4 + g));
+                dq_mul16_s(yh + 96 + l, vsubq_s8(vreinterpretq_s8_u8(q4), c32), vld1q_dup_f32(sh + 6 + g));
+            }
+        }
+    }
+}
+
+/* Q4_K/Q5_K: dm[0,8) = d * sc, dm[8,16) = dmin * m (quant_ref.c's d1, m1) */
+INLINE void dq_k4_scales(uint16_t dh, uint16_t mh, const uint8_t *packed, float dm[16])
+{
+    uint8_t sm[16];
+    k4_scales(packed, sm, sm + 8);
+    const uint8x16_t v = vld1q_u8(sm);
+    const uint16x8_t s = vmovl_u8(vget_low_u8(v)), m = vmovl_high_u8(v);
+    const float32x4_t d = vdupq_n_f32(dq_half(dh)), dmin = vdupq_n_f32(dq_half(mh));
+    vst1q_f32(dm, vmulq_f32(d, vcvtq_f32_u32(vmovl_u16(vget_low_u16(s)))));
+    vst1q_f32(dm + 4, vmulq_f32(d, vcvtq_f32_u32(vmovl_high_u16(s))));
+    vst1q_f32(dm + 8, vmulq_f32(dmin, vcvtq_f32_u32(vmovl_u16(vget_low_u16(m)))));
+    vst1q_f32(dm + 12, vmulq_f32(dmin, vcvtq_f32_u32(vmovl_high_u16(m))));
+}
+
+/* one 32-element sub-block s of codes (two vectors) to y */
+INLINE void dq_k4_sub(float *y, uint8x16_t q0, uint8x16_t q1, const float dm[16], int s)
+{
+    const float32x4_t sc = vld1q_dup_f32(dm + s), mn = vld1q_dup_f32(dm + 8 + s);
+    dq_mulsub16_u(y, q0, sc, mn);
+    dq_mulsub16_u(y + 16, q1, sc, mn);
+}
+
+static void dq_q4k(const void *src, float *y, int64_t n)
+{
+    const block_q4_K *x = src;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F);
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        float dm[16];
+        dq_k4_scales(x[i].d, x[i].dmin, x[i].scales, dm);
+        for (int c = 0; c < 4; c++) {
+            const uint8x16_t v0 = vld1q_u8(x[i].qs + 32 * c), v1 = vld1q_u8(x[i].qs + 32 * c + 16);
+            dq_k4_sub(y + 64 * c, vandq_u8(v0, m4), vandq_u8(v1, m4), dm, 2 * c);
+            dq_k4_sub(y + 64 * c + 32, vshrq_n_u8(v0, 4), vshrq_n_u8(v1, 4), dm, 2 * c + 1);
+        }
+    }
+}
+
+static void dq_q5k(const void *src, float *y, int64_t n)
+{
+    const block_q5_K *x = src;
+    const uint8x16_t m4 = vdupq_n_u8(0x0F), c16 = vdupq_n_u8(16);
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        float dm[16];
+        dq_k4_scales(x[i].d, x[i].dmin, x[i].scales, dm);
+        const uint8x16_t h0 = vld1q_u8(x[i].qh), h1 = vld1q_u8(x[i].qh + 16);
+        for (int c = 0; c < 4; c++) {
+            /* sub-block s takes bit s of qh[l] as +16 */
+            const uint8x16_t b0 = vdupq_n_u8((uint8_t)(1 << 2 * c)), b1 = vdupq_n_u8((uint8_t)(2 << 2 * c));
+            const uint8x16_t v0 = vld1q_u8(x[i].qs + 32 * c), v1 = vld1q_u8(x[i].qs + 32 * c + 16);
+            dq_k4_sub(y + 64 * c, vorrq_u8(vandq_u8(v0, m4), vandq_u8(vtstq_u8(h0, b0), c16)),
+                      vorrq_u8(vandq_u8(v1, m4), vandq_u8(vtstq_u8(h1, b0), c16)), dm, 2 * c);
+            dq_k4_sub(y + 64 * c + 32, vorrq_u8(vshrq_n_u8(v0, 4), vandq_u8(vtstq_u8(h0, b1), c16)),
+                      vorrq_u8(vshrq_n_u8(v1, 4), vandq_u8(vtstq_u8(h1, b1), c16)), dm, 2 * c + 1);
+        }
+    }
+}
+
+static void dq_q80(const void *src, float *y, int64_t n)
+{
+    const block_q8_0 *x = src;
+    for (int64_t i = 0; i < n / QK8_0; i++, y += QK8_0) {
+        const float32x4_t d = vdupq_n_f32(dq_half(x[i].d));
+        dq_mul16_s(y, vld1q_s8(x[i].qs), d);
+        dq_mul16_s(y + 16, vld1q_s8(x[i].qs + 16), d);
+    }
+}
+
+/* 4 halves to floats with integers only, bit for bit quant_f16_to_f32 on
+ * every input: FCVT would quiet signaling NaNs, which the scalar keeps.
+ * Exponent rebias; inf/NaN get the rest of the rebias to 255; zeros and
+ * subnormals are normalised by subtracting 2^-14 (exact; selected, so the
+ * subtraction never touches a NaN lane's result). */
+INLINE float32x4_t dq_f16x4(uint16x4_t hv)
+{
+    const uint32x4_t h = vmovl_u16(hv), emask = vdupq_n_u32(0x0f800000), rebias = vdupq_n_u32(112 << 23);
+    uint32x4_t o = vshlq_n_u32(vandq_u32(h, vdupq_n_u32(0x7fff)), 13);
+    const uint32x4_t e = vandq_u32(o, emask);
+    o = vaddq_u32(o, rebias);
+    o = vaddq_u32(o, vandq_u32(vceqq_u32(e, emask), rebias));
+    const uint32x4_t sub = vceqzq_u32(e);
+    o = vaddq_u32(o, vandq_u32(sub, vdupq_n_u32(1 << 23)));
+    const float32x4_t f = vreinterpretq_f32_u32(o);
+    const float32x4_t fn = vbslq_f32(sub, vsubq_f32(f, vreinterpretq_f32_u32(vdupq_n_u32(113 << 23))), f);
+    const uint32x4_t sign = vshlq_n_u32(vandq_u32(h, vdupq_n_u32(0x8000)), 16);
+    return vreinterpretq_f32_u32(vorrq_u32(vreinterpretq_u32_f32(fn), sign));
+}
+
+static void dq_f16(const void *src, float *y, int64_t n)
+{
+    const uint16_t *x = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const uint16x8_t v = vld1q_u16(x + i);
+        vst1q_f32(y + i, dq_f16x4(vget_low_u16(v)));
+        vst1q_f32(y + i + 4, dq_f16x4(vget_high_u16(v)));
+    }
+    for (; i < n; i++)
+        y[i] = quant_f16_to_f32(x[i]);
+}
+
+static void dq_bf16(const void *src, float *y, int64_t n)
+{
+    const uint16_t *x = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const uint16x8_t v = vld1q_u16(x + i);
+        vst1q_u32((uint32_t *)(y + i), vshll_n_u16(vget_low_u16(v), 16));
+        vst1q_u32((uint32_t *)(y + i + 4), vshll_high_n_u16(v, 16));
+    }
+    for (; i < n; i++)
+        y[i] = quant_bf16_to_f32(x[i]);
+}
+
 /* ---- table ---- */
 
 /* a product then a sum per lane, as the scalar loop (vmulq + vaddq, not vfmaq) */
@@ -508,6 +691,12 @@ static void tab_init(void)
 #undef SET
     tab.quantize[MS_TYPE_Q8_K] = quant_q8_k;
     tab.quantize[MS_TYPE_Q8_0] = quant_q8_0;
+    tab.dequant[MS_TYPE_Q6_K] = dq_q6k;
+    tab.dequant[MS_TYPE_Q4_K] = dq_q4k;
+    tab.dequant[MS_TYPE_Q5_K] = dq_q5k;
+    tab.dequant[MS_TYPE_Q8_0] = dq_q80;
+    tab.dequant[MS_TYPE_F16] = dq_f16;
+    tab.dequant[MS_TYPE_BF16] = dq_bf16;
 }
 
 const kern_table *kern_table_neon(void)
