@@ -17,7 +17,9 @@
  * for the side-by-side runs against the reference (bench/bench_gemv_ref.sh)
  * the weights are 1229 MB, 4x the 300 MiB L3 of the project VM, and the slow
  * scalar baseline is left out by naming the SIMD ISAs.
- *   build/bench/bench_kernels [MB] [type|isa ...]   e.g. bench_kernels 1229 avx2 avx512 IQ1_S Q4_K */
+ *   build/bench/bench_kernels [MB] [type|isa ...]   e.g. bench_kernels 1229 avx2 avx512 IQ1_S Q4_K
+ * With the word dequant among them it times the dequant entries instead
+ * (rows of 512, one thread; see bench_dequant), e.g. bench_kernels 64 dequant Q6_K */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +106,100 @@ static const int ALL_TYPES[] = {MS_TYPE_IQ1_S,   MS_TYPE_IQ1_M, MS_TYPE_IQ2_XXS,
                                 MS_TYPE_IQ2_XS,  MS_TYPE_IQ2_S, MS_TYPE_IQ3_XXS, MS_TYPE_IQ3_S,
                                 MS_TYPE_F16,     MS_TYPE_BF16,  MS_TYPE_F32};
 
+/* ---- dequant mode ----
+ * The absorbed attention of legacy attn_kv_b files dequantizes a Q6_K
+ * matrix row by row (rows of 512) into a buffer that stays in L1, per layer
+ * and token: GB/s of GGUF bytes per ISA on one thread, with the rows in L2
+ * (256 KB, the kernel's own speed) and MB of rows (the memory system's
+ * share, next to a one-thread streaming read of as many bytes), and the
+ * ratio to the scalar table in the same run. */
+
+static const int DQ_TYPES[] = {MS_TYPE_Q6_K, MS_TYPE_Q4_K, MS_TYPE_Q5_K,
+                               MS_TYPE_Q8_0, MS_TYPE_F16,  MS_TYPE_BF16};
+
+/* best seconds of one pass over rows [0, rows) */
+static double dequant_pass(const kern_table *kt, int type, const uint8_t *w, size_t wr, long rows, float *y,
+                           int reps)
+{
+    double best = 1e30;
+    for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
+        const double t0 = now_s();
+        for (long i = 0; i < rows; i++)
+            kt->dequant[type](w + (size_t)i * wr, y, 512);
+        const double t = now_s() - t0;
+        best = r >= 0 && t < best ? t : best;
+    }
+    return best;
+}
+
+static int bench_dequant(size_t mb, const int *types, int ntypes, const char *const *isas, const bool *isa_on,
+                         int n_isas)
+{
+    printf("## bench_kernels dequant: rows of 512 into one L1 buffer, 1 thread; %zu MB of rows and 256 KB "
+           "(L2) of rows\n",
+           mb);
+    struct job s = {0};
+    s.words = (mb << 20) / 8;
+    uint64_t *mem = malloc(s.words * 8);
+    if (!mem)
+        return 1;
+    for (size_t i = 0; i < s.words; i++)
+        mem[i] = i * 0x9E3779B97F4A7C15ull;
+    s.mem = mem;
+    double tbw = 1e30;
+    for (int r = -1; r < REPS; r++) {
+        const double t0 = now_s();
+        stream_job(&s, 0, 1);
+        const double t = now_s() - t0;
+        tbw = r >= 0 && t < tbw ? t : tbw;
+    }
+    free(mem);
+    printf("streaming read bandwidth (STREAM-like sum, %zu MB): %.1f GB/s 1 thread\n\n", mb,
+           (double)(s.words * 8) / tbw / 1e9);
+    printf("| type | isa | GB/s rows in L2 | ns/row in L2 | x scalar | GB/s %zu MB of rows |\n"
+           "|---|---|---|---|---|---|\n",
+           mb);
+    float *y = malloc(512 * 4);
+    if (!y)
+        return 1;
+    for (int ti = 0; ti < ntypes; ti++) {
+        const int type = types[ti];
+        const quant_type_info *inf = quant_info(type);
+        const size_t wr = quant_row_bytes(type, 512);
+        const long rows = (long)((mb << 20) / wr), rows_l2 = (long)((256 << 10) / wr);
+        uint8_t *w = malloc(wr * (size_t)rows);
+        if (!w)
+            return 1;
+        uint64_t r2 = 99;
+        quant_fill_random(type, w, (int64_t)(wr * (size_t)rows / (size_t)inf->type_size), &r2, 1.0f);
+        double scalar_l2 = 0;
+        for (int k = 0; k < n_isas; k++) {
+            const kern_table *kt = isa_on[k] ? kern_get_isa(isas[k]) : NULL;
+            if (!kt)
+                continue;
+            /* L2 passes are short: repeat them to time ~10 ms */
+            double tl2 = 1e30;
+            for (int rep = 0; rep < 20; rep++) {
+                const double t = dequant_pass(kt, type, w, wr, rows_l2, y, 3);
+                tl2 = t < tl2 ? t : tl2;
+            }
+            const double tmb = dequant_pass(kt, type, w, wr, rows, y, k == 0 ? 1 : REPS);
+            const double gl2 = (double)(wr * (size_t)rows_l2) / tl2 / 1e9;
+            if (k == 0)
+                scalar_l2 = gl2;
+            char xs[16] = "-";
+            if (scalar_l2 > 0)
+                snprintf(xs, sizeof xs, "%.1f", gl2 / scalar_l2);
+            printf("| %s | %s | %.2f | %.1f | %s | %.2f |\n", inf->name, kt->isa, gl2,
+                   tl2 / (double)rows_l2 * 1e9, xs, (double)(wr * (size_t)rows) / tmb / 1e9);
+            fflush(stdout);
+        }
+        free(w);
+    }
+    free(y);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     size_t mb = argc > 1 ? (size_t)atoi(argv[1]) : 512;
@@ -112,9 +208,10 @@ int main(int argc, char **argv)
     const char *isas[] = {"scalar", "avx2", "avx512", "neon"};
     enum { N_ISAS = sizeof isas / sizeof isas[0] };
     int types[64], ntypes = 0;
-    bool isa_on[N_ISAS] = {0}, isa_named = false;
+    bool isa_on[N_ISAS] = {0}, isa_named = false, dequant = false;
     for (int i = 2; i < argc; i++) {
-        bool known = false;
+        bool known = !strcmp(argv[i], "dequant");
+        dequant = dequant || known;
         for (size_t t = 0; t < sizeof ALL_TYPES / sizeof ALL_TYPES[0]; t++)
             if (!strcmp(argv[i], quant_info(ALL_TYPES[t])->name) && ntypes < 64) {
                 types[ntypes++] = ALL_TYPES[t];
@@ -130,6 +227,11 @@ int main(int argc, char **argv)
     }
     for (int k = 0; k < N_ISAS; k++)
         isa_on[k] = isa_on[k] || !isa_named;
+    if (dequant && !ntypes)
+        for (size_t t = 0; t < sizeof DQ_TYPES / sizeof DQ_TYPES[0]; t++)
+            types[ntypes++] = DQ_TYPES[t];
+    if (dequant)
+        return bench_dequant(mb, types, ntypes, isas, isa_on, N_ISAS);
     if (!ntypes)
         for (size_t t = 0; t < sizeof ALL_TYPES / sizeof ALL_TYPES[0]; t++)
             types[ntypes++] = ALL_TYPES[t];
