@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blas.h"
 #include "kernels.h"
 
 #define SLACK_BYTES ((uint64_t)192 << 20)
@@ -229,7 +230,7 @@ int engine_open(engine *e, const cli_common *opt, bool progress, bool need_token
         rc = -errno;
     }
     if (!rc && opt->verbose) {
-        fprintf(stderr, "moestream: kernels %s; %s\n", kern_get()->isa, tpool_describe(e->tp));
+        fprintf(stderr, "moestream: kernels %s, OpenBLAS %s; %s\n", kern_get()->isa, blas_core(), tpool_describe(e->tp));
         engine_print_plan(&e->plan, stderr);
     }
     if (rc)

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "kernels.h"
 #include "matmul.h"
 #include "quant.h"
@@ -75,7 +76,7 @@ struct fwd_state {
     float *th_qcat;     /* (nth, B, kv_lora + qk_rope) [q~ | q_pe] (split form) */
     float *kcat;        /* (n_ctx, kv_lora + qk_rope) [c | k_pe] of the layer (split form) */
     float *vlat;        /* (kv_lora, n_kv_pad) the layer's latents transposed (split form) */
-    float *th_row;      /* (nth, kv_lora) */
+    float *th_w;        /* (nth, max(qk_nope, v_head), kv_lora) one head's kv_b rows (legacy absorbed) */
     uint8_t *th_q;      /* (nth, th_q_bytes) */
     size_t th_q_bytes;
     /* RoPE tables for the current chunk: (B, qk_rope) cos/sin interleaved */
@@ -118,14 +119,6 @@ static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float e
     const float scale = 1.0f / sqrtf(mean + eps);
     for (int64_t i = 0; i < n; i++)
         y[i] = (x[i] * scale) * w[i];
-}
-
-static float dot_f32(const float *a, const float *b, int64_t n)
-{
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; i++)
-        s += a[i] * b[i];
-    return s;
 }
 
 /* Q8_K block: f32 d, 256 x int8, 16 x int16 bsums (DEEPSEEK-FACTS 5.3). */
@@ -341,7 +334,8 @@ static bool alloc_all(fwd_state *s, bool real)
         ALLOC(s->vmha, hp->n_layer * H * V * (size_t)s->n_kv_pad * 4);
         ALLOC(s->kvb, B * H * (N + V) * 4);
     }
-    ALLOC(s->th_row, (size_t)s->nth * L * 4);
+    if (!hp->is_mla && !s->mha) /* the head's kv_b rows, dequantized */
+        ALLOC(s->th_w, (size_t)s->nth * (hp->qk_nope > hp->v_head ? hp->qk_nope : hp->v_head) * L * 4);
     ALLOC(s->th_q, (size_t)s->nth * s->th_q_bytes);
     ALLOC(s->rope, B * hp->qk_rope * 4);
 #undef ALLOC
@@ -392,6 +386,7 @@ int fwd_create(fwd_state **out, const model *m, const fwd_opts *opts, char *err,
     s->o = o;
     s->nth = tpool_size(o.tp);
     s->mha = o.attn_mha && !hp->is_mla;
+    blas_setup();
     bool ok = alloc_all(s, true);
     if (!ok) {
         fwd_destroy(s);
@@ -420,7 +415,7 @@ void fwd_destroy(fwd_state *s)
     void *ps[] = {s->lat, s->pe, s->lat_f32, s->x, s->h, s->tmp, s->moe, s->qa, s->q, s->kva,
                   s->qt, s->obar, s->ao, s->g, s->u, s->router, s->slots, s->qbuf, s->sel,
                   s->selw, s->etok, s->eslot, s->ecount, s->estart, s->egather, s->eg, s->eu,
-                  s->ey, s->eq, s->th_scores, s->th_row, s->th_q, s->rope, s->act,
+                  s->ey, s->eq, s->th_scores, s->th_w, s->th_q, s->rope, s->act,
                   (void *)s->gp, (void *)s->up, (void *)s->dp, s->probs, s->score,
                   s->edone, s->uq, s->kmha, s->vmha, s->kvb, s->th_qcat, s->kcat, s->vlat};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
@@ -530,99 +525,96 @@ static int attn_weights(fwd_state *s, int ith, int n, const float *q, size_t qs,
     return npad;
 }
 
-static void attn_head(struct attn_job *j, int h, int ith)
+/* Split-form (attn_k_b / attn_v_b) absorbed attention for one head, in the
+ * reference's order: q~ = W_kb^T q_nope and o = W_vb obar are quantized
+ * products, the scores one F32 dot of [q~|q_pe] with [c|k_pe], obar = C^T a
+ * one product over the chunk's tokens. */
+static void attn_head_split(struct attn_job *j, int h, int ith)
 {
     fwd_state *s = j->s;
     const model_hparams *hp = &s->m->hp;
     const mlayer *Ly = j->L;
     const kern_table *k = kern_get();
     const int64_t Lr = hp->kv_lora, R = hp->qk_rope, N = hp->qk_nope, V = hp->v_head;
-    const int64_t hk = model_head_k(hp), H = hp->n_head;
+    const int64_t hk = model_head_k(hp), H = hp->n_head, K = Lr + R;
     const int n = j->n_tok;
-    float *row = s->th_row + (size_t)ith * Lr;
     float *scores = s->th_scores + (size_t)ith * s->o.n_batch * s->n_kv_pad;
     uint8_t *tq = s->th_q + (size_t)ith * s->th_q_bytes;
 
-    /* q~_h = W_kb^T q_nope_h for every token of the chunk */
-    if (hp->is_mla) {
-        const mweight *w = &Ly->wk_b;
-        int at = quant_info(w->type)->act_type;
-        size_t qr = quant_row_bytes(at, N);
-        for (int t = 0; t < n; t++)
-            k->quantize[at](s->q + ((size_t)t * H + h) * hk, tq + (size_t)t * qr, N);
-        k->mul_mat[w->type](N, w->data + (size_t)h * w->mat_bytes, w->row_bytes, 0, Lr, tq, qr, n,
-                            s->qt + (size_t)h * Lr, (size_t)(H * Lr));
-    } else {
-        const mweight *w = &Ly->wkv_b;
-        for (int t = 0; t < n; t++)
-            memset(s->qt + ((size_t)t * H + h) * Lr, 0, (size_t)Lr * 4);
-        for (int64_t d = 0; d < N; d++) {
-            quant_dequantize_row(w->type, w->data + (size_t)(h * (N + V) + d) * w->row_bytes, row, Lr);
-            for (int t = 0; t < n; t++) {
-                const float qd = s->q[((size_t)t * H + h) * hk + d];
-                float *qt = s->qt + ((size_t)t * H + h) * Lr;
-                for (int64_t l = 0; l < Lr; l++)
-                    qt[l] += qd * row[l];
-            }
-        }
-    }
+    const mweight *wk = &Ly->wk_b;
+    int at = quant_info(wk->type)->act_type;
+    size_t qr = quant_row_bytes(at, N);
+    for (int t = 0; t < n; t++)
+        k->quantize[at](s->q + ((size_t)t * H + h) * hk, tq + (size_t)t * qr, N);
+    k->mul_mat[wk->type](N, wk->data + (size_t)h * wk->mat_bytes, wk->row_bytes, 0, Lr, tq, qr, n,
+                         s->qt + (size_t)h * Lr, (size_t)(H * Lr));
 
-    /* scores, causal softmax, obar = sum_s a_s c_s */
-    if (hp->is_mla) {
-        /* In the reference's order: one F32 dot of [q~|q_pe] with [c|k_pe],
-         * then obar = C^T a as one product over the chunk's tokens. */
-        const int64_t K = Lr + R;
-        float *qcat = s->th_qcat + (size_t)ith * s->o.n_batch * K;
-        for (int t = 0; t < n; t++) {
-            memcpy(qcat + (size_t)t * K, s->qt + ((size_t)t * H + h) * Lr, (size_t)Lr * 4);
-            memcpy(qcat + (size_t)t * K + Lr, s->q + ((size_t)t * H + h) * hk + N, (size_t)R * 4);
-        }
-        const int npad = attn_weights(s, ith, n, qcat, K, s->kcat, K, K);
-        k->mul_mat[MS_TYPE_F32](npad, s->vlat, (size_t)s->n_kv_pad * 4, 0, Lr, scores,
-                                (size_t)s->n_kv_pad * 4, n, s->obar + (size_t)h * Lr, (size_t)(H * Lr));
-    } else {
-        for (int t = 0; t < n; t++) {
-            const int pos = s->n_past + t;
-            const float *qt = s->qt + ((size_t)t * H + h) * Lr;
-            const float *qpe = s->q + ((size_t)t * H + h) * hk + N;
-            float mx = -INFINITY;
-            for (int p = 0; p <= pos; p++) {
-                float d = dot_f32(qt, j->lat + (size_t)p * Lr, Lr) + dot_f32(qpe, j->pe + (size_t)p * R, R);
-                scores[p] = d * s->kq_scale;
-                if (scores[p] > mx)
-                    mx = scores[p];
-            }
-            const double sum = vmath_softmax_exp(scores, pos + 1, mx);
-            const float inv = (float)(1.0 / sum);
-            float *ob = s->obar + ((size_t)t * H + h) * Lr;
-            memset(ob, 0, (size_t)Lr * 4);
-            for (int p = 0; p <= pos; p++) {
-                const float a = scores[p] * inv;
-                const float *c = j->lat + (size_t)p * Lr;
-                for (int64_t l = 0; l < Lr; l++)
-                    ob[l] += a * c[l];
-            }
-        }
+    float *qcat = s->th_qcat + (size_t)ith * s->o.n_batch * K;
+    for (int t = 0; t < n; t++) {
+        memcpy(qcat + (size_t)t * K, s->qt + ((size_t)t * H + h) * Lr, (size_t)Lr * 4);
+        memcpy(qcat + (size_t)t * K + Lr, s->q + ((size_t)t * H + h) * hk + N, (size_t)R * 4);
     }
+    const int npad = attn_weights(s, ith, n, qcat, K, s->kcat, K, K);
+    k->mul_mat[MS_TYPE_F32](npad, s->vlat, (size_t)s->n_kv_pad * 4, 0, Lr, scores, (size_t)s->n_kv_pad * 4,
+                            n, s->obar + (size_t)h * Lr, (size_t)(H * Lr));
 
-    /* o_h = W_vb obar_h */
-    if (hp->is_mla) {
-        const mweight *w = &Ly->wv_b;
-        int at = quant_info(w->type)->act_type;
-        size_t qr = quant_row_bytes(at, Lr);
-        for (int t = 0; t < n; t++)
-            k->quantize[at](s->obar + ((size_t)t * H + h) * Lr, tq + (size_t)t * qr, Lr);
-        k->mul_mat[w->type](Lr, w->data + (size_t)h * w->mat_bytes, w->row_bytes, 0, V, tq, qr, n,
-                            s->ao + (size_t)h * V, (size_t)(H * V));
-    } else {
-        const mweight *w = &Ly->wkv_b;
-        for (int64_t d = 0; d < V; d++) {
-            quant_dequantize_row(w->type, w->data + (size_t)(h * (N + V) + N + d) * w->row_bytes, row, Lr);
-            for (int t = 0; t < n; t++)
-                s->ao[(size_t)t * H * V + (size_t)h * V + d] =
-                    dot_f32(row, s->obar + ((size_t)t * H + h) * Lr, Lr);
+    const mweight *wv = &Ly->wv_b;
+    at = quant_info(wv->type)->act_type;
+    qr = quant_row_bytes(at, Lr);
+    for (int t = 0; t < n; t++)
+        k->quantize[at](s->obar + ((size_t)t * H + h) * Lr, tq + (size_t)t * qr, Lr);
+    k->mul_mat[wv->type](Lr, wv->data + (size_t)h * wv->mat_bytes, wv->row_bytes, 0, V, tq, qr, n,
+                         s->ao + (size_t)h * V, (size_t)(H * V));
+}
+
+/* Absorbed attention for one head of a legacy attn_kv_b file.  The
+ * reference decompresses K and V (attn_head_mha, exact); this form is the
+ * same math in another order, so it takes the fast one: the head's k and v
+ * rows of kv_b dequantized once per chunk, and every product an OpenBLAS
+ * GEMM (GEMV for one token) on one thread - ours split the heads.
+ *   q~ = q_nope W_kb, S = q~ C^T + q_pe P^T, A = causal softmax(S * scale),
+ *   obar = A C, o = obar W_vb^T. */
+static void attn_head_legacy(struct attn_job *j, int h, int ith)
+{
+    fwd_state *s = j->s;
+    const model_hparams *hp = &s->m->hp;
+    const mweight *w = &j->L->wkv_b;
+    const kern_dequant_fn dq = kern_get()->dequant[w->type];
+    const int64_t Lr = hp->kv_lora, R = hp->qk_rope, N = hp->qk_nope, V = hp->v_head;
+    const int64_t hk = model_head_k(hp), H = hp->n_head;
+    const int n = j->n_tok, np = s->n_past + n, ld = s->n_kv_pad;
+    float *wb = s->th_w + (size_t)ith * (size_t)(N > V ? N : V) * Lr;
+    float *sc = s->th_scores + (size_t)ith * s->o.n_batch * s->n_kv_pad;
+    float *qt = s->qt + (size_t)h * Lr, *ob = s->obar + (size_t)h * Lr;
+    const int ldq = (int)(H * Lr);
+
+    const uint8_t *rows = w->data + (size_t)h * (N + V) * w->row_bytes;
+    for (int64_t d = 0; d < N; d++)
+        dq(rows + (size_t)d * w->row_bytes, wb + d * Lr, Lr);
+    blas_gemm(n, (int)Lr, (int)N, s->q + (size_t)h * hk, (int)(H * hk), wb, (int)Lr, false, 0.0f, qt, ldq);
+
+    blas_gemm(n, np, (int)Lr, qt, ldq, j->lat, (int)Lr, true, 0.0f, sc, ld);
+    blas_gemm(n, np, (int)R, s->q + (size_t)h * hk + N, (int)(H * hk), j->pe, (int)R, true, 1.0f, sc, ld);
+    for (int t = 0; t < n; t++) {
+        float *st = sc + (size_t)t * ld;
+        const int pos = s->n_past + t;
+        float mx = -INFINITY;
+        for (int p = 0; p <= pos; p++) {
+            st[p] *= s->kq_scale;
+            if (st[p] > mx)
+                mx = st[p];
         }
+        const float inv = (float)(1.0 / vmath_softmax_exp(st, pos + 1, mx));
+        for (int p = 0; p <= pos; p++)
+            st[p] *= inv;
+        for (int p = pos + 1; p < np; p++)
+            st[p] = 0.0f;
     }
+    blas_gemm(n, (int)Lr, np, sc, ld, j->lat, (int)Lr, false, 0.0f, ob, ldq);
+
+    for (int64_t d = 0; d < V; d++)
+        dq(rows + (size_t)(N + d) * w->row_bytes, wb + d * Lr, Lr);
+    blas_gemm(n, (int)V, (int)Lr, ob, ldq, wb, (int)Lr, true, 0.0f, s->ao + (size_t)h * V, (int)(H * V));
 }
 
 /* Decompressed attention for one head (fwd_opts.attn_mha), in the
@@ -654,8 +646,10 @@ static void attn_job_run(void *ctx, int ith, int nth)
     for (long h = lo; h < hi; h++) {
         if (j->s->mha)
             attn_head_mha(j, (int)h, ith);
+        else if (j->s->m->hp.is_mla)
+            attn_head_split(j, (int)h, ith);
         else
-            attn_head(j, (int)h, ith);
+            attn_head_legacy(j, (int)h, ith);
     }
 }
 

@@ -211,6 +211,9 @@ static void test_absorbed_legacy(void **state)
 {
     (void)state;
     run_model_mode("tiny-f32-legacy", "tiny-f32-legacy.gguf", 2, 64, FWD_CACHE_F32, false, GOLDEN_STRICT);
+    /* one token per chunk (the GEMV branch) and ragged chunks on one thread */
+    run_model_mode("tiny-f32-legacy", "tiny-f32-legacy.gguf", 1, 1, FWD_CACHE_F32, false, GOLDEN_STRICT);
+    run_model_mode("tiny-f32-legacy", "tiny-f32-legacy.gguf", 1, 7, FWD_CACHE_F32, false, GOLDEN_STRICT);
     run_model_mode("tiny-ud-iq1_s", "tiny-ud-iq1_s.gguf", 2, 64, FWD_CACHE_F32, false, GOLDEN_EARLY);
 }
 
