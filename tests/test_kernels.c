@@ -9,7 +9,7 @@
  *   it, quant_order_by_cols);
  * - inputs: seeded random blocks (quant_fill_random) and activations with a
  *   spread of magnitudes, checked to be non-degenerate; several row lengths;
- *   mul_mat with 1..9 columns and odd row ranges;
+ *   mul_mat with 1..9 columns (IQ1_S, IQ2_XXS: 1..17) and odd row ranges;
  * - the tensors behind the golden dequant vectors ($MOESTREAM_GOLDEN/
  *   dequant/index.json, default ../shared/golden): real quantized rows;
  * - dequant of every weight type: bit for bit quant_dequantize_row on random
@@ -200,7 +200,8 @@ static void test_products_random(void **state)
             const int64_t lens[] = {inf->blck == 256 ? 256 : 96, 512, 1792, 7168};
             for (int li = 0; li < 4; li++) {
                 const int64_t n = lens[li];
-                const int rows = 13, cols = 9;
+                /* IQ1_S, IQ2_XXS: 1..17 columns (column groups of 8 and every remainder) */
+                const int rows = 13, cols = type == MS_TYPE_IQ1_S || type == MS_TYPE_IQ2_XXS ? 17 : 9;
                 const size_t wr = quant_row_bytes(type, n), ar = quant_row_bytes(at, n);
                 uint8_t *w = malloc(wr * rows), *a = malloc(ar * cols);
                 float *x = malloc((size_t)n * 4);
@@ -218,7 +219,7 @@ static void test_products_random(void **state)
             }
         }
         printf("MEASURE kernels %s: %zu weight types x 4 row lengths, vec_dot and mul_mat (1-9 "
-               "columns) equal scalar bit for bit\n",
+               "columns, IQ1_S/IQ2_XXS 1-17) equal scalar bit for bit\n",
                t->isa, N_WTYPES);
     }
     printf("MEASURE kernels: %d (isa, type, length) combinations; selected isa %s\n", tested,
