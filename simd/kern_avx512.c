@@ -16,7 +16,7 @@
  *    ((a4+a0)+(a6+a2)) + ((a5+a1)+(a7+a3)).  A zmm of int32 over 64
  *    consecutive elements holds bytes 4k..4k+3 in lane k, so reference lane
  *    m = zmm lanes m and m+8 (fold8x2); float lanes hold two rows (GEMV) or
- *    two columns (8-column IQ1_S/IQ2_XXS) per zmm.  Corrections go into the
+ *    two columns (multi-column IQ1_S/IQ2_XXS) per zmm.  Corrections go into the
  *    same lanes as the reference's: Q6_K's -32 as 32*(bsums*scales) of
  *    16-groups 2m, 2m+1 in lane m; the +1 of the IQ1_S/IQ1_M grid lookups as
  *    the pair sums of q8 subtracted in each int16 lane.  Scalar chains: Q5_K
@@ -41,7 +41,7 @@
  *    applied by vpdpwssd (VNNI) into s32 accumulators;
  *  - IQ1_S grid values {-1,0,1} are looked up with +1 added ({0,1,2}, an
  *    unsigned operand for vpmaddubsw) in the four-row GEMV (the q8 pair sums
- *    that take the +1 off are shared by the rows); the 8-column kernel uses
+ *    that take the +1 off are shared by the rows); the multi-column kernel uses
  *    |g| and a sign mask made once per block instead.  Its 2048-entry grid is
  *    read with scalar loads assembled into a zmm: vpgatherqq measured no
  *    faster on this Zen 5 (3.9 GB/s either way, 7168-wide rows in L2, 1
@@ -117,14 +117,6 @@ INLINE void lanes_fma4(__m512 f[2], const __m512i acc[4], __m128 d)
     const __m512 dd = _mm512_castps128_ps512(d);
     f[0] = _mm512_fmadd_ps(dpair(dd, 0), _mm512_cvtepi32_ps(fold8x2(acc[0], acc[1])), f[0]);
     f[1] = _mm512_fmadd_ps(dpair(dd, 1), _mm512_cvtepi32_ps(fold8x2(acc[2], acc[3])), f[1]);
-}
-
-/* eight columns: f[i] = columns 2i, 2i+1 */
-INLINE void lanes_fma8(__m512 f[4], const __m512i acc[8], __m256 d)
-{
-    const __m512 dd = _mm512_castps256_ps512(d);
-    for (int i = 0; i < 4; i++)
-        f[i] = _mm512_fmadd_ps(dpair(dd, i), _mm512_cvtepi32_ps(fold8x2(acc[2 * i], acc[2 * i + 1])), f[i]);
 }
 
 /* the reference's hsum_float_8: ((v4+v0)+(v6+v2)) + ((v5+v1)+(v7+v3)) */
@@ -736,26 +728,66 @@ INLINE __m128 dot_iq2xxs_rows(const int nr, int64_t nb, const uint8_t *w, size_t
 
 /* ---- IQ1_S / IQ2_XXS with several activation columns ----
  * Prefill and experts shared by several tokens: one weight row is decoded
- * once per block (the grid lookups are most of the cost) and used for 8
- * columns, each with its own eight reference lanes (two columns per zmm).
- * Columns past nc repeat the last one (not stored). */
+ * once per block (the grid lookups are most of the cost) and used for NC
+ * columns, a compile-time count 1..8 (no padded column is computed), each
+ * with its own eight reference lanes (two columns per zmm; an odd count
+ * leaves the upper half of the last zmm on zero integers, never stored).
+ * Measured on the project VM (Xeon, 256 rows x 7168 in L2, 1 thread, GB/s
+ * of weight bytes per call; IQ1_S / IQ2_XXS): 1 column 2.26 / 3.99 (the
+ * four-row GEMV: 2.49 / 4.46, so it keeps nc == 1), 2: 2.21 / 3.44,
+ * 3: 1.82 / 2.79, 4: 1.55 / 2.50, 8: 0.87 / 1.56 (the padded 8-column
+ * kernel this replaces: 0.72 / 1.26 at 2 columns, 0.58 / 1.01 at 8).
+ * Past 8, groups of 8 then the rest: balanced groups (9 = 5 + 4) measured
+ * no faster. */
 
-/* lane c = sum of the int32 lanes of v[c], c = 0..7 */
-INLINE __m256i red8_256(const __m256i v[8])
+/* zero-padded float lanes of NC columns: f[i] = columns 2i, 2i+1 */
+INLINE void lanes_fma_nc(const int NC, __m512 f[4], const __m512i acc[8], __m256 d)
 {
-    const __m256i x = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-    const __m256i y = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    const __m512 dd = _mm512_castps256_ps512(d);
+#pragma GCC unroll 4
+    for (int i = 0; i < (NC + 1) / 2; i++) {
+        const __m512i hi = 2 * i + 1 < NC ? acc[2 * i + 1] : _mm512_setzero_si512();
+        f[i] = _mm512_fmadd_ps(dpair(dd, i), _mm512_cvtepi32_ps(fold8x2(acc[2 * i], hi)), f[i]);
+    }
+}
+
+/* lane c = sum of the int32 lanes of v[c], c < NC (lanes past NC: 0 or
+ * sums of zeros) */
+INLINE __m256i red_nc(const int NC, const __m256i v[8])
+{
+    const __m256i z = _mm256_setzero_si256();
+    const __m256i h01 = _mm256_hadd_epi32(v[0], NC > 1 ? v[1] : z);
+    const __m256i h23 = NC > 2 ? _mm256_hadd_epi32(v[2], NC > 3 ? v[3] : z) : z;
+    const __m256i x = _mm256_hadd_epi32(h01, h23);
     const __m128i lo = _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
+    if (NC <= 4)
+        return _mm256_zextsi128_si256(lo);
+    const __m256i h45 = _mm256_hadd_epi32(v[4], NC > 5 ? v[5] : z);
+    const __m256i h67 = NC > 6 ? _mm256_hadd_epi32(v[6], NC > 7 ? v[7] : z) : z;
+    const __m256i y = _mm256_hadd_epi32(h45, h67);
     const __m128i hi = _mm_add_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256(y, 1));
     return _mm256_set_m128i(hi, lo);
 }
 
-static void iq1s_cols8(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[8], float out[8])
+/* per column c: hsum8 of its lanes times k, plus add1 * a1[c] (if a1) */
+INLINE void store_nc(const int NC, const __m512 f[4], float k, const float *a1, float add1, float *o, size_t os)
+{
+    float v[64];
+#pragma GCC unroll 4
+    for (int i = 0; i < (NC + 1) / 2; i++)
+        _mm512_storeu_ps(v + 16 * i, f[i]);
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; c++)
+        o[(size_t)c * os] = a1 ? hsum8(v + 8 * c) + add1 * a1[c] : k * hsum8(v + 8 * c);
+}
+
+INLINE void iq1s_cols(const int NC, int64_t nb, const uint8_t *wrow, const uint8_t *a, size_t as, float *o,
+                      size_t os)
 {
     const __m512i ix[4] = {idx_pair(0), idx_pair(2), idx_pair(4), idx_pair(6)};
     const __m256i idup = _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     /* the signed grid here: |g| and its sign mask are made once per block
-     * for 8 columns, a masked negate of q8 per column (cheaper than the
+     * for NC columns, a masked negate of q8 per column (cheaper than the
      * GEMV's +1 lookups, whose correction is per column) */
     const long long *grid = (const long long *)iq1s_grid;
     const block_iq1_s *x = (const block_iq1_s *)wrow;
@@ -771,6 +803,7 @@ static void iq1s_cols8(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[
         const __m256i lsds = _mm256_sub_epi16(_mm256_xor_si256(lsd, neg), neg);
         __m512i g[4], sc[4];
         __mmask64 gneg[4];
+#pragma GCC unroll 4
         for (int k = 0; k < 4; k++) {
             uint64_t q64;
             uint32_t h2;
@@ -786,33 +819,33 @@ static void iq1s_cols8(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[
         }
         __m512i acc[8];
         __m256i acc1[8];
-        float yd[8];
-        for (int c = 0; c < 8; c++) {
-            const block_q8_K *y = (const block_q8_K *)yc[c] + b;
+        float yd[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+#pragma GCC unroll 8
+        for (int c = 0; c < NC; c++) {
+            const block_q8_K *y = (const block_q8_K *)(a + (size_t)c * as) + b;
             yd[c] = y->d;
             acc1[c] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), lsds);
-            __m512i a = _mm512_setzero_si512();
+            __m512i s = _mm512_setzero_si512();
+#pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
                 const __m512i yv = _mm512_loadu_si512(y->qs + 64 * k);
                 const __m512i ys = _mm512_mask_sub_epi8(yv, gneg[k], _mm512_setzero_si512(), yv);
-                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(g[k], ys), sc[k]);
+                s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(g[k], ys), sc[k]);
             }
-            acc[c] = a;
+            acc[c] = s;
         }
-        const __m256 sumi1 = _mm256_cvtepi32_ps(red8_256(acc1));
+        const __m256 sumi1 = _mm256_cvtepi32_ps(red_nc(NC, acc1));
         const __m256 d = _mm256_mul_ps(_mm256_loadu_ps(yd), _mm256_set1_ps(_cvtsh_ss(x[b].d)));
-        lanes_fma8(f, acc, d);
+        lanes_fma_nc(NC, f, acc, d);
         f1 = _mm256_fmadd_ps(d, sumi1, f1);
     }
-    float v[64], a1[8];
-    for (int i = 0; i < 4; i++)
-        _mm512_storeu_ps(v + 16 * i, f[i]);
+    float a1[8];
     _mm256_storeu_ps(a1, f1);
-    for (int c = 0; c < 8; c++)
-        out[c] = hsum8(v + 8 * c) + IQ1S_DELTA * a1[c];
+    store_nc(NC, f, 1.0f, a1, IQ1S_DELTA, o, os);
 }
 
-static void iq2xxs_cols8(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[8], float out[8])
+INLINE void iq2xxs_cols(const int NC, int64_t nb, const uint8_t *wrow, const uint8_t *a, size_t as, float *o,
+                        size_t os)
 {
     const __m512i ix[4] = {idx_pair(0), idx_pair(2), idx_pair(4), idx_pair(6)};
     const __m512i sctl = _mm512_set1_epi64(0x00000000352e2720ll);
@@ -831,48 +864,61 @@ static void iq2xxs_cols8(int64_t nb, const uint8_t *wrow, const uint8_t *const y
         _mm256_storeu_si256((__m256i *)sm, sg);
         __m512i g[4], sc[4];
         iq2xxs_decode(T, gidx, g);
+#pragma GCC unroll 4
         for (int k = 0; k < 4; k++)
             sc[k] = _mm512_permutexvar_epi16(ix[k], ls512);
         __m512i acc[8];
-        float yd[8];
-        for (int c = 0; c < 8; c++) {
-            const block_q8_K *y = (const block_q8_K *)yc[c] + b;
+        float yd[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+#pragma GCC unroll 8
+        for (int c = 0; c < NC; c++) {
+            const block_q8_K *y = (const block_q8_K *)(a + (size_t)c * as) + b;
             yd[c] = y->d;
-            __m512i a = _mm512_setzero_si512();
+            __m512i s = _mm512_setzero_si512();
+#pragma GCC unroll 4
             for (int k = 0; k < 4; k++) {
                 const __m512i yv = _mm512_loadu_si512(y->qs + 64 * k);
                 const __m512i ys = _mm512_mask_sub_epi8(yv, (__mmask64)sm[k], _mm512_setzero_si512(), yv);
-                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(g[k], ys), sc[k]);
+                s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(g[k], ys), sc[k]);
             }
-            acc[c] = a;
+            acc[c] = s;
         }
-        lanes_fma8(f, acc, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(x[b].d)), _mm256_loadu_ps(yd)));
+        lanes_fma_nc(NC, f, acc, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(x[b].d)), _mm256_loadu_ps(yd)));
     }
-    float v[64];
-    for (int i = 0; i < 4; i++)
-        _mm512_storeu_ps(v + 16 * i, f[i]);
-    for (int c = 0; c < 8; c++)
-        out[c] = 0.125f * hsum8(v + 8 * c);
+    store_nc(NC, f, 0.125f, NULL, 0.0f, o, os);
 }
 
-typedef void (*cols8_fn)(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[8], float out[8]);
+/* NC columns (a + c*as, out o + c*os) of one row */
+typedef void (*cols_fn)(int64_t nb, const uint8_t *wrow, const uint8_t *a, size_t as, float *o, size_t os);
 
-/* rows one at a time, columns 8 at a time (the last group padded by
- * repeating its last column) */
-static void mul_mat_cols(cols8_fn f, int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,
+#define COLS_NC(NAME, NC)                                                                          \
+    static void NAME##_cols##NC(int64_t nb, const uint8_t *wrow, const uint8_t *a, size_t as, float *o, \
+                                size_t os)                                                         \
+    {                                                                                              \
+        NAME##_cols(NC, nb, wrow, a, as, o, os);                                                   \
+    }
+#define COLS_ALL(NAME)                                                                             \
+    COLS_NC(NAME, 1) COLS_NC(NAME, 2) COLS_NC(NAME, 3) COLS_NC(NAME, 4)                            \
+    COLS_NC(NAME, 5) COLS_NC(NAME, 6) COLS_NC(NAME, 7) COLS_NC(NAME, 8)                            \
+    static const cols_fn NAME##_cols_tab[9] = {NULL,             NAME##_cols1, NAME##_cols2,       \
+                                               NAME##_cols3,     NAME##_cols4, NAME##_cols5,       \
+                                               NAME##_cols6,     NAME##_cols7, NAME##_cols8};
+COLS_ALL(iq1s)
+COLS_ALL(iq2xxs)
+
+/* rows one at a time; per row, columns 8 at a time, then the rest */
+static void mul_mat_cols(const cols_fn tab_nc[9], int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,
                          const void *a, size_t as, int64_t nc, float *out, size_t os)
 {
     const uint8_t *wb = w, *ab = a;
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t c0 = 0; c0 < nc; c0 += 8) {
-            const uint8_t *yc[8];
-            for (int c = 0; c < 8; c++)
-                yc[c] = ab + (size_t)(c0 + c < nc ? c0 + c : nc - 1) * as;
-            float s[8];
-            f(n / QK_K, wb + (size_t)r * ws, yc, s);
-            for (int c = 0; c < 8 && c0 + c < nc; c++)
-                out[(size_t)(c0 + c) * os + (size_t)r] = s[c];
-        }
+    const int64_t nb = n / QK_K;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *wr = wb + (size_t)r * ws;
+        int64_t c = 0;
+        for (; c + 8 <= nc; c += 8)
+            tab_nc[8](nb, wr, ab + (size_t)c * as, as, out + (size_t)c * os + (size_t)r, os);
+        if (c < nc)
+            tab_nc[nc - c](nb, wr, ab + (size_t)c * as, as, out + (size_t)c * os + (size_t)r, os);
+    }
 }
 
 /* ---- per-type entry points: vec_dot and mul_mat (4 rows at a time) ---- */
@@ -961,12 +1007,12 @@ static void mm_q4k_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t 
         mm_q4k(n, w, ws, r0, r1, ab + (size_t)ng * as, as, nc - ng, o + (size_t)ng * os, os);
 }
 
-/* one column: four rows per pass; several: decode once, eight columns per pass */
+/* one column: four rows per pass; several: decode once, up to eight columns per pass */
 static void mm_iq1s_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
                         size_t as, int64_t nc, float *o, size_t os)
 {
     if (nc >= 2)
-        mul_mat_cols(iq1s_cols8, n, w, ws, r0, r1, a, as, nc, o, os);
+        mul_mat_cols(iq1s_cols_tab, n, w, ws, r0, r1, a, as, nc, o, os);
     else
         mm_iq1s(n, w, ws, r0, r1, a, as, nc, o, os);
 }
@@ -975,7 +1021,7 @@ static void mm_iq2xxs_any(int64_t n, const void *w, size_t ws, int64_t r0, int64
                           size_t as, int64_t nc, float *o, size_t os)
 {
     if (nc >= 2)
-        mul_mat_cols(iq2xxs_cols8, n, w, ws, r0, r1, a, as, nc, o, os);
+        mul_mat_cols(iq2xxs_cols_tab, n, w, ws, r0, r1, a, as, nc, o, os);
     else
         mm_iq2xxs(n, w, ws, r0, r1, a, as, nc, o, os);
 }
