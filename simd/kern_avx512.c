@@ -993,7 +993,14 @@ static void mm_q4k_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t 
 {
     const int64_t ng = nc - nc % 4;
     const uint8_t *wb = w, *ab = a;
-    for (int64_t r = r0; r < r1; r++)
+    /* many columns: sixteen rows per pass in lanes (kern_gemm_avx512.c),
+     * its transpose paid once for all of them */
+    int64_t rg = r0; /* first row left for the one-row gemm */
+    if (ng >= KERN_GEMM_Q4K_MIN_COLS && r1 - r0 >= 16) {
+        rg = r0 + (r1 - r0) / 16 * 16;
+        kern_gemm_q4k_avx512(n, w, ws, r0, rg, a, as, ng, o, os);
+    }
+    for (int64_t r = rg; r < r1; r++)
         for (int64_t c0 = 0; c0 < ng; c0 += 4) {
             const uint8_t *yc[4];
             for (int c = 0; c < 4; c++)

@@ -182,6 +182,45 @@ static void test_quantize_equal(void **state)
 
 /* ---- random blocks ---- */
 
+/* Prefill shapes: many columns over row ranges past 16 (the AVX-512 Q4_K
+ * sixteen-row tiles, their row tail and the columns past the last four). */
+static void test_products_many_cols(void **state)
+{
+    (void)state;
+    const kern_table *ref = kern_get_isa("scalar");
+    const int types[] = {MS_TYPE_Q4_K};
+    uint64_t rng = 777;
+    n_fail = 0;
+    for (size_t k = 0; k < sizeof ISAS / sizeof ISAS[0]; k++) {
+        const kern_table *t = kern_get_isa(ISAS[k]);
+        if (!t)
+            continue;
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            const int type = types[ti], at = quant_info(type)->act_type;
+            const int64_t lens[] = {256, 1792};
+            for (int li = 0; li < 2; li++) {
+                const int64_t n = lens[li];
+                const int rows = 37, cols = 70;
+                const size_t wr = quant_row_bytes(type, n), ar = quant_row_bytes(at, n);
+                uint8_t *w = malloc(wr * rows), *a = malloc(ar * cols);
+                float *x = malloc((size_t)n * 4);
+                assert_true(w && a && x);
+                quant_fill_random(type, w, (int64_t)(wr * rows / (size_t)quant_info(type)->type_size), &rng, 1.0f);
+                for (int c = 0; c < cols; c++) {
+                    fill_act(x, n, &rng);
+                    ref->quantize[at](x, a + ar * (size_t)c, n);
+                }
+                compare_products(t, ref, type, n, w, rows, a, cols);
+                free(w);
+                free(a);
+                free(x);
+            }
+        }
+        printf("MEASURE kernels %s: Q4_K mul_mat 1-70 columns x 37 rows equal scalar bit for bit\n", t->isa);
+    }
+    assert_int_equal(n_fail, 0);
+}
+
 static void test_products_random(void **state)
 {
     (void)state;
@@ -508,6 +547,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quantize_equal),
         cmocka_unit_test(test_products_random),
+        cmocka_unit_test(test_products_many_cols),
         cmocka_unit_test(test_products_golden),
         cmocka_unit_test(test_dequant_random),
         cmocka_unit_test(test_dequant_golden),

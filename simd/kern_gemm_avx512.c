@@ -1,0 +1,173 @@
+/* kern_gemm_avx512.c - AVX-512 VNNI products of many activation columns
+ * (prefill), sixteen weight rows per pass with one row per int32/float lane.
+ *
+ * Owns: kern_gemm_q4k_avx512 (declared in kern_isa.h, called by
+ * kern_avx512.c's Q4_K mul_mat for columns in the reference's gemm order).
+ * Does not own: the one-column and few-column kernels, the order itself
+ * (quant_dot_q4_K_x86 in quant_ref.c is the specification).
+ *
+ * Why rows in lanes: a kernel with one row and columns in lanes must reduce
+ * sixteen int32 lanes to one number per 64-element pair, per column and
+ * block; with sixteen rows across the lanes of every vector no lane is ever
+ * summed with another.  The price is a transpose of each 16-row 256-block
+ * into 64 vectors of four codes per row (done once, used by every column),
+ * so this path is for many columns only.
+ *
+ * Exactness: per (row, column) the float operations are the specification's,
+ * in its order: per block, per pair p of sub-blocks, A = fma((float)isum_p,
+ * d*da, A) and M = fma((float)msum_p, dmin*da, M), blocks in order; the
+ * integer sums are exact in any order (|sum| < 2^31). */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kern_isa.h"
+#include "quant_blocks.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+enum { Q4K_BYTES = 144, ROWS = 16, MAXC = 64 };
+
+/* sc (bytes 0-7) and m (bytes 8-15) of a Q4_K block's 12 scale bytes */
+INLINE void q4k_scales(const uint8_t *p, uint8_t out[16])
+{
+    uint32_t u[4];
+    memcpy(u, p, 12);
+    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
+    const uint32_t mins_lo = u[1] & m6;
+    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
+    u[2] = mins_lo;
+    u[0] &= m6;
+    memcpy(out, u, 16);
+}
+
+/* 16x16 transpose of dwords: r[i] lane j -> r[j] lane i */
+INLINE void transpose16(__m512i r[16])
+{
+    __m512i t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+    }
+    /* now r[4a+b] holds, in each 128-bit lane q, row 4q'+... : finish with
+     * the 128-bit lane shuffles */
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+        r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
+    }
+}
+
+typedef struct {
+    __m512i w[64];  /* w[k] lane r: codes 4k..4k+3 of row r (u8) */
+    __m512i sc[8];  /* sub-block scale per row (int32) */
+    __m512i mp[4];  /* pair p: m_2p | m_2p+1 << 16 per row (int16 pairs) */
+    __m512 d, dmin; /* per row */
+} q4k_tile;
+
+/* Block b of rows w, w + ws, ... (16 rows) into the tile. */
+static void q4k_tile_load(q4k_tile *t, const uint8_t *w, size_t ws, int64_t b)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    uint8_t sm[ROWS][16];
+    uint16_t dh[ROWS], mh[ROWS];
+    /* codes of row r as 4 vectors of 64 bytes = elements 64q..64q+63 */
+    for (int g = 0; g < 4; g++) {
+        __m512i r[16];
+        for (int i = 0; i < ROWS; i++) {
+            const uint8_t *blk = w + (size_t)i * ws + (size_t)b * Q4K_BYTES;
+            /* chunk g: low nibbles = elements 64g..64g+31, high = 64g+32.. */
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * g));
+            const __m512i qq = _mm512_castsi256_si512(q);
+            const __m512i lo = _mm512_and_si512(qq, m4), hi = _mm512_and_si512(_mm512_srli_epi16(qq, 4), m4);
+            r[i] = _mm512_inserti64x4(lo, _mm512_castsi512_si256(hi), 1);
+            if (g == 0) {
+                memcpy(&dh[i], blk, 2);
+                memcpy(&mh[i], blk + 2, 2);
+                q4k_scales(blk + 4, sm[i]);
+            }
+        }
+        transpose16(r);
+        for (int k = 0; k < 16; k++)
+            t->w[16 * g + k] = r[k];
+    }
+    int32_t sc[8][ROWS], mp[4][ROWS];
+    for (int i = 0; i < ROWS; i++) {
+        for (int j = 0; j < 8; j++)
+            sc[j][i] = sm[i][j];
+        for (int p = 0; p < 4; p++)
+            mp[p][i] = (int32_t)((uint32_t)sm[i][8 + 2 * p] | (uint32_t)sm[i][9 + 2 * p] << 16);
+    }
+    for (int j = 0; j < 8; j++)
+        t->sc[j] = _mm512_loadu_si512(sc[j]);
+    for (int p = 0; p < 4; p++)
+        t->mp[p] = _mm512_loadu_si512(mp[p]);
+    t->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dh));
+    t->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)mh));
+}
+
+/* Sixteen rows (w, w + ws, ...) times nc <= MAXC columns (a + c*as, Q8_K),
+ * A/M chains updated in place (acc[c], accm[c], one lane per row). */
+static void q4k_tile_cols(const q4k_tile *t, int64_t b, const uint8_t *a, size_t as, int nc, __m512 *acc,
+                          __m512 *accm)
+{
+    for (int p = 0; p < 4; p++) {
+        const __m512i sa = t->sc[2 * p], sb = t->sc[2 * p + 1], mp = t->mp[p];
+        const __m512i *w0 = t->w + 16 * p, *w1 = t->w + 16 * p + 8;
+        for (int c = 0; c < nc; c++) {
+            const block_q8_K *y = (const block_q8_K *)(a + (size_t)c * as) + b;
+            const int32_t *q = (const int32_t *)(y->qs + 64 * p);
+            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+            for (int k = 0; k < 8; k++) {
+                s0 = _mm512_dpbusd_epi32(s0, w0[k], _mm512_set1_epi32(q[k]));
+                s1 = _mm512_dpbusd_epi32(s1, w1[k], _mm512_set1_epi32(q[8 + k]));
+            }
+            const __m512i isum = _mm512_add_epi32(_mm512_mullo_epi32(s0, sa), _mm512_mullo_epi32(s1, sb));
+            const int32_t B0 = y->bsums[4 * p] + y->bsums[4 * p + 1];
+            const int32_t B1 = y->bsums[4 * p + 2] + y->bsums[4 * p + 3];
+            const __m512i bp = _mm512_set1_epi32((int32_t)(((uint32_t)B0 & 0xffff) | (uint32_t)B1 << 16));
+            const __m512i msum = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mp, bp);
+            const __m512 da = _mm512_set1_ps(y->d);
+            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(t->d, da), acc[c]);
+            accm[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(t->dmin, da), accm[c]);
+        }
+    }
+}
+
+void kern_gemm_q4k_avx512(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
+                          size_t as, int64_t nc, float *out, size_t os)
+{
+    const uint8_t *wb = w, *ab = a;
+    const int64_t nb = n / QK_K;
+    q4k_tile t;
+    __m512 acc[MAXC], accm[MAXC];
+    for (int64_t r = r0; r + ROWS <= r1; r += ROWS)
+        for (int64_t c0 = 0; c0 < nc; c0 += MAXC) {
+            const int cn = (int)(nc - c0 < MAXC ? nc - c0 : MAXC);
+            for (int c = 0; c < cn; c++)
+                acc[c] = accm[c] = _mm512_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                q4k_tile_load(&t, wb + (size_t)r * ws, ws, b);
+                q4k_tile_cols(&t, b, ab + (size_t)c0 * as, as, cn, acc, accm);
+            }
+            for (int c = 0; c < cn; c++) {
+                float v[ROWS];
+                _mm512_storeu_ps(v, _mm512_sub_ps(acc[c], accm[c]));
+                float *o = out + (size_t)(c0 + c) * os + (size_t)r;
+                memcpy(o, v, sizeof v);
+            }
+        }
+}
