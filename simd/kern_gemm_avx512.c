@@ -119,30 +119,54 @@ static void q4k_tile_load(q4k_tile *t, const uint8_t *w, size_t ws, int64_t b)
     t->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)mh));
 }
 
+/* One column's pair p: isum (exact, as float: every partial is an integer
+ * below 2^24, so the float products and sum are exact and equal
+ * (float)isum) and msum; the 16 dpbusd in four chains of four, short
+ * enough for the out-of-order window to overlap columns. */
+INLINE void q4k_pair_col(const __m512i w0[8], const __m512i w1[8], __m512 saf, __m512 sbf, __m512i mp,
+                         const block_q8_K *y, int p, __m512 *isum, __m512 *msum)
+{
+    const int32_t *q = (const int32_t *)(y->qs + 64 * p);
+    __m512i s[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                    _mm512_setzero_si512()};
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        s[0] = _mm512_dpbusd_epi32(s[0], w0[k], _mm512_set1_epi32(q[k]));
+        s[1] = _mm512_dpbusd_epi32(s[1], w0[4 + k], _mm512_set1_epi32(q[4 + k]));
+        s[2] = _mm512_dpbusd_epi32(s[2], w1[k], _mm512_set1_epi32(q[8 + k]));
+        s[3] = _mm512_dpbusd_epi32(s[3], w1[4 + k], _mm512_set1_epi32(q[12 + k]));
+    }
+    const __m512 f0 = _mm512_cvtepi32_ps(_mm512_add_epi32(s[0], s[1]));
+    const __m512 f1 = _mm512_cvtepi32_ps(_mm512_add_epi32(s[2], s[3]));
+    *isum = _mm512_fmadd_ps(f1, sbf, _mm512_mul_ps(f0, saf));
+    const int32_t B0 = y->bsums[4 * p] + y->bsums[4 * p + 1];
+    const int32_t B1 = y->bsums[4 * p + 2] + y->bsums[4 * p + 3];
+    const __m512i bp = _mm512_set1_epi32((int32_t)(((uint32_t)B0 & 0xffff) | (uint32_t)B1 << 16));
+    *msum = _mm512_cvtepi32_ps(_mm512_dpwssd_epi32(_mm512_setzero_si512(), mp, bp));
+}
+
 /* Sixteen rows (w, w + ws, ...) times nc <= MAXC columns (a + c*as, Q8_K),
  * A/M chains updated in place (acc[c], accm[c], one lane per row). */
 static void q4k_tile_cols(const q4k_tile *t, int64_t b, const uint8_t *a, size_t as, int nc, __m512 *acc,
                           __m512 *accm)
 {
     for (int p = 0; p < 4; p++) {
-        const __m512i sa = t->sc[2 * p], sb = t->sc[2 * p + 1], mp = t->mp[p];
-        const __m512i *w0 = t->w + 16 * p, *w1 = t->w + 16 * p + 8;
+        const __m512 saf = _mm512_cvtepi32_ps(t->sc[2 * p]), sbf = _mm512_cvtepi32_ps(t->sc[2 * p + 1]);
+        const __m512i mp = t->mp[p];
+        /* the pair's 16 code vectors stay in registers for every column */
+        __m512i w0[8], w1[8];
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            w0[k] = t->w[16 * p + k];
+            w1[k] = t->w[16 * p + 8 + k];
+        }
         for (int c = 0; c < nc; c++) {
             const block_q8_K *y = (const block_q8_K *)(a + (size_t)c * as) + b;
-            const int32_t *q = (const int32_t *)(y->qs + 64 * p);
-            __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-            for (int k = 0; k < 8; k++) {
-                s0 = _mm512_dpbusd_epi32(s0, w0[k], _mm512_set1_epi32(q[k]));
-                s1 = _mm512_dpbusd_epi32(s1, w1[k], _mm512_set1_epi32(q[8 + k]));
-            }
-            const __m512i isum = _mm512_add_epi32(_mm512_mullo_epi32(s0, sa), _mm512_mullo_epi32(s1, sb));
-            const int32_t B0 = y->bsums[4 * p] + y->bsums[4 * p + 1];
-            const int32_t B1 = y->bsums[4 * p + 2] + y->bsums[4 * p + 3];
-            const __m512i bp = _mm512_set1_epi32((int32_t)(((uint32_t)B0 & 0xffff) | (uint32_t)B1 << 16));
-            const __m512i msum = _mm512_dpwssd_epi32(_mm512_setzero_si512(), mp, bp);
+            __m512 is, ms;
+            q4k_pair_col(w0, w1, saf, sbf, mp, y, p, &is, &ms);
             const __m512 da = _mm512_set1_ps(y->d);
-            acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(t->d, da), acc[c]);
-            accm[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum), _mm512_mul_ps(t->dmin, da), accm[c]);
+            acc[c] = _mm512_fmadd_ps(is, _mm512_mul_ps(t->d, da), acc[c]);
+            accm[c] = _mm512_fmadd_ps(ms, _mm512_mul_ps(t->dmin, da), accm[c]);
         }
     }
 }
