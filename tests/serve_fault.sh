@@ -93,8 +93,10 @@ U2=http://127.0.0.1:$((PORT + 1))
 "$BIN" serve -m "$M" --port $((PORT + 1)) --load-mode mmap -c 512 >>"$T/mmap.log" 2>&1 &
 SRV=$!
 up=0
-for _ in $(seq 1 300); do [ "$(curl -s -o /dev/null -w '%{http_code}' $U2/health)" = 200 ] && up=1 && break; sleep 0.1; done
-check "mmap server came up" "[ $up -eq 1 ]" || tail -5 "$T/mmap.log"
+# 60 s: a sanitizer build on a loaded 2-core machine once took over 30
+for _ in $(seq 1 600); do [ "$(curl -s -o /dev/null -w '%{http_code}' $U2/health)" = 200 ] && up=1 && break; sleep 0.1; done
+check "mmap server came up" "[ $up -eq 1 ]"
+[ $up -eq 1 ] || { echo "mmap server log:"; tail -5 "$T/mmap.log"; }
 truncate -s $((size / 3)) "$M"
 curl -s -m 60 -o /dev/null -d "$req" $U2/v1/chat/completions
 wait $SRV; rc=$?; SRV=
