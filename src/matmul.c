@@ -1,9 +1,15 @@
 /* matmul.c - activation quantization and row-parallel products.
  *
- * Rows are split evenly across threads; every thread computes all activation
- * columns for its rows, so each weight byte is read from memory once per
- * call whatever the batch size (the point of batching prefill). */
+ * Rows go to threads in chunks claimed from a shared counter; every thread
+ * computes all activation columns for its rows, so each weight byte is read
+ * from memory once per call whatever the batch size (the point of batching
+ * prefill).  Chunks, not one even split: a core slowed by a neighbour (a VM,
+ * a hyperthread sibling, a busier NUMA node) would otherwise hold every
+ * fork/join for its whole share; each row's result is the same whoever
+ * computes it. */
 #include "matmul.h"
+
+#include <stdatomic.h>
 
 #include "kernels.h"
 #include "quant.h"
@@ -54,15 +60,30 @@ struct mul_job {
     int n_tok;
     float *y;
     size_t y_stride;
+    atomic_long next; /* first row not yet claimed */
 };
+
+/* Rows per claim: about eight claims per thread, in multiples of 16 so the
+ * kernels' 4- and 16-row groups stay whole. */
+static long mul_chunk(long n_out, int nth)
+{
+    long c = n_out / ((long)nth * 8);
+    c = (c + 15) & ~15L;
+    return c < 16 ? 16 : c;
+}
 
 static void mul_job_run(void *ctx, int ith, int nth)
 {
     struct mul_job *j = ctx;
-    long lo, hi;
-    tpool_split(j->n_out, ith, nth, &lo, &hi);
-    if (lo < hi)
+    (void)ith;
+    const long chunk = mul_chunk(j->n_out, nth);
+    for (;;) {
+        const long lo = atomic_fetch_add_explicit(&j->next, chunk, memory_order_relaxed);
+        if (lo >= j->n_out)
+            break;
+        const long hi = lo + chunk < j->n_out ? lo + chunk : j->n_out;
         j->fn(j->n_in, j->w, j->row_bytes, lo, hi, j->q, j->q_row, j->n_tok, j->y, j->y_stride);
+    }
 }
 
 void mm_mul_raw_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n_out,
@@ -71,7 +92,7 @@ void mm_mul_raw_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n
     const kern_table *k = kern_get();
     int at = quant_info(type)->act_type;
     struct mul_job j = {k->mul_mat[type], n_in, n_out, data, quant_row_bytes(type, n_in), q,
-                        quant_row_bytes(at, n_in), n_tok, y, y_stride};
+                        quant_row_bytes(at, n_in), n_tok, y, y_stride, 0};
     /* Tiny products are not worth a fork. */
     if ((uint64_t)n_in * (uint64_t)n_out * (uint64_t)n_tok < 32768)
         mul_job_run(&j, 0, 1);
