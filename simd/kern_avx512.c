@@ -40,12 +40,15 @@
  *    these ranges: |w| <= 63, |q8| <= 127) and the per-sub-block scale is
  *    applied by vpdpwssd (VNNI) into s32 accumulators;
  *  - IQ1_S grid values {-1,0,1} are looked up with +1 added ({0,1,2}, an
- *    unsigned operand for vpmaddubsw) in the four-row GEMV (the q8 pair sums
- *    that take the +1 off are shared by the rows); the multi-column kernel uses
- *    |g| and a sign mask made once per block instead.  Its 2048-entry grid is
- *    read with scalar loads assembled into a zmm: vpgatherqq measured no
- *    faster on this Zen 5 (3.9 GB/s either way, 7168-wide rows in L2, 1
- *    thread) and is slow on Intel parts with the GDS microcode fix;
+ *    unsigned operand for vpmaddubsw/vpdpbusd) in the four-row GEMVs (the q8
+ *    sums that take the +1 off are shared by the rows); the multi-column
+ *    kernel uses |g| and a sign mask made once per block instead.  The
+ *    multi-column kernel and IQ1_M read the 2048-entry grid with scalar
+ *    loads assembled into a zmm: vpgatherqq measured no faster there on a
+ *    Zen 5 (3.9 GB/s either way, 7168-wide rows in L2, 1 thread) and is
+ *    slow on Intel parts with the GDS microcode fix.  The IQ1_S GEMV builds
+ *    its indices in vectors and gathers (vpgatherdq): on a Sapphire Rapids
+ *    VM (GDS not reported) 1.7x the scalar-load version;
  *  - IQ2_XXS: its 256-entry grid (values 8, 25, 43) is kept as 2-bit codes in
  *    eight zmm and looked up with vpermi2w, then expanded to bytes with
  *    vpermb/vpmultishiftqb; signs are rebuilt from the 7 stored bits plus
@@ -463,12 +466,42 @@ static void grids_init(void)
     }
 }
 
+/* Four rows per pass (nr = 1: row 0 stands in for the other three, whose
+ * results are dropped).  Per block: the grid indices are built in vectors
+ * (qs | 3 bits of qh << 8, one per dword) and looked up with vpgatherdq;
+ * each 64-element chunk k is one vpdpbusd of the {0,1,2} grid bytes into a
+ * start of minus the 4-element q8 sums (so the exact sums of 4 products per
+ * int32 lane, |s| <= 508), times ls per sub-block as (ls, 0) word pairs in
+ * vpdpwssd.  ls and the delta term are made for the four rows at once from
+ * one zmm of their qh words (word 8r + sub-block). */
 INLINE __m128 dot_iq1s_rows(const int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
 {
-    const __m512i ix0 = idx_pair(0), ix1 = idx_pair(2), ix2 = idx_pair(4), ix3 = idx_pair(6);
-    const __m256i idup = _mm256_setr_epi16(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     const long long *grid = (const long long *)iq1s_grid_p1;
     const __m512i ones = _mm512_set1_epi8(1);
+    /* vpermw: both words of dword l <- qh word 4h + l/4; vprold by 8 - 3j
+     * (mod 32) brings bits 3j..3j+2 of the low word to bits 8..10 */
+    __m512i iqh0, iqh1, ils[2][4];
+    {
+        int16_t t[2][32];
+        int32_t u[16];
+        for (int l = 0; l < 32; l++) {
+            t[0][l] = (int16_t)(l / 8);
+            t[1][l] = (int16_t)(4 + l / 8);
+        }
+        iqh0 = _mm512_loadu_si512(t[0]);
+        iqh1 = _mm512_loadu_si512(t[1]);
+        /* vpermd over the dword ls of two rows (lane 8q + sub-block):
+         * lanes 0-7 <- sub-block 2k of row q, 8-15 <- 2k + 1 */
+        for (int q = 0; q < 2; q++)
+            for (int k = 0; k < 4; k++) {
+                for (int l = 0; l < 16; l++)
+                    u[l] = 8 * q + 2 * k + l / 8;
+                ils[q][k] = _mm512_loadu_si512(u);
+            }
+    }
+    const __m512i rot = _mm512_set_epi32(31, 2, 5, 8, 31, 2, 5, 8, 31, 2, 5, 8, 31, 2, 5, 8);
+    const __m512i m700 = _mm512_set1_epi32(0x700);
+    const __m512i sel4 = _mm512_castsi128_si512(_mm_setr_epi32(0, 4, 8, 12));
     __m512 f[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
     __m128 f1 = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
@@ -477,52 +510,64 @@ INLINE __m128 dot_iq1s_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
         const int8_t *q8 = y[b].qs;
         const __m512i yv[4] = {_mm512_loadu_si512(q8), _mm512_loadu_si512(q8 + 64),
                                _mm512_loadu_si512(q8 + 128), _mm512_loadu_si512(q8 + 192)};
-        /* pair sums of q8: the +1 of the lookups, taken off in the same
-         * int16 lanes (so in the same reference lane) */
-        const __m512i ysum[4] = {_mm512_maddubs_epi16(ones, yv[0]), _mm512_maddubs_epi16(ones, yv[1]),
-                                 _mm512_maddubs_epi16(ones, yv[2]), _mm512_maddubs_epi16(ones, yv[3])};
-        const __m256i bsums = _mm256_loadu_si256((const __m256i *)y[b].bsums);
+        /* minus the sums of 4 q8 per int32 lane: the +1 of the lookups,
+         * taken off in the same lane (so in the same reference lane) as the
+         * start value of each row's vpdpbusd */
+        const __m512i z = _mm512_setzero_si512();
+        const __m512i nq[4] = {_mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, ones, yv[0])),
+                               _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, ones, yv[1])),
+                               _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, ones, yv[2])),
+                               _mm512_sub_epi32(z, _mm512_dpbusd_epi32(z, ones, yv[3]))};
+        /* q8 sums per sub-block (|.| <= 32 * 127) as words, once per row */
+        const __m256i bs32 = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[b].bsums), _mm256_set1_epi16(1));
+        const __m512i bs4 = _mm512_broadcast_i32x4(_mm256_cvtepi32_epi16(bs32));
+        const block_iq1_s *x[4];
+        for (int r = 0; r < 4; r++)
+            x[r] = (const block_iq1_s *)(w + (size_t)(r < nr ? r : 0) * ws) + b;
+        const __m512i qh4 = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)x[0]->qh)),
+                                                           _mm_loadu_si128((const __m128i *)x[1]->qh), 1)),
+            _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)x[2]->qh)),
+                                    _mm_loadu_si128((const __m128i *)x[3]->qh), 1),
+            1);
+        /* ls = 2 * ((h >> 12) & 7) + 1 = ((h >> 11) & 14) | 1; the delta's sign is bit 15 */
+        const __m512i ls4 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(qh4, 11), _mm512_set1_epi16(14),
+                                                      _mm512_set1_epi16(1), 0xea);
+        const __m512i lss = _mm512_mask_sub_epi16(ls4, _mm512_movepi16_mask(qh4), z, ls4);
+        /* ls * delta * sum(q8): int32 lane 4r + i of row r, summed per row */
+        __m512i ds = _mm512_madd_epi16(lss, bs4);
+        ds = _mm512_add_epi32(ds, _mm512_shuffle_epi32(ds, _MM_PERM_BADC));
+        ds = _mm512_add_epi32(ds, _mm512_shuffle_epi32(ds, _MM_PERM_CDAB));
+        const __m128i sumi1 = _mm512_castsi512_si128(_mm512_permutexvar_epi32(sel4, ds));
+        const __m512i lsd[2] = {_mm512_cvtepu16_epi32(_mm512_castsi512_si256(ls4)),
+                                _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(ls4, 1))};
         __m512i acc[4];
-        __m256i acc1[4];
-        uint16_t dh[4] = {0, 0, 0, 0};
+        uint16_t dh[4];
+#pragma GCC unroll 4
         for (int r = 0; r < 4; r++) {
-            acc[r] = _mm512_setzero_si512();
-            acc1[r] = _mm256_setzero_si256();
-            if (r >= nr)
-                continue;
-            const block_iq1_s *x = (const block_iq1_s *)(w + (size_t)r * ws) + b;
-            dh[r] = x->d;
-            const __m128i qh = _mm_loadu_si128((const __m128i *)x->qh);
-            /* ls = 2*((h >> 12) & 7) + 1 per sub-block, as int16 */
-            const __m128i ls = _mm_or_si128(_mm_slli_epi16(_mm_and_si128(_mm_srli_epi16(qh, 12), _mm_set1_epi16(7)), 1),
-                                            _mm_set1_epi16(1));
-            const __m512i ls512 = _mm512_castsi128_si512(ls);
-            /* lsd = ls duplicated per 16-group; signed copy for the delta */
-            const __m256i lsd = _mm256_permutexvar_epi16(idup, _mm256_castsi128_si256(ls));
-            const __m256i neg = _mm256_srai_epi16(_mm256_permutexvar_epi16(idup, _mm256_castsi128_si256(qh)), 15);
-            const __m256i lsds = _mm256_sub_epi16(_mm256_xor_si256(lsd, neg), neg);
-            acc1[r] = _mm256_madd_epi16(bsums, lsds); /* ls * delta * sum(q8) */
+            dh[r] = x[r]->d;
+            const __m128i qh = _mm_loadu_si128((const __m128i *)x[r]->qh);
             __m512i a = _mm512_setzero_si512();
-            for (int k = 0; k < 4; k++) {
-                uint64_t q64;
-                uint32_t h2;
-                memcpy(&q64, x->qs + 8 * k, 8);
-                memcpy(&h2, x->qh + 2 * k, 4);
-                const uint64_t i0 = _pdep_u64(q64 & 0xffffffff, 0x00ff00ff00ff00ffull) | _pdep_u64(h2 & 0xfff, 0x0700070007000700ull);
-                const uint64_t i1 = _pdep_u64(q64 >> 32, 0x00ff00ff00ff00ffull) | _pdep_u64(h2 >> 16, 0x0700070007000700ull);
-                const __m512i g = _mm512_set_epi64(grid[i1 >> 48], grid[(i1 >> 32) & 0xffff], grid[(i1 >> 16) & 0xffff], grid[i1 & 0xffff],
-                                                   grid[i0 >> 48], grid[(i0 >> 32) & 0xffff], grid[(i0 >> 16) & 0xffff], grid[i0 & 0xffff]);
-                const __m512i ix = k == 0 ? ix0 : k == 1 ? ix1 : k == 2 ? ix2 : ix3;
-                const __m512i gy = _mm512_sub_epi16(_mm512_maddubs_epi16(g, yv[k]), ysum[k]);
-                a = _mm512_dpwssd_epi32(a, gy, _mm512_permutexvar_epi16(ix, ls512));
+            for (int h = 0; h < 2; h++) {
+                /* grid indices of groups 16h..16h+15, one per dword:
+                 * qs | ((qh[ib] >> 3j) & 7) << 8 (j = group % 4) */
+                const __m512i q32 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(x[r]->qs + 16 * h)));
+                const __m512i hw = _mm512_permutexvar_epi16(h ? iqh1 : iqh0, _mm512_castsi128_si512(qh));
+                const __m512i gi = _mm512_ternarylogic_epi32(q32, _mm512_rolv_epi32(hw, rot), m700, 0xf8);
+                for (int t = 0; t < 2; t++) {
+                    const int k = 2 * h + t;
+                    const __m512i g = _mm512_i32gather_epi64(t ? _mm512_extracti64x4_epi64(gi, 1) : _mm512_castsi512_si256(gi),
+                                                             grid, 8);
+                    const __m512i gs = _mm512_dpbusd_epi32(nq[k], g, yv[k]);
+                    a = _mm512_dpwssd_epi32(a, gs, _mm512_permutexvar_epi32(ils[r & 1][k], lsd[r >> 1]));
+                }
             }
             acc[r] = a;
         }
-        const __m128 sumi1 = _mm_cvtepi32_ps(red4_256(acc1[0], acc1[1], acc1[2], acc1[3]));
         const __m128 d = _mm_mul_ps(halves4(dh), _mm_set1_ps(y[b].d));
         /* lanes = fma(d, lane, lanes); acc1 = fma(d, sumi1, acc1) */
         lanes_fma4(f, acc, d);
-        f1 = _mm_fmadd_ps(d, sumi1, f1);
+        f1 = _mm_fmadd_ps(d, _mm_cvtepi32_ps(sumi1), f1);
     }
     return _mm_add_ps(hsum8x4(f), _mm_mul_ps(_mm_set1_ps(IQ1S_DELTA), f1));
 }
