@@ -43,12 +43,12 @@
  *    unsigned operand for vpmaddubsw/vpdpbusd) in the four-row GEMVs (the q8
  *    sums that take the +1 off are shared by the rows); the multi-column
  *    kernel uses |g| and a sign mask made once per block instead.  The
- *    multi-column kernel and IQ1_M read the 2048-entry grid with scalar
- *    loads assembled into a zmm: vpgatherqq measured no faster there on a
- *    Zen 5 (3.9 GB/s either way, 7168-wide rows in L2, 1 thread) and is
- *    slow on Intel parts with the GDS microcode fix.  The IQ1_S GEMV builds
- *    its indices in vectors and gathers (vpgatherdq): on a Sapphire Rapids
- *    VM (GDS not reported) 1.7x the scalar-load version;
+ *    multi-column kernel reads the 2048-entry grid with scalar loads
+ *    assembled into a zmm: vpgatherqq measured no faster there on a Zen 5
+ *    (3.9 GB/s either way, 7168-wide rows in L2, 1 thread) and is slow on
+ *    Intel parts with the GDS microcode fix.  The IQ1_S and IQ1_M GEMVs
+ *    build their indices in vectors and gather (vpgatherdq): on a Sapphire
+ *    Rapids VM (GDS not reported) 1.5-1.8x the scalar-load versions;
  *  - IQ2_XXS: its 256-entry grid (values 8, 25, 43) is kept as 2-bit codes in
  *    eight zmm and looked up with vpermi2w, then expanded to bytes with
  *    vpermb/vpmultishiftqb; signs are rebuilt from the 7 stored bits plus
@@ -575,8 +575,8 @@ INLINE __m128 dot_iq1s_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
 /* ---- IQ1_M ----
  * Like IQ1_S (the same grid, +1 lookups), with a 3-bit scale per 16 and a
  * delta sign per 8.  Grid and delta terms each go into their own eight
- * reference lanes.  The +1 of the lookups comes off as q8 pair sums per
- * int16 lane; the delta lanes are per-lane q8 sums (made once per block for
+ * reference lanes.  The grid lookups are gathered and summed like IQ1_S's
+ * (vpdpbusd into minus the 4-element q8 sums, then (ls, 0) pairs); the delta lanes are per-lane q8 sums (made once per block for
  * the four rows) times the +-scale of their group, two vpdpwssd per row. */
 
 INLINE __m128 dot_iq1m_rows(const int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
@@ -606,6 +606,19 @@ INLINE __m128 dot_iq1m_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
         isg[0] = _mm512_loadu_si512(u[0]);
         isg[1] = _mm512_loadu_si512(u[1]);
     }
+    /* vpermb: byte 1 of dword l <- qh byte 8h + l/2, then >> 4 (l odd) */
+    __m512i iqb0, iqb1;
+    {
+        int8_t t[2][64];
+        for (int i = 0; i < 64; i++) {
+            t[0][i] = (int8_t)(i / 8);
+            t[1][i] = (int8_t)(8 + i / 8);
+        }
+        iqb0 = _mm512_loadu_si512(t[0]);
+        iqb1 = _mm512_loadu_si512(t[1]);
+    }
+    const __m512i nsh = _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0);
+    const __m512i m700 = _mm512_set1_epi32(0x700);
     const __m512i ones = _mm512_set1_epi8(1);
     const long long *grid = (const long long *)iq1s_grid_p1;
     __m512 f[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, f2[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
@@ -615,11 +628,11 @@ INLINE __m128 dot_iq1m_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
         const int8_t *q8 = y[b].qs;
         const __m512i yv[4] = {_mm512_loadu_si512(q8), _mm512_loadu_si512(q8 + 64),
                                _mm512_loadu_si512(q8 + 128), _mm512_loadu_si512(q8 + 192)};
-        const __m512i ysum[4] = {_mm512_maddubs_epi16(ones, yv[0]), _mm512_maddubs_epi16(ones, yv[1]),
-                                 _mm512_maddubs_epi16(ones, yv[2]), _mm512_maddubs_epi16(ones, yv[3])};
-        __m512i D[4], Z[2];
-        for (int k = 0; k < 4; k++)
+        __m512i D[4], Z[2], nq[4];
+        for (int k = 0; k < 4; k++) {
             D[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, yv[k]);
+            nq[k] = _mm512_sub_epi32(_mm512_setzero_si512(), D[k]);
+        }
         Z[0] = _mm512_permutex2var_epi16(D[0], ipack, D[1]);
         Z[1] = _mm512_permutex2var_epi16(D[2], ipack, D[3]);
         __m512i acc[4], acc2[4];
@@ -647,20 +660,21 @@ INLINE __m128 dot_iq1m_rows(const int nr, int64_t nb, const uint8_t *w, size_t w
             __m512i a = acc[r];
             acc2[r] = _mm512_dpwssd_epi32(_mm512_madd_epi16(Z[0], _mm512_permutexvar_epi16(isg[0], lsgs)), Z[1],
                                           _mm512_permutexvar_epi16(isg[1], lsgs));
-            for (int k = 0; k < 4; k++) {
-                uint64_t q64;
-                uint32_t h4;
-                memcpy(&q64, x->qs + 8 * k, 8);
-                memcpy(&h4, x->qh + 4 * k, 4);
-                /* group m of this zmm: qs byte | (nibble m of qh & 7) << 8 */
-                const uint64_t i0 = _pdep_u64(q64 & 0xffffffff, 0x00ff00ff00ff00ffull) |
-                                    (_pdep_u64(h4 & 0xffff, 0x0f000f000f000f00ull) & 0x0700070007000700ull);
-                const uint64_t i1 = _pdep_u64(q64 >> 32, 0x00ff00ff00ff00ffull) |
-                                    (_pdep_u64(h4 >> 16, 0x0f000f000f000f00ull) & 0x0700070007000700ull);
-                const __m512i g = _mm512_set_epi64(grid[i1 >> 48], grid[(i1 >> 32) & 0xffff], grid[(i1 >> 16) & 0xffff], grid[i1 & 0xffff],
-                                                   grid[i0 >> 48], grid[(i0 >> 32) & 0xffff], grid[(i0 >> 16) & 0xffff], grid[i0 & 0xffff]);
-                const __m512i gy = _mm512_sub_epi16(_mm512_maddubs_epi16(g, yv[k]), ysum[k]);
-                a = _mm512_dpwssd_epi32(a, gy, _mm512_permutexvar_epi16(ix[k], ls512));
+            const __m128i qhv = _mm_loadu_si128((const __m128i *)x->qh);
+            for (int h = 0; h < 2; h++) {
+                /* grid indices of groups 16h..16h+15, one per dword:
+                 * qs | (nibble l of qh & 7) << 8 */
+                const __m512i q32 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(x->qs + 16 * h)));
+                const __m512i hb = _mm512_maskz_permutexvar_epi8(0x2222222222222222ull, h ? iqb1 : iqb0, _mm512_castsi128_si512(qhv));
+                const __m512i gi = _mm512_ternarylogic_epi32(q32, _mm512_srlv_epi32(hb, nsh), m700, 0xf8);
+                for (int t = 0; t < 2; t++) {
+                    const int k = 2 * h + t;
+                    const __m512i g = _mm512_i32gather_epi64(t ? _mm512_extracti64x4_epi64(gi, 1) : _mm512_castsi512_si256(gi),
+                                                             grid, 8);
+                    /* exact sums of 4 products per lane (|s| <= 508), times ls as (ls, 0) */
+                    const __m512i gs = _mm512_dpbusd_epi32(nq[k], g, yv[k]);
+                    a = _mm512_dpwssd_epi32(a, gs, _mm512_maskz_permutexvar_epi16(0x55555555u, ix[k], ls512));
+                }
             }
             acc[r] = a;
         }
