@@ -236,13 +236,7 @@ static void quant_q8_k(const float *x, void *dst, int64_t n)
 INLINE __m128i k4_scales(const uint8_t *p)
 {
     uint32_t u[4];
-    memcpy(u, p, 12);
-    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
-    const uint32_t mins_lo = u[1] & m6;
-    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
-    u[2] = mins_lo;
-    u[0] &= m6;
+    quant_k4_scales(p, u);
     return _mm_loadu_si128((const __m128i *)u);
 }
 

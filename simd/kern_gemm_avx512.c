@@ -27,20 +27,6 @@
 
 enum { Q4K_BYTES = 144, ROWS = 16, MAXC = 64 };
 
-/* sc (bytes 0-7) and m (bytes 8-15) of a Q4_K block's 12 scale bytes */
-INLINE void q4k_scales(const uint8_t *p, uint8_t out[16])
-{
-    uint32_t u[4];
-    memcpy(u, p, 12);
-    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
-    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
-    const uint32_t mins_lo = u[1] & m6;
-    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
-    u[2] = mins_lo;
-    u[0] &= m6;
-    memcpy(out, u, 16);
-}
-
 /* 16x16 transpose of dwords: r[i] lane j -> r[j] lane i */
 INLINE void transpose16(__m512i r[16])
 {
@@ -82,7 +68,7 @@ typedef struct {
 static void q4k_tile_load(q4k_tile *t, const uint8_t *w, size_t ws, int64_t b)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    uint8_t sm[ROWS][16];
+    uint8_t sm[ROWS][16]; /* per row: scales 0-7, mins 8-15 */
     uint16_t dh[ROWS], mh[ROWS];
     /* codes of row r as 4 vectors of 64 bytes = elements 64q..64q+63 */
     for (int g = 0; g < 4; g++) {
@@ -97,7 +83,9 @@ static void q4k_tile_load(q4k_tile *t, const uint8_t *w, size_t ws, int64_t b)
             if (g == 0) {
                 memcpy(&dh[i], blk, 2);
                 memcpy(&mh[i], blk + 2, 2);
-                q4k_scales(blk + 4, sm[i]);
+                uint32_t u[4];
+                quant_k4_scales(blk + 4, u);
+                memcpy(sm[i], u, 16);
             }
         }
         transpose16(r);

@@ -6,6 +6,7 @@
 #define MS_QUANT_BLOCKS_H
 
 #include <stdint.h>
+#include <string.h>
 
 #define QK_K 256
 #define QK8_0 32
@@ -43,6 +44,20 @@ _Static_assert(sizeof(block_q3_K) == 110, "q3_K");
 
 typedef struct { uint16_t d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qs[QK_K / 2]; } block_q4_K;
 _Static_assert(sizeof(block_q4_K) == 144, "q4_K");
+
+/* Q4_K/Q5_K's 12 packed scale bytes -> out bytes 0-7 the eight 6-bit
+ * scales, bytes 8-15 the eight mins (get_scale_min_k4's values), as four
+ * words for the SIMD kernels to load. */
+static inline void quant_k4_scales(const uint8_t p[12], uint32_t out[4])
+{
+    memcpy(out, p, 12);
+    const uint32_t m6 = 0x3f3f3f3f, m4 = 0x0f0f0f0f, m2 = 0x03030303;
+    out[3] = ((out[2] >> 4) & m4) | (((out[1] >> 6) & m2) << 4);
+    const uint32_t mins_lo = out[1] & m6;
+    out[1] = (out[2] & m4) | (((out[0] >> 6) & m2) << 4);
+    out[2] = mins_lo;
+    out[0] &= m6;
+}
 
 typedef struct { uint16_t d, dmin; uint8_t scales[K_SCALE_SIZE]; uint8_t qh[QK_K / 8]; uint8_t qs[QK_K / 2]; } block_q5_K;
 _Static_assert(sizeof(block_q5_K) == 176, "q5_K");
