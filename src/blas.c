@@ -15,16 +15,20 @@
 /* Not in cblas.h but exported by every DYNAMIC_ARCH OpenBLAS: the kernel
  * family in use, and the pair that drops and redoes the selection (which
  * honours OPENBLAS_CORETYPE).  Its constructor has chosen before main runs,
- * so setting the variable from inside the process needs the pair. */
-char *openblas_get_corename(void);
-void gotoblas_dynamic_init(void);
-void gotoblas_dynamic_quit(void);
+ * so setting the variable from inside the process needs the pair.  Weak: a
+ * build without runtime selection lacks them, and then there is nothing to
+ * fix. */
+char *openblas_get_corename(void) __attribute__((weak));
+void gotoblas_dynamic_init(void) __attribute__((weak));
+void gotoblas_dynamic_quit(void) __attribute__((weak));
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void setup(void)
 {
     openblas_set_num_threads(1);
+    if (!openblas_get_corename || !gotoblas_dynamic_init || !gotoblas_dynamic_quit)
+        return;
     const char *core = openblas_get_corename();
     if (getenv("OPENBLAS_CORETYPE") || !core || strcasecmp(core, "prescott"))
         return;
@@ -43,7 +47,7 @@ void blas_setup(void) { pthread_once(&once, setup); }
 const char *blas_core(void)
 {
     blas_setup();
-    const char *c = openblas_get_corename();
+    const char *c = openblas_get_corename ? openblas_get_corename() : NULL;
     return c ? c : "?";
 }
 
