@@ -459,12 +459,6 @@ static inline __m256i bits_to_bytes(uint32_t w)
     return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
 }
 
-/* y * (+1 | -1) where mask bytes are 0xFF for negative */
-static inline __m256i apply_signs(__m256i y, __m256i neg)
-{
-    return _mm256_sign_epi8(y, _mm256_or_si256(neg, _mm256_set1_epi8(1)));
-}
-
 /* binary16 -> float with F16C: exact, as quant_f16_to_f32 */
 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 
