@@ -182,6 +182,28 @@ static void test_quantize_equal(void **state)
 
 /* ---- random blocks ---- */
 
+/* compare_products on `rows` random weight rows of `type` (n long) and
+ * `cols` random activation columns quantized by the scalar table. */
+static void compare_random(const kern_table *t, const kern_table *ref, int type, int64_t n, int rows, int cols,
+                           uint64_t *rng)
+{
+    const quant_type_info *inf = quant_info(type);
+    const int at = inf->act_type;
+    const size_t wr = quant_row_bytes(type, n), ar = quant_row_bytes(at, n);
+    uint8_t *w = malloc(wr * (size_t)rows), *a = malloc(ar * (size_t)cols);
+    float *x = malloc((size_t)n * 4);
+    assert_true(w && a && x);
+    quant_fill_random(type, w, (int64_t)(wr * (size_t)rows / (size_t)inf->type_size), rng, 1.0f);
+    for (int c = 0; c < cols; c++) {
+        fill_act(x, n, rng);
+        ref->quantize[at](x, a + ar * (size_t)c, n);
+    }
+    compare_products(t, ref, type, n, w, rows, a, cols);
+    free(w);
+    free(a);
+    free(x);
+}
+
 /* Prefill shapes: many columns over row ranges past 16 (the AVX-512 Q4_K
  * sixteen-row tiles, their row tail and the columns past the last four). */
 static void test_products_many_cols(void **state)
@@ -196,25 +218,9 @@ static void test_products_many_cols(void **state)
         if (!t)
             continue;
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
-            const int type = types[ti], at = quant_info(type)->act_type;
             const int64_t lens[] = {256, 1792};
-            for (int li = 0; li < 2; li++) {
-                const int64_t n = lens[li];
-                const int rows = 37, cols = 70;
-                const size_t wr = quant_row_bytes(type, n), ar = quant_row_bytes(at, n);
-                uint8_t *w = malloc(wr * rows), *a = malloc(ar * cols);
-                float *x = malloc((size_t)n * 4);
-                assert_true(w && a && x);
-                quant_fill_random(type, w, (int64_t)(wr * rows / (size_t)quant_info(type)->type_size), &rng, 1.0f);
-                for (int c = 0; c < cols; c++) {
-                    fill_act(x, n, &rng);
-                    ref->quantize[at](x, a + ar * (size_t)c, n);
-                }
-                compare_products(t, ref, type, n, w, rows, a, cols);
-                free(w);
-                free(a);
-                free(x);
-            }
+            for (int li = 0; li < 2; li++)
+                compare_random(t, ref, types[ti], lens[li], 37, 70, &rng);
         }
         printf("MEASURE kernels %s: Q4_K mul_mat 1-70 columns x 37 rows equal scalar bit for bit\n", t->isa);
     }
@@ -234,26 +240,12 @@ static void test_products_random(void **state)
             continue;
         for (size_t ti = 0; ti < N_WTYPES; ti++) {
             const int type = WTYPES[ti];
-            const quant_type_info *inf = quant_info(type);
-            const int at = inf->act_type;
-            const int64_t lens[] = {inf->blck == 256 ? 256 : 96, 512, 1792, 7168};
+            const int64_t lens[] = {quant_info(type)->blck == 256 ? 256 : 96, 512, 1792, 7168};
             for (int li = 0; li < 4; li++) {
                 const int64_t n = lens[li];
                 /* IQ1_S, IQ2_XXS: 1..17 columns (column groups of 8 and every remainder) */
-                const int rows = 13, cols = type == MS_TYPE_IQ1_S || type == MS_TYPE_IQ2_XXS ? 17 : 9;
-                const size_t wr = quant_row_bytes(type, n), ar = quant_row_bytes(at, n);
-                uint8_t *w = malloc(wr * rows), *a = malloc(ar * cols);
-                float *x = malloc((size_t)n * 4);
-                assert_true(w && a && x);
-                quant_fill_random(type, w, (int64_t)(wr * rows / (size_t)inf->type_size), &rng, 1.0f);
-                for (int c = 0; c < cols; c++) {
-                    fill_act(x, n, &rng);
-                    ref->quantize[at](x, a + ar * (size_t)c, n);
-                }
-                compare_products(t, ref, type, n, w, rows, a, cols);
-                free(w);
-                free(a);
-                free(x);
+                compare_random(t, ref, type, n, 13, type == MS_TYPE_IQ1_S || type == MS_TYPE_IQ2_XXS ? 17 : 9,
+                               &rng);
                 tested++;
             }
         }
@@ -274,10 +266,10 @@ static const char *golden_dir(void)
     return d && *d ? d : "../shared/golden";
 }
 
-static void test_products_golden(void **state)
+/* The golden dequant index (skips the test when it is missing). */
+static json_t *golden_index(void)
 {
-    (void)state;
-    char path[1024], err[512];
+    char path[1024];
     snprintf(path, sizeof path, "%s/dequant/index.json", golden_dir());
     json_error_t je;
     json_t *idx = json_load_file(path, 0, &je);
@@ -285,34 +277,66 @@ static void test_products_golden(void **state)
         printf("skip: no golden index at %s (%s)\n", path, je.text);
         skip();
     }
+    return idx;
+}
+
+/* One index entry: its fields and its `rows` weight rows read from the
+ * golden model (w, malloc'd, rows of quant_row_bytes(type, n)). */
+typedef struct {
+    const char *tensor, *file;
+    int type, rows;
+    int64_t n;
+    uint8_t *w;
+} golden_rows;
+
+static golden_rows golden_rows_read(json_t *o)
+{
+    char path[1024], err[512];
+    golden_rows g = {0};
+    const char *model = json_string_value(json_object_get(o, "model"));
+    g.tensor = json_string_value(json_object_get(o, "tensor"));
+    g.file = json_string_value(json_object_get(o, "file"));
+    g.type = (int)json_integer_value(json_object_get(o, "ggml_type_id"));
+    g.n = json_integer_value(json_object_get(o, "row_length"));
+    g.rows = (int)json_integer_value(json_object_get(o, "rows"));
+    const int64_t boff = json_integer_value(json_object_get(o, "byte_offset_in_tensor"));
+    assert_non_null(quant_info(g.type));
+    assert_true(model && g.tensor && g.n > 0 && g.rows > 0);
+    snprintf(path, sizeof path, "%s/models/%s", golden_dir(), model);
+    gguf_file *gf = NULL;
+    if (gguf_open(&gf, path, err, sizeof err))
+        fail_msg("%s", err);
+    const gguf_tensor *gt = gguf_find_tensor(gf, g.tensor);
+    assert_non_null(gt);
+    const size_t wr = quant_row_bytes(g.type, g.n);
+    assert_true(wr > 0 && (uint64_t)boff + wr * (size_t)g.rows <= gt->nbytes);
+    g.w = malloc(wr * (size_t)g.rows);
+    assert_non_null(g.w);
+    if (gguf_read(gf, gt->part, gt->offset + (uint64_t)boff, g.w, wr * (size_t)g.rows, err, sizeof err))
+        fail_msg("%s", err);
+    gguf_close(gf);
+    return g;
+}
+
+static void test_products_golden(void **state)
+{
+    (void)state;
+    json_t *idx = golden_index();
     const kern_table *ref = kern_get_isa("scalar");
     uint64_t rng = 4242;
     n_fail = 0;
     int tested = 0;
     for (size_t e = 0; e < json_array_size(idx); e++) {
-        json_t *o = json_array_get(idx, e);
-        const char *model = json_string_value(json_object_get(o, "model"));
-        const char *tensor = json_string_value(json_object_get(o, "tensor"));
-        const int type = (int)json_integer_value(json_object_get(o, "ggml_type_id"));
-        const int64_t n = json_integer_value(json_object_get(o, "row_length"));
-        const int rows = (int)json_integer_value(json_object_get(o, "rows"));
-        const int64_t boff = json_integer_value(json_object_get(o, "byte_offset_in_tensor"));
+        golden_rows g = golden_rows_read(json_array_get(idx, e));
+        const int type = g.type, rows = g.rows;
+        const int64_t n = g.n;
+        const uint8_t *w = g.w;
         const quant_type_info *inf = quant_info(type);
-        assert_non_null(inf);
-        snprintf(path, sizeof path, "%s/models/%s", golden_dir(), model);
-        gguf_file *g = NULL;
-        if (gguf_open(&g, path, err, sizeof err))
-            fail_msg("%s", err);
-        const gguf_tensor *gt = gguf_find_tensor(g, tensor);
-        assert_non_null(gt);
-        const size_t wr = quant_row_bytes(type, n), ar = quant_row_bytes(inf->act_type, n);
-        assert_true(wr > 0 && (uint64_t)boff + wr * (size_t)rows <= gt->nbytes);
-        uint8_t *w = malloc(wr * (size_t)rows);
+        const size_t ar = quant_row_bytes(inf->act_type, n);
         const int cols = 5;
         uint8_t *a = malloc(ar * cols);
         float *x = malloc((size_t)n * 4);
-        if (gguf_read(g, gt->part, gt->offset + (uint64_t)boff, w, wr * (size_t)rows, err, sizeof err))
-            fail_msg("%s", err);
+        assert_true(a && x);
         for (int c = 0; c < cols; c++) {
             fill_act(x, n, &rng);
             ref->quantize[inf->act_type](x, a + ar * (size_t)c, n);
@@ -324,10 +348,9 @@ static void test_products_golden(void **state)
             compare_products(t, ref, type, n, w, rows, a, cols);
             tested++;
         }
-        free(w);
+        free(g.w);
         free(a);
         free(x);
-        gguf_close(g);
     }
     json_decref(idx);
     printf("MEASURE kernels golden: %d (isa, tensor) pairs of real quantized rows equal scalar\n", tested);
@@ -438,41 +461,21 @@ static void test_dequant_random(void **state)
 static void test_dequant_golden(void **state)
 {
     (void)state;
-    char path[1024], err[512];
-    snprintf(path, sizeof path, "%s/dequant/index.json", golden_dir());
-    json_error_t je;
-    json_t *idx = json_load_file(path, 0, &je);
-    if (!idx) {
-        printf("skip: no golden index at %s (%s)\n", path, je.text);
-        skip();
-    }
+    char path[1024];
+    json_t *idx = golden_index();
     const char *isas[] = {"scalar", "avx2", "avx512", "neon"};
     int bad = 0, tested = 0;
     for (size_t e = 0; e < json_array_size(idx); e++) {
-        json_t *o = json_array_get(idx, e);
-        const char *model = json_string_value(json_object_get(o, "model"));
-        const char *tensor = json_string_value(json_object_get(o, "tensor"));
-        const char *file = json_string_value(json_object_get(o, "file"));
-        const int type = (int)json_integer_value(json_object_get(o, "ggml_type_id"));
-        const int64_t n = json_integer_value(json_object_get(o, "row_length"));
-        const int rows = (int)json_integer_value(json_object_get(o, "rows"));
-        const int64_t boff = json_integer_value(json_object_get(o, "byte_offset_in_tensor"));
-        assert_non_null(quant_info(type));
-        assert_true(model && tensor && file && n > 0 && rows > 0);
-        snprintf(path, sizeof path, "%s/models/%s", golden_dir(), model);
-        gguf_file *g = NULL;
-        if (gguf_open(&g, path, err, sizeof err))
-            fail_msg("%s", err);
-        const gguf_tensor *gt = gguf_find_tensor(g, tensor);
-        assert_non_null(gt);
+        golden_rows g = golden_rows_read(json_array_get(idx, e));
+        const int type = g.type, rows = g.rows;
+        const int64_t n = g.n;
+        const char *tensor = g.tensor;
+        const uint8_t *w = g.w;
+        assert_non_null(g.file);
         const size_t wr = quant_row_bytes(type, n), nv = (size_t)n * (size_t)rows;
-        assert_true(wr > 0 && (uint64_t)boff + wr * (size_t)rows <= gt->nbytes);
-        uint8_t *w = malloc(wr * (size_t)rows);
         float *want = malloc(nv * 4), *got = malloc(nv * 4);
-        assert_true(w && want && got);
-        if (gguf_read(g, gt->part, gt->offset + (uint64_t)boff, w, wr * (size_t)rows, err, sizeof err))
-            fail_msg("%s", err);
-        snprintf(path, sizeof path, "%s/dequant/%s", golden_dir(), file);
+        assert_true(want && got);
+        snprintf(path, sizeof path, "%s/dequant/%s", golden_dir(), g.file);
         FILE *f = fopen(path, "rb");
         assert_non_null(f);
         assert_int_equal(fread(want, 4, nv, f), nv);
@@ -489,10 +492,9 @@ static void test_dequant_golden(void **state)
                            quant_info(type)->name, tensor, i, (double)got[i], (double)want[i]);
             tested++;
         }
-        free(w);
+        free(g.w);
         free(want);
         free(got);
-        gguf_close(g);
     }
     json_decref(idx);
     printf("MEASURE kernels golden: dequant of %d (isa, tensor) pairs equals the reference floats bit "
