@@ -132,6 +132,19 @@ static double dequant_pass(const kern_table *kt, int type, const uint8_t *w, siz
     return best;
 }
 
+/* The streaming read's buffer: mb MB of distinct words, set in s. */
+static uint64_t *stream_buffer(struct job *s, size_t mb)
+{
+    s->words = (mb << 20) / 8;
+    uint64_t *mem = malloc(s->words * 8);
+    if (!mem)
+        return NULL;
+    for (size_t i = 0; i < s->words; i++)
+        mem[i] = i * 0x9E3779B97F4A7C15ull;
+    s->mem = mem;
+    return mem;
+}
+
 static int bench_dequant(size_t mb, const int *types, int ntypes, const char *const *isas, const bool *isa_on,
                          int n_isas)
 {
@@ -139,13 +152,9 @@ static int bench_dequant(size_t mb, const int *types, int ntypes, const char *co
            "(L2) of rows\n",
            mb);
     struct job s = {0};
-    s.words = (mb << 20) / 8;
-    uint64_t *mem = malloc(s.words * 8);
+    uint64_t *mem = stream_buffer(&s, mb);
     if (!mem)
         return 1;
-    for (size_t i = 0; i < s.words; i++)
-        mem[i] = i * 0x9E3779B97F4A7C15ull;
-    s.mem = mem;
     double tbw = 1e30;
     for (int r = -1; r < REPS; r++) {
         const double t0 = now_s();
@@ -246,13 +255,9 @@ int main(int argc, char **argv)
     printf("machine: %s; kernel table chosen: %s\n", tpool_describe(all), kern_get()->isa);
 
     struct job s = {0};
-    s.words = (mb << 20) / 8;
-    uint64_t *mem = malloc(s.words * 8);
+    uint64_t *mem = stream_buffer(&s, mb);
     if (!mem)
         return 1;
-    for (size_t i = 0; i < s.words; i++)
-        mem[i] = i * 0x9E3779B97F4A7C15ull;
-    s.mem = mem;
     const double bw1 = (double)(s.words * 8) / best_time(one, stream_job, &s, REPS) / 1e9;
     const double bwn = (double)(s.words * 8) / best_time(all, stream_job, &s, REPS) / 1e9;
     free(mem);
