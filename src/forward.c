@@ -255,6 +255,12 @@ static size_t act_row_max(const model *m)
     return best;
 }
 
+/* Rows of one thread's th_w: a head's k rows, then its v rows, of kv_b. */
+static size_t th_w_rows(const model_hparams *hp)
+{
+    return hp->qk_nope > hp->v_head ? hp->qk_nope : hp->v_head;
+}
+
 /* Sizes (and with real, allocates) every buffer of s; s->m and s->o set.
  * One function serves fwd_create and fwd_bytes_needed so the memory plan
  * and the allocation cannot drift apart. */
@@ -335,7 +341,7 @@ static bool alloc_all(fwd_state *s, bool real)
         ALLOC(s->kvb, B * H * (N + V) * 4);
     }
     if (!hp->is_mla && !s->mha) /* the head's kv_b rows, dequantized */
-        ALLOC(s->th_w, (size_t)s->nth * (hp->qk_nope > hp->v_head ? hp->qk_nope : hp->v_head) * L * 4);
+        ALLOC(s->th_w, (size_t)s->nth * th_w_rows(hp) * L * 4);
     ALLOC(s->th_q, (size_t)s->nth * s->th_q_bytes);
     ALLOC(s->rope, B * hp->qk_rope * 4);
 #undef ALLOC
@@ -583,7 +589,7 @@ static void attn_head_legacy(struct attn_job *j, int h, int ith)
     const int64_t Lr = hp->kv_lora, R = hp->qk_rope, N = hp->qk_nope, V = hp->v_head;
     const int64_t hk = model_head_k(hp), H = hp->n_head;
     const int n = j->n_tok, np = s->n_past + n, ld = s->n_kv_pad;
-    float *wb = s->th_w + (size_t)ith * (size_t)(N > V ? N : V) * Lr;
+    float *wb = s->th_w + (size_t)ith * th_w_rows(hp) * Lr;
     float *sc = s->th_scores + (size_t)ith * s->o.n_batch * s->n_kv_pad;
     float *qt = s->qt + (size_t)h * Lr, *ob = s->obar + (size_t)h * Lr;
     const int ldq = (int)(H * Lr);
