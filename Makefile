@@ -10,7 +10,7 @@ PKGS    := liburing hwloc libpcre2-8 jansson libmicrohttpd openblas readline
 # -ffp-contract=off: bit-exact tests against the scalar reference need IEEE
 # semantics without silent FMA contraction.
 CFLAGS_BASE := -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
-               -ffp-contract=off -D_GNU_SOURCE -MMD -MP -Iinclude -Isrc -Isimd -Iio
+               -ffp-contract=off -D_GNU_SOURCE -MMD -MP -Iinclude -Isrc -Isimd -Iio -Isrc/cli
 CFLAGS_BASE += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 WERROR  ?=
@@ -24,8 +24,12 @@ ALL_CFLAGS = $(CFLAGS_BASE) $(WERROR) $(SAN) $(CFLAGS)
 ISA_AVX2   := -mavx2 -mfma -mf16c -mbmi2
 ISA_AVX512 := -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512vbmi
 
-LIB_SRC  := $(filter-out src/main.c simd/%_neon.c,$(wildcard src/*.c io/*.c simd/*.c))
+# The library is the engine and text code; the command-line front end
+# (src/cli/) and the HTTP server (src/server/) link into the binary only.
+LIB_SRC  := $(filter-out simd/%_neon.c,$(wildcard src/*.c io/*.c simd/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+FRONT_SRC := $(wildcard src/cli/*.c src/server/*.c)
+FRONT_OBJ := $(FRONT_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
@@ -44,7 +48,7 @@ moestream:
 	$(MAKE) BUILD=build build/moestream
 	cp build/moestream moestream
 
-$(BUILD)/moestream: $(BUILD)/src/main.o $(BUILD)/libmoestream.a
+$(BUILD)/moestream: $(FRONT_OBJ) $(BUILD)/libmoestream.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
 
 $(BUILD)/libmoestream.a: $(LIB_OBJ)
@@ -133,7 +137,7 @@ bench: moestream $(BENCH_BIN)
 	./bench/run_bench.sh $(BUILD)
 
 format:
-	clang-format -i $(wildcard src/*.[ch] io/*.[ch] simd/*.[ch] include/*.h tests/*.c bench/*.c)
+	clang-format -i $(wildcard src/*.[ch] src/cli/*.[ch] src/server/*.[ch] io/*.[ch] simd/*.[ch] include/*.h tests/*.c bench/*.c)
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz moestream
