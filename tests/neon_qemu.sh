@@ -18,12 +18,14 @@ mkdir -p "$OUT"
 # auto-vectorize the scalar reference into SDOT, which -cpu cortex-a53 lacks.
 CF="-std=c11 -O2 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror -ffp-contract=off -D_GNU_SOURCE -DKERN_HAVE_NEON=1 -Isimd"
 set -e
+rm -f "$OUT"/*.o
 $CC $CF -march=armv8.2-a+dotprod -c -o "$OUT/kern_neon.o" simd/kern_neon.c
-for f in simd/quant_ref.c simd/quant_grids.c simd/kern_dispatch.c tests/neon/neon_main.c; do
+# Every portable simd/ file (the x86 ISA files are the *_avx* ones): the
+# traits table, the scalar reference and table, the grids, dispatch.
+for f in $(ls simd/*.c | grep -v -e '_avx' -e '_neon\.c$') tests/neon/neon_main.c; do
   $CC $CF -march=armv8-a -c -o "$OUT/$(basename "$f" .c).o" "$f"
 done
-$CC -static -o "$OUT/neon_main" "$OUT"/kern_neon.o "$OUT"/quant_ref.o "$OUT"/quant_grids.o \
-  "$OUT"/kern_dispatch.o "$OUT"/neon_main.o -lpthread -lm
+$CC -static -o "$OUT/neon_main" "$OUT"/*.o -lpthread -lm
 set +e
 rc=0
 for cpu in max cortex-a53; do
