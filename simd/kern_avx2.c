@@ -1410,7 +1410,7 @@ static inline void f32_tiny_cols(int NC, int64_t n, const float *x, const uint8_
 }
 
 /* ncols >= 2 and n % 16 == 0: tinyBLAS order, four columns at a time; other
- * shapes: vec_dot per column (quant_mul_mat_f32_ref) */
+ * shapes: vec_dot per column (quant_ref_mul_mat_f32) */
 static void mm_f32(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a, size_t as,
                    int64_t nc, float *o, size_t os)
 {

@@ -60,6 +60,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "kern_gemm_avx512.h"
 #include "kern_isa.h"
 #include "quant.h"
 #include "quant_blocks.h"

@@ -1,7 +1,7 @@
 /* kern_gemm_avx512.c - AVX-512 VNNI products of many activation columns
  * (prefill), sixteen weight rows per pass with one row per int32/float lane.
  *
- * Owns: kern_gemm_q4k_avx512 (declared in kern_isa.h, called by
+ * Owns: kern_gemm_q4k_avx512 (declared in kern_gemm_avx512.h, called by
  * kern_avx512.c's Q4_K mul_mat for columns in the reference's gemm order).
  * Does not own: the one-column and few-column kernels, the order itself
  * (quant_dot_q4_K_x86 in quant_ref.c is the specification).
@@ -20,7 +20,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "kern_isa.h"
+#include "kern_gemm_avx512.h"
 #include "quant_blocks.h"
 
 #define INLINE static inline __attribute__((always_inline))

@@ -442,7 +442,7 @@ ENTRY(iq2xxs, E_IQ2XXS)
 ENTRY(q80, E_Q80)
 
 /* Q4_K: vec_dot in the gemv order; mul_mat columns [0, ncols - ncols % 4)
- * in the gemm order, the rest gemv (as mm_q4_K_ref, quant_order_by_cols). */
+ * in the gemm order, the rest gemv (as quant_ref_mul_mat_q4_K, quant_order_by_cols). */
 INLINE void mm_q4k(const int dp, int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,
                    const void *a, size_t as, int64_t nc, float *o, size_t os)
 {

@@ -14,19 +14,19 @@
 
 #include "quant.h"
 
+/* The kernel signatures are the traits table's (quant.h), so a scalar
+ * reference function drops into any table. */
 /* *s = dot(weight row w, activation a in quant_info(type)->act_type). */
-typedef void (*kern_vec_dot_fn)(int64_t n, float *s, const void *w, const void *a);
+typedef quant_vec_dot_fn kern_vec_dot_fn;
 /* Quantize an activation row (x, n floats) into dst of this act type. */
-typedef void (*kern_quantize_fn)(const float *x, void *dst, int64_t n);
+typedef quant_from_float_fn kern_quantize_fn;
 /* For rows r in [row0,row1) of W (row r at w + r*w_stride) and activation
  * columns c in [0,ncols) (column c at a + c*a_stride, already quantized):
  * out[c*out_stride + r] = dot(row r, column c). */
-typedef void (*kern_mul_mat_fn)(int64_t n, const void *w, size_t w_stride, int64_t row0,
-                                int64_t row1, const void *a, size_t a_stride, int64_t ncols,
-                                float *out, size_t out_stride);
+typedef quant_mul_mat_fn kern_mul_mat_fn;
 /* dst[0,n) = the weights of row src (n a multiple of the type's block),
  * bit-identical to quant_dequantize_row in every table. */
-typedef void (*kern_dequant_fn)(const void *src, float *dst, int64_t n);
+typedef quant_dequant_fn kern_dequant_fn;
 /* y[i] += a * x[i] for i in [0,n), a product then a sum (never fused), so
  * every table gives the scalar loop's bits. */
 typedef void (*kern_axpy_fn)(int64_t n, float a, const float *x, float *y);

@@ -1,8 +1,10 @@
-/* quant.h - tensor types: the one table of block formats, and the scalar
- * reference for dequantization, activation quantization and dot products.
+/* quant.h - tensor types: the one traits table of block formats, and the
+ * scalar reference for dequantization, activation quantization and dot
+ * products.
  *
  * Owns: the type ids (equal to ggml's, so GGUF files map 1:1), per-type block
- * geometry, and the scalar reference kernels.  The scalar versions are the
+ * geometry and functions (quant_traits.c), the scalar reference kernels
+ * (quant_ref.c, reached through the table's columns).  The scalar versions are the
  * specification every SIMD kernel (simd/kern_*.c) is tested against; they are
  * kept forever and selectable at run time (MOESTREAM_SIMD=scalar).
  * Does not own: SIMD kernels or dispatch (simd/kernels.h).
@@ -55,6 +57,12 @@ typedef void (*quant_vec_dot_fn)(int64_t n, float *s, const void *w, const void 
 typedef void (*quant_dequant_fn)(const void *src, float *dst, int64_t n);
 /* Quantize an activation row x of n floats into dst, in this type. */
 typedef void (*quant_from_float_fn)(const float *x, void *dst, int64_t n);
+/* For rows r in [row0,row1) of W (row r at w + r*w_stride) and activation
+ * columns c in [0,ncols) (column c at a + c*a_stride, already quantized):
+ * out[c*out_stride + r] = dot(row r, column c). */
+typedef void (*quant_mul_mat_fn)(int64_t n, const void *w, size_t w_stride, int64_t row0,
+                                 int64_t row1, const void *a, size_t a_stride, int64_t ncols,
+                                 float *out, size_t out_stride);
 /* Quantize weights: nrows rows of n_per_row floats (src, row-major) into dst
  * (nrows * quant_row_bytes(type, n_per_row) bytes).  imatrix: n_per_row
  * importances weighting each column's squared error, or NULL for none.
@@ -69,6 +77,14 @@ typedef struct quant_type_info {
     int act_type;     /* what an activation row is quantized to before a dot
                          with a weight row of this type (ggml's vec_dot_type) */
     bool in_files;    /* may appear as a tensor type in a GGUF (not Q8_K) */
+    /* The scalar reference (quant_ref.c), the specification every SIMD
+     * kernel is tested against: */
+    quant_vec_dot_fn vec_dot;       /* weight types (in_files); else NULL */
+    quant_dequant_fn dequant;       /* every type */
+    quant_from_float_fn from_float; /* types that are some type's act_type; else NULL */
+    /* Products whose float order depends on how many columns one call
+     * takes (quant_order_by_cols); NULL: vec_dot per column. */
+    quant_mul_mat_fn mul_mat;
     /* Weight-side quantization from float (moestream quantize); NULL where
      * not written yet.  Never on the hot path. */
     quant_quantize_fn quantize_row;
@@ -81,6 +97,8 @@ const quant_type_info *quant_info(int type);
  * the block size (callers validate before). */
 size_t quant_row_bytes(int type, int64_t n);
 
+/* ---- the columns by type id (quant_traits.c), for callers holding a type ---- */
+
 /* Scalar reference: dequantize n elements (a multiple of the block size) of
  * `type` (weight types and the Q8_K/Q8_0 activation formats) from src to
  * dst.  Returns 0, or -ENOTSUP for an unknown type. */
@@ -92,19 +110,22 @@ int quant_dequantize_row(int type, const void *src, float *dst, int64_t n);
 void quant_quantize_row(int act_type, const float *x, void *dst, int64_t n);
 
 /* Scalar reference dot product: *s = dot(weight row w of `type`, activation a
- * already quantized to quant_info(type)->act_type), n elements. */
+ * already quantized to quant_info(type)->act_type), n elements; NaN for a
+ * type without a vec_dot (callers validated the type). */
 void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void *a);
-
-/* Q4_K x Q8_K in the reference's repacked-kernel order: gemm for columns
- * that come in groups of four, gemv (the vec_dot order) otherwise. */
-float quant_dot_q4_K_x86(int64_t n, const void *w, const void *a, bool gemm);
-float quant_dot_q2_K_x86(int64_t n, const void *w, const void *a, bool gemm);
 
 /* Whether the reference's float order for this weight type depends on how
  * many activation columns one product takes (F32/F16/BF16: tinyBLAS for
  * two or more; Q4_K/Q2_K: repacked gemm for columns in fours).  Kernels' mul_mat
  * follow it; a product that must match a lone column calls with ncols 1. */
-bool quant_order_by_cols(int type);
+bool quant_order_by_cols(int type); /* quant_info(type)->mul_mat != NULL */
+
+/* ---- the reference's x86 float orders and conversions (quant_ref.c) ---- */
+
+/* Q4_K x Q8_K in the reference's repacked-kernel order: gemm for columns
+ * that come in groups of four, gemv (the vec_dot order) otherwise. */
+float quant_dot_q4_K_x86(int64_t n, const void *w, const void *a, bool gemm);
+float quant_dot_q2_K_x86(int64_t n, const void *w, const void *a, bool gemm);
 
 /* The sum of 16 floats in the order GCC's _mm512_reduce_add_ps adds them
  * (the reference's 16-lane reductions); for the kernels of every ISA. */
@@ -121,22 +142,17 @@ float quant_dot_f32_x86(int64_t n, const float *x, const float *y, bool tiny_bla
 float quant_dot_f16_x86(int64_t n, const void *w, const void *a, bool tiny_blas);
 float quant_dot_bf16_x86(int64_t n, const void *w, const void *a, bool tiny_blas);
 
-/* F32 weights x F32 activations for ncols >= 2 with n % 16 == 0, in the
- * reference's tinyBLAS order: one 16-lane FMA accumulator per output, then
- * quant_reduce16_x86.  Other shapes take quant_vec_dot_ref per column. */
-void quant_mul_mat_f32_ref(int64_t n, const float *w, size_t w_stride, int64_t row0, int64_t row1,
-                           const float *a, size_t a_stride, int64_t ncols, float *out,
-                           size_t out_stride);
-
-/* Fill nblocks blocks of `type` with random but valid content (finite
- * scales of roughly `scale` magnitude) from a xorshift state; for synthetic
- * models and tests. */
-void quant_fill_random(int type, void *dst, int64_t nblocks, uint64_t *rng, float scale);
-
 /* IEEE half / bfloat16 conversions (round to nearest even, like ggml). */
 float quant_f16_to_f32(uint16_t h);
 uint16_t quant_f32_to_f16(float f);
 float quant_bf16_to_f32(uint16_t h);
 uint16_t quant_f32_to_bf16(float f);
+
+/* ---- random valid blocks (quant_random.c) ---- */
+
+/* Fill nblocks blocks of `type` with random but valid content (finite
+ * scales of roughly `scale` magnitude) from a xorshift state; for synthetic
+ * models and tests. */
+void quant_fill_random(int type, void *dst, int64_t nblocks, uint64_t *rng, float scale);
 
 #endif

@@ -1,5 +1,9 @@
-/* quant_ref.c - the scalar reference: dequantization,
- * activation quantization, dot products, random valid blocks.
+/* quant_ref.c - the scalar reference: one function per type for
+ * dequantization, activation quantization and dot products (quant_ref.h;
+ * the traits table in quant_traits.c names them), the reference's x86 float
+ * orders, half/bfloat16 conversions.  Nothing here dispatches on the type
+ * or reads the traits table (which sits above it): a type is its functions
+ * plus one row of that table.
  *
  * Dequantization reproduces the reference engine's float expressions term
  * for term ((d * sc) * q - dmin * m, (db * grid) * sign, ...) so results are
@@ -23,10 +27,12 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "quant_blocks.h"
 #include "quant_grids.h"
+#include "quant_ref.h"
 
 /* ---- half and bfloat16 ---- */
 
@@ -113,8 +119,10 @@ static void get_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m)
     }
 }
 
-static void deq_q4_0(const block_q4_0 *x, float *y, int64_t nb)
+void quant_ref_dequant_q4_0(const void *src, float *y, int64_t n)
 {
+    const block_q4_0 *x = src;
+    const int64_t nb = n / QK4_0;
     for (int64_t i = 0; i < nb; i++, y += 32) {
         const float d = H2F(x[i].d);
         for (int j = 0; j < 16; j++) {
@@ -124,8 +132,10 @@ static void deq_q4_0(const block_q4_0 *x, float *y, int64_t nb)
     }
 }
 
-static void deq_q4_1(const block_q4_1 *x, float *y, int64_t nb)
+void quant_ref_dequant_q4_1(const void *src, float *y, int64_t n)
 {
+    const block_q4_1 *x = src;
+    const int64_t nb = n / QK4_1;
     for (int64_t i = 0; i < nb; i++, y += 32) {
         const float d = H2F(x[i].d), m = H2F(x[i].m);
         for (int j = 0; j < 16; j++) {
@@ -147,8 +157,10 @@ static void deq_q5(const uint8_t *qs, const uint8_t *qhb, float d, float m, int 
     }
 }
 
-static void deq_q8_0(const block_q8_0 *x, float *y, int64_t nb)
+void quant_ref_dequant_q8_0(const void *src, float *y, int64_t n)
 {
+    const block_q8_0 *x = src;
+    const int64_t nb = n / QK8_0;
     for (int64_t i = 0; i < nb; i++, y += 32) {
         const float d = H2F(x[i].d);
         for (int j = 0; j < 32; j++)
@@ -156,13 +168,15 @@ static void deq_q8_0(const block_q8_0 *x, float *y, int64_t nb)
     }
 }
 
-static void deq_q2_K(const block_q2_K *x, float *y, int64_t nb)
+void quant_ref_dequant_q2_K(const void *src, float *y, int64_t n)
 {
+    const block_q2_K *x = src;
+    const int64_t nb = n / QK_K;
     for (int64_t i = 0; i < nb; i++) {
         const float d = H2F(x[i].d), mn = H2F(x[i].dmin);
         const uint8_t *q = x[i].qs;
         int is = 0;
-        for (int n = 0; n < QK_K; n += 128) {
+        for (int h = 0; h < QK_K; h += 128) {
             int shift = 0;
             for (int j = 0; j < 4; ++j) {
                 uint8_t sc = x[i].scales[is++];
@@ -197,8 +211,10 @@ static void q3_K_scales(const uint8_t *packed, int8_t scales[16])
         scales[j] = (int8_t)(scales[j] - 32);
 }
 
-static void deq_q3_K(const block_q3_K *x, float *y, int64_t nb)
+void quant_ref_dequant_q3_K(const void *src, float *y, int64_t n)
 {
+    const block_q3_K *x = src;
+    const int64_t nb = n / QK_K;
     for (int64_t i = 0; i < nb; i++) {
         const float d_all = H2F(x[i].d);
         const uint8_t *q = x[i].qs, *hm = x[i].hmask;
@@ -206,7 +222,7 @@ static void deq_q3_K(const block_q3_K *x, float *y, int64_t nb)
         int8_t scales[16];
         q3_K_scales(x[i].scales, scales);
         int is = 0;
-        for (int n = 0; n < QK_K; n += 128) {
+        for (int h = 0; h < QK_K; h += 128) {
             int shift = 0;
             for (int j = 0; j < 4; ++j) {
                 float dl = d_all * (float)scales[is++];
@@ -223,8 +239,10 @@ static void deq_q3_K(const block_q3_K *x, float *y, int64_t nb)
     }
 }
 
-static void deq_q4_K(const block_q4_K *x, float *y, int64_t nb)
+void quant_ref_dequant_q4_K(const void *src, float *y, int64_t n)
 {
+    const block_q4_K *x = src;
+    const int64_t nb = n / QK_K;
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *q = x[i].qs;
         const float d = H2F(x[i].d), mn = H2F(x[i].dmin);
@@ -245,8 +263,10 @@ static void deq_q4_K(const block_q4_K *x, float *y, int64_t nb)
     }
 }
 
-static void deq_q5_K(const block_q5_K *x, float *y, int64_t nb)
+void quant_ref_dequant_q5_K(const void *src, float *y, int64_t n)
 {
+    const block_q5_K *x = src;
+    const int64_t nb = n / QK_K;
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *ql = x[i].qs, *qh = x[i].qh;
         const float d = H2F(x[i].d), mn = H2F(x[i].dmin);
@@ -269,13 +289,15 @@ static void deq_q5_K(const block_q5_K *x, float *y, int64_t nb)
     }
 }
 
-static void deq_q6_K(const block_q6_K *x, float *y, int64_t nb)
+void quant_ref_dequant_q6_K(const void *src, float *y, int64_t n)
 {
+    const block_q6_K *x = src;
+    const int64_t nb = n / QK_K;
     for (int64_t i = 0; i < nb; i++) {
         const float d = H2F(x[i].d);
         const uint8_t *ql = x[i].ql, *qh = x[i].qh;
         const int8_t *sc = x[i].scales;
-        for (int n = 0; n < QK_K; n += 128) {
+        for (int h = 0; h < QK_K; h += 128) {
             for (int l = 0; l < 32; ++l) {
                 int is = l / 16;
                 const int8_t q1 = (int8_t)((ql[l + 0] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
@@ -295,8 +317,10 @@ static void deq_q6_K(const block_q6_K *x, float *y, int64_t nb)
     }
 }
 
-static void deq_q8_K(const block_q8_K *x, float *y, int64_t nb)
+void quant_ref_dequant_q8_K(const void *src, float *y, int64_t n)
 {
+    const block_q8_K *x = src;
+    const int64_t nb = n / QK_K;
     for (int64_t i = 0; i < nb; i++, y += QK_K)
         for (int j = 0; j < QK_K; j++)
             y[j] = x[i].d * (float)x[i].qs[j];
@@ -304,8 +328,10 @@ static void deq_q8_K(const block_q8_K *x, float *y, int64_t nb)
 
 static inline float sgn(uint8_t signs, int j) { return signs & kmask_iq2xs[j] ? -1.f : 1.f; }
 
-static void deq_iq2_xxs(const block_iq2_xxs *x, float *y, int64_t nb)
+void quant_ref_dequant_iq2_xxs(const void *src, float *y, int64_t n)
 {
+    const block_iq2_xxs *x = src;
+    const int64_t nb = n / QK_K;
     uint32_t aux32[2];
     for (int64_t i = 0; i < nb; i++) {
         const float d = H2F(x[i].d);
@@ -324,8 +350,10 @@ static void deq_iq2_xxs(const block_iq2_xxs *x, float *y, int64_t nb)
     }
 }
 
-static void deq_iq2_xs(const block_iq2_xs *x, float *y, int64_t nb)
+void quant_ref_dequant_iq2_xs(const void *src, float *y, int64_t n)
 {
+    const block_iq2_xs *x = src;
+    const int64_t nb = n / QK_K;
     float db[2];
     for (int64_t i = 0; i < nb; i++) {
         const float d = H2F(x[i].d);
@@ -343,8 +371,10 @@ static void deq_iq2_xs(const block_iq2_xs *x, float *y, int64_t nb)
     }
 }
 
-static void deq_iq2_s(const block_iq2_s *x, float *y, int64_t nb)
+void quant_ref_dequant_iq2_s(const void *src, float *y, int64_t n)
 {
+    const block_iq2_s *x = src;
+    const int64_t nb = n / QK_K;
     float db[2];
     for (int64_t i = 0; i < nb; i++) {
         const float d = H2F(x[i].d);
@@ -365,8 +395,10 @@ static void deq_iq2_s(const block_iq2_s *x, float *y, int64_t nb)
     }
 }
 
-static void deq_iq3_xxs(const block_iq3_xxs *x, float *y, int64_t nb)
+void quant_ref_dequant_iq3_xxs(const void *src, float *y, int64_t n)
 {
+    const block_iq3_xxs *x = src;
+    const int64_t nb = n / QK_K;
     uint32_t aux32;
     for (int64_t i = 0; i < nb; i++) {
         const float d = H2F(x[i].d);
@@ -389,8 +421,10 @@ static void deq_iq3_xxs(const block_iq3_xxs *x, float *y, int64_t nb)
     }
 }
 
-static void deq_iq3_s(const block_iq3_s *x, float *y, int64_t nb)
+void quant_ref_dequant_iq3_s(const void *src, float *y, int64_t n)
 {
+    const block_iq3_s *x = src;
+    const int64_t nb = n / QK_K;
     for (int64_t i = 0; i < nb; i++) {
         const float d = H2F(x[i].d);
         const uint8_t *qs = x[i].qs, *qh = x[i].qh, *signs = x[i].signs;
@@ -416,8 +450,10 @@ static void deq_iq3_s(const block_iq3_s *x, float *y, int64_t nb)
     }
 }
 
-static void deq_iq1_s(const block_iq1_s *x, float *y, int64_t nb)
+void quant_ref_dequant_iq1_s(const void *src, float *y, int64_t n)
 {
+    const block_iq1_s *x = src;
+    const int64_t nb = n / QK_K;
     for (int64_t i = 0; i < nb; i++) {
         const float d = H2F(x[i].d);
         const uint8_t *qs = x[i].qs;
@@ -444,8 +480,10 @@ static float iq1m_d(const block_iq1_m *x)
                           (sc[3] & 0xf000)));
 }
 
-static void deq_iq1_m(const block_iq1_m *x, float *y, int64_t nb)
+void quant_ref_dequant_iq1_m(const void *src, float *y, int64_t n)
 {
+    const block_iq1_m *x = src;
+    const int64_t nb = n / QK_K;
     for (int64_t i = 0; i < nb; i++) {
         uint16_t sc[4];
         memcpy(sc, x[i].scales, 8);
@@ -475,8 +513,10 @@ static void deq_iq1_m(const block_iq1_m *x, float *y, int64_t nb)
     }
 }
 
-static void deq_iq4_nl(const block_iq4_nl *x, float *y, int64_t nb)
+void quant_ref_dequant_iq4_nl(const void *src, float *y, int64_t n)
 {
+    const block_iq4_nl *x = src;
+    const int64_t nb = n / QK4_NL;
     for (int64_t i = 0; i < nb; i++, y += 32) {
         const float d = H2F(x[i].d);
         for (int j = 0; j < 16; ++j) {
@@ -486,8 +526,10 @@ static void deq_iq4_nl(const block_iq4_nl *x, float *y, int64_t nb)
     }
 }
 
-static void deq_iq4_xs(const block_iq4_xs *x, float *y, int64_t nb)
+void quant_ref_dequant_iq4_xs(const void *src, float *y, int64_t n)
 {
+    const block_iq4_xs *x = src;
+    const int64_t nb = n / QK_K;
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *qs = x[i].qs;
         const float d = H2F(x[i].d);
@@ -505,65 +547,43 @@ static void deq_iq4_xs(const block_iq4_xs *x, float *y, int64_t nb)
     }
 }
 
-int quant_dequantize_row(int type, const void *src, float *y, int64_t n)
+void quant_ref_dequant_f32(const void *src, float *y, int64_t n) { memcpy(y, src, (size_t)n * sizeof *y); }
+
+void quant_ref_dequant_f16(const void *src, float *y, int64_t n)
 {
-    const quant_type_info *ti = quant_info(type);
-    if (!ti)
-        return -ENOTSUP;
-    const int64_t nb = n / ti->blck;
-    switch (type) {
-    case MS_TYPE_F32:
-        memcpy(y, src, (size_t)n * 4);
-        break;
-    case MS_TYPE_F16:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = quant_f16_to_f32(((const uint16_t *)src)[i]);
-        break;
-    case MS_TYPE_BF16:
-        for (int64_t i = 0; i < n; i++)
-            y[i] = quant_bf16_to_f32(((const uint16_t *)src)[i]);
-        break;
-    case MS_TYPE_Q4_0: deq_q4_0(src, y, nb); break;
-    case MS_TYPE_Q4_1: deq_q4_1(src, y, nb); break;
-    case MS_TYPE_Q5_0:
-        for (int64_t i = 0; i < nb; i++) {
-            const block_q5_0 *b = (const block_q5_0 *)src + i;
-            deq_q5(b->qs, b->qh, H2F(b->d), 0.0f, 16, y + 32 * i);
-        }
-        break;
-    case MS_TYPE_Q5_1:
-        for (int64_t i = 0; i < nb; i++) {
-            const block_q5_1 *b = (const block_q5_1 *)src + i;
-            deq_q5(b->qs, b->qh, H2F(b->d), H2F(b->m), 0, y + 32 * i);
-        }
-        break;
-    case MS_TYPE_Q8_0: deq_q8_0(src, y, nb); break;
-    case MS_TYPE_Q8_1:
-        for (int64_t i = 0; i < nb; i++) {
-            const block_q8_1 *b = (const block_q8_1 *)src + i;
-            for (int j = 0; j < 32; j++)
-                y[32 * i + j] = (float)b->qs[j] * H2F(b->d);
-        }
-        break;
-    case MS_TYPE_Q2_K: deq_q2_K(src, y, nb); break;
-    case MS_TYPE_Q3_K: deq_q3_K(src, y, nb); break;
-    case MS_TYPE_Q4_K: deq_q4_K(src, y, nb); break;
-    case MS_TYPE_Q5_K: deq_q5_K(src, y, nb); break;
-    case MS_TYPE_Q6_K: deq_q6_K(src, y, nb); break;
-    case MS_TYPE_Q8_K: deq_q8_K(src, y, nb); break;
-    case MS_TYPE_IQ2_XXS: deq_iq2_xxs(src, y, nb); break;
-    case MS_TYPE_IQ2_XS: deq_iq2_xs(src, y, nb); break;
-    case MS_TYPE_IQ2_S: deq_iq2_s(src, y, nb); break;
-    case MS_TYPE_IQ3_XXS: deq_iq3_xxs(src, y, nb); break;
-    case MS_TYPE_IQ3_S: deq_iq3_s(src, y, nb); break;
-    case MS_TYPE_IQ1_S: deq_iq1_s(src, y, nb); break;
-    case MS_TYPE_IQ1_M: deq_iq1_m(src, y, nb); break;
-    case MS_TYPE_IQ4_NL: deq_iq4_nl(src, y, nb); break;
-    case MS_TYPE_IQ4_XS: deq_iq4_xs(src, y, nb); break;
-    default:
-        return -ENOTSUP;
+    for (int64_t i = 0; i < n; i++)
+        y[i] = quant_f16_to_f32(((const uint16_t *)src)[i]);
+}
+
+void quant_ref_dequant_bf16(const void *src, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = quant_bf16_to_f32(((const uint16_t *)src)[i]);
+}
+
+void quant_ref_dequant_q5_0(const void *src, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / QK5_0; i++) {
+        const block_q5_0 *b = (const block_q5_0 *)src + i;
+        deq_q5(b->qs, b->qh, H2F(b->d), 0.0f, 16, y + QK5_0 * i);
     }
-    return 0;
+}
+
+void quant_ref_dequant_q5_1(const void *src, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / QK5_1; i++) {
+        const block_q5_1 *b = (const block_q5_1 *)src + i;
+        deq_q5(b->qs, b->qh, H2F(b->d), H2F(b->m), 0, y + QK5_1 * i);
+    }
+}
+
+void quant_ref_dequant_q8_1(const void *src, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n / QK8_1; i++) {
+        const block_q8_1 *b = (const block_q8_1 *)src + i;
+        for (int j = 0; j < QK8_1; j++)
+            y[QK8_1 * i + j] = (float)b->qs[j] * H2F(b->d);
+    }
 }
 
 /* ---- activation quantization ---- */
@@ -576,8 +596,10 @@ static int nearest_int(float fval)
     return (i & 0x007fffff) - 0x00400000;
 }
 
-static void quant_q8_K(const float *x, block_q8_K *y, int64_t nb)
+void quant_ref_from_float_q8_K(const float *x, void *dst, int64_t n)
 {
+    block_q8_K *y = dst;
+    const int64_t nb = n / QK_K;
     for (int64_t i = 0; i < nb; i++, x += QK_K) {
         float max = 0, amax = 0;
         for (int j = 0; j < QK_K; ++j) {
@@ -620,8 +642,10 @@ static float amax32(const float *x)
     return m;
 }
 
-static void quant_q8_0(const float *x, block_q8_0 *y, int64_t nb)
+void quant_ref_from_float_q8_0(const float *x, void *dst, int64_t n)
 {
+    block_q8_0 *y = dst;
+    const int64_t nb = n / QK8_0;
     for (int64_t i = 0; i < nb; i++, x += 32) {
         const float amax = amax32(x);
         const float d = amax / 127.f;
@@ -632,8 +656,10 @@ static void quant_q8_0(const float *x, block_q8_0 *y, int64_t nb)
     }
 }
 
-static void quant_q8_1(const float *x, block_q8_1 *y, int64_t nb)
+void quant_ref_from_float_q8_1(const float *x, void *dst, int64_t n)
 {
+    block_q8_1 *y = dst;
+    const int64_t nb = n / QK8_1;
     for (int64_t i = 0; i < nb; i++, x += 32) {
         const float amax = amax32(x);
         const float d = amax / 127.f;
@@ -648,24 +674,18 @@ static void quant_q8_1(const float *x, block_q8_1 *y, int64_t nb)
     }
 }
 
-void quant_quantize_row(int act_type, const float *x, void *dst, int64_t n)
+void quant_ref_from_float_f32(const float *x, void *dst, int64_t n) { memcpy(dst, x, (size_t)n * sizeof *x); }
+
+void quant_ref_from_float_f16(const float *x, void *dst, int64_t n)
 {
-    switch (act_type) {
-    case MS_TYPE_Q8_K: quant_q8_K(x, dst, n / QK_K); break;
-    case MS_TYPE_Q8_0: quant_q8_0(x, dst, n / 32); break;
-    case MS_TYPE_Q8_1: quant_q8_1(x, dst, n / 32); break;
-    case MS_TYPE_F16:
-        for (int64_t i = 0; i < n; i++)
-            ((uint16_t *)dst)[i] = quant_f32_to_f16(x[i]);
-        break;
-    case MS_TYPE_BF16:
-        for (int64_t i = 0; i < n; i++)
-            ((uint16_t *)dst)[i] = quant_f32_to_bf16(x[i]);
-        break;
-    default: /* F32 */
-        memcpy(dst, x, (size_t)n * 4);
-        break;
-    }
+    for (int64_t i = 0; i < n; i++)
+        ((uint16_t *)dst)[i] = quant_f32_to_f16(x[i]);
+}
+
+void quant_ref_from_float_bf16(const float *x, void *dst, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        ((uint16_t *)dst)[i] = quant_f32_to_bf16(x[i]);
 }
 
 /* ---- the reference's x86 float order ----
@@ -700,12 +720,6 @@ static void lanes_fma(float acc[8], float d, const int32_t lane[8])
 {
     for (int m = 0; m < 8; m++)
         acc[m] = fmaf(d, (float)lane[m], acc[m]);
-}
-
-bool quant_order_by_cols(int type)
-{
-    return type == MS_TYPE_F32 || type == MS_TYPE_F16 || type == MS_TYPE_BF16 || type == MS_TYPE_Q4_K ||
-           type == MS_TYPE_Q2_K;
 }
 
 float quant_dot_f16_x86(int64_t n, const void *w, const void *a, bool tiny_blas)
@@ -816,18 +830,6 @@ float quant_dot_f32_x86(int64_t n, const float *x, const float *y, bool tiny_bla
     return sumf;
 }
 
-void quant_mul_mat_f32_ref(int64_t n, const float *w, size_t w_stride, int64_t row0, int64_t row1,
-                           const float *a, size_t a_stride, int64_t ncols, float *out,
-                           size_t out_stride)
-{
-    for (int64_t r = row0; r < row1; r++) {
-        const float *wr = (const float *)((const uint8_t *)w + (size_t)r * w_stride);
-        for (int64_t c = 0; c < ncols; c++)
-            out[(size_t)c * out_stride + (size_t)r] =
-                quant_dot_f32_x86(n, wr, (const float *)((const uint8_t *)a + (size_t)c * a_stride), ncols >= 2);
-    }
-}
-
 /* One term of the repacked kernels' two chains (scale and min sums), then
  * the integer sums start again. */
 static void chains_add(float *acc, float *accm, int32_t *isum, int32_t *msum, float dd, float dm)
@@ -875,21 +877,18 @@ float quant_dot_q4_K_x86(int64_t n, const void *w, const void *a, bool gemm)
      * msum * (dmin*da), subtracted at the end.  Its gemv (a lone column)
      * adds one term per 256-block, its gemm (columns in fours) one per
      * 64-element pair of sub-blocks. */
+    const block_q4_K *x = w;
     const block_q8_K *y = a;
     float acc = 0.0f, accm = 0.0f;
     for (int64_t b = 0; b < n / QK_K; b++) {
-        const uint8_t *blk = (const uint8_t *)w + (size_t)b * 144;
-        uint16_t dh, mh;
-        memcpy(&dh, blk, 2);
-        memcpy(&mh, blk + 2, 2);
-        const float dd = H2F(dh) * y[b].d, dm = H2F(mh) * y[b].d;
+        const float dd = H2F(x[b].d) * y[b].d, dm = H2F(x[b].dmin) * y[b].d;
         int32_t isum = 0, msum = 0;
         for (int j = 0; j < 8; j++) {
             uint8_t sc, m;
-            get_scale_min_k4(j, blk + 4, &sc, &m);
+            get_scale_min_k4(j, x[b].scales, &sc, &m);
             int32_t sub = 0;
             for (int l = 0; l < 32; l++) {
-                const uint8_t byte = blk[16 + 32 * (j / 2) + l];
+                const uint8_t byte = x[b].qs[32 * (j / 2) + l];
                 sub += (j % 2 ? byte >> 4 : byte & 0xF) * y[b].qs[32 * j + l];
             }
             isum += sub * sc;
@@ -904,497 +903,433 @@ float quant_dot_q4_K_x86(int64_t n, const void *w, const void *a, bool gemm)
     return acc - accm;
 }
 
-/* ---- dot products ---- */
+/* ---- dot products: one per weight type ----
+ * *s = dot(weight row w, activation row a in the type's act_type). */
+void quant_ref_dot_f32(int64_t n, float *s, const void *w, const void *a) { *s = quant_dot_f32_x86(n, w, a, false); }
 
-void quant_vec_dot_ref(int type, int64_t n, float *s, const void *w, const void *a)
+void quant_ref_dot_f16(int64_t n, float *s, const void *w, const void *a) { *s = quant_dot_f16_x86(n, w, a, false); }
+
+void quant_ref_dot_bf16(int64_t n, float *s, const void *w, const void *a) { *s = quant_dot_bf16_x86(n, w, a, false); }
+
+/* The reference repacks these (8x8 interleave, every matrix with a
+ * multiple of 8 rows): per row one FMA chain, one term per 32-block,
+ * in its gemv and gemm alike. */
+static float dot_q4_0_iq4_nl(int type, int64_t n, const void *w, const void *a)
 {
-    const quant_type_info *ti = quant_info(type);
     float sumf = 0.0f;
-    switch (type) {
-    case MS_TYPE_F32:
-        sumf = quant_dot_f32_x86(n, w, a, false);
-        break;
-    case MS_TYPE_F16:
-        sumf = quant_dot_f16_x86(n, w, a, false);
-        break;
-    case MS_TYPE_BF16:
-        sumf = quant_dot_bf16_x86(n, w, a, false);
-        break;
-    case MS_TYPE_Q8_0: {
-        /* ggml_vec_dot_q8_0_q8_0 (AVX2) and tinyBLAS_Q0_AVX alike: eight
-         * int32 lanes per 32-block, one FMA per lane with d_w*d_a. */
-        const block_q8_0 *x = w, *y = a;
-        float acc[8] = {0};
-        for (int64_t b = 0; b < n / 32; b++) {
-            int32_t lane[8] = {0};
-            for (int j = 0; j < 32; j++)
-                lane[j >> 2] += x[b].qs[j] * y[b].qs[j];
-            lanes_fma(acc, H2F(x[b].d) * H2F(y[b].d), lane);
+    /* Q4_0 and IQ4_NL blocks share a layout: d, then 16 bytes of nibbles. */
+    _Static_assert(sizeof(block_q4_0) == sizeof(block_iq4_nl), "q4_0 / iq4_nl layout");
+    const block_q4_0 *x = w;
+    const block_q8_0 *y = a;
+    for (int64_t b = 0; b < n / QK4_0; b++) {
+        const uint16_t dh = x[b].d;
+        int sumi = 0;
+        for (int j = 0; j < 16; j++) {
+            const int lo = x[b].qs[j] & 0x0F, hi = x[b].qs[j] >> 4;
+            const int w0 = type == MS_TYPE_Q4_0 ? lo - 8 : kvalues_iq4nl[lo];
+            const int w1 = type == MS_TYPE_Q4_0 ? hi - 8 : kvalues_iq4nl[hi];
+            sumi += w0 * y[b].qs[j] + w1 * y[b].qs[j + 16];
         }
-        sumf = hsum8_x86(acc);
-        break;
+        sumf = fmaf((float)sumi, H2F(dh) * H2F(y[b].d), sumf);
     }
-    case MS_TYPE_Q4_0:
-    case MS_TYPE_IQ4_NL: {
-        /* The reference repacks these (8x8 interleave, every matrix with a
-         * multiple of 8 rows): per row one FMA chain, one term per 32-block,
-         * in its gemv and gemm alike. */
-        const block_q8_0 *y = a;
-        for (int64_t b = 0; b < n / 32; b++) {
-            const uint8_t *blk = (const uint8_t *)w + (size_t)b * 18;
-            uint16_t dh;
-            memcpy(&dh, blk, 2);
-            int sumi = 0;
-            for (int j = 0; j < 16; j++) {
-                const int lo = blk[2 + j] & 0x0F, hi = blk[2 + j] >> 4;
-                const int w0 = type == MS_TYPE_Q4_0 ? lo - 8 : kvalues_iq4nl[lo];
-                const int w1 = type == MS_TYPE_Q4_0 ? hi - 8 : kvalues_iq4nl[hi];
-                sumi += w0 * y[b].qs[j] + w1 * y[b].qs[j + 16];
-            }
-            sumf = fmaf((float)sumi, H2F(dh) * H2F(y[b].d), sumf);
+    return sumf;
+}
+
+void quant_ref_dot_q4_0(int64_t n, float *s, const void *w, const void *a) { *s = dot_q4_0_iq4_nl(MS_TYPE_Q4_0, n, w, a); }
+
+void quant_ref_dot_iq4_nl(int64_t n, float *s, const void *w, const void *a) { *s = dot_q4_0_iq4_nl(MS_TYPE_IQ4_NL, n, w, a); }
+
+/* Against Q8_1: d_w*d_a*sum(q_w*q_a) + m_w*s_a, with s_a = d_a*sum(q_a). */
+static float dot_q4_1_q5_1(int type, int64_t n, const void *w, const void *a)
+{
+    float sumf = 0.0f;
+    const block_q8_1 *y = a;
+    for (int64_t b = 0; b < n / 32; b++) {
+        int sumi0 = 0, sumi1 = 0;
+        uint16_t dh, mh;
+        const uint8_t *qs;
+        uint32_t qh = 0;
+        if (type == MS_TYPE_Q4_1) {
+            const block_q4_1 *x = (const block_q4_1 *)w + b;
+            dh = x->d;
+            mh = x->m;
+            qs = x->qs;
+        } else {
+            const block_q5_1 *x = (const block_q5_1 *)w + b;
+            dh = x->d;
+            mh = x->m;
+            qs = x->qs;
+            memcpy(&qh, x->qh, 4);
         }
-        break;
-    }
-    case MS_TYPE_Q4_1:
-    case MS_TYPE_Q5_1: {
-        /* Against Q8_1: d_w*d_a*sum(q_w*q_a) + m_w*s_a, with s_a = d_a*sum(q_a). */
-        const block_q8_1 *y = a;
-        for (int64_t b = 0; b < n / 32; b++) {
-            int sumi0 = 0, sumi1 = 0;
-            uint16_t dh, mh;
-            const uint8_t *qs;
-            uint32_t qh = 0;
-            if (type == MS_TYPE_Q4_1) {
-                const block_q4_1 *x = (const block_q4_1 *)w + b;
-                dh = x->d;
-                mh = x->m;
-                qs = x->qs;
-            } else {
-                const block_q5_1 *x = (const block_q5_1 *)w + b;
-                dh = x->d;
-                mh = x->m;
-                qs = x->qs;
-                memcpy(&qh, x->qh, 4);
-            }
-            for (int j = 0; j < 16; j++) {
-                const int v0 = (qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10);
-                const int v1 = (qs[j] >> 4) | ((qh >> (j + 12)) & 0x10);
-                sumi0 += v0 * y[b].qs[j];
-                sumi1 += v1 * y[b].qs[j + 16];
-            }
-            const int sumi = sumi0 + sumi1;
-            sumf += (H2F(dh) * H2F(y[b].d)) * (float)sumi + H2F(mh) * H2F(y[b].s);
+        for (int j = 0; j < 16; j++) {
+            const int v0 = (qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10);
+            const int v1 = (qs[j] >> 4) | ((qh >> (j + 12)) & 0x10);
+            sumi0 += v0 * y[b].qs[j];
+            sumi1 += v1 * y[b].qs[j + 16];
         }
-        break;
+        const int sumi = sumi0 + sumi1;
+        sumf += (H2F(dh) * H2F(y[b].d)) * (float)sumi + H2F(mh) * H2F(y[b].s);
     }
-    case MS_TYPE_Q5_0: {
-        const block_q5_0 *x = w;
-        const block_q8_0 *y = a;
-        for (int64_t b = 0; b < n / 32; b++) {
-            uint32_t qh;
-            memcpy(&qh, x[b].qh, 4);
-            int sumi0 = 0, sumi1 = 0;
-            for (int j = 0; j < 16; j++) {
-                const int x0 = ((x[b].qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10)) - 16;
-                const int x1 = ((x[b].qs[j] >> 4) | ((qh >> (j + 12)) & 0x10)) - 16;
-                sumi0 += x0 * y[b].qs[j];
-                sumi1 += x1 * y[b].qs[j + 16];
-            }
-            sumf += (H2F(x[b].d) * H2F(y[b].d)) * (float)(sumi0 + sumi1);
+    return sumf;
+}
+
+void quant_ref_dot_q4_1(int64_t n, float *s, const void *w, const void *a) { *s = dot_q4_1_q5_1(MS_TYPE_Q4_1, n, w, a); }
+
+void quant_ref_dot_q5_1(int64_t n, float *s, const void *w, const void *a) { *s = dot_q4_1_q5_1(MS_TYPE_Q5_1, n, w, a); }
+
+void quant_ref_dot_q5_0(int64_t n, float *s, const void *w, const void *a)
+{
+    float sumf = 0.0f;
+    const block_q5_0 *x = w;
+    const block_q8_0 *y = a;
+    for (int64_t b = 0; b < n / 32; b++) {
+        uint32_t qh;
+        memcpy(&qh, x[b].qh, 4);
+        int sumi0 = 0, sumi1 = 0;
+        for (int j = 0; j < 16; j++) {
+            const int x0 = ((x[b].qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10)) - 16;
+            const int x1 = ((x[b].qs[j] >> 4) | ((qh >> (j + 12)) & 0x10)) - 16;
+            sumi0 += x0 * y[b].qs[j];
+            sumi1 += x1 * y[b].qs[j + 16];
         }
-        break;
-    }
-    case MS_TYPE_Q4_K:
-        sumf = quant_dot_q4_K_x86(n, w, a, false);
-        break;
-    case MS_TYPE_Q5_K: {
-        /* ggml_vec_dot_q5_K_q8_K (AVX2): eight lanes, one scale per 32; the
-         * mins as one scalar FMA chain with -d_a*dmin, added last. */
-        const block_q8_K *y = a;
-        float acc[8] = {0}, summs = 0.0f;
-        for (int64_t b = 0; b < n / QK_K; b++) {
-            const uint8_t *blk = (const uint8_t *)w + (size_t)b * (size_t)ti->type_size;
-            uint16_t dh, mh;
-            memcpy(&dh, blk, 2);
-            memcpy(&mh, blk + 2, 2);
-            int32_t lane[8] = {0}, msum = 0;
-            for (int j = 0; j < 8; j++) {
-                uint8_t sc, m;
-                get_scale_min_k4(j, blk + 4, &sc, &m);
-                for (int l = 0; l < 32; l++) {
-                    const uint8_t byte = blk[48 + 32 * (j / 2) + l];
-                    const int q = (j % 2 ? byte >> 4 : byte & 0xF) + ((blk[16 + l] >> j) & 1 ? 16 : 0);
-                    lane[lane8(l)] += sc * (q * y[b].qs[32 * j + l]);
-                }
-                msum += m * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
-            }
-            const float d = y[b].d * H2F(dh), dmin = -y[b].d * H2F(mh);
-            summs = fmaf(dmin, (float)msum, summs);
-            lanes_fma(acc, d, lane);
-        }
-        sumf = hsum8_x86(acc) + summs;
-        break;
-    }
-    case MS_TYPE_Q6_K: {
-        /* ggml_vec_dot_q6_K_q8_K (AVX2): unsigned 6-bit values in the lanes;
-         * the -32 comes back per lane as 32 * (bsums * scales) of 16-groups
-         * 2m and 2m+1. */
-        const block_q6_K *x = w;
-        const block_q8_K *y = a;
-        float acc[8] = {0};
-        for (int64_t b = 0; b < n / QK_K; b++) {
-            int32_t lane[8] = {0};
-            for (int e = 0; e < QK_K; e++) {
-                const int half = e / 128, quarter = (e % 128) / 32, l = e % 32;
-                const uint8_t *ql = x[b].ql + 64 * half, *qh = x[b].qh + 32 * half;
-                int q;
-                switch (quarter) {
-                case 0: q = (ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4); break;
-                case 1: q = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4); break;
-                case 2: q = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4); break;
-                default: q = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4); break;
-                }
-                lane[lane8(e)] += x[b].scales[e / 16] * (q * y[b].qs[e]);
-            }
-            for (int m = 0; m < 8; m++)
-                lane[m] -= 32 * (y[b].bsums[2 * m] * x[b].scales[2 * m] +
-                                 y[b].bsums[2 * m + 1] * x[b].scales[2 * m + 1]);
-            lanes_fma(acc, y[b].d * H2F(x[b].d), lane);
-        }
-        sumf = hsum8_x86(acc);
-        break;
-    }
-    case MS_TYPE_IQ2_XXS: {
-        /* ggml_vec_dot_iq2_xxs_q8_K (AVX2): eight lanes, 1/8 after the sum. */
-        const block_iq2_xxs *x = w;
-        const block_q8_K *y = a;
-        float acc[8] = {0};
-        for (int64_t b = 0; b < n / QK_K; b++) {
-            int32_t lane[8] = {0};
-            for (int ib = 0; ib < 8; ib++) {
-                uint32_t aux[2];
-                memcpy(aux, x[b].qs + 4 * ib, 8);
-                const uint8_t *a8 = (const uint8_t *)aux;
-                const int32_t ls = 2 * (int32_t)(aux[1] >> 28) + 1;
-                for (int l = 0; l < 4; l++) {
-                    const uint8_t *grid = (const uint8_t *)(iq2xxs_grid + a8[l]);
-                    const uint8_t signs = ksigns_iq2xs[(aux[1] >> 7 * l) & 127];
-                    for (int j = 0; j < 8; j++) {
-                        const int e = 8 * l + j;
-                        lane[lane8(e)] += ls * (grid[j] * y[b].qs[32 * ib + e] * (signs & kmask_iq2xs[j] ? -1 : 1));
-                    }
-                }
-            }
-            lanes_fma(acc, H2F(x[b].d) * y[b].d, lane);
-        }
-        sumf = 0.125f * hsum8_x86(acc);
-        break;
-    }
-    case MS_TYPE_IQ1_S: {
-        /* ggml_vec_dot_iq1_s_q8_K (AVX2): grid term in eight lanes; delta
-         * term one scalar FMA chain (the compiler contracts it), times
-         * IQ1S_DELTA and added last. */
-        const block_iq1_s *x = w;
-        const block_q8_K *y = a;
-        float acc[8] = {0}, acc1 = 0.0f;
-        for (int64_t b = 0; b < n / QK_K; b++) {
-            int32_t lane[8] = {0}, sumi1 = 0;
-            for (int ib = 0; ib < 8; ib++) {
-                const uint16_t h = x[b].qh[ib];
-                const int32_t ls = 2 * ((h >> 12) & 7) + 1;
-                for (int l = 0; l < 4; l++) {
-                    const int8_t *grid = (const int8_t *)(iq1s_grid + (x[b].qs[4 * ib + l] | (((h >> 3 * l) & 7) << 8)));
-                    for (int j = 0; j < 8; j++) {
-                        const int e = 8 * l + j;
-                        lane[lane8(e)] += ls * (grid[j] * y[b].qs[32 * ib + e]);
-                    }
-                }
-                sumi1 += (y[b].bsums[2 * ib] + y[b].bsums[2 * ib + 1]) * (h & 0x8000 ? -1 : 1) * ls;
-            }
-            const float d = y[b].d * H2F(x[b].d);
-            lanes_fma(acc, d, lane);
-            acc1 = fmaf(d, (float)sumi1, acc1);
-        }
-        sumf = hsum8_x86(acc) + IQ1S_DELTA * acc1;
-        break;
-    }
-    case MS_TYPE_Q2_K:
-        sumf = quant_dot_q2_K_x86(n, w, a, false);
-        break;
-    case MS_TYPE_Q3_K: {
-        /* ggml_vec_dot_q3_K_q8_K (AVX2): eight lanes, one FMA per lane. */
-        const block_q3_K *x = w;
-        const block_q8_K *y = a;
-        float acc[8] = {0};
-        for (int64_t b = 0; b < n / QK_K; b++) {
-            int8_t sc[16];
-            q3_K_scales(x[b].scales, sc);
-            int32_t lane[8] = {0};
-            for (int e = 0; e < QK_K; e++) {
-                const int half = e / 128, pass = (e % 128) / 32, l = e % 32;
-                const int q = ((x[b].qs[32 * half + l] >> (2 * pass)) & 3) -
-                              (x[b].hmask[l] & (1u << (4 * half + pass)) ? 0 : 4);
-                lane[lane8(e)] += sc[e / 16] * (q * y[b].qs[e]);
-            }
-            lanes_fma(acc, y[b].d * H2F(x[b].d), lane);
-        }
-        sumf = hsum8_x86(acc);
-        break;
-    }
-    case MS_TYPE_IQ2_XS:
-    case MS_TYPE_IQ2_S: {
-        /* ggml_vec_dot_iq2_xs/_s_q8_K (AVX2): eight lanes, two 4-bit scales
-         * per 32 (elements 0-15, 16-31), 1/8 after the sum. */
-        const block_q8_K *y = a;
-        float acc[8] = {0};
-        for (int64_t b = 0; b < n / QK_K; b++) {
-            const uint8_t *blk = (const uint8_t *)w + (size_t)b * (size_t)ti->type_size;
-            uint16_t dh;
-            memcpy(&dh, blk, 2);
-            int32_t lane[8] = {0};
-            for (int ib = 0; ib < 8; ib++) {
-                const block_iq2_xs *x2 = (const block_iq2_xs *)blk;
-                const block_iq2_s *xs = (const block_iq2_s *)blk;
-                const uint8_t scb = type == MS_TYPE_IQ2_XS ? x2->scales[ib] : xs->scales[ib];
-                const int32_t ls[2] = {2 * (scb & 0xf) + 1, 2 * (scb >> 4) + 1};
-                for (int l = 0; l < 4; l++) {
-                    const uint8_t *grid;
-                    uint8_t signs;
-                    if (type == MS_TYPE_IQ2_XS) {
-                        const uint16_t q = x2->qs[4 * ib + l];
-                        grid = (const uint8_t *)(iq2xs_grid + (q & 511));
-                        signs = ksigns_iq2xs[q >> 9];
-                    } else {
-                        grid = (const uint8_t *)(iq2s_grid + (xs->qs[4 * ib + l] |
-                                                              ((xs->qh[ib] << (8 - 2 * l)) & 0x300)));
-                        signs = xs->qs[QK_K / 8 + 4 * ib + l];
-                    }
-                    const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
-                    for (int j = 0; j < 8; j++)
-                        lane[lane8(8 * l + j)] += ls[l / 2] * (grid[j] * q8[j] * (signs & kmask_iq2xs[j] ? -1 : 1));
-                }
-            }
-            lanes_fma(acc, H2F(dh) * y[b].d, lane);
-        }
-        sumf = 0.125f * hsum8_x86(acc);
-        break;
-    }
-    case MS_TYPE_IQ3_XXS: {
-        /* ggml_vec_dot_iq3_xxs_q8_K (AVX2): eight lanes, 1/4 after the sum. */
-        const block_iq3_xxs *x = w;
-        const block_q8_K *y = a;
-        float acc[8] = {0};
-        for (int64_t b = 0; b < n / QK_K; b++) {
-            int32_t lane[8] = {0};
-            for (int ib = 0; ib < 8; ib++) {
-                uint32_t aux;
-                memcpy(&aux, x[b].qs + QK_K / 4 + 4 * ib, 4);
-                const int32_t ls = 2 * (int32_t)(aux >> 28) + 1;
-                for (int l = 0; l < 4; l++) {
-                    const uint8_t *g1 = (const uint8_t *)(iq3xxs_grid + x[b].qs[8 * ib + 2 * l]);
-                    const uint8_t *g2 = (const uint8_t *)(iq3xxs_grid + x[b].qs[8 * ib + 2 * l + 1]);
-                    const uint8_t signs = ksigns_iq2xs[(aux >> 7 * l) & 127];
-                    const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
-                    for (int j = 0; j < 4; j++) {
-                        lane[lane8(8 * l + j)] += ls * (g1[j] * q8[j] * (signs & kmask_iq2xs[j] ? -1 : 1));
-                        lane[lane8(8 * l + 4 + j)] += ls * (g2[j] * q8[j + 4] * (signs & kmask_iq2xs[j + 4] ? -1 : 1));
-                    }
-                }
-            }
-            lanes_fma(acc, H2F(x[b].d) * y[b].d, lane);
-        }
-        sumf = 0.25f * hsum8_x86(acc);
-        break;
-    }
-    case MS_TYPE_IQ3_S: {
-        /* ggml_vec_dot_iq3_s_q8_K (AVX2): eight lanes, one scale per 32. */
-        const block_iq3_s *x = w;
-        const block_q8_K *y = a;
-        float acc[8] = {0};
-        for (int64_t b = 0; b < n / QK_K; b++) {
-            int32_t lane[8] = {0};
-            for (int ib = 0; ib < 8; ib++) {
-                const int32_t ls = 2 * ((x[b].scales[ib / 2] >> (4 * (ib % 2))) & 0xf) + 1;
-                const uint8_t h = x[b].qh[ib];
-                for (int l = 0; l < 4; l++) {
-                    const uint8_t *qs = x[b].qs + 8 * ib + 2 * l;
-                    const uint8_t *g1 = (const uint8_t *)(iq3s_grid + (qs[0] | ((h << (8 - 2 * l)) & 256)));
-                    const uint8_t *g2 = (const uint8_t *)(iq3s_grid + (qs[1] | ((h << (7 - 2 * l)) & 256)));
-                    const uint8_t signs = x[b].signs[4 * ib + l];
-                    const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
-                    for (int j = 0; j < 4; j++) {
-                        lane[lane8(8 * l + j)] += ls * (g1[j] * q8[j] * (signs & kmask_iq2xs[j] ? -1 : 1));
-                        lane[lane8(8 * l + 4 + j)] += ls * (g2[j] * q8[j + 4] * (signs & kmask_iq2xs[j + 4] ? -1 : 1));
-                    }
-                }
-            }
-            lanes_fma(acc, H2F(x[b].d) * y[b].d, lane);
-        }
-        sumf = hsum8_x86(acc);
-        break;
-    }
-    case MS_TYPE_IQ1_M: {
-        /* ggml_vec_dot_iq1_m_q8_K (AVX2): grid and delta terms in two sets
-         * of eight lanes; hsum(grid) + IQ1M_DELTA * hsum(delta). */
-        const block_iq1_m *x = w;
-        const block_q8_K *y = a;
-        float acc1[8] = {0}, acc2[8] = {0};
-        for (int64_t b = 0; b < n / QK_K; b++) {
-            uint16_t sc[4];
-            memcpy(sc, x[b].scales, 8);
-            const uint8_t *qs = x[b].qs, *qh = x[b].qh;
-            int32_t lane1[8] = {0}, lane2[8] = {0};
-            for (int ib = 0; ib < 8; ib++) {
-                const int delta[4] = {qh[0] & 0x08 ? -1 : 1, qh[0] & 0x80 ? -1 : 1,
-                                      qh[1] & 0x08 ? -1 : 1, qh[1] & 0x80 ? -1 : 1};
-                const int ls[2] = {2 * ((sc[ib / 2] >> (6 * (ib % 2) + 0)) & 0x7) + 1,
-                                   2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 0x7) + 1};
-                for (int l = 0; l < 4; l++) {
-                    const int8_t *grid = (const int8_t *)(iq1s_grid + (qs[l] | (((uint16_t)qh[l / 2] << (8 - 4 * (l % 2))) & 0x700)));
-                    const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
-                    for (int j = 0; j < 8; j++) {
-                        const int e = 8 * l + j;
-                        lane1[lane8(e)] += ls[l / 2] * (q8[j] * grid[j]);
-                        lane2[lane8(e)] += ls[l / 2] * (q8[j] * delta[l]);
-                    }
-                }
-                qs += 4;
-                qh += 2;
-            }
-            const float d = y[b].d * iq1m_d(&x[b]);
-            lanes_fma(acc1, d, lane1);
-            lanes_fma(acc2, d, lane2);
-        }
-        sumf = hsum8_x86(acc1) + IQ1M_DELTA * hsum8_x86(acc2);
-        break;
-    }
-    case MS_TYPE_IQ4_XS: {
-        /* ggml_vec_dot_iq4_xs_q8_K (AVX2): eight lanes, scale - 32 per 32. */
-        const block_iq4_xs *x = w;
-        const block_q8_K *y = a;
-        float acc[8] = {0};
-        for (int64_t b = 0; b < n / QK_K; b++) {
-            int32_t lane[8] = {0};
-            for (int ib = 0; ib < 8; ib++) {
-                const int ls = (((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) |
-                                (((x[b].scales_h >> (2 * ib)) & 3) << 4)) - 32;
-                const uint8_t *qs = x[b].qs + 16 * ib;
-                const int8_t *q8 = y[b].qs + 32 * ib;
-                for (int j = 0; j < 16; j++) {
-                    lane[lane8(j)] += ls * (q8[j] * kvalues_iq4nl[qs[j] & 0xf]);
-                    lane[lane8(j + 16)] += ls * (q8[j + 16] * kvalues_iq4nl[qs[j] >> 4]);
-                }
-            }
-            lanes_fma(acc, H2F(x[b].d) * y[b].d, lane);
-        }
-        sumf = hsum8_x86(acc);
-        break;
-    }
-    default:
-        sumf = NAN; /* not a weight type: callers validated the type */
-        break;
+        sumf += (H2F(x[b].d) * H2F(y[b].d)) * (float)(sumi0 + sumi1);
     }
     *s = sumf;
 }
 
-/* ---- random valid blocks ---- */
-
-/* xorshift64; the state is never 0 (quant_fill_random replaces a 0 seed). */
-static inline uint64_t xs64(uint64_t *s)
+/* ggml_vec_dot_q8_0_q8_0 (AVX2) and tinyBLAS_Q0_AVX alike: eight
+ * int32 lanes per 32-block, one FMA per lane with d_w*d_a. */
+void quant_ref_dot_q8_0(int64_t n, float *s, const void *w, const void *a)
 {
-    uint64_t x = *s;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *s = x;
-    return x;
-}
-
-/* Uniform in [0, 1) from 24 random bits. */
-static inline float unit24(uint32_t r) { return (float)(r >> 8) * 0x1p-24f; }
-
-/* Offsets of the fp16 scale fields of each block type, and the magnitude of
- * the integer code product, so dequantized values are about `scale`. */
-static void scale_fields(int type, int off[2], int *n, float *code)
-{
-    *n = 1;
-    off[0] = 0;
-    switch (type) {
-    case MS_TYPE_Q4_0: *code = 8; break;
-    case MS_TYPE_Q4_1: *n = 2; off[1] = 2; *code = 15; break;
-    case MS_TYPE_Q5_0: *code = 16; break;
-    case MS_TYPE_Q5_1: *n = 2; off[1] = 2; *code = 31; break;
-    case MS_TYPE_Q8_0: *code = 127; break;
-    case MS_TYPE_Q2_K: *n = 2; off[0] = 80; off[1] = 82; *code = 45; break;
-    case MS_TYPE_Q3_K: off[0] = 108; *code = 128; break;
-    case MS_TYPE_Q4_K: *n = 2; off[1] = 2; *code = 945; break;
-    case MS_TYPE_Q5_K: *n = 2; off[1] = 2; *code = 1953; break;
-    case MS_TYPE_Q6_K: off[0] = 208; *code = 4064; break;
-    case MS_TYPE_IQ2_XXS: case MS_TYPE_IQ2_XS: case MS_TYPE_IQ2_S: *code = 167; break;
-    case MS_TYPE_IQ3_XXS: *code = 480; break;
-    case MS_TYPE_IQ3_S: *code = 465; break;
-    case MS_TYPE_IQ1_S: *code = 17; break;
-    case MS_TYPE_IQ1_M: *n = 0; *code = 17; break;
-    case MS_TYPE_IQ4_NL: *code = 127; break;
-    case MS_TYPE_IQ4_XS: *code = 4064; break;
-    default: *n = 0; *code = 1; break;
+    const block_q8_0 *x = w, *y = a;
+    float acc[8] = {0};
+    for (int64_t b = 0; b < n / 32; b++) {
+        int32_t lane[8] = {0};
+        for (int j = 0; j < 32; j++)
+            lane[j >> 2] += x[b].qs[j] * y[b].qs[j];
+        lanes_fma(acc, H2F(x[b].d) * H2F(y[b].d), lane);
     }
+    *s = hsum8_x86(acc);
 }
 
-void quant_fill_random(int type, void *dst, int64_t nblocks, uint64_t *rng, float scale)
+void quant_ref_dot_q2_K(int64_t n, float *s, const void *w, const void *a) { *s = quant_dot_q2_K_x86(n, w, a, false); }
+
+/* ggml_vec_dot_q3_K_q8_K (AVX2): eight lanes, one FMA per lane. */
+void quant_ref_dot_q3_K(int64_t n, float *s, const void *w, const void *a)
 {
-    const quant_type_info *ti = quant_info(type);
-    if (!ti || nblocks <= 0)
-        return;
-    /* A local copy of the state: stores through the byte pointer would
-     * otherwise force a reload of *rng on every step. */
-    uint64_t st = *rng ? *rng : 0x9E3779B97F4A7C15ull;
-    uint8_t *p = dst;
-    if (type == MS_TYPE_F32 || type == MS_TYPE_F16 || type == MS_TYPE_BF16) {
-        /* Uniform in [-scale, scale), two values per random word. */
-        for (int64_t i = 0; i < nblocks; i += 2) {
-            const uint64_t r = xs64(&st);
-            for (int64_t k = i; k < i + 2 && k < nblocks; k++) {
-                const float v = scale * (2.0f * unit24((uint32_t)(r >> (32 * (k - i)))) - 1.0f);
-                if (type == MS_TYPE_F32) {
-                    memcpy(p + 4 * k, &v, 4);
-                } else {
-                    const uint16_t h = type == MS_TYPE_F16 ? quant_f32_to_f16(v) : quant_f32_to_bf16(v);
-                    memcpy(p + 2 * k, &h, 2);
+    const block_q3_K *x = w;
+    const block_q8_K *y = a;
+    float acc[8] = {0};
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int8_t sc[16];
+        q3_K_scales(x[b].scales, sc);
+        int32_t lane[8] = {0};
+        for (int e = 0; e < QK_K; e++) {
+            const int half = e / 128, pass = (e % 128) / 32, l = e % 32;
+            const int q = ((x[b].qs[32 * half + l] >> (2 * pass)) & 3) -
+                          (x[b].hmask[l] & (1u << (4 * half + pass)) ? 0 : 4);
+            lane[lane8(e)] += sc[e / 16] * (q * y[b].qs[e]);
+        }
+        lanes_fma(acc, y[b].d * H2F(x[b].d), lane);
+    }
+    *s = hsum8_x86(acc);
+}
+
+void quant_ref_dot_q4_K(int64_t n, float *s, const void *w, const void *a) { *s = quant_dot_q4_K_x86(n, w, a, false); }
+
+/* ggml_vec_dot_q5_K_q8_K (AVX2): eight lanes, one scale per 32; the
+ * mins as one scalar FMA chain with -d_a*dmin, added last. */
+void quant_ref_dot_q5_K(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_q5_K *x = w;
+    const block_q8_K *y = a;
+    float acc[8] = {0}, summs = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const uint16_t dh = x[b].d, mh = x[b].dmin;
+        int32_t lane[8] = {0}, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            get_scale_min_k4(j, x[b].scales, &sc, &m);
+            for (int l = 0; l < 32; l++) {
+                const uint8_t byte = x[b].qs[32 * (j / 2) + l];
+                const int q = (j % 2 ? byte >> 4 : byte & 0xF) + ((x[b].qh[l] >> j) & 1 ? 16 : 0);
+                lane[lane8(l)] += sc * (q * y[b].qs[32 * j + l]);
+            }
+            msum += m * (y[b].bsums[2 * j] + y[b].bsums[2 * j + 1]);
+        }
+        const float d = y[b].d * H2F(dh), dmin = -y[b].d * H2F(mh);
+        summs = fmaf(dmin, (float)msum, summs);
+        lanes_fma(acc, d, lane);
+    }
+    *s = hsum8_x86(acc) + summs;
+}
+
+/* ggml_vec_dot_q6_K_q8_K (AVX2): unsigned 6-bit values in the lanes;
+ * the -32 comes back per lane as 32 * (bsums * scales) of 16-groups
+ * 2m and 2m+1. */
+void quant_ref_dot_q6_K(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_q6_K *x = w;
+    const block_q8_K *y = a;
+    float acc[8] = {0};
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int32_t lane[8] = {0};
+        for (int e = 0; e < QK_K; e++) {
+            const int half = e / 128, quarter = (e % 128) / 32, l = e % 32;
+            const uint8_t *ql = x[b].ql + 64 * half, *qh = x[b].qh + 32 * half;
+            int q;
+            switch (quarter) {
+            case 0: q = (ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4); break;
+            case 1: q = (ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4); break;
+            case 2: q = (ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4); break;
+            default: q = (ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4); break;
+            }
+            lane[lane8(e)] += x[b].scales[e / 16] * (q * y[b].qs[e]);
+        }
+        for (int m = 0; m < 8; m++)
+            lane[m] -= 32 * (y[b].bsums[2 * m] * x[b].scales[2 * m] +
+                             y[b].bsums[2 * m + 1] * x[b].scales[2 * m + 1]);
+        lanes_fma(acc, y[b].d * H2F(x[b].d), lane);
+    }
+    *s = hsum8_x86(acc);
+}
+
+/* ggml_vec_dot_iq2_xxs_q8_K (AVX2): eight lanes, 1/8 after the sum. */
+void quant_ref_dot_iq2_xxs(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_iq2_xxs *x = w;
+    const block_q8_K *y = a;
+    float acc[8] = {0};
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int32_t lane[8] = {0};
+        for (int ib = 0; ib < 8; ib++) {
+            uint32_t aux[2];
+            memcpy(aux, x[b].qs + 4 * ib, 8);
+            const uint8_t *a8 = (const uint8_t *)aux;
+            const int32_t ls = 2 * (int32_t)(aux[1] >> 28) + 1;
+            for (int l = 0; l < 4; l++) {
+                const uint8_t *grid = (const uint8_t *)(iq2xxs_grid + a8[l]);
+                const uint8_t signs = ksigns_iq2xs[(aux[1] >> 7 * l) & 127];
+                for (int j = 0; j < 8; j++) {
+                    const int e = 8 * l + j;
+                    lane[lane8(e)] += ls * (grid[j] * y[b].qs[32 * ib + e] * (signs & kmask_iq2xs[j] ? -1 : 1));
                 }
             }
         }
-        *rng = st;
-        return;
+        lanes_fma(acc, H2F(x[b].d) * y[b].d, lane);
     }
-    /* Per block, in one pass while it is in cache: random bytes everywhere
-     * (every integer field and grid index is valid whatever its bits), then
-     * finite positive scales of about scale/code in the fp16 scale fields. */
-    int off[2], nf;
-    float code;
-    scale_fields(type, off, &nf, &code);
-    const size_t ts = (size_t)ti->type_size;
-    uint8_t tmp[QK_K * 2 + 8]; /* the largest block (Q6_K, 210 B) rounded up to 8 */
-    for (int64_t b = 0; b < nblocks; b++) {
-        uint8_t *blk = p + (size_t)b * ts;
-        for (size_t i = 0; i < ts; i += 8) {
-            const uint64_t r = xs64(&st);
-            memcpy(tmp + i, &r, 8);
-        }
-        const uint64_t r = xs64(&st);
-        for (int f = 0; f < nf; f++) {
-            const uint16_t h = quant_f32_to_f16(scale / code * (0.5f + unit24((uint32_t)(r >> (32 * f)))));
-            memcpy(tmp + off[f], &h, 2);
-        }
-        if (type == MS_TYPE_IQ1_M) { /* the half is spread over the scales' top nibbles */
-            const uint16_t h = quant_f32_to_f16(scale / code * (0.5f + unit24((uint32_t)r)));
-            uint16_t sc[4];
-            memcpy(sc, tmp + 48, 8);
-            for (int k = 0; k < 4; k++)
-                sc[k] = (uint16_t)((sc[k] & 0x0fff) | (((h >> (4 * k)) & 0xf) << 12));
-            memcpy(tmp + 48, sc, 8);
-        }
-        memcpy(blk, tmp, ts);
-    }
-    *rng = st;
+    *s = 0.125f * hsum8_x86(acc);
 }
+
+/* ggml_vec_dot_iq2_xs/_s_q8_K (AVX2): eight lanes, two 4-bit scales
+ * per 32 (elements 0-15, 16-31), 1/8 after the sum. */
+static float dot_iq2_xs_iq2_s(int type, int64_t n, const void *w, const void *a)
+{
+    float sumf = 0.0f;
+    const block_q8_K *y = a;
+    float acc[8] = {0};
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        const uint8_t *blk = (const uint8_t *)w + (size_t)b * (type == MS_TYPE_IQ2_XS ? sizeof(block_iq2_xs) : sizeof(block_iq2_s));
+        uint16_t dh;
+        memcpy(&dh, blk, 2);
+        int32_t lane[8] = {0};
+        for (int ib = 0; ib < 8; ib++) {
+            const block_iq2_xs *x2 = (const block_iq2_xs *)blk;
+            const block_iq2_s *xs = (const block_iq2_s *)blk;
+            const uint8_t scb = type == MS_TYPE_IQ2_XS ? x2->scales[ib] : xs->scales[ib];
+            const int32_t ls[2] = {2 * (scb & 0xf) + 1, 2 * (scb >> 4) + 1};
+            for (int l = 0; l < 4; l++) {
+                const uint8_t *grid;
+                uint8_t signs;
+                if (type == MS_TYPE_IQ2_XS) {
+                    const uint16_t q = x2->qs[4 * ib + l];
+                    grid = (const uint8_t *)(iq2xs_grid + (q & 511));
+                    signs = ksigns_iq2xs[q >> 9];
+                } else {
+                    grid = (const uint8_t *)(iq2s_grid + (xs->qs[4 * ib + l] |
+                                                          ((xs->qh[ib] << (8 - 2 * l)) & 0x300)));
+                    signs = xs->qs[QK_K / 8 + 4 * ib + l];
+                }
+                const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
+                for (int j = 0; j < 8; j++)
+                    lane[lane8(8 * l + j)] += ls[l / 2] * (grid[j] * q8[j] * (signs & kmask_iq2xs[j] ? -1 : 1));
+            }
+        }
+        lanes_fma(acc, H2F(dh) * y[b].d, lane);
+    }
+    sumf = 0.125f * hsum8_x86(acc);
+    return sumf;
+}
+
+void quant_ref_dot_iq2_xs(int64_t n, float *s, const void *w, const void *a) { *s = dot_iq2_xs_iq2_s(MS_TYPE_IQ2_XS, n, w, a); }
+
+void quant_ref_dot_iq2_s(int64_t n, float *s, const void *w, const void *a) { *s = dot_iq2_xs_iq2_s(MS_TYPE_IQ2_S, n, w, a); }
+
+/* ggml_vec_dot_iq3_xxs_q8_K (AVX2): eight lanes, 1/4 after the sum. */
+void quant_ref_dot_iq3_xxs(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_iq3_xxs *x = w;
+    const block_q8_K *y = a;
+    float acc[8] = {0};
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int32_t lane[8] = {0};
+        for (int ib = 0; ib < 8; ib++) {
+            uint32_t aux;
+            memcpy(&aux, x[b].qs + QK_K / 4 + 4 * ib, 4);
+            const int32_t ls = 2 * (int32_t)(aux >> 28) + 1;
+            for (int l = 0; l < 4; l++) {
+                const uint8_t *g1 = (const uint8_t *)(iq3xxs_grid + x[b].qs[8 * ib + 2 * l]);
+                const uint8_t *g2 = (const uint8_t *)(iq3xxs_grid + x[b].qs[8 * ib + 2 * l + 1]);
+                const uint8_t signs = ksigns_iq2xs[(aux >> 7 * l) & 127];
+                const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
+                for (int j = 0; j < 4; j++) {
+                    lane[lane8(8 * l + j)] += ls * (g1[j] * q8[j] * (signs & kmask_iq2xs[j] ? -1 : 1));
+                    lane[lane8(8 * l + 4 + j)] += ls * (g2[j] * q8[j + 4] * (signs & kmask_iq2xs[j + 4] ? -1 : 1));
+                }
+            }
+        }
+        lanes_fma(acc, H2F(x[b].d) * y[b].d, lane);
+    }
+    *s = 0.25f * hsum8_x86(acc);
+}
+
+/* ggml_vec_dot_iq3_s_q8_K (AVX2): eight lanes, one scale per 32. */
+void quant_ref_dot_iq3_s(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_iq3_s *x = w;
+    const block_q8_K *y = a;
+    float acc[8] = {0};
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int32_t lane[8] = {0};
+        for (int ib = 0; ib < 8; ib++) {
+            const int32_t ls = 2 * ((x[b].scales[ib / 2] >> (4 * (ib % 2))) & 0xf) + 1;
+            const uint8_t h = x[b].qh[ib];
+            for (int l = 0; l < 4; l++) {
+                const uint8_t *qs = x[b].qs + 8 * ib + 2 * l;
+                const uint8_t *g1 = (const uint8_t *)(iq3s_grid + (qs[0] | ((h << (8 - 2 * l)) & 256)));
+                const uint8_t *g2 = (const uint8_t *)(iq3s_grid + (qs[1] | ((h << (7 - 2 * l)) & 256)));
+                const uint8_t signs = x[b].signs[4 * ib + l];
+                const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
+                for (int j = 0; j < 4; j++) {
+                    lane[lane8(8 * l + j)] += ls * (g1[j] * q8[j] * (signs & kmask_iq2xs[j] ? -1 : 1));
+                    lane[lane8(8 * l + 4 + j)] += ls * (g2[j] * q8[j + 4] * (signs & kmask_iq2xs[j + 4] ? -1 : 1));
+                }
+            }
+        }
+        lanes_fma(acc, H2F(x[b].d) * y[b].d, lane);
+    }
+    *s = hsum8_x86(acc);
+}
+
+/* ggml_vec_dot_iq1_s_q8_K (AVX2): grid term in eight lanes; delta
+ * term one scalar FMA chain (the compiler contracts it), times
+ * IQ1S_DELTA and added last. */
+void quant_ref_dot_iq1_s(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_iq1_s *x = w;
+    const block_q8_K *y = a;
+    float acc[8] = {0}, acc1 = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int32_t lane[8] = {0}, sumi1 = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            const uint16_t h = x[b].qh[ib];
+            const int32_t ls = 2 * ((h >> 12) & 7) + 1;
+            for (int l = 0; l < 4; l++) {
+                const int8_t *grid = (const int8_t *)(iq1s_grid + (x[b].qs[4 * ib + l] | (((h >> 3 * l) & 7) << 8)));
+                for (int j = 0; j < 8; j++) {
+                    const int e = 8 * l + j;
+                    lane[lane8(e)] += ls * (grid[j] * y[b].qs[32 * ib + e]);
+                }
+            }
+            sumi1 += (y[b].bsums[2 * ib] + y[b].bsums[2 * ib + 1]) * (h & 0x8000 ? -1 : 1) * ls;
+        }
+        const float d = y[b].d * H2F(x[b].d);
+        lanes_fma(acc, d, lane);
+        acc1 = fmaf(d, (float)sumi1, acc1);
+    }
+    *s = hsum8_x86(acc) + IQ1S_DELTA * acc1;
+}
+
+/* ggml_vec_dot_iq1_m_q8_K (AVX2): grid and delta terms in two sets
+ * of eight lanes; hsum(grid) + IQ1M_DELTA * hsum(delta). */
+void quant_ref_dot_iq1_m(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_iq1_m *x = w;
+    const block_q8_K *y = a;
+    float acc1[8] = {0}, acc2[8] = {0};
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        uint16_t sc[4];
+        memcpy(sc, x[b].scales, 8);
+        const uint8_t *qs = x[b].qs, *qh = x[b].qh;
+        int32_t lane1[8] = {0}, lane2[8] = {0};
+        for (int ib = 0; ib < 8; ib++) {
+            const int delta[4] = {qh[0] & 0x08 ? -1 : 1, qh[0] & 0x80 ? -1 : 1,
+                                  qh[1] & 0x08 ? -1 : 1, qh[1] & 0x80 ? -1 : 1};
+            const int ls[2] = {2 * ((sc[ib / 2] >> (6 * (ib % 2) + 0)) & 0x7) + 1,
+                               2 * ((sc[ib / 2] >> (6 * (ib % 2) + 3)) & 0x7) + 1};
+            for (int l = 0; l < 4; l++) {
+                const int8_t *grid = (const int8_t *)(iq1s_grid + (qs[l] | (((uint16_t)qh[l / 2] << (8 - 4 * (l % 2))) & 0x700)));
+                const int8_t *q8 = y[b].qs + 32 * ib + 8 * l;
+                for (int j = 0; j < 8; j++) {
+                    const int e = 8 * l + j;
+                    lane1[lane8(e)] += ls[l / 2] * (q8[j] * grid[j]);
+                    lane2[lane8(e)] += ls[l / 2] * (q8[j] * delta[l]);
+                }
+            }
+            qs += 4;
+            qh += 2;
+        }
+        const float d = y[b].d * iq1m_d(&x[b]);
+        lanes_fma(acc1, d, lane1);
+        lanes_fma(acc2, d, lane2);
+    }
+    *s = hsum8_x86(acc1) + IQ1M_DELTA * hsum8_x86(acc2);
+}
+
+/* ggml_vec_dot_iq4_xs_q8_K (AVX2): eight lanes, scale - 32 per 32. */
+void quant_ref_dot_iq4_xs(int64_t n, float *s, const void *w, const void *a)
+{
+    const block_iq4_xs *x = w;
+    const block_q8_K *y = a;
+    float acc[8] = {0};
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int32_t lane[8] = {0};
+        for (int ib = 0; ib < 8; ib++) {
+            const int ls = (((x[b].scales_l[ib / 2] >> (4 * (ib % 2))) & 0xf) |
+                            (((x[b].scales_h >> (2 * ib)) & 3) << 4)) - 32;
+            const uint8_t *qs = x[b].qs + 16 * ib;
+            const int8_t *q8 = y[b].qs + 32 * ib;
+            for (int j = 0; j < 16; j++) {
+                lane[lane8(j)] += ls * (q8[j] * kvalues_iq4nl[qs[j] & 0xf]);
+                lane[lane8(j + 16)] += ls * (q8[j + 16] * kvalues_iq4nl[qs[j] >> 4]);
+            }
+        }
+        lanes_fma(acc, H2F(x[b].d) * y[b].d, lane);
+    }
+    *s = hsum8_x86(acc);
+}
+
+/* ---- products whose float order depends on the column count ----
+ * (the traits table's mul_mat column; quant_order_by_cols)
+ * F32/F16/BF16: the reference multiplies two or more columns with tinyBLAS
+ * (its own order), one with vec_dot.  Q4_K/Q2_K: the reference's repacked
+ * gemm for columns [0, ncols - ncols % 4), its gemv order for the rest. */
+
+#define MM_BY_COLS(NAME, FN, ARG)                                                                  \
+    void NAME(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a, size_t as, \
+              int64_t nc, float *o, size_t os)                                                     \
+    {                                                                                              \
+        const int64_t ngemm = nc - nc % 4;                                                         \
+        (void)ngemm;                                                                               \
+        for (int64_t r = r0; r < r1; r++)                                                          \
+            for (int64_t c = 0; c < nc; c++)                                                       \
+                o[(size_t)c * os + (size_t)r] =                                                    \
+                    FN(n, (const void *)((const uint8_t *)w + (size_t)r * ws),                     \
+                       (const void *)((const uint8_t *)a + (size_t)c * as), ARG);                  \
+    }
+MM_BY_COLS(quant_ref_mul_mat_f32, quant_dot_f32_x86, nc >= 2)
+MM_BY_COLS(quant_ref_mul_mat_f16, quant_dot_f16_x86, nc >= 2)
+MM_BY_COLS(quant_ref_mul_mat_bf16, quant_dot_bf16_x86, nc >= 2)
+MM_BY_COLS(quant_ref_mul_mat_q4_K, quant_dot_q4_K_x86, c < ngemm)
+MM_BY_COLS(quant_ref_mul_mat_q2_K, quant_dot_q2_K_x86, c < ngemm)
+#undef MM_BY_COLS

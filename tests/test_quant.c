@@ -1,5 +1,6 @@
-/* test_quant.c - the scalar reference (simd/quant_ref.c) and the scalar
- * kernel table (simd/kern_dispatch.c).
+/* test_quant.c - the traits table (simd/quant_traits.c), the scalar
+ * reference (simd/quant_ref.c) and the scalar kernel table
+ * (simd/kern_scalar.c).
  *
  * - the traits table agrees with the block structs (sizeof, block length),
  *   with the golden dequant index (id, name, vector length) and with the
@@ -261,6 +262,12 @@ static void test_traits_agree(void **state)
         const quant_type_info *at = quant_info(ti->act_type);
         assert_non_null(at);
         assert_int_equal(at->blck, ti->blck);
+        /* the columns the scalar kernel table is made from */
+        assert_non_null(ti->dequant);
+        assert_non_null(at->from_float);
+        if (ti->in_files != (ti->vec_dot != NULL))
+            fail_msg("%s: a file type needs a vec_dot, an activation-only type has none", ti->name);
+        assert_int_equal(quant_order_by_cols(type), ti->mul_mat != NULL);
     }
     assert_int_equal(listed, (int)(sizeof BLOCKS / sizeof BLOCKS[0]));
 
