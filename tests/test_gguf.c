@@ -32,6 +32,7 @@ static const char *tmp_dir(void)
 
 static gguf_file *open_golden(const char *name)
 {
+    GOLDEN_REQUIRE();
     char path[1024], err[512];
     snprintf(path, sizeof path, "%s/models/%s", golden_dir(), name);
     gguf_file *g = NULL;
