@@ -2,15 +2,15 @@
 # NEON kernels vs scalar under qemu-aarch64 (make neon-test): cross-compiles
 # simd/kern_neon.c, the scalar reference and tests/neon/neon_main.c with
 # aarch64-linux-gnu-gcc -static, then runs the driver with dotprod (-cpu max)
-# and without it (-cpu cortex-a53, ARMv8.0).  Skips (exit 0, says why) when
-# the cross compiler or qemu is missing (make deps installs both).
+# and without it (-cpu cortex-a53, ARMv8.0).  Skips (exit 77, says why; a
+# failure when CI is set) when the cross compiler or qemu is missing (make
+# test-deps installs both).
 set -u
 cd "$(dirname "$0")/.."
 CC=${AARCH64_CC:-aarch64-linux-gnu-gcc}
 QEMU=${QEMU_AARCH64:-qemu-aarch64}
-for tool in "$CC" "$QEMU"; do
-  if ! command -v "$tool" >/dev/null; then echo "skip: $tool not installed (make deps)"; exit 0; fi
-done
+. tests/lib/need.sh
+need_tool "$CC" "$QEMU"
 OUT=${MOESTREAM_TMP:-/tmp}/neon-test
 mkdir -p "$OUT"
 # The kernels file gets armv8.2-a+dotprod (its non-dotprod path uses explicit
