@@ -69,6 +69,11 @@ $(BUILD)/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ISA_AVX512) -c -o $@ $<
 
+# The weight quantizers are the reference's search loops, compiled at -O3 as
+# the reference compiles them (float semantics are unchanged: no fast-math,
+# no contraction, baseline ISA).
+$(BUILD)/simd/quantize.o: CFLAGS += -O3
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
