@@ -19,6 +19,9 @@
  *          sub-block ib (qh bits 12-14 and 15);
  *   d      nb x 16 x uint16: the block scales (halves).
  * 58 bytes per row and block against the GGUF's 50 (1.16x).
+ * IQ1_M: the same codes (its grid is IQ1_S's); scales, delta signs and d as
+ * described in repack.c's geometry: 66 bytes per row and block against 56
+ * (1.18x).
  *
  * Who does what: repack_rows / repack_unpack_rows convert (both ways, exact);
  * repack_mul_mat computes products with the best kernel for a kern_table (the
@@ -38,7 +41,7 @@
 /* the unpacking path keeps one plain row on the stack */
 #define REPACK_MAX_BLOCKS 256
 
-/* true if `type` has a repacked layout (IQ1_S) */
+/* true if `type` has a repacked layout (IQ1_S, IQ1_M) */
 bool repack_has_layout(int type);
 
 /* Bytes of a repacked (rows, n) tensor of `type`; 0 if the type has no
@@ -70,11 +73,15 @@ void repack_mul_mat(const kern_table *kt, int type, int64_t n, const void *rp, i
  * (otherwise it unpacks: use the plain layout instead there) */
 bool repack_fast(const kern_table *kt, int type);
 
-/* internal: the AVX-512 kernel (simd/kern_repack_avx512.c), whole groups
- * [g0, g1) of an IQ1_S tensor, rows stored only where in [row0, row1) */
+/* internal: the codes array's bytes per group and block (13 x 64) */
+#define REPACK_CODE_BYTES 832
+
+/* internal: the AVX-512 kernels (simd/kern_repack_avx512.c), whole groups
+ * [g0, g1) of an IQ1_S or IQ1_M tensor, rows stored only where in
+ * [row0, row1) */
 #if defined(__x86_64__)
-void repack_iq1s_avx512(int64_t n, const void *rp, int64_t g0, int64_t g1, int64_t row0, int64_t row1,
-                        const void *a, size_t a_stride, int64_t ncols, float *out, size_t out_stride);
+void repack_avx512(int type, int64_t n, const void *rp, int64_t g0, int64_t g1, int64_t row0, int64_t row1,
+                   const void *a, size_t a_stride, int64_t ncols, float *out, size_t out_stride);
 #endif
 
 #endif

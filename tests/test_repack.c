@@ -22,7 +22,7 @@
 #include "quant.h"
 #include "repack.h"
 
-static const int TYPES[] = {MS_TYPE_IQ1_S};
+static const int TYPES[] = {MS_TYPE_IQ1_S, MS_TYPE_IQ1_M};
 #define N_TYPES (sizeof TYPES / sizeof TYPES[0])
 static const char *ISAS[] = {"scalar", "avx2", "avx512", "neon"};
 
@@ -187,6 +187,7 @@ static void test_paths(void **state)
 {
     (void)state;
     assert_false(repack_fast(kern_get_isa("scalar"), MS_TYPE_IQ1_S));
+    assert_false(repack_has_layout(MS_TYPE_Q4_K));
     const kern_table *t = kern_get_isa("avx2");
     if (t)
         assert_false(repack_fast(t, MS_TYPE_IQ1_S));
@@ -194,8 +195,10 @@ static void test_paths(void **state)
     if (t)
         assert_false(repack_fast(t, MS_TYPE_IQ1_S));
     t = kern_get_isa("avx512");
-    if (t)
+    if (t) {
         assert_true(repack_fast(t, MS_TYPE_IQ1_S));
+        assert_true(repack_fast(t, MS_TYPE_IQ1_M));
+    }
     else
         printf("skip: no avx512 on this CPU, the repacked kernel is not exercised\n");
 }
