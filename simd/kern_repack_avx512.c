@@ -312,10 +312,10 @@ static void mc_prep_iq1m(int64_t nb, const uint8_t *gp, int64_t b, mc_block *P)
     mc_tuples(gp + (size_t)b * CODE_BYTES, l3b, 1, P);
 }
 
-/* columns [0, nc) (nc <= MC_COLS) of the 16 rows of group gp into v[c*16..] */
-static void group_cols(int type, int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v)
+/* columns [0, nc) (nc <= MC_COLS) of the 16 rows of group gp into v[c*16..];
+ * m1: IQ1_M, else IQ1_S */
+INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v)
 {
-    const int m1 = type == MS_TYPE_IQ1_M;
     const uint8_t *dh = gp + (size_t)nb * (CODE_BYTES + (m1 ? 192 : 64));
     __m512 f[MC_COLS][8], f2[MC_COLS][8], f1[MC_COLS];
     for (int c = 0; c < nc; c++) {
@@ -369,6 +369,16 @@ static void group_cols(int type, int64_t nb, const uint8_t *gp, const uint8_t *a
                                         : _mm512_add_ps(hsum_tree(f[c]), _mm512_mul_ps(_mm512_set1_ps(IQ1S_DELTA), f1[c])));
 }
 
+static void group_cols_iq1s(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v)
+{
+    group_cols(0, nb, gp, a, as, nc, v);
+}
+
+static void group_cols_iq1m(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v)
+{
+    group_cols(1, nb, gp, a, as, nc, v);
+}
+
 void repack_avx512(int type, int64_t n, const void *rp, int64_t g0, int64_t g1, int64_t row0, int64_t row1,
                    const void *a, size_t a_stride, int64_t ncols, float *out, size_t out_stride)
 {
@@ -392,7 +402,8 @@ void repack_avx512(int type, int64_t n, const void *rp, int64_t g0, int64_t g1, 
         for (int64_t c0 = 0; c0 < ncols; c0 += MC_COLS) {
             const int nc = (int)(ncols - c0 < MC_COLS ? ncols - c0 : MC_COLS);
             float v[MC_COLS * 16];
-            group_cols(type, nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride, a_stride, nc, v);
+            (type == MS_TYPE_IQ1_M ? group_cols_iq1m : group_cols_iq1s)(nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride,
+                                                                       a_stride, nc, v);
             for (int c = 0; c < nc; c++) {
                 float *o = out + (size_t)(c0 + c) * out_stride + (size_t)r0;
                 for (int r = lo; r < hi; r++)
