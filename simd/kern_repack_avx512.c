@@ -379,12 +379,11 @@ static void group_cols_iq1m(int64_t nb, const uint8_t *gp, const uint8_t *a, siz
     group_cols(1, nb, gp, a, as, nc, v);
 }
 
-void repack_avx512(int type, int64_t n, const void *rp, int64_t g0, int64_t g1, int64_t row0, int64_t row1,
-                   const void *a, size_t a_stride, int64_t ncols, float *out, size_t out_stride)
+void repack_avx512(int type, int64_t n, const void *rp, size_t gbytes, int64_t g0, int64_t g1, int64_t row0,
+                   int64_t row1, const void *a, size_t a_stride, int64_t ncols, float *out, size_t out_stride)
 {
     pthread_once(&tab_once, tab_init);
     const int64_t nb = n / QK_K;
-    const size_t gbytes = repack_group_bytes(type, n);
     __m512 (*const col)(int64_t, const uint8_t *, const block_q8_K *) =
         type == MS_TYPE_IQ1_M ? iq1m_group_col : iq1s_group_col;
     for (int64_t g = g0; g < g1; g++) {

@@ -301,8 +301,8 @@ void repack_mul_mat(const kern_table *kt, int type, int64_t n, const void *rp, i
         return;
 #if defined(__x86_64__)
     if (repack_fast(kt, type)) {
-        repack_avx512(type, n, rp, row0 / REPACK_ROWS, (row1 + REPACK_ROWS - 1) / REPACK_ROWS, row0, row1, a,
-                      a_stride, ncols, out, out_stride);
+        repack_avx512(type, n, rp, repack_group_bytes(type, n), row0 / REPACK_ROWS,
+                      (row1 + REPACK_ROWS - 1) / REPACK_ROWS, row0, row1, a, a_stride, ncols, out, out_stride);
         return;
     }
 #endif

@@ -77,11 +77,13 @@ bool repack_fast(const kern_table *kt, int type);
 #define REPACK_CODE_BYTES 832
 
 /* internal: the AVX-512 kernels (simd/kern_repack_avx512.c), whole groups
- * [g0, g1) of an IQ1_S or IQ1_M tensor, rows stored only where in
+ * [g0, g1) of an IQ1_S or IQ1_M tensor (groups gbytes =
+ * repack_group_bytes(type, n) apart: passed in so the kernel file calls
+ * nothing in repack.c, which calls it), rows stored only where in
  * [row0, row1) */
 #if defined(__x86_64__)
-void repack_avx512(int type, int64_t n, const void *rp, int64_t g0, int64_t g1, int64_t row0, int64_t row1,
-                   const void *a, size_t a_stride, int64_t ncols, float *out, size_t out_stride);
+void repack_avx512(int type, int64_t n, const void *rp, size_t gbytes, int64_t g0, int64_t g1, int64_t row0,
+                   int64_t row1, const void *a, size_t a_stride, int64_t ncols, float *out, size_t out_stride);
 #endif
 
 #endif
