@@ -7,6 +7,8 @@
 # tsort rejects either graph if it has a loop; the order is printed.
 set -u
 cd "$(dirname "$0")/.."
+. tests/lib/need.sh
+need_tool nm tsort join
 B=$(dirname "${MOESTREAM_BIN:?}")/simd
 fails=0
 

@@ -268,7 +268,9 @@ static void test_traits_agree(void **state)
     }
     assert_int_equal(listed, (int)(sizeof BLOCKS / sizeof BLOCKS[0]));
 
-    /* table <-> golden dequant vectors and the reference-written models */
+    /* table <-> golden dequant vectors and the reference-written models
+     * (without the golden set: the checks above ran, the rest skips) */
+    GOLDEN_REQUIRE();
     int counted[MS_TYPE_COUNT] = {0}, dequant[MS_TYPE_COUNT] = {0};
     char path[1024];
     snprintf(path, sizeof path, "%s/dequant/index.json", golden_dir());
