@@ -7,8 +7,8 @@
  * quant_order_by_cols).  Block bytes are sizeof the block
  * structs of quant_blocks.h (each pinned there by a _Static_assert to the
  * reference's layout); elements per block are its QK constants.  The GGUF
- * reader and writer, model binding, forward and the kernels take sizes from
- * here, never from literals.
+ * reader and writer, model binding and forward take sizes from here; SIMD
+ * kernels from sizeof the same structs; none from literals.
  * Does not own: the block layouts (quant_blocks.h), the scalar functions
  * (quant_ref.c), kernel tables (kern_*.c).
  * Invariants (tests/test_quant.c checks them against the structs and the
