@@ -63,6 +63,12 @@ typedef void (*quant_from_float_fn)(const float *x, void *dst, int64_t n);
 typedef void (*quant_mul_mat_fn)(int64_t n, const void *w, size_t w_stride, int64_t row0,
                                  int64_t row1, const void *a, size_t a_stride, int64_t ncols,
                                  float *out, size_t out_stride);
+/* Quantize weights: nrows rows of n_per_row floats (src, row-major) into dst
+ * (nrows * quant_row_bytes(type, n_per_row) bytes).  imatrix: n_per_row
+ * importances weighting each column's squared error, or NULL for none.
+ * Returns the bytes written.  (The reference's quantize_<type>.) */
+typedef size_t (*quant_quantize_fn)(const float *src, void *dst, int64_t nrows, int64_t n_per_row,
+                                    const float *imatrix);
 
 typedef struct quant_type_info {
     const char *name; /* "Q4_K", as ggml prints it */
@@ -79,9 +85,9 @@ typedef struct quant_type_info {
     /* Products whose float order depends on how many columns one call
      * takes (quant_order_by_cols); NULL: vec_dot per column. */
     quant_mul_mat_fn mul_mat;
-    /* Weight quantization from float is not a column: simd/quantize.c sits
-     * above this table (it takes row sizes from it), so the table naming
-     * its functions would be a link cycle; quantize_chunk maps types. */
+    /* Weight-side quantization from float (simd/quantize.c, moestream
+     * quantize); NULL for types it does not produce.  Never on the hot path. */
+    quant_quantize_fn quantize_row;
 } quant_type_info;
 
 /* The traits of `type`, or NULL if the type is unknown/unsupported. */

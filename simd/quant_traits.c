@@ -25,7 +25,8 @@
 
 /* F16/BF16 elements are raw 16-bit patterns (ggml_fp16_t, ggml_bf16_t).
  * Columns: geometry, act_type, in_files, then the scalar reference:
- * vec_dot, dequant, from_float (act types), mul_mat (column-count orders). */
+ * vec_dot, dequant, from_float (act types), mul_mat (column-count orders);
+ * quantize_row (weights from float, simd/quantize.c) is not named here yet. */
 #define GEOM(NAME, QK, BLOCK, ACT, IN_FILES)                                                       \
     .name = NAME, .blck = QK, .type_size = (int)sizeof(BLOCK), .act_type = ACT, .in_files = IN_FILES
 #define WEIGHT(t) .vec_dot = quant_ref_dot_##t, .dequant = quant_ref_dequant_##t
