@@ -9,7 +9,8 @@
 #  - a record whose custom_id no longer matches its input line (the input
 #    changed) stops --resume;
 #  - SIGTERM mid-reply: exit 143, only whole records, --resume finishes;
-#    SIGINT while waiting on a pipe: exit 130 at once.
+#    SIGINT while waiting on a pipe: exit 130 at once;
+#  - a second run on an OUT that a run is writing is refused.
 source "$(dirname "$0")/lib/batch.sh"
 T=${MOESTREAM_TMP:-/tmp}/batch_lines.$$; mkdir -p "$T"; trap 'kill $pid 2>/dev/null; rm -rf "$T"' EXIT
 pid=
@@ -84,6 +85,8 @@ with open(sys.argv[1], "w") as f:
 PY
 "$BIN" batch -m "$M" --temp 0 -i "$T/long.jsonl" -o "$T/term.jsonl" 2>"$T/err" & pid=$!
 for _ in $(seq 1 600); do [ -s "$T/term.jsonl" ] && break; sleep 0.05; done
+batch -i "$T/long.jsonl" -o "$T/term.jsonl" --resume 2>"$T/err2"; rc=$?
+check "a second run on the same OUT meanwhile: refused (exit $rc)" "[ $rc -eq 1 ] && grep -q 'in use by another batch run' '$T/err2'"
 kill -TERM $pid; t0=$(date +%s%N); wait_max $pid 10; rc=$?; pid=
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 n=$(records "$T/term.jsonl" --lines 1-8 --partial --errors '' | sed 's/records=//')

@@ -15,7 +15,8 @@
  *    or a full disk mid-record) is dropped; a record for a line whose
  *    custom_id differs (the input changed) stops the run.
  *  - An existing non-empty OUT is refused unless --resume or --overwrite;
- *    IN and OUT naming the same file is refused.
+ *    IN and OUT naming the same file is refused; so is an OUT another
+ *    batch run holds (flock).
  *  - IN is read once, front to back, so a pipe works (`-i -` is stdin).
  *  - SIGINT/SIGTERM stop between records: a reply being generated is
  *    dropped whole (resume redoes it); exit 130/143.
@@ -35,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -415,6 +417,12 @@ static int open_output(output *o, const batch_args *a, const struct stat *in_st)
     if (o->regular && S_ISREG(in_st->st_mode) && st.st_dev == in_st->st_dev && st.st_ino == in_st->st_ino) {
         fprintf(stderr, "moestream batch: %s and %s are the same file; writing results would "
                         "destroy the requests\n", a->in, a->out);
+        return 1;
+    }
+    /* two runs appending to one OUT would answer lines twice */
+    if (o->regular && flock(o->fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "moestream batch: %s is in use by another batch run (locked: %s)\n", a->out,
+                strerror(errno));
         return 1;
     }
     if (o->regular && st.st_size > 0 && !a->resume && !a->overwrite) {
