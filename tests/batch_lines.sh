@@ -87,10 +87,10 @@ PY
 for _ in $(seq 1 600); do [ -s "$T/term.jsonl" ] && break; sleep 0.05; done
 batch -i "$T/long.jsonl" -o "$T/term.jsonl" --resume 2>"$T/err2"; rc=$?
 check "a second run on the same OUT meanwhile: refused (exit $rc)" "[ $rc -eq 1 ] && grep -q 'in use by another batch run' '$T/err2'"
-kill -TERM $pid; t0=$(date +%s%N); wait_max $pid 10; rc=$?; pid=
+kill -TERM $pid; t0=$(date +%s%N); wait_max $pid 30; rc=$?; pid=
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 n=$(records "$T/term.jsonl" --lines 1-8 --partial --errors '' | sed 's/records=//')
-check "SIGTERM: exit 143 (got $rc) within 5 s (${ms} ms)" "[ $rc -eq 143 ] && [ $ms -lt 5000 ]"
+check "SIGTERM: exit 143 (got $rc) within 20 s (${ms} ms)" "[ $rc -eq 143 ] && [ $ms -lt 20000 ]"
 check "SIGTERM: whole answers only ($n of 8), said so" \
   "[ -n '$n' ] && [ '$n' -ge 1 ] && [ '$n' -lt 8 ] && grep -q 'stopped by SIGTERM' '$T/err' && grep -q '^batch: $n done' '$T/err'"
 batch -i "$T/long.jsonl" -o "$T/term.jsonl" --resume 2>"$T/err"; rc=$?
@@ -104,9 +104,9 @@ exec 3>"$T/fifo"
 head -1 "$T/long.jsonl" >&3
 for _ in $(seq 1 600); do [ -s "$T/int.jsonl" ] && break; sleep 0.05; done
 sleep 0.2
-kill -INT $pid; t0=$(date +%s%N); wait_max $pid 10; rc=$?; pid=
+kill -INT $pid; t0=$(date +%s%N); wait_max $pid 30; rc=$?; pid=
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 exec 3>&-
-check "SIGINT on an idle pipe: exit 130 (got $rc) within 5 s (${ms} ms), 1 record" \
-  "[ $rc -eq 130 ] && [ $ms -lt 5000 ] && records '$T/int.jsonl' --lines 1 >/dev/null"
+check "SIGINT on an idle pipe: exit 130 (got $rc) within 20 s (${ms} ms), 1 record" \
+  "[ $rc -eq 130 ] && [ $ms -lt 20000 ] && records '$T/int.jsonl' --lines 1 >/dev/null"
 [ $fails -eq 0 ]

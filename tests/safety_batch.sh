@@ -63,7 +63,7 @@ i5() {
   exec 3>"$T/fifo"; head -1 "$T/in.jsonl" >&3
   for _ in $(seq 1 600); do [ -s "$T/s.jsonl" ] && break; sleep 0.05; done
   kill -TERM $pid
-  for _ in $(seq 1 100); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+  for _ in $(seq 1 400); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
   kill -9 $pid 2>/dev/null; wait $pid; local rc=$?; pid=; exec 3>&-
   need "SIGTERM exits $rc" "[ $rc -eq 143 ]"
 }
