@@ -156,7 +156,24 @@ int request_parse_batch_line(request *r, json_t **doc, const char *line, long id
                              const gen_opts *base, char *err, size_t errlen)
 {
     *doc = NULL;
-    if (line[0] != '{') { /* plain text: one user message */
+    /* a line of only blanks asks nothing: running it as a prompt would
+     * spend a generation on an accident of the file */
+    size_t lead = strspn(line, " \t\r\f\v");
+    if (!line[lead]) {
+        request_start(r, base);
+        return bad(err, errlen, "line is blank (only whitespace)");
+    }
+    if (line[lead] == '[') { /* a JSON array is a mistake, not a prompt */
+        json_t *a = json_loads(line, 0, NULL);
+        bool arr = json_is_array(a);
+        json_decref(a);
+        if (arr) {
+            request_start(r, base);
+            return bad(err, errlen, "line is a JSON array; each line must be one request object "
+                                    "(or plain text)");
+        }
+    }
+    if (line[lead] != '{') { /* plain text: one user message */
         request_start(r, base);
         snprintf(r->line_id, sizeof r->line_id, "line-%ld", idx);
         r->custom_id = r->line_id;

@@ -55,8 +55,9 @@ int request_parse_completion(request *r, const json_t *body, const gen_opts *bas
 
 /* One line of a batch input file (no trailing newline; NUL-terminated):
  * a JSON object {"custom_id": string, "body": chat body} or, when it does
- * not start with '{', plain text that becomes one user message with
- * custom_id "line-<idx>".  *doc receives the parsed document (or NULL) and
+ * not start with '{' (after blanks), plain text that becomes one user
+ * message with custom_id "line-<idx>".  A line of only blanks and a JSON
+ * array are refused.  *doc receives the parsed document (or NULL) and
  * must be released with json_decref by the caller in every case; r borrows
  * from it and from line.  0 or -EINVAL with the message in err; r->custom_id
  * is set whenever the line had one, so the error can be reported under it. */

@@ -1,17 +1,42 @@
 /* cmd_batch.c - `moestream batch`: headless generation over a JSONL file in
  * the OpenAI batch format (custom_id, body with messages and sampler
  * fields; plain text lines are accepted as one user message), one output
- * line per request in the OpenAI batch output format.  Each line is written
- * whole, flushed and fsynced, so a crash never leaves a broken record;
- * --resume drops a half-written last line and skips custom_ids already in
- * OUT.  A bad input line becomes an error record (lines are parsed by
- * request.c, the same validation as the server's).  Requests run one after
- * another (the expert cache carries over between them). */
+ * line per request in the OpenAI batch output format plus "line", the
+ * input line number it answers.  Requests run one after another (the
+ * expert cache carries over between them).
+ *
+ * Nothing is lost, nothing is destroyed:
+ *  - Each record is written whole with write(2), then fsynced (regular
+ *    files); a failed or short write stops the run with the path and the
+ *    cause, cuts the torn record off again, and exits 1.  The summary
+ *    counts only records that reached the disk.
+ *  - --resume keys records by input line, so a line is never answered
+ *    twice, whatever order the records are in; a torn last line (a crash
+ *    or a full disk mid-record) is dropped; a record for a line whose
+ *    custom_id differs (the input changed) stops the run.
+ *  - An existing non-empty OUT is refused unless --resume or --overwrite;
+ *    IN and OUT naming the same file is refused; so is an OUT another
+ *    batch run holds (flock).
+ *  - IN is read once, front to back, so a pipe works (`-i -` is stdin).
+ *  - SIGINT/SIGTERM stop between records: a reply being generated is
+ *    dropped whole (resume redoes it); exit 130/143.
+ * A bad input line (invalid JSON, blank, a JSON array, a duplicate
+ * custom_id) becomes an error record; lines are parsed by request.c, the
+ * same validation as the server's.  Empty lines are skipped.
+ *
+ * Exit status: 0 every non-empty line of IN has its record in OUT (answers
+ * or error records); 1 an error (IN unreadable, OUT refused or not
+ * writable, the model failed to load); 2 bad usage; 130/143 interrupted
+ * by SIGINT/SIGTERM. */
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,8 +45,12 @@
 #include "cli.h"
 #include "cmd.h"
 #include "engine.h"
+#include "fault.h"
 #include "generate.h"
 #include "request.h"
+#include "strbuf.h"
+
+#define BATCH_USAGE "usage: moestream batch -m MODEL -i IN.jsonl|- -o OUT.jsonl [--resume|--overwrite] [-n MAX] [options]\n"
 
 static double now_s(void)
 {
@@ -30,178 +59,441 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-typedef struct text {
-    char *s;
-    size_t n, cap;
-} text;
+/* The signal that asked to stop (SIGINT or SIGTERM), 0 while none did;
+ * also gen_run's cancel flag, so a reply stops at the next token. */
+static volatile sig_atomic_t stop_sig;
 
-static void text_put(text *t, const char *s, size_t n)
+static void on_stop(int sig)
 {
-    if (t->n + n + 1 > t->cap) {
-        t->cap = (t->n + n + 1) * 2;
-        t->s = realloc(t->s, t->cap);
-    }
-    memcpy(t->s + t->n, s, n);
-    t->n += n;
-    t->s[t->n] = 0;
+    stop_sig = sig;
 }
 
 typedef struct outbuf {
-    text answer, reasoning;
+    strbuf answer, reasoning;
 } outbuf;
 
 static int collect(void *ud, const char *t, size_t n, bool reasoning)
 {
     outbuf *o = ud;
-    text_put(reasoning ? &o->reasoning : &o->answer, t, n);
+    return strbuf_append(reasoning ? &o->reasoning : &o->answer, t, n);
+}
+
+/* ---- output ---- */
+
+typedef struct output {
+    const char *path;
+    int fd;
+    bool regular; /* a regular file: records are fsynced, resume and repair apply */
+} output;
+
+/* Writes one record as a line: 0, or -errno with "cannot write PATH: why"
+ * in err.  A failure cuts the file back to where the record began, so no
+ * torn line is left behind (where even that fails, --resume drops it). */
+static int write_record(output *o, json_t *rec, char *err, size_t errlen)
+{
+    char *s = json_dumps(rec, JSON_COMPACT);
+    strbuf b = STRBUF_INIT;
+    int e = 0;
+    size_t done = 0;
+    off_t start = -1;
+    if (!s || strbuf_puts(&b, s) || strbuf_append(&b, "\n", 1)) {
+        free(s);
+        strbuf_free(&b);
+        snprintf(err, errlen, "cannot write %s: out of memory formatting a record", o->path);
+        return -ENOMEM;
+    }
+    free(s);
+    if (o->regular && (start = lseek(o->fd, 0, SEEK_END)) < 0) {
+        e = errno;
+        goto fail;
+    }
+    /* MOESTREAM_FAULT=write:N: half the record goes out, then EIO, as a
+     * disk that fills up mid-record does */
+    bool torn = fault_hit(FAULT_WRITE);
+    size_t end = torn ? b.n / 2 : b.n;
+    while (done < end) {
+        ssize_t w = write(o->fd, b.s + done, end - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            e = w < 0 ? errno : EIO;
+            goto fail;
+        }
+        done += (size_t)w;
+    }
+    if (torn) {
+        e = EIO;
+        goto fail;
+    }
+    if (o->regular && fsync(o->fd) != 0) {
+        e = errno;
+        goto fail;
+    }
+    strbuf_free(&b);
+    return 0;
+fail:
+    strbuf_free(&b);
+    bool cut = start >= 0 && ftruncate(o->fd, start) == 0;
+    snprintf(err, errlen, "cannot write %s: %s%s", o->path, strerror(e),
+             done && !cut ? " (a torn last line remains; --resume drops it)" : "");
+    return -e;
+}
+
+/* The directory entry of a new OUT is durable only once its directory is
+ * synced; best effort (some filesystems refuse fsync on a directory). */
+static void sync_dir(const char *path)
+{
+    char *p = strdup(path);
+    if (!p)
+        return;
+    int fd = open(dirname(p), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(p);
+}
+
+/* ---- resume ---- */
+
+typedef struct done_set {
+    json_t *by_line; /* "N" -> the custom_id recorded for input line N (or null) */
+    json_t *by_cid;  /* custom_id -> true, for records without "line" (older output) */
+} done_set;
+
+/* Reads the records already in OUT (a regular file): fills d, drops a torn
+ * last line (one without its newline: a crash or a full disk mid-record).
+ * A complete line that is not a record is refused rather than guessed at.
+ * 0 or -errno with the message in err. */
+static int resume_scan(output *o, done_set *d, long *n_records, char *err, size_t errlen)
+{
+    *n_records = 0;
+    /* the descriptor is write-only: read through the path, but only the
+     * file that descriptor holds (same inode) */
+    FILE *f = fopen(o->path, "r");
+    struct stat a, b;
+    if (!f || fstat(fileno(f), &a) || fstat(o->fd, &b) || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+        int e = f ? EAGAIN : errno;
+        if (f)
+            fclose(f);
+        snprintf(err, errlen, "cannot read %s: %s", o->path, f ? "replaced while opening" : strerror(e));
+        return -e;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    off_t good = 0;
+    long no = 0;
+    ssize_t n;
+    int rc = 0;
+    while ((n = getline(&line, &cap, f)) > 0) {
+        no++;
+        if (line[n - 1] != '\n')
+            break; /* torn: cut below */
+        json_t *j = json_loadb(line, (size_t)n, 0, NULL);
+        json_t *ln = json_object_get(j, "line");
+        json_t *cid = json_object_get(j, "custom_id");
+        bool rec = json_is_object(j) && json_object_get(j, "response") && (!cid || json_is_string(cid) || json_is_null(cid)) &&
+                   (!ln || (json_is_integer(ln) && json_integer_value(ln) > 0));
+        if (!rec) {
+            json_decref(j);
+            snprintf(err, errlen, "%s: line %ld is not a batch result record; not resuming over "
+                                  "it (move it away or use --overwrite)", o->path, no);
+            rc = -EBADMSG;
+            break;
+        }
+        if (ln) {
+            char key[32];
+            snprintf(key, sizeof key, "%lld", (long long)json_integer_value(ln));
+            json_object_set(d->by_line, key, cid && json_is_string(cid) ? cid : json_null());
+        } else if (json_is_string(cid)) {
+            json_object_set_new(d->by_cid, json_string_value(cid), json_true());
+        }
+        json_decref(j);
+        good += n;
+        (*n_records)++;
+    }
+    if (!rc && ferror(f)) {
+        rc = -EIO;
+        snprintf(err, errlen, "cannot read %s: %s", o->path, strerror(errno));
+    }
+    free(line);
+    fclose(f);
+    if (rc)
+        return rc;
+    if (lseek(o->fd, 0, SEEK_END) > good) {
+        if (ftruncate(o->fd, good) != 0 || fsync(o->fd) != 0) {
+            int e = errno;
+            snprintf(err, errlen, "cannot drop the torn last line of %s: %s", o->path, strerror(e));
+            return -e;
+        }
+        fprintf(stderr, "moestream batch: %s: dropped a torn last line (an interrupted write)\n", o->path);
+    }
     return 0;
 }
 
-/* Truncates a half-written last line; returns the set of done custom_ids. */
-static json_t *done_ids(const char *path)
+/* ---- input ---- */
+
+/* Opens IN ("-": standard input) for one front-to-back pass and counts
+ * its lines when it is a regular file (for the progress bar; -1 when it
+ * cannot be read twice).  NULL with the message printed on failure. */
+static FILE *open_input(const char *in, struct stat *st, long *total)
 {
-    json_t *done = json_object();
-    FILE *f = fopen(path, "r+");
-    if (!f)
-        return done;
-    char *line = NULL;
-    size_t cap = 0;
-    long good = 0;
-    ssize_t n;
-    while ((n = getline(&line, &cap, f)) > 0) {
-        if (line[n - 1] != '\n')
-            break; /* half-written: dropped below */
-        json_t *j = json_loads(line, 0, NULL);
-        const char *id = j ? json_string_value(json_object_get(j, "custom_id")) : NULL;
-        if (!j) {
-            json_decref(j);
-            break;
-        }
-        if (id)
-            json_object_set_new(done, id, json_true());
-        json_decref(j);
-        good = ftell(f);
+    int fd = strcmp(in, "-") ? open(in, O_RDONLY | O_CLOEXEC | O_NOCTTY) : dup(0);
+    if (fd < 0 || fstat(fd, st) != 0) {
+        fprintf(stderr, "moestream batch: cannot read %s: %s\n", in, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return NULL;
     }
-    free(line);
-    fflush(f);
-    if (ftruncate(fileno(f), good) != 0)
-        fprintf(stderr, "moestream batch: cannot truncate %s: %s\n", path, strerror(errno));
-    fclose(f);
-    return done;
+    if (!S_ISREG(st->st_mode) && !S_ISFIFO(st->st_mode) && !S_ISCHR(st->st_mode) &&
+        !S_ISSOCK(st->st_mode)) {
+        fprintf(stderr, "moestream batch: cannot read %s: %s, not a file of lines\n", in,
+                S_ISDIR(st->st_mode) ? "a directory" : S_ISBLK(st->st_mode) ? "a block device"
+                                                                           : "a special file");
+        close(fd);
+        return NULL;
+    }
+    *total = -1;
+    if (S_ISREG(st->st_mode)) {
+        off_t off = lseek(fd, 0, SEEK_CUR);
+        char buf[1 << 16];
+        ssize_t k;
+        long lines = 0;
+        int last = '\n';
+        while (off >= 0 && (k = pread(fd, buf, sizeof buf, off)) > 0) {
+            for (ssize_t i = 0; i < k; i++)
+                lines += buf[i] == '\n';
+            last = buf[k - 1];
+            off += k;
+        }
+        *total = lines + (last != '\n');
+    }
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        fprintf(stderr, "moestream batch: cannot read %s: %s\n", in, strerror(errno));
+        close(fd);
+    }
+    return f;
 }
 
-static void write_record(FILE *out, json_t *rec)
-{
-    char *s = json_dumps(rec, JSON_COMPACT);
-    fprintf(out, "%s\n", s);
-    free(s);
-    fflush(out);
-    fsync(fileno(out));
-}
+/* ---- records ---- */
 
 static json_t *error_record(long idx, const char *cid, const char *code, const char *msg)
 {
     char id[64];
     snprintf(id, sizeof id, "batch_req_%ld", idx);
-    return json_pack("{s:s,s:s?,s:n,s:{s:s,s:s}}", "id", id, "custom_id", cid, "response", "error",
-                     "code", code, "message", msg);
+    return json_pack("{s:s,s:s?,s:I,s:n,s:{s:s,s:s}}", "id", id, "custom_id", cid, "line",
+                     (json_int_t)idx, "response", "error", "code", code, "message", msg);
 }
 
-static void progress(long done, long total, double t0)
+static json_t *answer_record(long idx, const char *cid, const char *model_name, const outbuf *ob,
+                             const gen_result *res)
 {
-    if (!isatty(2) || total <= 0)
+    char id[64], rid[64];
+    snprintf(id, sizeof id, "batch_req_%ld", idx);
+    snprintf(rid, sizeof rid, "chatcmpl-%ld-%ld", (long)time(NULL), idx);
+    /* generated bytes may not be valid UTF-8 (a model can emit half a
+     * character before stopping); JSON must be */
+    char *ans = tok_utf8_sanitize(strbuf_str(&ob->answer), ob->answer.n);
+    char *rs = ob->reasoning.n ? tok_utf8_sanitize(ob->reasoning.s, ob->reasoning.n) : NULL;
+    if (!ans || (ob->reasoning.n && !rs)) {
+        free(ans);
+        free(rs);
+        return NULL;
+    }
+    json_t *msg = json_pack("{s:s,s:s}", "role", "assistant", "content", ans);
+    if (msg && rs)
+        json_object_set_new(msg, "reasoning_content", json_string(rs));
+    free(ans);
+    free(rs);
+    if (!msg)
+        return NULL;
+    return json_pack("{s:s,s:s,s:I,s:{s:i,s:s,s:{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:s}],s:{s:i,s:i,s:i}}},s:n}",
+                     "id", id, "custom_id", cid, "line", (json_int_t)idx, "response", "status_code",
+                     200, "request_id", rid, "body", "id", rid, "object", "chat.completion", "created",
+                     (json_int_t)time(NULL), "model", model_name, "choices", "index", 0, "message", msg,
+                     "finish_reason", !strcmp(res->finish, "length") ? "length" : "stop", "usage",
+                     "prompt_tokens", res->n_prompt, "completion_tokens", res->n_gen, "total_tokens",
+                     res->n_prompt + res->n_gen, "error");
+}
+
+static void progress(long idx, long total, double t0)
+{
+    if (!isatty(2))
         return;
-    double el = now_s() - t0, eta = done ? el / (double)done * (double)(total - done) : 0;
-    int w = (int)(30 * done / total);
+    double el = now_s() - t0;
+    if (total <= 0) { /* a pipe: no end known */
+        fprintf(stderr, "\r%ld lines  %.0fs elapsed ", idx, el);
+        return;
+    }
+    double eta = idx ? el / (double)idx * (double)(total - idx) : 0;
+    int w = (int)(30 * idx / total);
     fprintf(stderr, "\r[%.*s%*s] %ld/%ld  %.0fs elapsed, ETA %.0fs ", w,
-            "##############################", 30 - w, "", done, total, el, eta);
-    if (done == total)
+            "##############################", 30 - w, "", idx, total, el, eta);
+    if (idx == total)
         fputc('\n', stderr);
 }
 
-int cmd_batch(int argc, char **argv)
-{
+/* ---- the command ---- */
+
+typedef struct batch_args {
     cli_common c;
-    cli_common_default(&c);
     gen_opts base;
-    gen_opts_default(&base);
-    const char *in = NULL, *outp = NULL;
-    bool resume = false;
-    long max_tokens = 1024;
+    const char *in, *out;
+    bool resume, overwrite;
+    long max_tokens;
+} batch_args;
+
+/* 0 to run, or the exit status (0 after --help). */
+static int parse_args(batch_args *a, int argc, char **argv, bool *done)
+{
+    *done = false;
+    cli_common_default(&a->c);
+    gen_opts_default(&a->base);
+    a->in = a->out = NULL;
+    a->resume = a->overwrite = false;
+    a->max_tokens = 1024;
     for (int i = 1; i < argc; i++) {
-        int r = cli_common_arg(&c, argc, argv, &i);
+        int r = cli_common_arg(&a->c, argc, argv, &i);
         if (!r)
-            r = cli_sampler_arg(&base.sp, argc, argv, &i);
+            r = cli_sampler_arg(&a->base.sp, argc, argv, &i);
         if (r < 0)
             return 2;
         if (r > 0)
             continue;
         if (!strcmp(argv[i], "--resume"))
-            resume = true;
+            a->resume = true;
+        else if (!strcmp(argv[i], "--overwrite"))
+            a->overwrite = true;
         else if (!strcmp(argv[i], "-i") && i + 1 < argc)
-            in = argv[++i];
+            a->in = argv[++i];
         else if (!strcmp(argv[i], "-o") && i + 1 < argc)
-            outp = argv[++i];
+            a->out = argv[++i];
         else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
-            if (cli_parse_int(argv[++i], 1, 1 << 24, &max_tokens))
+            if (cli_parse_int(argv[++i], 1, 1 << 24, &a->max_tokens))
                 return 2;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: moestream batch -m MODEL -i IN.jsonl -o OUT.jsonl [--resume] [-n MAX] [options]\n%s%s",
+            printf(BATCH_USAGE
+                   "  -i IN.jsonl    requests, one per line ('-': standard input; a pipe works)\n"
+                   "  -o OUT.jsonl   results, one line each with \"line\": the input line it answers\n"
+                   "  --resume       keep OUT's records and run only the lines without one\n"
+                   "  --overwrite    replace a non-empty OUT (refused without this or --resume)\n"
+                   "  -n MAX         max_tokens for requests that do not set it (default 1024)\n"
+                   "exit status: 0 every line has its record in OUT; 1 error (nothing is\n"
+                   "counted that is not on disk: run again with --resume); 2 usage;\n"
+                   "130/143 stopped by SIGINT/SIGTERM (the reply in progress is dropped)\n%s%s",
                    cli_common_help(), cli_sampler_help());
+            *done = true;
             return 0;
         } else {
             fprintf(stderr, "moestream batch: unknown option %s\n", argv[i]);
             return 2;
         }
     }
-    if (!c.model || !in || !outp) {
-        fprintf(stderr, "usage: moestream batch -m MODEL -i IN.jsonl -o OUT.jsonl [--resume]\n");
+    if (!a->c.model || !a->in || !a->out) {
+        fputs(BATCH_USAGE, stderr);
         return 2;
     }
-    FILE *fin = fopen(in, "r");
-    if (!fin) {
-        fprintf(stderr, "moestream batch: cannot read %s: %s\n", in, strerror(errno));
+    if (a->resume && a->overwrite) {
+        fprintf(stderr, "moestream batch: --resume and --overwrite exclude each other\n");
+        return 2;
+    }
+    return 0;
+}
+
+/* Opens OUT without truncating it, then refuses what would destroy data:
+ * OUT being IN, or holding results when neither --resume nor --overwrite
+ * was given.  0 or an exit status (message printed). */
+static int open_output(output *o, const batch_args *a, const struct stat *in_st)
+{
+    o->path = a->out;
+    o->fd = open(a->out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0666);
+    struct stat st;
+    if (o->fd < 0 || fstat(o->fd, &st) != 0) {
+        fprintf(stderr, "moestream batch: cannot write %s: %s\n", a->out, strerror(errno));
         return 1;
     }
-    long total = 0;
-    {
-        int ch, last = '\n';
-        while ((ch = fgetc(fin)) != EOF) {
-            total += ch == '\n';
-            last = ch;
-        }
-        total += last != '\n';
-        rewind(fin);
-    }
-    json_t *done = resume ? done_ids(outp) : json_object();
-    FILE *out = fopen(outp, resume ? "a" : "w");
-    if (!out) {
-        fprintf(stderr, "moestream batch: cannot write %s: %s\n", outp, strerror(errno));
-        fclose(fin);
-        json_decref(done);
+    o->regular = S_ISREG(st.st_mode);
+    if (o->regular && S_ISREG(in_st->st_mode) && st.st_dev == in_st->st_dev && st.st_ino == in_st->st_ino) {
+        fprintf(stderr, "moestream batch: %s and %s are the same file; writing results would "
+                        "destroy the requests\n", a->in, a->out);
         return 1;
     }
+    /* two runs appending to one OUT would answer lines twice */
+    if (o->regular && flock(o->fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "moestream batch: %s is in use by another batch run (locked: %s)\n", a->out,
+                strerror(errno));
+        return 1;
+    }
+    if (o->regular && st.st_size > 0 && !a->resume && !a->overwrite) {
+        fprintf(stderr, "moestream batch: %s is not empty (%lld bytes); --resume to finish it, "
+                        "--overwrite to replace it\n", a->out, (long long)st.st_size);
+        return 1;
+    }
+    return 0;
+}
+
+int cmd_batch(int argc, char **argv)
+{
+    batch_args a;
+    bool help;
+    int status = parse_args(&a, argc, argv, &help);
+    if (status || help)
+        return status;
+    struct stat in_st;
+    long total;
+    FILE *fin = open_input(a.in, &in_st, &total);
+    if (!fin)
+        return 1;
+    output out = {a.out, -1, false};
+    done_set done = {json_object(), json_object()};
     char err[512] = "";
+    long n_before = 0;
     engine e;
+    memset(&e, 0, sizeof e);
     fwd_state *st = NULL;
-    int rc = engine_open(&e, &c, false, true, err, sizeof err);
+    if ((status = open_output(&out, &a, &in_st)))
+        goto end;
+    if (a.resume && out.regular && resume_scan(&out, &done, &n_before, err, sizeof err)) {
+        fprintf(stderr, "moestream batch: %s\n", err);
+        status = 1;
+        goto end;
+    }
+    int rc = engine_open(&e, &a.c, false, true, err, sizeof err);
     if (!rc)
         rc = engine_state(&e, &st, err, sizeof err);
     if (rc) {
         fprintf(stderr, "moestream batch: %s\n", err);
-        engine_close(&e);
-        fclose(fin);
-        fclose(out);
-        json_decref(done);
-        return 1;
+        status = 1;
+        goto end;
     }
-    const char *model_name = strrchr(c.model, '/') ? strrchr(c.model, '/') + 1 : c.model;
+    /* only now, with the model loaded, are old results given up */
+    if (a.overwrite && out.regular && (ftruncate(out.fd, 0) != 0 || fsync(out.fd) != 0)) {
+        fprintf(stderr, "moestream batch: cannot truncate %s: %s\n", a.out, strerror(errno));
+        status = 1;
+        goto end;
+    }
+    if (out.regular)
+        sync_dir(a.out);
+    /* a write error is reported, not a death: no SIGPIPE on a closed pipe,
+     * no SIGXFSZ past RLIMIT_FSIZE (write then fails with EFBIG) */
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+    /* no SA_RESTART: a read blocked on a pipe returns to see the flag */
+    struct sigaction sa = {0};
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    const char *model_name = strrchr(a.c.model, '/') ? strrchr(a.c.model, '/') + 1 : a.c.model;
+    json_t *seen = json_object(); /* custom_id -> the first line that claimed it */
     char *line = NULL;
     size_t lcap = 0;
     ssize_t ln;
     long idx = 0, n_ok = 0, n_err = 0, n_skip = 0;
     double t0 = now_s();
-    while ((ln = getline(&line, &lcap, fin)) > 0) {
+    while (!stop_sig && !status && (ln = getline(&line, &lcap, fin)) > 0) {
         idx++;
         while (ln > 0 && (line[ln - 1] == '\n' || line[ln - 1] == '\r'))
             line[--ln] = 0;
@@ -211,75 +503,119 @@ int cmd_batch(int argc, char **argv)
         }
         json_t *req = NULL;
         request rq;
-        gen_opts go = base;
-        go.n_predict = (int)max_tokens;
+        gen_opts go = a.base;
+        go.n_predict = (int)a.max_tokens;
         char bad[256];
-        int prc = request_parse_batch_line(&rq, &req, line, idx, &go, bad, sizeof bad);
-        const char *cid = rq.custom_id;
-        if (cid && json_object_get(done, cid)) {
+        int prc = -EINVAL;
+        const char *cid = NULL;
+        if (memchr(line, 0, (size_t)ln)) {
+            snprintf(bad, sizeof bad, "line contains a NUL byte");
+        } else {
+            prc = request_parse_batch_line(&rq, &req, line, idx, &go, bad, sizeof bad);
+            cid = rq.custom_id;
+        }
+        long first = 0;
+        if (cid) {
+            json_t *f = json_object_get(seen, cid);
+            if (f)
+                first = (long)json_integer_value(f);
+            else
+                json_object_set_new(seen, cid, json_integer(idx));
+        }
+        char key[32];
+        snprintf(key, sizeof key, "%ld", idx);
+        json_t *was = json_object_get(done.by_line, key);
+        if (was) {
+            const char *wcid = json_string_value(was);
+            if ((wcid == NULL) != (cid == NULL) || (cid && strcmp(cid, wcid))) {
+                fprintf(stderr, "moestream batch: %s holds a result for line %ld with custom_id %s, "
+                                "but line %ld of %s has %s: the input changed since (use another "
+                                "output file or --overwrite)\n", a.out, idx, wcid ? wcid : "(none)",
+                        idx, a.in, cid ? cid : "(none)");
+                json_decref(req);
+                status = 1;
+                break;
+            }
+        }
+        if (was || (cid && !first && json_object_get(done.by_cid, cid))) {
             n_skip++;
             json_decref(req);
             progress(idx, total, t0);
             continue;
         }
+        json_t *rec = NULL;
+        bool is_err = true;
         if (prc) {
-            json_t *rec = error_record(idx, cid, "invalid_request", bad);
-            write_record(out, rec);
-            json_decref(rec);
-            json_decref(req);
-            n_err++;
-            progress(idx, total, t0);
-            continue;
-        }
-        int32_t *ids = NULL;
-        size_t n = 0;
-        outbuf ob = {{0}, {0}};
-        gen_result res;
-        fwd_truncate(st, 0);
-        rc = chat_render_ids(e.v, rq.msgs, rq.n_msgs, true, &ids, &n, err, sizeof err);
-        if (!rc)
-            rc = gen_run(e.m, e.v, st, ids, n, &rq.go, collect, NULL, &ob, NULL, &res, err, sizeof err);
-        json_t *rec;
-        if (rc) {
-            rec = error_record(idx, cid, rc == -E2BIG ? "context_length_exceeded" : "server_error", err);
-            n_err++;
+            rec = error_record(idx, cid, "invalid_request", bad);
+        } else if (first) {
+            snprintf(bad, sizeof bad, "duplicate custom_id '%.120s' (first on line %ld): the "
+                                      "results could not be told apart", cid, first);
+            rec = error_record(idx, cid, "duplicate_custom_id", bad);
         } else {
-            char id[64], rid[64];
-            snprintf(id, sizeof id, "batch_req_%ld", idx);
-            snprintf(rid, sizeof rid, "chatcmpl-%ld-%ld", (long)time(NULL), idx);
-            /* generated bytes may not be valid UTF-8 (a model can emit half
-             * a character before stopping); JSON must be */
-            char *ans = tok_utf8_sanitize(ob.answer.s ? ob.answer.s : "", ob.answer.n);
-            json_t *msg = json_pack("{s:s,s:s}", "role", "assistant", "content", ans ? ans : "");
-            free(ans);
-            if (ob.reasoning.n) {
-                char *rs = tok_utf8_sanitize(ob.reasoning.s, ob.reasoning.n);
-                json_object_set_new(msg, "reasoning_content", json_string(rs ? rs : ""));
-                free(rs);
+            int32_t *ids = NULL;
+            size_t n = 0;
+            outbuf ob = {STRBUF_INIT, STRBUF_INIT};
+            gen_result res;
+            fwd_truncate(st, 0);
+            rc = chat_render_ids(e.v, rq.msgs, rq.n_msgs, true, &ids, &n, err, sizeof err);
+            if (!rc)
+                rc = gen_run(e.m, e.v, st, ids, n, &rq.go, collect, NULL, &ob, &stop_sig, &res, err,
+                             sizeof err);
+            if (!rc && stop_sig && !strcmp(res.finish, "cancelled")) {
+                /* stopped mid-reply: nothing half done is written */
+            } else if (rc) {
+                rec = error_record(idx, cid, rc == -E2BIG ? "context_length_exceeded" : "server_error", err);
+            } else if (!(rec = answer_record(idx, cid, model_name, &ob, &res))) {
+                rec = error_record(idx, cid, "server_error", "out of memory formatting the answer");
+            } else {
+                is_err = false;
             }
-            rec = json_pack("{s:s,s:s,s:{s:i,s:s,s:{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:s}],s:{s:i,s:i,s:i}}},s:n}",
-                            "id", id, "custom_id", cid, "response", "status_code", 200, "request_id", rid,
-                            "body", "id", rid, "object", "chat.completion", "created", (json_int_t)time(NULL),
-                            "model", model_name, "choices", "index", 0, "message", msg, "finish_reason",
-                            !strcmp(res.finish, "length") ? "length" : "stop", "usage", "prompt_tokens",
-                            res.n_prompt, "completion_tokens", res.n_gen, "total_tokens",
-                            res.n_prompt + res.n_gen, "error");
-            n_ok++;
+            free(ids);
+            strbuf_free(&ob.answer);
+            strbuf_free(&ob.reasoning);
         }
-        write_record(out, rec);
-        json_decref(rec);
-        free(ids);
-        free(ob.answer.s);
-        free(ob.reasoning.s);
         json_decref(req);
+        if (!rec && !stop_sig) {
+            fprintf(stderr, "moestream batch: out of memory building the record for line %ld\n", idx);
+            status = 1;
+        } else if (rec) { /* NULL with stop_sig: the reply was cut, resume redoes it */
+            if (write_record(&out, rec, err, sizeof err)) {
+                fprintf(stderr, "moestream batch: %s (at line %ld of %s)\n", err, idx, a.in);
+                status = 1;
+            } else {
+                n_ok += !is_err;
+                n_err += is_err;
+            }
+            json_decref(rec);
+        }
         progress(idx, total, t0);
     }
+    if (!status && !stop_sig && ferror(fin)) {
+        fprintf(stderr, "moestream batch: cannot read %s: %s\n", a.in, strerror(errno));
+        status = 1;
+    }
+    if (isatty(2) && total <= 0)
+        fputc('\n', stderr);
     free(line);
-    fclose(fin);
-    int status = fclose(out) ? 1 : 0;
+    json_decref(seen);
     fprintf(stderr, "batch: %ld done, %ld errors, %ld skipped (already in %s) in %.1f s\n", n_ok,
-            n_err, n_skip, outp, now_s() - t0);
-    json_decref(done);
+            n_err, n_skip, a.out, now_s() - t0);
+    if (stop_sig) {
+        fprintf(stderr, "batch: stopped by %s after line %ld; --resume finishes the job\n",
+                stop_sig == SIGINT ? "SIGINT" : "SIGTERM", idx);
+        status = 128 + stop_sig;
+    } else if (status) {
+        fprintf(stderr, "batch: stopped at line %ld; what is counted is on disk; fix the cause "
+                        "and run again with --resume\n", idx);
+    }
+end:
+    if (out.fd >= 0 && close(out.fd) != 0 && !status) {
+        fprintf(stderr, "moestream batch: cannot write %s: %s\n", a.out, strerror(errno));
+        status = 1;
+    }
+    fclose(fin);
+    json_decref(done.by_line);
+    json_decref(done.by_cid);
     fwd_destroy(st);
     engine_close(&e);
     return status;
