@@ -11,6 +11,7 @@
 
 #include "blas.h"
 #include "kernels.h"
+#include "request.h"
 
 #define SLACK_BYTES ((uint64_t)192 << 20)
 
@@ -83,13 +84,14 @@ int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engin
     p->resident = m->arena_bytes;
     p->context = fwd_bytes_needed(m, &fo);
     p->slack = SLACK_BYTES;
+    p->requests = request_mem_budget();
     p->experts = m->expert_bytes;
     p->n_expert = (int)m->hp.n_expert;
     p->n_moe_layers = 0;
     for (uint32_t il = 0; il < m->hp.n_layer; il++)
         p->n_moe_layers += m->layers[il].is_moe;
     p->slot_bytes = p->n_moe_layers ? pager_slot_bytes(m) : 0;
-    const uint64_t base = p->resident + p->context + p->slack;
+    const uint64_t base = p->resident + p->context + p->slack + p->requests;
     const int n_used = (int)(m->hp.n_expert_used ? m->hp.n_expert_used : 1);
     int mode = opt->load_mode;
     if (mode == LOAD_AUTO)
@@ -99,9 +101,9 @@ int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engin
     p->mode = mode;
     if (mode != LOAD_MMAP && base > p->budget) {
         snprintf(err, errlen, "--mem %.2f GB is too small: resident weights %.2f GB + context "
-                              "%.2f GB + %.2f GB slack need at least %.2f GB%s",
+                              "%.2f GB + %.2f GB slack + %.2f GB requests need at least %.2f GB%s",
                  (double)p->budget / 1e9, (double)p->resident / 1e9, (double)p->context / 1e9,
-                 (double)p->slack / 1e9,
+                 (double)p->slack / 1e9, (double)p->requests / 1e9,
                  (double)(base + (mode == LOAD_PAGER ? (uint64_t)n_used * p->slot_bytes : 0)) / 1e9,
                  mode == LOAD_PAGER ? " with room for one token's experts" : "");
         return -ENOMEM;
@@ -139,9 +141,9 @@ void engine_print_plan(const engine_plan *p, FILE *f)
 {
     static const char *modes[] = {"auto", "all in RAM", "paged (io_uring pool)", "mmap (page cache)"};
     fprintf(f, "memory plan (--mem %.2f GB): resident weights %.2f GB + context %.2f GB + slack "
-               "%.2f GB",
+               "%.2f GB + requests %.2f GB",
             (double)p->budget / 1e9, (double)p->resident / 1e9, (double)p->context / 1e9,
-            (double)p->slack / 1e9);
+            (double)p->slack / 1e9, (double)p->requests / 1e9);
     if (p->mode == LOAD_PAGER)
         fprintf(f, " + expert pool %.2f GB (%d experts of %.1f MB = %.1f per MoE layer, %.1f%% of "
                    "%.2f GB of experts)\n",
