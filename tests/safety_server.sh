@@ -283,9 +283,42 @@ print(s.recv(64).split()[1].decode())")
   echo "stream over context: 400 JSON; wrong method: 405 + Allow; param filled; 413 JSON"
 }
 
+# ---- 13: chat ----
+item13() {
+  local rc=0
+  printf 'hello there my friend\nwhat is the weather like today\ntell me about disks and memory\nanother question about things\ncaf\303\n/save %s\n' "$T/conv.json" |
+    timeout 120 "$BIN" chat -m "$M" -c 64 -n 8 --temp 0 --system "be brief" --ids >"$T/c.out" 2>"$T/c.err" || rc=$?
+  [ $rc -eq 0 ] || fail "chat with a full context exited $rc: $(grep -v ids: "$T/c.err")" || return 1
+  [ "$(grep -ac 'generated ids:' "$T/c.err")" = 5 ] || fail "not every line got a reply: $(grep -v ids: "$T/c.err")" || return 1
+  grep -q "context full: dropped the 2 oldest messages" "$T/c.err" || fail "no notice of dropped turns" || return 1
+  grep -q "saved 5 messages to .*invalid UTF-8, saved with U+FFFD" "$T/c.err" || fail "/save: $(grep saved "$T/c.err")" || return 1
+  python3 - "$T/conv.json" <<'PY' || return 1
+import json, sys
+a = json.load(open(sys.argv[1]))
+roles = [m["role"] for m in a]
+assert roles == ["system", "user", "assistant", "user", "assistant"], roles
+assert a[0]["content"] == "be brief" and a[3]["content"] == "caf\ufffd", a
+print("saved: system prompt kept, oldest turns dropped, 'caf\\xc3' saved as 'caf\\ufffd'")
+PY
+  # a message that cannot fit even alone: that turn fails, the rest run, exit non-zero
+  rc=0
+  (echo hello; python3 -c "print('word ' * 100)"; echo after) |
+    timeout 120 "$BIN" chat -m "$M" -c 64 -n 8 --temp 0 --ids >"$T/c.out" 2>"$T/c.err" || rc=$?
+  [ $rc -eq 1 ] || fail "a turn that cannot fit: exit $rc" || return 1
+  grep -q "does not fit the context of 64 tokens" "$T/c.err" || fail "no message for the turn" || return 1
+  [ "$(grep -ac 'generated ids:' "$T/c.err")" = 2 ] || fail "the other turns did not run" || return 1
+  ! grep -q "dropped" "$T/c.err" || fail "history was dropped for a message that cannot fit anyway" || return 1
+  # stdin closed: the model file must not become fd 0 and be read as prompts
+  rc=0
+  timeout 60 "$BIN" chat -m "$M" -n 4 --ids <&- >"$T/c.out" 2>"$T/c.err" || rc=$?
+  [ $rc -eq 0 ] && ! grep -q 'generated ids:' "$T/c.err" || fail "stdin closed: exit $rc, $(grep -ac 'generated ids:' "$T/c.err") turns" || return 1
+  echo "full context: oldest turns dropped with a notice, system prompt kept, exit 0; a turn over the context: exit 1; <&-: no turns, exit 0"
+}
+
 item 7 "idle connections" item7
 item 8 "disconnect cancels" item8
 item 9 "input memory inside --mem" item9
 item 10 "API key" item10
 item 11 "protocol" item11
+item 13 "chat" item13
 exit $failed
