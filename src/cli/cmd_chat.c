@@ -7,7 +7,11 @@
  * plain text out.  The latent cache is reused for the shared prefix of
  * consecutive turns, so a turn costs only its new tokens.  --ids prints
  * each turn's rendered prompt ids and generated ids to stderr, as run
- * does, so tests can compare a turn with `eval --greedy`. */
+ * does, so tests can compare a turn with `eval --greedy`.
+ * A conversation that no longer fits the context loses its oldest whole
+ * turns (never the system prompt), with a notice; a turn that fails anyway
+ * makes the exit status 1.  /save repairs invalid UTF-8 (JSON needs it) and
+ * says how many messages it repaired. */
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
@@ -305,7 +309,10 @@ int cmd_chat(int argc, char **argv)
             print_ids = true;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: moestream chat -m MODEL [--system TEXT] [-n N] [--ids] [options]\n"
-                   "  --ids  print each turn's prompt ids and generated ids to stderr\n%s%s",
+                   "  --ids  print each turn's prompt ids and generated ids to stderr\n"
+                   "  When the conversation fills the context (-c), its oldest turns are dropped\n"
+                   "  (the system prompt stays); with stdin not a terminal the exit status is 1\n"
+                   "  if a turn failed.\n%s%s",
                    cli_common_help(), cli_sampler_help());
             return 0;
         } else {
