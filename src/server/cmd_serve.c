@@ -592,6 +592,21 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
     return ret;
 }
 
+/* Once the prompt is rendered, the tokenizer's scratch is gone: a request
+ * waiting in the queue or generating (minutes) keeps only its parsed body
+ * (about twice the body), its ids and the reply, so it hands the rest of
+ * its share back for other requests to be read and tokenized. */
+static void mem_after_render(conn *cn)
+{
+    const size_t body = cn->body.n;
+    strbuf_free(&cn->body); /* parsed: req holds what is used */
+    uint64_t keep = request_mem_cost(0) + 2 * (uint64_t)body + 4 * (uint64_t)cn->n_ids;
+    if (keep < cn->mem) {
+        mem_release(cn->mem - keep);
+        cn->mem = keep;
+    }
+}
+
 /* A failed generation as an OpenAI error response; param: the field a
  * prompt over the context came from. */
 static enum MHD_Result send_gen_error(struct MHD_Connection *c, int rc, const char *err,
@@ -624,6 +639,7 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
         json_decref(req);
         return send_gen_error(c, rc, err, "messages");
     }
+    mem_after_render(cn);
     if (cn->rq.stream) {
         cn->req = req;
         cn->streaming = true;
@@ -694,6 +710,7 @@ static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
         json_decref(req);
         return send_gen_error(c, rc, err, "prompt");
     }
+    mem_after_render(cn);
     rc = generate(&cn->rq, cn->ids, cn->n_ids, &col, &res, err, sizeof err);
     json_decref(req);
     if (rc) {
