@@ -1081,8 +1081,10 @@ int cmd_serve(int argc, char **argv)
         return 2;
     }
     char *key_owned = NULL;
-    if (api_key_setup(key_arg, key_file, &key_owned))
+    if (api_key_setup(key_arg, key_file, &key_owned)) {
+        free(key_owned);
         return 2;
+    }
     struct sockaddr_in addr = {0};
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
