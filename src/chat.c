@@ -22,6 +22,16 @@ const char *chat_strip_think(const char *s)
     return last ? last : s;
 }
 
+int chat_check_fits(const tok_vocab *v, const chat_msg *msgs, size_t n, size_t n_ctx, char *err,
+                    size_t errlen)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) /* earlier turns' reasoning is not rendered */
+        len += strlen(!strcmp(msgs[i].role, "assistant") ? chat_strip_think(msgs[i].content)
+                                                          : msgs[i].content);
+    return tok_check_fits(v, len, n_ctx, err, errlen);
+}
+
 typedef struct idv {
     int32_t *v;
     size_t n, cap;

@@ -28,6 +28,12 @@ typedef struct chat_msg {
 int chat_render_ids(const tok_vocab *v, const chat_msg *msgs, size_t n, bool think,
                     int32_t **ids, size_t *n_ids, char *err, size_t errlen);
 
+/* Refuses, before rendering and tokenizing, a conversation whose text
+ * (message contents as the template keeps them) cannot fit in n_ctx
+ * tokens: tok_check_fits on its byte length.  0 or -E2BIG with a message. */
+int chat_check_fits(const tok_vocab *v, const chat_msg *msgs, size_t n, size_t n_ctx, char *err,
+                    size_t errlen);
+
 /* The same conversation as text (for display and debugging); malloc'd. */
 char *chat_render_text(const chat_msg *msgs, size_t n, bool think);
 

@@ -12,6 +12,7 @@
 
 #include "blas.h"
 #include "kernels.h"
+#include "request.h"
 
 #define SLACK_BYTES ((uint64_t)192 << 20)
 
@@ -122,6 +123,7 @@ int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engin
     p->resident = m->arena_bytes;
     p->context = fwd_bytes_needed(m, &fo);
     p->slack = SLACK_BYTES;
+    p->requests = request_mem_budget();
     p->experts = m->expert_bytes;
     p->n_expert = (int)m->hp.n_expert;
     p->n_moe_layers = 0;
@@ -136,7 +138,7 @@ int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engin
         p->slot_bytes = pager_slot_bytes(&lo);
         engine_pager_layout_free(&lo);
     }
-    const uint64_t base = p->resident + p->context + p->slack;
+    const uint64_t base = p->resident + p->context + p->slack + p->requests;
     const int n_used = (int)(m->hp.n_expert_used ? m->hp.n_expert_used : 1);
     int mode = opt->load_mode;
     if (mode == LOAD_AUTO)
@@ -146,9 +148,9 @@ int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engin
     p->mode = mode;
     if (mode != LOAD_MMAP && base > p->budget) {
         snprintf(err, errlen, "--mem %.2f GB is too small: resident weights %.2f GB + context "
-                              "%.2f GB + %.2f GB slack need at least %.2f GB%s",
+                              "%.2f GB + %.2f GB slack + %.2f GB requests need at least %.2f GB%s",
                  (double)p->budget / 1e9, (double)p->resident / 1e9, (double)p->context / 1e9,
-                 (double)p->slack / 1e9,
+                 (double)p->slack / 1e9, (double)p->requests / 1e9,
                  (double)(base + (mode == LOAD_PAGER ? (uint64_t)n_used * p->slot_bytes : 0)) / 1e9,
                  mode == LOAD_PAGER ? " with room for one token's experts" : "");
         return -ENOMEM;
@@ -186,9 +188,9 @@ void engine_print_plan(const engine_plan *p, FILE *f)
 {
     static const char *modes[] = {"auto", "all in RAM", "paged (io_uring pool)", "mmap (page cache)"};
     fprintf(f, "memory plan (--mem %.2f GB): resident weights %.2f GB + context %.2f GB + slack "
-               "%.2f GB",
+               "%.2f GB + requests %.2f GB",
             (double)p->budget / 1e9, (double)p->resident / 1e9, (double)p->context / 1e9,
-            (double)p->slack / 1e9);
+            (double)p->slack / 1e9, (double)p->requests / 1e9);
     if (p->mode == LOAD_PAGER)
         fprintf(f, " + expert pool %.2f GB (%d experts of %.1f MB = %.1f per MoE layer, %.1f%% of "
                    "%.2f GB of experts)\n",

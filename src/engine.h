@@ -22,6 +22,7 @@ typedef struct engine_plan {
     uint64_t resident;   /* non-expert weights */
     uint64_t context;    /* latent cache + scratch for -c/-b */
     uint64_t slack;      /* allocator, stacks, thread pool */
+    uint64_t requests;   /* request handling (bodies, tokenizing, responses): request_mem_budget() */
     uint64_t experts;    /* all routed experts in the file */
     int mode;            /* LOAD_RAM, LOAD_PAGER or LOAD_MMAP */
     int n_slots;         /* pager: experts the pool holds */

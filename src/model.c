@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -571,20 +572,30 @@ static struct {
 } map_guard[MAP_GUARD_MAX];
 static int map_guard_n;
 
-static void put_str(const char *t) { (void)!write(2, t, strlen(t)); }
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
     (void)sig;
     (void)uc;
+    /* worker threads fault together: the first one speaks (in one write,
+     * so the line is not interleaved) and exits; the others wait for it */
+    static atomic_flag once = ATOMIC_FLAG_INIT;
+    if (atomic_flag_test_and_set(&once))
+        for (;;)
+            pause();
     const uint8_t *a = si->si_addr;
-    const char *path = NULL;
+    const char *path = "(a mapped model part)";
     for (int i = 0; i < map_guard_n; i++)
         if (a >= map_guard[i].base && a < map_guard[i].base + map_guard[i].len)
             path = map_guard[i].path;
-    put_str("moestream: model file ");
-    put_str(path ? path : "(a mapped model part)");
-    put_str(" changed on disk while mapped (truncated?): cannot read its weights; stopping\n");
+    char msg[512];
+    size_t n = 0;
+    const char *parts[] = {"moestream: model file ", path,
+                           " changed on disk while mapped (truncated?): cannot read its weights; stopping\n"};
+    for (size_t k = 0; k < 3; k++)
+        for (const char *t = parts[k]; *t && n < sizeof msg; t++)
+            msg[n++] = *t;
+    (void)!write(2, msg, n);
     _exit(1);
 }
 

@@ -35,7 +35,7 @@ static int parse_max_tokens(request *r, const json_t *body, char *err, size_t er
     if (!v)
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > REQUEST_MAX_TOKENS)
-        return bad(err, errlen, "'max_tokens' must be a positive integer (at most %d)", REQUEST_MAX_TOKENS);
+        return r->param = "max_tokens", bad(err, errlen, "'max_tokens' must be a positive integer (at most %d)", REQUEST_MAX_TOKENS);
     r->go.n_predict = (int)json_integer_value(v);
     return 0;
 }
@@ -46,7 +46,7 @@ static int parse_max_tokens(request *r, const json_t *body, char *err, size_t er
  * on the float that will be used: "top_p": 1e-50 is above 0 as a double but
  * 0 as a float (found by the fuzz_request invariant; the input is in
  * tests/fuzz/regress/request/). */
-static int parse_number(const json_t *body, const char *key, double lo, bool lo_open, double hi,
+static int parse_number(request *r, const json_t *body, const char *key, double lo, bool lo_open, double hi,
                         float *dst, char *err, size_t errlen)
 {
     const json_t *v = json_object_get(body, key);
@@ -55,7 +55,7 @@ static int parse_number(const json_t *body, const char *key, double lo, bool lo_
     const double d = json_is_number(v) ? json_number_value(v) : 0;
     const bool ok = json_is_number(v) && (lo_open ? d > lo : d >= lo) && d <= hi;
     if (!ok || (lo_open && !((float)d > (float)lo)))
-        return bad(err, errlen, "'%s' must be a number in %c%g, %g]", key, lo_open ? '(' : '[', lo, hi);
+        return r->param = key, bad(err, errlen, "'%s' must be a number in %c%g, %g]", key, lo_open ? '(' : '[', lo, hi);
     *dst = (float)d;
     return 0;
 }
@@ -66,7 +66,7 @@ static int parse_seed(request *r, const json_t *body, char *err, size_t errlen)
     if (!v)
         return 0;
     if (!json_is_integer(v) || json_integer_value(v) < 0)
-        return bad(err, errlen, "'seed' must be a non-negative integer");
+        return r->param = "seed", bad(err, errlen, "'seed' must be a non-negative integer");
     r->go.sp.seed = (uint64_t)json_integer_value(v);
     return 0;
 }
@@ -76,6 +76,7 @@ static int parse_stop(request *r, const json_t *body, char *err, size_t errlen)
     const json_t *v = json_object_get(body, "stop");
     if (!v)
         return 0;
+    r->param = "stop"; /* cleared below once it is good */
     if (json_is_string(v)) {
         r->stops[0] = json_string_value(v);
         r->go.n_stop = 1;
@@ -89,8 +90,24 @@ static int parse_stop(request *r, const json_t *body, char *err, size_t errlen)
                    REQUEST_MAX_STOPS);
     }
     r->go.stop = r->stops;
+    r->param = NULL;
     return 0;
 }
+
+/* ---- memory ---- */
+
+/* Bytes per body byte: tok_encode's scratch is about 40 per input byte for
+ * one fragment, the body and its parsed copy two more, the ids and the
+ * response text up to 16 (one token per byte, "12345," each); rounded up. */
+#define COST_PER_BYTE 64
+#define COST_FIXED ((uint64_t)256 << 10) /* a small request: JSON trees, stacks */
+
+uint64_t request_mem_cost(size_t body_bytes)
+{
+    return (uint64_t)body_bytes * COST_PER_BYTE + COST_FIXED;
+}
+
+uint64_t request_mem_budget(void) { return request_mem_cost(REQUEST_MAX_BODY); }
 
 /* ---- chat/completions ---- */
 
@@ -100,6 +117,7 @@ int request_parse_chat(request *r, const json_t *body, const gen_opts *base, cha
     if (!json_is_object(body))
         return bad(err, errlen, "the body must be a JSON object");
     const json_t *ms = json_object_get(body, "messages");
+    r->param = "messages"; /* cleared below once they are good */
     if (!json_is_array(ms) || json_array_size(ms) == 0)
         return bad(err, errlen, "'messages' must be a non-empty array");
     if (json_array_size(ms) > REQUEST_MAX_MESSAGES)
@@ -115,18 +133,19 @@ int request_parse_chat(request *r, const json_t *body, const gen_opts *base, cha
             return bad(err, errlen, "'role' must be system, user or assistant (message %zu)", k);
         r->msgs[r->n_msgs++] = (chat_msg){role, content};
     }
+    r->param = NULL;
     const json_t *v;
     if ((v = json_object_get(body, "stream"))) {
         if (!json_is_boolean(v))
-            return bad(err, errlen, "'stream' must be a boolean");
+            return r->param = "stream", bad(err, errlen, "'stream' must be a boolean");
         r->stream = json_is_true(v);
     }
     r->include_usage = json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
     int rc;
     if ((rc = parse_max_tokens(r, body, err, errlen)) ||
-        (rc = parse_number(body, "temperature", 0, false, 2, &r->go.sp.temp, err, errlen)) ||
-        (rc = parse_number(body, "top_p", 0, true, 1, &r->go.sp.top_p, err, errlen)) ||
-        (rc = parse_number(body, "min_p", 0, false, 1, &r->go.sp.min_p, err, errlen)) ||
+        (rc = parse_number(r, body, "temperature", 0, false, 2, &r->go.sp.temp, err, errlen)) ||
+        (rc = parse_number(r, body, "top_p", 0, true, 1, &r->go.sp.top_p, err, errlen)) ||
+        (rc = parse_number(r, body, "min_p", 0, false, 1, &r->go.sp.min_p, err, errlen)) ||
         (rc = parse_seed(r, body, err, errlen)) || (rc = parse_stop(r, body, err, errlen)))
         return rc;
     return 0;
@@ -139,12 +158,12 @@ int request_parse_completion(request *r, const json_t *body, const gen_opts *bas
 {
     request_start(r, base);
     if (!(r->prompt = json_string_value(json_object_get(body, "prompt"))))
-        return bad(err, errlen, "'prompt' must be a string");
+        return r->param = "prompt", bad(err, errlen, "'prompt' must be a string");
     if (json_is_true(json_object_get(body, "stream")))
-        return bad(err, errlen, "streaming is supported on /v1/chat/completions only");
+        return r->param = "stream", bad(err, errlen, "streaming is supported on /v1/chat/completions only");
     int rc;
     if ((rc = parse_max_tokens(r, body, err, errlen)) ||
-        (rc = parse_number(body, "temperature", 0, false, 2, &r->go.sp.temp, err, errlen)) ||
+        (rc = parse_number(r, body, "temperature", 0, false, 2, &r->go.sp.temp, err, errlen)) ||
         (rc = parse_seed(r, body, err, errlen)))
         return rc;
     return 0;

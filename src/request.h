@@ -26,6 +26,7 @@
 #define REQUEST_MAX_MESSAGES 256
 #define REQUEST_MAX_STOPS 8
 #define REQUEST_MAX_TOKENS (1 << 20) /* cap on max_tokens: keeps n_predict an int */
+#define REQUEST_MAX_BODY (1 << 20)   /* HTTP request bodies; larger ones get 413 */
 
 typedef struct request {
     chat_msg msgs[REQUEST_MAX_MESSAGES]; /* n_msgs used; strings borrowed */
@@ -37,7 +38,18 @@ typedef struct request {
     bool include_usage;   /* "stream_options": {"include_usage": true} */
     const char *custom_id; /* batch: the line's id (borrowed), set even when the line is bad */
     char line_id[32];     /* batch: "line-N" for a plain text line */
+    const char *param;    /* after a refusal: the field at fault (static string), or NULL */
 } request;
+
+/* The memory handling one request may take, by the size of its body: the
+ * body, its parsed copy, the tokenizer's scratch (tens of bytes per input
+ * byte) and the response.  An upper estimate, measured in
+ * tests/safety_server.sh (item 9). */
+uint64_t request_mem_cost(size_t body_bytes);
+
+/* The request-handling budget the memory plan reserves inside --mem: one
+ * request of REQUEST_MAX_BODY bytes, or several smaller ones, at a time. */
+uint64_t request_mem_budget(void);
 
 /* An OpenAI chat/completions body: messages (1..256, role system|user|
  * assistant, string content), stream, stream_options.include_usage,

@@ -331,6 +331,7 @@ struct tok_vocab {
     htab merges;      /* "left right" -> rank (the first rank for a duplicate) */
     int32_t bos, eos, eot;
     bool add_bos;     /* tokenizer.ggml.add_bos_token (default true) */
+    size_t max_piece; /* the most bytes one token stands for (tok_piece length) */
     int32_t *special; /* added tokens, longest text first */
     uint32_t n_special;
     pre_regex pre[3];
@@ -491,6 +492,11 @@ int tok_load(tok_vocab **out, const gguf_file *g, char *err, size_t errlen)
     char e2[8];
     v->add_bos = gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &ab, e2, sizeof e2) == 0 ? ab : true;
     byte_map_init(v);
+    for (uint32_t i = 0; i < v->n; i++) {
+        size_t l = tok_piece(v, (int32_t)i, NULL, 0);
+        if (l > v->max_piece)
+            v->max_piece = l;
+    }
 
     for (uint32_t i = 0; i < v->n; i++)
         if (v->attr[i] & ATTR_ADDED)
@@ -542,6 +548,20 @@ uint32_t tok_n_vocab(const tok_vocab *v) { return v->n; }
 int32_t tok_bos(const tok_vocab *v) { return v->bos; }
 int32_t tok_eos(const tok_vocab *v) { return v->eos; }
 bool tok_add_bos(const tok_vocab *v) { return v->add_bos; }
+size_t tok_max_piece(const tok_vocab *v) { return v->max_piece; }
+
+int tok_check_fits(const tok_vocab *v, size_t len, size_t n_ctx, char *err, size_t errlen)
+{
+    /* every token stands for at most max_piece bytes of text (byte-level BPE
+     * drops no byte), so longer text needs more than n_ctx tokens */
+    const size_t most = v->max_piece ? v->max_piece : 1;
+    if (n_ctx > SIZE_MAX / most || len <= n_ctx * most)
+        return 0;
+    snprintf(err, errlen, "text of %zu bytes cannot fit the context of %zu tokens (a token covers at "
+                          "most %zu bytes); raise -c/--ctx-size or shorten the prompt",
+             len, n_ctx, most);
+    return -E2BIG;
+}
 int tok_type(const tok_vocab *v, int32_t id) { return id >= 0 && (uint32_t)id < v->n ? v->type[id] : 0; }
 
 int32_t tok_find(const tok_vocab *v, const char *text)

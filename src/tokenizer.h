@@ -52,6 +52,12 @@ int32_t tok_bos(const tok_vocab *v);
 int32_t tok_eos(const tok_vocab *v);
 /* tokenizer.ggml.add_bos_token (true when absent): whether prompts start with BOS. */
 bool tok_add_bos(const tok_vocab *v);
+/* The most bytes of text one token stands for (the longest tok_piece). */
+size_t tok_max_piece(const tok_vocab *v);
+/* Refuses, before tokenizing (which takes tens of bytes per input byte),
+ * text of len bytes that cannot fit in n_ctx tokens: longer than n_ctx
+ * times tok_max_piece.  0, or -E2BIG with a message naming the sizes. */
+int tok_check_fits(const tok_vocab *v, size_t len, size_t n_ctx, char *err, size_t errlen);
 int tok_type(const tok_vocab *v, int32_t id);
 /* Id of the token whose text is exactly `text` (as stored), or -1. */
 int32_t tok_find(const tok_vocab *v, const char *text);

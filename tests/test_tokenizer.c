@@ -1,6 +1,7 @@
 /* test_tokenizer.c - the tokenizer against the reference engine's ids for
  * ../shared/golden/tokenizer/dev.json with the full R1 vocabulary, decoding
  * back to the exact bytes, added-token modes, and UTF-8 streaming. */
+#include <errno.h>
 #include <jansson.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -290,6 +291,44 @@ static void test_no_added_never_matches(void **state)
     free(ids);
 }
 
+/* tok_max_piece is the longest token (checked against every piece), and
+ * tok_check_fits refuses exactly the text longer than n_ctx x that: a run
+ * of the longest token's own text n_ctx times is n_ctx tokens or fewer. */
+static void test_check_fits(void **state)
+{
+    (void)state;
+    GOLDEN_REQUIRE();
+    size_t most = 0;
+    int32_t longest = -1;
+    char buf[1024];
+    for (uint32_t i = 0; i < tok_n_vocab(g_vocab); i++) {
+        size_t l = tok_piece(g_vocab, (int32_t)i, buf, sizeof buf);
+        if (l > most && tok_type(g_vocab, (int32_t)i) == TOK_NORMAL) {
+            most = l;
+            longest = (int32_t)i;
+        }
+    }
+    assert_true(most > 1);
+    assert_true(tok_max_piece(g_vocab) >= most);
+    char err[256];
+    assert_int_equal(tok_check_fits(g_vocab, 10 * tok_max_piece(g_vocab), 10, err, sizeof err), 0);
+    assert_int_equal(tok_check_fits(g_vocab, 10 * tok_max_piece(g_vocab) + 1, 10, err, sizeof err), -E2BIG);
+    assert_non_null(strstr(err, "cannot fit the context of 10 tokens"));
+    assert_int_equal(tok_check_fits(g_vocab, SIZE_MAX, SIZE_MAX, err, sizeof err), 0); /* no overflow */
+    /* the bound is honest: the longest normal token repeated is at least one
+     * token per repetition */
+    size_t pl = tok_piece(g_vocab, longest, buf, sizeof buf);
+    char text[8 * 1024];
+    size_t reps = sizeof text / pl;
+    for (size_t r = 0; r < reps; r++)
+        memcpy(text + r * pl, buf, pl);
+    int32_t *ids;
+    size_t n;
+    assert_int_equal(tok_encode(g_vocab, text, reps * pl, TOK_NO_ADDED, &ids, &n), 0);
+    free(ids);
+    assert_true(n * tok_max_piece(g_vocab) >= reps * pl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_reference_regex_quirks),
         cmocka_unit_test(test_long_runs),
         cmocka_unit_test(test_no_added_never_matches),
+        cmocka_unit_test(test_check_fits),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,7 +7,11 @@
  * plain text out.  The latent cache is reused for the shared prefix of
  * consecutive turns, so a turn costs only its new tokens.  --ids prints
  * each turn's rendered prompt ids and generated ids to stderr, as run
- * does, so tests can compare a turn with `eval --greedy`. */
+ * does, so tests can compare a turn with `eval --greedy`.
+ * A conversation that no longer fits the context loses its oldest whole
+ * turns (never the system prompt), with a notice; a turn that fails anyway
+ * makes the exit status 1.  /save repairs invalid UTF-8 (JSON needs it) and
+ * says how many messages it repaired. */
 #include <errno.h>
 #include <jansson.h>
 #include <signal.h>
@@ -24,6 +28,7 @@
 #include "cmd.h"
 #include "engine.h"
 #include "generate.h"
+#include "request.h"
 #include "strbuf.h"
 
 static volatile sig_atomic_t stop_gen;
@@ -124,13 +129,125 @@ static int on_text(void *ud, const char *t, size_t n, bool reasoning)
     return rc ? rc : strbuf_append(&r->text, t, n);
 }
 
-static int save_conv(const conv *c, const char *path)
+/* Writes every message to path as a JSON array.  JSON text must be valid
+ * UTF-8, and a reply cut by Ctrl-C or -n (or a model's stray byte tokens)
+ * may not be: such a message is saved with each invalid sequence replaced
+ * by U+FFFD, and *repaired counts them.  0 or -1 (out of memory or a
+ * write error; errno says which). */
+static int save_conv(const conv *c, const char *path, size_t *repaired)
 {
+    *repaired = 0;
     json_t *a = json_array();
-    for (size_t i = 0; i < c->n; i++)
-        json_array_append_new(a, json_pack("{s:s,s:s}", "role", c->m[i].role, "content", c->m[i].content));
-    int rc = json_dump_file(a, path, JSON_INDENT(1));
+    int rc = a ? 0 : -1;
+    for (size_t i = 0; i < c->n && !rc; i++) {
+        const size_t len = strlen(c->m[i].content);
+        char *fixed = tok_utf8_sanitize(c->m[i].content, len);
+        if (!fixed) {
+            errno = ENOMEM;
+            rc = -1;
+            break;
+        }
+        *repaired += strlen(fixed) != len || memcmp(fixed, c->m[i].content, len) != 0;
+        json_t *m = json_pack("{s:s,s:s}", "role", c->m[i].role, "content", fixed);
+        free(fixed);
+        if (!m || json_array_append_new(a, m)) {
+            errno = ENOMEM;
+            rc = -1;
+        }
+    }
+    if (!rc)
+        rc = json_dump_file(a, path, JSON_INDENT(1));
     json_decref(a);
+    return rc;
+}
+
+/* Drops the oldest whole turn (a user message and the replies after it, up
+ * to the next user message), never a system message and never the last
+ * user message.  false when there is none to drop. */
+static bool conv_drop_oldest_turn(conv *c)
+{
+    size_t i = 0, last_user = c->n;
+    for (size_t k = 0; k < c->n; k++)
+        if (!strcmp(c->m[k].role, "user"))
+            last_user = k;
+    while (i < c->n && !strcmp(c->m[i].role, "system"))
+        i++;
+    if (i >= last_user)
+        return false;
+    size_t j = i + 1; /* the turn: i up to the next user message */
+    while (j < last_user && strcmp(c->m[j].role, "user"))
+        j++;
+    for (size_t k = i; k < j; k++)
+        free(c->owned[k]);
+    memmove(c->m + i, c->m + j, (c->n - j) * sizeof *c->m);
+    memmove(c->owned + i, c->owned + j, (c->n - j) * sizeof *c->owned);
+    c->n -= j - i;
+    return true;
+}
+
+/* The prompt ids of the conversation, dropping its oldest turns (with a
+ * notice) until the prompt leaves room for a reply of `room` tokens in
+ * n_ctx; a prompt that fits without that room still runs.  -E2BIG when even
+ * the system prompt and the last message cannot fit. */
+static int render_fitting(const tok_vocab *v, conv *c, bool think, size_t n_ctx, size_t room,
+                          int32_t **ids, size_t *n, char *err, size_t errlen)
+{
+    /* the system prompt and the last message alone: if their text cannot
+     * fit, dropping history would not help, so keep it */
+    chat_msg alone[REQUEST_MAX_MESSAGES];
+    size_t na = 0;
+    for (size_t k = 0; k < c->n && na + 1 < REQUEST_MAX_MESSAGES; k++)
+        if (!strcmp(c->m[k].role, "system"))
+            alone[na++] = c->m[k];
+    if (c->n)
+        alone[na++] = c->m[c->n - 1];
+    int rc = chat_check_fits(v, alone, na, n_ctx, err, errlen);
+    if (!rc)
+        rc = chat_render_ids(v, alone, na, think, ids, n, err, errlen);
+    if (!rc) {
+        free(*ids);
+        *ids = NULL;
+        if (*n >= n_ctx) {
+            snprintf(err, errlen, "this message does not fit the context of %zu tokens (%zu tokens "
+                                  "with the system prompt); raise -c/--ctx-size or shorten it",
+                     n_ctx, *n);
+            rc = -E2BIG;
+        }
+    }
+    if (rc)
+        return rc;
+    size_t dropped = 0;
+    for (;;) {
+        /* a cheap refusal first: text that cannot fit is not tokenized */
+        rc = chat_check_fits(v, c->m, c->n, n_ctx, err, errlen);
+        if (!rc)
+            rc = chat_render_ids(v, c->m, c->n, think, ids, n, err, errlen);
+        if (rc && rc != -E2BIG)
+            return rc;
+        const bool fits = !rc && *n < n_ctx;
+        if (fits && *n + room < n_ctx)
+            break;
+        const size_t before = c->n;
+        if (!conv_drop_oldest_turn(c)) {
+            if (fits)
+                break; /* short of room for the reply, but nothing left to drop */
+            if (!rc) { /* not reached: the message alone fit above */
+                snprintf(err, errlen, "the conversation does not fit the context of %zu tokens", n_ctx);
+                free(*ids);
+                *ids = NULL;
+                rc = -E2BIG;
+            }
+            break;
+        }
+        dropped += before - c->n;
+        if (!rc) {
+            free(*ids);
+            *ids = NULL;
+        }
+    }
+    if (dropped)
+        fprintf(stderr, "(context full: dropped the %zu oldest message%s; the system prompt stays)\n",
+                dropped, dropped == 1 ? "" : "s");
     return rc;
 }
 
@@ -192,7 +309,10 @@ int cmd_chat(int argc, char **argv)
             print_ids = true;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: moestream chat -m MODEL [--system TEXT] [-n N] [--ids] [options]\n"
-                   "  --ids  print each turn's prompt ids and generated ids to stderr\n%s%s",
+                   "  --ids  print each turn's prompt ids and generated ids to stderr\n"
+                   "  When the conversation fills the context (-c), its oldest turns are dropped\n"
+                   "  (the system prompt stays); with stdin not a terminal the exit status is 1\n"
+                   "  if a turn failed.\n%s%s",
                    cli_common_help(), cli_sampler_help());
             return 0;
         } else {
@@ -299,8 +419,14 @@ int cmd_chat(int argc, char **argv)
                         fwd_n_past(st), fwd_n_ctx(st));
                 engine_print_stats(&e, stderr);
             } else if (!strncmp(line, "/save ", 6)) {
-                if (save_conv(&cv, line + 6))
-                    fprintf(stderr, "cannot write %s\n", line + 6);
+                size_t fixed = 0;
+                if (save_conv(&cv, line + 6, &fixed))
+                    fprintf(stderr, "cannot write %s: %s\n", line + 6, strerror(errno));
+                else if (fixed)
+                    fprintf(stderr, "(saved %zu messages to %s; %zu had invalid UTF-8, saved with "
+                                    "U+FFFD in its place)\n", cv.n, line + 6, fixed);
+                else
+                    fprintf(stderr, "(saved %zu messages to %s)\n", cv.n, line + 6);
             } else if (!strncmp(line, "/load ", 6)) {
                 if (load_conv(&cv, line + 6, err, sizeof err))
                     fprintf(stderr, "%s\n", err);
@@ -329,9 +455,14 @@ int cmd_chat(int argc, char **argv)
         }
         int32_t *ids;
         size_t n;
-        if (chat_render_ids(e.v, cv.m, cv.n, go.reasoning, &ids, &n, err, sizeof err)) {
-            fprintf(stderr, "%s\n", err);
-            conv_pop(&cv);
+        const size_t n_ctx = (size_t)fwd_n_ctx(st);
+        /* room for a reply: -n tokens, at most half the context */
+        const size_t room = go.n_predict > 0 && (size_t)go.n_predict < n_ctx / 2 ? (size_t)go.n_predict : n_ctx / 2;
+        if (render_fitting(e.v, &cv, go.reasoning, n_ctx, room, &ids, &n, err, sizeof err)) {
+            fprintf(stderr, "error: %s\n", err);
+            if (cv.n && !strcmp(cv.m[cv.n - 1].role, "user"))
+                conv_pop(&cv);
+            status = 1; /* a turn failed: the exit status says so */
             continue;
         }
         /* reuse the cached prefix */
@@ -363,6 +494,7 @@ int cmd_chat(int argc, char **argv)
             conv_pop(&cv);
             fwd_truncate(st, 0);
             n_cache = 0;
+            status = 1;
         } else {
             if (conv_add(&cv, "assistant", strbuf_str(&r.text))) {
                 fprintf(stderr, "error: out of memory; the reply is not kept\n");

@@ -141,6 +141,8 @@ int cmd_run(int argc, char **argv)
     if (system)
         msgs[nm++] = (chat_msg){"system", system};
     msgs[nm++] = (chat_msg){"user", prompt};
+    if (!rc) /* a prompt that cannot fit is refused before it is tokenized */
+        rc = chat_check_fits(e.v, msgs, nm, (size_t)fwd_n_ctx(st), err, sizeof err);
     if (!rc)
         rc = chat_render_ids(e.v, msgs, nm, think, &pids, &np, err, sizeof err);
     if (rc)

@@ -1,7 +1,10 @@
 /* main.c - the moestream binary: dispatches to a subcommand (src/cli/cmd_*.c, src/server/cmd_serve.c).
  * Only main-level code turns errors into exit statuses. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd.h"
 
@@ -31,8 +34,25 @@ static void usage(FILE *f)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
 }
 
+/* A standard descriptor started closed (`<&-`) would be taken by the next
+ * open(): the model file would become stdin and be read as prompts.  Put
+ * /dev/null there first. */
+static void guard_std_fds(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+            continue;
+        int nf = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+        if (nf >= 0 && nf != fd) { /* lower ones are open, so this is rare */
+            dup2(nf, fd);
+            close(nf);
+        }
+    }
+}
+
 int main(int argc, char **argv)
 {
+    guard_std_fds();
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -8,21 +8,47 @@
  *   POST /tokenize             {"content": "..."} -> {"tokens": [...]}
  * Requests are queued: one generation at a time owns the engine (the
  * expert pool and thread pool serve one sequence); queue depth is in
- * /metrics.  A client that disconnects mid-stream cancels its generation.
+ * /metrics.  A client that disconnects (streaming or not, generating or
+ * waiting in the queue) cancels its generation: the socket is polled for
+ * the peer's hang-up between tokens.
  * --timeout bounds a request from its arrival: waiting in the queue, then
  * generating (checked between tokens; one prompt evaluation is not cut).
  * Errors use the OpenAI error JSON with the right status; request bodies
- * are validated by request.c. */
+ * are validated by request.c.  Errors libmicrohttpd answers itself before
+ * any handler runs (malformed request line or headers, bad Content-Length,
+ * headers over its buffer) keep its compiled-in HTML pages: 0.9.75 has no
+ * hook to replace them.
+ *
+ * Connections: up to --max-connections (per client address
+ * --max-per-address), a thread each.  A connection that has not sent a
+ * complete request within --idle-timeout seconds of opening (or of its
+ * previous response) is shut down by a reaper thread, so idle or
+ * slow-sending clients cannot hold the server; one that stops reading a
+ * response is closed by libmicrohttpd's inactivity timeout, which is
+ * restarted after every long wait of ours (it would otherwise count the
+ * generation as inactivity).
+ * Memory: a request with a body reserves request_mem_cost(its length) of
+ * the plan's request budget before its body is read, and waits (until its
+ * deadline) while the budget is taken; GET requests reserve nothing, so
+ * /health and /metrics never wait.
+ * SIGTERM/SIGINT drain: the listening socket closes, requests in flight
+ * finish (each is bounded by --timeout), new requests on open connections
+ * get 503, then the process exits 0. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,13 +60,25 @@
 #include "request.h"
 #include "strbuf.h"
 
-#define MAX_BODY (1 << 20)
+#define MAX_BODY REQUEST_MAX_BODY
+
+/* One open connection, from libmicrohttpd's connection-start notice to its
+ * close notice (which comes before the socket is closed, so fd stays valid
+ * while the watch is listed). */
+typedef struct watch {
+    int fd;
+    double since; /* monotonic seconds: began waiting for a request */
+    bool busy;    /* handling a complete request, or waiting for memory */
+    bool shut;    /* the reaper shut it down */
+    struct watch *prev, *next;
+} watch;
 
 typedef struct server {
     engine e;
     fwd_state *st;
     pthread_mutex_t gen_lock; /* one generation at a time */
-    const char *api_key;
+    const char *api_key; /* NULL: no key; else any length, compared in constant time */
+    size_t api_key_len;
     const char *model_name;
     atomic_int loading;
     atomic_long requests, errors, tokens_out, tokens_in, queued, active;
@@ -48,6 +86,18 @@ typedef struct server {
      * adds to it, so atomic like the counters beside it */
     atomic_llong gen_us;
     double timeout_s; /* --timeout: a request's whole life, queue included */
+    unsigned idle_s;  /* --idle-timeout: to send a complete request */
+    atomic_int draining;  /* SIGTERM: finishing the requests in flight */
+    atomic_int abort_all; /* the drain ran out of time: cancel every generation */
+    atomic_long inflight; /* requests from their complete arrival to their completion */
+    /* the plan's request-handling budget, shared by requests with a body */
+    pthread_mutex_t mem_mu;
+    pthread_cond_t mem_cv;
+    uint64_t mem_budget, mem_used;
+    /* open connections, for the reaper */
+    pthread_mutex_t watch_mu;
+    watch *watches;
+    atomic_int reaper_stop;
 } server;
 
 static server S;
@@ -75,8 +125,15 @@ typedef struct conn {
     volatile sig_atomic_t cancel;
     json_t *req;     /* the parsed body; rq borrows from it */
     request rq;
+    int32_t *ids;    /* the rendered prompt, before the stream starts */
+    size_t n_ids;
     double deadline; /* CLOCK_REALTIME seconds: arrival + --timeout */
+    int fd;          /* the client's socket, polled for a hang-up */
+    uint64_t mem;    /* bytes of the request budget held */
+    bool mem_fail;   /* no share of the budget before the deadline */
+    bool counted;    /* in S.inflight */
     atomic_int refs; /* a stream is owned by its response and its request */
+    struct MHD_Connection *mc;
     char id[64];
 } conn;
 
@@ -91,13 +148,160 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
     return ret;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *type,
-                                  const char *msg, const char *code)
+/* An OpenAI error; param: the request field at fault, or NULL. */
+static enum MHD_Result send_error_param(struct MHD_Connection *c, unsigned status,
+                                        const char *type, const char *msg, const char *code,
+                                        const char *param)
 {
     atomic_fetch_add(&S.errors, 1);
     return send_json(c, status,
-                     json_pack("{s:{s:s,s:s,s:n,s:s?}}", "error", "message", msg, "type", type,
-                               "param", "code", code));
+                     json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", msg, "type", type,
+                               "param", param, "code", code));
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *type,
+                                  const char *msg, const char *code)
+{
+    return send_error_param(c, status, type, msg, code, NULL);
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Whether the client on fd has hung up: the peer closed or reset its end.
+ * Data waiting to be read (a pipelined request) is not a hang-up. */
+static bool peer_gone(int fd)
+{
+    if (fd < 0)
+        return false;
+    struct pollfd p = {fd, POLLIN | POLLRDHUP, 0};
+    return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* Restarts libmicrohttpd's inactivity clock of c: after a long wait inside
+ * a handler or the stream reader, its check would otherwise find the
+ * connection "inactive" for that long and close it before the response is
+ * sent.  Setting the timeout from 0 stamps the last activity (0.9.75's
+ * MHD_set_connection_option). */
+static void conn_touch(struct MHD_Connection *c)
+{
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0u);
+    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, S.idle_s);
+}
+
+/* ---- connection watch (the reaper) ---- */
+
+static watch *conn_watch(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* busy: a complete request is being handled (or waits for memory), so the
+ * reaper leaves it; not busy: the connection has --idle-timeout seconds
+ * from now to deliver its (next) request. */
+static void watch_busy(watch *w, bool busy)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&S.watch_mu);
+    w->busy = busy;
+    w->since = mono_s();
+    pthread_mutex_unlock(&S.watch_mu);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        watch *w = calloc(1, sizeof *w);
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!w || !ci) { /* unwatched: libmicrohttpd's inactivity timeout still applies */
+            free(w);
+            *socket_context = NULL;
+            return;
+        }
+        w->fd = ci->connect_fd;
+        w->since = mono_s();
+        pthread_mutex_lock(&S.watch_mu);
+        w->next = S.watches;
+        if (S.watches)
+            S.watches->prev = w;
+        S.watches = w;
+        pthread_mutex_unlock(&S.watch_mu);
+        *socket_context = w;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        watch *w = *socket_context;
+        if (!w)
+            return;
+        pthread_mutex_lock(&S.watch_mu);
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            S.watches = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        pthread_mutex_unlock(&S.watch_mu);
+        free(w);
+        *socket_context = NULL;
+    }
+}
+
+/* Shuts down connections that have not delivered a complete request within
+ * --idle-timeout: libmicrohttpd's own timeout counts inactivity, so a client
+ * sending a byte now and then would never reach it.  shutdown() (not
+ * close: the socket stays libmicrohttpd's) makes its next read see the end. */
+static void *reaper_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&S.reaper_stop)) {
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        const double now = mono_s();
+        pthread_mutex_lock(&S.watch_mu);
+        for (watch *w = S.watches; w; w = w->next)
+            if (!w->busy && !w->shut && now - w->since > (double)S.idle_s) {
+                shutdown(w->fd, SHUT_RDWR);
+                w->shut = true;
+            }
+        pthread_mutex_unlock(&S.watch_mu);
+    }
+    return NULL;
+}
+
+/* ---- request memory budget ---- */
+
+/* Takes bytes of the request budget, waiting until the deadline
+ * (CLOCK_REALTIME seconds) while it is taken.  false: none before then. */
+static bool mem_acquire(uint64_t bytes, double deadline)
+{
+    if (bytes > S.mem_budget)
+        bytes = S.mem_budget; /* cannot happen: the budget holds the largest body's cost */
+    struct timespec dl = {(time_t)deadline, (long)((deadline - (double)(time_t)deadline) * 1e9)};
+    pthread_mutex_lock(&S.mem_mu);
+    int rc = 0;
+    while (S.mem_used + bytes > S.mem_budget && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&S.mem_cv, &S.mem_mu, &dl);
+    bool ok = S.mem_used + bytes <= S.mem_budget;
+    if (ok)
+        S.mem_used += bytes;
+    pthread_mutex_unlock(&S.mem_mu);
+    return ok;
+}
+
+static void mem_release(uint64_t bytes)
+{
+    if (!bytes)
+        return;
+    pthread_mutex_lock(&S.mem_mu);
+    S.mem_used -= bytes > S.mem_used ? S.mem_used : bytes;
+    pthread_cond_broadcast(&S.mem_cv);
+    pthread_mutex_unlock(&S.mem_mu);
 }
 
 /* ---- generation ---- */
@@ -108,6 +312,7 @@ typedef struct collect {
     volatile sig_atomic_t *cancel; /* polled by gen_run between tokens */
     double deadline;               /* CLOCK_REALTIME seconds */
     bool timed_out;
+    int fd; /* the client's socket: a hang-up cancels */
 } collect;
 
 static double wall_s(void)
@@ -158,7 +363,7 @@ static int on_text(void *ud, const char *t, size_t n, bool reasoning)
 
 /* Every generated token: past the deadline, ask gen_run to stop (it polls
  * the flag before the next token; a token without text never reaches
- * on_text, so the check lives here). */
+ * on_text, so the check lives here); so does a client that hung up. */
 static void on_token(void *ud, int32_t id)
 {
     (void)id;
@@ -167,38 +372,84 @@ static void on_token(void *ud, int32_t id)
         c->timed_out = true;
         *c->cancel = 1;
     }
+    if (peer_gone(c->fd) || atomic_load(&S.abort_all))
+        *c->cancel = 1;
 }
 
-/* Runs one request (chat messages, or rq->prompt as is) under the engine
- * lock, waiting for it no longer than the deadline.  -ETIMEDOUT when the
- * deadline passed, in the queue or while generating. */
-static int generate(const request *rq, collect *col, gen_result *res, char *err, size_t errlen)
+/* The prompt ids of a request (chat messages through the template, or
+ * rq->prompt as is), refused with -E2BIG before tokenizing when the text
+ * cannot fit the context, and after when the ids do not.  Needs no engine
+ * lock (the vocabulary is immutable).  *ids malloc'd. */
+static int render(const request *rq, int32_t **ids, size_t *n, char *err, size_t errlen)
 {
-    atomic_fetch_add(&S.queued, 1);
-    struct timespec dl = {(time_t)col->deadline,
-                          (long)((col->deadline - (double)(time_t)col->deadline) * 1e9)};
-    int lrc = pthread_mutex_timedlock(&S.gen_lock, &dl);
-    atomic_fetch_sub(&S.queued, 1);
-    if (lrc) {
-        snprintf(err, errlen, "request timed out after %g s waiting in the queue (--timeout)", S.timeout_s);
-        return -ETIMEDOUT;
-    }
-    atomic_fetch_add(&S.active, 1);
-    int32_t *ids = NULL;
-    size_t n = 0;
-    fwd_truncate(S.st, 0);
-    int rc = 0;
+    const size_t n_ctx = (size_t)fwd_n_ctx(S.st);
+    int rc;
+    *ids = NULL;
+    *n = 0;
     if (rq->prompt) {
-        if (tok_encode(S.e.v, rq->prompt, strlen(rq->prompt), TOK_ADD_BOS | TOK_PARSE_SPECIAL, &ids, &n)) {
+        rc = tok_check_fits(S.e.v, strlen(rq->prompt), n_ctx, err, errlen);
+        if (!rc && tok_encode(S.e.v, rq->prompt, strlen(rq->prompt), TOK_ADD_BOS | TOK_PARSE_SPECIAL, ids, n)) {
             snprintf(err, errlen, "out of memory");
             rc = -ENOMEM;
         }
     } else {
-        rc = chat_render_ids(S.e.v, rq->msgs, rq->n_msgs, rq->go.reasoning, &ids, &n, err, errlen);
+        rc = chat_check_fits(S.e.v, rq->msgs, rq->n_msgs, n_ctx, err, errlen);
+        if (!rc)
+            rc = chat_render_ids(S.e.v, rq->msgs, rq->n_msgs, rq->go.reasoning, ids, n, err, errlen);
     }
-    if (!rc)
-        rc = gen_run(S.e.m, S.e.v, S.st, ids, n, &rq->go, on_text, on_token, col, col->cancel, res,
-                     err, errlen);
+    if (!rc && *n >= n_ctx) { /* gen_run's own test, made before any stream starts */
+        snprintf(err, errlen, "prompt of %zu tokens does not fit the context of %zu; raise "
+                              "-c/--ctx-size or shorten the prompt", *n, n_ctx);
+        rc = -E2BIG;
+    }
+    if (rc) {
+        free(*ids);
+        *ids = NULL;
+    }
+    return rc;
+}
+
+/* Waits for the engine lock until the deadline, giving up early when the
+ * client hangs up or the request is cancelled.  0 or -ETIMEDOUT /
+ * -ECANCELED. */
+static int engine_wait(collect *col)
+{
+    for (;;) {
+        const double now = wall_s(), until = now + 0.1 < col->deadline ? now + 0.1 : col->deadline;
+        struct timespec dl = {(time_t)until, (long)((until - (double)(time_t)until) * 1e9)};
+        int lrc = pthread_mutex_timedlock(&S.gen_lock, &dl);
+        if (!lrc)
+            return 0;
+        if (lrc != ETIMEDOUT)
+            return -lrc;
+        if (*col->cancel || peer_gone(col->fd) || atomic_load(&S.abort_all))
+            return -ECANCELED;
+        if (until >= col->deadline)
+            return -ETIMEDOUT;
+    }
+}
+
+/* Runs one request's prompt ids under the engine lock, waiting for it no
+ * longer than the deadline.  -ETIMEDOUT when the deadline passed, in the
+ * queue or while generating; -ECANCELED when the client left in the queue. */
+static int generate(const request *rq, const int32_t *ids, size_t n, collect *col,
+                    gen_result *res, char *err, size_t errlen)
+{
+    atomic_fetch_add(&S.queued, 1);
+    int lrc = engine_wait(col);
+    atomic_fetch_sub(&S.queued, 1);
+    if (lrc == -ETIMEDOUT) {
+        snprintf(err, errlen, "request timed out after %g s waiting in the queue (--timeout)", S.timeout_s);
+        return -ETIMEDOUT;
+    }
+    if (lrc) {
+        snprintf(err, errlen, "request cancelled while waiting in the queue (the client left)");
+        return lrc;
+    }
+    atomic_fetch_add(&S.active, 1);
+    fwd_truncate(S.st, 0);
+    int rc = gen_run(S.e.m, S.e.v, S.st, ids, n, &rq->go, on_text, on_token, col, col->cancel,
+                     res, err, errlen);
     if (!rc && col->timed_out && !strcmp(res->finish, "cancelled")) { /* not one that ended anyway */
         snprintf(err, errlen, "request stopped after the --timeout of %g s (%d tokens generated)",
                  S.timeout_s, res->n_gen);
@@ -209,7 +460,6 @@ static int generate(const request *rq, collect *col, gen_result *res, char *err,
         atomic_fetch_add(&S.tokens_out, res->n_gen);
         atomic_fetch_add(&S.gen_us, (long long)(res->t_gen_s * 1e6));
     }
-    free(ids);
     atomic_fetch_sub(&S.active, 1);
     pthread_mutex_unlock(&S.gen_lock);
     return rc;
@@ -220,17 +470,18 @@ static unsigned gen_status(int rc, const char **type, const char **code)
 {
     *type = rc == -E2BIG ? "invalid_request_error" : "server_error";
     *code = rc == -E2BIG ? "context_length_exceeded" : rc == -ETIMEDOUT ? "timeout" : NULL;
-    return rc == -E2BIG ? 400 : rc == -ETIMEDOUT ? 504 : 500;
+    /* 499: the client left while queued (nginx's code; nobody reads it) */
+    return rc == -E2BIG ? 400 : rc == -ETIMEDOUT ? 504 : rc == -ECANCELED ? 499 : 500;
 }
 
 static void *stream_main(void *arg)
 {
     conn *cn = arg;
-    collect col = {STRBUF_INIT, STRBUF_INIT, cn, &cn->cancel, cn->deadline, false};
+    collect col = {STRBUF_INIT, STRBUF_INIT, cn, &cn->cancel, cn->deadline, false, cn->fd};
     gen_result res;
     char err[512];
     bool usage = cn->rq.include_usage;
-    int rc = generate(&cn->rq, &col, &res, err, sizeof err);
+    int rc = generate(&cn->rq, cn->ids, cn->n_ids, &col, &res, err, sizeof err);
     if (rc) {
         const char *type, *code;
         gen_status(rc, &type, &code);
@@ -265,6 +516,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     pthread_mutex_lock(&cn->mu);
     while (cn->out_pos == cn->out.n && !cn->done)
         pthread_cond_wait(&cn->cv, &cn->mu);
+    conn_touch(cn->mc); /* the wait was ours, not the client's inactivity */
     ssize_t k;
     if (cn->out_pos == cn->out.n && cn->done) {
         k = MHD_CONTENT_READER_END_OF_STREAM;
@@ -288,6 +540,7 @@ static void conn_free(conn *cn)
         json_decref(cn->req);
         strbuf_free(&cn->out);
     }
+    free(cn->ids);
     strbuf_free(&cn->body);
     free(cn);
 }
@@ -339,12 +592,29 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
     return ret;
 }
 
-/* A failed generation as an OpenAI error response. */
-static enum MHD_Result send_gen_error(struct MHD_Connection *c, int rc, const char *err)
+/* Once the prompt is rendered, the tokenizer's scratch is gone: a request
+ * waiting in the queue or generating (minutes) keeps only its parsed body
+ * (about twice the body), its ids and the reply, so it hands the rest of
+ * its share back for other requests to be read and tokenized. */
+static void mem_after_render(conn *cn)
+{
+    const size_t body = cn->body.n;
+    strbuf_free(&cn->body); /* parsed: req holds what is used */
+    uint64_t keep = request_mem_cost(0) + 2 * (uint64_t)body + 4 * (uint64_t)cn->n_ids;
+    if (keep < cn->mem) {
+        mem_release(cn->mem - keep);
+        cn->mem = keep;
+    }
+}
+
+/* A failed generation as an OpenAI error response; param: the field a
+ * prompt over the context came from. */
+static enum MHD_Result send_gen_error(struct MHD_Connection *c, int rc, const char *err,
+                                      const char *param)
 {
     const char *type, *code;
     unsigned status = gen_status(rc, &type, &code);
-    return send_error(c, status, type, err, code);
+    return send_error_param(c, status, type, err, code, rc == -E2BIG ? param : NULL);
 }
 
 static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
@@ -359,10 +629,17 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
     char bad[256];
     if (request_parse_chat(&cn->rq, req, &base, bad, sizeof bad)) {
         json_decref(req);
-        return send_error(c, 400, "invalid_request_error", bad, "invalid_request");
+        return send_error_param(c, 400, "invalid_request_error", bad, "invalid_request", cn->rq.param);
     }
-    cn->deadline = wall_s() + S.timeout_s;
     snprintf(cn->id, sizeof cn->id, "chatcmpl-%ld-%ld", (long)time(NULL), atomic_load(&S.requests));
+    char err[512];
+    /* rendered here, so a prompt over the context is a 400 before any stream starts */
+    int rc = render(&cn->rq, &cn->ids, &cn->n_ids, err, sizeof err);
+    if (rc) {
+        json_decref(req);
+        return send_gen_error(c, rc, err, "messages");
+    }
+    mem_after_render(cn);
     if (cn->rq.stream) {
         cn->req = req;
         cn->streaming = true;
@@ -381,15 +658,14 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
         MHD_destroy_response(r);
         return ret;
     }
-    collect col = {STRBUF_INIT, STRBUF_INIT, NULL, &cn->cancel, cn->deadline, false};
+    collect col = {STRBUF_INIT, STRBUF_INIT, NULL, &cn->cancel, cn->deadline, false, cn->fd};
     gen_result res;
-    char err[512];
-    int rc = generate(&cn->rq, &col, &res, err, sizeof err);
+    rc = generate(&cn->rq, cn->ids, cn->n_ids, &col, &res, err, sizeof err);
     json_decref(req);
     if (rc) {
         strbuf_free(&col.ans);
         strbuf_free(&col.rsn);
-        return send_gen_error(c, rc, err);
+        return send_gen_error(c, rc, err, NULL);
     }
     char *ans = tok_utf8_sanitize(strbuf_str(&col.ans), col.ans.n);
     json_t *msg = json_pack("{s:s,s:s}", "role", "assistant", "content", ans);
@@ -424,18 +700,23 @@ static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
     char bad[256];
     if (request_parse_completion(&cn->rq, req, &base, bad, sizeof bad)) {
         json_decref(req);
-        return send_error(c, 400, "invalid_request_error", bad, "invalid_request");
+        return send_error_param(c, 400, "invalid_request_error", bad, "invalid_request", cn->rq.param);
     }
-    cn->deadline = wall_s() + S.timeout_s;
-    collect col = {STRBUF_INIT, STRBUF_INIT, NULL, &cn->cancel, cn->deadline, false};
+    collect col = {STRBUF_INIT, STRBUF_INIT, NULL, &cn->cancel, cn->deadline, false, cn->fd};
     gen_result res;
     char err[512];
-    int rc = generate(&cn->rq, &col, &res, err, sizeof err);
+    int rc = render(&cn->rq, &cn->ids, &cn->n_ids, err, sizeof err);
+    if (rc) {
+        json_decref(req);
+        return send_gen_error(c, rc, err, "prompt");
+    }
+    mem_after_render(cn);
+    rc = generate(&cn->rq, cn->ids, cn->n_ids, &col, &res, err, sizeof err);
     json_decref(req);
     if (rc) {
         strbuf_free(&col.ans);
         strbuf_free(&col.rsn);
-        return send_gen_error(c, rc, err);
+        return send_gen_error(c, rc, err, NULL);
     }
     char *text = tok_utf8_sanitize(strbuf_str(&col.ans), col.ans.n);
     strbuf_free(&col.ans);
@@ -452,6 +733,168 @@ static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
     return send_json(c, 200, out);
 }
 
+/* /tokenize: the ids written straight into the response text (a JSON array
+ * of jansson integers would take ~50 bytes a token). */
+static enum MHD_Result tokenize(struct MHD_Connection *c, conn *cn)
+{
+    json_t *req = json_loadb(strbuf_str(&cn->body), cn->body.n, 0, NULL);
+    const char *text = json_string_value(json_object_get(req, "content"));
+    if (!text) {
+        json_decref(req);
+        return send_error_param(c, 400, "invalid_request_error", "need {\"content\": string}",
+                                "invalid_request", "content");
+    }
+    int32_t *ids;
+    size_t n;
+    int rc = tok_encode(S.e.v, text, json_string_length(json_object_get(req, "content")),
+                        TOK_NO_ADDED, &ids, &n);
+    json_decref(req);
+    if (rc)
+        return send_error(c, 500, "server_error", "out of memory", NULL);
+    const size_t cap = 16 + n * 12; /* "-2147483648," at most per id */
+    char *out = malloc(cap);
+    if (!out) {
+        free(ids);
+        return send_error(c, 500, "server_error", "out of memory", NULL);
+    }
+    size_t o = (size_t)snprintf(out, cap, "{\"tokens\":[");
+    for (size_t i = 0; i < n; i++)
+        o += (size_t)snprintf(out + o, cap - o, i ? ",%d" : "%d", ids[i]);
+    o += (size_t)snprintf(out + o, cap - o, "]}");
+    free(ids);
+    struct MHD_Response *r = MHD_create_response_from_buffer(o, out, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* Whether the Authorization header is "Bearer <key>": the key's bytes are
+ * all compared whatever the header holds, so the time taken says nothing
+ * about how much of it matched. */
+static bool authorized(struct MHD_Connection *c)
+{
+    const char *auth = NULL;
+    size_t n = 0;
+    if (MHD_lookup_connection_value_n(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION,
+                                      strlen(MHD_HTTP_HEADER_AUTHORIZATION), &auth, &n) != MHD_YES)
+        auth = NULL;
+    const char *got = "";
+    size_t ng = 0;
+    if (auth && n >= 7 && !strncasecmp(auth, "Bearer ", 7)) {
+        got = auth + 7;
+        ng = n - 7;
+    }
+    volatile unsigned char d = ng != S.api_key_len;
+    for (size_t i = 0; i < S.api_key_len; i++)
+        d |= (unsigned char)(S.api_key[i] ^ (i < ng ? got[i] : 0));
+    return auth && d == 0;
+}
+
+/* The endpoints and the one method each takes. */
+static const struct route {
+    const char *url, *method;
+} routes[] = {
+    {"/health", "GET"},  {"/metrics", "GET"},
+    {"/v1/models", "GET"}, {"/v1/chat/completions", "POST"},
+    {"/v1/completions", "POST"}, {"/tokenize", "POST"},
+};
+
+static enum MHD_Result route(struct MHD_Connection *c, conn *cn, const char *url, const char *method)
+{
+    atomic_fetch_add(&S.requests, 1);
+    const struct route *rt = NULL;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (!strcmp(url, routes[i].url))
+            rt = &routes[i];
+    if (!rt)
+        return send_error(c, 404, "invalid_request_error", "no such endpoint", "not_found");
+    if (strcmp(method, rt->method)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s takes %s only", rt->url, rt->method);
+        atomic_fetch_add(&S.errors, 1);
+        struct MHD_Response *r;
+        char *s = json_dumps(json_pack("{s:{s:s,s:s,s:n,s:s}}", "error", "message", msg, "type",
+                                       "invalid_request_error", "param", "code", "method_not_allowed"),
+                             JSON_COMPACT);
+        r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rt->method);
+        enum MHD_Result ret = MHD_queue_response(c, 405, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (cn->too_big)
+        return send_error(c, 413, "invalid_request_error", "request body over 1 MB", "body_too_large");
+    if (cn->oom)
+        return send_error(c, 500, "server_error", "out of memory reading the request body", NULL);
+    if (!strcmp(url, "/health")) {
+        if (atomic_load(&S.loading))
+            return send_json(c, 503, json_pack("{s:s}", "status", "loading"));
+        if (atomic_load(&S.draining))
+            return send_json(c, 503, json_pack("{s:s}", "status", "draining"));
+        return send_json(c, 200, json_pack("{s:s}", "status", "ok"));
+    }
+    if (!strcmp(url, "/metrics"))
+        return metrics(c);
+    if (S.api_key && !authorized(c))
+        return send_error(c, 401, "invalid_request_error", "incorrect API key", "invalid_api_key");
+    if (atomic_load(&S.loading))
+        return send_error(c, 503, "server_error", "the model is still loading", NULL);
+    if (atomic_load(&S.draining))
+        return send_error(c, 503, "server_error", "the server is shutting down", "shutting_down");
+    if (cn->mem_fail)
+        return send_error(c, 503, "server_error",
+                          "no room in the request memory budget before --timeout", "server_busy");
+    if (!strcmp(url, "/v1/models"))
+        return send_json(c, 200, json_pack("{s:s,s:[{s:s,s:s,s:I,s:s}]}", "object", "list", "data",
+                                           "id", S.model_name, "object", "model", "created",
+                                           (json_int_t)0, "owned_by", "moestream"));
+    if (!strcmp(url, "/v1/chat/completions"))
+        return chat_completions(c, cn);
+    if (!strcmp(url, "/v1/completions"))
+        return completions(c, cn);
+    return tokenize(c, cn);
+}
+
+/* The first call of a request (its headers are in): a request with a body
+ * takes its share of the request memory budget now, before the body is
+ * read, all at once (a request never holds part of the budget while it
+ * waits for more, so requests cannot deadlock on it). */
+static void request_begin(struct MHD_Connection *c, conn *cn, const char *method)
+{
+    cn->mc = c;
+    cn->deadline = wall_s() + S.timeout_s;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    cn->fd = ci ? ci->connect_fd : -1;
+    if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+        return;
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    unsigned long long len = MAX_BODY; /* chunked: as much as may come */
+    if (cl) {
+        char *end;
+        errno = 0;
+        len = strtoull(cl, &end, 10);
+        if (errno || end == cl)
+            len = MAX_BODY;
+    }
+    if (len > MAX_BODY) {
+        cn->too_big = true; /* 413 without reading it into memory */
+        return;
+    }
+    if (len == 0)
+        return;
+    watch *w = conn_watch(c);
+    watch_busy(w, true);
+    uint64_t cost = request_mem_cost((size_t)len);
+    if (mem_acquire(cost, cn->deadline))
+        cn->mem = cost;
+    else
+        cn->mem_fail = true;
+    watch_busy(w, false); /* the body has --idle-timeout from now to arrive */
+    conn_touch(c);
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
                                const char *method, const char *version, const char *upload,
                                size_t *upload_size, void **ptr)
@@ -464,89 +907,113 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (!cn)
             return MHD_NO;
         *ptr = cn;
+        request_begin(c, cn, method);
         return MHD_YES;
     }
     if (*upload_size) { /* body arrives in pieces */
         if (cn->body.n + *upload_size > MAX_BODY)
             cn->too_big = true;
-        else if (strbuf_append(&cn->body, upload, *upload_size))
+        else if (!cn->mem_fail && !cn->too_big && strbuf_append(&cn->body, upload, *upload_size))
             cn->oom = true;
         *upload_size = 0;
         return MHD_YES;
     }
-    atomic_fetch_add(&S.requests, 1);
-    if (cn->too_big)
-        return send_error(c, 413, "invalid_request_error", "request body over 1 MB", "body_too_large");
-    if (cn->oom)
-        return send_error(c, 500, "server_error", "out of memory reading the request body", NULL);
-    bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
-    if (get && !strcmp(url, "/health")) {
-        if (atomic_load(&S.loading))
-            return send_json(c, 503, json_pack("{s:s}", "status", "loading"));
-        return send_json(c, 200, json_pack("{s:s}", "status", "ok"));
-    }
-    if (get && !strcmp(url, "/metrics"))
-        return metrics(c);
-    if (S.api_key) {
-        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-        char want[512];
-        snprintf(want, sizeof want, "Bearer %s", S.api_key);
-        if (!auth || strcmp(auth, want) != 0)
-            return send_error(c, 401, "invalid_request_error", "incorrect API key", "invalid_api_key");
-    }
-    if (atomic_load(&S.loading))
-        return send_error(c, 503, "server_error", "the model is still loading", NULL);
-    if (get && !strcmp(url, "/v1/models"))
-        return send_json(c, 200, json_pack("{s:s,s:[{s:s,s:s,s:I,s:s}]}", "object", "list", "data",
-                                           "id", S.model_name, "object", "model", "created",
-                                           (json_int_t)0, "owned_by", "moestream"));
-    if (post && !strcmp(url, "/v1/chat/completions"))
-        return chat_completions(c, cn);
-    if (post && !strcmp(url, "/v1/completions"))
-        return completions(c, cn);
-    if (post && !strcmp(url, "/tokenize")) {
-        json_t *req = json_loadb(strbuf_str(&cn->body), cn->body.n, 0, NULL);
-        const char *text = json_string_value(json_object_get(req, "content"));
-        if (!text) {
-            json_decref(req);
-            return send_error(c, 400, "invalid_request_error", "need {\"content\": string}", "invalid_request");
-        }
-        int32_t *ids;
-        size_t n;
-        if (tok_encode(S.e.v, text, strlen(text), TOK_NO_ADDED, &ids, &n)) {
-            json_decref(req);
-            return send_error(c, 500, "server_error", "out of memory", NULL);
-        }
-        json_t *a = json_array();
-        for (size_t i = 0; i < n; i++)
-            json_array_append_new(a, json_integer(ids[i]));
-        free(ids);
-        json_decref(req);
-        return send_json(c, 200, json_pack("{s:o}", "tokens", a));
-    }
-    return send_error(c, 404, "invalid_request_error", "no such endpoint", "not_found");
+    watch_busy(conn_watch(c), true);
+    cn->counted = true;
+    atomic_fetch_add(&S.inflight, 1);
+    enum MHD_Result ret = route(c, cn, url, method);
+    conn_touch(c); /* generating was not the client's inactivity */
+    return ret;
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **ptr, enum MHD_RequestTerminationCode t)
 {
     (void)cls;
-    (void)c;
     (void)t;
     conn *cn = *ptr;
     *ptr = NULL;
+    watch_busy(conn_watch(c), false); /* --idle-timeout for the next request */
     if (!cn)
         return;
+    mem_release(cn->mem);
+    cn->mem = 0;
+    if (cn->counted)
+        atomic_fetch_sub(&S.inflight, 1);
     if (!cn->started || atomic_fetch_sub(&cn->refs, 1) == 1)
         conn_free(cn);
+}
+
+/* The API key from --api-key, --api-key-file or MOESTREAM_API_KEY (in that
+ * order).  A file's one trailing newline is dropped.  An empty key, or one
+ * with bytes no HTTP header can carry, is refused: 0 or -EINVAL (message
+ * printed).  *owned: what to free. */
+static int api_key_setup(const char *arg, const char *file, char **owned)
+{
+    *owned = NULL;
+    const char *key = arg, *from = "--api-key";
+    if (arg && file) {
+        fprintf(stderr, "moestream serve: give --api-key or --api-key-file, not both\n");
+        return -EINVAL;
+    }
+    if (file) {
+        if (!(*owned = cli_read_file(file))) {
+            fprintf(stderr, "moestream serve: cannot read --api-key-file %s: %s\n", file, strerror(errno));
+            return -EINVAL;
+        }
+        size_t l = strlen(*owned);
+        if (l && (*owned)[l - 1] == '\n')
+            (*owned)[--l] = 0;
+        if (l && (*owned)[l - 1] == '\r')
+            (*owned)[--l] = 0;
+        key = *owned;
+        from = "--api-key-file";
+    } else if (!arg && getenv("MOESTREAM_API_KEY")) {
+        key = getenv("MOESTREAM_API_KEY");
+        from = "MOESTREAM_API_KEY";
+    }
+    if (!key)
+        return 0;
+    if (!key[0]) {
+        fprintf(stderr, "moestream serve: the API key from %s is empty; refusing to start\n", from);
+        return -EINVAL;
+    }
+    for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) {
+            fprintf(stderr, "moestream serve: the API key from %s has a control character (byte "
+                            "%ld), which no HTTP header can carry\n", from, (long)(p - (const unsigned char *)key));
+            return -EINVAL;
+        }
+    S.api_key = key;
+    S.api_key_len = strlen(key);
+    return 0;
+}
+
+/* Room for every connection the server may hold: raise the soft limit on
+ * open files toward the hard one.  Returns the connections that fit. */
+static unsigned fd_room(unsigned want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl))
+        return want;
+    const rlim_t need = (rlim_t)want + 64; /* model files, io_uring, stdio */
+    if (rl.rlim_cur < need) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        return rl.rlim_cur > 128 ? (unsigned)(rl.rlim_cur - 64) : 64;
+    return want;
 }
 
 int cmd_serve(int argc, char **argv)
 {
     cli_common c;
     cli_common_default(&c);
-    const char *host = "127.0.0.1";
-    long port = 8080;
+    const char *host = "127.0.0.1", *key_arg = NULL, *key_file = NULL;
+    long port = 8080, max_conn = 1024, per_addr = 256;
     S.timeout_s = 600;
+    S.idle_s = 15;
     for (int i = 1; i < argc; i++) {
         int r = cli_common_arg(&c, argc, argv, &i);
         if (r < 0)
@@ -559,7 +1026,9 @@ int cmd_serve(int argc, char **argv)
             if (cli_parse_int(argv[++i], 1, 65535, &port))
                 return 2;
         } else if (!strcmp(argv[i], "--api-key") && i + 1 < argc)
-            S.api_key = argv[++i];
+            key_arg = argv[++i];
+        else if (!strcmp(argv[i], "--api-key-file") && i + 1 < argc)
+            key_file = argv[++i];
         else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
             long t;
             if (cli_parse_int(argv[++i], 1, 7 * 24 * 3600, &t)) {
@@ -567,12 +1036,39 @@ int cmd_serve(int argc, char **argv)
                 return 2;
             }
             S.timeout_s = (double)t;
-        }
-        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: moestream serve -m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] "
-                   "[--timeout SECONDS] [options]\n"
+        } else if (!strcmp(argv[i], "--idle-timeout") && i + 1 < argc) {
+            long t;
+            if (cli_parse_int(argv[++i], 1, 3600, &t)) {
+                fprintf(stderr, "moestream serve: --idle-timeout wants whole seconds in [1, 3600]\n");
+                return 2;
+            }
+            S.idle_s = (unsigned)t;
+        } else if (!strcmp(argv[i], "--max-connections") && i + 1 < argc) {
+            if (cli_parse_int(argv[++i], 1, 65536, &max_conn)) {
+                fprintf(stderr, "moestream serve: --max-connections wants a count in [1, 65536]\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--max-per-address") && i + 1 < argc) {
+            if (cli_parse_int(argv[++i], 1, 65536, &per_addr)) {
+                fprintf(stderr, "moestream serve: --max-per-address wants a count in [1, 65536]\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            printf("usage: moestream serve -m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY | "
+                   "--api-key-file FILE] [--timeout SECONDS] [--idle-timeout SECONDS] [options]\n"
+                   "  --api-key KEY           require \"Authorization: Bearer KEY\" (also "
+                   "MOESTREAM_API_KEY,\n"
+                   "                          which keeps the key out of the command line)\n"
+                   "  --api-key-file FILE     the key from FILE (one trailing newline dropped)\n"
                    "  --timeout SECONDS       stop a request this long after it arrived, queue "
-                   "included (default 600)\n%s",
+                   "included (default 600);\n"
+                   "                          SIGTERM waits this long at most for requests in flight\n"
+                   "  --idle-timeout SECONDS  drop a connection that has not sent a complete request "
+                   "this long\n"
+                   "                          after opening or after its last response (default 15)\n"
+                   "  --max-connections N     open connections at most (default 1024)\n"
+                   "  --max-per-address N     open connections per client address at most (default "
+                   "256)\n%s",
                    cli_common_help());
             return 0;
         } else {
@@ -584,34 +1080,56 @@ int cmd_serve(int argc, char **argv)
         fprintf(stderr, "usage: moestream serve -m MODEL [--host H] [--port P] [--api-key KEY]\n");
         return 2;
     }
+    char *key_owned = NULL;
+    if (api_key_setup(key_arg, key_file, &key_owned)) {
+        free(key_owned);
+        return 2;
+    }
     struct sockaddr_in addr = {0};
     addr.sin_family = AF_INET;
     addr.sin_port = htons((uint16_t)port);
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
         fprintf(stderr, "moestream serve: --host must be an IPv4 address (got %s)\n", host);
+        free(key_owned);
         return 2;
     }
+    unsigned conns = fd_room((unsigned)max_conn);
+    if (conns < (unsigned)max_conn)
+        fprintf(stderr, "moestream serve: the open-file limit allows %u connections, not %ld\n", conns, max_conn);
     pthread_mutex_init(&S.gen_lock, NULL);
+    pthread_mutex_init(&S.mem_mu, NULL);
+    pthread_cond_init(&S.mem_cv, NULL);
+    pthread_mutex_init(&S.watch_mu, NULL);
+    S.mem_budget = request_mem_budget();
     atomic_store(&S.loading, 1);
     S.model_name = strrchr(c.model, '/') ? strrchr(c.model, '/') + 1 : c.model;
     /* listen first, so /health answers 503 while the weights load */
     struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+            MHD_USE_ERROR_LOG,
         (uint16_t)port, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &addr,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_CONNECTION_LIMIT, 64u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 600u, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+        NULL, MHD_OPTION_CONNECTION_LIMIT, conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)per_addr, MHD_OPTION_CONNECTION_TIMEOUT, S.idle_s, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "moestream serve: cannot listen on %s:%ld\n", host, port);
+        free(key_owned);
         return 1;
     }
+    pthread_t reaper;
+    bool have_reaper = pthread_create(&reaper, NULL, reaper_main, NULL) == 0;
     char err[512] = "";
     int rc = engine_open(&S.e, &c, true, true, err, sizeof err);
     if (!rc)
         rc = engine_state(&S.e, &S.st, err, sizeof err);
     if (rc) {
         fprintf(stderr, "moestream serve: %s\n", err);
+        atomic_store(&S.reaper_stop, 1);
+        if (have_reaper)
+            pthread_join(reaper, NULL);
         MHD_stop_daemon(d);
         engine_close(&S.e);
+        free(key_owned);
         return 1;
     }
     atomic_store(&S.loading, 0);
@@ -623,8 +1141,32 @@ int cmd_serve(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     while (!quit)
         pause();
+    /* drain: no new connections; requests in flight finish, each within its
+     * own --timeout (so the wait is bounded by it) */
+    atomic_store(&S.draining, 1);
+    MHD_socket lfd = MHD_quiesce_daemon(d);
+    if (lfd != MHD_INVALID_SOCKET)
+        close(lfd);
+    const long pending = atomic_load(&S.inflight);
+    fprintf(stderr, "moestream serve: stopping; %ld request%s in flight\n", pending, pending == 1 ? "" : "s");
+    const double until = mono_s() + S.timeout_s + 5;
+    while (atomic_load(&S.inflight) > 0 && mono_s() < until) {
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    int status = 0;
+    if (atomic_load(&S.inflight) > 0) {
+        fprintf(stderr, "moestream serve: %ld requests still running after --timeout; cancelling\n",
+                atomic_load(&S.inflight));
+        atomic_store(&S.abort_all, 1);
+        status = 1;
+    }
+    atomic_store(&S.reaper_stop, 1);
+    if (have_reaper)
+        pthread_join(reaper, NULL);
     MHD_stop_daemon(d);
     fwd_destroy(S.st);
     engine_close(&S.e);
-    return 0;
+    free(key_owned);
+    return status;
 }
