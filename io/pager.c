@@ -139,7 +139,7 @@ int pager_create(pager **out, const pager_layout *lo, const pager_opts *o, char 
     p->mask = calloc((size_t)ns, sizeof *p->mask);
     p->cur = malloc((size_t)ns * sizeof *p->cur);
     if (!p->slot_of || !p->key_of || !p->pending || !p->failed || !p->busy || !p->cur || !p->guess || !p->ahead || !p->mask ||
-        cpol_init(&p->pol, o->policy, ns, (int)keys, n_moe)) {
+        cpol_init(&p->pol, o->policy, ns, p->n_layer, p->n_expert, n_moe)) {
         pager_destroy(p);
         return -ENOMEM;
     }
@@ -319,7 +319,7 @@ static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **
             snprintf(err, errlen, "layer %d has no expert %d in the expert layout", il, ids[i]);
             return -EINVAL;
         }
-    cpol_tick(&p->pol);
+    cpol_tick(&p->pol, il);
     /* hits first, so they are pinned before any victim is chosen */
     for (int i = 0; i < n; i++) {
         int32_t s = p->slot_of[(size_t)il * p->n_expert + ids[i]];
