@@ -14,6 +14,7 @@
 #include "forward.h"
 #include "model.h"
 #include "pager.h"
+#include "routing_trace.h"
 #include "threadpool.h"
 #include "tokenizer.h"
 
@@ -38,6 +39,7 @@ typedef struct engine {
     pager *pg;           /* LOAD_PAGER */
     engine_plan plan;
     FILE *trace;         /* --trace-routing: "layer pos id id ..." per token per MoE layer */
+    rtrace bench_trace;  /* --bench-routing-trace: experts from this recording (ids NULL: none) */
 } engine;
 
 /* Loads opt->model under the memory plan.  progress: a bar on stderr while
