@@ -35,12 +35,8 @@
 #include "model.h"
 #include "pager.h"
 #include "uring.h"
+#include "golden.h"
 
-static const char *golden_dir(void)
-{
-    const char *d = getenv("MOESTREAM_GOLDEN");
-    return d && *d ? d : "../shared/golden";
-}
 
 #define NP 24
 #define NG 8
@@ -153,6 +149,7 @@ static model *load_path(const char *path, bool experts)
 
 static model *load(const char *name, bool experts)
 {
+    GOLDEN_REQUIRE();
     char path[1024];
     snprintf(path, sizeof path, "%s/models/%s", golden_dir(), name);
     return load_path(path, experts);
@@ -394,6 +391,7 @@ static void test_injected_eio_once_recovers(void **state)
 static void test_truncated_file_named(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     char src[1024], path[1024], err[512] = "", want[1200];
     snprintf(src, sizeof src, "%s/models/tiny-ud-iq1_s.gguf", golden_dir());
     const char *tmp = getenv("MOESTREAM_TMP");
@@ -446,6 +444,7 @@ static void test_pread_fallback(void **state)
 static void test_uring_engine(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     char path[1024], err[512] = "";
     snprintf(path, sizeof path, "%s/models/tiny-ud-iq1_s.gguf", golden_dir());
     int fd = open(path, O_RDONLY);
@@ -638,7 +637,7 @@ static void test_replay_cli(void **state)
     char dir[1024], cmd[2300], line[512];
     snprintf(dir, sizeof dir, "%s/../routing/esft-vanilla-lite/intent", golden_dir());
     if (!bin || access(dir, R_OK) != 0) {
-        printf("SKIP replay CLI: no MOESTREAM_BIN or no %s\n", dir);
+        printf("skip: replay CLI: no MOESTREAM_BIN or no recorded routing at %s\n", dir);
         skip();
     }
     snprintf(cmd, sizeof cmd, "'%s' replay '%s' --tokens 3000", bin, dir);
