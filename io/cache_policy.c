@@ -150,6 +150,27 @@ static double reuse_eta(const cpol *p, int32_t key)
     return d + p->n_layers * (1.0 - q) / q;
 }
 
+double cpol_score(const cpol *p, int32_t key)
+{
+    if (key < 0 || key >= p->n_keys)
+        return 0;
+    if (p->kind == CPOL_LFU)
+        return p->freq[key] / p->scale;
+    if (p->kind == CPOL_REUSE)
+        return p->ps[key] / p->ls[key / p->n_expert];
+    return 0;
+}
+
+void cpol_seed(cpol *p, int32_t key, double score)
+{
+    if (key < 0 || key >= p->n_keys || !(score >= 0))
+        return;
+    if (p->kind == CPOL_LFU)
+        p->freq[key] = score * p->scale;
+    if (p->kind == CPOL_REUSE)
+        p->ps[key] = score * p->ls[key / p->n_expert];
+}
+
 void cpol_fill(cpol *p, int slot, int32_t key)
 {
     p->last[slot] = p->tick;

@@ -67,6 +67,11 @@ void cpol_access(cpol *p, int slot, int32_t key);
 void cpol_fill(cpol *p, int slot, int32_t key);
 /* slot no longer holds anything (failed read). */
 void cpol_drop(cpol *p, int slot);
+/* The policy's popularity estimate of key (LFU: decayed request count,
+ * REUSE: the slow pick rate per visit; LRU: 0), for saving a warm start. */
+double cpol_score(const cpol *p, int32_t key);
+/* Sets key's popularity to a score from cpol_score of the same kind. */
+void cpol_seed(cpol *p, int32_t key, double score);
 /* The slot to evict among those with busy[slot] == false (busy may be
  * NULL); -1 if none. */
 int cpol_victim(const cpol *p, const bool *busy);

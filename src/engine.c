@@ -286,6 +286,21 @@ int engine_open(engine *e, const cli_common *opt, bool progress, bool need_token
             snprintf(err, errlen, "out of memory for the expert layout");
         engine_pager_layout_free(&lo);
     }
+    if (!rc && e->pg && opt->cache_state) {
+        /* no file yet is the first run: it is written at close */
+        char serr[512] = "";
+        int n = pager_state_load(e->pg, opt->cache_state, serr, sizeof serr);
+        if (n < 0 && n != -ENOENT) {
+            snprintf(err, errlen, "--cache-state: %s", serr);
+            rc = n;
+        } else {
+            e->save_state = true;
+        }
+        if (!rc && opt->verbose) {
+            fprintf(stderr, "moestream: warm start: %d experts being read from %s\n", n < 0 ? 0 : n,
+                    opt->cache_state);
+        }
+    }
     if (!rc) {
         char terr[512];
         int trc = tok_load(&e->v, e->m->gguf, terr, sizeof terr);
@@ -319,6 +334,11 @@ void engine_close(engine *e)
         fclose(e->trace);
     tok_free(e->v);
     rtrace_free(&e->bench_trace);
+    if (e->pg && e->save_state) {
+        char serr[512];
+        if (pager_state_save(e->pg, e->opt.cache_state, serr, sizeof serr))
+            fprintf(stderr, "moestream: cannot save the cache state: %s\n", serr);
+    }
     pager_destroy(e->pg);
     tpool_destroy(e->tp);
     model_free(e->m);

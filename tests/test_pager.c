@@ -956,6 +956,68 @@ static void test_unit_prefetch_drop(void **state)
     unlink(f.path);
 }
 
+/* Warm start: the hottest experts of a saved state are read into a fresh
+ * pool at load and then hit; the file is checked (missing, malformed,
+ * another layout). */
+static void test_unit_warm_start(void **state)
+{
+    (void)state;
+    fake f;
+    fake_make(&f);
+    char path[1100], err[512];
+    snprintf(path, sizeof path, "%s.state", f.path);
+    pager *pg = fake_pager(&f, 4, CPOL_LFU, NULL);
+    for (int i = 0; i < 5; i++)
+        one(pg, 1, 2);
+    for (int i = 0; i < 3; i++)
+        one(pg, 1, 4);
+    one(pg, 2, 1);
+    one(pg, 2, 1);
+    one(pg, 2, 0);
+    assert_int_equal(pager_state_save(pg, path, err, sizeof err), 0);
+    pager_destroy(pg);
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    char line[256];
+    assert_non_null(fgets(line, sizeof line, in));
+    assert_string_equal(line, "moestream-cache-state 1 lfu 3 6\n");
+    assert_non_null(fgets(line, sizeof line, in));
+    assert_int_equal(strncmp(line, "1 2 ", 4), 0); /* hottest first */
+    fclose(in);
+
+    pg = fake_pager(&f, 3, CPOL_LFU, NULL);
+    int n = pager_state_load(pg, path, err, sizeof err);
+    if (n < 0)
+        fail_msg("%s", err);
+    assert_int_equal(n, 3); /* the pool's worth: 1/2, 1/4, 2/1 */
+    assert_int_equal(one(pg, 1, 2) + one(pg, 1, 4) + one(pg, 2, 1), 0);
+    pager_stats s;
+    pager_get_stats(pg, &s);
+    assert_true(s.prefetched == 3 && s.prefetch_used == 3 && s.misses == 0);
+    assert_int_equal(one(pg, 2, 0), 1); /* the fourth did not fit */
+    pager_destroy(pg);
+
+    pg = fake_pager(&f, 3, CPOL_REUSE, NULL); /* another policy: same hot set, no seeding */
+    assert_int_equal(pager_state_load(pg, path, err, sizeof err), 3);
+    assert_int_equal(one(pg, 1, 2), 0);
+    pager_destroy(pg);
+
+    pg = fake_pager(&f, 3, CPOL_LFU, NULL);
+    FILE *out = fopen(path, "w");
+    fputs("moestream-cache-state 1 lfu 3 6\n1 2 0.5\n1 99 0.25\n", out);
+    fclose(out);
+    assert_int_equal(pager_state_load(pg, path, err, sizeof err), -EBADMSG);
+    assert_non_null(strstr(err, "line 3"));
+    out = fopen(path, "w");
+    fputs("moestream-cache-state 1 lfu 3 7\n", out);
+    fclose(out);
+    assert_int_equal(pager_state_load(pg, path, err, sizeof err), -EINVAL);
+    unlink(path);
+    assert_int_equal(pager_state_load(pg, path, err, sizeof err), -ENOENT);
+    pager_destroy(pg);
+    unlink(f.path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -979,6 +1041,7 @@ int main(void)
         cmocka_unit_test(test_unit_eio),
         cmocka_unit_test(test_unit_prefetch_use),
         cmocka_unit_test(test_unit_prefetch_drop),
+        cmocka_unit_test(test_unit_warm_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

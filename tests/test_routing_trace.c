@@ -237,7 +237,7 @@ static void test_cli(void **state)
     (void)state;
     const char *bin = getenv("MOESTREAM_BIN");
     if (!bin) {
-        printf("SKIP CLI: no MOESTREAM_BIN\n");
+        printf("skip: routing trace CLI: no MOESTREAM_BIN\n");
         skip();
     }
     char mpath[1024], tpath[1024], opath[1100], cmd[4200], line[512], err[512];

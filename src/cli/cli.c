@@ -123,6 +123,12 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
         c->uniform_routing = (uint64_t)v;
         return 1;
     }
+    if (!strcmp(a, "--cache-state")) {
+        if (need_value(argc, argv, *i))
+            return -1;
+        c->cache_state = argv[++*i];
+        return 1;
+    }
     if (!strcmp(a, "--bench-routing-trace")) {
         if (need_value(argc, argv, *i))
             return -1;
@@ -245,6 +251,8 @@ const char *cli_common_help(void)
            "      --cache-experts N   cap the expert cache at N experts (implies pager)\n"
            "      --cache-policy P    lfu | reuse | lru (default lfu)\n"
            "      --mlock             lock the expert pool in RAM\n"
+           "      --cache-state F     warm start: read the experts F says are hottest into the\n"
+           "                          pool in the background at start, save F at exit\n"
            "      --no-prefetch       do not read the next layer's predicted experts ahead\n"
            "      --trace-routing F   write each token's chosen experts to F (for replay)\n"
            "      --bench-uniform-routing SEED  benchmarks: experts uniformly at random\n"
