@@ -68,6 +68,11 @@ U="--bench-uniform-routing 7"
 run pager "pager, uniform random routing (worst case)" 24 $U
 PAGER=$TPS_pager
 run pager "pager, the synthetic model's own routing" 32
+# Real routing pattern: the experts of a recorded trace (ESFT law task,
+# DeepSeek-V2-Lite: 26 layers x 64 experts, top-6) mapped onto the model as
+# src/routing_trace.h documents (layers cyclically, ids spread 64 -> 256).
+RT=${ROUTING_TRACE:-../shared/routing/esft-vanilla-lite/law}
+[ -e "$RT" ] && run pager "pager, recorded routing ($(basename "$RT"), mapped)" 32 --bench-routing-trace "$RT"
 avail_kb=$(grep MemAvailable /proc/meminfo | awk '{print $2}')
 hog=$(( avail_kb * 1024 - mem ))
 build/memhog $hog >/dev/null & HOG=$!

@@ -15,20 +15,34 @@
  * 0.995 at every pool size on all four tasks (by 0-4 points). */
 #define CPOL_DECAY 0.999
 
+/* REUSE: per visit of an expert's layer, its slow average moves 0.5% and
+ * its fast one 30% toward "picked this time" (half-lives ~140 and ~2
+ * visits).  Chosen by replaying the intent and law ESFT traces only
+ * (bench/RESULTS.md, issue 18): slow 0.002 ties 0.005, 0.02 and 0.05 lose
+ * 0.1-2.5 points at 20-40%; fast 0.2 loses at 5-10%, 0.4 loses to LFU at
+ * 20% on intent; dropping the layer-distance term loses ~1 point at 5%. */
+#define REUSE_SLOW 0.005
+#define REUSE_FAST 0.3
+
 int cpol_parse(const char *name)
 {
     if (!strcmp(name, "lru"))
         return CPOL_LRU;
     if (!strcmp(name, "lfu"))
         return CPOL_LFU;
+    if (!strcmp(name, "reuse"))
+        return CPOL_REUSE;
     return -1;
 }
 
-const char *cpol_name(int kind) { return kind == CPOL_LFU ? "lfu" : "lru"; }
+const char *cpol_name(int kind) { return kind == CPOL_REUSE ? "reuse" : kind == CPOL_LFU ? "lfu" : "lru"; }
 
-int cpol_init(cpol *p, int kind, int n, int n_keys, int window)
+int cpol_init(cpol *p, int kind, int n, int n_layers, int n_expert, int window)
 {
     memset(p, 0, sizeof *p);
+    const int n_keys = n_layers * n_expert;
+    p->n_layers = n_layers;
+    p->n_expert = n_expert;
     p->kind = kind;
     p->n = n;
     p->n_keys = n_keys;
@@ -42,6 +56,18 @@ int cpol_init(cpol *p, int kind, int n, int n_keys, int window)
         cpol_free(p);
         return -ENOMEM;
     }
+    if (kind == CPOL_REUSE) {
+        p->ps = calloc((size_t)(n_keys > 0 ? n_keys : 1), sizeof *p->ps);
+        p->pf = calloc((size_t)(n_keys > 0 ? n_keys : 1), sizeof *p->pf);
+        p->ls = malloc((size_t)(n_layers > 0 ? n_layers : 1) * sizeof *p->ls);
+        p->lf = malloc((size_t)(n_layers > 0 ? n_layers : 1) * sizeof *p->lf);
+        if (!p->ps || !p->pf || !p->ls || !p->lf) {
+            cpol_free(p);
+            return -ENOMEM;
+        }
+        for (int l = 0; l < n_layers; l++)
+            p->ls[l] = p->lf[l] = 1.0;
+    }
     for (int i = 0; i < n; i++)
         p->key[i] = -1;
     return 0;
@@ -52,12 +78,36 @@ void cpol_free(cpol *p)
     free(p->last);
     free(p->key);
     free(p->freq);
+    free(p->ps);
+    free(p->pf);
+    free(p->ls);
+    free(p->lf);
     memset(p, 0, sizeof *p);
 }
 
-void cpol_tick(cpol *p)
+/* Rescales layer l's stored averages to scale 1 before they overflow. */
+static void reuse_rescale(double *v, double *scale, int n)
+{
+    for (int i = 0; i < n; i++)
+        v[i] /= *scale;
+    *scale = 1.0;
+}
+
+void cpol_tick(cpol *p, int layer)
 {
     p->tick++;
+    if (p->kind == CPOL_REUSE && layer >= 0 && layer < p->n_layers) {
+        /* one more visit of this layer: every key of it decays, the ones
+         * requested now get the weight of a visit (cpol_access) */
+        p->cur = layer;
+        p->ls[layer] /= 1.0 - REUSE_SLOW;
+        p->lf[layer] /= 1.0 - REUSE_FAST;
+        if (p->ls[layer] > 1e200)
+            reuse_rescale(p->ps + (size_t)layer * p->n_expert, &p->ls[layer], p->n_expert);
+        if (p->lf[layer] > 1e200)
+            reuse_rescale(p->pf + (size_t)layer * p->n_expert, &p->lf[layer], p->n_expert);
+        return;
+    }
     if (p->kind != CPOL_LFU)
         return;
     p->scale /= p->decay;
@@ -74,6 +124,51 @@ void cpol_access(cpol *p, int slot, int32_t key)
     p->key[slot] = key;
     if (p->kind == CPOL_LFU && key >= 0 && key < p->n_keys)
         p->freq[key] += p->scale;
+    if (p->kind == CPOL_REUSE && key >= 0 && key < p->n_keys) {
+        int l = key / p->n_expert;
+        p->ps[key] += REUSE_SLOW * p->ls[l];
+        p->pf[key] += REUSE_FAST * p->lf[l];
+    }
+}
+
+/* REUSE: the expected number of layer steps until key is requested again.
+ * p = the chance its layer picks it on a visit (a slow average for the
+ * expert's popularity, a fast one for its recent streak, whichever is
+ * higher); its layer comes round in d steps, and then every n_layers steps
+ * until picked: d + n_layers * (1 - p) / p.  Belady evicts the largest
+ * next use; this evicts the largest expected one. */
+static double reuse_eta(const cpol *p, int32_t key)
+{
+    int l = key / p->n_expert;
+    double s = p->ps[key] / p->ls[l], f = p->pf[key] / p->lf[l];
+    double q = s > f ? s : f;
+    int d = (l - p->cur + p->n_layers) % p->n_layers;
+    if (d == 0)
+        d = p->n_layers;
+    if (q <= 1e-9)
+        return 1e18 + d;
+    return d + p->n_layers * (1.0 - q) / q;
+}
+
+double cpol_score(const cpol *p, int32_t key)
+{
+    if (key < 0 || key >= p->n_keys)
+        return 0;
+    if (p->kind == CPOL_LFU)
+        return p->freq[key] / p->scale;
+    if (p->kind == CPOL_REUSE)
+        return p->ps[key] / p->ls[key / p->n_expert];
+    return 0;
+}
+
+void cpol_seed(cpol *p, int32_t key, double score)
+{
+    if (key < 0 || key >= p->n_keys || !(score >= 0))
+        return;
+    if (p->kind == CPOL_LFU)
+        p->freq[key] = score * p->scale;
+    if (p->kind == CPOL_REUSE)
+        p->ps[key] = score * p->ls[key / p->n_expert];
 }
 
 void cpol_fill(cpol *p, int slot, int32_t key)
@@ -92,6 +187,20 @@ int cpol_victim(const cpol *p, const bool *busy)
 {
     int best = -1, bold = 0;
     double bf = 0;
+    if (p->kind == CPOL_REUSE) {
+        for (int i = 0; i < p->n; i++) {
+            if (busy && busy[i])
+                continue;
+            if (p->key[i] < 0)
+                return i;
+            double eta = reuse_eta(p, p->key[i]);
+            if (best < 0 || eta > bf || (eta == bf && p->last[i] < p->last[best])) {
+                best = i;
+                bf = eta;
+            }
+        }
+        return best;
+    }
     for (int i = 0; i < p->n; i++) {
         if (busy && busy[i])
             continue;

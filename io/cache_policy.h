@@ -14,6 +14,13 @@
  *    number of MoE layers) are evicted only when nothing older is left, so
  *    the previous token's experts stay as under LRU; among the older ones
  *    the least frequent goes.
+ *  - REUSE: evict the expert expected to be requested again the latest,
+ *    an online stand-in for Belady's MIN.  Each key keeps two moving
+ *    averages of "picked on a visit of its layer" (slow: popularity, fast:
+ *    the current streak); p = the larger.  Its layer comes round in d layer
+ *    steps and then every n_layers, so the expected wait is
+ *    d + n_layers * (1 - p) / p; the largest goes, a never-picked key
+ *    first.  Needs the layer of each tick (cpol_tick).
  * Empty slots are always taken first.  Slots are integers [0, n), keys
  * [0, n_keys).
  * Owns: cpol_* only.  Memory is allocated once in cpol_init.  One thread. */
@@ -23,8 +30,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum cpol_kind { CPOL_LRU = 0, CPOL_LFU = 1 };
-#define CPOL_N_KINDS 2
+enum cpol_kind { CPOL_LRU = 0, CPOL_LFU = 1, CPOL_REUSE = 2 };
+#define CPOL_N_KINDS 3
 
 typedef struct cpol {
     int kind;
@@ -37,15 +44,22 @@ typedef struct cpol {
     double scale;   /* LFU: weight of a request made now (1/decay per tick) */
     double decay;   /* LFU: per-tick multiplier of old counts */
     int window;     /* LFU: slots used in the last `window` ticks go last */
+    /* REUSE */
+    int n_layers, n_expert; /* keys are layer * n_expert + expert */
+    int cur;        /* layer of the current tick */
+    double *ps, *pf;      /* (n_keys) slow and fast reuse averages, stored times lscale */
+    double *ls, *lf;      /* (n_layers) per-layer scales of ps and pf */
 } cpol;
 
-/* window: ticks per token (MoE layers), see above.  0 or -ENOMEM
- * (everything is freed again on failure). */
-int cpol_init(cpol *p, int kind, int n_slots, int n_keys, int window);
+/* Keys are layer * n_expert + expert, layers [0, n_layers).  window: ticks
+ * per token (MoE layers), see above.  0 or -ENOMEM (everything is freed
+ * again on failure). */
+int cpol_init(cpol *p, int kind, int n_slots, int n_layers, int n_expert, int window);
 void cpol_free(cpol *p); /* accepts a zeroed cpol */
 int cpol_parse(const char *name); /* "lru" | "lfu"; -1 if unknown */
 const char *cpol_name(int kind);
-void cpol_tick(cpol *p);
+/* A new layer step: layer `layer`'s experts are about to be requested. */
+void cpol_tick(cpol *p, int layer);
 /* key was requested and is (now) held in slot: a hit, or a miss just
  * filled into slot. */
 void cpol_access(cpol *p, int slot, int32_t key);
@@ -53,6 +67,11 @@ void cpol_access(cpol *p, int slot, int32_t key);
 void cpol_fill(cpol *p, int slot, int32_t key);
 /* slot no longer holds anything (failed read). */
 void cpol_drop(cpol *p, int slot);
+/* The policy's popularity estimate of key (LFU: decayed request count,
+ * REUSE: the slow pick rate per visit; LRU: 0), for saving a warm start. */
+double cpol_score(const cpol *p, int32_t key);
+/* Sets key's popularity to a score from cpol_score of the same kind. */
+void cpol_seed(cpol *p, int32_t key, double score);
 /* The slot to evict among those with busy[slot] == false (busy may be
  * NULL); -1 if none. */
 int cpol_victim(const cpol *p, const bool *busy);

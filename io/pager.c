@@ -139,7 +139,7 @@ int pager_create(pager **out, const pager_layout *lo, const pager_opts *o, char 
     p->mask = calloc((size_t)ns, sizeof *p->mask);
     p->cur = malloc((size_t)ns * sizeof *p->cur);
     if (!p->slot_of || !p->key_of || !p->pending || !p->failed || !p->busy || !p->cur || !p->guess || !p->ahead || !p->mask ||
-        cpol_init(&p->pol, o->policy, ns, (int)keys, n_moe)) {
+        cpol_init(&p->pol, o->policy, ns, p->n_layer, p->n_expert, n_moe)) {
         pager_destroy(p);
         return -ENOMEM;
     }
@@ -319,7 +319,7 @@ static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **
             snprintf(err, errlen, "layer %d has no expert %d in the expert layout", il, ids[i]);
             return -EINVAL;
         }
-    cpol_tick(&p->pol);
+    cpol_tick(&p->pol, il);
     /* hits first, so they are pinned before any victim is chosen */
     for (int i = 0; i < n; i++) {
         int32_t s = p->slot_of[(size_t)il * p->n_expert + ids[i]];
@@ -459,4 +459,119 @@ static void release(void *ud, int il)
         }
     }
     p->n_cur = 0;
+}
+
+/* ---- warm start ---- */
+
+typedef struct scored {
+    int32_t key;
+    double score;
+} scored;
+
+static int by_score(const void *a, const void *b)
+{
+    const scored *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return x->key < y->key ? -1 : x->key > y->key;
+}
+
+int pager_state_save(const pager *p, const char *path, char *err, size_t errlen)
+{
+    const size_t keys = (size_t)p->n_layer * (size_t)p->n_expert;
+    scored *v = malloc(keys * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    size_t n = 0;
+    for (size_t k = 0; k < keys; k++) {
+        double sc = cpol_score(&p->pol, (int32_t)k);
+        if (sc > 0)
+            v[n++] = (scored){(int32_t)k, sc};
+    }
+    qsort(v, n, sizeof *v, by_score);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        free(v);
+        return -errno;
+    }
+    fprintf(f, "moestream-cache-state 1 %s %d %d\n", cpol_name(p->o.policy), p->n_layer, p->n_expert);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%d %d %.9g\n", v[i].key / p->n_expert, v[i].key % p->n_expert, v[i].score);
+    free(v);
+    if (fclose(f)) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -errno;
+    }
+    return 0;
+}
+
+int pager_state_load(pager *p, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -errno;
+    }
+    char pol[16];
+    int ver, nl, ne;
+    if (fscanf(f, "moestream-cache-state %d %15s %d %d", &ver, pol, &nl, &ne) != 4 || ver != 1) {
+        snprintf(err, errlen, "%s: not a moestream cache state (version 1)", path);
+        fclose(f);
+        return -EBADMSG;
+    }
+    if (nl != p->n_layer || ne != p->n_expert) {
+        snprintf(err, errlen, "%s: saved for %d layers x %d experts, this model has %d x %d", path, nl, ne,
+                 p->n_layer, p->n_expert);
+        fclose(f);
+        return -EINVAL;
+    }
+    const bool same = cpol_parse(pol) == p->o.policy;
+    int32_t *hot = malloc((size_t)p->pool.n_slots * sizeof *hot);
+    if (!hot) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    int n_hot = 0, line = 1, l, e, rc = 0;
+    double sc;
+    for (;;) {
+        int got = fscanf(f, "%d %d %lf", &l, &e, &sc);
+        if (got == EOF)
+            break;
+        line++;
+        if (got != 3 || !key_ok(p, l, e) || !(sc >= 0)) {
+            snprintf(err, errlen, "%s line %d: want \"layer expert score\" of an expert of the layout", path, line);
+            rc = -EBADMSG;
+            break;
+        }
+        const int32_t key = (int32_t)((size_t)l * p->n_expert + (size_t)e);
+        if (same)
+            cpol_seed(&p->pol, key, sc);
+        if (n_hot < p->pool.n_slots)
+            hot[n_hot++] = key; /* the file is hottest first */
+    }
+    fclose(f);
+    int started = 0;
+    for (int i = 0; !rc && i < n_hot; i++) {
+        const int32_t key = hot[i];
+        if (p->slot_of[key] >= 0)
+            continue;
+        int s = pick_victim(p);
+        if (s < 0 || fill_slot(p, key / p->n_expert, key % p->n_expert, s))
+            break;
+        cpol_fill(&p->pol, s, key);
+        p->guess[s] = true;
+        p->ahead[s] = true;
+        p->st.prefetched++;
+        started++;
+    }
+    free(hot);
+    if (rc)
+        return rc;
+    rc = uring_submit(p->u);
+    if (rc) {
+        snprintf(err, errlen, "submitting warm-start reads: %s", strerror(-rc));
+        return rc;
+    }
+    return started;
 }

@@ -72,4 +72,16 @@ void pager_destroy(pager *p); /* accepts NULL */
 const expert_src *pager_src(pager *p);
 void pager_get_stats(const pager *p, pager_stats *s);
 
+/* Warm start.  save: writes the policy's popularity of every expert to path
+ * (text: "moestream-cache-state 1 POLICY N_LAYER N_EXPERT", then
+ * "layer expert score" lines, hottest first, zeros left out).  load: reads
+ * such a file for the same layout, seeds the policy with the scores when it
+ * is the same policy, and starts reads of the hottest experts, as many as
+ * the pool holds; they land in the background (the ring) while the caller
+ * goes on, e.g. evaluates the prompt, and count as read-ahead.  Returns
+ * the experts whose reads started, or -ENOENT (no file), -EBADMSG
+ * (malformed, with the line), -EINVAL (another layout), with a message. */
+int pager_state_save(const pager *p, const char *path, char *err, size_t errlen);
+int pager_state_load(pager *p, const char *path, char *err, size_t errlen);
+
 #endif

@@ -41,6 +41,18 @@ static void trace_route(void *ud, int il, int pos, int n, const int32_t *ids, co
     fputc('\n', f);
 }
 
+/* --bench-routing-trace: the recording's experts for model layer il, the
+ * mapping of rtrace_pick by MoE layer rank (layer il counts the MoE layers
+ * before it). */
+static void pick_from_trace(void *ud, int il, int pos, int k, int32_t *sel)
+{
+    const engine *e = ud;
+    int j = 0;
+    for (int l = 0; l < il; l++)
+        j += e->m->layers[l].is_moe;
+    rtrace_pick(&e->bench_trace, j, pos, (int)e->m->hp.n_expert, k, sel);
+}
+
 /* --attn auto: the decompressed form when its cache is small next to the
  * budget (small legacy models, exact against the reference), the absorbed
  * latent form otherwise (DeepSeek-R1: ~10 MB per position). */
@@ -63,6 +75,10 @@ static void fwd_defaults(const engine *e, fwd_opts *fo)
     fo->tp = e->tp;
     fo->experts = e->pg ? pager_src(e->pg) : NULL;
     fo->uniform_routing_seed = e->opt.uniform_routing;
+    if (e->bench_trace.ids) {
+        fo->route_pick = pick_from_trace;
+        fo->pick_ud = (void *)e;
+    }
     fo->prefetch = !e->opt.no_prefetch;
     if (e->trace) {
         fo->on_route = trace_route;
@@ -272,6 +288,21 @@ int engine_open(engine *e, const cli_common *opt, bool progress, bool need_token
             snprintf(err, errlen, "out of memory for the expert layout");
         engine_pager_layout_free(&lo);
     }
+    if (!rc && e->pg && opt->cache_state) {
+        /* no file yet is the first run: it is written at close */
+        char serr[512] = "";
+        int n = pager_state_load(e->pg, opt->cache_state, serr, sizeof serr);
+        if (n < 0 && n != -ENOENT) {
+            snprintf(err, errlen, "--cache-state: %s", serr);
+            rc = n;
+        } else {
+            e->save_state = true;
+        }
+        if (!rc && opt->verbose) {
+            fprintf(stderr, "moestream: warm start: %d experts being read from %s\n", n < 0 ? 0 : n,
+                    opt->cache_state);
+        }
+    }
     if (!rc) {
         char terr[512];
         int trc = tok_load(&e->v, e->m->gguf, terr, sizeof terr);
@@ -279,6 +310,12 @@ int engine_open(engine *e, const cli_common *opt, bool progress, bool need_token
             snprintf(err, errlen, "%s", terr);
             rc = trc;
         }
+    }
+    if (!rc && opt->routing_trace) {
+        rc = rtrace_load(&e->bench_trace, opt->routing_trace, 6, err, errlen);
+        if (!rc)
+            rc = rtrace_check(&e->bench_trace, (int)e->m->hp.n_expert, (int)e->m->hp.n_expert_used, err,
+                              errlen);
     }
     if (!rc && opt->trace_routing && !(e->trace = fopen(opt->trace_routing, "w"))) {
         snprintf(err, errlen, "%s: %s", opt->trace_routing, strerror(errno));
@@ -298,6 +335,12 @@ void engine_close(engine *e)
     if (e->trace)
         fclose(e->trace);
     tok_free(e->v);
+    rtrace_free(&e->bench_trace);
+    if (e->pg && e->save_state) {
+        char serr[512];
+        if (pager_state_save(e->pg, e->opt.cache_state, serr, sizeof serr))
+            fprintf(stderr, "moestream: cannot save the cache state: %s\n", serr);
+    }
     pager_destroy(e->pg);
     tpool_destroy(e->tp);
     model_free(e->m);

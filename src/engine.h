@@ -14,6 +14,7 @@
 #include "forward.h"
 #include "model.h"
 #include "pager.h"
+#include "routing_trace.h"
 #include "threadpool.h"
 #include "tokenizer.h"
 
@@ -39,6 +40,8 @@ typedef struct engine {
     pager *pg;           /* LOAD_PAGER */
     engine_plan plan;
     FILE *trace;         /* --trace-routing: "layer pos id id ..." per token per MoE layer */
+    rtrace bench_trace;  /* --bench-routing-trace: experts from this recording (ids NULL: none) */
+    bool save_state;     /* --cache-state read (or absent): write it back at close */
 } engine;
 
 /* Loads opt->model under the memory plan.  progress: a bar on stderr while

@@ -886,6 +886,8 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
                 sel[r] = e;
             }
         }
+        if (s->o.route_pick)
+            s->o.route_pick(s->o.pick_ud, il, s->n_past + t, K, s->sel + (size_t)t * K);
         if (s->o.on_route)
             s->o.on_route(s->o.route_ud, il, s->n_past + t, K, s->sel + (size_t)t * K,
                           s->selw + (size_t)t * K);

@@ -32,6 +32,12 @@ typedef struct fwd_opts {
      * (seeded by this value, position and layer) instead of by the router,
      * the worst case for an expert cache.  Changes results. */
     uint64_t uniform_routing_seed;
+    /* Benchmarks only: when non-NULL, replaces the router's choice at layer
+     * il, position pos with the k ids route_pick writes to sel (distinct,
+     * < n_expert; e.g. from a recorded trace, routing_trace.h).  The
+     * weights stay the router's.  Changes results. */
+    void (*route_pick)(void *ud, int il, int pos, int k, int32_t *sel);
+    void *pick_ud;
     /* Predict the next MoE layer's experts from the current hidden state
      * (its router on the residual before this layer's FFN) and hand them to
      * experts->prefetch so their reads start a layer early. */

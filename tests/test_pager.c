@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cache_policy.h"
+#include "cache_replay.h"
 #include "engine.h"
 #include "forward.h"
 #include "model.h"
@@ -215,6 +216,7 @@ static void test_bit_exact_others(void **state)
     check_model("tiny-mix-mla.gguf", CPOL_LFU);
     check_model("tiny-f32-legacy.gguf", CPOL_LRU);
     check_model("tiny-ud-iq1_s-nogroups.gguf", CPOL_LFU);
+    check_model("tiny-ud-iq1_s.gguf", CPOL_REUSE);
 }
 
 /* Reading the next layer's experts ahead changes nothing in the result. */
@@ -510,7 +512,7 @@ static double replay_skewed(int kind, int slots)
 {
     enum { L = 8, X = 64, K = 6, T = 1500 };
     cpol p;
-    assert_int_equal(cpol_init(&p, kind, slots, L * X, L), 0);
+    assert_int_equal(cpol_init(&p, kind, slots, L, X, L), 0);
     int32_t slot_of[L * X];
     bool busy[1024] = {0};
     for (int i = 0; i < L * X; i++)
@@ -519,7 +521,7 @@ static double replay_skewed(int kind, int slots)
     int ex_hist[X] = {0};
     for (int t = 0; t < T; t++)
         for (int l = 0; l < L; l++) {
-            cpol_tick(&p);
+            cpol_tick(&p, l);
             int32_t sel[K], cur[K];
             for (int k = 0; k < K; k++) {
                 int e, dup;
@@ -581,6 +583,52 @@ static void test_replay_policies(void **state)
     assert_true(h[1][0] > h[0][0] + 0.05);
 }
 
+/* Belady's MIN on traces small enough to solve by hand (cache_replay.h
+ * rules: hits of a step pinned first, no bypass). */
+static void test_replay_min_by_hand(void **state)
+{
+    (void)state;
+    crep_result r;
+    /* a b c a b c, one expert per step, 2 slots: MIN keeps a at c (b is
+     * next used later), then c at b: 2 hits; LRU always evicts the one
+     * needed next: 0 hits; 3 slots: every repeat hits */
+    const int32_t abc[6] = {0, 1, 2, 0, 1, 2};
+    crep_trace t1 = {6, 1, 1, 3, abc};
+    assert_int_equal(crep_min(&t1, 2, &r), 0);
+    assert_true(r.hits == 2 && r.accesses == 6);
+    assert_int_equal(crep_policy(&t1, CPOL_LRU, 2, &r), 0);
+    assert_true(r.hits == 0 && r.accesses == 6);
+    assert_int_equal(crep_min(&t1, 3, &r), 0);
+    assert_true(r.hits == 3);
+    /* two experts per step, 3 slots: {0 1} {2 3} {0 2} {1 3}.  At step 2,
+     * 2 takes the free slot and 3 must evict 0 or 1 (2 is pinned): MIN
+     * evicts 1 (needed last); then 0 and 2 hit, 3 hits: 3 of 8, the most
+     * possible (4 keys all reused, only 3 slots after step 2). */
+    const int32_t pin[8] = {0, 1, 2, 3, 0, 2, 1, 3};
+    crep_trace t2 = {4, 1, 2, 4, pin};
+    assert_int_equal(crep_min(&t2, 3, &r), 0);
+    assert_true(r.hits == 3 && r.accesses == 8);
+    /* keys are (layer, expert): expert 0 of layers 0 and 1 are two keys;
+     * 1 slot: they evict each other (0 hits), 2 slots: 4 of 6 hit; -1
+     * entries are not accesses */
+    const int32_t lay[6] = {0, 0, 0, 0, 0, 0};
+    crep_trace t3 = {3, 2, 1, 1, lay};
+    assert_int_equal(crep_min(&t3, 1, &r), 0);
+    assert_true(r.hits == 0 && r.accesses == 6);
+    assert_int_equal(crep_min(&t3, 2, &r), 0);
+    assert_true(r.hits == 4);
+    const int32_t gap[4] = {0, -1, -1, 0};
+    crep_trace t4 = {2, 1, 2, 1, gap};
+    assert_int_equal(crep_min(&t4, 1, &r), 0);
+    assert_true(r.hits == 1 && r.accesses == 2);
+    /* MIN bounds every policy on the skewed synthetic trace's shape */
+    for (int kind = 0; kind < CPOL_N_KINDS; kind++) {
+        crep_result a;
+        assert_int_equal(crep_policy(&t2, kind, 3, &a), 0);
+        assert_true(a.hits <= 3);
+    }
+}
+
 /* The replay command on a real recorded trace, when the data is there. */
 static void test_replay_cli(void **state)
 {
@@ -595,24 +643,37 @@ static void test_replay_cli(void **state)
     snprintf(cmd, sizeof cmd, "'%s' replay '%s' --tokens 3000", bin, dir);
     FILE *f = popen(cmd, "r");
     assert_non_null(f);
-    double h[2][4];
-    int rows = 0;
+    static const char *rows[] = {"lru", "lfu", "reuse", "min"};
+    double h[4][4], ratio[4][4];
+    int got = 0, last = -1;
     while (fgets(line, sizeof line, f)) {
-        int k = !strncmp(line, "lru", 3) ? 0 : !strncmp(line, "lfu", 3) ? 1 : -1;
-        if (k < 0)
-            continue;
-        assert_int_equal(sscanf(line + 3, " %lf%% %lf%% %lf%% %lf%%", &h[k][0], &h[k][1], &h[k][2],
-                                &h[k][3]), 4);
-        rows++;
         printf("MEASURE replay intent %s", line);
+        int k = -1;
+        for (int q = 0; q < 4; q++)
+            if (!strncmp(line, rows[q], strlen(rows[q])) && line[strlen(rows[q])] == ' ')
+                k = q;
+        if (k >= 0) {
+            assert_int_equal(sscanf(line + strlen(rows[k]), " %lf%% %lf%% %lf%% %lf%%", &h[k][0], &h[k][1],
+                                    &h[k][2], &h[k][3]), 4);
+            got |= 1 << k;
+            last = k;
+        } else if (strstr(line, "/ min") && last >= 0 && last < 3) {
+            assert_int_equal(sscanf(strstr(line, "min") + 3, " %lfx %lfx %lfx %lfx", &ratio[last][0],
+                                    &ratio[last][1], &ratio[last][2], &ratio[last][3]), 4);
+            got |= 16 << last;
+        }
     }
     assert_int_equal(pclose(f), 0);
-    assert_int_equal(rows, 2);
+    assert_int_equal(got, 0x7f); /* every row and every ratio row */
     for (int i = 0; i < 4; i++) {
-        assert_true(h[0][i] >= 0 && h[0][i] <= 100 && h[1][i] >= 0 && h[1][i] <= 100);
-        assert_true(h[1][i] >= h[0][i]); /* the default (LFU) is the better one */
+        for (int k = 0; k < 3; k++) {
+            assert_true(h[k][i] >= 0 && h[k][i] <= h[3][i] + 0.05); /* MIN bounds them all */
+            assert_true(fabs(ratio[k][i] - h[k][i] / h[3][i]) < 0.006);
+        }
+        assert_true(h[1][i] >= h[0][i]); /* the default (LFU) beats recency on real routing */
+        assert_true(h[2][i] >= h[0][i]);
     }
-    assert_true(h[1][3] > 50);
+    assert_true(h[3][0] > 20 && h[3][3] > 70);
 }
 
 /* ---- the pager alone: fake experts in a temp file, no model ---- */
@@ -895,6 +956,68 @@ static void test_unit_prefetch_drop(void **state)
     unlink(f.path);
 }
 
+/* Warm start: the hottest experts of a saved state are read into a fresh
+ * pool at load and then hit; the file is checked (missing, malformed,
+ * another layout). */
+static void test_unit_warm_start(void **state)
+{
+    (void)state;
+    fake f;
+    fake_make(&f);
+    char path[1100], err[512];
+    snprintf(path, sizeof path, "%s.state", f.path);
+    pager *pg = fake_pager(&f, 4, CPOL_LFU, NULL);
+    for (int i = 0; i < 5; i++)
+        one(pg, 1, 2);
+    for (int i = 0; i < 3; i++)
+        one(pg, 1, 4);
+    one(pg, 2, 1);
+    one(pg, 2, 1);
+    one(pg, 2, 0);
+    assert_int_equal(pager_state_save(pg, path, err, sizeof err), 0);
+    pager_destroy(pg);
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    char line[256];
+    assert_non_null(fgets(line, sizeof line, in));
+    assert_string_equal(line, "moestream-cache-state 1 lfu 3 6\n");
+    assert_non_null(fgets(line, sizeof line, in));
+    assert_int_equal(strncmp(line, "1 2 ", 4), 0); /* hottest first */
+    fclose(in);
+
+    pg = fake_pager(&f, 3, CPOL_LFU, NULL);
+    int n = pager_state_load(pg, path, err, sizeof err);
+    if (n < 0)
+        fail_msg("%s", err);
+    assert_int_equal(n, 3); /* the pool's worth: 1/2, 1/4, 2/1 */
+    assert_int_equal(one(pg, 1, 2) + one(pg, 1, 4) + one(pg, 2, 1), 0);
+    pager_stats s;
+    pager_get_stats(pg, &s);
+    assert_true(s.prefetched == 3 && s.prefetch_used == 3 && s.misses == 0);
+    assert_int_equal(one(pg, 2, 0), 1); /* the fourth did not fit */
+    pager_destroy(pg);
+
+    pg = fake_pager(&f, 3, CPOL_REUSE, NULL); /* another policy: same hot set, no seeding */
+    assert_int_equal(pager_state_load(pg, path, err, sizeof err), 3);
+    assert_int_equal(one(pg, 1, 2), 0);
+    pager_destroy(pg);
+
+    pg = fake_pager(&f, 3, CPOL_LFU, NULL);
+    FILE *out = fopen(path, "w");
+    fputs("moestream-cache-state 1 lfu 3 6\n1 2 0.5\n1 99 0.25\n", out);
+    fclose(out);
+    assert_int_equal(pager_state_load(pg, path, err, sizeof err), -EBADMSG);
+    assert_non_null(strstr(err, "line 3"));
+    out = fopen(path, "w");
+    fputs("moestream-cache-state 1 lfu 3 7\n", out);
+    fclose(out);
+    assert_int_equal(pager_state_load(pg, path, err, sizeof err), -EINVAL);
+    unlink(path);
+    assert_int_equal(pager_state_load(pg, path, err, sizeof err), -ENOENT);
+    pager_destroy(pg);
+    unlink(f.path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -910,6 +1033,7 @@ int main(void)
         cmocka_unit_test(test_pread_fallback),
         cmocka_unit_test(test_uring_engine),
         cmocka_unit_test(test_replay_policies),
+        cmocka_unit_test(test_replay_min_by_hand),
         cmocka_unit_test(test_replay_cli),
         cmocka_unit_test(test_unit_eviction_order),
         cmocka_unit_test(test_unit_pinning),
@@ -917,6 +1041,7 @@ int main(void)
         cmocka_unit_test(test_unit_eio),
         cmocka_unit_test(test_unit_prefetch_use),
         cmocka_unit_test(test_unit_prefetch_drop),
+        cmocka_unit_test(test_unit_warm_start),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

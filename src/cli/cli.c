@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cache_policy.h"
 #include "config.h"
 #include "forward.h"
 #include "sampler.h"
@@ -18,7 +19,8 @@ void cli_common_default(cli_common *c)
     c->cache_type = FWD_CACHE_F32;
     c->expert_groups = -1;
     c->mem = (uint64_t)20 << 30;
-    c->cache_policy = 1; /* LFU: the better policy on the recorded traces (bench/RESULTS.md) */
+    c->cache_policy = CPOL_LFU; /* the only policy never behind LRU or REUSE on all four recorded
+                                   tasks together (bench/RESULTS.md, issue 18) */
 }
 
 int cli_parse_int(const char *s, long lo, long hi, long *out)
@@ -121,6 +123,18 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
         c->uniform_routing = (uint64_t)v;
         return 1;
     }
+    if (!strcmp(a, "--cache-state")) {
+        if (need_value(argc, argv, *i))
+            return -1;
+        c->cache_state = argv[++*i];
+        return 1;
+    }
+    if (!strcmp(a, "--bench-routing-trace")) {
+        if (need_value(argc, argv, *i))
+            return -1;
+        c->routing_trace = argv[++*i];
+        return 1;
+    }
     if (!strcmp(a, "--trace-routing")) {
         if (need_value(argc, argv, *i))
             return -1;
@@ -149,12 +163,10 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
                 goto bad2;
             c->load_mode = k;
         } else {
-            if (!strcmp(val, "lru"))
-                c->cache_policy = 0;
-            else if (!strcmp(val, "lfu"))
-                c->cache_policy = 1;
-            else
+            int k = cpol_parse(val);
+            if (k < 0)
                 goto bad2;
+            c->cache_policy = k;
         }
         return 1;
     bad2:
@@ -237,10 +249,16 @@ const char *cli_common_help(void)
            "      --mem SIZE          memory budget for the whole process (default 20G)\n"
            "      --load-mode M       auto | ram | pager | mmap (default auto: ram if it all fits)\n"
            "      --cache-experts N   cap the expert cache at N experts (implies pager)\n"
-           "      --cache-policy P    lfu | lru (default lfu)\n"
+           "      --cache-policy P    lfu | reuse | lru (default lfu)\n"
            "      --mlock             lock the expert pool in RAM\n"
+           "      --cache-state F     warm start: read the experts F says are hottest into the\n"
+           "                          pool in the background at start, save F at exit\n"
            "      --no-prefetch       do not read the next layer's predicted experts ahead\n"
            "      --trace-routing F   write each token's chosen experts to F (for replay)\n"
+           "      --bench-uniform-routing SEED  benchmarks: experts uniformly at random\n"
+           "      --bench-routing-trace F  benchmarks: experts from a recorded trace (a\n"
+           "                          --trace-routing file or an ESFT log directory), mapped\n"
+           "                          onto the model as routing_trace.h documents\n"
            "  -v, --verbose           report SIMD, threads, memory plan, cache statistics\n";
 }
 
