@@ -1871,21 +1871,36 @@ nomem:
     return -ENOMEM;
 }
 
-static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
-static int tables_rc;
+/* Each table is built on first use (IQ1's takes most of a second) and is
+ * read-only afterwards; the mutex orders the build before every use. */
+static pthread_mutex_t tables_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void tables_build(void)
+int quantize_init_type(int type)
 {
-    static const int t2[] = {MS_TYPE_IQ2_XXS, MS_TYPE_IQ2_XS, MS_TYPE_IQ1_S, MS_TYPE_IQ2_S};
-    for (size_t i = 0; i < sizeof t2 / sizeof t2[0] && !tables_rc; ++i) tables_rc = iq2_init_type(t2[i]);
-    if (!tables_rc) tables_rc = iq3_init_size(256);
-    if (!tables_rc) tables_rc = iq3_init_size(512);
+    int rc = 0;
+    pthread_mutex_lock(&tables_lock);
+    switch (type) {
+    case MS_TYPE_IQ2_XXS: case MS_TYPE_IQ2_XS: case MS_TYPE_IQ1_S: case MS_TYPE_IQ1_M: case MS_TYPE_IQ2_S:
+        if (!iq2_data[iq2_data_index(type)].grid) rc = iq2_init_type(type);
+        break;
+    case MS_TYPE_IQ3_XXS: case MS_TYPE_IQ3_S: {
+        const int size = type == MS_TYPE_IQ3_XXS ? 256 : 512;
+        if (!iq3_data[iq3_data_index(size)].grid) rc = iq3_init_size(size);
+        break;
+    }
+    default: break;
+    }
+    pthread_mutex_unlock(&tables_lock);
+    return rc;
 }
 
 int quantize_init(void)
 {
-    pthread_once(&tables_once, tables_build);
-    return tables_rc;
+    static const int all[] = {MS_TYPE_IQ2_XXS, MS_TYPE_IQ2_XS, MS_TYPE_IQ1_S, MS_TYPE_IQ2_S, MS_TYPE_IQ3_XXS,
+                              MS_TYPE_IQ3_S};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0] && !rc; ++i) rc = quantize_init_type(all[i]);
+    return rc;
 }
 
 

@@ -6,7 +6,7 @@
  * holds n_per_row importance weights (one per column, shared by the rows).
  * Returns the bytes written.  Output is bit for bit the reference
  * quantizer's for the same input.  The i-quants (IQ1_*, IQ2_*, IQ3_*) need
- * quantize_init() to have returned 0; IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS (and the
+ * quantize_init() or quantize_init_type() to have returned 0; IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS (and the
  * reference's Q2_K below 3 bits does not) need imatrix (quantize_needs_imatrix).
  * Thread safety: reentrant after quantize_init(). */
 #ifndef MS_QUANTIZE_H
@@ -16,9 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Builds the i-quant search tables once (thread-safe, idempotent).
- * Returns 0 or -ENOMEM. */
+/* Builds the i-quant search tables once (thread-safe, idempotent): all of
+ * them, or the one `type` needs (nothing for the other types).  Returns 0
+ * or -ENOMEM. */
 int quantize_init(void);
+int quantize_init_type(int type);
 
 /* Whether `type` is a weight type this quantizer can produce. */
 bool quantize_supported(int type);

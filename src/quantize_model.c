@@ -529,6 +529,13 @@ static int cmp_tensor_name(const void *a, const void *b)
     return strcmp((*(const gguf_tensor *const *)a)->name, (*(const gguf_tensor *const *)b)->name);
 }
 
+static int cmp_tensor_place(const void *a, const void *b)
+{
+    const gguf_tensor *x = *(const gguf_tensor *const *)a, *y = *(const gguf_tensor *const *)b;
+    if (x->part != y->part) return x->part < y->part ? -1 : 1;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
 static int arch_u32(const gguf_file *g, const char *arch, const char *key, uint32_t *out)
 {
     char k[256];
@@ -549,10 +556,6 @@ int quantize_model_run(const quantize_model_opts *o, char *err, size_t errlen)
     if (ftype < 0) {
         snprintf(err, errlen, "unknown quantization type '%s'", ftype_name ? ftype_name : "(none)");
         return -EINVAL;
-    }
-    if ((rc = quantize_init())) {
-        snprintf(err, errlen, "cannot build the i-quant tables: out of memory");
-        return rc;
     }
     gguf_file *g = NULL;
     imatrix_data *im = NULL;
@@ -621,7 +624,8 @@ int quantize_model_run(const quantize_model_opts *o, char *err, size_t errlen)
         goto out;
     }
     for (int i = 0; i < nt; ++i) ts[i] = &g->tensors[i];
-    qsort(ts, (size_t)nt, sizeof *ts, cmp_tensor_name);
+    const bool keep_split = o->keep_split && g->n_parts > 1;
+    qsort(ts, (size_t)nt, sizeof *ts, keep_split ? cmp_tensor_place : cmp_tensor_name);
     for (int i = 0; i < nt; ++i) {
         const int c = category(ts[i]->name);
         if (cat_attn_v(c)) ++st.n_attn_wv;
@@ -728,6 +732,11 @@ int quantize_model_run(const quantize_model_opts *o, char *err, size_t errlen)
     pcre2_match_data_free(md);
     if (rc) goto out;
     if (o->print_types) print_plan(o->print_types, ts, jobs, nt);
+    for (int i = 0; i < nt && !o->dry_run; ++i)
+        if (jobs[i].type != (int)ts[i]->type && (rc = quantize_init_type(jobs[i].type))) {
+            snprintf(err, errlen, "cannot build the %s search tables: out of memory", quant_info(jobs[i].type)->name);
+            goto out;
+        }
     run.n_tensors = nt;
     run.in_total = size_in;
     if (o->log)
@@ -773,7 +782,18 @@ int quantize_model_run(const quantize_model_opts *o, char *err, size_t errlen)
     }
     if ((rc = tpool_create(&run.pool, o->n_threads, err, errlen))) goto out;
     clock_gettime(CLOCK_MONOTONIC, &run.t0);
-    rc = gguf_writer_write(w, o->out, o->split_max_bytes, NULL, err, errlen);
+    if (keep_split) {
+        uint32_t *part = malloc((size_t)nt * sizeof *part);
+        if (!part) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (int i = 0; i < nt; ++i) part[i] = ts[i]->part;
+        rc = gguf_writer_write_parts(w, o->out, part, NULL, err, errlen);
+        free(part);
+    } else {
+        rc = gguf_writer_write(w, o->out, o->split_max_bytes, NULL, err, errlen);
+    }
     if (o->log) fprintf(o->log, "\n%s %s in %.1f s\n", rc ? "failed writing" : "wrote", o->out, elapsed_s(&run.t0));
 out:
     tpool_destroy(run.pool);

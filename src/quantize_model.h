@@ -40,6 +40,8 @@ typedef struct quantize_model_opts {
     const char *override_re[QUANTIZE_MAX_OVERRIDES];
     int override_type[QUANTIZE_MAX_OVERRIDES];
     uint64_t split_max_bytes;  /* 0: one file */
+    bool keep_split;           /* output parts as the input's (split input only): tensors in
+                                  input order, as the reference does */
     int n_threads;             /* <= 0: one per core */
     FILE *log;                 /* plan and progress (NULL: quiet) */
 } quantize_model_opts;

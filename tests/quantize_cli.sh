@@ -66,6 +66,20 @@ check "--dry-run prints the final size" "grep -q 'quant size' '$T/ud-iq1_s.log'"
 check "--recipe ud-iq1_s output equals the reference's ud-iq1_s.gguf" \
       "$HASH '$T/ud-iq1_s.gguf' --compare '$Q/hashes.json' ud-iq1_s.gguf > '$T/recipe.cmp' || { cat '$T/recipe.cmp'; false; }"
 
+# split sets: --split-max-size writes one (here of the F32 model, copied by
+# --type F32), a split input quantizes to the same bytes, and --keep-split
+# keeps its parts
+"$BIN" quantize -m "$M" -o "$T/sp-f32.gguf" --type F32 --split-max-size 16M 2>/dev/null
+check "--split-max-size 16M: 4 parts of the 54 MB model" "[ -e '$T/sp-f32-00004-of-00004.gguf' ] && [ ! -e '$T/sp-f32-00005-of-00005.gguf' ]"
+"$BIN" quantize -m "$T/sp-f32-00001-of-00004.gguf" -o "$T/sp-q4.gguf" --pure --type Q4_0 --keep-split -t 2 2>/dev/null
+check "--keep-split: 4 parts" "[ -e '$T/sp-q4-00004-of-00004.gguf' ]"
+check "--keep-split parts hold noimat-Q4_0's tensors" \
+      "$HASH '$T/sp-q4-00001-of-00004.gguf' --compare '$Q/hashes.json' noimat-Q4_0.gguf > '$T/sp.cmp' || { cat '$T/sp.cmp'; false; }"
+"$BIN" quantize -m "$T/sp-f32-00001-of-00004.gguf" -o "$T/sp-one.gguf" --pure --type Q4_0 -t 2 2>/dev/null
+check "split input to one file: noimat-Q4_0's tensors" \
+      "$HASH '$T/sp-one.gguf' --compare '$Q/hashes.json' noimat-Q4_0.gguf > '$T/sp.cmp' || { cat '$T/sp.cmp'; false; }"
+rm -f "$T"/sp-*
+
 # metadata as the reference writes it
 kv() { $HASH "$1" --kv | python3 -c "import json,sys;d=json.load(sys.stdin);print(d.get('$2'))"; }
 check "general.file_type 24 (IQ1_S)" "[ \"$(kv $T/ud-iq1_s.gguf general.file_type)\" = 24 ]"
