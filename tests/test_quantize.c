@@ -197,6 +197,22 @@ static void test_needs_imatrix(void **state)
     }
 }
 
+/* Every block type a model file may hold has its quantizer in the traits
+ * table. */
+static void test_traits_column(void **state)
+{
+    (void)state;
+    int n = 0;
+    for (int t = 0; t < MS_TYPE_COUNT; ++t) {
+        const quant_type_info *qi = quant_info(t);
+        if (!qi || !qi->in_files || qi->blck == 1) continue;
+        if (!qi->quantize_row) fail_msg("%s: no quantize_row in the traits table", qi->name);
+        assert_true(quantize_supported(t));
+        ++n;
+    }
+    assert_int_equal(n, 19);
+}
+
 /* A zero row quantizes (the all-zero guards) and dequantizes back to zeros. */
 static void test_zero_rows(void **state)
 {
@@ -221,6 +237,7 @@ int main(void)
         cmocka_unit_test(test_golden_rows),
         cmocka_unit_test(test_imatrix_formats),
         cmocka_unit_test(test_needs_imatrix),
+        cmocka_unit_test(test_traits_column),
         cmocka_unit_test(test_zero_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
