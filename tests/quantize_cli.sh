@@ -98,6 +98,17 @@ check "file_type of noimat-Q6_K is 18, no quantize.imatrix keys" \
 "$BIN" eval -m "$T/ud-iq1_s.gguf" --tokens "1 2 3 4" --greedy 4 >"$T/eval.out" 2>"$T/eval.err"
 check "eval runs the quantized model" "[ $? -eq 0 ] && grep -q greedy '$T/eval.out'"
 
+# the usual sources: a Q8_0 or BF16 file (synth --profile q8_0|bf16) quantizes
+# without --allow-requantize, and the result runs
+"$BIN" synth --tiny --profile q8_0 -o "$T/src-q8.gguf" 2>/dev/null
+"$BIN" quantize -m "$T/src-q8.gguf" -o "$T/q8-xl.gguf" --recipe ud-q2_k_xl -t 2 2>"$T/err"
+check "Q8_0 source -> --recipe ud-q2_k_xl" "[ $? -eq 0 ]"
+check "... runs in eval" "'$BIN' eval -m '$T/q8-xl.gguf' --tokens '1 2 3' --greedy 2 2>/dev/null | grep -q greedy"
+"$BIN" synth --tiny --profile bf16 -o "$T/src-bf16.gguf" 2>/dev/null
+"$BIN" quantize -m "$T/src-bf16.gguf" -o "$T/bf16-q4km.gguf" --type Q4_K_M -t 2 2>"$T/err"
+check "BF16 source -> Q4_K_M" "[ $? -eq 0 ] && '$BIN' eval -m '$T/bf16-q4km.gguf' --tokens '1 2 3' --greedy 2 2>/dev/null | grep -q greedy"
+rm -f "$T"/src-*.gguf "$T/q8-xl.gguf" "$T/bf16-q4km.gguf"
+
 # refusals
 "$BIN" quantize -m "$M" -o "$T/x.gguf" --type IQ1_S -t 2 >/dev/null 2>"$T/err"; rc=$?
 check "IQ1_S without an imatrix: error 1 naming the tensor" "[ $rc -eq 1 ] && grep -q 'blk.0.attn_kv_a_mqa.weight' '$T/err' && grep -q imatrix '$T/err'"
