@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -556,6 +557,13 @@ int quantize_model_run(const quantize_model_opts *o, char *err, size_t errlen)
     if (ftype < 0) {
         snprintf(err, errlen, "unknown quantization type '%s'", ftype_name ? ftype_name : "(none)");
         return -EINVAL;
+    }
+    if (!o->dry_run && o->out) {
+        struct stat si, so;
+        if (stat(o->in, &si) == 0 && stat(o->out, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+            snprintf(err, errlen, "input and output files are the same: '%s'", o->in);
+            return -EINVAL;
+        }
     }
     gguf_file *g = NULL;
     imatrix_data *im = NULL;
