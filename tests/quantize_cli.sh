@@ -66,6 +66,16 @@ check "--dry-run prints the final size" "grep -q 'quant size' '$T/ud-iq1_s.log'"
 check "--recipe ud-iq1_s output equals the reference's ud-iq1_s.gguf" \
       "$HASH '$T/ud-iq1_s.gguf' --compare '$Q/hashes.json' ud-iq1_s.gguf > '$T/recipe.cmp' || { cat '$T/recipe.cmp'; false; }"
 
+# --tensor-type: unanchored, first match wins, applies with --pure too
+"$BIN" quantize -m "$M" --type Q4_0 --pure --tensor-type 'ffn_down=q8_0' --tensor-type 'blk\.1\.ffn_down_exps=q6_K' \
+  --dry-run --print-tensor-types >"$T/tt.txt" 2>/dev/null
+first=$(grep -cxF '^blk\.1\.ffn_down_exps\.weight$=q8_0' "$T/tt.txt")
+n_down=$(grep -c 'ffn_down.*=q8_0$' "$T/tt.txt"); n_q8=$(grep -c '=q8_0$' "$T/tt.txt")
+n_q40=$(grep -c '=q4_0$' "$T/tt.txt"); n_all=$(wc -l < "$T/tt.txt")
+check "--tensor-type first match wins" "[ $first -eq 1 ]"
+check "--tensor-type matches anywhere in the name (7 ffn_down tensors, nothing else)" "[ $n_down -eq 7 ] && [ $n_q8 -eq 7 ]"
+check "other tensors keep the --pure type" "[ $n_q40 -eq $((n_all - 7)) ] && [ $n_all -gt 40 ]"
+
 # split sets: --split-max-size writes one (here of the F32 model, copied by
 # --type F32), a split input quantizes to the same bytes, and --keep-split
 # keeps its parts
