@@ -22,11 +22,12 @@
 
 #include "quant_blocks.h"
 #include "quant_ref.h"
+#include "quantize.h"
 
 /* F16/BF16 elements are raw 16-bit patterns (ggml_fp16_t, ggml_bf16_t).
  * Columns: geometry, act_type, in_files, then the scalar reference:
  * vec_dot, dequant, from_float (act types), mul_mat (column-count orders);
- * quantize_row (weights from float, simd/quantize.c) is not named here yet. */
+ * quantize_row (weights from float, simd/quantize.c). */
 #define GEOM(NAME, QK, BLOCK, ACT, IN_FILES)                                                       \
     .name = NAME, .blck = QK, .type_size = (int)sizeof(BLOCK), .act_type = ACT, .in_files = IN_FILES
 #define WEIGHT(t) .vec_dot = quant_ref_dot_##t, .dequant = quant_ref_dequant_##t
@@ -38,32 +39,51 @@ static const quant_type_info infos[MS_TYPE_COUNT] = {
                      .from_float = quant_ref_from_float_f16, .mul_mat = quant_ref_mul_mat_f16},
     [MS_TYPE_BF16] = {GEOM("BF16", 1, uint16_t, MS_TYPE_BF16, true), WEIGHT(bf16),
                       .from_float = quant_ref_from_float_bf16, .mul_mat = quant_ref_mul_mat_bf16},
-    [MS_TYPE_Q4_0] = {GEOM("Q4_0", QK4_0, block_q4_0, MS_TYPE_Q8_0, true), WEIGHT(q4_0)},
-    [MS_TYPE_Q4_1] = {GEOM("Q4_1", QK4_1, block_q4_1, MS_TYPE_Q8_1, true), WEIGHT(q4_1)},
-    [MS_TYPE_Q5_0] = {GEOM("Q5_0", QK5_0, block_q5_0, MS_TYPE_Q8_0, true), WEIGHT(q5_0)},
-    [MS_TYPE_Q5_1] = {GEOM("Q5_1", QK5_1, block_q5_1, MS_TYPE_Q8_1, true), WEIGHT(q5_1)},
+    [MS_TYPE_Q4_0] = {GEOM("Q4_0", QK4_0, block_q4_0, MS_TYPE_Q8_0, true), WEIGHT(q4_0),
+                      .quantize_row = quantize_q4_0},
+    [MS_TYPE_Q4_1] = {GEOM("Q4_1", QK4_1, block_q4_1, MS_TYPE_Q8_1, true), WEIGHT(q4_1),
+                      .quantize_row = quantize_q4_1},
+    [MS_TYPE_Q5_0] = {GEOM("Q5_0", QK5_0, block_q5_0, MS_TYPE_Q8_0, true), WEIGHT(q5_0),
+                      .quantize_row = quantize_q5_0},
+    [MS_TYPE_Q5_1] = {GEOM("Q5_1", QK5_1, block_q5_1, MS_TYPE_Q8_1, true), WEIGHT(q5_1),
+                      .quantize_row = quantize_q5_1},
     [MS_TYPE_Q8_0] = {GEOM("Q8_0", QK8_0, block_q8_0, MS_TYPE_Q8_0, true), WEIGHT(q8_0),
-                      .from_float = quant_ref_from_float_q8_0},
+                      .from_float = quant_ref_from_float_q8_0,
+                      .quantize_row = quantize_q8_0},
     [MS_TYPE_Q8_1] = {GEOM("Q8_1", QK8_1, block_q8_1, MS_TYPE_Q8_1, false),
                       .dequant = quant_ref_dequant_q8_1, .from_float = quant_ref_from_float_q8_1},
     [MS_TYPE_Q2_K] = {GEOM("Q2_K", QK_K, block_q2_K, MS_TYPE_Q8_K, true), WEIGHT(q2_K),
-                      .mul_mat = quant_ref_mul_mat_q2_K},
-    [MS_TYPE_Q3_K] = {GEOM("Q3_K", QK_K, block_q3_K, MS_TYPE_Q8_K, true), WEIGHT(q3_K)},
+                      .mul_mat = quant_ref_mul_mat_q2_K,
+                      .quantize_row = quantize_q2_K},
+    [MS_TYPE_Q3_K] = {GEOM("Q3_K", QK_K, block_q3_K, MS_TYPE_Q8_K, true), WEIGHT(q3_K),
+                      .quantize_row = quantize_q3_K},
     [MS_TYPE_Q4_K] = {GEOM("Q4_K", QK_K, block_q4_K, MS_TYPE_Q8_K, true), WEIGHT(q4_K),
-                      .mul_mat = quant_ref_mul_mat_q4_K},
-    [MS_TYPE_Q5_K] = {GEOM("Q5_K", QK_K, block_q5_K, MS_TYPE_Q8_K, true), WEIGHT(q5_K)},
-    [MS_TYPE_Q6_K] = {GEOM("Q6_K", QK_K, block_q6_K, MS_TYPE_Q8_K, true), WEIGHT(q6_K)},
+                      .mul_mat = quant_ref_mul_mat_q4_K,
+                      .quantize_row = quantize_q4_K},
+    [MS_TYPE_Q5_K] = {GEOM("Q5_K", QK_K, block_q5_K, MS_TYPE_Q8_K, true), WEIGHT(q5_K),
+                      .quantize_row = quantize_q5_K},
+    [MS_TYPE_Q6_K] = {GEOM("Q6_K", QK_K, block_q6_K, MS_TYPE_Q8_K, true), WEIGHT(q6_K),
+                      .quantize_row = quantize_q6_K},
     [MS_TYPE_Q8_K] = {GEOM("Q8_K", QK_K, block_q8_K, MS_TYPE_Q8_K, false),
                       .dequant = quant_ref_dequant_q8_K, .from_float = quant_ref_from_float_q8_K},
-    [MS_TYPE_IQ2_XXS] = {GEOM("IQ2_XXS", QK_K, block_iq2_xxs, MS_TYPE_Q8_K, true), WEIGHT(iq2_xxs)},
-    [MS_TYPE_IQ2_XS] = {GEOM("IQ2_XS", QK_K, block_iq2_xs, MS_TYPE_Q8_K, true), WEIGHT(iq2_xs)},
-    [MS_TYPE_IQ2_S] = {GEOM("IQ2_S", QK_K, block_iq2_s, MS_TYPE_Q8_K, true), WEIGHT(iq2_s)},
-    [MS_TYPE_IQ3_XXS] = {GEOM("IQ3_XXS", QK_K, block_iq3_xxs, MS_TYPE_Q8_K, true), WEIGHT(iq3_xxs)},
-    [MS_TYPE_IQ3_S] = {GEOM("IQ3_S", QK_K, block_iq3_s, MS_TYPE_Q8_K, true), WEIGHT(iq3_s)},
-    [MS_TYPE_IQ1_S] = {GEOM("IQ1_S", QK_K, block_iq1_s, MS_TYPE_Q8_K, true), WEIGHT(iq1_s)},
-    [MS_TYPE_IQ1_M] = {GEOM("IQ1_M", QK_K, block_iq1_m, MS_TYPE_Q8_K, true), WEIGHT(iq1_m)},
-    [MS_TYPE_IQ4_NL] = {GEOM("IQ4_NL", QK4_NL, block_iq4_nl, MS_TYPE_Q8_0, true), WEIGHT(iq4_nl)},
-    [MS_TYPE_IQ4_XS] = {GEOM("IQ4_XS", QK_K, block_iq4_xs, MS_TYPE_Q8_K, true), WEIGHT(iq4_xs)},
+    [MS_TYPE_IQ2_XXS] = {GEOM("IQ2_XXS", QK_K, block_iq2_xxs, MS_TYPE_Q8_K, true), WEIGHT(iq2_xxs),
+                         .quantize_row = quantize_iq2_xxs},
+    [MS_TYPE_IQ2_XS] = {GEOM("IQ2_XS", QK_K, block_iq2_xs, MS_TYPE_Q8_K, true), WEIGHT(iq2_xs),
+                        .quantize_row = quantize_iq2_xs},
+    [MS_TYPE_IQ2_S] = {GEOM("IQ2_S", QK_K, block_iq2_s, MS_TYPE_Q8_K, true), WEIGHT(iq2_s),
+                       .quantize_row = quantize_iq2_s},
+    [MS_TYPE_IQ3_XXS] = {GEOM("IQ3_XXS", QK_K, block_iq3_xxs, MS_TYPE_Q8_K, true), WEIGHT(iq3_xxs),
+                         .quantize_row = quantize_iq3_xxs},
+    [MS_TYPE_IQ3_S] = {GEOM("IQ3_S", QK_K, block_iq3_s, MS_TYPE_Q8_K, true), WEIGHT(iq3_s),
+                       .quantize_row = quantize_iq3_s},
+    [MS_TYPE_IQ1_S] = {GEOM("IQ1_S", QK_K, block_iq1_s, MS_TYPE_Q8_K, true), WEIGHT(iq1_s),
+                       .quantize_row = quantize_iq1_s},
+    [MS_TYPE_IQ1_M] = {GEOM("IQ1_M", QK_K, block_iq1_m, MS_TYPE_Q8_K, true), WEIGHT(iq1_m),
+                       .quantize_row = quantize_iq1_m},
+    [MS_TYPE_IQ4_NL] = {GEOM("IQ4_NL", QK4_NL, block_iq4_nl, MS_TYPE_Q8_0, true), WEIGHT(iq4_nl),
+                        .quantize_row = quantize_iq4_nl},
+    [MS_TYPE_IQ4_XS] = {GEOM("IQ4_XS", QK_K, block_iq4_xs, MS_TYPE_Q8_K, true), WEIGHT(iq4_xs),
+                        .quantize_row = quantize_iq4_xs},
 };
 #undef GEOM
 #undef WEIGHT

@@ -4,7 +4,8 @@
  * algorithms are ported from it: the reference's output is the
  * specification, so every float expression keeps its order and grouping).
  *
- * Owns: quantize_<type>() per weight type, quantize_chunk() dispatch,
+ * Owns: quantize_<type>() per weight type (the traits table's quantize_row
+ * column, simd/quant_traits.c), quantize_chunk() dispatch through it,
  * quantize_needs_imatrix(), and the i-quant search tables (quantize_init,
  * built once, read-only afterwards).
  * Does not own: block layouts (quant_blocks.h), dequantization and dot
@@ -1871,21 +1872,36 @@ nomem:
     return -ENOMEM;
 }
 
-static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
-static int tables_rc;
+/* Each table is built on first use (IQ1's takes most of a second) and is
+ * read-only afterwards; the mutex orders the build before every use. */
+static pthread_mutex_t tables_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void tables_build(void)
+int quantize_init_type(int type)
 {
-    static const int t2[] = {MS_TYPE_IQ2_XXS, MS_TYPE_IQ2_XS, MS_TYPE_IQ1_S, MS_TYPE_IQ2_S};
-    for (size_t i = 0; i < sizeof t2 / sizeof t2[0] && !tables_rc; ++i) tables_rc = iq2_init_type(t2[i]);
-    if (!tables_rc) tables_rc = iq3_init_size(256);
-    if (!tables_rc) tables_rc = iq3_init_size(512);
+    int rc = 0;
+    pthread_mutex_lock(&tables_lock);
+    switch (type) {
+    case MS_TYPE_IQ2_XXS: case MS_TYPE_IQ2_XS: case MS_TYPE_IQ1_S: case MS_TYPE_IQ1_M: case MS_TYPE_IQ2_S:
+        if (!iq2_data[iq2_data_index(type)].grid) rc = iq2_init_type(type);
+        break;
+    case MS_TYPE_IQ3_XXS: case MS_TYPE_IQ3_S: {
+        const int size = type == MS_TYPE_IQ3_XXS ? 256 : 512;
+        if (!iq3_data[iq3_data_index(size)].grid) rc = iq3_init_size(size);
+        break;
+    }
+    default: break;
+    }
+    pthread_mutex_unlock(&tables_lock);
+    return rc;
 }
 
 int quantize_init(void)
 {
-    pthread_once(&tables_once, tables_build);
-    return tables_rc;
+    static const int all[] = {MS_TYPE_IQ2_XXS, MS_TYPE_IQ2_XS, MS_TYPE_IQ1_S, MS_TYPE_IQ2_S, MS_TYPE_IQ3_XXS,
+                              MS_TYPE_IQ3_S};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof all / sizeof all[0] && !rc; ++i) rc = quantize_init_type(all[i]);
+    return rc;
 }
 
 
@@ -2262,6 +2278,7 @@ static void quantize_row_iq2_xs_impl(const float * restrict x, void * restrict v
 }
 
 size_t quantize_iq2_xxs(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
+    if (quantize_init_type(MS_TYPE_IQ2_XXS)) return 0; /* tables on first use */
     assert(n_per_row%QK_K == 0);
     int64_t nblock = n_per_row/QK_K;
     char * qrow = (char *)dst;
@@ -2274,6 +2291,7 @@ size_t quantize_iq2_xxs(const float * restrict src, void * restrict dst, int64_t
 }
 
 size_t quantize_iq2_xs(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
+    if (quantize_init_type(MS_TYPE_IQ2_XS)) return 0; /* tables on first use */
     assert(n_per_row%QK_K == 0);
     int64_t nblock = n_per_row/QK_K;
     char * qrow = (char *)dst;
@@ -2520,6 +2538,7 @@ static void quantize_row_iq3_xxs_impl(int grid_size, const float * restrict x, v
 }
 
 size_t quantize_iq3_xxs(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
+    if (quantize_init_type(MS_TYPE_IQ3_XXS)) return 0; /* tables on first use */
     assert(n_per_row%QK_K == 0);
     int64_t nblock = n_per_row/QK_K;
     char * qrow = (char *)dst;
@@ -2711,6 +2730,7 @@ static void quantize_row_iq3_s_impl(int block_size, const float * restrict x, vo
 
 #define IQ3S_BLOCK_SIZE 32
 size_t quantize_iq3_s(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
+    if (quantize_init_type(MS_TYPE_IQ3_S)) return 0; /* tables on first use */
     assert(n_per_row%QK_K == 0);
     int64_t nblock = n_per_row/QK_K;
     float scales[QK_K/IQ3S_BLOCK_SIZE];
@@ -2947,6 +2967,7 @@ static void quantize_row_iq1_s_impl(const float * restrict x, void * restrict vy
 }
 
 size_t quantize_iq1_s(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
+    if (quantize_init_type(MS_TYPE_IQ1_S)) return 0; /* tables on first use */
     assert(n_per_row%QK_K == 0);
     float  scales[QK_K/IQ1S_BLOCK_SIZE];
     float  weight[IQ1S_BLOCK_SIZE];
@@ -3221,6 +3242,7 @@ static void quantize_row_iq1_m_impl(const float * restrict x, void * restrict vy
 }
 
 size_t quantize_iq1_m(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
+    if (quantize_init_type(MS_TYPE_IQ1_M)) return 0; /* tables on first use */
     assert(n_per_row%QK_K == 0);
     float  scales[QK_K/IQ1M_BLOCK_SIZE];
     float  weight[IQ1M_BLOCK_SIZE];
@@ -3559,6 +3581,7 @@ static void quantize_row_iq2_s_impl(const float * restrict x, void * restrict vy
 }
 
 size_t quantize_iq2_s(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
+    if (quantize_init_type(MS_TYPE_IQ2_S)) return 0; /* tables on first use */
     assert(n_per_row%QK_K == 0);
     int64_t nblock = n_per_row/QK_K;
     char * qrow = (char *)dst;
@@ -3573,37 +3596,10 @@ size_t quantize_iq2_s(const float * restrict src, void * restrict dst, int64_t n
 
 /* ---- dispatch ---- */
 
-typedef size_t (*quantize_fn)(const float *, void *, int64_t, int64_t, const float *);
-
-static quantize_fn quantize_fn_of(int type)
-{
-    switch (type) {
-    case MS_TYPE_Q4_0: return quantize_q4_0;
-    case MS_TYPE_Q4_1: return quantize_q4_1;
-    case MS_TYPE_Q5_0: return quantize_q5_0;
-    case MS_TYPE_Q5_1: return quantize_q5_1;
-    case MS_TYPE_Q8_0: return quantize_q8_0;
-    case MS_TYPE_Q2_K: return quantize_q2_K;
-    case MS_TYPE_Q3_K: return quantize_q3_K;
-    case MS_TYPE_Q4_K: return quantize_q4_K;
-    case MS_TYPE_Q5_K: return quantize_q5_K;
-    case MS_TYPE_Q6_K: return quantize_q6_K;
-    case MS_TYPE_IQ2_XXS: return quantize_iq2_xxs;
-    case MS_TYPE_IQ2_XS: return quantize_iq2_xs;
-    case MS_TYPE_IQ2_S: return quantize_iq2_s;
-    case MS_TYPE_IQ3_XXS: return quantize_iq3_xxs;
-    case MS_TYPE_IQ3_S: return quantize_iq3_s;
-    case MS_TYPE_IQ1_S: return quantize_iq1_s;
-    case MS_TYPE_IQ1_M: return quantize_iq1_m;
-    case MS_TYPE_IQ4_NL: return quantize_iq4_nl;
-    case MS_TYPE_IQ4_XS: return quantize_iq4_xs;
-    default: return NULL;
-    }
-}
-
 bool quantize_supported(int type)
 {
-    return quantize_fn_of(type) || type == MS_TYPE_F32 || type == MS_TYPE_F16 || type == MS_TYPE_BF16;
+    const quant_type_info *qi = quant_info(type);
+    return qi && (qi->quantize_row || type == MS_TYPE_F32 || type == MS_TYPE_F16 || type == MS_TYPE_BF16);
 }
 
 bool quantize_needs_imatrix(int type)
@@ -3627,7 +3623,7 @@ size_t quantize_chunk(int type, const float *src, void *dst, int64_t nrow, int64
         return (size_t)n * 2;
     default: break;
     }
-    quantize_fn fn = quantize_fn_of(type);
-    if (!fn || (quantize_needs_imatrix(type) && !imatrix)) return 0;
-    return fn(src, dst, nrow, n_per_row, imatrix);
+    const quant_type_info *qi = quant_info(type);
+    if (!qi || !qi->quantize_row || (quantize_needs_imatrix(type) && !imatrix)) return 0;
+    return qi->quantize_row(src, dst, nrow, n_per_row, imatrix);
 }

@@ -5,10 +5,13 @@
  * quant_row_bytes(type, n_per_row) bytes at dst; imatrix, when not NULL,
  * holds n_per_row importance weights (one per column, shared by the rows).
  * Returns the bytes written.  Output is bit for bit the reference
- * quantizer's for the same input.  The i-quants (IQ1_*, IQ2_*, IQ3_*) need
- * quantize_init() to have returned 0; IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS (and the
- * reference's Q2_K below 3 bits does not) need imatrix (quantize_needs_imatrix).
- * Thread safety: reentrant after quantize_init(). */
+ * quantizer's for the same input.  These functions fill the traits table's
+ * quantize_row column (quant_info(type)->quantize_row).
+ * The i-quants (IQ1_*, IQ2_*, IQ3_*) build their search tables on first use
+ * (0 bytes written if that runs out of memory; quantize_init_type() reports
+ * it first).  IQ1_S, IQ2_XXS and IQ2_XS need imatrix (quantize_needs_imatrix);
+ * without it quantize_chunk writes nothing.
+ * Thread safety: reentrant; the one-time table builds are serialized. */
 #ifndef MS_QUANTIZE_H
 #define MS_QUANTIZE_H
 
@@ -16,9 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Builds the i-quant search tables once (thread-safe, idempotent).
- * Returns 0 or -ENOMEM. */
+/* Builds the i-quant search tables once (thread-safe, idempotent): all of
+ * them, or the one `type` needs (nothing for the other types).  Returns 0
+ * or -ENOMEM. */
 int quantize_init(void);
+int quantize_init_type(int type);
 
 /* Whether `type` is a weight type this quantizer can produce. */
 bool quantize_supported(int type);

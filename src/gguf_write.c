@@ -406,6 +406,37 @@ out:
     return rc;
 }
 
+/* Writes parts [start[p], start[p+1]) for p < n_parts as
+ * <prefix>-0000p-of-0000N.gguf. */
+static int write_split(gguf_writer *w, const char *path, const size_t *start, size_t n_parts, char *first_part,
+                       char *err, size_t errlen)
+{
+    char prefix[4000];
+    size_t pl = strlen(path);
+    if (pl > 5 && !strcmp(path + pl - 5, ".gguf"))
+        pl -= 5;
+    snprintf(prefix, sizeof prefix, "%.*s", (int)pl, path);
+    int rc = 0;
+    for (size_t p = 0; p < n_parts && !rc; p++) {
+        wbuf ex[3] = {{0}};
+        gguf_value vno = {.type = GGUF_T_UINT16, .u = p};
+        gguf_value vcount = {.type = GGUF_T_UINT16, .u = n_parts};
+        gguf_value vtc = {.type = GGUF_T_INT32, .i = (int64_t)w->n_t};
+        rc |= wb_str(&ex[0], "split.no", 8) | ser_value(&ex[0], &vno, true);
+        rc |= wb_str(&ex[1], "split.count", 11) | ser_value(&ex[1], &vcount, true);
+        rc |= wb_str(&ex[2], "split.tensors.count", 19) | ser_value(&ex[2], &vtc, true);
+        char pp[4096];
+        snprintf(pp, sizeof pp, "%s-%05zu-of-%05zu.gguf", prefix, p + 1, n_parts);
+        if (p == 0 && first_part)
+            snprintf(first_part, 4096, "%s", pp);
+        if (!rc)
+            rc = write_part(w, pp, start[p], start[p + 1], ex, 3, p == 0, err, errlen);
+        for (int k = 0; k < 3; k++)
+            free(ex[k].p);
+    }
+    return rc;
+}
+
 int gguf_writer_write(gguf_writer *w, const char *path, uint64_t max_part_bytes, char *first_part,
                       char *err, size_t errlen)
 {
@@ -430,29 +461,33 @@ int gguf_writer_write(gguf_writer *w, const char *path, uint64_t max_part_bytes,
     }
     n_parts++;
     start[n_parts] = w->n_t;
-    char prefix[4000];
-    size_t pl = strlen(path);
-    if (pl > 5 && !strcmp(path + pl - 5, ".gguf"))
-        pl -= 5;
-    snprintf(prefix, sizeof prefix, "%.*s", (int)pl, path);
-    int rc = 0;
-    for (size_t p = 0; p < n_parts && !rc; p++) {
-        wbuf ex[3] = {{0}};
-        gguf_value vno = {.type = GGUF_T_UINT16, .u = p};
-        gguf_value vcount = {.type = GGUF_T_UINT16, .u = n_parts};
-        gguf_value vtc = {.type = GGUF_T_INT32, .i = (int64_t)w->n_t};
-        rc |= wb_str(&ex[0], "split.no", 8) | ser_value(&ex[0], &vno, true);
-        rc |= wb_str(&ex[1], "split.count", 11) | ser_value(&ex[1], &vcount, true);
-        rc |= wb_str(&ex[2], "split.tensors.count", 19) | ser_value(&ex[2], &vtc, true);
-        char pp[4096];
-        snprintf(pp, sizeof pp, "%s-%05zu-of-%05zu.gguf", prefix, p + 1, n_parts);
-        if (p == 0 && first_part)
-            snprintf(first_part, 4096, "%s", pp);
-        if (!rc)
-            rc = write_part(w, pp, start[p], start[p + 1], ex, 3, p == 0, err, errlen);
-        for (int k = 0; k < 3; k++)
-            free(ex[k].p);
+    int rc = write_split(w, path, start, n_parts, first_part, err, errlen);
+    free(start);
+    return rc;
+}
+
+int gguf_writer_write_parts(gguf_writer *w, const char *path, const uint32_t *part, char *first_part, char *err,
+                            size_t errlen)
+{
+    if (first_part)
+        snprintf(first_part, 4096, "%s", path);
+    size_t *start = malloc((w->n_t + 2) * sizeof *start);
+    if (!start)
+        return -ENOMEM;
+    size_t n_parts = 0;
+    start[0] = 0;
+    for (size_t i = 1; i < w->n_t; i++) {
+        if (part[i] < part[i - 1]) {
+            free(start);
+            snprintf(err, errlen, "%s: tensors not in part order", path);
+            return -EINVAL;
+        }
+        if (part[i] != part[i - 1])
+            start[++n_parts] = i;
     }
+    n_parts++;
+    start[n_parts] = w->n_t;
+    int rc = write_split(w, path, start, n_parts, first_part, err, errlen);
     free(start);
     return rc;
 }

@@ -52,4 +52,10 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint
 int gguf_writer_write(gguf_writer *w, const char *path, uint64_t max_part_bytes, char *first_part,
                       char *err, size_t errlen);
 
+/* Writes a split set with the parts given per tensor (part[i] for the i-th
+ * added tensor, nondecreasing; a part number not used is skipped), named
+ * and keyed as gguf_writer_write's split output. */
+int gguf_writer_write_parts(gguf_writer *w, const char *path, const uint32_t *part, char *first_part, char *err,
+                            size_t errlen);
+
 #endif

@@ -7,11 +7,12 @@
  * --tensor-type regex, else the ftype's mix rules unless --pure; then the
  * shape fallback), counters advanced only where the reference advances
  * them.  Data: each tensor is produced on demand by the writer's fill
- * callback, one expert slice (ne0 x ne1) at a time: read, convert to float,
- * quantize rows over the pool, hand out bytes.  Rows are independent, so the
+ * callback, a chunk of at most CHUNK_FLOATS elements of rows within one
+ * expert at a time: read, convert to float, quantize rows over the pool,
+ * hand out bytes.  Rows are independent, so the
  * bytes do not depend on the thread count.
  * Invariant: fill calls for one tensor come in increasing offsets (the
- * writer streams), so one slice buffer per tensor suffices. */
+ * writer streams), so one chunk buffer suffices. */
 #include "quantize_model.h"
 
 #include <ctype.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -345,16 +347,21 @@ typedef struct tensor_job {
     const float *imatrix;     /* ne0 * ne2 values or NULL */
     struct run_ctx *run;
     int index;
-    int64_t slice;            /* index of the slice held in q, -1 none */
-    uint64_t slice_bytes;     /* quantized bytes of one slice */
+    int64_t row0, nrows;      /* rows (over all experts) held in run->q; nrows 0: none */
+    uint64_t row_bytes;       /* quantized bytes of one row */
+    int64_t chunk_rows;       /* rows per chunk: a chunk never crosses an expert */
 } tensor_job;
+
+/* Floats converted and quantized per step: bounds the working set (an R1
+ * token embedding is 3.7 GB of floats, an expert slice 59 MB). */
+#define CHUNK_FLOATS (16u << 20)
 
 typedef struct run_ctx {
     const quantize_model_opts *o;
     tpool *pool;
-    float *f32;               /* one slice of floats */
-    uint8_t *raw;             /* one slice of source bytes */
-    uint8_t *q;               /* one slice quantized */
+    float *f32;               /* one chunk of floats */
+    uint8_t *raw;             /* one chunk of source bytes */
+    uint8_t *q;               /* one chunk quantized */
     size_t f32_cap, raw_cap, q_cap;
     int n_tensors;
     uint64_t in_total, in_done;
@@ -399,23 +406,26 @@ static double elapsed_s(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
 }
 
-/* Quantizes slice i2 of the tensor into run->q. */
-static int make_slice(tensor_job *j, int64_t i2)
+/* Quantizes the chunk holding global row `grow_` (rows of all experts
+ * counted together) into run->q. */
+static int make_chunk(tensor_job *j, int64_t grow_)
 {
     run_ctx *r = j->run;
     const gguf_tensor *t = j->src;
-    const int64_t ne0 = t->ne[0];
-    const int64_t rows = t->ne[1];
+    const int64_t ne0 = t->ne[0], ne1 = t->ne[1];
+    const int64_t i2 = grow_ / ne1, within = grow_ % ne1 / j->chunk_rows * j->chunk_rows;
+    const int64_t rows = ne1 - within < j->chunk_rows ? ne1 - within : j->chunk_rows;
     const int64_t n = ne0 * rows;
-    const size_t src_bytes = quant_row_bytes((int)t->type, ne0) * (size_t)rows;
+    const size_t src_row = quant_row_bytes((int)t->type, ne0), src_bytes = src_row * (size_t)rows;
     int rc = grow((void **)&r->raw, &r->raw_cap, src_bytes);
     rc = rc ? rc : grow((void **)&r->f32, &r->f32_cap, (size_t)n * sizeof(float));
-    rc = rc ? rc : grow((void **)&r->q, &r->q_cap, j->slice_bytes);
+    rc = rc ? rc : grow((void **)&r->q, &r->q_cap, (size_t)j->row_bytes * (size_t)rows);
     if (rc) {
-        snprintf(r->err, r->errlen, "%s: out of memory for one slice", t->name);
+        snprintf(r->err, r->errlen, "%s: out of memory for %" PRId64 " rows", t->name, rows);
         return rc;
     }
-    rc = gguf_read(j->g, t->part, t->offset + (uint64_t)i2 * src_bytes, r->raw, src_bytes, r->err, r->errlen);
+    const int64_t first = i2 * ne1 + within;
+    rc = gguf_read(j->g, t->part, t->offset + (uint64_t)first * src_row, r->raw, src_bytes, r->err, r->errlen);
     if (rc) return rc;
     if (t->type == MS_TYPE_F32) memcpy(r->f32, r->raw, (size_t)n * sizeof(float));
     else if (quant_dequantize_row((int)t->type, r->raw, r->f32, n)) {
@@ -424,14 +434,15 @@ static int make_slice(tensor_job *j, int64_t i2)
     }
     slice_work w = {j->type, r->f32, r->q, rows, ne0, j->imatrix ? j->imatrix + i2 * ne0 : NULL};
     tpool_run(r->pool, slice_job, &w);
-    j->slice = i2;
+    j->row0 = first;
+    j->nrows = rows;
     r->in_done += src_bytes;
     if (r->o->log) {
         /* a terminal gets one line redrawn at most 4 times a second; a log
          * file one line per tensor */
         const double s = elapsed_s(&r->t0), frac = r->in_total ? (double)r->in_done / (double)r->in_total : 1.0;
         const bool tty = isatty(fileno(r->o->log));
-        if (tty ? s - r->last_report >= 0.25 : i2 == 0) {
+        if (tty ? s - r->last_report >= 0.25 : first == 0) {
             r->last_report = s;
             const double eta = frac > 0 ? s / frac - s : 0;
             fprintf(r->o->log, "%s[%4d/%4d] %-36s %-7s -> %-7s %5.1f%%  %.0f s, ETA %.0f s%s", tty ? "\r" : "",
@@ -448,13 +459,13 @@ static int fill_quantized(void *ud, void *buf, uint64_t off, size_t n)
     tensor_job *j = ud;
     uint8_t *out = buf;
     while (n) {
-        const int64_t i2 = (int64_t)(off / j->slice_bytes);
-        if (j->slice != i2) {
-            int rc = make_slice(j, i2);
+        const int64_t row = (int64_t)(off / j->row_bytes);
+        if (row < j->row0 || row >= j->row0 + j->nrows) {
+            int rc = make_chunk(j, row);
             if (rc) return rc;
         }
-        const uint64_t in = off - (uint64_t)i2 * j->slice_bytes;
-        size_t take = (size_t)(j->slice_bytes - in);
+        const uint64_t in = off - (uint64_t)j->row0 * j->row_bytes;
+        size_t take = (size_t)((uint64_t)j->nrows * j->row_bytes - in);
         if (take > n) take = n;
         memcpy(out, j->run->q + in, take);
         out += take;
@@ -519,6 +530,13 @@ static int cmp_tensor_name(const void *a, const void *b)
     return strcmp((*(const gguf_tensor *const *)a)->name, (*(const gguf_tensor *const *)b)->name);
 }
 
+static int cmp_tensor_place(const void *a, const void *b)
+{
+    const gguf_tensor *x = *(const gguf_tensor *const *)a, *y = *(const gguf_tensor *const *)b;
+    if (x->part != y->part) return x->part < y->part ? -1 : 1;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
 static int arch_u32(const gguf_file *g, const char *arch, const char *key, uint32_t *out)
 {
     char k[256];
@@ -540,9 +558,12 @@ int quantize_model_run(const quantize_model_opts *o, char *err, size_t errlen)
         snprintf(err, errlen, "unknown quantization type '%s'", ftype_name ? ftype_name : "(none)");
         return -EINVAL;
     }
-    if ((rc = quantize_init())) {
-        snprintf(err, errlen, "cannot build the i-quant tables: out of memory");
-        return rc;
+    if (!o->dry_run && o->out) {
+        struct stat si, so;
+        if (stat(o->in, &si) == 0 && stat(o->out, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+            snprintf(err, errlen, "input and output files are the same: '%s'", o->in);
+            return -EINVAL;
+        }
     }
     gguf_file *g = NULL;
     imatrix_data *im = NULL;
@@ -611,7 +632,8 @@ int quantize_model_run(const quantize_model_opts *o, char *err, size_t errlen)
         goto out;
     }
     for (int i = 0; i < nt; ++i) ts[i] = &g->tensors[i];
-    qsort(ts, (size_t)nt, sizeof *ts, cmp_tensor_name);
+    const bool keep_split = o->keep_split && g->n_parts > 1;
+    qsort(ts, (size_t)nt, sizeof *ts, keep_split ? cmp_tensor_place : cmp_tensor_name);
     for (int i = 0; i < nt; ++i) {
         const int c = category(ts[i]->name);
         if (cat_attn_v(c)) ++st.n_attn_wv;
@@ -659,7 +681,7 @@ int quantize_model_run(const quantize_model_opts *o, char *err, size_t errlen)
             }
         }
         tensor_job *j = &jobs[i];
-        *j = (tensor_job){.g = g, .src = t, .type = type, .run = &run, .index = i, .slice = -1};
+        *j = (tensor_job){.g = g, .src = t, .type = type, .run = &run, .index = i};
         const bool need = allow && requires_imatrix(t->name, type, ftype);
         if (allow && type != (int)t->type) {
             if (!quantize_supported(type)) {
@@ -701,10 +723,12 @@ int quantize_model_run(const quantize_model_opts *o, char *err, size_t errlen)
                 rc = -EINVAL;
                 break;
             }
-            j->slice_bytes = quant_row_bytes(type, t->ne[0]) * (uint64_t)t->ne[1];
+            j->row_bytes = quant_row_bytes(type, t->ne[0]);
+            j->chunk_rows = (int64_t)(CHUNK_FLOATS / (uint64_t)t->ne[0]);
+            if (j->chunk_rows < 1) j->chunk_rows = 1;
         }
         const uint64_t nb_out = (allow && type != (int)t->type)
-                                    ? j->slice_bytes * (uint64_t)(t->ne[2] * t->ne[3])
+                                    ? j->row_bytes * (uint64_t)(t->ne[1] * t->ne[2] * t->ne[3])
                                     : t->nbytes;
         size_in += t->nbytes;
         size_out += nb_out;
@@ -716,6 +740,11 @@ int quantize_model_run(const quantize_model_opts *o, char *err, size_t errlen)
     pcre2_match_data_free(md);
     if (rc) goto out;
     if (o->print_types) print_plan(o->print_types, ts, jobs, nt);
+    for (int i = 0; i < nt && !o->dry_run; ++i)
+        if (jobs[i].type != (int)ts[i]->type && (rc = quantize_init_type(jobs[i].type))) {
+            snprintf(err, errlen, "cannot build the %s search tables: out of memory", quant_info(jobs[i].type)->name);
+            goto out;
+        }
     run.n_tensors = nt;
     run.in_total = size_in;
     if (o->log)
@@ -761,7 +790,18 @@ int quantize_model_run(const quantize_model_opts *o, char *err, size_t errlen)
     }
     if ((rc = tpool_create(&run.pool, o->n_threads, err, errlen))) goto out;
     clock_gettime(CLOCK_MONOTONIC, &run.t0);
-    rc = gguf_writer_write(w, o->out, o->split_max_bytes, NULL, err, errlen);
+    if (keep_split) {
+        uint32_t *part = malloc((size_t)nt * sizeof *part);
+        if (!part) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        for (int i = 0; i < nt; ++i) part[i] = ts[i]->part;
+        rc = gguf_writer_write_parts(w, o->out, part, NULL, err, errlen);
+        free(part);
+    } else {
+        rc = gguf_writer_write(w, o->out, o->split_max_bytes, NULL, err, errlen);
+    }
     if (o->log) fprintf(o->log, "\n%s %s in %.1f s\n", rc ? "failed writing" : "wrote", o->out, elapsed_s(&run.t0));
 out:
     tpool_destroy(run.pool);

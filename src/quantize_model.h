@@ -8,8 +8,9 @@
  * output metadata (general.file_type, general.quantization_version,
  * quantize.imatrix.*) and the run.  Does not own: the block quantizers
  * (simd/quantize.c), importance matrix files (imatrix_load.c), GGUF I/O.
- * Memory: one expert slice of floats and its quantized bytes per tensor in
- * flight, independent of the model size.
+ * Memory: one chunk of rows (at most 16 Mi floats, within one expert) as
+ * source bytes, floats and quantized bytes in flight, independent of the
+ * model size.
  * Errors: 0 or a negative errno with a message naming the tensor. */
 #ifndef MS_QUANTIZE_MODEL_H
 #define MS_QUANTIZE_MODEL_H
@@ -39,6 +40,8 @@ typedef struct quantize_model_opts {
     const char *override_re[QUANTIZE_MAX_OVERRIDES];
     int override_type[QUANTIZE_MAX_OVERRIDES];
     uint64_t split_max_bytes;  /* 0: one file */
+    bool keep_split;           /* output parts as the input's (split input only): tensors in
+                                  input order, as the reference does */
     int n_threads;             /* <= 0: one per core */
     FILE *log;                 /* plan and progress (NULL: quiet) */
 } quantize_model_opts;

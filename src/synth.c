@@ -51,7 +51,22 @@ void synth_opts_default(synth_opts *o)
 
 int synth_profile_parse(const char *s)
 {
+    if (!strcmp(s, "q8_0"))
+        return SYNTH_Q8_0;
+    if (!strcmp(s, "bf16"))
+        return SYNTH_BF16;
     return recipe_parse(s);
+}
+
+/* Type of weight `name` under the profile: the recipe's, or the source
+ * profiles' one type. */
+static int weight_type(int profile, const char *name, int n_dense, int n_moe)
+{
+    if (profile == SYNTH_Q8_0)
+        return MS_TYPE_Q8_0;
+    if (profile == SYNTH_BF16)
+        return MS_TYPE_BF16;
+    return recipe_tensor_type(profile, name, n_dense, n_moe);
 }
 
 static uint64_t mix64(uint64_t x)
@@ -309,13 +324,15 @@ int synth_write(const char *path, const synth_opts *o, char *first_part, char *e
         snprintf(err, errlen, "synth: need 1..1000 layers (got %d dense + %d MoE)", n_dense, n_moe);
         return -EINVAL;
     }
-    if (o->profile < 0 || o->profile > SYNTH_UD_Q2_K_XL || !(o->routing_skew >= 0)) {
+    if (o->profile < 0 || o->profile > SYNTH_BF16 || !(o->routing_skew >= 0)) {
         snprintf(err, errlen, "synth: bad profile %d or routing skew", o->profile);
         return -EINVAL;
     }
     /* DEEPSEEK-FACTS 4.2: the recipe's type for each weight (recipe.c,
      * shared with quantize --recipe) */
-    const uint32_t file_type = recipe_file_type(o->profile);
+    const uint32_t file_type = o->profile == SYNTH_Q8_0   ? 7
+                               : o->profile == SYNTH_BF16 ? 32
+                                                          : recipe_file_type(o->profile);
 
     gguf_writer *w = gguf_writer_create();
     builder b = {w, NULL, 0, 0, o->seed, 0};
@@ -344,7 +361,7 @@ int synth_write(const char *path, const synth_opts *o, char *first_part, char *e
 
     char name[128];
     snprintf(name, sizeof name, "moestream synthetic %s %s (random weights: produces noise)",
-             tiny ? "tiny" : "R1-shaped", recipe_label(o->profile));
+             tiny ? "tiny" : "R1-shaped", o->profile == SYNTH_Q8_0 ? "Q8_0" : o->profile == SYNTH_BF16 ? "BF16" : recipe_label(o->profile));
     /* DEEPSEEK-FACTS 2.1, in the order of the R1 files */
 #define KS(k, v) rc = rc ? rc : gguf_writer_set_str(w, k, v)
 #define KU(k, v) rc = rc ? rc : gguf_writer_set_u32(w, "deepseek2." k, (uint32_t)(v))
@@ -397,7 +414,7 @@ int synth_write(const char *path, const synth_opts *o, char *first_part, char *e
     }
     rc = rc ? rc : gguf_writer_set_u32(w, "general.quantization_version", 2);
     rc = rc ? rc : gguf_writer_set_u32(w, "general.file_type", file_type);
-    if (o->profile != SYNTH_UD_Q2_K_XL) { /* Q2_K_XL was made without an imatrix */
+    if (o->profile < SYNTH_Q8_0 && recipe_uses_imatrix(o->profile)) { /* Q2_K_XL was made without one */
         KS("quantize.imatrix.file", "DeepSeek-R1.imatrix");
         KS("quantize.imatrix.dataset", "/training_data/calibration_datav3.txt");
         rc = rc ? rc : gguf_writer_set_i32(w, "quantize.imatrix.entries_count", 720);
@@ -411,13 +428,13 @@ int synth_write(const char *path, const synth_opts *o, char *first_part, char *e
             snprintf(err, errlen, "synth: building metadata failed: %s", strerror(-rc));
         goto out;
     }
-    add(&b, "token_embd.weight", recipe_tensor_type(o->profile, "token_embd.weight", n_dense, n_moe), 2, n_embd, n_vocab, 1, FILL_RANDOM, 0, NULL);
+    add(&b, "token_embd.weight", weight_type(o->profile, "token_embd.weight", n_dense, n_moe), 2, n_embd, n_vocab, 1, FILL_RANDOM, 0, NULL);
     add(&b, "output_norm.weight", MS_TYPE_F32, 1, n_embd, 1, 1, FILL_ONES, 0, NULL);
-    add(&b, "output.weight", recipe_tensor_type(o->profile, "output.weight", n_dense, n_moe), 2, n_embd, n_vocab, 1, FILL_RANDOM, 0, NULL);
+    add(&b, "output.weight", weight_type(o->profile, "output.weight", n_dense, n_moe), 2, n_embd, n_vocab, 1, FILL_RANDOM, 0, NULL);
     for (int il = 0; il < n_layer && !b.rc; il++) {
         char nm[96];
 #define T(s) (snprintf(nm, sizeof nm, "blk.%d." s, il), nm)
-#define W(s) (snprintf(nm, sizeof nm, "blk.%d." s, il), recipe_tensor_type(o->profile, nm, n_dense, n_moe))
+#define W(s) (snprintf(nm, sizeof nm, "blk.%d." s, il), weight_type(o->profile, nm, n_dense, n_moe))
         add(&b, T("attn_norm.weight"), MS_TYPE_F32, 1, n_embd, 1, 1, FILL_ONES, 0, NULL);
         add(&b, T("attn_q_a_norm.weight"), MS_TYPE_F32, 1, q_lora, 1, 1, FILL_ONES, 0, NULL);
         add(&b, T("attn_kv_a_norm.weight"), MS_TYPE_F32, 1, kv_lora, 1, 1, FILL_ONES, 0, NULL);

@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum synth_profile { SYNTH_UD_IQ1_S = 0, SYNTH_UD_IQ1_M, SYNTH_UD_IQ2_XXS, SYNTH_UD_Q2_K_XL };
+/* The UD recipes (recipe.h ids), then sources for the quantizer: every
+ * weight in Q8_0 or BF16, as the released checkpoints are converted. */
+enum synth_profile { SYNTH_UD_IQ1_S = 0, SYNTH_UD_IQ1_M, SYNTH_UD_IQ2_XXS, SYNTH_UD_Q2_K_XL, SYNTH_Q8_0, SYNTH_BF16 };
 
 typedef struct synth_opts {
     int tiny;              /* small widths (n_embd 256, 16 experts) */
@@ -22,7 +24,7 @@ typedef struct synth_opts {
 } synth_opts;
 
 void synth_opts_default(synth_opts *o);
-/* Parses "ud-iq1_s" etc.; -1 if unknown. */
+/* Parses "ud-iq1_s" etc., "q8_0", "bf16"; -1 if unknown. */
 int synth_profile_parse(const char *s);
 
 /* Writes the model to path (the first part's name goes to first_part if

@@ -7,6 +7,10 @@
  *   tiny-f32-legacy.gguf to that tensor's type (from hashes.json), with the
  *   importance matrix for the pure-* and ud-* outputs and without it for
  *   noimat-*, gives the same bytes;
+ * - the golden importance matrix read from its GGUF and legacy .dat forms:
+ *   same entries, metadata, and values (equal where the .dat's ncall is a
+ *   power of two, else within IMATRIX_DAT_REL: the format stores
+ *   (sum / count) * ncall, read back divided by ncall);
  * - the types that need an importance matrix write nothing without one;
  * - F32 rows that quantize to all-zero blocks stay finite (zero input).
  * Golden data missing is a failure, never a skip. */
@@ -24,6 +28,7 @@
 #include <cmocka.h>
 
 #include "gguf.h"
+#include "imatrix_load.h"
 #include "quant.h"
 #include "quantize.h"
 
@@ -128,6 +133,51 @@ static void test_golden_rows(void **state)
     gguf_close(g);
 }
 
+/* (v / c) * ncall / ncall against v / c: two float roundings, 2^-23 each. */
+#define IMATRIX_DAT_REL 3e-7
+
+static void test_imatrix_formats(void **state)
+{
+    (void)state;
+    char path[512], err[256];
+    imatrix_data *a = NULL, *b = NULL;
+    snprintf(path, sizeof path, "%s/quantize/tiny-f32-legacy.imatrix.gguf", golden_dir());
+    if (imatrix_load(&a, path, err, sizeof err)) fail_msg("%s", err);
+    snprintf(path, sizeof path, "%s/quantize/tiny-f32-legacy.imatrix.dat", golden_dir());
+    if (imatrix_load(&b, path, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(a->n_entries, b->n_entries);
+    assert_true(a->n_entries >= 40);
+    assert_int_equal(a->chunk_count, 16);
+    assert_int_equal(b->chunk_count, 16);
+    assert_non_null(a->dataset);
+    assert_non_null(b->dataset);
+    assert_non_null(strstr(a->dataset, "calib"));
+    assert_non_null(strstr(b->dataset, "calib"));
+    int exact = 0, close = 0;
+    for (size_t i = 0; i < a->n_entries; ++i) {
+        const imatrix_entry *ea = &a->entries[i], *eb = imatrix_find(b, ea->name);
+        if (!eb) fail_msg("%s missing from the .dat", ea->name);
+        assert_int_equal(ea->n, eb->n);
+        bool same = true;
+        for (int64_t k = 0; k < ea->n; ++k) {
+            const float x = ea->values[k], y = eb->values[k];
+            if (x != y) same = false;
+            if (!(fabsf(x - y) <= IMATRIX_DAT_REL * fabsf(x)))
+                fail_msg("%s[%lld]: gguf %.9g, dat %.9g", ea->name, (long long)k, (double)x, (double)y);
+        }
+        if (!strstr(ea->name, "_exps")) {
+            /* one matrix: ncall = 16 chunks, a power of two: exact */
+            if (!same) fail_msg("%s: .dat values differ from the GGUF ones", ea->name);
+        }
+        same ? ++exact : ++close;
+    }
+    print_message("imatrix: %d entries equal, %d within %g\n", exact, close, IMATRIX_DAT_REL);
+    assert_true(exact > 0);
+    assert_null(imatrix_find(a, "no.such.weight"));
+    imatrix_free(a);
+    imatrix_free(b);
+}
+
 static void test_needs_imatrix(void **state)
 {
     (void)state;
@@ -145,6 +195,22 @@ static void test_needs_imatrix(void **state)
         assert_false(quantize_needs_imatrix(free_types[i]));
         assert_int_equal(quantize_chunk(free_types[i], x, out, 1, 256, NULL), quant_row_bytes(free_types[i], 256));
     }
+}
+
+/* Every block type a model file may hold has its quantizer in the traits
+ * table. */
+static void test_traits_column(void **state)
+{
+    (void)state;
+    int n = 0;
+    for (int t = 0; t < MS_TYPE_COUNT; ++t) {
+        const quant_type_info *qi = quant_info(t);
+        if (!qi || !qi->in_files || qi->blck == 1) continue;
+        if (!qi->quantize_row) fail_msg("%s: no quantize_row in the traits table", qi->name);
+        assert_true(quantize_supported(t));
+        ++n;
+    }
+    assert_int_equal(n, 19);
 }
 
 /* A zero row quantizes (the all-zero guards) and dequantizes back to zeros. */
@@ -169,7 +235,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_rows),
+        cmocka_unit_test(test_imatrix_formats),
         cmocka_unit_test(test_needs_imatrix),
+        cmocka_unit_test(test_traits_column),
         cmocka_unit_test(test_zero_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

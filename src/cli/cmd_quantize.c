@@ -31,6 +31,7 @@ static void usage(FILE *f)
             "  --token-embedding-type T, --output-tensor-type T\n"
             "  --allow-requantize       accept inputs in other quantized types than Q8_0\n"
             "  --split-max-size SIZE    output parts of at most SIZE bytes of tensor data (e.g. 50G)\n"
+            "  --keep-split             output in the same parts as a split input (OUT-0000i-of-0000N.gguf)\n"
             "  --dry-run                print the per-tensor plan and the final size, write nothing\n"
             "  -t N                     threads (default: one per core)\n");
 }
@@ -58,6 +59,10 @@ int cmd_quantize(int argc, char **argv)
         }
         if (!strcmp(a, "--print-tensor-types")) {
             o.print_types = stdout;
+            continue;
+        }
+        if (!strcmp(a, "--keep-split")) {
+            o.keep_split = true;
             continue;
         }
         if (!strcmp(a, "--allow-requantize")) {
@@ -109,6 +114,10 @@ int cmd_quantize(int argc, char **argv)
     }
     if (o.print_types && !o.dry_run) {
         fprintf(stderr, "moestream quantize: --print-tensor-types goes with --dry-run\n");
+        return 2;
+    }
+    if (o.keep_split && o.split_max_bytes) {
+        fprintf(stderr, "moestream quantize: --keep-split and --split-max-size exclude each other\n");
         return 2;
     }
     if (o.recipe >= 0 && o.ftype) {

@@ -14,13 +14,14 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: moestream synth -o FILE [--tiny] [--moe-layers N] [--dense-layers N]\n"
-            "                       [--profile ud-iq1_s|ud-iq1_m|ud-iq2_xxs|ud-q2_k_xl]\n"
+            "                       [--profile ud-iq1_s|ud-iq1_m|ud-iq2_xxs|ud-q2_k_xl|q8_0|bf16]\n"
             "                       [--split SIZE] [--vocab FILE.gguf] [--routing-skew S] [--seed N]\n"
             "Writes a DeepSeek-R1-shaped GGUF with random (valid) weights. It produces noise:\n"
             "it is for tests and benchmarks, not for reading.  Full width by default\n"
             "(7168 hidden, 256 experts of 2048; 3 dense + 2 MoE blocks); --tiny writes a\n"
             "small model of the same family in well under a second.\n"
-            "  --profile P        per-tensor type mix of that unsloth recipe (default ud-iq1_s)\n"
+            "  --profile P        per-tensor type mix of that unsloth recipe (default ud-iq1_s), or\n"
+            "                     q8_0 / bf16: every weight in that type (a source for quantize)\n"
             "  --split SIZE       parts of at most SIZE bytes of tensor data (e.g. 20G; >= 1M)\n"
             "  --vocab FILE.gguf  copy tokenizer.* from FILE (vocab_size follows it)\n"
             "  --routing-skew S   make about an eighth of each layer's experts hot: router rows\n"
