@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "quant.h"
@@ -279,6 +280,66 @@ void repack_unpack_row(int type, const void *rp, int64_t n, int64_t r, void *dst
         else
             iq1m_unpack_block(a, lane, (block_iq1_m *)dst + b);
     }
+}
+
+/* ---- the policy ---- */
+
+static int mode_cur = -1; /* -1: not yet read from the environment */
+static pthread_mutex_t mode_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int mode_parse(const char *s)
+{
+    return !strcmp(s, "auto") ? REPACK_AUTO : !strcmp(s, "on") ? REPACK_ON : !strcmp(s, "off") ? REPACK_OFF : -1;
+}
+
+int repack_mode_set(const char *mode)
+{
+    const int m = mode ? mode_parse(mode) : -1;
+    if (m < 0)
+        return -EINVAL;
+    pthread_mutex_lock(&mode_mu);
+    mode_cur = m;
+    pthread_mutex_unlock(&mode_mu);
+    return 0;
+}
+
+int repack_mode(void)
+{
+    pthread_mutex_lock(&mode_mu);
+    if (mode_cur < 0) {
+        const char *e = getenv("MOESTREAM_REPACK");
+        const int m = e && *e ? mode_parse(e) : REPACK_AUTO;
+        if (m < 0)
+            fprintf(stderr, "moestream: MOESTREAM_REPACK=%s is not auto|on|off; using auto\n", e);
+        mode_cur = m < 0 ? REPACK_AUTO : m;
+    }
+    const int m = mode_cur;
+    pthread_mutex_unlock(&mode_mu);
+    return m;
+}
+
+bool repack_use(int type, int64_t n)
+{
+    if (!repack_group_bytes(type, n))
+        return false;
+    const int m = repack_mode();
+    return m == REPACK_ON || (m == REPACK_AUTO && repack_fast(kern_get(), type));
+}
+
+void repack_describe(char *buf, size_t len)
+{
+    static const char *names[] = {"auto", "on", "off"};
+    const kern_table *kt = kern_get();
+    const int m = repack_mode();
+    const bool fs = repack_fast(kt, MS_TYPE_IQ1_S), fm = repack_fast(kt, MS_TYPE_IQ1_M);
+    snprintf(buf, len,
+             "repack %s: IQ1_S/IQ1_M experts %s (%s; 16-row groups, shuffle decode, no gathers)",
+             names[m], m == REPACK_OFF ? "plain" : m == REPACK_ON || (fs && fm) ? "repacked" : "plain",
+             m == REPACK_OFF ? "--repack off"
+             : fs && fm      ? (m == REPACK_ON ? "forced; this table has the repacked kernels"
+                                               : "this table has the repacked kernels")
+             : m == REPACK_ON ? "forced; no repacked kernel for this table, rows are unpacked per product"
+                              : "no repacked kernel for this table");
 }
 
 /* ---- products ---- */

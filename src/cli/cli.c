@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "forward.h"
+#include "repack.h"
 #include "sampler.h"
 
 void cli_common_default(cli_common *c)
@@ -109,6 +110,15 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
     }
     if (!strcmp(a, "--mlock")) {
         c->mlock = true;
+        return 1;
+    }
+    if (!strcmp(a, "--repack")) { /* process-wide, read when the model is bound */
+        if (need_value(argc, argv, *i))
+            return -1;
+        if (repack_mode_set(argv[++*i])) {
+            fprintf(stderr, "moestream: bad value '%s' for --repack (auto | on | off)\n", argv[*i]);
+            return -1;
+        }
         return 1;
     }
     if (!strcmp(a, "--bench-uniform-routing")) {
@@ -239,6 +249,8 @@ const char *cli_common_help(void)
            "      --cache-experts N   cap the expert cache at N experts (implies pager)\n"
            "      --cache-policy P    lfu | lru (default lfu)\n"
            "      --mlock             lock the expert pool in RAM\n"
+           "      --repack R          auto | on | off: keep RAM-resident IQ1_S/IQ1_M experts in the\n"
+           "                          16-row repacked layout (default auto: where this CPU has its kernels)\n"
            "      --no-prefetch       do not read the next layer's predicted experts ahead\n"
            "      --trace-routing F   write each token's chosen experts to F (for replay)\n"
            "  -v, --verbose           report SIMD, threads, memory plan, cache statistics\n";
