@@ -148,7 +148,7 @@ static __m512 iq1s_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y,
         for (int ib = 0; ib < 8; ib++) {
             const __m512i l3 = _mm512_and_si512(_mm512_srli_epi32(sc, 4 * ib), m7);
             ls[ib] = _mm512_or_si512(_mm512_slli_epi32(l3, 1), one32);
-            const __mmask16 neg = _mm512_test_epi32_mask(sc, _mm512_set1_epi32(8 << (4 * ib)));
+            const __mmask16 neg = _mm512_test_epi32_mask(sc, _mm512_set1_epi32((int)(8u << (4 * ib))));
             const __m512i sls = _mm512_mask_sub_epi32(ls[ib], neg, _mm512_setzero_si512(), ls[ib]);
             const int32_t bs = (int32_t)(uint16_t)(int16_t)(y[b].bsums[2 * ib] + y[b].bsums[2 * ib + 1]);
             acc1 = _mm512_dpwssd_epi32(acc1, sls, _mm512_set1_epi32(bs));
@@ -215,7 +215,7 @@ static __m512 iq1m_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y,
                 const __m512i l = ls[2 * ib + m / 4];
                 acc[m] = _mm512_dpwssd_epi32(acc[m], tuple_dot(w[j], q8, nsum, s), l);
                 /* +-ls of the 8 elements 8 * (4ib + m/2).. times the tuple's sum */
-                const __mmask16 neg = _mm512_test_epi32_mask(dsg, _mm512_set1_epi32(1 << (4 * ib + m / 2)));
+                const __mmask16 neg = _mm512_test_epi32_mask(dsg, _mm512_set1_epi32((int)(1u << (4 * ib + m / 2))));
                 acc2[m] = _mm512_dpwssd_epi32(acc2[m], _mm512_mask_sub_epi32(l, neg, _mm512_setzero_si512(), l),
                                               _mm512_set1_epi32(psum[s]));
             }
@@ -291,7 +291,7 @@ static void mc_prep_iq1s(int64_t nb, const uint8_t *gp, int64_t b, mc_block *P)
         const __m512i l3 = _mm512_and_si512(_mm512_srli_epi32(sc, 4 * ib), m7);
         l3b[ib] = ls3_bytes(l3);
         const __m512i ls = _mm512_or_si512(_mm512_slli_epi32(l3, 1), one32);
-        const __mmask16 neg = _mm512_test_epi32_mask(sc, _mm512_set1_epi32(8 << (4 * ib)));
+        const __mmask16 neg = _mm512_test_epi32_mask(sc, _mm512_set1_epi32((int)(8u << (4 * ib))));
         P->sls[ib] = _mm512_mask_sub_epi32(ls, neg, _mm512_setzero_si512(), ls);
     }
     mc_tuples(gp + (size_t)b * CODE_BYTES, l3b, 0, P);
@@ -316,7 +316,7 @@ static void mc_prep_iq1m(int64_t nb, const uint8_t *gp, int64_t b, mc_block *P)
     for (int ib = 0; ib < 8; ib++)
         for (int l = 0; l < 4; l++) {
             const __m512i x = ls[2 * ib + l / 2];
-            const __mmask16 neg = _mm512_test_epi32_mask(dsg, _mm512_set1_epi32(1 << (4 * ib + l)));
+            const __mmask16 neg = _mm512_test_epi32_mask(dsg, _mm512_set1_epi32((int)(1u << (4 * ib + l))));
             const __m512i c = _mm512_mask_sub_epi32(x, neg, _mm512_setzero_si512(), x);
             P->w2[4 * ib + l] = _mm512_shuffle_epi8(c, rep);
             csum[l] = _mm512_add_epi32(csum[l], c);
