@@ -121,18 +121,6 @@ static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float e
         y[i] = (x[i] * scale) * w[i];
 }
 
-/* Q8_K block: f32 d, 256 x int8, 16 x int16 bsums (DEEPSEEK-FACTS 5.3). */
-static void deq_q8_k(const uint8_t *src, float *dst, int64_t n)
-{
-    for (int64_t b = 0; b < n / 256; b++, src += 292) {
-        float d;
-        memcpy(&d, src, 4);
-        const int8_t *qs = (const int8_t *)(src + 4);
-        for (int i = 0; i < 256; i++)
-            dst[b * 256 + i] = d * (float)qs[i];
-    }
-}
-
 /* x -> deq(Qact(x)) for activation type at: the value a product with a weight
  * of that activation type actually sees. */
 static void act_roundtrip(int at, const float *x, float *y, int64_t n, void *scratch)
@@ -143,10 +131,7 @@ static void act_roundtrip(int at, const float *x, float *y, int64_t n, void *scr
         return;
     }
     kern_get()->quantize[at](x, scratch, n);
-    if (at == MS_TYPE_Q8_K)
-        deq_q8_k(scratch, y, n);
-    else
-        quant_dequantize_row(at, scratch, y, n);
+    quant_dequantize_row(at, scratch, y, n);
 }
 
 /* ---- RoPE / YaRN (DEEPSEEK-FACTS 6.2-6.3; float expressions as ggml) ---- */
@@ -275,7 +260,10 @@ static bool alloc_all(fwd_state *s, bool real)
         widest = (size_t)hp->n_ff_exp * hp->n_expert_shared;
     if (widest < hp->n_ff_exp)
         widest = hp->n_ff_exp;
-    s->lat_row = s->o.cache_type == FWD_CACHE_F32 ? L * 4 : s->o.cache_type == FWD_CACHE_F16 ? L * 2 : L / 32 * 34;
+    const int lat_type = s->o.cache_type == FWD_CACHE_F32   ? MS_TYPE_F32
+                         : s->o.cache_type == FWD_CACHE_F16 ? MS_TYPE_F16
+                                                            : MS_TYPE_Q8_0;
+    s->lat_row = quant_row_bytes(lat_type, (int64_t)L);
     size_t qrow = act_row_max(s->m);
     s->qbuf_bytes = B * qrow;
     s->th_q_bytes = B * qrow;
@@ -383,7 +371,7 @@ int fwd_create(fwd_state **out, const model *m, const fwd_opts *opts, char *err,
         o.n_batch = 64;
     if (o.n_batch > o.n_ctx)
         o.n_batch = o.n_ctx;
-    if (o.cache_type == FWD_CACHE_Q8_0 && hp->kv_lora % 32 != 0)
+    if (o.cache_type == FWD_CACHE_Q8_0 && hp->kv_lora % quant_info(MS_TYPE_Q8_0)->blck != 0)
         return fail(err, errlen, -EINVAL, "q8_0 cache needs kv_lora_rank %% 32 == 0");
     fwd_state *s = calloc(1, sizeof *s);
     if (!s)

@@ -4,6 +4,8 @@
 # repacked (simd/repack.h; the tables without repacked kernels unpack rows)
 # and plain: MOESTREAM_REPACK=on / off.
 set -u
+. "$(dirname "$0")/lib/need.sh"
+need_golden
 D=$(dirname "${MOESTREAM_BIN:?}")/tests
 fails=0
 for isa in scalar avx2 avx512 neon; do
