@@ -114,8 +114,21 @@ INLINE __m512i tuple_dot(__m512i w, const int8_t *q8, const int32_t nsum[64], in
     return _mm512_dpbusd_epi32(_mm512_set1_epi32(nsum[s]), w, _mm512_set1_epi32(a4));
 }
 
+/* The next group (gbytes at next, NULL at the end) a 1/nb slice per block:
+ * the hardware prefetcher alone leaves the one-column kernels waiting on
+ * DRAM (they outrun it: 26 KB per group of 7168-wide rows). */
+INLINE void prefetch_next(const uint8_t *next, size_t gbytes, int64_t nb, int64_t b)
+{
+    if (!next)
+        return;
+    const size_t chunk = (gbytes / (size_t)nb + 63) & ~(size_t)63;
+    const size_t lo = (size_t)b * chunk, hi = lo + chunk < gbytes ? lo + chunk : gbytes;
+    for (size_t o = lo; o < hi; o += 64)
+        _mm_prefetch((const char *)next + o, _MM_HINT_T0);
+}
+
 /* 16 IQ1_S rows of group base `gp` against one column y: the 16 results */
-static __m512 iq1s_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y)
+static __m512 iq1s_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y, const uint8_t *next, size_t gbytes)
 {
     const uint8_t *codes = gp, *scales = gp + (size_t)nb * CODE_BYTES,
                   *dh = gp + (size_t)nb * (CODE_BYTES + 64);
@@ -124,6 +137,7 @@ static __m512 iq1s_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y)
     for (int m = 0; m < 8; m++)
         f[m] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        prefetch_next(next, gbytes, nb, b);
         const int8_t *q8 = y[b].qs;
         int32_t nsum[64];
         tuple_sums(q8, nsum, NULL);
@@ -134,7 +148,7 @@ static __m512 iq1s_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y)
         for (int ib = 0; ib < 8; ib++) {
             const __m512i l3 = _mm512_and_si512(_mm512_srli_epi32(sc, 4 * ib), m7);
             ls[ib] = _mm512_or_si512(_mm512_slli_epi32(l3, 1), one32);
-            const __mmask16 neg = _mm512_test_epi32_mask(sc, _mm512_set1_epi32(8 << (4 * ib)));
+            const __mmask16 neg = _mm512_test_epi32_mask(sc, _mm512_set1_epi32((int)(8u << (4 * ib))));
             const __m512i sls = _mm512_mask_sub_epi32(ls[ib], neg, _mm512_setzero_si512(), ls[ib]);
             const int32_t bs = (int32_t)(uint16_t)(int16_t)(y[b].bsums[2 * ib] + y[b].bsums[2 * ib + 1]);
             acc1 = _mm512_dpwssd_epi32(acc1, sls, _mm512_set1_epi32(bs));
@@ -165,7 +179,7 @@ static __m512 iq1s_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y)
 }
 
 /* 16 IQ1_M rows of group base `gp` against one column y */
-static __m512 iq1m_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y)
+static __m512 iq1m_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y, const uint8_t *next, size_t gbytes)
 {
     const uint8_t *codes = gp, *sc_lo = gp + (size_t)nb * CODE_BYTES, *sc_hi = sc_lo + (size_t)nb * 64,
                   *dl = sc_hi + (size_t)nb * 64, *dh = dl + (size_t)nb * 64;
@@ -174,6 +188,7 @@ static __m512 iq1m_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y)
     for (int m = 0; m < 8; m++)
         f[m] = f2[m] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
+        prefetch_next(next, gbytes, nb, b);
         const int8_t *q8 = y[b].qs;
         int32_t nsum[64], psum[64];
         tuple_sums(q8, nsum, psum);
@@ -200,7 +215,7 @@ static __m512 iq1m_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y)
                 const __m512i l = ls[2 * ib + m / 4];
                 acc[m] = _mm512_dpwssd_epi32(acc[m], tuple_dot(w[j], q8, nsum, s), l);
                 /* +-ls of the 8 elements 8 * (4ib + m/2).. times the tuple's sum */
-                const __mmask16 neg = _mm512_test_epi32_mask(dsg, _mm512_set1_epi32(1 << (4 * ib + m / 2)));
+                const __mmask16 neg = _mm512_test_epi32_mask(dsg, _mm512_set1_epi32((int)(1u << (4 * ib + m / 2))));
                 acc2[m] = _mm512_dpwssd_epi32(acc2[m], _mm512_mask_sub_epi32(l, neg, _mm512_setzero_si512(), l),
                                               _mm512_set1_epi32(psum[s]));
             }
@@ -276,7 +291,7 @@ static void mc_prep_iq1s(int64_t nb, const uint8_t *gp, int64_t b, mc_block *P)
         const __m512i l3 = _mm512_and_si512(_mm512_srli_epi32(sc, 4 * ib), m7);
         l3b[ib] = ls3_bytes(l3);
         const __m512i ls = _mm512_or_si512(_mm512_slli_epi32(l3, 1), one32);
-        const __mmask16 neg = _mm512_test_epi32_mask(sc, _mm512_set1_epi32(8 << (4 * ib)));
+        const __mmask16 neg = _mm512_test_epi32_mask(sc, _mm512_set1_epi32((int)(8u << (4 * ib))));
         P->sls[ib] = _mm512_mask_sub_epi32(ls, neg, _mm512_setzero_si512(), ls);
     }
     mc_tuples(gp + (size_t)b * CODE_BYTES, l3b, 0, P);
@@ -301,7 +316,7 @@ static void mc_prep_iq1m(int64_t nb, const uint8_t *gp, int64_t b, mc_block *P)
     for (int ib = 0; ib < 8; ib++)
         for (int l = 0; l < 4; l++) {
             const __m512i x = ls[2 * ib + l / 2];
-            const __mmask16 neg = _mm512_test_epi32_mask(dsg, _mm512_set1_epi32(1 << (4 * ib + l)));
+            const __mmask16 neg = _mm512_test_epi32_mask(dsg, _mm512_set1_epi32((int)(1u << (4 * ib + l))));
             const __m512i c = _mm512_mask_sub_epi32(x, neg, _mm512_setzero_si512(), x);
             P->w2[4 * ib + l] = _mm512_shuffle_epi8(c, rep);
             csum[l] = _mm512_add_epi32(csum[l], c);
@@ -314,7 +329,8 @@ static void mc_prep_iq1m(int64_t nb, const uint8_t *gp, int64_t b, mc_block *P)
 
 /* columns [0, nc) (nc <= MC_COLS) of the 16 rows of group gp into v[c*16..];
  * m1: IQ1_M, else IQ1_S */
-INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v)
+INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v,
+                       const uint8_t *next, size_t gbytes)
 {
     const uint8_t *dh = gp + (size_t)nb * (CODE_BYTES + (m1 ? 192 : 64));
     __m512 f[MC_COLS][8], f2[MC_COLS][8], f1[MC_COLS];
@@ -326,6 +342,7 @@ INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_
     mc_block P;
     const __m512i c80 = _mm512_set1_epi8((char)0x80);
     for (int64_t b = 0; b < nb; b++) {
+        prefetch_next(next, gbytes, nb, b);
         if (m1)
             mc_prep_iq1m(nb, gp, b, &P);
         else
@@ -369,14 +386,16 @@ INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_
                                         : _mm512_add_ps(hsum_tree(f[c]), _mm512_mul_ps(_mm512_set1_ps(IQ1S_DELTA), f1[c])));
 }
 
-static void group_cols_iq1s(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v)
+static void group_cols_iq1s(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v,
+                            const uint8_t *next, size_t gbytes)
 {
-    group_cols(0, nb, gp, a, as, nc, v);
+    group_cols(0, nb, gp, a, as, nc, v, next, gbytes);
 }
 
-static void group_cols_iq1m(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v)
+static void group_cols_iq1m(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v,
+                            const uint8_t *next, size_t gbytes)
 {
-    group_cols(1, nb, gp, a, as, nc, v);
+    group_cols(1, nb, gp, a, as, nc, v, next, gbytes);
 }
 
 void repack_avx512(int type, int64_t n, const void *rp, size_t gbytes, int64_t g0, int64_t g1, int64_t row0,
@@ -384,7 +403,7 @@ void repack_avx512(int type, int64_t n, const void *rp, size_t gbytes, int64_t g
 {
     pthread_once(&tab_once, tab_init);
     const int64_t nb = n / QK_K;
-    __m512 (*const col)(int64_t, const uint8_t *, const block_q8_K *) =
+    __m512 (*const col)(int64_t, const uint8_t *, const block_q8_K *, const uint8_t *, size_t) =
         type == MS_TYPE_IQ1_M ? iq1m_group_col : iq1s_group_col;
     for (int64_t g = g0; g < g1; g++) {
         const uint8_t *gp = (const uint8_t *)rp + (size_t)g * gbytes;
@@ -393,7 +412,7 @@ void repack_avx512(int type, int64_t n, const void *rp, size_t gbytes, int64_t g
         const int hi = (int)(row1 < r0 + REPACK_ROWS ? row1 - r0 : REPACK_ROWS);
         if (ncols == 1) {
             float v[16];
-            _mm512_storeu_ps(v, col(nb, gp, (const block_q8_K *)a));
+            _mm512_storeu_ps(v, col(nb, gp, (const block_q8_K *)a, g + 1 < g1 ? gp + gbytes : NULL, gbytes));
             for (int r = lo; r < hi; r++)
                 out[r0 + r] = v[r];
             continue;
@@ -401,8 +420,10 @@ void repack_avx512(int type, int64_t n, const void *rp, size_t gbytes, int64_t g
         for (int64_t c0 = 0; c0 < ncols; c0 += MC_COLS) {
             const int nc = (int)(ncols - c0 < MC_COLS ? ncols - c0 : MC_COLS);
             float v[MC_COLS * 16];
-            (type == MS_TYPE_IQ1_M ? group_cols_iq1m : group_cols_iq1s)(nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride,
-                                                                       a_stride, nc, v);
+            /* the next group is fetched during the first column chunk */
+            (type == MS_TYPE_IQ1_M ? group_cols_iq1m : group_cols_iq1s)(
+                nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride, a_stride, nc, v,
+                c0 == 0 && g + 1 < g1 ? gp + gbytes : NULL, gbytes);
             for (int c = 0; c < nc; c++) {
                 float *o = out + (size_t)(c0 + c) * out_stride + (size_t)r0;
                 for (int r = lo; r < hi; r++)

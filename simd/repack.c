@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "quant.h"
 #include "quant_blocks.h"
@@ -278,6 +280,147 @@ void repack_unpack_row(int type, const void *rp, int64_t n, int64_t r, void *dst
             iq1s_unpack_block(a, lane, (block_iq1_s *)dst + b);
         else
             iq1m_unpack_block(a, lane, (block_iq1_m *)dst + b);
+    }
+}
+
+/* ---- the policy ---- */
+
+static int mode_cur = -1; /* -1: not yet read from the environment */
+static pthread_mutex_t mode_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int mode_parse(const char *s)
+{
+    return !strcmp(s, "auto") ? REPACK_AUTO : !strcmp(s, "on") ? REPACK_ON : !strcmp(s, "off") ? REPACK_OFF : -1;
+}
+
+int repack_mode_set(const char *mode)
+{
+    const int m = mode ? mode_parse(mode) : -1;
+    if (m < 0)
+        return -EINVAL;
+    pthread_mutex_lock(&mode_mu);
+    mode_cur = m;
+    pthread_mutex_unlock(&mode_mu);
+    return 0;
+}
+
+int repack_mode(void)
+{
+    pthread_mutex_lock(&mode_mu);
+    if (mode_cur < 0) {
+        const char *e = getenv("MOESTREAM_REPACK");
+        const int m = e && *e ? mode_parse(e) : REPACK_AUTO;
+        if (m < 0)
+            fprintf(stderr, "moestream: MOESTREAM_REPACK=%s is not auto|on|off; using auto\n", e);
+        mode_cur = m < 0 ? REPACK_AUTO : m;
+    }
+    const int m = mode_cur;
+    pthread_mutex_unlock(&mode_mu);
+    return m;
+}
+
+/* auto measures instead of assuming (the plain kernels' gathers are fast on
+ * some CPUs, slow on others): once, the plain table's GEMV against the
+ * repacked one on a 64 x 7168 random tensor of each type, best of 5
+ * interleaved rounds of thread CPU time (a busy neighbour inflates both
+ * alike), the weights in cache (the arithmetic is what differs; both read
+ * about the same bytes).  ~1 ms. */
+static struct {
+    bool use[2];      /* IQ1_S, IQ1_M */
+    double ns_plain[2], ns_rp[2]; /* per row and block */
+    bool measured[2];
+} calib;
+static pthread_once_t calib_once = PTHREAD_ONCE_INIT;
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void calib_run(void)
+{
+    const kern_table *kt = kern_get();
+    const int types[2] = {MS_TYPE_IQ1_S, MS_TYPE_IQ1_M};
+    const int64_t n = 7168, rows = 64;
+    for (int ti = 0; ti < 2; ti++) {
+        const int type = types[ti];
+        if (!repack_fast(kt, type))
+            continue;
+        const size_t wr = quant_row_bytes(type, n), ar = quant_row_bytes(MS_TYPE_Q8_K, n);
+        uint8_t *w = malloc(wr * rows), *rp = malloc(repack_bytes(type, rows, n)), *a = malloc(ar);
+        float *x = malloc((size_t)n * 4), out[64];
+        char err[128];
+        uint64_t rng = 0x5eed + (uint64_t)ti;
+        if (w && rp && a && x) {
+            quant_fill_random(type, w, rows * (n / QK_K), &rng, 1.0f);
+            for (int64_t i = 0; i < n; i++)
+                x[i] = (float)((i * 7919) % 2001 - 1000) / 1000.0f;
+            kt->quantize[MS_TYPE_Q8_K](x, a, n);
+            if (!repack_rows(type, w, wr, rows, n, rp, err, sizeof err)) {
+                double bp = 1e30, br = 1e30;
+                for (int it = 0; it < 6; it++) { /* round 0 warms up */
+                    double t0 = cpu_s();
+                    kt->mul_mat[type](n, w, wr, 0, rows, a, ar, 1, out, rows);
+                    const double tp = cpu_s() - t0;
+                    t0 = cpu_s();
+                    repack_mul_mat(kt, type, n, rp, 0, rows, a, ar, 1, out, rows);
+                    const double trp = cpu_s() - t0;
+                    if (it) {
+                        bp = tp < bp ? tp : bp;
+                        br = trp < br ? trp : br;
+                    }
+                }
+                const double per = 1e9 / (double)(rows * (n / QK_K));
+                calib.ns_plain[ti] = bp * per;
+                calib.ns_rp[ti] = br * per;
+                calib.use[ti] = br < bp;
+                calib.measured[ti] = true;
+            }
+        }
+        free(w), free(rp), free(a), free(x);
+    }
+}
+
+bool repack_use(int type, int64_t n)
+{
+    if (!repack_group_bytes(type, n))
+        return false;
+    const int m = repack_mode();
+    if (m != REPACK_AUTO)
+        return m == REPACK_ON;
+    if (!repack_fast(kern_get(), type))
+        return false;
+    pthread_once(&calib_once, calib_run);
+    return calib.use[type == MS_TYPE_IQ1_M];
+}
+
+void repack_describe(char *buf, size_t len)
+{
+    static const char *names[] = {"auto", "on", "off"}, *tn[2] = {"IQ1_S", "IQ1_M"};
+    const kern_table *kt = kern_get();
+    const int m = repack_mode();
+    size_t o = (size_t)snprintf(buf, len, "repack %s (16-row groups, shuffle decode, no gathers):", names[m]);
+    for (int ti = 0; ti < 2 && o < len; ti++) {
+        const int type = ti ? MS_TYPE_IQ1_M : MS_TYPE_IQ1_S;
+        const bool fast = repack_fast(kt, type);
+        if (m == REPACK_AUTO && fast)
+            pthread_once(&calib_once, calib_run);
+        const bool use = m == REPACK_ON || (m == REPACK_AUTO && fast && calib.use[ti]);
+        o += (size_t)snprintf(buf + o, len - o, " %s %s", tn[ti], use ? "repacked" : "plain");
+        if (o >= len)
+            break;
+        if (m == REPACK_OFF)
+            o += (size_t)snprintf(buf + o, len - o, " (--repack off);");
+        else if (!fast)
+            o += (size_t)snprintf(buf + o, len - o, " (%s table: no repacked kernel%s);", kt->isa,
+                                  m == REPACK_ON ? ", rows unpacked per product" : "");
+        else if (m == REPACK_ON || !calib.measured[ti])
+            o += (size_t)snprintf(buf + o, len - o, " (forced);");
+        else
+            o += (size_t)snprintf(buf + o, len - o, " (measured %.1f ns per row-block plain, %.1f repacked);",
+                                  calib.ns_plain[ti], calib.ns_rp[ti]);
     }
 }
 

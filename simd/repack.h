@@ -73,6 +73,27 @@ void repack_mul_mat(const kern_table *kt, int type, int64_t n, const void *rp, i
  * (otherwise it unpacks: use the plain layout instead there) */
 bool repack_fast(const kern_table *kt, int type);
 
+/* ---- the policy: which tensors a model keeps repacked ----
+ * auto (default): the types this CPU's kernel table has a repacked kernel
+ * for (repack_fast) where a start-up measurement (~1 ms, once) finds it
+ * faster than the plain kernel; on: every type with a layout (tables
+ * without repacked kernels unpack rows: slower, bit-identical; for tests);
+ * off: none.  Set once at
+ * start-up, before a model is loaded: from MOESTREAM_REPACK when set, or
+ * --repack. */
+enum { REPACK_AUTO = 0, REPACK_ON = 1, REPACK_OFF = 2 };
+
+/* "auto", "on" or "off" -> the process-wide mode; -EINVAL otherwise. */
+int repack_mode_set(const char *mode);
+int repack_mode(void);
+
+/* true if a (rows, n) tensor of `type` is to be kept repacked under the
+ * current mode and kernel table (kern_get) */
+bool repack_use(int type, int64_t n);
+
+/* One line for -v: the mode, the choice per type and why. */
+void repack_describe(char *buf, size_t len);
+
 /* internal: the codes array's bytes per group and block (13 x 64) */
 #define REPACK_CODE_BYTES 832
 

@@ -13,6 +13,7 @@
 #include "blas.h"
 #include "kernels.h"
 #include "request.h"
+#include "repack.h"
 
 #define SLACK_BYTES ((uint64_t)192 << 20)
 
@@ -323,6 +324,9 @@ int engine_open(engine *e, const cli_common *opt, bool progress, bool need_token
     }
     if (!rc && opt->verbose) {
         fprintf(stderr, "moestream: kernels %s, OpenBLAS %s; %s\n", kern_get()->isa, blas_core(), tpool_describe(e->tp));
+        char rp[256];
+        repack_describe(rp, sizeof rp);
+        fprintf(stderr, "moestream: %s%s\n", rp, e->plan.mode == LOAD_RAM ? "" : "; experts not in RAM: plain");
         engine_print_plan(&e->plan, stderr);
     }
     if (rc)

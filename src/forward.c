@@ -828,7 +828,7 @@ static void route(const model_hparams *hp, const float *logits, const float *bia
  * h2 rows, gate/up, SwiGLU, down, scatter rows to their (token, slot). */
 static void expert_compute(fwd_state *s, const mlayer *Ly, int e, const uint8_t *gw,
                            const uint8_t *uw, const uint8_t *dw, const uint8_t *uqbuf, int gat,
-                           int uat)
+                           int uat, bool resident)
 {
     tpool *tp = s->o.tp;
     const model_hparams *hp = &s->m->hp;
@@ -839,14 +839,17 @@ static void expert_compute(fwd_state *s, const mlayer *Ly, int e, const uint8_t 
     uint8_t *ga = s->egather;
     for (int r = 0; r < c; r++)
         memcpy(ga + (size_t)r * gq, (uint8_t *)s->qbuf + (size_t)s->etok[st + r] * gq, gq);
-    mm_mul_expert_q(tp, Ly->gate_exps.type, gw, E, F, ga, c, s->eg, F);
+    /* resident experts may be repacked (model.h rp_mat_bytes) */
+    const bool rg = resident && Ly->gate_exps.rp_mat_bytes, ru = resident && Ly->up_exps.rp_mat_bytes,
+               rd = resident && Ly->down_exps.rp_mat_bytes;
+    mm_mul_expert_q(tp, Ly->gate_exps.type, rg, gw, E, F, ga, c, s->eg, F);
     if (uat != gat)
         for (int r = 0; r < c; r++)
             memcpy(ga + (size_t)r * uq, uqbuf + (size_t)s->etok[st + r] * uq, uq);
-    mm_mul_expert_q(tp, Ly->up_exps.type, uw, E, F, ga, c, s->eu, F);
+    mm_mul_expert_q(tp, Ly->up_exps.type, ru, uw, E, F, ga, c, s->eu, F);
     vmath_swiglu(s->eg, s->eg, s->eu, (int64_t)c * F);
     mm_quantize(tp, Ly->down_exps.type, s->eg, F, F, c, s->eq);
-    mm_mul_expert_q(tp, Ly->down_exps.type, dw, F, E, s->eq, c, s->ey, E);
+    mm_mul_expert_q(tp, Ly->down_exps.type, rd, dw, F, E, s->eq, c, s->ey, E);
     for (int r = 0; r < c; r++)
         memcpy(s->slots + ((size_t)s->etok[st + r] * K + s->eslot[st + r]) * E,
                s->ey + (size_t)r * E, (size_t)E * 4);
@@ -941,9 +944,9 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
             }
         } else {
             for (int i = 0; i < gn; i++) {
-                gp[i] = Ly->gate_exps.data + (size_t)act[g0 + i] * Ly->gate_exps.mat_bytes;
-                up[i] = Ly->up_exps.data + (size_t)act[g0 + i] * Ly->up_exps.mat_bytes;
-                dp[i] = Ly->down_exps.data + (size_t)act[g0 + i] * Ly->down_exps.mat_bytes;
+                gp[i] = Ly->gate_exps.data + (size_t)act[g0 + i] * mweight_stride(&Ly->gate_exps);
+                up[i] = Ly->up_exps.data + (size_t)act[g0 + i] * mweight_stride(&Ly->up_exps);
+                dp[i] = Ly->down_exps.data + (size_t)act[g0 + i] * mweight_stride(&Ly->down_exps);
             }
         }
         /* Two passes: experts already in memory first, while the reads of the
@@ -966,7 +969,7 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
                         continue;
                 }
                 s->edone[i] = 1;
-                expert_compute(s, Ly, act[g0 + i], gp[i], up[i], dp[i], uqbuf, gat, uat);
+                expert_compute(s, Ly, act[g0 + i], gp[i], up[i], dp[i], uqbuf, gat, uat, !src);
             }
         }
         memset(s->edone, 0, (size_t)gn);

@@ -13,6 +13,7 @@
 
 #include "kernels.h"
 #include "quant.h"
+#include "repack.h"
 
 size_t mm_act_bytes(int type, int64_t n, int n_tok)
 {
@@ -100,9 +101,47 @@ void mm_mul_raw_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n
         tpool_run(tp, mul_job_run, &j);
 }
 
-void mm_mul_expert_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n_out,
+/* repacked rows through repack_mul_mat; chunks are whole 16-row groups
+ * (mul_chunk), so no group is decoded by two threads */
+struct rp_job {
+    int type;
+    int64_t n_in, n_out;
+    const void *w;
+    const void *q;
+    size_t q_row;
+    int n_tok;
+    float *y;
+    size_t y_stride;
+    atomic_long next;
+};
+
+static void rp_job_run(void *ctx, int ith, int nth)
+{
+    struct rp_job *j = ctx;
+    (void)ith;
+    const long chunk = mul_chunk(j->n_out, nth);
+    const kern_table *k = kern_get();
+    for (;;) {
+        const long lo = atomic_fetch_add_explicit(&j->next, chunk, memory_order_relaxed);
+        if (lo >= j->n_out)
+            break;
+        const long hi = lo + chunk < j->n_out ? lo + chunk : j->n_out;
+        repack_mul_mat(k, j->type, j->n_in, j->w, lo, hi, j->q, j->q_row, j->n_tok, j->y, j->y_stride);
+    }
+}
+
+void mm_mul_expert_q(tpool *tp, int type, bool repacked, const void *data, int64_t n_in, int64_t n_out,
                      const void *q, int n_tok, float *y, size_t y_stride)
 {
+    if (repacked) { /* the repacked types keep no column-count order */
+        struct rp_job j = {type, n_in, n_out, data, q, quant_row_bytes(quant_info(type)->act_type, n_in), n_tok,
+                           y, y_stride, 0};
+        if ((uint64_t)n_in * (uint64_t)n_out * (uint64_t)n_tok < 32768)
+            rp_job_run(&j, 0, 1);
+        else
+            tpool_run(tp, rp_job_run, &j);
+        return;
+    }
     if (!quant_order_by_cols(type)) {
         mm_mul_raw_q(tp, type, data, n_in, n_out, q, n_tok, y, y_stride);
         return;

@@ -9,6 +9,7 @@
 #ifndef MS_MATMUL_H
 #define MS_MATMUL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,8 +39,9 @@ void mm_mul_raw_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n
                   const void *q, int n_tok, float *y, size_t y_stride);
 
 /* An expert's product: as mm_mul_raw_q, but every token in the order of a
- * lone column (quant_order_by_cols), as the reference multiplies experts. */
-void mm_mul_expert_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n_out,
+ * lone column (quant_order_by_cols), as the reference multiplies experts.
+ * repacked: data is in simd/repack.h's layout (same results). */
+void mm_mul_expert_q(tpool *tp, int type, bool repacked, const void *data, int64_t n_in, int64_t n_out,
                      const void *q, int n_tok, float *y, size_t y_stride);
 
 #endif

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "quant.h"
+#include "repack.h"
 
 #define ARENA_ALIGN 64
 
@@ -403,8 +404,12 @@ static int bind_layer(binder *b, int il, mlayer *L, layer_vecs *V, wlist *l, boo
     TRY(wlist_add(l, &L->gate_sh, NULL));
     TRY(wlist_add(l, &L->up_sh, NULL));
     TRY(wlist_add(l, &L->down_sh, NULL));
-    b->m->expert_bytes += L->gate_exps.mat_bytes * (uint64_t)X + L->up_exps.mat_bytes * (uint64_t)X +
-                          L->down_exps.mat_bytes * (uint64_t)X;
+    for (int k = 0; k < 3; k++) {
+        mweight *w = k == 0 ? &L->gate_exps : k == 1 ? &L->up_exps : &L->down_exps;
+        if (repack_use(w->type, w->n_in))
+            w->rp_mat_bytes = repack_bytes(w->type, w->n_out, w->n_in);
+        b->m->expert_bytes += mweight_stride(w) * (uint64_t)X;
+    }
     if (load_experts) {
         TRY(wlist_add(l, &L->gate_exps, NULL));
         TRY(wlist_add(l, &L->up_exps, NULL));
@@ -420,6 +425,25 @@ void model_opts_default(model_opts *o)
     memset(o, 0, sizeof *o);
     o->expert_groups = -1;
     o->load_experts = true;
+}
+
+/* Expert stack w read matrix by matrix into dst in the repacked layout
+ * (w->rp_mat_bytes per matrix), through one matrix of scratch. */
+static int read_repacked(model *m, const mweight *w, uint8_t *dst, char *err, size_t errlen)
+{
+    uint8_t *tmp = malloc(w->mat_bytes);
+    if (!tmp)
+        return fail(err, errlen, -ENOMEM, "out of memory repacking %s", w->name);
+    int rc = 0;
+    for (int64_t e = 0; e < w->n_mat && !rc; e++) {
+        rc = gguf_read(m->gguf, w->part, w->offset + (uint64_t)e * w->mat_bytes, tmp, w->mat_bytes, err, errlen);
+        char rerr[256];
+        if (!rc && (rc = repack_rows(w->type, tmp, w->row_bytes, w->n_out, w->n_in, dst + (size_t)e * w->rp_mat_bytes,
+                                     rerr, sizeof rerr)))
+            rc = fail(err, errlen, rc, "%s: %s", w->name, rerr);
+    }
+    free(tmp);
+    return rc;
 }
 
 int model_load(model **out, const char *path, const model_opts *o, char *err, size_t errlen)
@@ -482,7 +506,7 @@ int model_load(model **out, const char *path, const model_opts *o, char *err, si
     /* One arena, each tensor 64-byte aligned for SIMD loads. */
     uint64_t total = 0;
     for (size_t i = 0; i < l.n; i++)
-        total += (l.w[i]->mat_bytes * (uint64_t)l.w[i]->n_mat + ARENA_ALIGN - 1) & ~(uint64_t)(ARENA_ALIGN - 1);
+        total += (mweight_stride(l.w[i]) * (uint64_t)l.w[i]->n_mat + ARENA_ALIGN - 1) & ~(uint64_t)(ARENA_ALIGN - 1);
     m->arena_bytes = total;
     if (o->bind_only) {
         m->resident_bytes = total - (o->load_experts ? m->expert_bytes : 0);
@@ -498,10 +522,16 @@ int model_load(model **out, const char *path, const model_opts *o, char *err, si
     uint64_t pos = 0;
     for (size_t i = 0; i < l.n; i++) {
         mweight *w = l.w[i];
-        uint64_t n = w->mat_bytes * (uint64_t)w->n_mat;
+        uint64_t n = mweight_stride(w) * (uint64_t)w->n_mat;
+        if (w->rp_mat_bytes) {
+            if ((rc = read_repacked(m, w, m->arena + pos, err, errlen)))
+                goto out_l;
+            if (o->progress)
+                o->progress(o->progress_ud, pos + n, total);
+        }
         /* Large reads (not mmap): the resident set is read exactly once. */
         const uint64_t chunk = 64u << 20;
-        for (uint64_t off = 0; off < n; off += chunk) {
+        for (uint64_t off = 0; off < n && !w->rp_mat_bytes; off += chunk) {
             uint64_t len = n - off < chunk ? n - off : chunk;
             if ((rc = gguf_read(m->gguf, w->part, w->offset + off, m->arena + pos + off, len, err,
                                 errlen)))
@@ -548,8 +578,9 @@ int model_load_experts(model *m, char *err, size_t errlen)
     for (uint32_t il = 0; il < m->hp.n_layer; il++)
         for (int k = 0; k < 3 && m->layers[il].is_moe; k++) {
             mweight *w = expert_mat(&m->layers[il], k);
-            uint64_t n = w->mat_bytes * (uint64_t)w->n_mat;
-            int rc = gguf_read(m->gguf, w->part, w->offset, m->expert_arena + pos, n, err, errlen);
+            uint64_t n = mweight_stride(w) * (uint64_t)w->n_mat;
+            int rc = w->rp_mat_bytes ? read_repacked(m, w, m->expert_arena + pos, err, errlen)
+                                     : gguf_read(m->gguf, w->part, w->offset, m->expert_arena + pos, n, err, errlen);
             if (rc)
                 return rc;
             w->data = m->expert_arena + pos;
@@ -642,6 +673,7 @@ int model_map_experts(model *m, char *err, size_t errlen)
         for (int k = 0; k < 3 && m->layers[il].is_moe; k++) {
             mweight *w = expert_mat(&m->layers[il], k);
             w->data = (const uint8_t *)m->maps[w->part] + w->offset;
+            w->rp_mat_bytes = 0; /* the file's bytes */
         }
     return 0;
 }

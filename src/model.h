@@ -67,7 +67,16 @@ typedef struct mweight {
     const uint8_t *data;  /* resident bytes, or NULL when paged (routed experts) */
     uint32_t part;        /* file part and absolute offset, for paging */
     uint64_t offset;
+    /* Routed experts only: > 0 when read into RAM repacked (simd/repack.h;
+     * data then holds that layout, this many bytes per matrix); decided at
+     * binding by repack_use, 0 again when the experts are mapped.  Paged
+     * experts come as the file's bytes whatever this says (the forward pass
+     * reads it only for experts without an expert_src). */
+    size_t rp_mat_bytes;
 } mweight;
+
+/* Bytes between matrices in w->data. */
+static inline size_t mweight_stride(const mweight *w) { return w->rp_mat_bytes ? w->rp_mat_bytes : w->mat_bytes; }
 
 typedef struct mlayer {
     const float *attn_norm;  /* (n_embd) */
@@ -109,7 +118,7 @@ typedef struct model {
     mlayer *layers;          /* n_layer */
     uint8_t *arena;          /* resident bytes, owned */
     size_t arena_bytes;
-    uint64_t expert_bytes;   /* routed-expert bytes in the file */
+    uint64_t expert_bytes;   /* routed-expert bytes in RAM when loaded (repacked where planned) */
     uint64_t resident_bytes; /* everything else */
     uint8_t *expert_arena;   /* model_load_experts, owned */
     void **maps;             /* model_map_experts: one mapping per part */

@@ -6,7 +6,10 @@
  *   avx2, avx512, neon) against the scalar table's mul_mat on the plain rows,
  *   bit for bit: 1..17 columns, odd row counts and odd row ranges (group
  *   edges cut), several row lengths; outputs outside the range untouched;
- * - which path: the AVX-512 table has the fast kernel, the others unpack. */
+ * - which path: the AVX-512 table has the fast kernel, the others unpack;
+ * - the policy (--repack / MOESTREAM_REPACK): words, forced modes, auto's
+ *   start-up measurement reported. */
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -203,6 +206,34 @@ static void test_paths(void **state)
         printf("skip: no avx512 on this CPU, the repacked kernel is not exercised\n");
 }
 
+/* the policy: bad words refused, on/off forced, auto measured where a
+ * repacked kernel exists and said so */
+static void test_policy(void **state)
+{
+    (void)state;
+    char line[512];
+    assert_int_equal(repack_mode_set("sometimes"), -EINVAL);
+    assert_int_equal(repack_mode_set(NULL), -EINVAL);
+    assert_int_equal(repack_mode_set("on"), 0);
+    assert_int_equal(repack_mode(), REPACK_ON);
+    assert_true(repack_use(MS_TYPE_IQ1_S, 7168) && repack_use(MS_TYPE_IQ1_M, 256));
+    assert_false(repack_use(MS_TYPE_Q4_K, 7168));
+    assert_false(repack_use(MS_TYPE_IQ1_S, 100));
+    assert_int_equal(repack_mode_set("off"), 0);
+    assert_false(repack_use(MS_TYPE_IQ1_S, 7168));
+    repack_describe(line, sizeof line);
+    assert_non_null(strstr(line, "--repack off"));
+    assert_int_equal(repack_mode_set("auto"), 0);
+    const bool fast = repack_fast(kern_get(), MS_TYPE_IQ1_S);
+    if (!fast)
+        assert_false(repack_use(MS_TYPE_IQ1_S, 7168));
+    else
+        (void)repack_use(MS_TYPE_IQ1_S, 7168); /* whichever the measurement chose */
+    repack_describe(line, sizeof line);
+    printf("MEASURE repack %s\n", line);
+    assert_non_null(strstr(line, fast ? "measured" : "no repacked kernel"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_products),
         cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_policy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

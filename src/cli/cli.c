@@ -9,6 +9,7 @@
 #include "cache_policy.h"
 #include "config.h"
 #include "forward.h"
+#include "repack.h"
 #include "sampler.h"
 
 void cli_common_default(cli_common *c)
@@ -111,6 +112,15 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
     }
     if (!strcmp(a, "--mlock")) {
         c->mlock = true;
+        return 1;
+    }
+    if (!strcmp(a, "--repack")) { /* process-wide, read when the model is bound */
+        if (need_value(argc, argv, *i))
+            return -1;
+        if (repack_mode_set(argv[++*i])) {
+            fprintf(stderr, "moestream: bad value '%s' for --repack (auto | on | off)\n", argv[*i]);
+            return -1;
+        }
         return 1;
     }
     if (!strcmp(a, "--bench-uniform-routing")) {
@@ -253,6 +263,8 @@ const char *cli_common_help(void)
            "      --mlock             lock the expert pool in RAM\n"
            "      --cache-state F     warm start: read the experts F says are hottest into the\n"
            "                          pool in the background at start, save F at exit\n"
+           "      --repack R          auto | on | off: keep RAM-resident IQ1_S/IQ1_M experts in the\n"
+           "                          16-row repacked layout (default auto: where this CPU has its kernels)\n"
            "      --no-prefetch       do not read the next layer's predicted experts ahead\n"
            "      --trace-routing F   write each token's chosen experts to F (for replay)\n"
            "      --bench-uniform-routing SEED  benchmarks: experts uniformly at random\n"
