@@ -30,6 +30,10 @@
 #include "quant_blocks.h"
 #include "quant_grids.h"
 
+/* Row sizes from the block structs themselves: calling the traits table
+ * (quant_row_bytes) from here would make the table, which names these
+ * quantizers, and this file depend on each other. */
+#define ROW_BYTES(QK, BLOCK, n) ((size_t)((n) / (QK)) * sizeof(BLOCK))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define NGRID_IQ1S 2048
@@ -762,7 +766,7 @@ static void quantize_row_q2_K_impl(const float * restrict x, block_q2_K * restri
 }
 
 size_t quantize_q2_K(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
-    size_t row_size = quant_row_bytes(MS_TYPE_Q2_K, n_per_row);
+    size_t row_size = ROW_BYTES(QK_K, block_q2_K, n_per_row);
     if (!quant_weights) {
         quantize_row_q2_K_ref(src, dst, (int64_t)nrow*n_per_row);
     }
@@ -940,7 +944,7 @@ static void quantize_row_q3_K_impl(const float * restrict x, block_q3_K * restri
 }
 
 size_t quantize_q3_K(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
-    size_t row_size = quant_row_bytes(MS_TYPE_Q3_K, n_per_row);
+    size_t row_size = ROW_BYTES(QK_K, block_q3_K, n_per_row);
     if (!quant_weights) {
         quantize_row_q3_K_ref(src, dst, (int64_t)nrow*n_per_row);
     }
@@ -1103,7 +1107,7 @@ static void quantize_row_q4_K_impl(const float * restrict x, block_q4_K * restri
 }
 
 size_t quantize_q4_K(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
-    size_t row_size = quant_row_bytes(MS_TYPE_Q4_K, n_per_row);
+    size_t row_size = ROW_BYTES(QK_K, block_q4_K, n_per_row);
     if (!quant_weights) {
         quantize_row_q4_K_ref(src, dst, (int64_t)nrow*n_per_row);
     }
@@ -1301,7 +1305,7 @@ static void quantize_row_q5_K_impl(const float * restrict x, block_q5_K * restri
 }
 
 size_t quantize_q5_K(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
-    size_t row_size = quant_row_bytes(MS_TYPE_Q5_K, n_per_row);
+    size_t row_size = ROW_BYTES(QK_K, block_q5_K, n_per_row);
     if (!quant_weights) {
         quantize_row_q5_K_ref(src, dst, (int64_t)nrow*n_per_row);
     }
@@ -1473,7 +1477,7 @@ static void quantize_row_q6_K_impl(const float * restrict x, block_q6_K * restri
 }
 
 size_t quantize_q6_K(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
-    size_t row_size = quant_row_bytes(MS_TYPE_Q6_K, n_per_row);
+    size_t row_size = ROW_BYTES(QK_K, block_q6_K, n_per_row);
     if (!quant_weights) {
         quantize_row_q6_K_ref(src, dst, (int64_t)nrow*n_per_row);
     }
@@ -1519,9 +1523,9 @@ static void quantize_row_q4_0_impl(const float * restrict x, block_q4_0 * restri
 size_t quantize_q4_0(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
     if (!quant_weights) {
         quantize_row_q4_0_ref(src, dst, (int64_t)nrow*n_per_row);
-        return nrow * quant_row_bytes(MS_TYPE_Q4_0, n_per_row);
+        return nrow * ROW_BYTES(QK4_0, block_q4_0, n_per_row);
     }
-    size_t row_size = quant_row_bytes(MS_TYPE_Q4_0, n_per_row);
+    size_t row_size = ROW_BYTES(QK4_0, block_q4_0, n_per_row);
     char * qrow = (char *)dst;
     for (int64_t row = 0; row < nrow; ++row) {
         quantize_row_q4_0_impl(src, (block_q4_0*)qrow, n_per_row, quant_weights);
@@ -1564,9 +1568,9 @@ static void quantize_row_q4_1_impl(const float * restrict x, block_q4_1 * restri
 size_t quantize_q4_1(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
     if (!quant_weights) {
         quantize_row_q4_1_ref(src, dst, (int64_t)nrow*n_per_row);
-        return nrow * quant_row_bytes(MS_TYPE_Q4_1, n_per_row);
+        return nrow * ROW_BYTES(QK4_1, block_q4_1, n_per_row);
     }
-    size_t row_size = quant_row_bytes(MS_TYPE_Q4_1, n_per_row);
+    size_t row_size = ROW_BYTES(QK4_1, block_q4_1, n_per_row);
     char * qrow = (char *)dst;
     for (int64_t row = 0; row < nrow; ++row) {
         quantize_row_q4_1_impl(src, (block_q4_1*)qrow, n_per_row, quant_weights);
@@ -1618,9 +1622,9 @@ static void quantize_row_q5_0_impl(const float * restrict x, block_q5_0 * restri
 size_t quantize_q5_0(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
     if (!quant_weights) {
         quantize_row_q5_0_ref(src, dst, (int64_t)nrow*n_per_row);
-        return nrow * quant_row_bytes(MS_TYPE_Q5_0, n_per_row);
+        return nrow * ROW_BYTES(QK5_0, block_q5_0, n_per_row);
     }
-    size_t row_size = quant_row_bytes(MS_TYPE_Q5_0, n_per_row);
+    size_t row_size = ROW_BYTES(QK5_0, block_q5_0, n_per_row);
     char * qrow = (char *)dst;
     for (int64_t row = 0; row < nrow; ++row) {
         quantize_row_q5_0_impl(src, (block_q5_0*)qrow, n_per_row, quant_weights);
@@ -1671,9 +1675,9 @@ static void quantize_row_q5_1_impl(const float * restrict x, block_q5_1 * restri
 size_t quantize_q5_1(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
     if (!quant_weights) {
         quantize_row_q5_1_ref(src, dst, (int64_t)nrow*n_per_row);
-        return nrow * quant_row_bytes(MS_TYPE_Q5_1, n_per_row);
+        return nrow * ROW_BYTES(QK5_1, block_q5_1, n_per_row);
     }
-    size_t row_size = quant_row_bytes(MS_TYPE_Q5_1, n_per_row);
+    size_t row_size = ROW_BYTES(QK5_1, block_q5_1, n_per_row);
     char * qrow = (char *)dst;
     for (int64_t row = 0; row < nrow; ++row) {
         quantize_row_q5_1_impl(src, (block_q5_1*)qrow, n_per_row, quant_weights);
@@ -1685,7 +1689,7 @@ size_t quantize_q5_1(const float * restrict src, void * restrict dst, int64_t nr
 
 size_t quantize_q8_0(const float * restrict src, void * restrict dst, int64_t nrow, int64_t n_per_row, const float * quant_weights) {
     (void)quant_weights; // not used
-    const size_t row_size = quant_row_bytes(MS_TYPE_Q8_0, n_per_row);
+    const size_t row_size = ROW_BYTES(QK8_0, block_q8_0, n_per_row);
     quantize_row_q8_0_ref(src, dst, (int64_t)nrow*n_per_row);
     return nrow * row_size;
 }
@@ -3591,39 +3595,4 @@ size_t quantize_iq2_s(const float * restrict src, void * restrict dst, int64_t n
         qrow += nblock*sizeof(block_iq2_s);
     }
     return nrow * nblock * sizeof(block_iq2_s);
-}
-
-
-/* ---- dispatch ---- */
-
-bool quantize_supported(int type)
-{
-    const quant_type_info *qi = quant_info(type);
-    return qi && (qi->quantize_row || type == MS_TYPE_F32 || type == MS_TYPE_F16 || type == MS_TYPE_BF16);
-}
-
-bool quantize_needs_imatrix(int type)
-{
-    return type == MS_TYPE_IQ2_XXS || type == MS_TYPE_IQ2_XS || type == MS_TYPE_IQ1_S;
-}
-
-size_t quantize_chunk(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row,
-                      const float *imatrix)
-{
-    const int64_t n = nrow * n_per_row;
-    switch (type) {
-    case MS_TYPE_F32:
-        memcpy(dst, src, (size_t)n * sizeof(float));
-        return (size_t)n * sizeof(float);
-    case MS_TYPE_F16:
-        for (int64_t i = 0; i < n; ++i) ((uint16_t *)dst)[i] = quant_f32_to_f16(src[i]);
-        return (size_t)n * 2;
-    case MS_TYPE_BF16:
-        for (int64_t i = 0; i < n; ++i) ((uint16_t *)dst)[i] = quant_f32_to_bf16(src[i]);
-        return (size_t)n * 2;
-    default: break;
-    }
-    const quant_type_info *qi = quant_info(type);
-    if (!qi || !qi->quantize_row || (quantize_needs_imatrix(type) && !imatrix)) return 0;
-    return qi->quantize_row(src, dst, nrow, n_per_row, imatrix);
 }

@@ -10,7 +10,7 @@
  * The i-quants (IQ1_*, IQ2_*, IQ3_*) build their search tables on first use
  * (0 bytes written if that runs out of memory; quantize_init_type() reports
  * it first).  IQ1_S, IQ2_XXS and IQ2_XS need imatrix (quantize_needs_imatrix);
- * without it quantize_chunk writes nothing.
+ * without it quantize_chunk (quantize_chunk.h) writes nothing.
  * Thread safety: reentrant; the one-time table builds are serialized. */
 #ifndef MS_QUANTIZE_H
 #define MS_QUANTIZE_H
@@ -24,18 +24,6 @@
  * or -ENOMEM. */
 int quantize_init(void);
 int quantize_init_type(int type);
-
-/* Whether `type` is a weight type this quantizer can produce. */
-bool quantize_supported(int type);
-
-/* Whether the reference refuses to produce `type` without an importance
- * matrix (ggml_quantize_requires_imatrix). */
-bool quantize_needs_imatrix(int type);
-
-/* Quantize rows to `type` (see above).  Returns the bytes written, or 0 for
- * an unsupported type. F32/F16/BF16 are plain conversions. */
-size_t quantize_chunk(int type, const float *src, void *dst, int64_t nrow, int64_t n_per_row,
-                      const float *imatrix);
 
 size_t quantize_q4_0(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);
 size_t quantize_q4_1(const float *src, void *dst, int64_t nrow, int64_t n_per_row, const float *imatrix);

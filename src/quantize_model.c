@@ -34,6 +34,7 @@
 #include "imatrix_load.h"
 #include "quant.h"
 #include "quantize.h"
+#include "quantize_chunk.h"
 #include "recipe.h"
 #include "threadpool.h"
 

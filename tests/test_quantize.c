@@ -31,6 +31,7 @@
 #include "imatrix_load.h"
 #include "quant.h"
 #include "quantize.h"
+#include "quantize_chunk.h"
 
 #define ROWS 16
 #define GATE "blk.1.ffn_gate_exps.weight"
