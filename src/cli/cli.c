@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "moestream.h"
 #include "forward.h"
 #include "sampler.h"
 
@@ -331,4 +332,25 @@ char *cli_read_file(const char *path)
         b[n] = 0;
     fclose(f);
     return b;
+}
+
+void cli_engine_opts(const cli_common *c, ms_engine_opts *o)
+{
+    ms_engine_opts_default(o);
+    o->mem = c->mem;
+    o->threads = c->threads;
+    o->load_mode = c->load_mode;
+    o->cache_experts = c->cache_experts;
+    o->cache_policy = c->cache_policy;
+    o->mlock = c->mlock;
+    o->prefetch = !c->no_prefetch;
+    o->n_ctx = c->n_ctx;
+    o->n_batch = c->n_batch;
+    o->cache_type = c->cache_type;
+    o->attn = c->attn;
+    o->expert_groups = c->expert_groups;
+    o->expert_groups_used = c->expert_groups_used;
+    o->trace_routing = c->trace_routing;
+    o->bench_uniform_routing = c->uniform_routing;
+    o->verbose = c->verbose;
 }

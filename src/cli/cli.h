@@ -60,4 +60,9 @@ char *cli_read_file(const char *path);
 /* Integer in [lo, hi].  0 or -EINVAL. */
 int cli_parse_int(const char *s, long lo, long hi, long *out);
 
+/* The engine options the common flags ask for (need_tokenizer on, no
+ * progress bar: the caller sets those). */
+struct ms_engine_opts;
+void cli_engine_opts(const cli_common *c, struct ms_engine_opts *o);
+
 #endif
