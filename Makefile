@@ -1,18 +1,30 @@
 # moestream: one plain Makefile.  Objects go to build/, the binary to ./moestream.
-# Targets: all (default), deps, test, asan, tsan, fuzz, bench, format, clean.
+# Targets: all (default: binary and libraries), lib, install, deps, test, asan, tsan, fuzz,
+# bench, format, clean.
 
 # The last line of `make test` is the suite's "N passed, N failed" summary, not
 # a recursive make's "Leaving directory".
 MAKEFLAGS += --no-print-directory
 
 CC      ?= cc
-PKGS    := liburing hwloc libpcre2-8 jansson libmicrohttpd openblas readline
+# LIB_PKGS: what libmoestream itself needs; the front ends add the rest.
+LIB_PKGS := liburing hwloc libpcre2-8 jansson openblas
+PKGS    := $(LIB_PKGS) libmicrohttpd readline
 # -ffp-contract=off: bit-exact tests against the scalar reference need IEEE
 # semantics without silent FMA contraction.
 CFLAGS_BASE := -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
                -ffp-contract=off -D_GNU_SOURCE -MMD -MP -Iinclude -Isrc -Isimd -Iio -Isrc/cli
+# Every object is position-independent so one set builds both libraries, and
+# hidden unless marked MS_API (include/moestream.h), so the shared library
+# exports the public API and nothing else.
+CFLAGS_BASE += -fPIC -fvisibility=hidden
 CFLAGS_BASE += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LIB_LIBS := $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) -lpthread -lm
+PREFIX  ?= /usr/local
+SO_MAJOR := 0
+SO_VERSION := 0.1
+SONAME  := libmoestream.so.$(SO_MAJOR)
 WERROR  ?=
 SAN     ?=
 BUILD   ?= build
@@ -40,8 +52,8 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 600
 FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all deps test asan tsan tsan-run fuzz fuzz-bin bench format clean tests-bin moestream neon-test
-all: moestream
+.PHONY: FORCE all deps test asan tsan tsan-run fuzz fuzz-bin bench format clean tests-bin moestream neon-test install lib
+all: moestream lib
 
 # ./moestream is the default build; sanitizer builds get $(BUILD)/moestream.
 moestream:
@@ -55,15 +67,56 @@ $(BUILD)/libmoestream.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/%_avx2.o: %_avx2.c
+# The shared library: the same objects, the public API exported (checked by
+# tests/embed_install_slow.sh with nm -D), a soname for ABI versions.
+$(BUILD)/libmoestream.so.$(SO_VERSION): $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ $(LIB_LIBS)
+
+$(BUILD)/libmoestream.so: $(BUILD)/libmoestream.so.$(SO_VERSION)
+	ln -sf libmoestream.so.$(SO_VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+$(BUILD)/moestream.pc: moestream.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(SO_VERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(LIB_LIBS)|' moestream.pc.in > $@
+
+lib: $(BUILD)/libmoestream.a $(BUILD)/libmoestream.so
+
+# make && make install PREFIX=/opt/moestream [DESTDIR=...]: binary, both
+# libraries, the header, the pkg-config file and the hardware profiles.
+# Installs what `make` built (it does not rebuild with other flags).
+install:
+	@for f in moestream libmoestream.a libmoestream.so.$(SO_VERSION); do \
+	  [ -f $(BUILD)/$$f ] || { echo "install: $(BUILD)/$$f missing: run make first"; exit 1; }; done
+	@rm -f $(BUILD)/moestream.pc
+	$(MAKE) $(BUILD)/moestream.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/share/moestream/configs
+	install -m 755 $(BUILD)/moestream $(DESTDIR)$(PREFIX)/bin/moestream
+	install -m 644 $(BUILD)/libmoestream.a $(DESTDIR)$(PREFIX)/lib/libmoestream.a
+	install -m 755 $(BUILD)/libmoestream.so.$(SO_VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libmoestream.so.$(SO_VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libmoestream.so
+	install -m 644 include/moestream.h $(DESTDIR)$(PREFIX)/include/moestream.h
+	install -m 644 $(BUILD)/moestream.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/moestream.pc
+	install -m 644 configs/*.conf $(DESTDIR)$(PREFIX)/share/moestream/configs/
+
+# Objects depend on the flags they were built with, so a changed flag (here
+# or on the command line) rebuilds them; the stamp only changes with them.
+$(BUILD)/.cflags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(ALL_CFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS)' > $@
+FORCE:
+
+$(BUILD)/%_avx2.o: %_avx2.c $(BUILD)/.cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ISA_AVX2) -c -o $@ $<
 
-$(BUILD)/%_avx512.o: %_avx512.c
+$(BUILD)/%_avx512.o: %_avx512.c $(BUILD)/.cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ISA_AVX512) -c -o $@ $<
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(BUILD)/.cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -75,7 +128,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmoestream.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libmoestream.a $(LIBS)
 
-tests-bin: $(BUILD)/moestream $(TEST_BIN)
+tests-bin: $(BUILD)/moestream $(TEST_BIN) $(BUILD)/libmoestream.so
 
 # Installs every Debian package the project needs; safe to run twice.
 deps:
@@ -137,7 +190,7 @@ bench: moestream $(BENCH_BIN)
 	./bench/run_bench.sh $(BUILD)
 
 format:
-	clang-format -i $(wildcard src/*.[ch] src/cli/*.[ch] src/server/*.[ch] io/*.[ch] simd/*.[ch] include/*.h tests/*.c bench/*.c)
+	clang-format -i $(wildcard src/*.[ch] src/cli/*.[ch] src/server/*.[ch] io/*.[ch] simd/*.[ch] include/*.h tests/*.c bench/*.c examples/*.c)
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz moestream
