@@ -1,8 +1,8 @@
 # moestream: one plain Makefile.  Objects go to build/, the binary to ./moestream.
-# Targets: all (default: binary and libraries), lib, install, deps, test, asan, tsan, fuzz,
-# bench, format, clean.
+# Targets: all (default: binary and libraries), lib, install, deps, test-deps, test, asan,
+# tsan, fuzz, bench, format, clean.
 
-# The last line of `make test` is the suite's "N passed, N failed" summary, not
+# The last line of `make test` is the suite's "N passed, N failed, N skipped" summary, not
 # a recursive make's "Leaving directory".
 MAKEFLAGS += --no-print-directory
 
@@ -13,12 +13,16 @@ PKGS    := $(LIB_PKGS) libmicrohttpd readline
 # -ffp-contract=off: bit-exact tests against the scalar reference need IEEE
 # semantics without silent FMA contraction.
 CFLAGS_BASE := -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
-               -ffp-contract=off -D_GNU_SOURCE -MMD -MP -Iinclude -Isrc -Isimd -Iio -Isrc/cli
+               -ffp-contract=off -D_GNU_SOURCE -MMD -MP
 # Every object is position-independent so one set builds both libraries, and
 # hidden unless marked MS_API (include/moestream.h), so the shared library
 # exports the public API and nothing else.
 CFLAGS_BASE += -fPIC -fvisibility=hidden
 CFLAGS_BASE += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# Include paths.  io/ (pager, pool, ring, cache policy) knows files, not
+# models: it is compiled with io/ alone on the path, so an include of
+# src/ from there fails the build instead of making a cycle.
+INCS    := -Iinclude -Isrc -Isimd -Iio -Isrc/cli
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 LIB_LIBS := $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) -lpthread -lm
 PREFIX  ?= /usr/local
@@ -29,7 +33,10 @@ WERROR  ?=
 SAN     ?=
 BUILD   ?= build
 CFLAGS  ?=
-ALL_CFLAGS = $(CFLAGS_BASE) $(WERROR) $(SAN) $(CFLAGS)
+ALL_CFLAGS = $(CFLAGS_BASE) $(INCS) $(WERROR) $(SAN) $(CFLAGS)
+# The flags every object shares, fixed at parse time (target-specific INCS
+# and CFLAGS below do not change it): objects depend on a stamp of them.
+STAMP_FLAGS := $(CC) $(CFLAGS_BASE) $(INCS) $(WERROR) $(SAN) $(CFLAGS)
 
 # One translation unit per ISA, compiled with its own flags; everything else
 # targets the baseline so the binary runs on any x86-64 and picks at run time.
@@ -40,6 +47,8 @@ ISA_AVX512 := -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx51
 # (src/cli/) and the HTTP server (src/server/) link into the binary only.
 LIB_SRC  := $(filter-out simd/%_neon.c,$(wildcard src/*.c io/*.c simd/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+IO_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard io/*.c))
+$(IO_OBJ): INCS := -Iio
 FRONT_SRC := $(wildcard src/cli/*.c src/server/*.c)
 FRONT_OBJ := $(FRONT_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -52,7 +61,7 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 600
 FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: FORCE all deps test asan tsan tsan-run fuzz fuzz-bin bench format clean tests-bin moestream neon-test install lib
+.PHONY: FORCE all lib install deps test-deps test asan tsan tsan-run fuzz fuzz-bin bench format clean tests-bin moestream neon-test
 all: moestream lib
 
 # ./moestream is the default build; sanitizer builds get $(BUILD)/moestream.
@@ -105,7 +114,7 @@ install:
 # or on the command line) rebuilds them; the stamp only changes with them.
 $(BUILD)/.cflags: FORCE
 	@mkdir -p $(BUILD)
-	@echo '$(ALL_CFLAGS)' | cmp -s - $@ || echo '$(ALL_CFLAGS)' > $@
+	@echo '$(STAMP_FLAGS)' | cmp -s - $@ || echo '$(STAMP_FLAGS)' > $@
 FORCE:
 
 $(BUILD)/%_avx2.o: %_avx2.c $(BUILD)/.cflags
@@ -115,6 +124,11 @@ $(BUILD)/%_avx2.o: %_avx2.c $(BUILD)/.cflags
 $(BUILD)/%_avx512.o: %_avx512.c $(BUILD)/.cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ISA_AVX512) -c -o $@ $<
+
+# The weight quantizers are the reference's search loops, compiled at -O3 as
+# the reference compiles them (float semantics are unchanged: no fast-math,
+# no contraction, baseline ISA).
+$(BUILD)/simd/quantize.o: CFLAGS += -O3
 
 $(BUILD)/%.o: %.c $(BUILD)/.cflags
 	@mkdir -p $(dir $@)
@@ -130,15 +144,21 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmoestream.a
 
 tests-bin: $(BUILD)/moestream $(TEST_BIN) $(BUILD)/libmoestream.so
 
-# Installs every Debian package the project needs; safe to run twice.
+# The Debian packages building and running need (lean: the README's first
+# command); test-deps adds what the test suite needs (cross compiler, qemu,
+# clang, node client, curl, tmux, ...).  Both are safe to run twice.
 deps:
 	./tools/install-deps.sh
 
+test-deps:
+	./tools/install-deps.sh --test
+
 # Warnings are errors here and in CI.  The suite runs on the default build,
 # then the fast tests again under ASan+UBSan, then the threaded ones under
-# TSan; each run ends with the runner's "N passed, N failed" line, the last
-# one summing all three.
-test:
+# TSan; each run ends with the runner's "N passed, N failed, N skipped" line,
+# the last one summing all three.  Tests whose golden set or tool is missing
+# are skipped (failed when CI is set).
+test: test-deps
 	$(MAKE) WERROR=-Werror tests-bin moestream
 	MOESTREAM_SUMMARY=$(CURDIR)/build/summary ./tests/run_tests.sh build
 	$(MAKE) asan-run MOESTREAM_PRIOR=$(CURDIR)/build/summary MOESTREAM_SUMMARY=$(CURDIR)/build/summary-asan
@@ -165,7 +185,7 @@ fuzz-bin:
 	$(MAKE) $(FUZZ_BIN)
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libmoestream.a
-	clang $(CFLAGS_BASE) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< build-fuzz/libmoestream.a $(LIBS)
+	clang $(CFLAGS_BASE) $(INCS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< build-fuzz/libmoestream.a $(LIBS)
 
 fuzz: fuzz-bin
 	for f in $(FUZZ_BIN); do n=$$(basename $$f | sed 's/fuzz_//'); mkdir -p build-fuzz/corpus-$$n; \

@@ -60,6 +60,12 @@ void engine_kv_give(engine *e, fwd_kv *kv);
 uint64_t engine_session_bytes(const model *m, int n_ctx);
 
 void engine_print_plan(const engine_plan *p, FILE *f);
+/* The pager's view of m's routed experts: per (layer, expert) the file
+ * part, offset and length of gate, up and down (length 0 in dense layers).
+ * Fills *lo with malloc'd tables; free with engine_pager_layout_free.
+ * 0 or -ENOMEM. */
+int engine_pager_layout(const model *m, pager_layout *lo);
+void engine_pager_layout_free(pager_layout *lo); /* accepts a zeroed layout */
 /* Whether m runs the decompressed (mha) attention under opt. */
 bool engine_attn_mha(const model *m, const ms_engine_opts *opt);
 /* The plan for model m (bound, weights need not be loaded) under opt with
@@ -69,6 +75,12 @@ bool engine_attn_mha(const model *m, const ms_engine_opts *opt);
 int engine_make_plan(const model *m, const ms_engine_opts *opt, int n_threads, engine_plan *p,
                      char *err, size_t errlen);
 void engine_print_stats(const engine *e, FILE *f);
+/* The pager's view of m's routed experts: per (layer, expert) the file
+ * part, offset and length of gate, up and down (length 0 in dense layers).
+ * Fills *lo with malloc'd tables; free with engine_pager_layout_free.
+ * 0 or -ENOMEM. */
+int engine_pager_layout(const model *m, pager_layout *lo);
+void engine_pager_layout_free(pager_layout *lo); /* accepts a zeroed layout */
 /* Peak resident set of this process (VmHWM), bytes. */
 uint64_t engine_peak_rss(void);
 

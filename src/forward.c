@@ -132,18 +132,6 @@ static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float e
         y[i] = (x[i] * scale) * w[i];
 }
 
-/* Q8_K block: f32 d, 256 x int8, 16 x int16 bsums (DEEPSEEK-FACTS 5.3). */
-static void deq_q8_k(const uint8_t *src, float *dst, int64_t n)
-{
-    for (int64_t b = 0; b < n / 256; b++, src += 292) {
-        float d;
-        memcpy(&d, src, 4);
-        const int8_t *qs = (const int8_t *)(src + 4);
-        for (int i = 0; i < 256; i++)
-            dst[b * 256 + i] = d * (float)qs[i];
-    }
-}
-
 /* x -> deq(Qact(x)) for activation type at: the value a product with a weight
  * of that activation type actually sees. */
 static void act_roundtrip(int at, const float *x, float *y, int64_t n, void *scratch)
@@ -154,10 +142,7 @@ static void act_roundtrip(int at, const float *x, float *y, int64_t n, void *scr
         return;
     }
     kern_get()->quantize[at](x, scratch, n);
-    if (at == MS_TYPE_Q8_K)
-        deq_q8_k(scratch, y, n);
-    else
-        quant_dequantize_row(at, scratch, y, n);
+    quant_dequantize_row(at, scratch, y, n);
 }
 
 /* ---- RoPE / YaRN (DEEPSEEK-FACTS 6.2-6.3; float expressions as ggml) ---- */
@@ -284,8 +269,10 @@ static size_t th_w_rows(const model_hparams *hp)
 
 static size_t lat_row_bytes(const model_hparams *hp, int cache_type)
 {
-    const size_t L = hp->kv_lora;
-    return cache_type == FWD_CACHE_F32 ? L * 4 : cache_type == FWD_CACHE_F16 ? L * 2 : L / 32 * 34;
+    const int lat_type = cache_type == FWD_CACHE_F32   ? MS_TYPE_F32
+                         : cache_type == FWD_CACHE_F16 ? MS_TYPE_F16
+                                                       : MS_TYPE_Q8_0;
+    return quant_row_bytes(lat_type, (int64_t)hp->kv_lora);
 }
 
 /* Sizes (and with real, allocates) one sequence's cache; kv->m, n_ctx,
@@ -407,7 +394,7 @@ static int opts_normalize(const model *m, const fwd_opts *in, fwd_opts *o, char 
         o->n_batch = 64;
     if (o->n_batch > o->n_ctx)
         o->n_batch = o->n_ctx;
-    if (o->cache_type == FWD_CACHE_Q8_0 && m->hp.kv_lora % 32 != 0)
+    if (o->cache_type == FWD_CACHE_Q8_0 && m->hp.kv_lora % quant_info(MS_TYPE_Q8_0)->blck != 0)
         return fail(err, errlen, -EINVAL, "q8_0 cache needs kv_lora_rank %% 32 == 0");
     o->attn_mha = o->attn_mha && !m->hp.is_mla;
     return 0;

@@ -170,7 +170,8 @@ typedef struct gen_ctx {
 static int g_text(void *ud, const char *t, size_t n, bool reasoning)
 {
     gen_ctx *g = ud;
-    return g->cb->on_text ? g->cb->on_text(g->cb->ud, t, n, reasoning) : 0;
+    /* any non-zero from the caller means stop (not an error) */
+    return g->cb->on_text && g->cb->on_text(g->cb->ud, t, n, reasoning) ? 1 : 0;
 }
 
 static void g_token(void *ud, int32_t id)

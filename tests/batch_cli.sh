@@ -3,7 +3,10 @@
 # 100 valid output lines, one per custom_id; a bad line is an error record;
 # at temperature 0 the ids equal `eval --greedy` on the rendered prompt.
 set -u
-BIN=${MOESTREAM_BIN:?}; G=${MOESTREAM_GOLDEN:?}; T=${MOESTREAM_TMP:-/tmp}/batch.$$
+. "$(dirname "$0")/lib/need.sh"
+need_golden
+need_tool python3
+BIN=${MOESTREAM_BIN:?}; G=$MOESTREAM_GOLDEN; T=${MOESTREAM_TMP:-/tmp}/batch.$$
 mkdir -p "$T"; fails=0
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fails=$((fails+1)); fi; }
 M="$G/models/tiny-ud-iq1_s.gguf"

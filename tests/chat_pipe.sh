@@ -4,7 +4,9 @@
 # of input; at --temp 0 the first reply is byte-for-byte `run --temp 0`'s
 # output, and each turn's ids (--ids) equal `eval --greedy` on its prompt.
 set -u
-BIN=${MOESTREAM_BIN:?}; G=${MOESTREAM_GOLDEN:?}; T=${MOESTREAM_TMP:-/tmp}/chat_pipe.$$
+. "$(dirname "$0")/lib/need.sh"
+need_golden
+BIN=${MOESTREAM_BIN:?}; G=$MOESTREAM_GOLDEN; T=${MOESTREAM_TMP:-/tmp}/chat_pipe.$$
 M="$G/models/tiny-ud-iq1_s.gguf"
 mkdir -p "$T"; fails=0
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fails=$((fails+1)); fi; }

@@ -5,8 +5,10 @@
 # prompt (also the second turn, which reuses the cached prefix, and /regen),
 # and the first turn's ids equal `run --temp 0`'s.
 set -u
-BIN=${MOESTREAM_BIN:?}; G=${MOESTREAM_GOLDEN:?}; T=${MOESTREAM_TMP:-/tmp}
-command -v tmux >/dev/null || { echo "FAIL: tmux missing (make deps installs it)"; exit 1; }
+. "$(dirname "$0")/lib/need.sh"
+need_golden
+need_tool tmux
+BIN=${MOESTREAM_BIN:?}; G=$MOESTREAM_GOLDEN; T=${MOESTREAM_TMP:-/tmp}
 S=mschat$$; fails=0
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fails=$((fails+1)); fi; }
 wait_for() { # pattern seconds

@@ -3,7 +3,9 @@
 # or made here by truncation if that test has not run) through the CLI: exit
 # status 1 and a message on stderr, never a crash (status >= 128) or a hang.
 set -u
-BIN=${MOESTREAM_BIN:?}; G=${MOESTREAM_GOLDEN:?}; T=${MOESTREAM_TMP:-/tmp}
+. "$(dirname "$0")/lib/need.sh"
+need_golden
+BIN=${MOESTREAM_BIN:?}; G=$MOESTREAM_GOLDEN; T=${MOESTREAM_TMP:-/tmp}
 D="$T/corrupt-gguf"
 if [ ! -d "$D" ] || [ -z "$(ls "$D" 2>/dev/null)" ]; then
   mkdir -p "$D"

@@ -3,7 +3,10 @@
 # logits file size, and exit codes 0 (ok), 1 (error), 2 (bad usage).
 set -u
 BIN=${MOESTREAM_BIN:?}
-G=${MOESTREAM_GOLDEN:?}
+. "$(dirname "$0")/lib/need.sh"
+need_golden
+need_tool python3
+G=$MOESTREAM_GOLDEN
 T=${MOESTREAM_TMP:-/tmp}/eval_cli.$$
 mkdir -p "$T"
 fails=0

@@ -4,6 +4,11 @@
 # become inputs in tests/fuzz/regress/<harness>/, replayed here every time.
 set -u
 cd "$(dirname "$0")/.."
+. tests/lib/need.sh
+need_tool clang
+echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }' |
+  clang -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null ||
+  ms_skip "clang has no libFuzzer runtime (libclang-rt-14-dev; make test-deps installs it)"
 make -s fuzz-bin >/tmp/fuzz-build.log 2>&1 || { tail -20 /tmp/fuzz-build.log; echo "FAIL: building fuzzers"; exit 1; }
 fails=0
 # The brief budget (FUZZ_BRIEF_TOTAL, 60 s) is split evenly over the harnesses.

@@ -2,6 +2,8 @@
 # The golden logits tests under every kernel table this CPU and build offer
 # (the main run uses the automatic choice).
 set -u
+. "$(dirname "$0")/lib/need.sh"
+need_golden
 D=$(dirname "${MOESTREAM_BIN:?}")/tests
 fails=0
 for isa in scalar avx2 avx512 neon; do

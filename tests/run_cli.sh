@@ -2,7 +2,10 @@
 # `moestream run` and `tokenize` as a user runs them: text streams, and at
 # --temp 0 the generated ids equal `eval --greedy` on the same rendered prompt.
 set -u
-BIN=${MOESTREAM_BIN:?}; G=${MOESTREAM_GOLDEN:?}; T=${MOESTREAM_TMP:-/tmp}/run_cli.$$
+. "$(dirname "$0")/lib/need.sh"
+need_golden
+need_tool python3
+BIN=${MOESTREAM_BIN:?}; G=$MOESTREAM_GOLDEN; T=${MOESTREAM_TMP:-/tmp}/run_cli.$$
 mkdir -p "$T"; fails=0
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fails=$((fails+1)); fi; }
 M="$G/models/tiny-ud-iq1_s.gguf"

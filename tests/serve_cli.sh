@@ -5,7 +5,10 @@
 # does not block the next request, a bounded load test, /metrics; and at
 # temperature 0 the served ids equal `eval --greedy` (via the text).
 set -u
-BIN=${MOESTREAM_BIN:?}; G=${MOESTREAM_GOLDEN:?}; T=${MOESTREAM_TMP:-/tmp}/serve.$$
+. "$(dirname "$0")/lib/need.sh"
+need_golden
+need_tool curl python3
+BIN=${MOESTREAM_BIN:?}; G=$MOESTREAM_GOLDEN; T=${MOESTREAM_TMP:-/tmp}/serve.$$
 mkdir -p "$T"; fails=0
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fails=$((fails+1)); fi; }
 PORT=$(( 20000 + $$ % 20000 ))

@@ -6,7 +6,10 @@
 # text (whose ids equal eval --greedy, run_cli.sh).  While they run,
 # /metrics shows requests waiting in moestream_queue_depth.
 set -u
-BIN=${MOESTREAM_BIN:?}; G=${MOESTREAM_GOLDEN:?}; T=${MOESTREAM_TMP:-/tmp}/serve_conc.$$
+. "$(dirname "$0")/lib/need.sh"
+need_golden
+need_tool curl python3
+BIN=${MOESTREAM_BIN:?}; G=$MOESTREAM_GOLDEN; T=${MOESTREAM_TMP:-/tmp}/serve_conc.$$
 M="$G/models/tiny-ud-iq1_s.gguf"
 mkdir -p "$T"; fails=0
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fails=$((fails+1)); fi; }

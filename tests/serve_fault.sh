@@ -14,7 +14,10 @@
 # --no-prefetch: a failed read ahead is silently read again (tests/
 # test_pager.c), so without it the first read might not be the request's.
 set -u
-BIN=${MOESTREAM_BIN:?}; G=${MOESTREAM_GOLDEN:?}; T=${MOESTREAM_TMP:-/tmp}/serve_fault.$$
+. "$(dirname "$0")/lib/need.sh"
+need_golden
+need_tool curl python3
+BIN=${MOESTREAM_BIN:?}; G=$MOESTREAM_GOLDEN; T=${MOESTREAM_TMP:-/tmp}/serve_fault.$$
 mkdir -p "$T"; fails=0
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fails=$((fails+1)); fi; }
 M="$T/model.gguf"

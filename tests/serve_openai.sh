@@ -6,14 +6,17 @@
 # AuthenticationError on a wrong key, BadRequestError on a bad request; at
 # temperature 0 the streamed text equals the non-streamed text, and that text
 # equals `moestream run --temp 0` (whose ids equal eval --greedy, run_cli.sh).
-# A missing node or client is a failure, not a skip: make deps installs both.
+# A missing node or client skips (a failure when CI is set): make test-deps
+# installs both.
 set -u
-BIN=${MOESTREAM_BIN:?}; G=${MOESTREAM_GOLDEN:?}; T=${MOESTREAM_TMP:-/tmp}/serve_openai.$$
+. "$(dirname "$0")/lib/need.sh"
+need_golden
+need_tool curl python3 node
+BIN=${MOESTREAM_BIN:?}; G=$MOESTREAM_GOLDEN; T=${MOESTREAM_TMP:-/tmp}/serve_openai.$$
 HERE=$(cd "$(dirname "$0")" && pwd)
 M="$G/models/tiny-ud-iq1_s.gguf"
-command -v node >/dev/null || { echo "FAIL: node missing (make deps installs it)"; exit 1; }
 [ -f "$HERE/node/node_modules/openai/package.json" ] ||
-  { echo "FAIL: the openai npm client is missing from tests/node (make deps installs it)"; exit 1; }
+  ms_skip "the openai npm client is missing from tests/node (make test-deps installs it)"
 mkdir -p "$T"; fails=0
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fails=$((fails+1)); fi; }
 # a port the kernel just handed out, so parallel runs do not collide

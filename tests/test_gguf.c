@@ -21,12 +21,8 @@
 #include "gguf_write.h"
 #include "model.h"
 #include "quant.h"
+#include "golden.h"
 
-static const char *golden_dir(void)
-{
-    const char *d = getenv("MOESTREAM_GOLDEN");
-    return d && *d ? d : "../shared/golden";
-}
 
 static const char *tmp_dir(void)
 {
@@ -36,6 +32,7 @@ static const char *tmp_dir(void)
 
 static gguf_file *open_golden(const char *name)
 {
+    GOLDEN_REQUIRE();
     char path[1024], err[512];
     snprintf(path, sizeof path, "%s/models/%s", golden_dir(), name);
     gguf_file *g = NULL;
@@ -47,6 +44,7 @@ static gguf_file *open_golden(const char *name)
 static void test_golden_files(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     gguf_file *g = open_golden("deepseek-r1-vocab.gguf");
     uint64_t n;
     const void *d;
@@ -295,6 +293,7 @@ static float *eval_logits(const char *path, const int32_t *ids, int n, uint32_t 
 static void test_convert_to_split_form(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     char err[512], out[1024], src_path[1024];
     snprintf(src_path, sizeof src_path, "%s/models/tiny-f32-legacy.gguf", golden_dir());
     snprintf(out, sizeof out, "%s/mla-%d.gguf", tmp_dir(), (int)getpid());

@@ -23,14 +23,10 @@
 #include "kernels.h"
 #include "model.h"
 #include "threadpool.h"
+#include "golden.h"
 
 #define LOGIT_TOL_SIGMA 1e-3
 
-static const char *golden_dir(void)
-{
-    const char *d = getenv("MOESTREAM_GOLDEN");
-    return d && *d ? d : "../shared/golden";
-}
 
 typedef struct golden {
     int32_t *prompt;
@@ -88,6 +84,7 @@ enum golden_mode {
 static double run_model_mode(const char *name, const char *model_file, int n_threads, int n_batch,
                              int cache_type, bool mha, enum golden_mode mode)
 {
+    GOLDEN_REQUIRE();
     golden g;
     golden_load(name, &g);
     char path[1024], err[512] = "";

@@ -32,6 +32,7 @@
 #include "gguf.h"
 #include "kernels.h"
 #include "quant.h"
+#include "golden.h"
 
 static const int WTYPES[] = {MS_TYPE_IQ1_S,   MS_TYPE_IQ1_M,  MS_TYPE_IQ2_XXS, MS_TYPE_Q4_K,
                              MS_TYPE_Q5_K,    MS_TYPE_Q6_K,   MS_TYPE_Q8_0,    MS_TYPE_Q4_0,
@@ -260,15 +261,11 @@ static void test_products_random(void **state)
 
 /* ---- the golden dequant tensors ---- */
 
-static const char *golden_dir(void)
-{
-    const char *d = getenv("MOESTREAM_GOLDEN");
-    return d && *d ? d : "../shared/golden";
-}
 
 /* The golden dequant index (skips the test when it is missing). */
 static json_t *golden_index(void)
 {
+    GOLDEN_REQUIRE();
     char path[1024];
     snprintf(path, sizeof path, "%s/dequant/index.json", golden_dir());
     json_error_t je;

@@ -22,12 +22,8 @@
 #include "model.h"
 #include "quant.h"
 #include "synth.h"
+#include "golden.h"
 
-static const char *golden_dir(void)
-{
-    const char *d = getenv("MOESTREAM_GOLDEN");
-    return d && *d ? d : "../shared/golden";
-}
 
 static const char *tmp_dir(void)
 {
@@ -407,6 +403,7 @@ static void test_routing_skew(void **state)
 static void test_split_seed_vocab(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     char p1[1024], p2[1024], err[512];
     snprintf(p1, sizeof p1, "%s/synth-one-%d.gguf", tmp_dir(), (int)getpid());
     snprintf(p2, sizeof p2, "%s/synth-parts-%d.gguf", tmp_dir(), (int)getpid());

@@ -14,20 +14,18 @@
 
 #include "gguf.h"
 #include "tokenizer.h"
+#include "golden.h"
 
 static gguf_file *g_file;
 static tok_vocab *g_vocab;
 
-static const char *golden_dir(void)
-{
-    const char *d = getenv("MOESTREAM_GOLDEN");
-    return d && *d ? d : "../shared/golden";
-}
 
 static int setup(void **state)
 {
     (void)state;
     char path[1024], err[512];
+    if (!golden_present()) /* each test skips (or fails under CI) */
+        return 0;
     snprintf(path, sizeof path, "%s/models/deepseek-r1-vocab.gguf", golden_dir());
     if (gguf_open(&g_file, path, err, sizeof err)) {
         fprintf(stderr, "%s\n", err);
@@ -51,6 +49,7 @@ static int teardown(void **state)
 static void test_dev_set(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     char path[1024];
     snprintf(path, sizeof path, "%s/tokenizer/dev.json", golden_dir());
     json_error_t je;
@@ -106,6 +105,7 @@ static void test_dev_set(void **state)
 static void test_added_token_modes(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     const char *t = "<｜User｜>hi<think>";
     int32_t *a, *b;
     size_t na, nb;
@@ -136,6 +136,7 @@ static void test_added_token_modes(void **state)
 static void test_stream_split_chars(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     /* A 4-byte emoji and a CJK char encoded as byte tokens arrive one byte
      * per token: nothing may be emitted until each character is complete. */
     const char *text = "a\xF0\x9F\x98\x80\xE4\xB8\xAD!";
@@ -169,6 +170,7 @@ static void test_stream_split_chars(void **state)
 static void test_invalid_utf8_roundtrip(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     const char text[] = "ok\xff\xfe\xc3(\x80" "end";
     size_t len = sizeof text - 1;
     int32_t *ids;
@@ -202,6 +204,7 @@ static void pieces_of(const char *text, char *out, size_t cap)
 static void test_reference_regex_quirks(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     static const struct { const char *text, *want; } cases[] = {
         /* '~' is in no category: it may prefix a letter run, and a run of
          * them is a gap (no alternative matches) */
@@ -236,6 +239,7 @@ static void test_reference_regex_quirks(void **state)
 static void test_long_runs(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     size_t n = 1 << 20;
     char *t = malloc(n + 1);
     assert_non_null(t);
@@ -264,6 +268,7 @@ static void test_long_runs(void **state)
 static void test_no_added_never_matches(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     const char *t = "<｜begin▁of▁sentence｜><｜User｜><｜Assistant｜><｜end▁of▁sentence｜><think></think>"
                     "<｜tool▁calls▁begin｜><｜fim▁hole｜>";
     int32_t *ids;

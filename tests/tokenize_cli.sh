@@ -5,7 +5,10 @@
 # end in newlines); usage errors exit 2, a missing model exits 1.
 set -u
 BIN=${MOESTREAM_BIN:?MOESTREAM_BIN not set}
-G=${MOESTREAM_GOLDEN:-$(dirname "$0")/../../shared/golden}
+. "$(dirname "$0")/lib/need.sh"
+need_golden
+need_tool python3
+G=$MOESTREAM_GOLDEN
 V="$G/models/deepseek-r1-vocab.gguf"
 [ -f "$V" ] || { echo "FAIL: golden vocabulary $V missing"; exit 1; }
 [ -f "$G/tokenizer/dev.json" ] || { echo "FAIL: $G/tokenizer/dev.json missing"; exit 1; }
