@@ -17,13 +17,10 @@
 #include "sampler.h"
 #include "tokenizer.h"
 
-typedef struct gen_opts {
-    int n_predict;            /* max new tokens; <= 0: until EOS or context end */
-    const char *const *stop;  /* stop strings (not emitted) */
-    int n_stop;
-    sampler_params sp;
-    bool reasoning;           /* the prompt opened <think>: text is reasoning until </think> */
-} gen_opts;
+/* The public struct itself (include/moestream.h): n_predict (<= 0: until
+ * EOS or the context end), stop strings (not emitted), sampler params,
+ * reasoning (the prompt opened <think>: text is reasoning until </think>). */
+typedef ms_gen_opts gen_opts;
 
 /* Called with each piece of visible text.  Returns 0 to go on, > 0 to stop
  * (finish "cancelled"), or a negative errno when it failed (out of memory

@@ -27,25 +27,12 @@ struct ms_session {
 
 MS_API void ms_sampler_params_default(ms_sampler_params *p)
 {
-    sampler_params sp;
-    sampler_params_default(&sp);
-    p->temp = sp.temp;
-    p->top_k = sp.top_k;
-    p->top_p = sp.top_p;
-    p->min_p = sp.min_p;
-    p->repeat_penalty = sp.repeat_penalty;
-    p->repeat_last_n = sp.repeat_last_n;
-    p->seed = sp.seed;
+    sampler_params_default(p); /* the same struct (sampler.h) */
 }
 
 MS_API void ms_gen_opts_default(ms_gen_opts *o)
 {
-    gen_opts g;
-    gen_opts_default(&g);
-    memset(o, 0, sizeof *o);
-    o->n_predict = g.n_predict;
-    o->reasoning = g.reasoning;
-    ms_sampler_params_default(&o->sp);
+    gen_opts_default(o); /* the same struct (generate.h) */
 }
 
 MS_API int ms_session_create(ms_engine *e, ms_session **out, char *err, size_t errlen)
@@ -220,19 +207,6 @@ MS_API int ms_generate(ms_session *s, const int32_t *prompt, size_t n, const ms_
         ms_gen_opts_default(&d);
         o = &d;
     }
-    gen_opts go;
-    gen_opts_default(&go);
-    go.n_predict = o->n_predict;
-    go.stop = o->stop;
-    go.n_stop = o->n_stop;
-    go.reasoning = o->reasoning;
-    go.sp.temp = o->sp.temp;
-    go.sp.top_k = o->sp.top_k;
-    go.sp.top_p = o->sp.top_p;
-    go.sp.min_p = o->sp.min_p;
-    go.sp.repeat_penalty = o->sp.repeat_penalty;
-    go.sp.repeat_last_n = o->sp.repeat_last_n;
-    go.sp.seed = o->sp.seed;
     size_t k = keep_prefix(s, prompt, n);
     ms_session_truncate(s, (int)k);
     memcpy(s->toks, prompt, n * sizeof *prompt);
@@ -240,7 +214,7 @@ MS_API int ms_generate(ms_session *s, const int32_t *prompt, size_t n, const ms_
     gen_ctx g = {s, cb, n};
     gen_cb gcb = {g_text, g_token, g_progress, g_cancel, NULL, &g};
     gen_result r;
-    int rc = gen_run_cb(s->e->m, s->e->v, bind(s), prompt, n, k, &go, &gcb, &r, err, errlen);
+    int rc = gen_run_cb(s->e->m, s->e->v, bind(s), prompt, n, k, o, &gcb, &r, err, errlen);
     if (rc) {
         /* what was evaluated of the prompt stays; toks already say so */
         return rc;

@@ -75,28 +75,12 @@ MS_API int32_t ms_token_eos(const ms_vocab *w) { return tok_eos(w->v); }
 MS_API int ms_chat_render(const ms_vocab *w, const ms_chat_msg *msgs, size_t n, bool think,
                           int32_t **ids, size_t *n_ids, char *err, size_t errlen)
 {
-    chat_msg *m = malloc((n ? n : 1) * sizeof *m);
-    if (!m) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    for (size_t i = 0; i < n; i++)
-        m[i] = (chat_msg){msgs[i].role, msgs[i].content};
-    int rc = chat_render_ids(w->v, m, n, think, ids, n_ids, err, errlen);
-    free(m);
-    return rc;
+    return chat_render_ids(w->v, msgs, n, think, ids, n_ids, err, errlen); /* chat_msg is ms_chat_msg */
 }
 
 MS_API char *ms_chat_render_text(const ms_chat_msg *msgs, size_t n, bool think)
 {
-    chat_msg *m = malloc((n ? n : 1) * sizeof *m);
-    if (!m)
-        return NULL;
-    for (size_t i = 0; i < n; i++)
-        m[i] = (chat_msg){msgs[i].role, msgs[i].content};
-    char *s = chat_render_text(m, n, think);
-    free(m);
-    return s;
+    return chat_render_text(msgs, n, think);
 }
 
 MS_API char *ms_utf8_sanitize(const char *s, size_t n)

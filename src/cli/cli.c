@@ -8,15 +8,13 @@
 
 #include "config.h"
 #include "moestream.h"
-#include "forward.h"
-#include "sampler.h"
 
 void cli_common_default(cli_common *c)
 {
     memset(c, 0, sizeof *c);
     c->n_ctx = 4096;
     c->n_batch = 64;
-    c->cache_type = FWD_CACHE_F32;
+    c->cache_type = MS_CACHE_F32;
     c->expert_groups = -1;
     c->mem = (uint64_t)20 << 30;
     c->cache_policy = 1; /* LFU: the better policy on the recorded traces (bench/RESULTS.md) */
@@ -187,11 +185,11 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
         c->n_batch = (int)v;
     } else if (!strcmp(a, "--cache-type")) {
         if (!strcmp(val, "f32"))
-            c->cache_type = FWD_CACHE_F32;
+            c->cache_type = MS_CACHE_F32;
         else if (!strcmp(val, "f16"))
-            c->cache_type = FWD_CACHE_F16;
+            c->cache_type = MS_CACHE_F16;
         else if (!strcmp(val, "q8_0"))
-            c->cache_type = FWD_CACHE_Q8_0;
+            c->cache_type = MS_CACHE_Q8_0;
         else
             goto bad;
     } else if (!strcmp(a, "--attn")) {
@@ -245,7 +243,7 @@ const char *cli_common_help(void)
            "  -v, --verbose           report SIMD, threads, memory plan, cache statistics\n";
 }
 
-int cli_sampler_arg(sampler_params *p, int argc, char **argv, int *i)
+int cli_sampler_arg(ms_sampler_params *p, int argc, char **argv, int *i)
 {
     const char *a = argv[*i];
     static const char *names[] = {"--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",

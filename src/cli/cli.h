@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "moestream.h"
+
 typedef struct cli_common {
     const char *model;   /* -m/--model */
     int threads;         /* -t/--threads, 0 = one per physical core */
@@ -46,8 +48,7 @@ const char *cli_common_help(void);
 
 /* Sampler flags: --temp --top-k --top-p --min-p --repeat-penalty
  * --repeat-last-n --seed.  Same return convention as cli_common_arg. */
-struct sampler_params;
-int cli_sampler_arg(struct sampler_params *p, int argc, char **argv, int *i);
+int cli_sampler_arg(ms_sampler_params *p, int argc, char **argv, int *i);
 const char *cli_sampler_help(void);
 
 /* "20G", "512M", "4096", "1.5T" (powers of 1024) -> bytes.  0 or -EINVAL. */
@@ -62,7 +63,6 @@ int cli_parse_int(const char *s, long lo, long hi, long *out);
 
 /* The engine options the common flags ask for (need_tokenizer on, no
  * progress bar: the caller sets those). */
-struct ms_engine_opts;
-void cli_engine_opts(const cli_common *c, struct ms_engine_opts *o);
+void cli_engine_opts(const cli_common *c, ms_engine_opts *o);
 
 #endif
