@@ -352,3 +352,18 @@ void cli_engine_opts(const cli_common *c, ms_engine_opts *o)
     o->bench_uniform_routing = c->uniform_routing;
     o->verbose = c->verbose;
 }
+
+void cli_load_bar(void *ud, uint64_t done, uint64_t total)
+{
+    (void)ud;
+    static int last = -1;
+    int pct = total ? (int)(done * 100 / total) : 100;
+    if (pct == last)
+        return;
+    last = pct;
+    int w = pct / 4;
+    fprintf(stderr, "\rloading resident weights [%.*s%*s] %3d%% %.2f/%.2f GB", w,
+            "#########################", 25 - w, "", pct, (double)done / 1e9, (double)total / 1e9);
+    if (done >= total)
+        fputc('\n', stderr);
+}

@@ -64,5 +64,7 @@ int cli_parse_int(const char *s, long lo, long hi, long *out);
 /* The engine options the common flags ask for (need_tokenizer on, no
  * progress bar: the caller sets those). */
 void cli_engine_opts(const cli_common *c, ms_engine_opts *o);
+/* An ms_progress_fn: a bar on stderr while resident weights load. */
+void cli_load_bar(void *ud, uint64_t done, uint64_t total);
 
 #endif

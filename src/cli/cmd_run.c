@@ -64,22 +64,6 @@ static int on_cancel(void *ud)
     return interrupted;
 }
 
-/* The loading bar on stderr while resident weights load. */
-static void bar(void *ud, uint64_t done, uint64_t total)
-{
-    (void)ud;
-    static int last = -1;
-    int pct = total ? (int)(done * 100 / total) : 100;
-    if (pct == last)
-        return;
-    last = pct;
-    int w = pct / 4;
-    fprintf(stderr, "\rloading resident weights [%.*s%*s] %3d%% %.2f/%.2f GB", w,
-            "#########################", 25 - w, "", pct, (double)done / 1e9, (double)total / 1e9);
-    if (done >= total)
-        fputc('\n', stderr);
-}
-
 int cmd_run(int argc, char **argv)
 {
     cli_common c;
@@ -157,7 +141,7 @@ int cmd_run(int argc, char **argv)
     ms_engine_opts eo;
     cli_engine_opts(&c, &eo);
     if (isatty(2))
-        eo.on_load = bar;
+        eo.on_load = cli_load_bar;
     int rc = ms_engine_open(&e, c.model, &eo, err, sizeof err);
     if (!rc)
         rc = ms_session_create(e, &st, err, sizeof err);

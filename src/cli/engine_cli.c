@@ -7,21 +7,6 @@
 #include "cli.h"
 #include "engine.h"
 
-static void bar(void *ud, uint64_t done, uint64_t total)
-{
-    (void)ud;
-    static int last = -1;
-    int pct = total ? (int)(done * 100 / total) : 100;
-    if (pct == last)
-        return;
-    last = pct;
-    int w = pct / 4;
-    fprintf(stderr, "\rloading resident weights [%.*s%*s] %3d%% %.2f/%.2f GB", w,
-            "#########################", 25 - w, "", pct, (double)done / 1e9, (double)total / 1e9);
-    if (done >= total)
-        fputc('\n', stderr);
-}
-
 int engine_open(engine *e, const cli_common *c, bool progress, bool need_tokenizer, char *err,
                 size_t errlen)
 {
@@ -29,6 +14,6 @@ int engine_open(engine *e, const cli_common *c, bool progress, bool need_tokeniz
     cli_engine_opts(c, &o);
     o.need_tokenizer = need_tokenizer;
     if (progress && isatty(2))
-        o.on_load = bar;
+        o.on_load = cli_load_bar;
     return engine_load(e, c->model, &o, err, errlen);
 }
