@@ -56,7 +56,7 @@ FRONT_OBJ := $(FRONT_SRC:%.c=$(BUILD)/%.o)
 # the engine's headers, so including one fails the build
 # (tests/front_boundary.sh).  FRONT_LEGACY: the commands not yet converted to
 # the API, still compiled with the engine's include paths.
-FRONT_LEGACY := src/cli/cmd_batch.c src/cli/cmd_replay.c src/cli/cmd_synth.c \
+FRONT_LEGACY := src/cli/cmd_replay.c src/cli/cmd_synth.c \
                 src/cli/cmd_quantize.c src/cli/engine_cli.c src/server/cmd_serve.c
 CLI_INCS    := -Iinclude -Isrc/cli -Isrc/util
 SERVER_INCS := -Iinclude -Isrc/server -Isrc/util

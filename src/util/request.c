@@ -20,7 +20,7 @@ static int bad(char *err, size_t errlen, const char *fmt, ...)
     return -EINVAL;
 }
 
-static void request_start(request *r, const gen_opts *base)
+static void request_start(request *r, const ms_gen_opts *base)
 {
     memset(r, 0, sizeof *r);
     r->go = *base;
@@ -94,7 +94,7 @@ static int parse_stop(request *r, const json_t *body, char *err, size_t errlen)
 
 /* ---- chat/completions ---- */
 
-int request_parse_chat(request *r, const json_t *body, const gen_opts *base, char *err, size_t errlen)
+int request_parse_chat(request *r, const json_t *body, const ms_gen_opts *base, char *err, size_t errlen)
 {
     request_start(r, base);
     if (!json_is_object(body))
@@ -113,7 +113,7 @@ int request_parse_chat(request *r, const json_t *body, const gen_opts *base, cha
                                     "(message %zu)", k);
         if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant"))
             return bad(err, errlen, "'role' must be system, user or assistant (message %zu)", k);
-        r->msgs[r->n_msgs++] = (chat_msg){role, content};
+        r->msgs[r->n_msgs++] = (ms_chat_msg){role, content};
     }
     const json_t *v;
     if ((v = json_object_get(body, "stream"))) {
@@ -134,7 +134,7 @@ int request_parse_chat(request *r, const json_t *body, const gen_opts *base, cha
 
 /* ---- completions ---- */
 
-int request_parse_completion(request *r, const json_t *body, const gen_opts *base, char *err,
+int request_parse_completion(request *r, const json_t *body, const ms_gen_opts *base, char *err,
                              size_t errlen)
 {
     request_start(r, base);
@@ -153,14 +153,14 @@ int request_parse_completion(request *r, const json_t *body, const gen_opts *bas
 /* ---- batch lines ---- */
 
 int request_parse_batch_line(request *r, json_t **doc, const char *line, long idx,
-                             const gen_opts *base, char *err, size_t errlen)
+                             const ms_gen_opts *base, char *err, size_t errlen)
 {
     *doc = NULL;
     if (line[0] != '{') { /* plain text: one user message */
         request_start(r, base);
         snprintf(r->line_id, sizeof r->line_id, "line-%ld", idx);
         r->custom_id = r->line_id;
-        r->msgs[r->n_msgs++] = (chat_msg){"user", line};
+        r->msgs[r->n_msgs++] = (ms_chat_msg){"user", line};
         return 0;
     }
     json_error_t je;
