@@ -26,19 +26,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chat.h"
 #include "cli.h"
 #include "cmd.h"
-#include "engine.h"
-#include "generate.h"
+#include "moestream.h"
 #include "request.h"
 #include "strbuf.h"
 
 #define MAX_BODY (1 << 20)
 
 typedef struct server {
-    engine e;
-    fwd_state *st;
+    ms_engine *e;
+    ms_session *st;  /* kept across requests: a shared prefix is reused */
     pthread_mutex_t gen_lock; /* one generation at a time */
     const char *api_key;
     const char *model_name;
@@ -105,7 +103,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 typedef struct collect {
     strbuf ans, rsn;
     conn *stream; /* non-NULL: emit SSE chunks */
-    volatile sig_atomic_t *cancel; /* polled by gen_run between tokens */
+    volatile sig_atomic_t *cancel; /* polled between tokens (on_cancel) */
     double deadline;               /* CLOCK_REALTIME seconds */
     bool timed_out;
 } collect;
@@ -145,7 +143,7 @@ static int on_text(void *ud, const char *t, size_t n, bool reasoning)
     if (rc)
         return rc;
     if (c->stream) {
-        char *clean = tok_utf8_sanitize(t, n);
+        char *clean = ms_utf8_sanitize(t, n);
         json_t *delta = json_pack("{s:s}", reasoning ? "reasoning_content" : "content", clean);
         free(clean);
         sse_json(c->stream, json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n}]}", "id", c->stream->id,
@@ -156,7 +154,7 @@ static int on_text(void *ud, const char *t, size_t n, bool reasoning)
     return c->stream && c->stream->cancel;
 }
 
-/* Every generated token: past the deadline, ask gen_run to stop (it polls
+/* Every generated token: past the deadline, ask the generation to stop (it polls
  * the flag before the next token; a token without text never reaches
  * on_text, so the check lives here). */
 static void on_token(void *ud, int32_t id)
@@ -169,10 +167,16 @@ static void on_token(void *ud, int32_t id)
     }
 }
 
+static int on_cancel(void *ud)
+{
+    collect *c = ud;
+    return *c->cancel != 0;
+}
+
 /* Runs one request (chat messages, or rq->prompt as is) under the engine
  * lock, waiting for it no longer than the deadline.  -ETIMEDOUT when the
  * deadline passed, in the queue or while generating. */
-static int generate(const request *rq, collect *col, gen_result *res, char *err, size_t errlen)
+static int generate(const request *rq, collect *col, ms_gen_result *res, char *err, size_t errlen)
 {
     atomic_fetch_add(&S.queued, 1);
     struct timespec dl = {(time_t)col->deadline,
@@ -186,19 +190,20 @@ static int generate(const request *rq, collect *col, gen_result *res, char *err,
     atomic_fetch_add(&S.active, 1);
     int32_t *ids = NULL;
     size_t n = 0;
-    fwd_truncate(S.st, 0);
     int rc = 0;
     if (rq->prompt) {
-        if (tok_encode(S.e.v, rq->prompt, strlen(rq->prompt), TOK_ADD_BOS | TOK_PARSE_SPECIAL, &ids, &n)) {
+        if (ms_tokenize(ms_engine_vocab(S.e), rq->prompt, strlen(rq->prompt),
+                        MS_TOK_ADD_BOS | MS_TOK_PARSE_SPECIAL, &ids, &n)) {
             snprintf(err, errlen, "out of memory");
             rc = -ENOMEM;
         }
     } else {
-        rc = chat_render_ids(S.e.v, rq->msgs, rq->n_msgs, rq->go.reasoning, &ids, &n, err, errlen);
+        rc = ms_chat_render(ms_engine_vocab(S.e), rq->msgs, rq->n_msgs, rq->go.reasoning, &ids, &n,
+                            err, errlen);
     }
+    ms_callbacks cb = {on_text, on_token, NULL, on_cancel, col};
     if (!rc)
-        rc = gen_run(S.e.m, S.e.v, S.st, ids, n, &rq->go, on_text, on_token, col, col->cancel, res,
-                     err, errlen);
+        rc = ms_generate(S.st, ids, n, &rq->go, &cb, res, err, errlen);
     if (!rc && col->timed_out && !strcmp(res->finish, "cancelled")) { /* not one that ended anyway */
         snprintf(err, errlen, "request stopped after the --timeout of %g s (%d tokens generated)",
                  S.timeout_s, res->n_gen);
@@ -209,7 +214,7 @@ static int generate(const request *rq, collect *col, gen_result *res, char *err,
         atomic_fetch_add(&S.tokens_out, res->n_gen);
         atomic_fetch_add(&S.gen_us, (long long)(res->t_gen_s * 1e6));
     }
-    free(ids);
+    ms_free(ids);
     atomic_fetch_sub(&S.active, 1);
     pthread_mutex_unlock(&S.gen_lock);
     return rc;
@@ -227,7 +232,7 @@ static void *stream_main(void *arg)
 {
     conn *cn = arg;
     collect col = {STRBUF_INIT, STRBUF_INIT, cn, &cn->cancel, cn->deadline, false};
-    gen_result res;
+    ms_gen_result res;
     char err[512];
     bool usage = cn->rq.include_usage;
     int rc = generate(&cn->rq, &col, &res, err, sizeof err);
@@ -307,9 +312,8 @@ static void stream_free(void *cls)
 static enum MHD_Result metrics(struct MHD_Connection *c)
 {
     char buf[2048];
-    pager_stats ps = {0};
-    if (S.e.pg)
-        pager_get_stats(S.e.pg, &ps);
+    ms_stats ps;
+    ms_engine_stats(S.e, &ps);
     long out = atomic_load(&S.tokens_out);
     long long gen_us = atomic_load(&S.gen_us);
     snprintf(buf, sizeof buf,
@@ -331,7 +335,7 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
              atomic_load(&S.requests), atomic_load(&S.errors), atomic_load(&S.tokens_in), out,
              gen_us > 0 ? (double)out / ((double)gen_us / 1e6) : 0.0, atomic_load(&S.queued),
              atomic_load(&S.active), (unsigned long long)ps.hits, (unsigned long long)ps.misses,
-             (unsigned long long)ps.bytes_read, (unsigned long long)engine_peak_rss());
+             (unsigned long long)ps.bytes_read, (unsigned long long)ps.peak_rss);
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(buf), buf, MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
     enum MHD_Result ret = MHD_queue_response(c, 200, r);
@@ -353,8 +357,8 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
     json_t *req = json_loadb(strbuf_str(&cn->body), cn->body.n, 0, &je);
     if (!req)
         return send_error(c, 400, "invalid_request_error", "the body is not valid JSON", "invalid_json");
-    gen_opts base;
-    gen_opts_default(&base);
+    ms_gen_opts base;
+    ms_gen_opts_default(&base);
     base.n_predict = 4096;
     char bad[256];
     if (request_parse_chat(&cn->rq, req, &base, bad, sizeof bad)) {
@@ -382,7 +386,7 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
         return ret;
     }
     collect col = {STRBUF_INIT, STRBUF_INIT, NULL, &cn->cancel, cn->deadline, false};
-    gen_result res;
+    ms_gen_result res;
     char err[512];
     int rc = generate(&cn->rq, &col, &res, err, sizeof err);
     json_decref(req);
@@ -391,11 +395,11 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
         strbuf_free(&col.rsn);
         return send_gen_error(c, rc, err);
     }
-    char *ans = tok_utf8_sanitize(strbuf_str(&col.ans), col.ans.n);
+    char *ans = ms_utf8_sanitize(strbuf_str(&col.ans), col.ans.n);
     json_t *msg = json_pack("{s:s,s:s}", "role", "assistant", "content", ans);
     free(ans);
     if (col.rsn.n) {
-        char *rs = tok_utf8_sanitize(col.rsn.s, col.rsn.n);
+        char *rs = ms_utf8_sanitize(col.rsn.s, col.rsn.n);
         json_object_set_new(msg, "reasoning_content", json_string(rs));
         free(rs);
     }
@@ -417,8 +421,8 @@ static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
     json_t *req = json_loadb(strbuf_str(&cn->body), cn->body.n, 0, NULL);
     if (!req)
         return send_error(c, 400, "invalid_request_error", "the body is not valid JSON", "invalid_json");
-    gen_opts base;
-    gen_opts_default(&base);
+    ms_gen_opts base;
+    ms_gen_opts_default(&base);
     base.n_predict = 16; /* the OpenAI default for completions */
     base.reasoning = false;
     char bad[256];
@@ -428,7 +432,7 @@ static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
     }
     cn->deadline = wall_s() + S.timeout_s;
     collect col = {STRBUF_INIT, STRBUF_INIT, NULL, &cn->cancel, cn->deadline, false};
-    gen_result res;
+    ms_gen_result res;
     char err[512];
     int rc = generate(&cn->rq, &col, &res, err, sizeof err);
     json_decref(req);
@@ -437,7 +441,7 @@ static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
         strbuf_free(&col.rsn);
         return send_gen_error(c, rc, err);
     }
-    char *text = tok_utf8_sanitize(strbuf_str(&col.ans), col.ans.n);
+    char *text = ms_utf8_sanitize(strbuf_str(&col.ans), col.ans.n);
     strbuf_free(&col.ans);
     strbuf_free(&col.rsn);
     char id[64];
@@ -513,14 +517,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         }
         int32_t *ids;
         size_t n;
-        if (tok_encode(S.e.v, text, strlen(text), TOK_NO_ADDED, &ids, &n)) {
+        if (ms_tokenize(ms_engine_vocab(S.e), text, strlen(text), MS_TOK_NO_ADDED, &ids, &n)) {
             json_decref(req);
             return send_error(c, 500, "server_error", "out of memory", NULL);
         }
         json_t *a = json_array();
         for (size_t i = 0; i < n; i++)
             json_array_append_new(a, json_integer(ids[i]));
-        free(ids);
+        ms_free(ids);
         json_decref(req);
         return send_json(c, 200, json_pack("{s:o}", "tokens", a));
     }
@@ -605,13 +609,17 @@ int cmd_serve(int argc, char **argv)
         return 1;
     }
     char err[512] = "";
-    int rc = engine_open(&S.e, &c, true, true, err, sizeof err);
+    ms_engine_opts eo;
+    cli_engine_opts(&c, &eo);
+    if (isatty(2))
+        eo.on_load = cli_load_bar;
+    int rc = ms_engine_open(&S.e, c.model, &eo, err, sizeof err);
     if (!rc)
-        rc = engine_state(&S.e, &S.st, err, sizeof err);
+        rc = ms_session_create(S.e, &S.st, err, sizeof err);
     if (rc) {
         fprintf(stderr, "moestream serve: %s\n", err);
         MHD_stop_daemon(d);
-        engine_close(&S.e);
+        ms_engine_close(S.e);
         return 1;
     }
     atomic_store(&S.loading, 0);
@@ -624,7 +632,7 @@ int cmd_serve(int argc, char **argv)
     while (!quit)
         pause();
     MHD_stop_daemon(d);
-    fwd_destroy(S.st);
-    engine_close(&S.e);
+    ms_session_destroy(S.st);
+    ms_engine_close(S.e);
     return 0;
 }
