@@ -49,22 +49,21 @@ LIB_SRC  := $(filter-out simd/%_neon.c,$(wildcard src/*.c src/util/*.c io/*.c si
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 IO_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard io/*.c))
 $(IO_OBJ): INCS := -Iio
-FRONT_SRC := $(wildcard src/cli/*.c src/server/*.c)
+FRONT_SRC := $(wildcard src/cli/*.c src/server/*.c src/tools/*.c)
 FRONT_OBJ := $(FRONT_SRC:%.c=$(BUILD)/%.o)
 # The front ends see the public API, their own folder and src/util/ (plain
-# helpers with no engine knowledge, built into the library: strbuf) - not
-# the engine's headers, so including one fails the build
-# (tests/front_boundary.sh).  FRONT_LEGACY: the commands not yet converted to
-# the API, still compiled with the engine's include paths.
-FRONT_LEGACY := src/cli/cmd_replay.c src/cli/cmd_synth.c src/cli/cmd_quantize.c \
-                src/cli/engine_cli.c
+# helpers with no engine knowledge, built into the library: strbuf, the
+# OpenAI request parser) - not the engine's headers, so including one fails
+# the build (tests/front_boundary.sh).  src/tools/ (synth, quantize, replay:
+# offline tools that write GGUF files or simulate the expert cache policies,
+# not users of a loaded engine) keep the engine's include paths.
 CLI_INCS    := -Iinclude -Isrc/cli -Isrc/util
 # The server also parses the command line's shared options (cli.h: the same
 # flags and --config profiles as every command), so it sees src/cli/'s
 # headers too; both folders are held to the public API.
 SERVER_INCS := -Iinclude -Isrc/server -Isrc/cli -Isrc/util
-$(patsubst %.c,$(BUILD)/%.o,$(filter-out $(FRONT_LEGACY),$(wildcard src/cli/*.c))): INCS := $(CLI_INCS)
-$(patsubst %.c,$(BUILD)/%.o,$(filter-out $(FRONT_LEGACY),$(wildcard src/server/*.c))): INCS := $(SERVER_INCS)
+$(patsubst %.c,$(BUILD)/%.o,$(wildcard src/cli/*.c)): INCS := $(CLI_INCS)
+$(patsubst %.c,$(BUILD)/%.o,$(wildcard src/server/*.c)): INCS := $(SERVER_INCS)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
@@ -160,7 +159,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmoestream.a
 print-front:
 	@echo 'CLI_INCS=$(CLI_INCS)'
 	@echo 'SERVER_INCS=$(SERVER_INCS)'
-	@echo 'FRONT_CLEAN=$(filter-out $(FRONT_LEGACY),$(FRONT_SRC))'
+	@echo 'FRONT_CLEAN=$(wildcard src/cli/*.c src/server/*.c)'
 
 tests-bin: $(BUILD)/moestream $(TEST_BIN) $(BUILD)/libmoestream.so
 
@@ -230,7 +229,7 @@ bench: moestream $(BENCH_BIN)
 	./bench/run_bench.sh $(BUILD)
 
 format:
-	clang-format -i $(wildcard src/*.[ch] src/cli/*.[ch] src/server/*.[ch] io/*.[ch] simd/*.[ch] include/*.h tests/*.c bench/*.c examples/*.c)
+	clang-format -i $(wildcard src/*.[ch] src/cli/*.[ch] src/server/*.[ch] src/tools/*.c src/util/*.[ch] io/*.[ch] simd/*.[ch] include/*.h tests/*.c bench/*.c examples/*.c)
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz moestream

@@ -416,8 +416,3 @@ void engine_kv_give(engine *e, fwd_kv *kv)
             e->n_sessions--;
         }
 }
-
-int engine_state(engine *e, fwd_state **st, char *err, size_t errlen)
-{
-    return fwd_create(st, e->m, &e->fo, err, errlen);
-}

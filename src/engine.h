@@ -84,13 +84,4 @@ void engine_pager_layout_free(pager_layout *lo); /* accepts a zeroed layout */
 /* Peak resident set of this process (VmHWM), bytes. */
 uint64_t engine_peak_rss(void);
 
-/* ---- transitional: front ends not yet on the public API ----
- * engine_open takes the command line's options (src/cli/engine_cli.c);
- * engine_state makes a forward state with its own cache, outside the plan.
- * Both go when the last command is converted. */
-struct cli_common;
-int engine_open(engine *e, const struct cli_common *opt, bool progress, bool need_tokenizer,
-                char *err, size_t errlen);
-int engine_state(engine *e, fwd_state **st, char *err, size_t errlen);
-
 #endif
