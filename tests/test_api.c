@@ -71,12 +71,24 @@ static void golden_free(golden *g)
 }
 
 /* Bytes the allocator has handed out: in-use heap chunks of every arena
- * plus chunks it mapped on its own (large allocations). */
+ * plus chunks it mapped on its own (large allocations).  Under a sanitizer
+ * the allocator is the sanitizer's (glibc's mallinfo2 then reads 0): its
+ * own count of bytes in use. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+/* sanitizer/allocator_interface.h, declared here: not every toolchain
+ * ships the header, every sanitizer runtime has the function */
+size_t __sanitizer_get_current_allocated_bytes(void);
+static int64_t heap_bytes(void)
+{
+    return (int64_t)__sanitizer_get_current_allocated_bytes();
+}
+#else
 static int64_t heap_bytes(void)
 {
     struct mallinfo2 mi = mallinfo2();
     return (int64_t)mi.uordblks + (int64_t)mi.hblkhd;
 }
+#endif
 
 static int32_t argmax(const float *x, uint32_t n)
 {
