@@ -75,7 +75,16 @@ int fwd_kv_n_past(const fwd_kv *kv);
 void fwd_kv_truncate(fwd_kv *kv, int n);
 size_t fwd_kv_bytes(const fwd_kv *kv);
 /* Makes kv the sequence fwd_eval extends (NULL: none).  -EINVAL when kv
- * was made for another model or other cache options. */
+ * was made for another model or other cache options.
+ * This is the groundwork for stepping several sequences together (issue
+ * 13 parts 2-3): one scratch, N caches from the plan.  Still to build: an
+ * evaluation taking columns of several caches (a position and a cache per
+ * column, attention per column's cache), with each sequence's float order
+ * kept whatever else is in the step - the repacked Q4_K/Q2_K/Q4_0/IQ4_NL
+ * kernels use the gemm order for columns in fours and F32/F16/BF16 switch
+ * to tinyBLAS at 2+ columns (matmul.c), so those products run per sequence
+ * (or decode columns get the one-column order); i-quant experts can be
+ * shared, their multi-column kernels keep the one-column order. */
 int fwd_bind(fwd_state *s, fwd_kv *kv);
 
 /* Evaluates tokens tok[0..n) at positions n_past.. and advances n_past.
