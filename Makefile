@@ -1,27 +1,42 @@
 # moestream: one plain Makefile.  Objects go to build/, the binary to ./moestream.
-# Targets: all (default), deps, test-deps, test, asan, tsan, fuzz, bench, format, clean.
+# Targets: all (default: binary and libraries), lib, install, deps, test-deps, test, asan,
+# tsan, fuzz, bench, format, clean.
 
 # The last line of `make test` is the suite's "N passed, N failed, N skipped" summary, not
 # a recursive make's "Leaving directory".
 MAKEFLAGS += --no-print-directory
 
 CC      ?= cc
-PKGS    := liburing hwloc libpcre2-8 jansson libmicrohttpd openblas readline
+# LIB_PKGS: what libmoestream itself needs; the front ends add the rest.
+LIB_PKGS := liburing hwloc libpcre2-8 jansson openblas
+PKGS    := $(LIB_PKGS) libmicrohttpd readline
 # -ffp-contract=off: bit-exact tests against the scalar reference need IEEE
 # semantics without silent FMA contraction.
 CFLAGS_BASE := -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
                -ffp-contract=off -D_GNU_SOURCE -MMD -MP
+# Every object is position-independent so one set builds both libraries, and
+# hidden unless marked MS_API (include/moestream.h), so the shared library
+# exports the public API and nothing else.
+CFLAGS_BASE += -fPIC -fvisibility=hidden
 CFLAGS_BASE += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 # Include paths.  io/ (pager, pool, ring, cache policy) knows files, not
 # models: it is compiled with io/ alone on the path, so an include of
 # src/ from there fails the build instead of making a cycle.
-INCS    := -Iinclude -Isrc -Isimd -Iio -Isrc/cli
+INCS    := -Iinclude -Isrc -Isrc/util -Isimd -Iio -Isrc/cli
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+LIB_LIBS := $(shell pkg-config --libs $(LIB_PKGS) 2>/dev/null) -lpthread -lm
+PREFIX  ?= /usr/local
+SO_MAJOR := 0
+SO_VERSION := 0.1
+SONAME  := libmoestream.so.$(SO_MAJOR)
 WERROR  ?=
 SAN     ?=
 BUILD   ?= build
 CFLAGS  ?=
 ALL_CFLAGS = $(CFLAGS_BASE) $(INCS) $(WERROR) $(SAN) $(CFLAGS)
+# The flags every object shares, fixed at parse time (target-specific INCS
+# and CFLAGS below do not change it): objects depend on a stamp of them.
+STAMP_FLAGS := $(CC) $(CFLAGS_BASE) $(INCS) $(WERROR) $(SAN) $(CFLAGS)
 
 # One translation unit per ISA, compiled with its own flags; everything else
 # targets the baseline so the binary runs on any x86-64 and picks at run time.
@@ -30,12 +45,25 @@ ISA_AVX512 := -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx51
 
 # The library is the engine and text code; the command-line front end
 # (src/cli/) and the HTTP server (src/server/) link into the binary only.
-LIB_SRC  := $(filter-out simd/%_neon.c,$(wildcard src/*.c io/*.c simd/*.c))
+LIB_SRC  := $(filter-out simd/%_neon.c,$(wildcard src/*.c src/util/*.c io/*.c simd/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 IO_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard io/*.c))
 $(IO_OBJ): INCS := -Iio
-FRONT_SRC := $(wildcard src/cli/*.c src/server/*.c)
+FRONT_SRC := $(wildcard src/cli/*.c src/server/*.c src/tools/*.c)
 FRONT_OBJ := $(FRONT_SRC:%.c=$(BUILD)/%.o)
+# The front ends see the public API, their own folder and src/util/ (plain
+# helpers with no engine knowledge, built into the library: strbuf, the
+# OpenAI request parser) - not the engine's headers, so including one fails
+# the build (tests/front_boundary.sh).  src/tools/ (synth, quantize, replay:
+# offline tools that write GGUF files or simulate the expert cache policies,
+# not users of a loaded engine) keep the engine's include paths.
+CLI_INCS    := -Iinclude -Isrc/cli -Isrc/util
+# The server also parses the command line's shared options (cli.h: the same
+# flags and --config profiles as every command), so it sees src/cli/'s
+# headers too; both folders are held to the public API.
+SERVER_INCS := -Iinclude -Isrc/server -Isrc/cli -Isrc/util
+$(patsubst %.c,$(BUILD)/%.o,$(wildcard src/cli/*.c)): INCS := $(CLI_INCS)
+$(patsubst %.c,$(BUILD)/%.o,$(wildcard src/server/*.c)): INCS := $(SERVER_INCS)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/bench_*.c)
@@ -46,8 +74,8 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 600
 FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 
-.PHONY: all deps test-deps test asan tsan tsan-run fuzz fuzz-bin bench format clean tests-bin moestream neon-test
-all: moestream
+.PHONY: FORCE print-front all lib install deps test-deps test asan tsan tsan-run fuzz fuzz-bin bench format clean tests-bin moestream neon-test
+all: moestream lib
 
 # ./moestream is the default build; sanitizer builds get $(BUILD)/moestream.
 moestream:
@@ -61,11 +89,52 @@ $(BUILD)/libmoestream.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/%_avx2.o: %_avx2.c
+# The shared library: the same objects, the public API exported (checked by
+# tests/embed_install_slow.sh with nm -D), a soname for ABI versions.
+$(BUILD)/libmoestream.so.$(SO_VERSION): $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $^ $(LIB_LIBS)
+
+$(BUILD)/libmoestream.so: $(BUILD)/libmoestream.so.$(SO_VERSION)
+	ln -sf libmoestream.so.$(SO_VERSION) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+$(BUILD)/moestream.pc: moestream.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(SO_VERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(LIB_LIBS)|' moestream.pc.in > $@
+
+lib: $(BUILD)/libmoestream.a $(BUILD)/libmoestream.so
+
+# make && make install PREFIX=/opt/moestream [DESTDIR=...]: binary, both
+# libraries, the header, the pkg-config file and the hardware profiles.
+# Installs what `make` built (it does not rebuild with other flags).
+install:
+	@for f in moestream libmoestream.a libmoestream.so.$(SO_VERSION); do \
+	  [ -f $(BUILD)/$$f ] || { echo "install: $(BUILD)/$$f missing: run make first"; exit 1; }; done
+	@rm -f $(BUILD)/moestream.pc
+	$(MAKE) $(BUILD)/moestream.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/share/moestream/configs
+	install -m 755 $(BUILD)/moestream $(DESTDIR)$(PREFIX)/bin/moestream
+	install -m 644 $(BUILD)/libmoestream.a $(DESTDIR)$(PREFIX)/lib/libmoestream.a
+	install -m 755 $(BUILD)/libmoestream.so.$(SO_VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libmoestream.so.$(SO_VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libmoestream.so
+	install -m 644 include/moestream.h $(DESTDIR)$(PREFIX)/include/moestream.h
+	install -m 644 $(BUILD)/moestream.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/moestream.pc
+	install -m 644 configs/*.conf $(DESTDIR)$(PREFIX)/share/moestream/configs/
+
+# Objects depend on the flags they were built with, so a changed flag (here
+# or on the command line) rebuilds them; the stamp only changes with them.
+$(BUILD)/.cflags: FORCE
+	@mkdir -p $(BUILD)
+	@echo '$(STAMP_FLAGS)' | cmp -s - $@ || echo '$(STAMP_FLAGS)' > $@
+FORCE:
+
+$(BUILD)/%_avx2.o: %_avx2.c $(BUILD)/.cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ISA_AVX2) -c -o $@ $<
 
-$(BUILD)/%_avx512.o: %_avx512.c
+$(BUILD)/%_avx512.o: %_avx512.c $(BUILD)/.cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ISA_AVX512) -c -o $@ $<
 
@@ -74,7 +143,7 @@ $(BUILD)/%_avx512.o: %_avx512.c
 # no contraction, baseline ISA).
 $(BUILD)/simd/quantize.o: CFLAGS += -O3
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(BUILD)/.cflags
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -86,7 +155,13 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libmoestream.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libmoestream.a $(LIBS)
 
-tests-bin: $(BUILD)/moestream $(TEST_BIN)
+# For tests/front_boundary.sh: the include paths and the files held to them.
+print-front:
+	@echo 'CLI_INCS=$(CLI_INCS)'
+	@echo 'SERVER_INCS=$(SERVER_INCS)'
+	@echo 'FRONT_CLEAN=$(wildcard src/cli/*.c src/server/*.c)'
+
+tests-bin: $(BUILD)/moestream $(TEST_BIN) $(BUILD)/libmoestream.so
 
 # The Debian packages building and running need (lean: the README's first
 # command); test-deps adds what the test suite needs (cross compiler, qemu,
@@ -154,7 +229,7 @@ bench: moestream $(BENCH_BIN)
 	./bench/run_bench.sh $(BUILD)
 
 format:
-	clang-format -i $(wildcard src/*.[ch] src/cli/*.[ch] src/server/*.[ch] io/*.[ch] simd/*.[ch] include/*.h tests/*.c bench/*.c)
+	clang-format -i $(wildcard src/*.[ch] src/cli/*.[ch] src/server/*.[ch] src/tools/*.c src/util/*.[ch] io/*.[ch] simd/*.[ch] include/*.h tests/*.c bench/*.c examples/*.c)
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz moestream

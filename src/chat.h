@@ -15,12 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "moestream.h"
 #include "tokenizer.h"
 
-typedef struct chat_msg {
-    const char *role;    /* "system", "user" or "assistant" */
-    const char *content; /* UTF-8 */
-} chat_msg;
+/* The public struct itself: role ("system", "user" or "assistant") and
+ * UTF-8 content. */
+typedef ms_chat_msg chat_msg;
 
 /* Token ids of the conversation followed by the generation prompt.
  * *ids malloc'd.  0, -EINVAL (unknown role, vocabulary without the R1 chat

@@ -1,7 +1,9 @@
 /* engine.c - see engine.h.
- * The plan: budget = resident weights + context (cache + scratch) + slack
- * + expert pool.  auto mode keeps every expert in RAM when that fits, else
- * pages them through a pool of what remains. */
+ * The plan: budget = resident weights + scratch (one, shared) + max_seqs
+ * sequence caches + slack + expert pool.  auto mode keeps every expert in
+ * RAM when that fits, else pages them through a pool of what remains.
+ * Scratch and caches are sized by forward.c's own allocation functions with
+ * the engine's real thread count, so the plan is what gets allocated. */
 #include "engine.h"
 
 #include <errno.h>
@@ -16,21 +18,6 @@
 #include "repack.h"
 
 #define SLACK_BYTES ((uint64_t)192 << 20)
-
-static void bar(void *ud, uint64_t done, uint64_t total)
-{
-    (void)ud;
-    static int last = -1;
-    int pct = total ? (int)(done * 100 / total) : 100;
-    if (pct == last)
-        return;
-    last = pct;
-    int w = pct / 4;
-    fprintf(stderr, "\rloading resident weights [%.*s%*s] %3d%% %.2f/%.2f GB", w,
-            "#########################", 25 - w, "", pct, (double)done / 1e9, (double)total / 1e9);
-    if (done >= total)
-        fputc('\n', stderr);
-}
 
 static void trace_route(void *ud, int il, int pos, int n, const int32_t *ids, const float *w)
 {
@@ -54,37 +41,32 @@ static void pick_from_trace(void *ud, int il, int pos, int k, int32_t *sel)
     rtrace_pick(&e->bench_trace, j, pos, (int)e->m->hp.n_expert, k, sel);
 }
 
-/* --attn auto: the decompressed form when its cache is small next to the
- * budget (small legacy models, exact against the reference), the absorbed
- * latent form otherwise (DeepSeek-R1: ~10 MB per position). */
-bool engine_attn_mha(const model *m, const cli_common *opt)
+/* auto: the decompressed form when its cache for every sequence is small
+ * next to the budget (small legacy models, exact against the reference),
+ * the absorbed latent form otherwise (DeepSeek-R1: ~10 MB per position). */
+bool engine_attn_mha(const model *m, const ms_engine_opts *opt)
 {
-    if (m->hp.is_mla || opt->attn == ATTN_ABSORBED)
+    if (m->hp.is_mla || opt->attn == MS_ATTN_ABSORBED)
         return false;
-    if (opt->attn == ATTN_MHA)
+    if (opt->attn == MS_ATTN_MHA)
         return true;
-    return fwd_mha_cache_bytes(m, opt->n_ctx) <= opt->mem / 16;
+    const uint64_t seqs = opt->max_seqs > 0 ? (uint64_t)opt->max_seqs : 1;
+    return fwd_mha_cache_bytes(m, opt->n_ctx) * seqs <= opt->mem / 16;
 }
 
-static void fwd_defaults(const engine *e, fwd_opts *fo)
+/* The forward options of opt for m; tp NULL with n_threads for sizing. */
+static void fwd_from_opts(const model *m, const ms_engine_opts *opt, tpool *tp, int n_threads,
+                          fwd_opts *fo)
 {
     fwd_opts_default(fo);
-    fo->n_ctx = e->opt.n_ctx;
-    fo->n_batch = e->opt.n_batch;
-    fo->cache_type = e->opt.cache_type;
-    fo->attn_mha = engine_attn_mha(e->m, &e->opt);
-    fo->tp = e->tp;
-    fo->experts = e->pg ? pager_src(e->pg) : NULL;
-    fo->uniform_routing_seed = e->opt.uniform_routing;
-    if (e->bench_trace.ids) {
-        fo->route_pick = pick_from_trace;
-        fo->pick_ud = (void *)e;
-    }
-    fo->prefetch = !e->opt.no_prefetch;
-    if (e->trace) {
-        fo->on_route = trace_route;
-        fo->route_ud = e->trace;
-    }
+    fo->n_ctx = opt->n_ctx;
+    fo->n_batch = opt->n_batch;
+    fo->cache_type = opt->cache_type;
+    fo->attn_mha = engine_attn_mha(m, opt);
+    fo->tp = tp;
+    fo->n_threads = n_threads;
+    fo->uniform_routing_seed = opt->bench_uniform_routing;
+    fo->prefetch = opt->prefetch;
 }
 
 int engine_pager_layout(const model *m, pager_layout *lo)
@@ -125,20 +107,88 @@ void engine_pager_layout_free(pager_layout *lo)
     memset(lo, 0, sizeof *lo);
 }
 
-int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engine_plan *p,
+uint64_t engine_session_bytes(const model *m, int n_ctx)
+{
+    return ((uint64_t)n_ctx * 4 + 63) / 64 * 64 + ((uint64_t)m->hp.n_vocab * 4 + 63) / 64 * 64;
+}
+
+/* Everything but the experts, for n_ctx positions per sequence and seqs
+ * sequences. */
+static uint64_t base_bytes(const model *m, const ms_engine_opts *opt, int n_threads, int n_ctx,
+                           int seqs, uint64_t *scratch, uint64_t *kv_per)
+{
+    ms_engine_opts o = *opt;
+    o.n_ctx = n_ctx;
+    o.max_seqs = seqs;
+    fwd_opts fo;
+    fwd_from_opts(m, &o, NULL, n_threads, &fo);
+    uint64_t s = fwd_scratch_bytes_needed(m, &fo);
+    uint64_t k = fwd_kv_bytes_needed(m, &fo) + engine_session_bytes(m, n_ctx);
+    if (scratch)
+        *scratch = s;
+    if (kv_per)
+        *kv_per = k;
+    return m->arena_bytes + s + (uint64_t)seqs * k + SLACK_BYTES + request_mem_budget();
+}
+
+/* Appends what would fit to a refusal: the most sequences at this context,
+ * else the longest context for these sequences.  need: expert bytes that
+ * must fit beside the base. */
+static void fit_hint(const model *m, const ms_engine_opts *opt, int n_threads, uint64_t need,
                      char *err, size_t errlen)
 {
-    (void)n_threads; /* per-thread scratch is counted through fwd_bytes_needed's pool size */
+    size_t l = strlen(err);
+    if (!errlen || l + 1 >= errlen)
+        return;
+    int seqs = opt->max_seqs > 0 ? opt->max_seqs : 1;
+    if (seqs > 1) {
+        int lo = 0;
+        for (int n = seqs - 1; n >= 1; n--)
+            if (base_bytes(m, opt, n_threads, opt->n_ctx, n, NULL, NULL) + need <= opt->mem) {
+                lo = n;
+                break;
+            }
+        if (lo) {
+            snprintf(err + l, errlen - l, "; at most %d sequence%s of %d positions fit", lo,
+                     lo == 1 ? "" : "s", opt->n_ctx);
+            return;
+        }
+    }
+    int lo = 0, hi = opt->n_ctx - 1; /* largest ctx in [1, n_ctx) that fits, 0 if none */
+    while (lo < hi) {
+        int mid = lo + (hi - lo + 1) / 2;
+        if (base_bytes(m, opt, n_threads, mid, seqs, NULL, NULL) + need <= opt->mem)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    if (lo >= 1)
+        snprintf(err + l, errlen - l, "; the largest context that fits %d sequence%s is %d", seqs,
+                 seqs == 1 ? "" : "s", lo);
+}
+
+int engine_make_plan(const model *m, const ms_engine_opts *opt, int n_threads, engine_plan *p,
+                     char *err, size_t errlen)
+{
     memset(p, 0, sizeof *p);
-    fwd_opts fo;
-    fwd_opts_default(&fo);
-    fo.n_ctx = opt->n_ctx;
-    fo.n_batch = opt->n_batch;
-    fo.cache_type = opt->cache_type;
-    fo.attn_mha = engine_attn_mha(m, opt);
+    if (opt->max_seqs < 1 || opt->max_seqs > 4096) {
+        snprintf(err, errlen, "max sequences %d out of range [1, 4096]", opt->max_seqs);
+        return -EINVAL;
+    }
+    if (opt->n_ctx < 1 || opt->n_ctx > (1 << 24)) {
+        snprintf(err, errlen, "context size %d out of range", opt->n_ctx);
+        return -EINVAL;
+    }
     p->budget = opt->mem;
     p->resident = m->arena_bytes;
-    p->context = fwd_bytes_needed(m, &fo);
+    p->max_seqs = opt->max_seqs;
+    p->n_ctx = opt->n_ctx;
+    p->n_batch = opt->n_batch > opt->n_ctx ? opt->n_ctx : opt->n_batch;
+    p->threads = n_threads;
+    p->attn_mha = engine_attn_mha(m, opt);
+    const uint64_t base = base_bytes(m, opt, n_threads, opt->n_ctx, opt->max_seqs, &p->scratch,
+                                     &p->kv_per_seq);
+    p->kv = (uint64_t)opt->max_seqs * p->kv_per_seq;
     p->slack = SLACK_BYTES;
     p->requests = request_mem_budget();
     p->experts = m->expert_bytes;
@@ -155,30 +205,33 @@ int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engin
         p->slot_bytes = pager_slot_bytes(&lo);
         engine_pager_layout_free(&lo);
     }
-    const uint64_t base = p->resident + p->context + p->slack + p->requests;
     const int n_used = (int)(m->hp.n_expert_used ? m->hp.n_expert_used : 1);
     int mode = opt->load_mode;
-    if (mode == LOAD_AUTO)
-        mode = opt->cache_experts == 0 && base + p->experts <= p->budget ? LOAD_RAM : LOAD_PAGER;
+    if (mode == MS_LOAD_AUTO)
+        mode = opt->cache_experts == 0 && base + p->experts <= p->budget ? MS_LOAD_RAM : MS_LOAD_PAGER;
     if (p->n_moe_layers == 0)
-        mode = LOAD_RAM;
+        mode = MS_LOAD_RAM;
     p->mode = mode;
-    if (mode != LOAD_MMAP && base > p->budget) {
-        snprintf(err, errlen, "--mem %.2f GB is too small: resident weights %.2f GB + context "
-                              "%.2f GB + %.2f GB slack + %.2f GB requests need at least %.2f GB%s",
-                 (double)p->budget / 1e9, (double)p->resident / 1e9, (double)p->context / 1e9,
-                 (double)p->slack / 1e9, (double)p->requests / 1e9,
-                 (double)(base + (mode == LOAD_PAGER ? (uint64_t)n_used * p->slot_bytes : 0)) / 1e9,
-                 mode == LOAD_PAGER ? " with room for one token's experts" : "");
+    const uint64_t min_pool = mode == MS_LOAD_PAGER ? (uint64_t)n_used * p->slot_bytes : 0;
+    if (mode != MS_LOAD_MMAP && base > p->budget) {
+        snprintf(err, errlen, "--mem %.2f GB is too small: resident weights %.2f GB + scratch "
+                              "%.2f GB + cache %.2f GB (%d x %.3f GB) + %.2f GB slack + %.2f GB "
+                              "requests need at least %.2f GB%s",
+                 (double)p->budget / 1e9, (double)p->resident / 1e9, (double)p->scratch / 1e9,
+                 (double)p->kv / 1e9, opt->max_seqs, (double)p->kv_per_seq / 1e9,
+                 (double)p->slack / 1e9, (double)p->requests / 1e9, (double)(base + min_pool) / 1e9,
+                 mode == MS_LOAD_PAGER ? " with room for one token's experts" : "");
+        fit_hint(m, opt, n_threads, min_pool, err, errlen);
         return -ENOMEM;
     }
-    if (mode == LOAD_RAM && base + p->experts > p->budget) {
+    if (mode == MS_LOAD_RAM && base + p->experts > p->budget) {
         snprintf(err, errlen, "--load-mode ram needs %.2f GB (experts %.2f GB) but --mem is %.2f GB",
                  (double)(base + p->experts) / 1e9, (double)p->experts / 1e9,
                  (double)p->budget / 1e9);
+        fit_hint(m, opt, n_threads, p->experts, err, errlen);
         return -ENOMEM;
     }
-    if (mode == LOAD_PAGER) {
+    if (mode == MS_LOAD_PAGER) {
         uint64_t room = p->budget - base;
         uint64_t n = room / p->slot_bytes;
         uint64_t all = (uint64_t)p->n_moe_layers * (uint64_t)p->n_expert;
@@ -188,11 +241,12 @@ int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engin
             n = (uint64_t)opt->cache_experts;
         if (n < 1 || (opt->cache_experts == 0 && n < (uint64_t)n_used)) {
             snprintf(err, errlen, "--mem %.2f GB leaves no room for the expert pool: need at "
-                                  "least %.2f GB (resident %.2f + context %.2f + %d experts of "
-                                  "%.1f MB)",
-                     (double)p->budget / 1e9, (double)(base + (uint64_t)n_used * p->slot_bytes) / 1e9,
-                     (double)p->resident / 1e9, (double)p->context / 1e9, n_used,
-                     (double)p->slot_bytes / 1e6);
+                                  "least %.2f GB (resident %.2f + scratch %.2f + cache %.2f + %d "
+                                  "experts of %.1f MB)",
+                     (double)p->budget / 1e9, (double)(base + min_pool) / 1e9,
+                     (double)p->resident / 1e9, (double)p->scratch / 1e9, (double)p->kv / 1e9,
+                     n_used, (double)p->slot_bytes / 1e6);
+            fit_hint(m, opt, n_threads, min_pool, err, errlen);
             return -ENOMEM;
         }
         p->n_slots = (int)n;
@@ -204,11 +258,12 @@ int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engin
 void engine_print_plan(const engine_plan *p, FILE *f)
 {
     static const char *modes[] = {"auto", "all in RAM", "paged (io_uring pool)", "mmap (page cache)"};
-    fprintf(f, "memory plan (--mem %.2f GB): resident weights %.2f GB + context %.2f GB + slack "
-               "%.2f GB + requests %.2f GB",
-            (double)p->budget / 1e9, (double)p->resident / 1e9, (double)p->context / 1e9,
+    fprintf(f, "memory plan (--mem %.2f GB): resident weights %.2f GB + scratch %.2f GB (%d "
+               "thread%s) + cache %.2f GB (%d x %d positions) + slack %.2f GB + requests %.2f GB",
+            (double)p->budget / 1e9, (double)p->resident / 1e9, (double)p->scratch / 1e9,
+            p->threads, p->threads == 1 ? "" : "s", (double)p->kv / 1e9, p->max_seqs, p->n_ctx,
             (double)p->slack / 1e9, (double)p->requests / 1e9);
-    if (p->mode == LOAD_PAGER)
+    if (p->mode == MS_LOAD_PAGER)
         fprintf(f, " + expert pool %.2f GB (%d experts of %.1f MB = %.1f per MoE layer, %.1f%% of "
                    "%.2f GB of experts)\n",
                 (double)p->pool / 1e9, p->n_slots, (double)p->slot_bytes / 1e6,
@@ -258,28 +313,29 @@ void engine_print_stats(const engine *e, FILE *f)
             (double)e->opt.mem / 1e9);
 }
 
-int engine_open(engine *e, const cli_common *opt, bool progress, bool need_tokenizer, char *err,
-                size_t errlen)
+int engine_load(engine *e, const char *path, const ms_engine_opts *opt, char *err, size_t errlen)
 {
     memset(e, 0, sizeof *e);
     e->opt = *opt;
+    /* the caller's strings are not kept past this call */
+    e->opt.trace_routing = e->opt.bench_routing_trace = e->opt.repack = e->opt.cache_state = NULL;
     model_opts mo;
     model_opts_default(&mo);
     mo.expert_groups = opt->expert_groups;
     mo.expert_groups_used = opt->expert_groups_used;
     mo.load_experts = false; /* decided by the plan */
-    if (progress && isatty(2))
-        mo.progress = bar;
-    int rc = model_load(&e->m, opt->model, &mo, err, errlen);
+    mo.progress = opt->on_load;
+    mo.progress_ud = opt->load_ud;
+    int rc = model_load(&e->m, path, &mo, err, errlen);
     if (!rc)
         rc = tpool_create(&e->tp, opt->threads, err, errlen);
     if (!rc)
         rc = engine_make_plan(e->m, &e->opt, tpool_size(e->tp), &e->plan, err, errlen);
-    if (!rc && e->plan.mode == LOAD_RAM)
+    if (!rc && e->plan.mode == MS_LOAD_RAM)
         rc = model_load_experts(e->m, err, errlen);
-    if (!rc && e->plan.mode == LOAD_MMAP)
+    if (!rc && e->plan.mode == MS_LOAD_MMAP)
         rc = model_map_experts(e->m, err, errlen);
-    if (!rc && e->plan.mode == LOAD_PAGER) {
+    if (!rc && e->plan.mode == MS_LOAD_PAGER) {
         pager_opts po = {e->plan.n_slots, opt->cache_policy, opt->mlock};
         pager_layout lo;
         rc = engine_pager_layout(e->m, &lo);
@@ -296,8 +352,9 @@ int engine_open(engine *e, const cli_common *opt, bool progress, bool need_token
         if (n < 0 && n != -ENOENT) {
             snprintf(err, errlen, "--cache-state: %s", serr);
             rc = n;
-        } else {
-            e->save_state = true;
+        } else if (!(e->state_path = strdup(opt->cache_state))) {
+            snprintf(err, errlen, "out of memory");
+            rc = -ENOMEM;
         }
         if (!rc && opt->verbose) {
             fprintf(stderr, "moestream: warm start: %d experts being read from %s\n", n < 0 ? 0 : n,
@@ -307,26 +364,48 @@ int engine_open(engine *e, const cli_common *opt, bool progress, bool need_token
     if (!rc) {
         char terr[512];
         int trc = tok_load(&e->v, e->m->gguf, terr, sizeof terr);
-        if (trc && need_tokenizer) {
+        if (trc && opt->need_tokenizer) {
             snprintf(err, errlen, "%s", terr);
             rc = trc;
         }
     }
-    if (!rc && opt->routing_trace) {
-        rc = rtrace_load(&e->bench_trace, opt->routing_trace, 6, err, errlen);
+    if (!rc && opt->bench_routing_trace) {
+        rc = rtrace_load(&e->bench_trace, opt->bench_routing_trace, 6, err, errlen);
         if (!rc)
             rc = rtrace_check(&e->bench_trace, (int)e->m->hp.n_expert, (int)e->m->hp.n_expert_used, err,
                               errlen);
     }
     if (!rc && opt->trace_routing && !(e->trace = fopen(opt->trace_routing, "w"))) {
-        snprintf(err, errlen, "%s: %s", opt->trace_routing, strerror(errno));
         rc = -errno;
+        snprintf(err, errlen, "%s: %s", opt->trace_routing, strerror(errno));
+    }
+    if (!rc) {
+        fwd_from_opts(e->m, &e->opt, e->tp, 0, &e->fo);
+        e->fo.experts = e->pg ? pager_src(e->pg) : NULL;
+        if (e->trace) {
+            e->fo.on_route = trace_route;
+            e->fo.route_ud = e->trace;
+        }
+        if (e->bench_trace.ids) {
+            e->fo.route_pick = pick_from_trace;
+            e->fo.pick_ud = e;
+        }
+        rc = fwd_scratch_create(&e->scratch, e->m, &e->fo, err, errlen);
+        e->vocab.v = e->v;
+    }
+    if (!rc) {
+        e->kv = calloc((size_t)e->plan.max_seqs, sizeof *e->kv);
+        e->kv_busy = calloc((size_t)e->plan.max_seqs, sizeof *e->kv_busy);
+        if (!e->kv || !e->kv_busy) {
+            snprintf(err, errlen, "out of memory");
+            rc = -ENOMEM;
+        }
     }
     if (!rc && opt->verbose) {
         fprintf(stderr, "moestream: kernels %s, OpenBLAS %s; %s\n", kern_get()->isa, blas_core(), tpool_describe(e->tp));
         char rp[256];
         repack_describe(rp, sizeof rp);
-        fprintf(stderr, "moestream: %s%s\n", rp, e->plan.mode == LOAD_RAM ? "" : "; experts not in RAM: plain");
+        fprintf(stderr, "moestream: %s%s\n", rp, e->plan.mode == MS_LOAD_RAM ? "" : "; experts not in RAM: plain");
         engine_print_plan(&e->plan, stderr);
     }
     if (rc)
@@ -336,24 +415,55 @@ int engine_open(engine *e, const cli_common *opt, bool progress, bool need_token
 
 void engine_close(engine *e)
 {
+    if (e->kv)
+        for (int i = 0; i < e->plan.max_seqs; i++)
+            fwd_kv_destroy(e->kv[i]);
+    free(e->kv);
+    free(e->kv_busy);
+    fwd_destroy(e->scratch);
     if (e->trace)
         fclose(e->trace);
     tok_free(e->v);
     rtrace_free(&e->bench_trace);
-    if (e->pg && e->save_state) {
+    if (e->pg && e->state_path) {
         char serr[512];
-        if (pager_state_save(e->pg, e->opt.cache_state, serr, sizeof serr))
+        if (pager_state_save(e->pg, e->state_path, serr, sizeof serr))
             fprintf(stderr, "moestream: cannot save the cache state: %s\n", serr);
     }
+    free(e->state_path);
     pager_destroy(e->pg);
     tpool_destroy(e->tp);
     model_free(e->m);
     memset(e, 0, sizeof *e);
 }
 
-int engine_state(engine *e, fwd_state **st, char *err, size_t errlen)
+int engine_kv_take(engine *e, fwd_kv **kv, char *err, size_t errlen)
 {
-    fwd_opts fo;
-    fwd_defaults(e, &fo);
-    return fwd_create(st, e->m, &fo, err, errlen);
+    *kv = NULL;
+    for (int i = 0; i < e->plan.max_seqs; i++) {
+        if (e->kv_busy[i])
+            continue;
+        if (!e->kv[i]) {
+            int rc = fwd_kv_create(&e->kv[i], e->m, &e->fo, err, errlen);
+            if (rc)
+                return rc;
+        }
+        fwd_kv_truncate(e->kv[i], 0);
+        e->kv_busy[i] = true;
+        e->n_sessions++;
+        *kv = e->kv[i];
+        return 0;
+    }
+    snprintf(err, errlen, "all %d sequences are in use (raise the maximum number of sequences)",
+             e->plan.max_seqs);
+    return -EBUSY;
+}
+
+void engine_kv_give(engine *e, fwd_kv *kv)
+{
+    for (int i = 0; i < e->plan.max_seqs; i++)
+        if (e->kv[i] == kv && e->kv_busy[i]) {
+            e->kv_busy[i] = false;
+            e->n_sessions--;
+        }
 }

@@ -36,18 +36,29 @@
 #include "quant.h"
 #include "vmath.h"
 
+/* One sequence's cache: everything that outlives an evaluation.  The
+ * scratch in fwd_state is shared by every sequence evaluated through it. */
+struct fwd_kv {
+    const model *m;
+    int n_ctx, cache_type, n_kv_pad;
+    bool mha;
+    int n_past;
+    /* latent cache: layer il, position p at lat + (il*n_ctx + p)*lat_row */
+    uint8_t *lat;
+    float *pe;          /* (n_layer, n_ctx, qk_rope) roped k_pe, F32 */
+    float *kmha;        /* (n_layer, n_ctx, n_head, qk_nope + qk_rope) K rows (mha) */
+    float *vmha;        /* (n_layer, n_head, v_head, n_kv_pad) V, transposed (mha) */
+    size_t bytes;
+};
+
 struct fwd_state {
     const model *m;
     fwd_opts o;
-    int n_past;
     int nth;
-    /* latent cache: layer il, position p at cache + (il*n_ctx + p)*lat_row */
-    uint8_t *lat;
+    fwd_kv *kv;         /* the sequence evaluated now: own_kv or one bound by fwd_bind */
+    fwd_kv *own_kv;     /* fwd_create's own sequence (NULL for fwd_scratch_create) */
     size_t lat_row;     /* bytes per cached latent (kv_lora in cache_type) */
-    float *pe;          /* (n_layer, n_ctx, qk_rope) roped k_pe, F32 */
     bool mha;           /* legacy file in decompressed mode (fwd_opts.attn_mha) */
-    float *kmha;        /* (n_layer, n_ctx, n_head, qk_nope + qk_rope) K rows */
-    float *vmha;        /* (n_layer, n_head, v_head, n_ctx) V, transposed */
     float *kvb;         /* (B, n_head * (qk_nope + v_head)) kv_b output */
     int n_kv_pad;       /* n_ctx rounded up to 64: softmax weights past the
                          * causal end are zeros, as in the reference's padded
@@ -246,10 +257,48 @@ static size_t th_w_rows(const model_hparams *hp)
     return hp->qk_nope > hp->v_head ? hp->qk_nope : hp->v_head;
 }
 
-/* Sizes (and with real, allocates) every buffer of s; s->m and s->o set.
- * One function serves fwd_create and fwd_bytes_needed so the memory plan
- * and the allocation cannot drift apart. */
-static bool alloc_all(fwd_state *s, bool real)
+#define ALLOC(p, n)                                                                                \
+    do {                                                                                           \
+        size_t nb_ = ((n) + 63) & ~(size_t)63;                                                     \
+        if (!nb_)                                                                                  \
+            nb_ = 64;                                                                              \
+        (p) = real ? aligned_alloc(64, nb_) : NULL;                                                \
+        ok = ok && (!real || (p));                                                                 \
+        *bytes += nb_;                                                                             \
+    } while (0)
+
+static size_t lat_row_bytes(const model_hparams *hp, int cache_type)
+{
+    const int lat_type = cache_type == FWD_CACHE_F32   ? MS_TYPE_F32
+                         : cache_type == FWD_CACHE_F16 ? MS_TYPE_F16
+                                                       : MS_TYPE_Q8_0;
+    return quant_row_bytes(lat_type, (int64_t)hp->kv_lora);
+}
+
+/* Sizes (and with real, allocates) one sequence's cache; kv->m, n_ctx,
+ * cache_type, mha set.  Shared by fwd_kv_create and fwd_kv_bytes_needed. */
+static bool kv_alloc(fwd_kv *kv, bool real)
+{
+    const model_hparams *hp = &kv->m->hp;
+    const size_t ctx = (size_t)kv->n_ctx, H = hp->n_head;
+    size_t *bytes = &kv->bytes;
+    bool ok = true;
+    kv->bytes = 0;
+    kv->n_kv_pad = (int)((ctx + 63) & ~(size_t)63);
+    ALLOC(kv->lat, hp->n_layer * ctx * lat_row_bytes(hp, kv->cache_type));
+    ALLOC(kv->pe, hp->n_layer * ctx * hp->qk_rope * sizeof(float));
+    if (kv->mha) {
+        const size_t N = hp->qk_nope, R = hp->qk_rope, V = hp->v_head;
+        ALLOC(kv->kmha, hp->n_layer * ctx * H * (N + R) * 4);
+        ALLOC(kv->vmha, hp->n_layer * H * V * (size_t)kv->n_kv_pad * 4);
+    }
+    return ok;
+}
+
+/* Sizes (and with real, allocates) every scratch buffer of s; s->m, s->o,
+ * s->nth and s->mha set.  One function serves fwd_create and
+ * fwd_bytes_needed so the memory plan and the allocation cannot drift. */
+static bool scratch_alloc(fwd_state *s, bool real)
 {
     const model_hparams *hp = &s->m->hp;
     const size_t B = (size_t)s->o.n_batch, E = hp->n_embd, H = hp->n_head, L = hp->kv_lora;
@@ -260,25 +309,13 @@ static bool alloc_all(fwd_state *s, bool real)
         widest = (size_t)hp->n_ff_exp * hp->n_expert_shared;
     if (widest < hp->n_ff_exp)
         widest = hp->n_ff_exp;
-    const int lat_type = s->o.cache_type == FWD_CACHE_F32   ? MS_TYPE_F32
-                         : s->o.cache_type == FWD_CACHE_F16 ? MS_TYPE_F16
-                                                            : MS_TYPE_Q8_0;
-    s->lat_row = quant_row_bytes(lat_type, (int64_t)L);
+    s->lat_row = lat_row_bytes(hp, s->o.cache_type);
     size_t qrow = act_row_max(s->m);
     s->qbuf_bytes = B * qrow;
     s->th_q_bytes = B * qrow;
     bool ok = true;
+    size_t *bytes = &s->bytes;
     s->bytes = 0;
-#define ALLOC(p, n)                                                                                \
-    do {                                                                                           \
-        size_t nb_ = (n);              \
-        if (!nb_) nb_ = 1;                                                          \
-        (p) = real ? aligned_alloc(64, (nb_ + 63) & ~(size_t)63) : NULL;                          \
-        ok = ok && (!real || (p));                                                                            \
-        s->bytes += nb_;                                                                           \
-    } while (0)
-    ALLOC(s->lat, hp->n_layer * ctx * s->lat_row);
-    ALLOC(s->pe, hp->n_layer * ctx * hp->qk_rope * sizeof(float));
     if (s->o.cache_type != FWD_CACHE_F32)
         ALLOC(s->lat_f32, ctx * L * sizeof(float));
     ALLOC(s->x, B * E * 4);
@@ -323,18 +360,16 @@ static bool alloc_all(fwd_state *s, bool real)
         ALLOC(s->vlat, L * (size_t)s->n_kv_pad * 4);
     }
     if (s->mha) {
-        const size_t N = hp->qk_nope, R = hp->qk_rope, V = hp->v_head;
-        ALLOC(s->kmha, hp->n_layer * ctx * H * (N + R) * 4);
-        ALLOC(s->vmha, hp->n_layer * H * V * (size_t)s->n_kv_pad * 4);
+        const size_t N = hp->qk_nope, V = hp->v_head;
         ALLOC(s->kvb, B * H * (N + V) * 4);
     }
     if (!hp->is_mla && !s->mha) /* the head's kv_b rows, dequantized */
         ALLOC(s->th_w, (size_t)s->nth * th_w_rows(hp) * L * 4);
     ALLOC(s->th_q, (size_t)s->nth * s->th_q_bytes);
     ALLOC(s->rope, B * hp->qk_rope * 4);
-#undef ALLOC
     return ok;
 }
+#undef ALLOC
 
 uint64_t fwd_mha_cache_bytes(const model *m, int n_ctx)
 {
@@ -345,60 +380,165 @@ uint64_t fwd_mha_cache_bytes(const model *m, int n_ctx)
            (uint64_t)(hp->qk_nope + hp->qk_rope + hp->v_head) * 4;
 }
 
-size_t fwd_bytes_needed(const model *m, const fwd_opts *o)
+/* The options every sizing and creation function uses: defaults filled
+ * in, the batch clamped to the context.  0 or -EINVAL. */
+static int opts_normalize(const model *m, const fwd_opts *in, fwd_opts *o, char *err, size_t errlen)
+{
+    if (in)
+        *o = *in;
+    else
+        fwd_opts_default(o);
+    if (o->n_ctx <= 0 || o->n_ctx > (1 << 24))
+        return fail(err, errlen, -EINVAL, "context size %d out of range", o->n_ctx);
+    if (o->n_batch <= 0)
+        o->n_batch = 64;
+    if (o->n_batch > o->n_ctx)
+        o->n_batch = o->n_ctx;
+    if (o->cache_type == FWD_CACHE_Q8_0 && m->hp.kv_lora % quant_info(MS_TYPE_Q8_0)->blck != 0)
+        return fail(err, errlen, -EINVAL, "q8_0 cache needs kv_lora_rank %% 32 == 0");
+    o->attn_mha = o->attn_mha && !m->hp.is_mla;
+    return 0;
+}
+
+static void kv_init(fwd_kv *kv, const model *m, const fwd_opts *o)
+{
+    memset(kv, 0, sizeof *kv);
+    kv->m = m;
+    kv->n_ctx = o->n_ctx;
+    kv->cache_type = o->cache_type;
+    kv->mha = o->attn_mha;
+}
+
+size_t fwd_kv_bytes_needed(const model *m, const fwd_opts *opts)
+{
+    fwd_opts o;
+    if (opts_normalize(m, opts, &o, NULL, 0))
+        return 0;
+    fwd_kv kv;
+    kv_init(&kv, m, &o);
+    kv_alloc(&kv, false);
+    return kv.bytes;
+}
+
+size_t fwd_scratch_bytes_needed(const model *m, const fwd_opts *opts)
 {
     fwd_state s = {0};
+    if (opts_normalize(m, opts, &s.o, NULL, 0))
+        return 0;
     s.m = m;
-    s.o = *o;
-    s.nth = tpool_size(o->tp);
-    s.mha = o->attn_mha && !m->hp.is_mla;
-    alloc_all(&s, false);
+    s.nth = s.o.tp ? tpool_size(s.o.tp) : s.o.n_threads > 0 ? s.o.n_threads : 1;
+    s.mha = s.o.attn_mha;
+    scratch_alloc(&s, false);
     return s.bytes;
 }
 
-int fwd_create(fwd_state **out, const model *m, const fwd_opts *opts, char *err, size_t errlen)
+size_t fwd_bytes_needed(const model *m, const fwd_opts *o)
+{
+    return fwd_scratch_bytes_needed(m, o) + fwd_kv_bytes_needed(m, o);
+}
+
+int fwd_kv_create(fwd_kv **out, const model *m, const fwd_opts *opts, char *err, size_t errlen)
 {
     *out = NULL;
     fwd_opts o;
-    if (opts)
-        o = *opts;
-    else
-        fwd_opts_default(&o);
+    int rc = opts_normalize(m, opts, &o, err, errlen);
+    if (rc)
+        return rc;
+    fwd_kv *kv = malloc(sizeof *kv);
+    if (!kv)
+        return fail(err, errlen, -ENOMEM, "out of memory");
+    kv_init(kv, m, &o);
+    if (!kv_alloc(kv, true)) {
+        size_t want = kv->bytes;
+        fwd_kv_destroy(kv);
+        return fail(err, errlen, -ENOMEM, "cannot allocate %.1f MB for a sequence's cache",
+                    (double)want / 1e6);
+    }
+    if (kv->mha) {
+        /* positions past the causal end meet zero weights in V^T a; zero
+         * (not garbage that may be NaN) keeps 0 * v == 0 */
+        const model_hparams *hp = &m->hp;
+        const size_t kr = hp->qk_nope + hp->qk_rope;
+        memset(kv->kmha, 0, (size_t)hp->n_layer * (size_t)o.n_ctx * hp->n_head * kr * 4);
+        memset(kv->vmha, 0, (size_t)hp->n_layer * hp->n_head * hp->v_head * (size_t)kv->n_kv_pad * 4);
+    }
+    *out = kv;
+    return 0;
+}
+
+void fwd_kv_destroy(fwd_kv *kv)
+{
+    if (!kv)
+        return;
+    free(kv->lat);
+    free(kv->pe);
+    free(kv->kmha);
+    free(kv->vmha);
+    free(kv);
+}
+
+int fwd_kv_n_past(const fwd_kv *kv) { return kv->n_past; }
+size_t fwd_kv_bytes(const fwd_kv *kv) { return kv->bytes; }
+
+void fwd_kv_truncate(fwd_kv *kv, int n)
+{
+    if (n >= 0 && n < kv->n_past)
+        kv->n_past = n;
+}
+
+int fwd_scratch_create(fwd_state **out, const model *m, const fwd_opts *opts, char *err,
+                       size_t errlen)
+{
+    *out = NULL;
     const model_hparams *hp = &m->hp;
-    if (o.n_ctx <= 0 || o.n_ctx > (1 << 24))
-        return fail(err, errlen, -EINVAL, "context size %d out of range", o.n_ctx);
-    if (o.n_batch <= 0)
-        o.n_batch = 64;
-    if (o.n_batch > o.n_ctx)
-        o.n_batch = o.n_ctx;
-    if (o.cache_type == FWD_CACHE_Q8_0 && hp->kv_lora % quant_info(MS_TYPE_Q8_0)->blck != 0)
-        return fail(err, errlen, -EINVAL, "q8_0 cache needs kv_lora_rank %% 32 == 0");
+    fwd_opts o;
+    int rc = opts_normalize(m, opts, &o, err, errlen);
+    if (rc)
+        return rc;
     fwd_state *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
     s->m = m;
     s->o = o;
     s->nth = tpool_size(o.tp);
-    s->mha = o.attn_mha && !hp->is_mla;
+    s->mha = o.attn_mha;
     blas_setup();
-    bool ok = alloc_all(s, true);
+    bool ok = scratch_alloc(s, true);
     if (!ok) {
+        size_t want = s->bytes;
         fwd_destroy(s);
-        return fail(err, errlen, -ENOMEM, "cannot allocate %.1f MB for the context and scratch",
-                    (double)s->bytes / 1e6);
+        return fail(err, errlen, -ENOMEM, "cannot allocate %.1f MB of scratch", (double)want / 1e6);
     }
     memset(s->edone, 0, hp->n_expert ? hp->n_expert : 1);
-    if (s->mha) {
-        /* positions past the causal end meet zero weights in V^T a; zero
-         * (not garbage that may be NaN) keeps 0 * v == 0 */
-        const size_t kr = hp->qk_nope + hp->qk_rope;
-        memset(s->kmha, 0, (size_t)hp->n_layer * (size_t)o.n_ctx * hp->n_head * kr * 4);
-        memset(s->vmha, 0, (size_t)hp->n_layer * hp->n_head * hp->v_head * (size_t)s->n_kv_pad * 4);
-    }
-    if (hp->is_mla) /* same for the transposed latents past the causal end */
+    if (hp->is_mla) /* the transposed latents past the causal end: zero, not garbage */
         memset(s->vlat, 0, (size_t)hp->kv_lora * (size_t)s->n_kv_pad * 4);
     rope_setup(s);
     *out = s;
+    return 0;
+}
+
+int fwd_create(fwd_state **out, const model *m, const fwd_opts *opts, char *err, size_t errlen)
+{
+    fwd_state *s;
+    int rc = fwd_scratch_create(&s, m, opts, err, errlen);
+    if (rc)
+        return rc;
+    if ((rc = fwd_kv_create(&s->own_kv, m, &s->o, err, errlen))) {
+        fwd_destroy(s);
+        *out = NULL;
+        return rc;
+    }
+    s->kv = s->own_kv;
+    *out = s;
+    return 0;
+}
+
+int fwd_bind(fwd_state *s, fwd_kv *kv)
+{
+    if (kv && (kv->m != s->m || kv->n_ctx != s->o.n_ctx || kv->cache_type != s->o.cache_type ||
+               kv->mha != s->mha))
+        return -EINVAL;
+    s->kv = kv;
     return 0;
 }
 
@@ -406,32 +546,34 @@ void fwd_destroy(fwd_state *s)
 {
     if (!s)
         return;
-    void *ps[] = {s->lat, s->pe, s->lat_f32, s->x, s->h, s->tmp, s->moe, s->qa, s->q, s->kva,
+    void *ps[] = {s->lat_f32, s->x, s->h, s->tmp, s->moe, s->qa, s->q, s->kva,
                   s->qt, s->obar, s->ao, s->g, s->u, s->router, s->slots, s->qbuf, s->sel,
                   s->selw, s->etok, s->eslot, s->ecount, s->estart, s->egather, s->eg, s->eu,
                   s->ey, s->eq, s->th_scores, s->th_w, s->th_q, s->rope, s->act,
                   (void *)s->gp, (void *)s->up, (void *)s->dp, s->probs, s->score,
-                  s->edone, s->uq, s->kmha, s->vmha, s->kvb, s->th_qcat, s->kcat, s->vlat};
+                  s->edone, s->uq, s->kvb, s->th_qcat, s->kcat, s->vlat};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         free(ps[i]);
+    fwd_kv_destroy(s->own_kv);
     free(s);
 }
 
-int fwd_n_past(const fwd_state *s) { return s->n_past; }
+int fwd_n_past(const fwd_state *s) { return s->kv ? s->kv->n_past : 0; }
 int fwd_n_ctx(const fwd_state *s) { return s->o.n_ctx; }
-size_t fwd_bytes(const fwd_state *s) { return s->bytes; }
+int fwd_n_batch(const fwd_state *s) { return s->o.n_batch; }
+size_t fwd_bytes(const fwd_state *s) { return s->bytes + (s->own_kv ? s->own_kv->bytes : 0); }
 
 void fwd_truncate(fwd_state *s, int n)
 {
-    if (n >= 0 && n < s->n_past)
-        s->n_past = n;
+    if (s->kv)
+        fwd_kv_truncate(s->kv, n);
 }
 
 /* ---- latent cache ---- */
 
 static uint8_t *lat_at(const fwd_state *s, int il, int pos)
 {
-    return s->lat + ((size_t)il * (size_t)s->o.n_ctx + (size_t)pos) * s->lat_row;
+    return s->kv->lat + ((size_t)il * (size_t)s->o.n_ctx + (size_t)pos) * s->lat_row;
 }
 
 static void lat_store(fwd_state *s, int il, int pos, const float *c, void *scratch)
@@ -497,9 +639,9 @@ static int attn_weights(fwd_state *s, int ith, int n, const float *q, size_t qs,
                         size_t ks, int64_t K)
 {
     const kern_vec_dot_fn dot = kern_get()->vec_dot[MS_TYPE_F32];
-    const int npad = (s->n_past + n + 63) & ~63;
+    const int npad = (s->kv->n_past + n + 63) & ~63;
     for (int t = 0; t < n; t++) {
-        const int pos = s->n_past + t;
+        const int pos = s->kv->n_past + t;
         float *sc = s->th_scores + ((size_t)ith * s->o.n_batch + t) * s->n_kv_pad;
         float mx = -INFINITY;
         for (int p = 0; p <= pos; p++) {
@@ -576,7 +718,7 @@ static void attn_head_legacy(struct attn_job *j, int h, int ith)
     const kern_dequant_fn dq = kern_get()->dequant[w->type];
     const int64_t Lr = hp->kv_lora, R = hp->qk_rope, N = hp->qk_nope, V = hp->v_head;
     const int64_t hk = model_head_k(hp), H = hp->n_head;
-    const int n = j->n_tok, np = s->n_past + n, ld = s->n_kv_pad;
+    const int n = j->n_tok, np = s->kv->n_past + n, ld = s->n_kv_pad;
     float *wb = s->th_w + (size_t)ith * th_w_rows(hp) * Lr;
     float *sc = s->th_scores + (size_t)ith * s->o.n_batch * s->n_kv_pad;
     float *qt = s->qt + (size_t)h * Lr, *ob = s->obar + (size_t)h * Lr;
@@ -591,7 +733,7 @@ static void attn_head_legacy(struct attn_job *j, int h, int ith)
     blas_gemm(n, np, (int)R, s->q + (size_t)h * hk + N, (int)(H * hk), j->pe, (int)R, true, 1.0f, sc, ld);
     for (int t = 0; t < n; t++) {
         float *st = sc + (size_t)t * ld;
-        const int pos = s->n_past + t;
+        const int pos = s->kv->n_past + t;
         float mx = -INFINITY;
         for (int p = 0; p <= pos; p++) {
             st[p] *= s->kq_scale;
@@ -623,8 +765,8 @@ static void attn_head_mha(struct attn_job *j, int h, int ith)
     const model_hparams *hp = &s->m->hp;
     const int64_t N = hp->qk_nope, R = hp->qk_rope, V = hp->v_head, H = hp->n_head;
     const int64_t hk = model_head_k(hp), kr = N + R;
-    const float *kl = s->kmha + (size_t)j->il * s->o.n_ctx * H * kr;
-    const float *vl = s->vmha + ((size_t)j->il * H + h) * V * s->n_kv_pad;
+    const float *kl = s->kv->kmha + (size_t)j->il * s->o.n_ctx * H * kr;
+    const float *vl = s->kv->vmha + ((size_t)j->il * H + h) * V * s->n_kv_pad;
     const int npad = attn_weights(s, ith, j->n_tok, s->q + (size_t)h * hk, (size_t)(H * hk), kl + (size_t)h * kr,
                                   (size_t)(H * kr), kr);
     kern_get()->mul_mat[MS_TYPE_F32](npad, vl, (size_t)s->n_kv_pad * 4, 0, V,
@@ -673,7 +815,7 @@ static void attention(fwd_state *s, int il, int n)
      * for legacy files the cache keeps the value kv_b actually multiplies. */
     const int lat_act = hp->is_mla ? MS_TYPE_F32 : quant_info(Ly->wkv_b.type)->act_type;
     for (int t = 0; t < n; t++) {
-        const int pos = s->n_past + t;
+        const int pos = s->kv->n_past + t;
         float *kva = s->kva + (size_t)t * (Lr + R);
         float *cs = s->rope + (size_t)t * R;
         rope_table(s, pos, cs);
@@ -681,7 +823,7 @@ static void attention(fwd_state *s, int il, int n)
         if (!s->mha) /* mha multiplies kv_b by c itself, quantized inside */
             act_roundtrip(lat_act, kva, kva, Lr, s->qbuf);
         lat_store(s, il, pos, kva, s->qbuf);
-        float *pe = s->pe + ((size_t)il * s->o.n_ctx + pos) * R;
+        float *pe = s->kv->pe + ((size_t)il * s->o.n_ctx + pos) * R;
         memcpy(pe, kva + Lr, (size_t)R * 4);
         rope_apply(pe, cs, (int)R);
         for (int64_t h = 0; h < H; h++)
@@ -694,24 +836,24 @@ static void attention(fwd_state *s, int il, int n)
         const int64_t V = hp->v_head, kr = N + R, nkv = H * (N + V);
         mm_mul(tp, &Ly->wkv_b, 0, s->kva, Lr + R, n, s->kvb, nkv, s->qbuf);
         for (int t = 0; t < n; t++) {
-            const int pos = s->n_past + t;
+            const int pos = s->kv->n_past + t;
             const float *kv = s->kvb + (size_t)t * nkv;
-            const float *pe = s->pe + ((size_t)il * s->o.n_ctx + pos) * R;
-            float *kd = s->kmha + (((size_t)il * s->o.n_ctx + pos) * H) * kr;
+            const float *pe = s->kv->pe + ((size_t)il * s->o.n_ctx + pos) * R;
+            float *kd = s->kv->kmha + (((size_t)il * s->o.n_ctx + pos) * H) * kr;
             for (int64_t h = 0; h < H; h++) {
                 memcpy(kd + h * kr, kv + h * (N + V), (size_t)N * 4);
                 memcpy(kd + h * kr + N, pe, (size_t)R * 4);
                 for (int64_t d = 0; d < V; d++)
-                    s->vmha[(((size_t)il * H + h) * V + d) * s->n_kv_pad + pos] = kv[h * (N + V) + N + d];
+                    s->kv->vmha[(((size_t)il * H + h) * V + d) * s->n_kv_pad + pos] = kv[h * (N + V) + N + d];
             }
         }
     }
-    struct attn_job j = {s, Ly, il, n, lat_view(s, il, s->n_past + n),
-                         s->pe + (size_t)il * s->o.n_ctx * R};
+    struct attn_job j = {s, Ly, il, n, lat_view(s, il, s->kv->n_past + n),
+                         s->kv->pe + (size_t)il * s->o.n_ctx * R};
     if (hp->is_mla) {
         /* the layer's keys [c|k_pe] and the latents transposed, the shapes
          * the reference multiplies */
-        const int np = s->n_past + n;
+        const int np = s->kv->n_past + n;
         for (int p = 0; p < np; p++) {
             memcpy(s->kcat + (size_t)p * (Lr + R), j.lat + (size_t)p * Lr, (size_t)Lr * 4);
             memcpy(s->kcat + (size_t)p * (Lr + R) + Lr, j.pe + (size_t)p * R, (size_t)R * 4);
@@ -871,7 +1013,7 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
         if (s->o.uniform_routing_seed) {
             /* odd multiplier hash: never the xorshift fixed point 0 */
             uint64_t x = (s->o.uniform_routing_seed * 0x9E3779B97F4A7C15ull) ^
-                         ((uint64_t)(s->n_past + t) << 20) ^ ((uint64_t)il << 8);
+                         ((uint64_t)(s->kv->n_past + t) << 20) ^ ((uint64_t)il << 8);
             x = (x ^ (x >> 31)) * 0xBF58476D1CE4E5B9ull | 1;
             int32_t *sel = s->sel + (size_t)t * K;
             for (int r = 0; r < K; r++) {
@@ -890,9 +1032,9 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
             }
         }
         if (s->o.route_pick)
-            s->o.route_pick(s->o.pick_ud, il, s->n_past + t, K, s->sel + (size_t)t * K);
+            s->o.route_pick(s->o.pick_ud, il, s->kv->n_past + t, K, s->sel + (size_t)t * K);
         if (s->o.on_route)
-            s->o.on_route(s->o.route_ud, il, s->n_past + t, K, s->sel + (size_t)t * K,
+            s->o.on_route(s->o.route_ud, il, s->kv->n_past + t, K, s->sel + (size_t)t * K,
                           s->selw + (size_t)t * K);
     }
 
@@ -1094,28 +1236,30 @@ int fwd_eval(fwd_state *s, const int32_t *tok, int n, float *logits_all, float *
              char *err, size_t errlen)
 {
     const model_hparams *hp = &s->m->hp;
+    if (!s->kv)
+        return fail(err, errlen, -EINVAL, "no sequence bound to the forward state");
     if (n <= 0)
         return fail(err, errlen, -EINVAL, "no tokens to evaluate");
-    if ((int64_t)s->n_past + n > s->o.n_ctx)
+    if ((int64_t)s->kv->n_past + n > s->o.n_ctx)
         return fail(err, errlen, -E2BIG,
                     "context full: %d tokens already, %d more would exceed the context size %d "
                     "(raise -c/--ctx-size)",
-                    s->n_past, n, s->o.n_ctx);
+                    s->kv->n_past, n, s->o.n_ctx);
     for (int i = 0; i < n; i++)
         if (tok[i] < 0 || (uint32_t)tok[i] >= hp->n_vocab)
             return fail(err, errlen, -EINVAL, "token id %d at index %d out of range [0, %u)",
                         tok[i], i, hp->n_vocab);
-    const int start = s->n_past;
+    const int start = s->kv->n_past;
     for (int i = 0; i < n; i += s->o.n_batch) {
         int c = n - i < s->o.n_batch ? n - i : s->o.n_batch;
         bool last = i + c == n;
         int rc = eval_chunk(s, tok + i, c, logits_all ? logits_all + (size_t)i * hp->n_vocab : NULL,
                             last ? logits_last : NULL, err, errlen);
         if (rc) {
-            s->n_past = start;
+            s->kv->n_past = start;
             return rc;
         }
-        s->n_past += c;
+        s->kv->n_past += c;
     }
     return 0;
 }

@@ -27,6 +27,8 @@ typedef struct fwd_opts {
     int cache_type;     /* enum fwd_cache_type (default f32) */
     int n_batch;        /* prompt tokens per chunk (default 64) */
     tpool *tp;          /* borrowed; NULL = single-threaded */
+    int n_threads;      /* sizing only (fwd_*_bytes_needed) when tp is NULL: the
+                         * pool size the state will be made with; 0 = 1 */
     const expert_src *experts; /* borrowed; NULL = resident */
     /* Benchmarks only: when non-zero, experts are chosen uniformly at random
      * (seeded by this value, position and layer) instead of by the router,
@@ -53,6 +55,10 @@ typedef struct fwd_opts {
 } fwd_opts;
 
 typedef struct fwd_state fwd_state;
+/* One sequence's cache (latents, roped keys, decompressed K/V in mha mode)
+ * and position.  A fwd_state's scratch serves any number of these, one at
+ * a time (fwd_bind), so N sequences cost N caches plus one scratch. */
+typedef struct fwd_kv fwd_kv;
 
 void fwd_opts_default(fwd_opts *o);
 
@@ -60,9 +66,32 @@ void fwd_opts_default(fwd_opts *o);
  * positions (0 for split-form files, which have no such mode). */
 uint64_t fwd_mha_cache_bytes(const model *m, int n_ctx);
 
-/* Allocates the cache and scratch for m (borrowed; must outlive the state). */
+/* Allocates the cache and scratch for m (borrowed; must outlive the state):
+ * a scratch with its own sequence bound. */
 int fwd_create(fwd_state **out, const model *m, const fwd_opts *o, char *err, size_t errlen);
-void fwd_destroy(fwd_state *s); /* accepts NULL */
+/* Scratch only: no sequence bound until fwd_bind. */
+int fwd_scratch_create(fwd_state **out, const model *m, const fwd_opts *o, char *err,
+                       size_t errlen);
+void fwd_destroy(fwd_state *s); /* accepts NULL; destroys its own sequence, not bound ones */
+
+/* A sequence's cache for the options o (n_ctx, cache_type, attn_mha matter). */
+int fwd_kv_create(fwd_kv **out, const model *m, const fwd_opts *o, char *err, size_t errlen);
+void fwd_kv_destroy(fwd_kv *kv); /* accepts NULL */
+int fwd_kv_n_past(const fwd_kv *kv);
+void fwd_kv_truncate(fwd_kv *kv, int n);
+size_t fwd_kv_bytes(const fwd_kv *kv);
+/* Makes kv the sequence fwd_eval extends (NULL: none).  -EINVAL when kv
+ * was made for another model or other cache options.
+ * This is the groundwork for stepping several sequences together (issue
+ * 13 parts 2-3): one scratch, N caches from the plan.  Still to build: an
+ * evaluation taking columns of several caches (a position and a cache per
+ * column, attention per column's cache), with each sequence's float order
+ * kept whatever else is in the step - the repacked Q4_K/Q2_K/Q4_0/IQ4_NL
+ * kernels use the gemm order for columns in fours and F32/F16/BF16 switch
+ * to tinyBLAS at 2+ columns (matmul.c), so those products run per sequence
+ * (or decode columns get the one-column order); i-quant experts can be
+ * shared, their multi-column kernels keep the one-column order. */
+int fwd_bind(fwd_state *s, fwd_kv *kv);
 
 /* Evaluates tokens tok[0..n) at positions n_past.. and advances n_past.
  * logits_all (n x n_vocab floats) receives every position's logits if
@@ -73,12 +102,18 @@ int fwd_eval(fwd_state *s, const int32_t *tok, int n, float *logits_all, float *
              char *err, size_t errlen);
 
 int fwd_n_past(const fwd_state *s);
-/* Forgets positions >= n (n <= n_past), e.g. to reuse a shared prefix. */
+/* Forgets positions >= n (n <= n_past) of the bound sequence, e.g. to
+ * reuse a shared prefix. */
 void fwd_truncate(fwd_state *s, int n);
 int fwd_n_ctx(const fwd_state *s);
-/* Bytes of cache + scratch this state allocated. */
+int fwd_n_batch(const fwd_state *s); /* after clamping to the context */
+/* Bytes of scratch + own cache this state allocated. */
 size_t fwd_bytes(const fwd_state *s);
-/* Bytes fwd_create would allocate for these options (for the memory plan). */
+/* Bytes fwd_create would allocate for these options: scratch + one cache.
+ * The same sizing functions as the allocation (counted in the 64-byte
+ * rounded sizes aligned_alloc is asked for), for the memory plan. */
 size_t fwd_bytes_needed(const model *m, const fwd_opts *o);
+size_t fwd_scratch_bytes_needed(const model *m, const fwd_opts *o);
+size_t fwd_kv_bytes_needed(const model *m, const fwd_opts *o);
 
 #endif

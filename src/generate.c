@@ -95,17 +95,29 @@ static int feed_error(int r, char *err, size_t errlen)
     return r;
 }
 
-int gen_run(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *prompt, size_t n,
-            const gen_opts *o, gen_text_fn on_text, gen_token_fn on_token, void *ud,
-            volatile sig_atomic_t *cancel, gen_result *res, char *err, size_t errlen)
+static bool cancelled(const gen_cb *cb)
+{
+    return (cb->cancel_flag && *cb->cancel_flag) || (cb->cancel && cb->cancel(cb->ud));
+}
+
+int gen_run_cb(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *prompt, size_t n,
+               size_t n_cached, const gen_opts *o, const gen_cb *cb, gen_result *res, char *err,
+               size_t errlen)
 {
     memset(res, 0, sizeof *res);
     const uint32_t V = m->hp.n_vocab;
     const int ctx = fwd_n_ctx(st);
-    if ((int64_t)fwd_n_past(st) + (int64_t)n >= ctx) {
+    const gen_text_fn on_text = cb->on_text;
+    const gen_token_fn on_token = cb->on_token;
+    void *const ud = cb->ud;
+    if (n_cached >= n) {
+        snprintf(err, errlen, "no prompt tokens to evaluate (%zu of %zu cached)", n_cached, n);
+        return -EINVAL;
+    }
+    if ((int64_t)fwd_n_past(st) + (int64_t)(n - n_cached) >= ctx) {
         snprintf(err, errlen, "prompt of %zu tokens does not fit the context of %d (%d used); "
                               "raise -c/--ctx-size or shorten the prompt",
-                 n, ctx, fwd_n_past(st));
+                 n - n_cached, ctx, fwd_n_past(st));
         return -E2BIG;
     }
     float *logits = malloc((size_t)V * sizeof *logits);
@@ -122,9 +134,23 @@ int gen_run(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *pr
     memcpy(hist, prompt, n * sizeof *hist);
     size_t nh = n;
     double t0 = now_s();
-    if ((rc = fwd_eval(st, prompt, (int)n, NULL, logits, err, errlen)))
-        goto out;
     res->n_prompt = (int)n;
+    res->n_cached = (int)n_cached;
+    /* chunk by chunk, so progress and cancel can be reported between them;
+     * fwd_eval would cut the same chunks */
+    const size_t B = (size_t)fwd_n_batch(st);
+    for (size_t i = n_cached; i < n; i += B) {
+        if (cancelled(cb)) {
+            res->finish = "cancelled";
+            res->t_prompt_s = now_s() - t0;
+            goto out;
+        }
+        const size_t c = n - i < B ? n - i : B;
+        if ((rc = fwd_eval(st, prompt + i, (int)c, NULL, logits, err, errlen)))
+            goto out;
+        if (cb->on_progress)
+            cb->on_progress(ud, i + c - n_cached, n - n_cached);
+    }
     res->t_prompt_s = now_s() - t0;
     t0 = now_s();
     const int32_t think_end = tok_find(v, "</think>");
@@ -134,7 +160,7 @@ int gen_run(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *pr
     char piece[1024];
     res->finish = "length";
     for (;;) {
-        if (cancel && *cancel) {
+        if (cancelled(cb)) {
             res->finish = "cancelled";
             break;
         }
@@ -192,4 +218,12 @@ out:
     free(hist);
     sampler_destroy(smp);
     return rc;
+}
+
+int gen_run(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *prompt, size_t n,
+            const gen_opts *o, gen_text_fn on_text, gen_token_fn on_token, void *ud,
+            volatile sig_atomic_t *cancel, gen_result *res, char *err, size_t errlen)
+{
+    gen_cb cb = {on_text, on_token, NULL, NULL, cancel, ud};
+    return gen_run_cb(m, v, st, prompt, n, 0, o, &cb, res, err, errlen);
 }

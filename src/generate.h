@@ -17,13 +17,10 @@
 #include "sampler.h"
 #include "tokenizer.h"
 
-typedef struct gen_opts {
-    int n_predict;            /* max new tokens; <= 0: until EOS or context end */
-    const char *const *stop;  /* stop strings (not emitted) */
-    int n_stop;
-    sampler_params sp;
-    bool reasoning;           /* the prompt opened <think>: text is reasoning until </think> */
-} gen_opts;
+/* The public struct itself (include/moestream.h): n_predict (<= 0: until
+ * EOS or the context end), stop strings (not emitted), sampler params,
+ * reasoning (the prompt opened <think>: text is reasoning until </think>). */
+typedef ms_gen_opts gen_opts;
 
 /* Called with each piece of visible text.  Returns 0 to go on, > 0 to stop
  * (finish "cancelled"), or a negative errno when it failed (out of memory
@@ -34,6 +31,7 @@ typedef void (*gen_token_fn)(void *ud, int32_t id);
 
 typedef struct gen_result {
     int n_prompt, n_gen;
+    int n_cached; /* prompt tokens already in the state, not evaluated */
     double t_prompt_s, t_gen_s;
     uint64_t seed;
     const char *finish; /* "stop" (EOS or stop string), "length", "cancelled" */
@@ -41,8 +39,29 @@ typedef struct gen_result {
 
 void gen_opts_default(gen_opts *o);
 
+/* Everything a generation reports to and asks of its caller; any may be
+ * NULL.  cancel and cancel_flag are polled between prompt chunks and
+ * between tokens. */
+typedef struct gen_cb {
+    gen_text_fn on_text;
+    gen_token_fn on_token;
+    void (*on_progress)(void *ud, size_t done, size_t total); /* prompt tokens evaluated */
+    int (*cancel)(void *ud);
+    volatile sig_atomic_t *cancel_flag;
+    void *ud;
+} gen_cb;
+
+/* prompt[0..n) is the whole prompt; its first n_cached (< n) tokens are
+ * already in st, the rest is appended (the caller keeps n_cached a multiple
+ * of the batch size with n_past == n_cached, so the chunks evaluated are a
+ * cold run's).  The repetition history is the whole prompt.  Returns 0 (see res->finish; a cancel during the prompt
+ * finishes "cancelled" with no tokens) or -errno with a message. */
+int gen_run_cb(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *prompt, size_t n,
+               size_t n_cached, const gen_opts *o, const gen_cb *cb, gen_result *res, char *err,
+               size_t errlen);
+
 /* Appends prompt[0..n) to st (which may already hold a prefix) and
- * generates.  cancel (may be NULL) is polled between tokens.  Returns 0
+ * generates (gen_run_cb with nothing cached).  cancel (may be NULL) is polled between tokens.  Returns 0
  * (see res->finish) or -errno with a message (context full, I/O error,
  * -ENOMEM, or the text callback's error). */
 int gen_run(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *prompt, size_t n,

@@ -10,15 +10,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct sampler_params {
-    float temp;           /* <= 0: greedy */
-    int top_k;            /* 0: off */
-    float top_p;          /* 1: off */
-    float min_p;          /* 0: off; relative to the most likely token */
-    float repeat_penalty; /* 1: off */
-    int repeat_last_n;    /* window for the penalty */
-    uint64_t seed;        /* 0: pick one (sampler_seed tells which) */
-} sampler_params;
+#include "moestream.h"
+
+/* The public struct itself (include/moestream.h): temp (<= 0 greedy),
+ * top_k (0 off), top_p (1 off), min_p (0 off), repeat_penalty (1 off),
+ * repeat_last_n, seed (0: pick one, sampler_seed tells which). */
+typedef ms_sampler_params sampler_params;
 
 typedef struct sampler sampler;
 

@@ -71,6 +71,18 @@ static void *worker_main(void *arg)
     }
 }
 
+int tpool_default_threads(void)
+{
+    hwloc_topology_t topo;
+    int n = 0;
+    if (hwloc_topology_init(&topo) == 0) {
+        if (hwloc_topology_load(topo) == 0)
+            n = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_CORE);
+        hwloc_topology_destroy(topo);
+    }
+    return n > 0 ? n : 1;
+}
+
 int tpool_create(tpool **out, int n_threads, char *err, size_t errlen)
 {
     *out = NULL;

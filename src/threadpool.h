@@ -21,6 +21,8 @@ typedef void (*tpool_fn)(void *ctx, int ith, int nth);
 int tpool_create(tpool **out, int n_threads, char *err, size_t errlen);
 void tpool_destroy(tpool *p); /* accepts NULL */
 int tpool_size(const tpool *p); /* 1 for NULL */
+/* What tpool_create(n_threads <= 0) would make: the physical core count. */
+int tpool_default_threads(void);
 /* Runs fn on every thread and returns when all have finished.  p may be
  * NULL: fn(ctx, 0, 1) on the caller. */
 void tpool_run(tpool *p, tpool_fn fn, void *ctx);

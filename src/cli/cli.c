@@ -6,22 +6,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache_policy.h"
 #include "config.h"
-#include "forward.h"
-#include "repack.h"
-#include "sampler.h"
+#include "moestream.h"
 
 void cli_common_default(cli_common *c)
 {
     memset(c, 0, sizeof *c);
     c->n_ctx = 4096;
     c->n_batch = 64;
-    c->cache_type = FWD_CACHE_F32;
+    c->cache_type = MS_CACHE_F32;
     c->expert_groups = -1;
     c->mem = (uint64_t)20 << 30;
-    c->cache_policy = CPOL_LFU; /* the only policy never behind LRU or REUSE on all four recorded
-                                   tasks together (bench/RESULTS.md, issue 18) */
+    c->cache_policy = MS_POLICY_LFU; /* the only policy never behind LRU or REUSE on all four
+                                        recorded tasks together (bench/RESULTS.md, issue 18) */
 }
 
 int cli_parse_int(const char *s, long lo, long hi, long *out)
@@ -114,13 +111,15 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
         c->mlock = true;
         return 1;
     }
-    if (!strcmp(a, "--repack")) { /* process-wide, read when the model is bound */
+    if (!strcmp(a, "--repack")) {
         if (need_value(argc, argv, *i))
             return -1;
-        if (repack_mode_set(argv[++*i])) {
-            fprintf(stderr, "moestream: bad value '%s' for --repack (auto | on | off)\n", argv[*i]);
+        const char *r = argv[++*i];
+        if (strcmp(r, "auto") && strcmp(r, "on") && strcmp(r, "off")) {
+            fprintf(stderr, "moestream: bad value '%s' for --repack (auto | on | off)\n", r);
             return -1;
         }
+        c->repack = r;
         return 1;
     }
     if (!strcmp(a, "--bench-uniform-routing")) {
@@ -173,7 +172,11 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
                 goto bad2;
             c->load_mode = k;
         } else {
-            int k = cpol_parse(val);
+            static const char *pols[] = {"lru", "lfu", "reuse"}; /* enum ms_cache_policy */
+            int k = -1;
+            for (int j = 0; j < 3; j++)
+                if (!strcmp(val, pols[j]))
+                    k = j;
             if (k < 0)
                 goto bad2;
             c->cache_policy = k;
@@ -208,11 +211,11 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
         c->n_batch = (int)v;
     } else if (!strcmp(a, "--cache-type")) {
         if (!strcmp(val, "f32"))
-            c->cache_type = FWD_CACHE_F32;
+            c->cache_type = MS_CACHE_F32;
         else if (!strcmp(val, "f16"))
-            c->cache_type = FWD_CACHE_F16;
+            c->cache_type = MS_CACHE_F16;
         else if (!strcmp(val, "q8_0"))
-            c->cache_type = FWD_CACHE_Q8_0;
+            c->cache_type = MS_CACHE_Q8_0;
         else
             goto bad;
     } else if (!strcmp(a, "--attn")) {
@@ -274,7 +277,7 @@ const char *cli_common_help(void)
            "  -v, --verbose           report SIMD, threads, memory plan, cache statistics\n";
 }
 
-int cli_sampler_arg(sampler_params *p, int argc, char **argv, int *i)
+int cli_sampler_arg(ms_sampler_params *p, int argc, char **argv, int *i)
 {
     const char *a = argv[*i];
     static const char *names[] = {"--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
@@ -361,4 +364,43 @@ char *cli_read_file(const char *path)
         b[n] = 0;
     fclose(f);
     return b;
+}
+
+void cli_engine_opts(const cli_common *c, ms_engine_opts *o)
+{
+    ms_engine_opts_default(o);
+    o->mem = c->mem;
+    o->threads = c->threads;
+    o->load_mode = c->load_mode;
+    o->cache_experts = c->cache_experts;
+    o->cache_policy = c->cache_policy;
+    o->mlock = c->mlock;
+    o->prefetch = !c->no_prefetch;
+    o->n_ctx = c->n_ctx;
+    o->n_batch = c->n_batch;
+    o->cache_type = c->cache_type;
+    o->attn = c->attn;
+    o->expert_groups = c->expert_groups;
+    o->expert_groups_used = c->expert_groups_used;
+    o->trace_routing = c->trace_routing;
+    o->bench_uniform_routing = c->uniform_routing;
+    o->bench_routing_trace = c->routing_trace;
+    o->cache_state = c->cache_state;
+    o->repack = c->repack;
+    o->verbose = c->verbose;
+}
+
+void cli_load_bar(void *ud, uint64_t done, uint64_t total)
+{
+    (void)ud;
+    static int last = -1;
+    int pct = total ? (int)(done * 100 / total) : 100;
+    if (pct == last)
+        return;
+    last = pct;
+    int w = pct / 4;
+    fprintf(stderr, "\rloading resident weights [%.*s%*s] %3d%% %.2f/%.2f GB", w,
+            "#########################", 25 - w, "", pct, (double)done / 1e9, (double)total / 1e9);
+    if (done >= total)
+        fputc('\n', stderr);
 }

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "moestream.h"
+
 typedef struct cli_common {
     const char *model;   /* -m/--model */
     int threads;         /* -t/--threads, 0 = one per physical core */
@@ -19,7 +21,7 @@ typedef struct cli_common {
     uint64_t mem;        /* --mem SIZE: the whole process's memory budget (default 20G) */
     int cache_experts;   /* --cache-experts N: cap the expert cache (0 = what fits) */
     int load_mode;       /* --load-mode auto|ram|pager|mmap (enum cli_load_mode) */
-    int cache_policy;    /* --cache-policy lru|lfu (enum cpol_kind) */
+    int cache_policy;    /* --cache-policy lru|lfu|reuse (enum ms_cache_policy) */
     bool mlock;          /* --mlock: lock the expert pool in RAM */
     const char *trace_routing; /* --trace-routing FILE */
     uint64_t uniform_routing;  /* --bench-uniform-routing SEED (benchmarks only) */
@@ -27,6 +29,7 @@ typedef struct cli_common {
     const char *cache_state;   /* --cache-state FILE: warm start of the expert pool */
     bool no_prefetch;          /* --no-prefetch: do not read the next layer's experts ahead */
     int attn;                  /* --attn auto|absorbed|mha (enum cli_attn) */
+    const char *repack;        /* --repack auto|on|off (NULL: MOESTREAM_REPACK or auto) */
 } cli_common;
 
 enum cli_load_mode { LOAD_AUTO = 0, LOAD_RAM, LOAD_PAGER, LOAD_MMAP };
@@ -48,8 +51,7 @@ const char *cli_common_help(void);
 
 /* Sampler flags: --temp --top-k --top-p --min-p --repeat-penalty
  * --repeat-last-n --seed.  Same return convention as cli_common_arg. */
-struct sampler_params;
-int cli_sampler_arg(struct sampler_params *p, int argc, char **argv, int *i);
+int cli_sampler_arg(ms_sampler_params *p, int argc, char **argv, int *i);
 const char *cli_sampler_help(void);
 
 /* "20G", "512M", "4096", "1.5T" (powers of 1024) -> bytes.  0 or -EINVAL. */
@@ -61,5 +63,11 @@ char *cli_read_file(const char *path);
 
 /* Integer in [lo, hi].  0 or -EINVAL. */
 int cli_parse_int(const char *s, long lo, long hi, long *out);
+
+/* The engine options the common flags ask for (need_tokenizer on, no
+ * progress bar: the caller sets those). */
+void cli_engine_opts(const cli_common *c, ms_engine_opts *o);
+/* An ms_progress_fn: a bar on stderr while resident weights load. */
+void cli_load_bar(void *ud, uint64_t done, uint64_t total);
 
 #endif

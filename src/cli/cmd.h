@@ -1,5 +1,5 @@
 /* cmd.h - the subcommands of the moestream binary, one file each
- * (src/cli/cmd_<name>.c; serve in src/server/).  Each takes the arguments after its name and returns
+ * (src/cli/cmd_<name>.c; serve in src/server/; synth, quantize, replay in src/tools/).  Each takes the arguments after its name and returns
  * the process exit status: 0 success, 1 error, 2 bad usage. */
 #ifndef MS_CMD_H
 #define MS_CMD_H

@@ -7,7 +7,10 @@
  * plain text out.  The latent cache is reused for the shared prefix of
  * consecutive turns, so a turn costs only its new tokens.  --ids prints
  * each turn's rendered prompt ids and generated ids to stderr, as run
- * does, so tests can compare a turn with `eval --greedy`.
+ * does, so tests can compare a turn with `eval --greedy`.  Through the
+ * public API: the session keeps the conversation's cache and ms_generate
+ * reuses its common prefix (in whole -b chunks, so a turn's result is the
+ * cold run's).
  * A conversation that no longer fits the context loses its oldest whole
  * turns (never the system prompt), with a notice; a turn that fails anyway
  * makes the exit status 1.  /save repairs invalid UTF-8 (JSON needs it) and
@@ -23,11 +26,9 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
-#include "chat.h"
 #include "cli.h"
 #include "cmd.h"
-#include "engine.h"
-#include "generate.h"
+#include "moestream.h"
 #include "request.h"
 #include "strbuf.h"
 
@@ -47,7 +48,7 @@ static void on_sigint(int sig)
 }
 
 typedef struct conv {
-    chat_msg *m;
+    ms_chat_msg *m;
     char **owned; /* content strings */
     size_t n, cap;
 } conv;
@@ -57,7 +58,7 @@ static int conv_add(conv *c, const char *role, const char *text)
 {
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 16;
-        chat_msg *m = realloc(c->m, cap * sizeof *m);
+        ms_chat_msg *m = realloc(c->m, cap * sizeof *m);
         if (m)
             c->m = m;
         char **o = m ? realloc(c->owned, cap * sizeof *o) : NULL;
@@ -68,7 +69,7 @@ static int conv_add(conv *c, const char *role, const char *text)
     }
     if (!(c->owned[c->n] = strdup(text)))
         return -ENOMEM;
-    c->m[c->n] = (chat_msg){role, c->owned[c->n]};
+    c->m[c->n] = (ms_chat_msg){role, c->owned[c->n]};
     c->n++;
     return 0;
 }
@@ -100,6 +101,12 @@ typedef struct reply {
     bool tty, dim;
     bool think; /* stored text is inside <think> */
 } reply;
+
+static int on_cancel(void *ud)
+{
+    (void)ud;
+    return stop_gen;
+}
 
 static void on_token(void *ud, int32_t id)
 {
@@ -141,7 +148,7 @@ static int save_conv(const conv *c, const char *path, size_t *repaired)
     int rc = a ? 0 : -1;
     for (size_t i = 0; i < c->n && !rc; i++) {
         const size_t len = strlen(c->m[i].content);
-        char *fixed = tok_utf8_sanitize(c->m[i].content, len);
+        char *fixed = ms_utf8_sanitize(c->m[i].content, len);
         if (!fixed) {
             errno = ENOMEM;
             rc = -1;
@@ -189,21 +196,21 @@ static bool conv_drop_oldest_turn(conv *c)
  * notice) until the prompt leaves room for a reply of `room` tokens in
  * n_ctx; a prompt that fits without that room still runs.  -E2BIG when even
  * the system prompt and the last message cannot fit. */
-static int render_fitting(const tok_vocab *v, conv *c, bool think, size_t n_ctx, size_t room,
+static int render_fitting(const ms_vocab *v, conv *c, bool think, size_t n_ctx, size_t room,
                           int32_t **ids, size_t *n, char *err, size_t errlen)
 {
     /* the system prompt and the last message alone: if their text cannot
      * fit, dropping history would not help, so keep it */
-    chat_msg alone[REQUEST_MAX_MESSAGES];
+    ms_chat_msg alone[REQUEST_MAX_MESSAGES];
     size_t na = 0;
     for (size_t k = 0; k < c->n && na + 1 < REQUEST_MAX_MESSAGES; k++)
         if (!strcmp(c->m[k].role, "system"))
             alone[na++] = c->m[k];
     if (c->n)
         alone[na++] = c->m[c->n - 1];
-    int rc = chat_check_fits(v, alone, na, n_ctx, err, errlen);
+    int rc = ms_chat_check_fits(v, alone, na, n_ctx, err, errlen);
     if (!rc)
-        rc = chat_render_ids(v, alone, na, think, ids, n, err, errlen);
+        rc = ms_chat_render(v, alone, na, think, ids, n, err, errlen);
     if (!rc) {
         free(*ids);
         *ids = NULL;
@@ -219,9 +226,9 @@ static int render_fitting(const tok_vocab *v, conv *c, bool think, size_t n_ctx,
     size_t dropped = 0;
     for (;;) {
         /* a cheap refusal first: text that cannot fit is not tokenized */
-        rc = chat_check_fits(v, c->m, c->n, n_ctx, err, errlen);
+        rc = ms_chat_check_fits(v, c->m, c->n, n_ctx, err, errlen);
         if (!rc)
-            rc = chat_render_ids(v, c->m, c->n, think, ids, n, err, errlen);
+            rc = ms_chat_render(v, c->m, c->n, think, ids, n, err, errlen);
         if (rc && rc != -E2BIG)
             return rc;
         const bool fits = !rc && *n < n_ctx;
@@ -286,8 +293,8 @@ int cmd_chat(int argc, char **argv)
 {
     cli_common c;
     cli_common_default(&c);
-    gen_opts go;
-    gen_opts_default(&go);
+    ms_gen_opts go;
+    ms_gen_opts_default(&go);
     const char *system = NULL;
     bool print_ids = false;
     for (int i = 1; i < argc; i++) {
@@ -326,20 +333,26 @@ int cmd_chat(int argc, char **argv)
     }
     const bool tty = isatty(0) && isatty(1);
     char err[512] = "";
-    engine e;
-    fwd_state *st = NULL;
+    ms_engine *e = NULL;
+    ms_session *st = NULL;
     if (tty)
         fprintf(stderr, "loading %s ...\n", c.model);
-    int rc = engine_open(&e, &c, tty, true, err, sizeof err);
+    ms_engine_opts eo;
+    cli_engine_opts(&c, &eo);
+    if (tty && isatty(2))
+        eo.on_load = cli_load_bar;
+    int rc = ms_engine_open(&e, c.model, &eo, err, sizeof err);
     if (!rc)
-        rc = engine_state(&e, &st, err, sizeof err);
+        rc = ms_session_create(e, &st, err, sizeof err);
     if (rc) {
         fprintf(stderr, "moestream chat: %s\n", err);
-        engine_close(&e);
+        ms_engine_close(e);
         return 1;
     }
     if (tty) {
-        engine_print_plan(&e.plan, stderr);
+        ms_mem_plan plan;
+        ms_engine_plan(e, &plan);
+        ms_plan_print(&plan, stderr);
         fprintf(stderr, "type a message; /exit /clear /regen /system TEXT /stats /save F /load F; "
                         "Ctrl-C stops a reply\n");
     }
@@ -356,8 +369,6 @@ int cmd_chat(int argc, char **argv)
         fprintf(stderr, "moestream chat: out of memory\n");
         return 1;
     }
-    int32_t *in_cache = NULL; /* ids the state holds */
-    size_t n_cache = 0;
     double tok_s = 0;
     int status = 0;
     strbuf acc = STRBUF_INIT; /* a line continued with '\\' */
@@ -416,8 +427,10 @@ int cmd_chat(int argc, char **argv)
                     fprintf(stderr, "(system prompt set; conversation cleared)\n");
             } else if (!strcmp(line, "/stats")) {
                 fprintf(stderr, "last reply %.2f tok/s; context %d/%d tokens\n", tok_s,
-                        fwd_n_past(st), fwd_n_ctx(st));
-                engine_print_stats(&e, stderr);
+                        ms_session_n_past(st), ms_session_n_ctx(st));
+                ms_stats ss;
+                ms_engine_stats(e, &ss);
+                ms_stats_print(&ss, stderr);
             } else if (!strncmp(line, "/save ", 6)) {
                 size_t fixed = 0;
                 if (save_conv(&cv, line + 6, &fixed))
@@ -455,23 +468,18 @@ int cmd_chat(int argc, char **argv)
         }
         int32_t *ids;
         size_t n;
-        const size_t n_ctx = (size_t)fwd_n_ctx(st);
+        const size_t n_ctx = (size_t)ms_session_n_ctx(st);
         /* room for a reply: -n tokens, at most half the context */
         const size_t room = go.n_predict > 0 && (size_t)go.n_predict < n_ctx / 2 ? (size_t)go.n_predict : n_ctx / 2;
-        if (render_fitting(e.v, &cv, go.reasoning, n_ctx, room, &ids, &n, err, sizeof err)) {
+        if (render_fitting(ms_engine_vocab(e), &cv, go.reasoning, n_ctx, room, &ids, &n, err, sizeof err)) {
             fprintf(stderr, "error: %s\n", err);
             if (cv.n && !strcmp(cv.m[cv.n - 1].role, "user"))
                 conv_pop(&cv);
             status = 1; /* a turn failed: the exit status says so */
             continue;
         }
-        /* reuse the cached prefix */
-        size_t k = 0;
-        while (k < n_cache && k + 1 < n && in_cache[k] == ids[k])
-            k++;
-        fwd_truncate(st, (int)k);
         reply r = {STRBUF_INIT, tty, false, false};
-        gen_result res;
+        ms_gen_result res;
         stop_gen = 0;
         if (print_ids) { /* the whole rendered prompt, whatever the cache reuses */
             fprintf(stderr, "prompt ids:");
@@ -480,8 +488,8 @@ int cmd_chat(int argc, char **argv)
             fprintf(stderr, "\ngenerated ids:");
         }
         generating = 1;
-        rc = gen_run(e.m, e.v, st, ids + k, n - k, &go, on_text, print_ids ? on_token : NULL, &r,
-                     &stop_gen, &res, err, sizeof err);
+        ms_callbacks cb = {on_text, print_ids ? on_token : NULL, NULL, on_cancel, &r};
+        rc = ms_generate(st, ids, n, &go, &cb, &res, err, sizeof err);
         generating = 0;
         if (print_ids)
             fputc('\n', stderr);
@@ -492,42 +500,34 @@ int cmd_chat(int argc, char **argv)
         if (rc) {
             fprintf(stderr, "error: %s\n", err);
             conv_pop(&cv);
-            fwd_truncate(st, 0);
-            n_cache = 0;
+            ms_session_truncate(st, 0);
             status = 1;
         } else {
             if (conv_add(&cv, "assistant", strbuf_str(&r.text))) {
                 fprintf(stderr, "error: out of memory; the reply is not kept\n");
                 conv_pop(&cv);
-                fwd_truncate(st, 0);
-                n_cache = 0;
-                free(ids);
+                ms_session_truncate(st, 0);
+                ms_free(ids);
                 strbuf_free(&r.text);
                 continue;
             }
-            /* the state now holds the prompt and the reply's tokens; we
-             * only remember the prompt part for prefix reuse */
-            free(in_cache);
-            in_cache = ids;
-            ids = NULL;
-            n_cache = n;
-            fwd_truncate(st, (int)n);
+            /* the session holds the prompt and the reply's tokens; the
+             * next turn's prompt shares what it can of them */
             tok_s = res.t_gen_s > 0 ? res.n_gen / res.t_gen_s : 0;
             if (tty)
                 fprintf(stderr, "[%d tokens, %.2f tok/s%s]\n", res.n_gen, tok_s,
                         !strcmp(res.finish, "cancelled") ? ", stopped" : "");
         }
-        free(ids);
+        ms_free(ids);
         strbuf_free(&r.text);
     }
     if (hist[0])
         write_history(hist);
-    free(in_cache);
     conv_clear(&cv, false);
     free(cv.m);
     free(cv.owned);
     strbuf_free(&acc);
-    fwd_destroy(st);
-    engine_close(&e);
+    ms_session_destroy(st);
+    ms_engine_close(e);
     return status;
 }

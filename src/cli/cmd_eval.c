@@ -1,7 +1,7 @@
 /* cmd_eval.c - `moestream eval`: evaluate exactly the given token ids as one
  * prompt, write every position's logits, then greedy-decode N tokens
  * (never stopping at EOS) and print {"greedy":[...]} on stdout.
- * This is the command the golden tests drive. */
+ * This is the command the golden tests drive.  Through the public API. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,11 +10,7 @@
 
 #include "cli.h"
 #include "cmd.h"
-#include "engine.h"
-#include "forward.h"
-#include "kernels.h"
-#include "model.h"
-#include "threadpool.h"
+#include "moestream.h"
 
 static void usage(FILE *f)
 {
@@ -140,10 +136,9 @@ int cmd_eval(int argc, char **argv)
 
     char err[512] = "";
     int status = 1;
-    engine e;
-    memset(&e, 0, sizeof e);
-    fwd_state *st = NULL;
-    float *logits = NULL, *last = NULL;
+    ms_engine *e = NULL;
+    ms_session *st = NULL;
+    float *logits = NULL;
     int32_t *out = NULL;
     FILE *lf = NULL;
     double t0 = now_s();
@@ -152,15 +147,16 @@ int cmd_eval(int argc, char **argv)
                  n, greedy, c.n_ctx);
         goto fail;
     }
-    if ((rc = engine_open(&e, &c, false, false, err, sizeof err)))
+    ms_engine_opts eo;
+    cli_engine_opts(&c, &eo);
+    eo.need_tokenizer = false;
+    if ((rc = ms_engine_open(&e, c.model, &eo, err, sizeof err)))
         goto fail;
-    if ((rc = engine_state(&e, &st, err, sizeof err)))
+    if ((rc = ms_session_create(e, &st, err, sizeof err)))
         goto fail;
-    const model *m = e.m;
     if (c.verbose)
         fprintf(stderr, "eval: %s loaded in %.2f s\n", c.model, now_s() - t0);
-    const size_t V = m->hp.n_vocab;
-    last = malloc(V * sizeof *last);
+    const size_t V = ms_session_n_vocab(st);
     out = malloc(((size_t)greedy + 1) * sizeof *out);
     if (logits_path) {
         logits = malloc((size_t)n * V * sizeof *logits);
@@ -169,12 +165,12 @@ int cmd_eval(int argc, char **argv)
             goto fail;
         }
     }
-    if (!last || !out) {
+    if (!out) {
         snprintf(err, sizeof err, "out of memory");
         goto fail;
     }
     double t1 = now_s();
-    if ((rc = fwd_eval(st, ids, n, logits, last, err, sizeof err)))
+    if ((rc = ms_session_eval(st, ids, (size_t)n, logits, err, sizeof err)))
         goto fail;
     double t2 = now_s();
     if (logits_path) {
@@ -188,12 +184,13 @@ int cmd_eval(int argc, char **argv)
         lf = NULL;
     }
     for (long g = 0; g < greedy; g++) {
+        const float *last = ms_session_logits(st);
         int32_t best = 0;
         for (size_t v = 1; v < V; v++)
             if (last[v] > last[best])
                 best = (int32_t)v;
         out[g] = best;
-        if (g + 1 < greedy && (rc = fwd_eval(st, &best, 1, NULL, last, err, sizeof err)))
+        if (g + 1 < greedy && (rc = ms_session_eval(st, &best, 1, NULL, err, sizeof err)))
             goto fail;
     }
     double t3 = now_s();
@@ -208,7 +205,9 @@ int cmd_eval(int argc, char **argv)
     if (c.verbose) {
         fprintf(stderr, "eval: prompt %d tokens in %.3f s (%.1f tok/s); %ld greedy in %.3f s (%.2f tok/s)\n",
                 n, t2 - t1, n / (t2 - t1), greedy, t3 - t2, greedy > 1 ? (greedy - 1) / (t3 - t2) : 0.0);
-        engine_print_stats(&e, stderr);
+        ms_stats ss;
+        ms_engine_stats(e, &ss);
+        ms_stats_print(&ss, stderr);
     }
     status = 0;
     goto done;
@@ -219,9 +218,8 @@ done:
         fclose(lf);
     free(ids);
     free(logits);
-    free(last);
     free(out);
-    fwd_destroy(st);
-    engine_close(&e);
+    ms_session_destroy(st);
+    ms_engine_close(e);
     return status;
 }

@@ -1,19 +1,15 @@
 /* cmd_inspect.c - `moestream inspect`: metadata, tensor counts by type,
  * routed-expert vs resident bytes, and the RAM each part needs.
- * Reads only the GGUF header (no weights are loaded). */
+ * Reads only the GGUF header (no weights are loaded); through the public
+ * API (ms_file_*). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "engine.h"
 #include "cmd.h"
-#include "forward.h"
-#include "gguf.h"
-#include "kernels.h"
-#include "model.h"
-#include "quant.h"
+#include "moestream.h"
 
 static void usage(FILE *f)
 {
@@ -21,20 +17,15 @@ static void usage(FILE *f)
                "Shows metadata, tensors by type, expert vs resident bytes and RAM needs.\n");
 }
 
-static bool is_expert(const char *name)
-{
-    return strstr(name, "_exps.") != NULL;
-}
-
 /* Prints a metadata value; long arrays are summarized. */
-static void print_value(FILE *f, const gguf_value *v, bool json)
+static void print_value(FILE *f, const ms_meta *v, bool json)
 {
-    switch (v->type) {
-    case GGUF_T_STRING: {
+    switch (v->kind) {
+    case MS_META_STRING: {
         fputc('"', f);
-        size_t lim = json ? v->str.len : (v->str.len > 80 ? 80 : v->str.len);
+        size_t lim = json ? v->str_len : (v->str_len > 80 ? 80 : v->str_len);
         for (size_t i = 0; i < lim; i++) {
-            unsigned char ch = (unsigned char)v->str.s[i];
+            unsigned char ch = (unsigned char)v->str[i];
             if (ch == '"' || ch == '\\')
                 fprintf(f, "\\%c", ch);
             else if (ch < 0x20)
@@ -43,28 +34,24 @@ static void print_value(FILE *f, const gguf_value *v, bool json)
                 fputc(ch, f);
         }
         fputc('"', f);
-        if (lim < v->str.len)
-            fprintf(f, "... (%llu bytes)", (unsigned long long)v->str.len);
+        if (lim < v->str_len)
+            fprintf(f, "... (%llu bytes)", (unsigned long long)v->str_len);
         break;
     }
-    case GGUF_T_ARRAY:
+    case MS_META_ARRAY:
         if (json)
-            fprintf(f, "{\"array_of\":\"%s\",\"n\":%llu}", gguf_vtype_name(v->arr.type),
-                    (unsigned long long)v->arr.n);
+            fprintf(f, "{\"array_of\":\"%s\",\"n\":%llu}", v->array_type,
+                    (unsigned long long)v->array_n);
         else
-            fprintf(f, "[%s x %llu]", gguf_vtype_name(v->arr.type), (unsigned long long)v->arr.n);
+            fprintf(f, "[%s x %llu]", v->array_type, (unsigned long long)v->array_n);
         break;
-    case GGUF_T_FLOAT32:
-    case GGUF_T_FLOAT64:
+    case MS_META_FLOAT:
         fprintf(f, "%.9g", v->f);
         break;
-    case GGUF_T_BOOL:
+    case MS_META_BOOL:
         fprintf(f, "%s", v->u ? "true" : "false");
         break;
-    case GGUF_T_INT8:
-    case GGUF_T_INT16:
-    case GGUF_T_INT32:
-    case GGUF_T_INT64:
+    case MS_META_INT:
         fprintf(f, "%lld", (long long)v->i);
         break;
     default:
@@ -72,6 +59,13 @@ static void print_value(FILE *f, const gguf_value *v, bool json)
         break;
     }
 }
+
+/* Tensor count and bytes per type, in order of first appearance by type id. */
+#define MAX_TYPES 64
+typedef struct type_sum {
+    const char *name;
+    uint64_t count, bytes;
+} type_sum;
 
 int cmd_inspect(int argc, char **argv)
 {
@@ -100,101 +94,97 @@ int cmd_inspect(int argc, char **argv)
         return 2;
     }
     char err[512] = "";
-    gguf_file *g = NULL;
-    int rc = gguf_open(&g, c.model, err, sizeof err);
+    ms_file *f = NULL;
+    int rc = ms_file_open(&f, c.model, err, sizeof err);
     if (rc) {
         fprintf(stderr, "moestream inspect: %s\n", err);
         return 1;
     }
-    uint64_t count[MS_TYPE_COUNT] = {0}, bytes[MS_TYPE_COUNT] = {0};
+    type_sum types[MAX_TYPES] = {{0}};
     uint64_t exp_bytes = 0, res_bytes = 0, n_exp_t = 0;
-    for (uint64_t i = 0; i < g->n_tensors; i++) {
-        const gguf_tensor *t = &g->tensors[i];
-        count[t->type]++;
-        bytes[t->type] += t->nbytes;
-        if (is_expert(t->name)) {
-            exp_bytes += t->nbytes;
+    const size_t n_tensors = ms_file_n_tensors(f), n_meta = ms_file_n_meta(f);
+    for (size_t i = 0; i < n_tensors; i++) {
+        ms_tensor t;
+        ms_file_tensor(f, i, &t);
+        if (t.type >= 0 && t.type < MAX_TYPES) {
+            types[t.type].name = t.type_name;
+            types[t.type].count++;
+            types[t.type].bytes += t.nbytes;
+        }
+        if (t.routed_expert) {
+            exp_bytes += t.nbytes;
             n_exp_t++;
         } else {
-            res_bytes += t->nbytes;
+            res_bytes += t.nbytes;
         }
     }
-    /* Hyperparameters and the per-token cache cost need a valid binding;
-     * metadata-only files (a vocabulary) still get the listing. */
-    model_hparams hp;
-    bool have_hp = false, bind_failed = false, mha = false;
-    uint64_t mha_bytes = 0;
-    engine_plan plan;
+    /* Hyperparameters and the plan need a valid binding; metadata-only
+     * files (a vocabulary) still get the listing. */
+    ms_engine_opts eo;
+    cli_engine_opts(&c, &eo);
+    ms_model_info hp;
+    ms_mem_plan plan;
+    memset(&plan, 0, sizeof plan);
+    bool have_hp = false, bind_failed = false;
     int plan_rc = -1;
-    char plan_err[512] = "";
-    char merr[512] = "";
-    {
-        model *m = NULL;
-        model_opts mo;
-        model_opts_default(&mo);
-        mo.load_experts = false;
-        mo.bind_only = true;
-        /* Binding reads resident weights; for inspect we only need shapes,
-         * so bind with experts left out and free immediately. */
-        if (g->n_tensors > 0 && model_load(&m, c.model, &mo, merr, sizeof merr) == 0) {
-            hp = m->hp;
+    char plan_err[512] = "", merr[512] = "";
+    if (n_tensors > 0) {
+        if (ms_file_plan(f, &eo, &hp, NULL, merr, sizeof merr) == 0) {
             have_hp = true;
-            plan_rc = engine_make_plan(m, &c, 1, &plan, plan_err, sizeof plan_err);
-            mha = engine_attn_mha(m, &c);
-            mha_bytes = fwd_mha_cache_bytes(m, c.n_ctx);
-            model_free(m);
-        } else if (g->n_tensors > 0) {
+            plan_rc = ms_file_plan(f, &eo, NULL, &plan, plan_err, sizeof plan_err);
+        } else {
             bind_failed = true;
         }
     }
-    size_t kv_bytes = 0;
-    if (have_hp && mha) {
-        kv_bytes = (size_t)mha_bytes;
-    } else if (have_hp) {
-        size_t per = c.cache_type == FWD_CACHE_F32 ? 4 : c.cache_type == FWD_CACHE_F16 ? 2 : 0;
-        size_t lat = per ? hp.kv_lora * per : hp.kv_lora / 32 * 34;
-        kv_bytes = (size_t)hp.n_layer * (size_t)c.n_ctx * (lat + hp.qk_rope * 4);
-    }
+    const bool mha = plan.attn_mha;
+    const uint64_t kv_bytes = plan.kv;
     if (json) {
-        printf("{\"file\":\"%s\",\"parts\":%u,\"version\":%u,\"tensors\":%llu,\"metadata\":{", c.model,
-               g->n_parts, g->version, (unsigned long long)g->n_tensors);
-        for (uint64_t i = 0; i < g->n_kv; i++) {
-            printf("%s\"%s\":", i ? "," : "", g->kv[i].key);
-            print_value(stdout, &g->kv[i].val, true);
+        printf("{\"file\":\"%s\",\"parts\":%d,\"version\":%d,\"tensors\":%zu,\"metadata\":{", c.model,
+               ms_file_n_parts(f), ms_file_version(f), n_tensors);
+        for (size_t i = 0; i < n_meta; i++) {
+            ms_meta m;
+            ms_file_meta(f, i, &m);
+            printf("%s\"%s\":", i ? "," : "", m.key);
+            print_value(stdout, &m, true);
         }
         printf("},\"types\":{");
         bool first = true;
-        for (int t = 0; t < MS_TYPE_COUNT; t++)
-            if (count[t]) {
-                printf("%s\"%s\":{\"tensors\":%llu,\"bytes\":%llu}", first ? "" : ",",
-                       quant_info(t) ? quant_info(t)->name : "?", (unsigned long long)count[t],
-                       (unsigned long long)bytes[t]);
+        for (int t = 0; t < MAX_TYPES; t++)
+            if (types[t].count) {
+                printf("%s\"%s\":{\"tensors\":%llu,\"bytes\":%llu}", first ? "" : ",", types[t].name,
+                       (unsigned long long)types[t].count, (unsigned long long)types[t].bytes);
                 first = false;
             }
-        printf("},\"expert_bytes\":%llu,\"resident_bytes\":%llu,\"kv_cache_bytes\":%zu,"
+        printf("},\"expert_bytes\":%llu,\"resident_bytes\":%llu,\"kv_cache_bytes\":%llu,"
                "\"attn\":\"%s\",\"ctx\":%d,\"simd\":\"%s\"}\n",
-               (unsigned long long)exp_bytes, (unsigned long long)res_bytes, kv_bytes,
-               mha ? "mha" : "absorbed", c.n_ctx, kern_get()->isa);
+               (unsigned long long)exp_bytes, (unsigned long long)res_bytes,
+               (unsigned long long)kv_bytes, mha ? "mha" : "absorbed", c.n_ctx, ms_kernel_isa());
     } else {
-        printf("file: %s (%u part%s, GGUF v%u, %llu tensors, %llu metadata keys)\n", c.model,
-               g->n_parts, g->n_parts == 1 ? "" : "s", g->version, (unsigned long long)g->n_tensors,
-               (unsigned long long)g->n_kv);
+        printf("file: %s (%d part%s, GGUF v%d, %zu tensors, %zu metadata keys)\n", c.model,
+               ms_file_n_parts(f), ms_file_n_parts(f) == 1 ? "" : "s", ms_file_version(f),
+               n_tensors, n_meta);
         printf("\nmetadata:\n");
-        for (uint64_t i = 0; i < g->n_kv; i++) {
-            printf("  %-48s ", g->kv[i].key);
-            print_value(stdout, &g->kv[i].val, false);
+        const ms_meta *tmpl = NULL;
+        ms_meta tm;
+        for (size_t i = 0; i < n_meta; i++) {
+            ms_meta m;
+            ms_file_meta(f, i, &m);
+            printf("  %-48s ", m.key);
+            print_value(stdout, &m, false);
             printf("\n");
+            if (m.kind == MS_META_STRING && !strcmp(m.key, "tokenizer.chat_template")) {
+                tm = m;
+                tmpl = &tm;
+            }
         }
-        gguf_str tmpl;
-        char e2[8];
-        if (gguf_get_str(g, "tokenizer.chat_template", &tmpl, e2, sizeof e2) == 0)
-            printf("\nchat template (tokenizer.chat_template, %llu bytes):\n%s\n",
-                   (unsigned long long)tmpl.len, tmpl.s);
+        if (tmpl)
+            printf("\nchat template (tokenizer.chat_template, %zu bytes):\n%s\n", tmpl->str_len,
+                   tmpl->str);
         printf("\ntensors by type:\n");
-        for (int t = 0; t < MS_TYPE_COUNT; t++)
-            if (count[t])
-                printf("  %-8s %6llu tensors %12.3f GB\n", quant_info(t) ? quant_info(t)->name : "?",
-                       (unsigned long long)count[t], (double)bytes[t] / 1e9);
+        for (int t = 0; t < MAX_TYPES; t++)
+            if (types[t].count)
+                printf("  %-8s %6llu tensors %12.3f GB\n", types[t].name,
+                       (unsigned long long)types[t].count, (double)types[t].bytes / 1e9);
         printf("\nweights:\n  routed experts  %12.3f GB (%llu tensors)\n  resident        %12.3f GB\n",
                (double)exp_bytes / 1e9, (unsigned long long)n_exp_t, (double)res_bytes / 1e9);
         if (have_hp) {
@@ -203,19 +193,20 @@ int cmd_inspect(int argc, char **argv)
                    "attention %s, routing %s\n",
                    hp.n_layer, hp.n_dense_lead, hp.n_embd, hp.n_head, hp.q_lora, hp.kv_lora,
                    hp.qk_rope, hp.n_expert, hp.n_expert_used, hp.n_expert_shared, hp.n_ff_exp,
-                   hp.n_vocab, hp.is_mla ? "split attn_k_b/attn_v_b" : "legacy attn_kv_b",
+                   hp.n_vocab, hp.split_attention ? "split attn_k_b/attn_v_b" : "legacy attn_kv_b",
                    hp.n_group > 1 ? "group-limited" : "plain top-k");
-            printf("RAM: resident weights %.3f GB + %s %.3f GB at -c %d\n", (double)res_bytes / 1e9,
+            printf("RAM: resident weights %.3f GB + %s %.3f GB at -c %d (%d sequence%s)\n",
+                   (double)res_bytes / 1e9,
                    mha ? "decompressed K/V cache (--attn mha)" : "latent cache", (double)kv_bytes / 1e9,
-                   c.n_ctx);
+                   c.n_ctx, plan.max_seqs, plan.max_seqs == 1 ? "" : "s");
             if (plan_rc == 0)
-                engine_print_plan(&plan, stdout);
+                ms_plan_print(&plan, stdout);
             else
                 printf("memory plan: %s\n", plan_err);
         }
-        printf("kernels: %s\n", kern_get()->isa);
+        printf("kernels: %s\n", ms_kernel_isa());
     }
-    gguf_close(g);
+    ms_file_close(f);
     if (bind_failed) {
         fprintf(stderr, "moestream inspect: not loadable as a DeepSeek model: %s\n", merr);
         return 1;

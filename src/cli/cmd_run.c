@@ -1,7 +1,8 @@
 /* cmd_run.c - `moestream run`: one prompt through the R1 chat template,
  * the reply streamed to stdout as it is generated.  On a terminal the
  * reasoning (up to </think>) is shown dim; on a pipe everything is plain
- * text.  Prompt and generation speed go to stderr.  Ctrl-C stops. */
+ * text.  Prompt and generation speed go to stderr.  Ctrl-C stops.
+ * Through the public API. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,11 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "chat.h"
 #include "cli.h"
 #include "cmd.h"
-#include "engine.h"
-#include "generate.h"
+#include "moestream.h"
 
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig)
@@ -59,12 +58,18 @@ static void on_token(void *ud, int32_t id)
         fprintf(stderr, "[%d]", id);
 }
 
+static int on_cancel(void *ud)
+{
+    (void)ud;
+    return interrupted;
+}
+
 int cmd_run(int argc, char **argv)
 {
     cli_common c;
     cli_common_default(&c);
-    gen_opts go;
-    gen_opts_default(&go);
+    ms_gen_opts go;
+    ms_gen_opts_default(&go);
     const char *prompt = NULL, *file = NULL, *system = NULL;
     const char *stops[16];
     int n_stops = 0;
@@ -128,38 +133,42 @@ int cmd_run(int argc, char **argv)
     go.n_stop = n_stops;
     go.reasoning = think;
     char err[512] = "";
-    engine e;
-    fwd_state *st = NULL;
+    ms_engine *e = NULL;
+    ms_session *st = NULL;
     int32_t *pids = NULL;
     size_t np = 0;
     int status = 1;
-    int rc = engine_open(&e, &c, true, true, err, sizeof err);
+    ms_engine_opts eo;
+    cli_engine_opts(&c, &eo);
+    if (isatty(2))
+        eo.on_load = cli_load_bar;
+    int rc = ms_engine_open(&e, c.model, &eo, err, sizeof err);
     if (!rc)
-        rc = engine_state(&e, &st, err, sizeof err);
-    chat_msg msgs[2];
+        rc = ms_session_create(e, &st, err, sizeof err);
+    ms_chat_msg msgs[2];
     size_t nm = 0;
     if (system)
-        msgs[nm++] = (chat_msg){"system", system};
-    msgs[nm++] = (chat_msg){"user", prompt};
+        msgs[nm++] = (ms_chat_msg){"system", system};
+    msgs[nm++] = (ms_chat_msg){"user", prompt};
     if (!rc) /* a prompt that cannot fit is refused before it is tokenized */
-        rc = chat_check_fits(e.v, msgs, nm, (size_t)fwd_n_ctx(st), err, sizeof err);
+        rc = ms_chat_check_fits(ms_engine_vocab(e), msgs, nm, (size_t)ms_session_n_ctx(st), err, sizeof err);
     if (!rc)
-        rc = chat_render_ids(e.v, msgs, nm, think, &pids, &np, err, sizeof err);
+        rc = ms_chat_render(ms_engine_vocab(e), msgs, nm, think, &pids, &np, err, sizeof err);
     if (rc)
         goto done;
     struct sigaction sa = {0};
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
     struct out_ctx oc = {isatty(1) != 0, false, ids};
-    gen_result res;
+    ms_gen_result res;
     if (ids) {
         fprintf(stderr, "prompt ids:");
         for (size_t k = 0; k < np; k++)
             fprintf(stderr, " %d", pids[k]);
         fprintf(stderr, "\ngenerated ids:");
     }
-    rc = gen_run(e.m, e.v, st, pids, np, &go, on_text, on_token, &oc, &interrupted, &res, err,
-                 sizeof err);
+    ms_callbacks cb = {on_text, on_token, NULL, on_cancel, &oc};
+    rc = ms_generate(st, pids, np, &go, &cb, &res, err, sizeof err);
     if (oc.tty && oc.in_reasoning)
         fputs("\033[0m", stdout);
     fputc('\n', stdout);
@@ -176,9 +185,9 @@ int cmd_run(int argc, char **argv)
 done:
     if (rc)
         fprintf(stderr, "moestream run: %s\n", err[0] ? err : strerror(-rc));
-    free(pids);
+    ms_free(pids);
     free(owned);
-    fwd_destroy(st);
-    engine_close(&e);
+    ms_session_destroy(st);
+    ms_engine_close(e);
     return status;
 }

@@ -1,14 +1,14 @@
 /* cmd_tokenize.c - `moestream tokenize`: stdin, read verbatim as bytes (not
  * even a final newline is stripped), to {"ids":[...]} on stdout, with the
  * reference engine's behaviour (BOS unless --no-bos, special tokens
- * parsed).  The model may be a vocabulary-only GGUF. */
+ * parsed).  The model may be a vocabulary-only GGUF.  Through the public
+ * API (ms_vocab_open, ms_tokenize). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
-#include "gguf.h"
-#include "tokenizer.h"
+#include "moestream.h"
 
 int cmd_tokenize(int argc, char **argv)
 {
@@ -62,15 +62,12 @@ int cmd_tokenize(int argc, char **argv)
         buf = nb;
     }
     char err[512] = "";
-    gguf_file *g = NULL;
-    tok_vocab *v = NULL;
-    int rc = gguf_open(&g, path, err, sizeof err);
-    if (!rc)
-        rc = tok_load(&v, g, err, sizeof err);
+    ms_vocab *v = NULL;
+    int rc = ms_vocab_open(&v, path, err, sizeof err);
     int32_t *ids = NULL;
     size_t nid = 0;
     if (!rc)
-        rc = tok_encode(v, buf, n, TOK_PARSE_SPECIAL | (bos ? TOK_ADD_BOS : 0), &ids, &nid);
+        rc = ms_tokenize(v, buf, n, MS_TOK_PARSE_SPECIAL | (bos ? MS_TOK_ADD_BOS : 0), &ids, &nid);
     if (rc) {
         fprintf(stderr, "moestream tokenize: %s\n", err[0] ? err : "out of memory");
     } else {
@@ -79,9 +76,8 @@ int cmd_tokenize(int argc, char **argv)
             printf("%s%d", i ? "," : "", ids[i]);
         fputs("]}\n", stdout);
     }
-    free(ids);
+    ms_free(ids);
     free(buf);
-    tok_free(v);
-    gguf_close(g);
+    ms_vocab_close(v);
     return rc ? 1 : (fflush(stdout) ? 1 : 0);
 }

@@ -67,21 +67,24 @@ int config_load(config *c, const char *name, const char *argv0, char *err, size_
         snprintf(path, sizeof path, "%s", name);
         f = fopen(path, "r");
     } else {
-        /* next to the binary (the repository root for ./moestream), then
-         * $MOESTREAM_CONFIG_DIR, then the current directory */
-        const char *dirs[3] = {NULL, getenv("MOESTREAM_CONFIG_DIR"), "."};
-        char bindir[4096] = "", tmp[4096];
+        /* next to the binary (the repository root for ./moestream), where
+         * `make install` puts them (PREFIX/share/moestream/configs beside
+         * PREFIX/bin), then $MOESTREAM_CONFIG_DIR, then the current directory */
+        const char *dirs[4] = {NULL, NULL, getenv("MOESTREAM_CONFIG_DIR"), "."};
+        char bindir[4096] = "", shared[4200] = "", tmp[4096];
         ssize_t l = readlink("/proc/self/exe", tmp, sizeof tmp - 1);
         (void)argv0;
         if (l > 0) {
             tmp[l] = 0;
             snprintf(bindir, sizeof bindir, "%s", dirname(tmp));
+            snprintf(shared, sizeof shared, "%s/../share/moestream", bindir);
             dirs[0] = bindir;
+            dirs[1] = shared;
         }
-        for (int i = 0; i < 3 && !f; i++) {
+        for (int i = 0; i < 4 && !f; i++) {
             if (!dirs[i])
                 continue;
-            snprintf(path, sizeof path, i == 1 ? "%s/%s.conf" : "%s/configs/%s.conf", dirs[i], name);
+            snprintf(path, sizeof path, i == 2 ? "%s/%s.conf" : "%s/configs/%s.conf", dirs[i], name);
             f = fopen(path, "r");
         }
     }

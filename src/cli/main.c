@@ -1,4 +1,4 @@
-/* main.c - the moestream binary: dispatches to a subcommand (src/cli/cmd_*.c, src/server/cmd_serve.c).
+/* main.c - the moestream binary: dispatches to a subcommand (src/cli/cmd_*.c, src/server/cmd_serve.c, src/tools/cmd_*.c).
  * Only main-level code turns errors into exit statuses. */
 #include <errno.h>
 #include <fcntl.h>

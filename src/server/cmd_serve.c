@@ -52,11 +52,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chat.h"
 #include "cli.h"
 #include "cmd.h"
-#include "engine.h"
-#include "generate.h"
+#include "moestream.h"
 #include "request.h"
 #include "strbuf.h"
 
@@ -74,8 +72,8 @@ typedef struct watch {
 } watch;
 
 typedef struct server {
-    engine e;
-    fwd_state *st;
+    ms_engine *e;
+    ms_session *st;  /* kept across requests: a shared prefix is reused */
     pthread_mutex_t gen_lock; /* one generation at a time */
     const char *api_key; /* NULL: no key; else any length, compared in constant time */
     size_t api_key_len;
@@ -309,7 +307,7 @@ static void mem_release(uint64_t bytes)
 typedef struct collect {
     strbuf ans, rsn;
     conn *stream; /* non-NULL: emit SSE chunks */
-    volatile sig_atomic_t *cancel; /* polled by gen_run between tokens */
+    volatile sig_atomic_t *cancel; /* polled between tokens (on_cancel) */
     double deadline;               /* CLOCK_REALTIME seconds */
     bool timed_out;
     int fd; /* the client's socket: a hang-up cancels */
@@ -350,7 +348,7 @@ static int on_text(void *ud, const char *t, size_t n, bool reasoning)
     if (rc)
         return rc;
     if (c->stream) {
-        char *clean = tok_utf8_sanitize(t, n);
+        char *clean = ms_utf8_sanitize(t, n);
         json_t *delta = json_pack("{s:s}", reasoning ? "reasoning_content" : "content", clean);
         free(clean);
         sse_json(c->stream, json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n}]}", "id", c->stream->id,
@@ -361,7 +359,7 @@ static int on_text(void *ud, const char *t, size_t n, bool reasoning)
     return c->stream && c->stream->cancel;
 }
 
-/* Every generated token: past the deadline, ask gen_run to stop (it polls
+/* Every generated token: past the deadline, ask the generation to stop (it polls
  * the flag before the next token; a token without text never reaches
  * on_text, so the check lives here); so does a client that hung up. */
 static void on_token(void *ud, int32_t id)
@@ -376,34 +374,41 @@ static void on_token(void *ud, int32_t id)
         *c->cancel = 1;
 }
 
+static int on_cancel(void *ud)
+{
+    collect *c = ud;
+    return *c->cancel != 0;
+}
+
 /* The prompt ids of a request (chat messages through the template, or
  * rq->prompt as is), refused with -E2BIG before tokenizing when the text
  * cannot fit the context, and after when the ids do not.  Needs no engine
  * lock (the vocabulary is immutable).  *ids malloc'd. */
 static int render(const request *rq, int32_t **ids, size_t *n, char *err, size_t errlen)
 {
-    const size_t n_ctx = (size_t)fwd_n_ctx(S.st);
+    const size_t n_ctx = (size_t)ms_session_n_ctx(S.st);
     int rc;
     *ids = NULL;
     *n = 0;
     if (rq->prompt) {
-        rc = tok_check_fits(S.e.v, strlen(rq->prompt), n_ctx, err, errlen);
-        if (!rc && tok_encode(S.e.v, rq->prompt, strlen(rq->prompt), TOK_ADD_BOS | TOK_PARSE_SPECIAL, ids, n)) {
+        rc = ms_text_check_fits(ms_engine_vocab(S.e), strlen(rq->prompt), n_ctx, err, errlen);
+        if (!rc && ms_tokenize(ms_engine_vocab(S.e), rq->prompt, strlen(rq->prompt),
+                                   MS_TOK_ADD_BOS | MS_TOK_PARSE_SPECIAL, ids, n)) {
             snprintf(err, errlen, "out of memory");
             rc = -ENOMEM;
         }
     } else {
-        rc = chat_check_fits(S.e.v, rq->msgs, rq->n_msgs, n_ctx, err, errlen);
+        rc = ms_chat_check_fits(ms_engine_vocab(S.e), rq->msgs, rq->n_msgs, n_ctx, err, errlen);
         if (!rc)
-            rc = chat_render_ids(S.e.v, rq->msgs, rq->n_msgs, rq->go.reasoning, ids, n, err, errlen);
+            rc = ms_chat_render(ms_engine_vocab(S.e), rq->msgs, rq->n_msgs, rq->go.reasoning, ids, n, err, errlen);
     }
-    if (!rc && *n >= n_ctx) { /* gen_run's own test, made before any stream starts */
+    if (!rc && *n >= n_ctx) { /* ms_generate's own test, made before any stream starts */
         snprintf(err, errlen, "prompt of %zu tokens does not fit the context of %zu; raise "
                               "-c/--ctx-size or shorten the prompt", *n, n_ctx);
         rc = -E2BIG;
     }
     if (rc) {
-        free(*ids);
+        ms_free(*ids);
         *ids = NULL;
     }
     return rc;
@@ -433,7 +438,7 @@ static int engine_wait(collect *col)
  * longer than the deadline.  -ETIMEDOUT when the deadline passed, in the
  * queue or while generating; -ECANCELED when the client left in the queue. */
 static int generate(const request *rq, const int32_t *ids, size_t n, collect *col,
-                    gen_result *res, char *err, size_t errlen)
+                    ms_gen_result *res, char *err, size_t errlen)
 {
     atomic_fetch_add(&S.queued, 1);
     int lrc = engine_wait(col);
@@ -447,9 +452,10 @@ static int generate(const request *rq, const int32_t *ids, size_t n, collect *co
         return lrc;
     }
     atomic_fetch_add(&S.active, 1);
-    fwd_truncate(S.st, 0);
-    int rc = gen_run(S.e.m, S.e.v, S.st, ids, n, &rq->go, on_text, on_token, col, col->cancel,
-                     res, err, errlen);
+    /* the session keeps the last request's cache: a shared prefix is
+     * reused in whole -b chunks, so results equal a cold run's */
+    ms_callbacks cb = {on_text, on_token, NULL, on_cancel, col};
+    int rc = ms_generate(S.st, ids, n, &rq->go, &cb, res, err, errlen);
     if (!rc && col->timed_out && !strcmp(res->finish, "cancelled")) { /* not one that ended anyway */
         snprintf(err, errlen, "request stopped after the --timeout of %g s (%d tokens generated)",
                  S.timeout_s, res->n_gen);
@@ -478,7 +484,7 @@ static void *stream_main(void *arg)
 {
     conn *cn = arg;
     collect col = {STRBUF_INIT, STRBUF_INIT, cn, &cn->cancel, cn->deadline, false, cn->fd};
-    gen_result res;
+    ms_gen_result res;
     char err[512];
     bool usage = cn->rq.include_usage;
     int rc = generate(&cn->rq, cn->ids, cn->n_ids, &col, &res, err, sizeof err);
@@ -540,7 +546,7 @@ static void conn_free(conn *cn)
         json_decref(cn->req);
         strbuf_free(&cn->out);
     }
-    free(cn->ids);
+    ms_free(cn->ids);
     strbuf_free(&cn->body);
     free(cn);
 }
@@ -560,9 +566,8 @@ static void stream_free(void *cls)
 static enum MHD_Result metrics(struct MHD_Connection *c)
 {
     char buf[2048];
-    pager_stats ps = {0};
-    if (S.e.pg)
-        pager_get_stats(S.e.pg, &ps);
+    ms_stats ps;
+    ms_engine_stats(S.e, &ps);
     long out = atomic_load(&S.tokens_out);
     long long gen_us = atomic_load(&S.gen_us);
     snprintf(buf, sizeof buf,
@@ -584,7 +589,7 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
              atomic_load(&S.requests), atomic_load(&S.errors), atomic_load(&S.tokens_in), out,
              gen_us > 0 ? (double)out / ((double)gen_us / 1e6) : 0.0, atomic_load(&S.queued),
              atomic_load(&S.active), (unsigned long long)ps.hits, (unsigned long long)ps.misses,
-             (unsigned long long)ps.bytes_read, (unsigned long long)engine_peak_rss());
+             (unsigned long long)ps.bytes_read, (unsigned long long)ps.peak_rss);
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(buf), buf, MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
     enum MHD_Result ret = MHD_queue_response(c, 200, r);
@@ -623,8 +628,8 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
     json_t *req = json_loadb(strbuf_str(&cn->body), cn->body.n, 0, &je);
     if (!req)
         return send_error(c, 400, "invalid_request_error", "the body is not valid JSON", "invalid_json");
-    gen_opts base;
-    gen_opts_default(&base);
+    ms_gen_opts base;
+    ms_gen_opts_default(&base);
     base.n_predict = 4096;
     char bad[256];
     if (request_parse_chat(&cn->rq, req, &base, bad, sizeof bad)) {
@@ -659,7 +664,7 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
         return ret;
     }
     collect col = {STRBUF_INIT, STRBUF_INIT, NULL, &cn->cancel, cn->deadline, false, cn->fd};
-    gen_result res;
+    ms_gen_result res;
     rc = generate(&cn->rq, cn->ids, cn->n_ids, &col, &res, err, sizeof err);
     json_decref(req);
     if (rc) {
@@ -667,11 +672,11 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
         strbuf_free(&col.rsn);
         return send_gen_error(c, rc, err, NULL);
     }
-    char *ans = tok_utf8_sanitize(strbuf_str(&col.ans), col.ans.n);
+    char *ans = ms_utf8_sanitize(strbuf_str(&col.ans), col.ans.n);
     json_t *msg = json_pack("{s:s,s:s}", "role", "assistant", "content", ans);
     free(ans);
     if (col.rsn.n) {
-        char *rs = tok_utf8_sanitize(col.rsn.s, col.rsn.n);
+        char *rs = ms_utf8_sanitize(col.rsn.s, col.rsn.n);
         json_object_set_new(msg, "reasoning_content", json_string(rs));
         free(rs);
     }
@@ -693,8 +698,8 @@ static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
     json_t *req = json_loadb(strbuf_str(&cn->body), cn->body.n, 0, NULL);
     if (!req)
         return send_error(c, 400, "invalid_request_error", "the body is not valid JSON", "invalid_json");
-    gen_opts base;
-    gen_opts_default(&base);
+    ms_gen_opts base;
+    ms_gen_opts_default(&base);
     base.n_predict = 16; /* the OpenAI default for completions */
     base.reasoning = false;
     char bad[256];
@@ -703,7 +708,7 @@ static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
         return send_error_param(c, 400, "invalid_request_error", bad, "invalid_request", cn->rq.param);
     }
     collect col = {STRBUF_INIT, STRBUF_INIT, NULL, &cn->cancel, cn->deadline, false, cn->fd};
-    gen_result res;
+    ms_gen_result res;
     char err[512];
     int rc = render(&cn->rq, &cn->ids, &cn->n_ids, err, sizeof err);
     if (rc) {
@@ -718,7 +723,7 @@ static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
         strbuf_free(&col.rsn);
         return send_gen_error(c, rc, err, NULL);
     }
-    char *text = tok_utf8_sanitize(strbuf_str(&col.ans), col.ans.n);
+    char *text = ms_utf8_sanitize(strbuf_str(&col.ans), col.ans.n);
     strbuf_free(&col.ans);
     strbuf_free(&col.rsn);
     char id[64];
@@ -746,22 +751,22 @@ static enum MHD_Result tokenize(struct MHD_Connection *c, conn *cn)
     }
     int32_t *ids;
     size_t n;
-    int rc = tok_encode(S.e.v, text, json_string_length(json_object_get(req, "content")),
-                        TOK_NO_ADDED, &ids, &n);
+    int rc = ms_tokenize(ms_engine_vocab(S.e), text, json_string_length(json_object_get(req, "content")),
+                         MS_TOK_NO_ADDED, &ids, &n);
     json_decref(req);
     if (rc)
         return send_error(c, 500, "server_error", "out of memory", NULL);
     const size_t cap = 16 + n * 12; /* "-2147483648," at most per id */
     char *out = malloc(cap);
     if (!out) {
-        free(ids);
+        ms_free(ids);
         return send_error(c, 500, "server_error", "out of memory", NULL);
     }
     size_t o = (size_t)snprintf(out, cap, "{\"tokens\":[");
     for (size_t i = 0; i < n; i++)
         o += (size_t)snprintf(out + o, cap - o, i ? ",%d" : "%d", ids[i]);
     o += (size_t)snprintf(out + o, cap - o, "]}");
-    free(ids);
+    ms_free(ids);
     struct MHD_Response *r = MHD_create_response_from_buffer(o, out, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(r, "Content-Type", "application/json");
     enum MHD_Result ret = MHD_queue_response(c, 200, r);
@@ -1119,16 +1124,20 @@ int cmd_serve(int argc, char **argv)
     pthread_t reaper;
     bool have_reaper = pthread_create(&reaper, NULL, reaper_main, NULL) == 0;
     char err[512] = "";
-    int rc = engine_open(&S.e, &c, true, true, err, sizeof err);
+    ms_engine_opts eo;
+    cli_engine_opts(&c, &eo);
+    if (isatty(2))
+        eo.on_load = cli_load_bar;
+    int rc = ms_engine_open(&S.e, c.model, &eo, err, sizeof err);
     if (!rc)
-        rc = engine_state(&S.e, &S.st, err, sizeof err);
+        rc = ms_session_create(S.e, &S.st, err, sizeof err);
     if (rc) {
         fprintf(stderr, "moestream serve: %s\n", err);
         atomic_store(&S.reaper_stop, 1);
         if (have_reaper)
             pthread_join(reaper, NULL);
         MHD_stop_daemon(d);
-        engine_close(&S.e);
+        ms_engine_close(S.e);
         free(key_owned);
         return 1;
     }
@@ -1165,8 +1174,8 @@ int cmd_serve(int argc, char **argv)
     if (have_reaper)
         pthread_join(reaper, NULL);
     MHD_stop_daemon(d);
-    fwd_destroy(S.st);
-    engine_close(&S.e);
+    ms_session_destroy(S.st);
+    ms_engine_close(S.e);
     free(key_owned);
     return status;
 }

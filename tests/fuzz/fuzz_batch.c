@@ -29,8 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(line);
         return 0;
     }
-    gen_opts base;
-    gen_opts_default(&base);
+    ms_gen_opts base;
+    ms_gen_opts_default(&base);
     base.n_predict = 1024;
     static request r; /* 4 KB of messages: static keeps the fuzzer's stack small */
     json_t *doc = NULL;

@@ -13,9 +13,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check_opts(const request *r, const gen_opts *base)
+static void check_opts(const request *r, const ms_gen_opts *base)
 {
-    const gen_opts *go = &r->go;
+    const ms_gen_opts *go = &r->go;
     if (go->n_predict != base->n_predict && (go->n_predict < 1 || go->n_predict > REQUEST_MAX_TOKENS))
         abort();
     if (!(go->sp.temp >= 0 && go->sp.temp <= 2) || !(go->sp.top_p > 0 && go->sp.top_p <= 1) ||
@@ -33,8 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *body = json_loadb((const char *)data, size, 0, NULL);
     if (!body)
         return 0;
-    gen_opts base;
-    gen_opts_default(&base);
+    ms_gen_opts base;
+    ms_gen_opts_default(&base);
     base.n_predict = 4096;
     static request r; /* 4 KB of messages: static keeps the fuzzer's stack small */
     char err[256];

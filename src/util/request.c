@@ -20,7 +20,7 @@ static int bad(char *err, size_t errlen, const char *fmt, ...)
     return -EINVAL;
 }
 
-static void request_start(request *r, const gen_opts *base)
+static void request_start(request *r, const ms_gen_opts *base)
 {
     memset(r, 0, sizeof *r);
     r->go = *base;
@@ -111,7 +111,7 @@ uint64_t request_mem_budget(void) { return request_mem_cost(REQUEST_MAX_BODY); }
 
 /* ---- chat/completions ---- */
 
-int request_parse_chat(request *r, const json_t *body, const gen_opts *base, char *err, size_t errlen)
+int request_parse_chat(request *r, const json_t *body, const ms_gen_opts *base, char *err, size_t errlen)
 {
     request_start(r, base);
     if (!json_is_object(body))
@@ -131,7 +131,7 @@ int request_parse_chat(request *r, const json_t *body, const gen_opts *base, cha
                                     "(message %zu)", k);
         if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant"))
             return bad(err, errlen, "'role' must be system, user or assistant (message %zu)", k);
-        r->msgs[r->n_msgs++] = (chat_msg){role, content};
+        r->msgs[r->n_msgs++] = (ms_chat_msg){role, content};
     }
     r->param = NULL;
     const json_t *v;
@@ -153,7 +153,7 @@ int request_parse_chat(request *r, const json_t *body, const gen_opts *base, cha
 
 /* ---- completions ---- */
 
-int request_parse_completion(request *r, const json_t *body, const gen_opts *base, char *err,
+int request_parse_completion(request *r, const json_t *body, const ms_gen_opts *base, char *err,
                              size_t errlen)
 {
     request_start(r, base);
@@ -172,7 +172,7 @@ int request_parse_completion(request *r, const json_t *body, const gen_opts *bas
 /* ---- batch lines ---- */
 
 int request_parse_batch_line(request *r, json_t **doc, const char *line, long idx,
-                             const gen_opts *base, char *err, size_t errlen)
+                             const ms_gen_opts *base, char *err, size_t errlen)
 {
     *doc = NULL;
     /* a line of only blanks asks nothing: running it as a prompt would
@@ -196,7 +196,7 @@ int request_parse_batch_line(request *r, json_t **doc, const char *line, long id
         request_start(r, base);
         snprintf(r->line_id, sizeof r->line_id, "line-%ld", idx);
         r->custom_id = r->line_id;
-        r->msgs[r->n_msgs++] = (chat_msg){"user", line};
+        r->msgs[r->n_msgs++] = (ms_chat_msg){"user", line};
         return 0;
     }
     json_error_t je;

@@ -20,8 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "chat.h"
-#include "generate.h"
+#include "moestream.h"
 
 #define REQUEST_MAX_MESSAGES 256
 #define REQUEST_MAX_STOPS 8
@@ -29,10 +28,10 @@
 #define REQUEST_MAX_BODY (1 << 20)   /* HTTP request bodies; larger ones get 413 */
 
 typedef struct request {
-    chat_msg msgs[REQUEST_MAX_MESSAGES]; /* n_msgs used; strings borrowed */
+    ms_chat_msg msgs[REQUEST_MAX_MESSAGES]; /* n_msgs used; strings borrowed */
     size_t n_msgs;
     const char *prompt;   /* /v1/completions: the plain prompt (borrowed), else NULL */
-    gen_opts go;          /* the caller's base options with the request's fields applied */
+    ms_gen_opts go;          /* the caller's base options with the request's fields applied */
     const char *stops[REQUEST_MAX_STOPS]; /* go.stop points here */
     bool stream;          /* "stream": true */
     bool include_usage;   /* "stream_options": {"include_usage": true} */
@@ -57,12 +56,12 @@ uint64_t request_mem_budget(void);
  * top_p (0, 1], min_p [0, 1], seed >= 0, stop (a string or up to 8).
  * base: the options to start from.  0, or -EINVAL with the message in err
  * (it names the field). */
-int request_parse_chat(request *r, const json_t *body, const gen_opts *base, char *err,
+int request_parse_chat(request *r, const json_t *body, const ms_gen_opts *base, char *err,
                        size_t errlen);
 
 /* An OpenAI completions body: prompt (string), max_tokens, temperature,
  * seed; streaming refused.  0 or -EINVAL with the message in err. */
-int request_parse_completion(request *r, const json_t *body, const gen_opts *base, char *err,
+int request_parse_completion(request *r, const json_t *body, const ms_gen_opts *base, char *err,
                              size_t errlen);
 
 /* One line of a batch input file (no trailing newline; NUL-terminated):
@@ -74,6 +73,6 @@ int request_parse_completion(request *r, const json_t *body, const gen_opts *bas
  * from it and from line.  0 or -EINVAL with the message in err; r->custom_id
  * is set whenever the line had one, so the error can be reported under it. */
 int request_parse_batch_line(request *r, json_t **doc, const char *line, long idx,
-                             const gen_opts *base, char *err, size_t errlen);
+                             const ms_gen_opts *base, char *err, size_t errlen);
 
 #endif
