@@ -170,7 +170,7 @@ static void test_budget_names_what_fits(void **state)
     ms_mem_plan one;
     assert_int_equal(ms_file_plan(f, &o, NULL, &one, err, sizeof err), 0);
     /* exactly two sequences' worth, plus the experts */
-    o.mem = one.resident + one.scratch + 2 * one.kv_per_seq + one.slack + one.experts;
+    o.mem = one.resident + one.scratch + 2 * one.kv_per_seq + one.slack + one.requests + one.experts;
     o.max_seqs = 2;
     ms_mem_plan two;
     assert_int_equal(ms_file_plan(f, &o, NULL, &two, err, sizeof err), 0);
@@ -182,7 +182,7 @@ static void test_budget_names_what_fits(void **state)
     assert_non_null(strstr(err, "at most 2 sequences"));
     /* one sequence over the budget names the context that fits */
     o.max_seqs = 1;
-    o.mem = one.resident + one.scratch + one.kv_per_seq / 2 + one.slack + one.experts;
+    o.mem = one.resident + one.scratch + one.kv_per_seq / 2 + one.slack + one.requests + one.experts;
     assert_int_equal(ms_file_plan(f, &o, NULL, &four, err, sizeof err), -ENOMEM);
     print_message("refusal: %s\n", err);
     assert_non_null(strstr(err, "the largest context that fits 1 sequence is"));
