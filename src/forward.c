@@ -275,7 +275,7 @@ static bool alloc_all(fwd_state *s, bool real)
         widest = (size_t)hp->n_ff_exp * hp->n_expert_shared;
     if (widest < hp->n_ff_exp)
         widest = hp->n_ff_exp;
-    s->lat_row = s->o.cache_type == FWD_CACHE_F32 ? L * 4 : s->o.cache_type == FWD_CACHE_F16 ? L * 2 : L / 32 * 34;
+    s->lat_row = fwd_cache_row_bytes(s->o.cache_type, L);
     size_t qrow = act_row_max(s->m);
     s->qbuf_bytes = B * qrow;
     s->th_q_bytes = B * qrow;
@@ -348,6 +348,17 @@ static bool alloc_all(fwd_state *s, bool real)
     return ok;
 }
 
+size_t fwd_cache_row_bytes(int t, int64_t kv_lora)
+{
+    const size_t L = (size_t)kv_lora;
+    switch (t) {
+    case FWD_CACHE_F32: return L * 4;
+    case FWD_CACHE_F16: return L * 2;
+    case FWD_CACHE_Q4_0: return L / 32 * 18;
+    default: return L / 32 * 34;
+    }
+}
+
 uint64_t fwd_mha_cache_bytes(const model *m, int n_ctx)
 {
     const model_hparams *hp = &m->hp;
@@ -383,8 +394,9 @@ int fwd_create(fwd_state **out, const model *m, const fwd_opts *opts, char *err,
         o.n_batch = 64;
     if (o.n_batch > o.n_ctx)
         o.n_batch = o.n_ctx;
-    if (o.cache_type == FWD_CACHE_Q8_0 && hp->kv_lora % 32 != 0)
-        return fail(err, errlen, -EINVAL, "q8_0 cache needs kv_lora_rank %% 32 == 0");
+    if ((o.cache_type == FWD_CACHE_Q8_0 || o.cache_type == FWD_CACHE_Q4_0) && hp->kv_lora % 32 != 0)
+        return fail(err, errlen, -EINVAL, "%s cache needs kv_lora_rank %% 32 == 0",
+                    o.cache_type == FWD_CACHE_Q8_0 ? "q8_0" : "q4_0");
     fwd_state *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
@@ -460,6 +472,9 @@ static void lat_store(fwd_state *s, int il, int pos, const float *c, void *scrat
             memcpy(dst + 2 * i, &h, 2);
         }
         break;
+    case FWD_CACHE_Q4_0: /* once per position and layer: the scalar reference is enough */
+        quant_quantize_row(MS_TYPE_Q4_0, c, dst, L);
+        break;
     default:
         kern_get()->quantize[MS_TYPE_Q8_0](c, scratch, L);
         memcpy(dst, scratch, s->lat_row);
@@ -483,7 +498,8 @@ static const float *lat_view(fwd_state *s, int il, int n)
                 dst[i] = quant_f16_to_f32(h);
             }
         else
-            quant_dequantize_row(MS_TYPE_Q8_0, src, dst, L);
+            quant_dequantize_row(s->o.cache_type == FWD_CACHE_Q4_0 ? MS_TYPE_Q4_0 : MS_TYPE_Q8_0, src,
+                                 dst, L);
     }
     return s->lat_f32;
 }

@@ -127,6 +127,10 @@ int request_parse_chat(request *r, const json_t *body, const gen_opts *base, cha
         (rc = parse_number(body, "temperature", 0, false, 2, &r->go.sp.temp, err, errlen)) ||
         (rc = parse_number(body, "top_p", 0, true, 1, &r->go.sp.top_p, err, errlen)) ||
         (rc = parse_number(body, "min_p", 0, false, 1, &r->go.sp.min_p, err, errlen)) ||
+        (rc = parse_number(body, "presence_penalty", -2, false, 2, &r->go.sp.presence_penalty, err,
+                           errlen)) ||
+        (rc = parse_number(body, "frequency_penalty", -2, false, 2, &r->go.sp.frequency_penalty, err,
+                           errlen)) ||
         (rc = parse_seed(r, body, err, errlen)) || (rc = parse_stop(r, body, err, errlen)))
         return rc;
     return 0;
@@ -145,6 +149,10 @@ int request_parse_completion(request *r, const json_t *body, const gen_opts *bas
     int rc;
     if ((rc = parse_max_tokens(r, body, err, errlen)) ||
         (rc = parse_number(body, "temperature", 0, false, 2, &r->go.sp.temp, err, errlen)) ||
+        (rc = parse_number(body, "presence_penalty", -2, false, 2, &r->go.sp.presence_penalty, err,
+                           errlen)) ||
+        (rc = parse_number(body, "frequency_penalty", -2, false, 2, &r->go.sp.frequency_penalty, err,
+                           errlen)) ||
         (rc = parse_seed(r, body, err, errlen)))
         return rc;
     return 0;

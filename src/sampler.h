@@ -1,4 +1,5 @@
-/* sampler.h - next-token choice: repetition penalty, top-k, top-p, min-p,
+/* sampler.h - next-token choice: repetition, presence and frequency
+ * penalties, top-k, top-p, min-p,
  * temperature, seeded random draw (the reference's default chain order).
  * Temperature <= 0 is greedy argmax (lowest id on ties).  Defaults follow
  * DeepSeek's advice for R1: temperature 0.6, min-p 0.05.
@@ -7,6 +8,7 @@
 #ifndef MS_SAMPLER_H
 #define MS_SAMPLER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,7 +18,10 @@ typedef struct sampler_params {
     float top_p;          /* 1: off */
     float min_p;          /* 0: off; relative to the most likely token */
     float repeat_penalty; /* 1: off */
-    int repeat_last_n;    /* window for the penalty */
+    int repeat_last_n;    /* window for the three penalties */
+    float presence_penalty;  /* 0: off; subtracted once from a token seen in the window */
+    float frequency_penalty; /* 0: off; subtracted per occurrence in the window */
+    bool ignore_eos;      /* end-of-generation tokens are never chosen (gen_run bans them) */
     uint64_t seed;        /* 0: pick one (sampler_seed tells which) */
 } sampler_params;
 

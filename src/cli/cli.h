@@ -12,7 +12,7 @@ typedef struct cli_common {
     int threads;         /* -t/--threads, 0 = one per physical core */
     int n_ctx;           /* -c/--ctx-size */
     int n_batch;         /* -b/--batch-size */
-    int cache_type;      /* --cache-type f32|f16|q8_0 (enum fwd_cache_type) */
+    int cache_type;      /* --cache-type f32|f16|q8_0|q4_0 (enum fwd_cache_type) */
     int expert_groups;   /* --expert-groups: -1 as the file says, -2 auto, 0 none, G */
     int expert_groups_used;
     bool verbose;        /* -v/--verbose */

@@ -143,10 +143,13 @@ int cmd_batch(int argc, char **argv)
         else if (!strcmp(argv[i], "-o") && i + 1 < argc)
             outp = argv[++i];
         else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
-            if (cli_parse_int(argv[++i], 1, 1 << 24, &max_tokens))
+            if (cli_parse_int(argv[++i], -1, 1 << 24, &max_tokens))
                 return 2;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: moestream batch -m MODEL -i IN.jsonl -o OUT.jsonl [--resume] [-n MAX] [options]\n%s%s",
+            printf("usage: moestream batch -m MODEL -i IN.jsonl -o OUT.jsonl [--resume] [-n MAX] [options]\n"
+                   "      --resume            skip the requests OUT.jsonl already answers\n"
+                   "  -n, --n-predict N       max_tokens of lines that give none (default 1024; -1:\n"
+                   "                          until end of text or context)\n%s%s",
                    cli_common_help(), cli_sampler_help());
             return 0;
         } else {

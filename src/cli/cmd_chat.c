@@ -190,7 +190,9 @@ int cmd_chat(int argc, char **argv)
             print_ids = true;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: moestream chat -m MODEL [--system TEXT] [-n N] [--ids] [options]\n"
-                   "  --ids  print each turn's prompt ids and generated ids to stderr\n%s%s",
+                   "      --system TEXT       system prompt; also -sys, --system-prompt\n"
+                   "  -n, --n-predict N       max new tokens per reply (default or -1: until end)\n"
+                   "      --ids               print each turn's prompt ids and generated ids to stderr\n%s%s",
                    cli_common_help(), cli_sampler_help());
             return 0;
         } else {

@@ -17,8 +17,10 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: moestream inspect -m MODEL [--json] [-c N] [--cache-type T]\n"
-               "Shows metadata, tensors by type, expert vs resident bytes and RAM needs.\n");
+    fprintf(f, "usage: moestream inspect -m MODEL [--json] [-c N] [--cache-type T] [--mem SIZE]\n"
+               "Shows metadata, tensors by type, expert vs resident bytes and RAM needs.\n\n"
+               "      --json              machine-readable output\n%s",
+            cli_common_help());
 }
 
 static bool is_expert(const char *name)
@@ -151,8 +153,7 @@ int cmd_inspect(int argc, char **argv)
     if (have_hp && mha) {
         kv_bytes = (size_t)mha_bytes;
     } else if (have_hp) {
-        size_t per = c.cache_type == FWD_CACHE_F32 ? 4 : c.cache_type == FWD_CACHE_F16 ? 2 : 0;
-        size_t lat = per ? hp.kv_lora * per : hp.kv_lora / 32 * 34;
+        size_t lat = fwd_cache_row_bytes(c.cache_type, hp.kv_lora);
         kv_bytes = (size_t)hp.n_layer * (size_t)c.n_ctx * (lat + hp.qk_rope * 4);
     }
     if (json) {

@@ -244,7 +244,8 @@ int cmd_replay(int argc, char **argv)
                 return 2;
             }
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--decay D] [--tokens N]\n");
+            printf("usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--decay D] [--tokens N]\n"
+                   "Replays recorded expert routing against the cache policies.\n");
             return 0;
         } else if (!src) {
             src = argv[i];

@@ -582,7 +582,8 @@ int cmd_serve(int argc, char **argv)
             printf("usage: moestream serve -m MODEL [--host 127.0.0.1] [--port 8080] [--api-key KEY] "
                    "[--timeout SECONDS] [options]\n"
                    "  --timeout SECONDS       stop a request this long after it arrived, queue "
-                   "included (default 600)\n%s",
+                   "included (default 600)\n"
+                   "  --parallel, -np N       accepted and ignored: requests are queued, one at a time\n%s",
                    cli_common_help());
             return 0;
         } else {
