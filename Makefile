@@ -10,14 +10,18 @@ PKGS    := liburing hwloc libpcre2-8 jansson libmicrohttpd openblas readline
 # -ffp-contract=off: bit-exact tests against the scalar reference need IEEE
 # semantics without silent FMA contraction.
 CFLAGS_BASE := -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
-               -ffp-contract=off -D_GNU_SOURCE -MMD -MP -Iinclude -Isrc -Isimd -Iio -Isrc/cli
+               -ffp-contract=off -D_GNU_SOURCE -MMD -MP
 CFLAGS_BASE += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# Include paths.  io/ (pager, pool, ring, cache policy) knows files, not
+# models: it is compiled with io/ alone on the path, so an include of
+# src/ from there fails the build instead of making a cycle.
+INCS    := -Iinclude -Isrc -Isimd -Iio -Isrc/cli
 LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
 WERROR  ?=
 SAN     ?=
 BUILD   ?= build
 CFLAGS  ?=
-ALL_CFLAGS = $(CFLAGS_BASE) $(WERROR) $(SAN) $(CFLAGS)
+ALL_CFLAGS = $(CFLAGS_BASE) $(INCS) $(WERROR) $(SAN) $(CFLAGS)
 
 # One translation unit per ISA, compiled with its own flags; everything else
 # targets the baseline so the binary runs on any x86-64 and picks at run time.
@@ -28,6 +32,8 @@ ISA_AVX512 := -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx51
 # (src/cli/) and the HTTP server (src/server/) link into the binary only.
 LIB_SRC  := $(filter-out simd/%_neon.c,$(wildcard src/*.c io/*.c simd/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+IO_OBJ   := $(patsubst %.c,$(BUILD)/%.o,$(wildcard io/*.c))
+$(IO_OBJ): INCS := -Iio
 FRONT_SRC := $(wildcard src/cli/*.c src/server/*.c)
 FRONT_OBJ := $(FRONT_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
@@ -74,6 +80,11 @@ $(BUILD)/%_avx2.o: %_avx2.c
 $(BUILD)/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ISA_AVX512) -c -o $@ $<
+
+# The weight quantizers are the reference's search loops, compiled at -O3 as
+# the reference compiles them (float semantics are unchanged: no fast-math,
+# no contraction, baseline ISA).
+$(BUILD)/simd/quantize.o: CFLAGS += -O3
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -130,7 +141,7 @@ fuzz-bin:
 	$(MAKE) $(FUZZ_BIN)
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libmoestream.a
-	clang $(CFLAGS_BASE) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< build-fuzz/libmoestream.a $(LIBS)
+	clang $(CFLAGS_BASE) $(INCS) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< build-fuzz/libmoestream.a $(LIBS)
 
 fuzz: fuzz-bin
 	for f in $(FUZZ_BIN); do n=$$(basename $$f | sed 's/fuzz_//'); mkdir -p build-fuzz/corpus-$$n; \

@@ -19,7 +19,11 @@
  * scalar baseline is left out by naming the SIMD ISAs.
  *   build/bench/bench_kernels [MB] [type|isa ...]   e.g. bench_kernels 1229 avx2 avx512 IQ1_S Q4_K
  * With the word dequant among them it times the dequant entries instead
- * (rows of 512, one thread; see bench_dequant), e.g. bench_kernels 64 dequant Q6_K */
+ * (rows of 512, one thread; see bench_dequant), e.g. bench_kernels 64 dequant Q6_K
+ * With the word repack, each type with a repacked layout (simd/repack.h) gets
+ * a second line per ISA, "<isa>+repack", timed right after the plain one on
+ * the same rows repacked; its GB/s count the GGUF bytes (the repacked ones
+ * are repack_bytes, ~1.16x), e.g. bench_kernels 256 repack avx512 IQ1_S */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +32,7 @@
 
 #include "kernels.h"
 #include "quant.h"
+#include "repack.h"
 #include "threadpool.h"
 
 #define REPS 3
@@ -50,6 +55,7 @@ struct job {
     size_t ar;
     int ncols;
     float *out;
+    const uint8_t *rp; /* the weights repacked (repack.h), or NULL */
     /* stream */
     const uint64_t *mem;
     size_t words;
@@ -63,6 +69,17 @@ static void gemm_job(void *ctx, int ith, int nth)
     tpool_split(j->rows, ith, nth, &lo, &hi);
     if (lo < hi)
         j->k->mul_mat[j->type](j->n, j->w, j->wr, lo, hi, j->a, j->ar, j->ncols, j->out, (size_t)j->rows);
+}
+
+/* the repacked rows, split on whole groups */
+static void repack_job(void *ctx, int ith, int nth)
+{
+    struct job *j = ctx;
+    long lo, hi;
+    tpool_split((j->rows + REPACK_ROWS - 1) / REPACK_ROWS, ith, nth, &lo, &hi);
+    hi = hi * REPACK_ROWS < j->rows ? hi * REPACK_ROWS : j->rows;
+    if (lo * REPACK_ROWS < hi)
+        repack_mul_mat(j->k, j->type, j->n, j->rp, lo * REPACK_ROWS, hi, j->a, j->ar, j->ncols, j->out, (size_t)j->rows);
 }
 
 static void stream_job(void *ctx, int ith, int nth)
@@ -217,10 +234,12 @@ int main(int argc, char **argv)
     const char *isas[] = {"scalar", "avx2", "avx512", "neon"};
     enum { N_ISAS = sizeof isas / sizeof isas[0] };
     int types[64], ntypes = 0;
-    bool isa_on[N_ISAS] = {0}, isa_named = false, dequant = false;
+    bool isa_on[N_ISAS] = {0}, isa_named = false, dequant = false, rep = false;
     for (int i = 2; i < argc; i++) {
         bool known = !strcmp(argv[i], "dequant");
         dequant = dequant || known;
+        if (!strcmp(argv[i], "repack"))
+            rep = known = true;
         for (size_t t = 0; t < sizeof ALL_TYPES / sizeof ALL_TYPES[0]; t++)
             if (!strcmp(argv[i], quant_info(ALL_TYPES[t])->name) && ntypes < 64) {
                 types[ntypes++] = ALL_TYPES[t];
@@ -300,29 +319,41 @@ int main(int argc, char **argv)
         uint64_t r2 = 99;
         quant_fill_random(type, w, (int64_t)(wbytes / (size_t)inf->type_size), &r2, 1.0f);
         double scalar_gbs = 0;
-        for (int k = 0; k < N_ISAS; k++) {
-            const kern_table *kt = isa_on[k] ? kern_get_isa(isas[k]) : NULL;
-            if (!kt)
-                continue;
-            const int reps = k == 0 ? 1 : REPS;
-            for (int c = 0; c < NC; c++)
-                kt->quantize[inf->act_type](x + (size_t)c * (size_t)n, a + ar * (size_t)c, n);
-            struct job g = {kt, type, n, w, wr, rows, a, ar, 1, out, NULL, 0, {0}};
-            const double g1 = (double)wbytes / best_time(one, gemm_job, &g, reps) / 1e9;
-            const double tn = best_time(all, gemm_job, &g, reps);
-            const double gn = (double)wbytes / tn / 1e9;
-            g.ncols = NC;
-            const double t8 = best_time(all, gemm_job, &g, reps);
-            const double t81 = best_time(one, gemm_job, &g, reps);
-            if (k == 0)
-                scalar_gbs = gn;
-            char xs[16] = "-"; /* x scalar: only when the scalar baseline ran */
-            if (scalar_gbs > 0)
-                snprintf(xs, sizeof xs, "%.1f", gn / scalar_gbs);
-            printf("| %s | %s | %.2f | %.2f | %.0f%% | %s | %.2f | %.2f | %.2f |\n", inf->name, kt->isa, g1, gn,
-                   100.0 * gn / bwn, xs, (double)wbytes / t8 / 1e9, t8 / tn, (double)wbytes / t81 / 1e9);
-            fflush(stdout);
+        uint8_t *rp = NULL;
+        if (rep && repack_has_layout(type)) {
+            rp = malloc(repack_bytes(type, rows, n));
+            if (!rp || repack_rows(type, w, wr, rows, n, rp, err, sizeof err)) {
+                fprintf(stderr, "bench_kernels: repack: %s\n", rp ? err : "out of memory");
+                return 1;
+            }
         }
+        for (int k = 0; k < N_ISAS; k++)
+            for (int pass = 0; pass < (rp ? 2 : 1); pass++) {
+                const kern_table *kt = isa_on[k] ? kern_get_isa(isas[k]) : NULL;
+                if (!kt || (pass && !repack_fast(kt, type)))
+                    continue;
+                const int reps = k == 0 ? 1 : REPS;
+                for (int c = 0; c < NC; c++)
+                    kt->quantize[inf->act_type](x + (size_t)c * (size_t)n, a + ar * (size_t)c, n);
+                struct job g = {kt, type, n, w, wr, rows, a, ar, 1, out, pass ? rp : NULL, NULL, 0, {0}};
+                const tpool_fn fn = pass ? repack_job : gemm_job;
+                const double g1 = (double)wbytes / best_time(one, fn, &g, reps) / 1e9;
+                const double tn = best_time(all, fn, &g, reps);
+                const double gn = (double)wbytes / tn / 1e9;
+                g.ncols = NC;
+                const double t8 = best_time(all, fn, &g, reps);
+                const double t81 = best_time(one, fn, &g, reps);
+                if (k == 0 && !pass)
+                    scalar_gbs = gn;
+                char xs[16] = "-"; /* x scalar: only when the scalar baseline ran */
+                if (scalar_gbs > 0)
+                    snprintf(xs, sizeof xs, "%.1f", gn / scalar_gbs);
+                printf("| %s | %s%s | %.2f | %.2f | %.0f%% | %s | %.2f | %.2f | %.2f |\n", inf->name, kt->isa,
+                       pass ? "+repack" : "", g1, gn,
+                       100.0 * gn / bwn, xs, (double)wbytes / t8 / 1e9, t8 / tn, (double)wbytes / t81 / 1e9);
+                fflush(stdout);
+            }
+        free(rp);
         free(w);
         free(a);
         free(out);

@@ -2,9 +2,9 @@
  *
  * Slot layout: gate, up, down matrices one after another, each region big
  * enough for the 4 KiB-aligned superset of the largest such matrix in the
- * model (expert slices are whole multiples of 4 KiB long but start only
- * 32-byte aligned in the file, DEEPSEEK-FACTS 1.3): overhead <= 8 KiB per
- * matrix read.  A read's tag is slot * 4 + matrix.
+ * layout (GGUF expert slices are whole multiples of 4 KiB long but start
+ * only 32-byte aligned in the file, DEEPSEEK-FACTS 1.3): overhead <= 8 KiB
+ * per matrix read.  A read's tag is slot * 4 + matrix.
  * Invariants: slot_of[key] >= 0 iff key_of[slot] == key and the slot's
  * data is complete (pending == 0, not failed) or being read for the
  * current acquire; no slot with reads in flight is ever chosen as victim
@@ -22,7 +22,8 @@
 #include "uring.h"
 
 struct pager {
-    const model *m;
+    int n_layer;
+    pager_extent *ext; /* (n_layer * n_expert * 3) copied from the layout */
     pager_opts o;
     pool pool;
     uring *u;
@@ -35,6 +36,7 @@ struct pager {
     uint8_t *failed;  /* slot -> a read failed */
     bool *busy;       /* slot pinned by the current acquire */
     bool *guess;      /* slot filled by a prefetch, not yet asked for */
+    bool *ahead;      /* slot's reads were started by a prefetch (asked for since or not) */
     bool *mask;       /* scratch: busy or reads in flight */
     int32_t *cur;     /* slots of the current acquire, in request order */
     int n_cur;
@@ -50,23 +52,26 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static const mweight *mat(const mlayer *L, int k)
+static const pager_extent *ext_of(const pager *p, int il, int e, int k)
 {
-    return k == 0 ? &L->gate_exps : k == 1 ? &L->up_exps : &L->down_exps;
+    return &p->ext[((size_t)il * (size_t)p->n_expert + (size_t)e) * 3 + (size_t)k];
 }
 
-static size_t region_bytes(const model *m, int k)
+/* Bytes of the region for matrix k: the 4 KiB-aligned superset of the
+ * longest such matrix, wherever it starts. */
+static size_t region_bytes(const pager_extent *ext, size_t keys, int k)
 {
-    size_t mx = 0;
-    for (uint32_t il = 0; il < m->hp.n_layer; il++)
-        if (m->layers[il].is_moe && mat(&m->layers[il], k)->mat_bytes > mx)
-            mx = mat(&m->layers[il], k)->mat_bytes;
-    return (mx + 2 * URING_ALIGN + URING_ALIGN - 1) & ~(size_t)(URING_ALIGN - 1);
+    uint64_t mx = 0;
+    for (size_t i = 0; i < keys; i++)
+        if (ext[i * 3 + (size_t)k].len > mx)
+            mx = ext[i * 3 + (size_t)k].len;
+    return ((size_t)mx + 2 * URING_ALIGN + URING_ALIGN - 1) & ~(size_t)(URING_ALIGN - 1);
 }
 
-size_t pager_slot_bytes(const model *m)
+size_t pager_slot_bytes(const pager_layout *lo)
 {
-    return region_bytes(m, 0) + region_bytes(m, 1) + region_bytes(m, 2);
+    size_t keys = (size_t)lo->n_layer * (size_t)lo->n_expert;
+    return region_bytes(lo->ext, keys, 0) + region_bytes(lo->ext, keys, 1) + region_bytes(lo->ext, keys, 2);
 }
 
 static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **gp,
@@ -75,30 +80,53 @@ static void prefetch(void *ud, int il, int n, const int32_t *ids);
 static int wait_one(void *ud, int il, int i, bool block, char *err, size_t errlen);
 static void release(void *ud, int il);
 
-int pager_create(pager **out, const model *m, const pager_opts *o, char *err, size_t errlen)
+int pager_create(pager **out, const pager_layout *lo, const pager_opts *o, char *err, size_t errlen)
 {
     *out = NULL;
+    if (lo->n_layer <= 0 || lo->n_expert <= 0 || lo->n_files <= 0) {
+        snprintf(err, errlen, "expert layout is empty (%d layers, %d experts, %d files)", lo->n_layer,
+                 lo->n_expert, lo->n_files);
+        return -EINVAL;
+    }
+    const size_t keys = (size_t)lo->n_layer * (size_t)lo->n_expert;
+    int n_moe = 0;
+    for (int il = 0; il < lo->n_layer; il++) {
+        bool any = false;
+        for (size_t i = (size_t)il * (size_t)lo->n_expert * 3; i < (size_t)(il + 1) * (size_t)lo->n_expert * 3; i++) {
+            const pager_extent *x = &lo->ext[i];
+            if (x->len && (x->file >= (uint32_t)lo->n_files || x->off > UINT64_MAX - x->len - URING_ALIGN)) {
+                snprintf(err, errlen, "expert layout: layer %d entry %zu: file %u of %d, offset %llu, "
+                                      "length %llu", il, i % ((size_t)lo->n_expert * 3), x->file,
+                         lo->n_files, (unsigned long long)x->off, (unsigned long long)x->len);
+                return -EINVAL;
+            }
+            any = any || x->len > 0;
+        }
+        n_moe += any;
+    }
+    int ns = o->n_slots;
+    if (ns <= 0) {
+        snprintf(err, errlen, "expert pool has no slots");
+        return -EINVAL;
+    }
     pager *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
-    p->m = m;
     p->o = *o;
-    p->n_expert = (int)m->hp.n_expert;
-    const size_t keys = (size_t)m->hp.n_layer * (size_t)(p->n_expert ? p->n_expert : 1);
-    int ns = o->n_slots, n_moe = 0;
-    for (uint32_t il = 0; il < m->hp.n_layer; il++)
-        n_moe += m->layers[il].is_moe;
-    if (ns <= 0) {
-        snprintf(err, errlen, "expert pool has no slots");
-        free(p);
-        return -EINVAL;
-    }
+    p->n_layer = lo->n_layer;
+    p->n_expert = lo->n_expert;
     p->moff[0] = 0;
-    p->moff[1] = region_bytes(m, 0);
-    p->moff[2] = p->moff[1] + region_bytes(m, 1);
-    int rc = pool_init(&p->pool, ns, pager_slot_bytes(m), o->lock, err, errlen);
-    if (rc) {
+    p->moff[1] = region_bytes(lo->ext, keys, 0);
+    p->moff[2] = p->moff[1] + region_bytes(lo->ext, keys, 1);
+    p->ext = malloc(keys * 3 * sizeof *p->ext);
+    if (!p->ext) {
         free(p);
+        return -ENOMEM;
+    }
+    memcpy(p->ext, lo->ext, keys * 3 * sizeof *p->ext);
+    int rc = pool_init(&p->pool, ns, pager_slot_bytes(lo), o->lock, err, errlen);
+    if (rc) {
+        pager_destroy(p);
         return rc;
     }
     p->slot_of = malloc(keys * sizeof *p->slot_of);
@@ -107,9 +135,10 @@ int pager_create(pager **out, const model *m, const pager_opts *o, char *err, si
     p->failed = calloc((size_t)ns, 1);
     p->busy = calloc((size_t)ns, sizeof *p->busy);
     p->guess = calloc((size_t)ns, sizeof *p->guess);
+    p->ahead = calloc((size_t)ns, sizeof *p->ahead);
     p->mask = calloc((size_t)ns, sizeof *p->mask);
     p->cur = malloc((size_t)ns * sizeof *p->cur);
-    if (!p->slot_of || !p->key_of || !p->pending || !p->failed || !p->busy || !p->cur || !p->guess || !p->mask ||
+    if (!p->slot_of || !p->key_of || !p->pending || !p->failed || !p->busy || !p->cur || !p->guess || !p->ahead || !p->mask ||
         cpol_init(&p->pol, o->policy, ns, (int)keys, n_moe)) {
         pager_destroy(p);
         return -ENOMEM;
@@ -118,14 +147,6 @@ int pager_create(pager **out, const model *m, const pager_opts *o, char *err, si
         p->slot_of[k] = -1;
     for (int s = 0; s < ns; s++)
         p->key_of[s] = -1;
-    const gguf_file *g = m->gguf;
-    const char **paths = malloc(g->n_parts * sizeof *paths);
-    if (!paths) {
-        pager_destroy(p);
-        return -ENOMEM;
-    }
-    for (uint32_t i = 0; i < g->n_parts; i++)
-        paths[i] = g->parts[i].path;
     /* Every slot may have its three reads outstanding at once (a layer's
      * misses plus read-ahead), so the request table never fills; the ring
      * itself is bounded in reads and bytes (uring.h defaults: 64 reads,
@@ -133,8 +154,7 @@ int pager_create(pager **out, const model *m, const pager_opts *o, char *err, si
     uring_opts uo;
     uring_opts_default(&uo);
     uo.n_reqs = 3 * ns + 3;
-    rc = uring_create(&p->u, paths, (int)g->n_parts, p->pool.iov, p->pool.n_iov, &uo, err, errlen);
-    free(paths);
+    rc = uring_create(&p->u, lo->paths, lo->n_files, p->pool.iov, p->pool.n_iov, &uo, err, errlen);
     if (rc) {
         pager_destroy(p);
         return rc;
@@ -153,12 +173,14 @@ void pager_destroy(pager *p)
     uring_destroy(p->u); /* drains reads into the pool before it goes */
     pool_free(&p->pool);
     cpol_free(&p->pol);
+    free(p->ext);
     free(p->slot_of);
     free(p->key_of);
     free(p->pending);
     free(p->failed);
     free(p->busy);
     free(p->guess);
+    free(p->ahead);
     free(p->mask);
     free(p->cur);
     free(p);
@@ -187,9 +209,7 @@ void pager_get_stats(const pager *p, pager_stats *s)
 
 static const uint8_t *mat_ptr(const pager *p, int slot, int il, int e, int k)
 {
-    const mweight *w = mat(&p->m->layers[il], k);
-    uint64_t off = w->offset + (uint64_t)e * w->mat_bytes;
-    return pool_slot(&p->pool, slot) + p->moff[k] + (off % URING_ALIGN);
+    return pool_slot(&p->pool, slot) + p->moff[k] + (ext_of(p, il, e, k)->off % URING_ALIGN);
 }
 
 /* One completion (block=false: one if there is one): account it to its
@@ -232,14 +252,13 @@ static int fill_slot(pager *p, int il, int e, int s)
     p->failed[s] = 0;
     int rc = 0;
     for (int k = 0; k < 3 && !rc; k++) {
-        const mweight *w = mat(&p->m->layers[il], k);
-        uint64_t off = w->offset + (uint64_t)e * w->mat_bytes;
-        uint64_t a0 = off & ~(uint64_t)(URING_ALIGN - 1);
-        uint64_t a1 = (off + w->mat_bytes + URING_ALIGN - 1) & ~(uint64_t)(URING_ALIGN - 1);
+        const pager_extent *x = ext_of(p, il, e, k);
+        uint64_t a0 = x->off & ~(uint64_t)(URING_ALIGN - 1);
+        uint64_t a1 = (x->off + x->len + URING_ALIGN - 1) & ~(uint64_t)(URING_ALIGN - 1);
         uint8_t *dst = pool_slot(&p->pool, s) + p->moff[k];
         for (;;) {
-            rc = uring_read(p->u, (int)w->part, dst, a0, (size_t)(a1 - a0),
-                            (size_t)(off + w->mat_bytes - a0), (uint64_t)s * 4 + (uint64_t)k);
+            rc = uring_read(p->u, (int)x->file, dst, a0, (size_t)(a1 - a0),
+                            (size_t)(x->off + x->len - a0), (uint64_t)s * 4 + (uint64_t)k);
             if (rc != -EBUSY)
                 break;
             bool got; /* request table full (cannot happen, see pager_create): make room */
@@ -248,16 +267,24 @@ static int fill_slot(pager *p, int il, int e, int s)
         }
         if (!rc) {
             p->pending[s]++;
-            p->st.read_bytes_needed += w->mat_bytes;
+            p->st.read_bytes_needed += x->len;
         }
     }
     return rc;
+}
+
+/* Whether (il, e) names an expert of the layout. */
+static bool key_ok(const pager *p, int il, int32_t e)
+{
+    return il >= 0 && il < p->n_layer && e >= 0 && e < p->n_expert && ext_of(p, il, e, 0)->len > 0;
 }
 
 static void prefetch(void *ud, int il, int n, const int32_t *ids)
 {
     pager *p = ud;
     for (int i = 0; i < n; i++) {
+        if (!key_ok(p, il, ids[i]))
+            continue; /* a guess; acquire reports bad keys */
         if (p->slot_of[(size_t)il * p->n_expert + ids[i]] >= 0)
             continue;
         int s = pick_victim(p);
@@ -267,6 +294,7 @@ static void prefetch(void *ud, int il, int n, const int32_t *ids)
             break;
         cpol_fill(&p->pol, s, (int32_t)((size_t)il * p->n_expert + ids[i]));
         p->guess[s] = true;
+        p->ahead[s] = true;
         p->st.prefetched++;
     }
     uring_submit(p->u);
@@ -280,13 +308,18 @@ static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **
     while (got && uring_pending(p->u) > 0)
         if (reap(p, false, &got))
             break;
+    p->n_cur = 0;
     if (n > p->pool.n_slots) {
         snprintf(err, errlen, "layer %d needs %d experts at once but the pool holds %d", il, n,
                  p->pool.n_slots);
         return -ENOMEM;
     }
+    for (int i = 0; i < n; i++)
+        if (!key_ok(p, il, ids[i])) {
+            snprintf(err, errlen, "layer %d has no expert %d in the expert layout", il, ids[i]);
+            return -EINVAL;
+        }
     cpol_tick(&p->pol);
-    p->n_cur = 0;
     /* hits first, so they are pinned before any victim is chosen */
     for (int i = 0; i < n; i++) {
         int32_t s = p->slot_of[(size_t)il * p->n_expert + ids[i]];
@@ -296,6 +329,7 @@ static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **
             cpol_drop(&p->pol, s);
             p->failed[s] = 0;
             p->guess[s] = false;
+            p->ahead[s] = false;
             s = -1;
         }
         p->cur[i] = s;
@@ -326,6 +360,7 @@ static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **
         }
         p->busy[s] = true;
         p->guess[s] = false;
+        p->ahead[s] = false;
         p->cur[i] = s;
         cpol_access(&p->pol, s, il * p->n_expert + ids[i]);
         p->st.misses++;
@@ -353,19 +388,36 @@ static int wait_one(void *ud, int il, int i, bool block, char *err, size_t errle
     (void)il;
     int s = p->cur[i];
     double t0 = 0;
-    bool got = true;
-    while (p->pending[s] > 0 && got) /* take what has landed, without waiting */
-        if (reap(p, false, &got))
+    for (;;) {
+        bool got = true;
+        while (p->pending[s] > 0 && got) /* take what has landed, without waiting */
+            if (reap(p, false, &got))
+                break;
+        while (p->pending[s] > 0) {
+            if (!block)
+                return 1;
+            if (t0 == 0)
+                t0 = now_s();
+            int rc = reap(p, true, &got);
+            if (rc || !got) {
+                snprintf(err, errlen, "waiting for expert reads: %s", rc ? strerror(-rc) : "no reads in flight");
+                return rc ? rc : -EIO;
+            }
+        }
+        /* A read-ahead that failed while still in flight when it was asked
+         * for is read again, once, as one that failed earlier would have
+         * been (acquire): a wrong or failed guess never fails a request by
+         * itself. */
+        if (!p->failed[s] || !p->ahead[s])
             break;
-    while (p->pending[s] > 0) {
-        if (!block)
-            return 1;
-        if (t0 == 0)
-            t0 = now_s();
-        int rc = reap(p, true, &got);
-        if (rc || !got) {
-            snprintf(err, errlen, "waiting for expert reads: %s", rc ? strerror(-rc) : "no reads in flight");
-            return rc ? rc : -EIO;
+        p->ahead[s] = false;
+        const int32_t key = p->key_of[s];
+        int rc = fill_slot(p, key / p->n_expert, key % p->n_expert, s);
+        if (!rc)
+            rc = uring_submit(p->u);
+        if (rc) {
+            snprintf(err, errlen, "reading expert again after a failed read-ahead: %s", strerror(-rc));
+            return rc;
         }
     }
     if (t0 != 0)
@@ -403,6 +455,7 @@ static void release(void *ud, int il)
             cpol_drop(&p->pol, s);
             p->failed[s] = 0;
             p->pending[s] = 0;
+            p->ahead[s] = false;
         }
     }
     p->n_cur = 0;

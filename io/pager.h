@@ -6,6 +6,8 @@
  * the hits), and pins the set until release().  A failed read invalidates
  * its slot and fails the request with file and offset; nothing computed
  * from a partial read is ever used.
+ * The pager knows files, offsets and lengths (pager_layout), never a model:
+ * it compiles with io/ alone on the include path.
  * Owns: pager_* only.  One thread (the forward pass's). */
 #ifndef MS_PAGER_H
 #define MS_PAGER_H
@@ -14,8 +16,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "forward.h"
-#include "model.h"
+#include "expert_src.h"
+
+/* Where one expert matrix lies: file index (into pager_layout.paths),
+ * absolute byte offset, length.  len == 0: no such expert (a dense layer). */
+typedef struct pager_extent {
+    uint32_t file;
+    uint64_t off;
+    uint64_t len;
+} pager_extent;
+
+/* Everything the pager knows about the experts: a plain table, built by the
+ * caller (src/engine.c from a model; tests from a fake file).  Keys are
+ * layer * n_expert + expert.  pager_create copies the table and the paths. */
+typedef struct pager_layout {
+    int n_layer, n_expert;
+    int n_files;
+    const char *const *paths;  /* (n_files) */
+    const pager_extent *ext;   /* (n_layer * n_expert * 3): gate, up, down of each key */
+} pager_layout;
 
 typedef struct pager_opts {
     int n_slots;      /* experts the pool holds */
@@ -43,9 +62,12 @@ typedef struct pager_stats {
 
 typedef struct pager pager;
 
-/* Bytes of one pool slot for model m (largest expert, aligned reads). */
-size_t pager_slot_bytes(const model *m);
-int pager_create(pager **out, const model *m, const pager_opts *o, char *err, size_t errlen);
+/* Bytes of one pool slot for this layout (largest expert, aligned reads). */
+size_t pager_slot_bytes(const pager_layout *lo);
+/* A pager over lo (copied; lo may go after the call) with o->n_slots slots.
+ * 0, or -EINVAL (no slots, an extent's file out of range), -ENOMEM, or the
+ * error opening a file, with a message. */
+int pager_create(pager **out, const pager_layout *lo, const pager_opts *o, char *err, size_t errlen);
 void pager_destroy(pager *p); /* accepts NULL */
 const expert_src *pager_src(pager *p);
 void pager_get_stats(const pager *p, pager_stats *s);

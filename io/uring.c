@@ -94,7 +94,9 @@ static void parse_faults(uring *u, const char *f)
         else if (!strcmp(kind, "stall"))
             u->f_stall_ms = n;
     }
-    if (!u->f_eio && !u->f_short && !u->f_stall_ms)
+    /* write:N and alloc:N are src/fault.c's (output writes, buffers) */
+    bool other = got >= 2 && (!strcmp(kind, "write") || !strcmp(kind, "alloc"));
+    if (!u->f_eio && !u->f_short && !u->f_stall_ms && !other)
         fprintf(stderr, "moestream: ignoring MOESTREAM_FAULT=%s (want eio:N[:K], short:N[:K] or stall:MS)\n", f);
 }
 

@@ -16,7 +16,8 @@
  * no read completes earlier than MS ms after it went out (a slow disk).
  * "eio:N:K" / "short:N:K": the same, K times at most, then the disk is
  * healthy again ("eio:3:1": only the 3rd read fails), so a long-lived
- * process (the server) can be shown to recover.
+ * process (the server) can be shown to recover.  "write:N" and "alloc:N"
+ * are src/fault.h's (output writes, buffer growth) and are ignored here.
  *
  * A read that fails (or ends early at end of file) checks its file against
  * the size and mtime recorded at open; a truncated, rewritten or replaced

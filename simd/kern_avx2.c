@@ -199,7 +199,7 @@ static void dot_q4_k(int64_t n, float *s, const void *w, const void *a)
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     float acc = 0.0f, accm = 0.0f;
     for (int64_t b = 0; b < n / QK_K; b++) {
-        const uint8_t *blk = (const uint8_t *)w + (size_t)b * 144;
+        const uint8_t *blk = (const uint8_t *)w + (size_t)b * sizeof(block_q4_K);
         uint16_t dh, mh;
         memcpy(&dh, blk, 2);
         memcpy(&mh, blk + 2, 2);
@@ -236,7 +236,7 @@ static void mm_q4_k(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1,
             __m128 v[4] = {_mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps(), _mm_setzero_ps()};
             q4_k_block k;
             for (int64_t b = 0; b < n / QK_K; b++) {
-                q4_k_decode(wr + (size_t)b * 144, &k);
+                q4_k_decode(wr + (size_t)b * sizeof(block_q4_K), &k);
                 for (int j = 0; j < 4; j++)
                     v[j] = q4_k_block_gemm(&k, (const block_q8_K *)(ab + (size_t)(c0 + j) * as) + b, v[j]);
             }
@@ -257,7 +257,7 @@ static void dot_q5_k(int64_t n, float *s, const void *w, const void *a)
     __m256 acc = _mm256_setzero_ps();
     float summs = 0.0f;
     for (int64_t b = 0; b < n / QK_K; b++) {
-        const uint8_t *blk = (const uint8_t *)w + (size_t)b * 176;
+        const uint8_t *blk = (const uint8_t *)w + (size_t)b * sizeof(block_q5_K);
         uint16_t dh, mh;
         memcpy(&dh, blk, 2);
         memcpy(&mh, blk + 2, 2);
@@ -1635,7 +1635,7 @@ static void quant_q8_01(int type, const float *x, void *dst, int64_t n)
 {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     uint8_t *out = dst;
-    const size_t bs = type == MS_TYPE_Q8_0 ? 34 : 36;
+    const size_t bs = type == MS_TYPE_Q8_0 ? sizeof(block_q8_0) : sizeof(block_q8_1);
     for (int64_t i = 0; i < n / 32; i++, x += 32, out += bs) {
         __m256 v[4];
         __m256 m = _mm256_setzero_ps();

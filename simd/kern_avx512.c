@@ -248,7 +248,7 @@ enum { Q4K_GEMV, Q5K };
 INLINE __m128 dot_q45k_rows(const int mode, const int nr, int64_t nb, const uint8_t *w, size_t ws,
                             const block_q8_K *y)
 {
-    const int five = mode == Q5K, bs = five ? 176 : 144, qoff = five ? 48 : 16;
+    const int five = mode == Q5K, bs = five ? (int)sizeof(block_q5_K) : (int)sizeof(block_q4_K), qoff = five ? 48 : 16;
     const __m512i m4 = _mm512_set1_epi8(0x0F), p16 = _mm512_set1_epi8(16);
     const __m512i ix0 = idx_pair(0), ix1 = idx_pair(2), ix2 = idx_pair(4), ix3 = idx_pair(6);
     const __m256i idup = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
@@ -333,7 +333,7 @@ static void q4k_gemm_cols4(int64_t nb, const uint8_t *wrow, const uint8_t *const
     const __m512i imsum = _mm512_setr_epi32(0, 2, 8, 10, 1, 3, 9, 11, 4, 6, 12, 14, 5, 7, 13, 15);
     __m128 A = _mm_setzero_ps(), M = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *blk = wrow + (size_t)b * 144;
+        const uint8_t *blk = wrow + (size_t)b * sizeof(block_q4_K);
         uint16_t dh, mh;
         memcpy(&dh, blk, 2);
         memcpy(&mh, blk + 2, 2);

@@ -25,7 +25,7 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-enum { Q4K_BYTES = 144, ROWS = 16, MAXC = 64 };
+enum { ROWS = 16, MAXC = 64 };
 
 /* 16x16 transpose of dwords: r[i] lane j -> r[j] lane i */
 INLINE void transpose16(__m512i r[16])
@@ -74,7 +74,7 @@ static void q4k_tile_load(q4k_tile *t, const uint8_t *w, size_t ws, int64_t b)
     for (int g = 0; g < 4; g++) {
         __m512i r[16];
         for (int i = 0; i < ROWS; i++) {
-            const uint8_t *blk = w + (size_t)i * ws + (size_t)b * Q4K_BYTES;
+            const uint8_t *blk = w + (size_t)i * ws + (size_t)b * sizeof(block_q4_K);
             /* chunk g: low nibbles = elements 64g..64g+31, high = 64g+32.. */
             const __m256i q = _mm256_loadu_si256((const __m256i *)(blk + 16 + 32 * g));
             const __m512i qq = _mm512_castsi256_si512(q);

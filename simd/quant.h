@@ -42,16 +42,39 @@ enum ms_type {
     MS_TYPE_COUNT = 40 /* array bound for per-type tables */
 };
 
+/* ---- the traits table (simd/quant_traits.c) ----
+ * One row per type: geometry from the block structs of quant_blocks.h
+ * (sizeof, never a literal), the activation type, and the scalar reference
+ * functions.  The scalar kernel table (simd/kern_scalar.c) is made from these
+ * columns; the GGUF reader, the writer and model binding take sizes from it. */
+
+/* *s = dot(weight row w of the row's type, activation a already in that
+ * type's act_type), n elements (a multiple of the block size). */
+typedef void (*quant_vec_dot_fn)(int64_t n, float *s, const void *w, const void *a);
+/* dst[0,n) = the values of the n elements at src (n a block multiple). */
+typedef void (*quant_dequant_fn)(const void *src, float *dst, int64_t n);
+/* Quantize an activation row x of n floats into dst, in this type. */
+typedef void (*quant_from_float_fn)(const float *x, void *dst, int64_t n);
+/* Quantize weights: nrows rows of n_per_row floats (src, row-major) into dst
+ * (nrows * quant_row_bytes(type, n_per_row) bytes).  imatrix: n_per_row
+ * importances weighting each column's squared error, or NULL for none.
+ * Returns the bytes written.  (The reference's quantize_<type>.) */
+typedef size_t (*quant_quantize_fn)(const float *src, void *dst, int64_t nrows, int64_t n_per_row,
+                                    const float *imatrix);
+
 typedef struct quant_type_info {
     const char *name; /* "Q4_K", as ggml prints it */
     int blck;         /* elements per block (1 for F32/F16/BF16) */
-    int type_size;    /* bytes per block */
+    int type_size;    /* bytes per block: sizeof the block struct */
     int act_type;     /* what an activation row is quantized to before a dot
                          with a weight row of this type (ggml's vec_dot_type) */
     bool in_files;    /* may appear as a tensor type in a GGUF (not Q8_K) */
+    /* Weight-side quantization from float (moestream quantize); NULL where
+     * not written yet.  Never on the hot path. */
+    quant_quantize_fn quantize_row;
 } quant_type_info;
 
-/* Block geometry of `type`, or NULL if the type is unknown/unsupported. */
+/* The traits of `type`, or NULL if the type is unknown/unsupported. */
 const quant_type_info *quant_info(int type);
 
 /* Bytes of a row of n elements; 0 if type unknown or n not a multiple of

@@ -1,7 +1,9 @@
 /* quant_blocks.h - the block layouts of every tensor type (DEEPSEEK-FACTS
  * 5.1-5.4; byte-compatible with ggml).  Halves are raw IEEE binary16 bits.
- * Each struct is followed by a size check against the type table.  Q8_0
- * doubles as the activation format for Q4_0/Q5_0/Q8_0/IQ4_NL weights. */
+ * Each struct is followed by a check of its size against the reference's
+ * (ggml's type_traits), the one place those byte counts are written; the
+ * traits table (quant_traits.c) takes sizeof these structs.  Q8_0 doubles as
+ * the activation format for Q4_0/Q5_0/Q8_0/IQ4_NL weights. */
 #ifndef MS_QUANT_BLOCKS_H
 #define MS_QUANT_BLOCKS_H
 
@@ -10,6 +12,7 @@
 
 #define QK_K 256
 #define QK8_0 32
+#define QK8_1 32
 #define QK4_0 32
 #define QK4_1 32
 #define QK5_0 32
@@ -33,7 +36,7 @@ typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK5_1 / 2]; } block_q5
 _Static_assert(sizeof(block_q5_1) == 24, "q5_1");
 
 /* Q8_1: activation format for Q4_1/Q5_1: d and s = d * sum(qs) as halves. */
-typedef struct { uint16_t d, s; int8_t qs[32]; } block_q8_1;
+typedef struct { uint16_t d, s; int8_t qs[QK8_1]; } block_q8_1;
 _Static_assert(sizeof(block_q8_1) == 36, "q8_1");
 
 typedef struct { uint8_t scales[QK_K / 16]; uint8_t qs[QK_K / 4]; uint16_t d, dmin; } block_q2_K;

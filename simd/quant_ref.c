@@ -1,4 +1,4 @@
-/* quant_ref.c - the scalar reference: type table, dequantization,
+/* quant_ref.c - the scalar reference: dequantization,
  * activation quantization, dot products, random valid blocks.
  *
  * Dequantization reproduces the reference engine's float expressions term
@@ -27,50 +27,6 @@
 
 #include "quant_blocks.h"
 #include "quant_grids.h"
-
-/* ---- the type table ---- */
-
-static const quant_type_info infos[MS_TYPE_COUNT] = {
-    [MS_TYPE_F32] = {"F32", 1, 4, MS_TYPE_F32, true},
-    [MS_TYPE_F16] = {"F16", 1, 2, MS_TYPE_F16, true},
-    [MS_TYPE_BF16] = {"BF16", 1, 2, MS_TYPE_BF16, true},
-    [MS_TYPE_Q4_0] = {"Q4_0", 32, 18, MS_TYPE_Q8_0, true},
-    [MS_TYPE_Q4_1] = {"Q4_1", 32, 20, MS_TYPE_Q8_1, true},
-    [MS_TYPE_Q5_0] = {"Q5_0", 32, 22, MS_TYPE_Q8_0, true},
-    [MS_TYPE_Q5_1] = {"Q5_1", 32, 24, MS_TYPE_Q8_1, true},
-    [MS_TYPE_Q8_0] = {"Q8_0", 32, 34, MS_TYPE_Q8_0, true},
-    [MS_TYPE_Q8_1] = {"Q8_1", 32, 36, MS_TYPE_Q8_1, false},
-    [MS_TYPE_Q2_K] = {"Q2_K", 256, 84, MS_TYPE_Q8_K, true},
-    [MS_TYPE_Q3_K] = {"Q3_K", 256, 110, MS_TYPE_Q8_K, true},
-    [MS_TYPE_Q4_K] = {"Q4_K", 256, 144, MS_TYPE_Q8_K, true},
-    [MS_TYPE_Q5_K] = {"Q5_K", 256, 176, MS_TYPE_Q8_K, true},
-    [MS_TYPE_Q6_K] = {"Q6_K", 256, 210, MS_TYPE_Q8_K, true},
-    [MS_TYPE_Q8_K] = {"Q8_K", 256, 292, MS_TYPE_Q8_K, false},
-    [MS_TYPE_IQ2_XXS] = {"IQ2_XXS", 256, 66, MS_TYPE_Q8_K, true},
-    [MS_TYPE_IQ2_XS] = {"IQ2_XS", 256, 74, MS_TYPE_Q8_K, true},
-    [MS_TYPE_IQ2_S] = {"IQ2_S", 256, 82, MS_TYPE_Q8_K, true},
-    [MS_TYPE_IQ3_XXS] = {"IQ3_XXS", 256, 98, MS_TYPE_Q8_K, true},
-    [MS_TYPE_IQ3_S] = {"IQ3_S", 256, 110, MS_TYPE_Q8_K, true},
-    [MS_TYPE_IQ1_S] = {"IQ1_S", 256, 50, MS_TYPE_Q8_K, true},
-    [MS_TYPE_IQ1_M] = {"IQ1_M", 256, 56, MS_TYPE_Q8_K, true},
-    [MS_TYPE_IQ4_NL] = {"IQ4_NL", 32, 18, MS_TYPE_Q8_0, true},
-    [MS_TYPE_IQ4_XS] = {"IQ4_XS", 256, 136, MS_TYPE_Q8_K, true},
-};
-
-const quant_type_info *quant_info(int type)
-{
-    if (type < 0 || type >= MS_TYPE_COUNT || !infos[type].name)
-        return NULL;
-    return &infos[type];
-}
-
-size_t quant_row_bytes(int type, int64_t n)
-{
-    const quant_type_info *ti = quant_info(type);
-    if (!ti || n < 0 || n % ti->blck)
-        return 0;
-    return (size_t)(n / ti->blck) * (size_t)ti->type_size;
-}
 
 /* ---- half and bfloat16 ---- */
 

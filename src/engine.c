@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -68,6 +69,44 @@ static void fwd_defaults(const engine *e, fwd_opts *fo)
     }
 }
 
+int engine_pager_layout(const model *m, pager_layout *lo)
+{
+    memset(lo, 0, sizeof *lo);
+    const size_t keys = (size_t)m->hp.n_layer * (size_t)m->hp.n_expert;
+    pager_extent *ext = calloc(keys ? keys * 3 : 1, sizeof *ext);
+    const char **paths = malloc(m->gguf->n_parts * sizeof *paths);
+    if (!ext || !paths) {
+        free(ext);
+        free(paths);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < m->gguf->n_parts; i++)
+        paths[i] = m->gguf->parts[i].path;
+    for (uint32_t il = 0; il < m->hp.n_layer; il++) {
+        const mlayer *L = &m->layers[il];
+        if (!L->is_moe)
+            continue; /* length 0: no experts */
+        const mweight *w[3] = {&L->gate_exps, &L->up_exps, &L->down_exps};
+        for (uint32_t e = 0; e < m->hp.n_expert; e++)
+            for (int k = 0; k < 3; k++)
+                ext[((size_t)il * m->hp.n_expert + e) * 3 + (size_t)k] =
+                    (pager_extent){w[k]->part, w[k]->offset + (uint64_t)e * w[k]->mat_bytes, w[k]->mat_bytes};
+    }
+    lo->n_layer = (int)m->hp.n_layer;
+    lo->n_expert = (int)m->hp.n_expert;
+    lo->n_files = (int)m->gguf->n_parts;
+    lo->paths = paths;
+    lo->ext = ext;
+    return 0;
+}
+
+void engine_pager_layout_free(pager_layout *lo)
+{
+    free((void *)lo->paths);
+    free((void *)lo->ext);
+    memset(lo, 0, sizeof *lo);
+}
+
 int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engine_plan *p,
                      char *err, size_t errlen)
 {
@@ -88,7 +127,15 @@ int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engin
     p->n_moe_layers = 0;
     for (uint32_t il = 0; il < m->hp.n_layer; il++)
         p->n_moe_layers += m->layers[il].is_moe;
-    p->slot_bytes = p->n_moe_layers ? pager_slot_bytes(m) : 0;
+    if (p->n_moe_layers) {
+        pager_layout lo;
+        if (engine_pager_layout(m, &lo)) {
+            snprintf(err, errlen, "out of memory for the expert layout");
+            return -ENOMEM;
+        }
+        p->slot_bytes = pager_slot_bytes(&lo);
+        engine_pager_layout_free(&lo);
+    }
     const uint64_t base = p->resident + p->context + p->slack;
     const int n_used = (int)(m->hp.n_expert_used ? m->hp.n_expert_used : 1);
     int mode = opt->load_mode;
@@ -215,7 +262,13 @@ int engine_open(engine *e, const cli_common *opt, bool progress, bool need_token
         rc = model_map_experts(e->m, err, errlen);
     if (!rc && e->plan.mode == LOAD_PAGER) {
         pager_opts po = {e->plan.n_slots, opt->cache_policy, opt->mlock};
-        rc = pager_create(&e->pg, e->m, &po, err, errlen);
+        pager_layout lo;
+        rc = engine_pager_layout(e->m, &lo);
+        if (!rc)
+            rc = pager_create(&e->pg, &lo, &po, err, errlen);
+        else
+            snprintf(err, errlen, "out of memory for the expert layout");
+        engine_pager_layout_free(&lo);
     }
     if (!rc) {
         char terr[512];

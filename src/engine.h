@@ -55,6 +55,12 @@ bool engine_attn_mha(const model *m, const cli_common *opt);
 int engine_make_plan(const model *m, const cli_common *opt, int n_threads, engine_plan *p,
                      char *err, size_t errlen);
 void engine_print_stats(const engine *e, FILE *f);
+/* The pager's view of m's routed experts: per (layer, expert) the file
+ * part, offset and length of gate, up and down (length 0 in dense layers).
+ * Fills *lo with malloc'd tables; free with engine_pager_layout_free.
+ * 0 or -ENOMEM. */
+int engine_pager_layout(const model *m, pager_layout *lo);
+void engine_pager_layout_free(pager_layout *lo); /* accepts a zeroed layout */
 /* Peak resident set of this process (VmHWM), bytes. */
 uint64_t engine_peak_rss(void);
 

@@ -108,6 +108,8 @@ void fwd_opts_default(fwd_opts *o)
     o->n_batch = 64;
 }
 
+static int fwd_cache_quant_type(int t);
+
 /* ---- small float ops, with the reference's operation order ---- */
 
 static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps)
@@ -121,18 +123,6 @@ static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float e
         y[i] = (x[i] * scale) * w[i];
 }
 
-/* Q8_K block: f32 d, 256 x int8, 16 x int16 bsums (DEEPSEEK-FACTS 5.3). */
-static void deq_q8_k(const uint8_t *src, float *dst, int64_t n)
-{
-    for (int64_t b = 0; b < n / 256; b++, src += 292) {
-        float d;
-        memcpy(&d, src, 4);
-        const int8_t *qs = (const int8_t *)(src + 4);
-        for (int i = 0; i < 256; i++)
-            dst[b * 256 + i] = d * (float)qs[i];
-    }
-}
-
 /* x -> deq(Qact(x)) for activation type at: the value a product with a weight
  * of that activation type actually sees. */
 static void act_roundtrip(int at, const float *x, float *y, int64_t n, void *scratch)
@@ -143,10 +133,7 @@ static void act_roundtrip(int at, const float *x, float *y, int64_t n, void *scr
         return;
     }
     kern_get()->quantize[at](x, scratch, n);
-    if (at == MS_TYPE_Q8_K)
-        deq_q8_k(scratch, y, n);
-    else
-        quant_dequantize_row(at, scratch, y, n);
+    quant_dequantize_row(at, scratch, y, n);
 }
 
 /* ---- RoPE / YaRN (DEEPSEEK-FACTS 6.2-6.3; float expressions as ggml) ---- */
@@ -348,15 +335,20 @@ static bool alloc_all(fwd_state *s, bool real)
     return ok;
 }
 
+/* The block format of a latent cache type. */
+static int fwd_cache_quant_type(int t)
+{
+    switch (t) {
+    case FWD_CACHE_F32: return MS_TYPE_F32;
+    case FWD_CACHE_F16: return MS_TYPE_F16;
+    case FWD_CACHE_Q4_0: return MS_TYPE_Q4_0;
+    default: return MS_TYPE_Q8_0;
+    }
+}
+
 size_t fwd_cache_row_bytes(int t, int64_t kv_lora)
 {
-    const size_t L = (size_t)kv_lora;
-    switch (t) {
-    case FWD_CACHE_F32: return L * 4;
-    case FWD_CACHE_F16: return L * 2;
-    case FWD_CACHE_Q4_0: return L / 32 * 18;
-    default: return L / 32 * 34;
-    }
+    return quant_row_bytes(fwd_cache_quant_type(t), kv_lora);
 }
 
 uint64_t fwd_mha_cache_bytes(const model *m, int n_ctx)
@@ -394,7 +386,8 @@ int fwd_create(fwd_state **out, const model *m, const fwd_opts *opts, char *err,
         o.n_batch = 64;
     if (o.n_batch > o.n_ctx)
         o.n_batch = o.n_ctx;
-    if ((o.cache_type == FWD_CACHE_Q8_0 || o.cache_type == FWD_CACHE_Q4_0) && hp->kv_lora % 32 != 0)
+    if ((o.cache_type == FWD_CACHE_Q8_0 || o.cache_type == FWD_CACHE_Q4_0) &&
+        hp->kv_lora % quant_info(fwd_cache_quant_type(o.cache_type))->blck != 0)
         return fail(err, errlen, -EINVAL, "%s cache needs kv_lora_rank %% 32 == 0",
                     o.cache_type == FWD_CACHE_Q8_0 ? "q8_0" : "q4_0");
     fwd_state *s = calloc(1, sizeof *s);

@@ -16,28 +16,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "expert_src.h"
 #include "model.h"
 #include "threadpool.h"
 
 enum fwd_cache_type { FWD_CACHE_F32 = 0, FWD_CACHE_F16 = 1, FWD_CACHE_Q8_0 = 2, FWD_CACHE_Q4_0 = 3 };
-
-/* Where routed experts come from.  acquire() makes experts ids[0..n) of
- * layer il readable and returns pointers to their gate/up/down matrices; the
- * pointers stay valid until release(il).  NULL expert_src = the model's
- * resident copies. */
-typedef struct expert_src {
-    int (*acquire)(void *ud, int il, int n, const int32_t *ids, const uint8_t **gate,
-                   const uint8_t **up, const uint8_t **down, char *err, size_t errlen);
-    void (*release)(void *ud, int il);
-    /* Optional: a guess of layer il's experts (from the current hidden state)
-     * so reads can start early.  May be NULL. */
-    void (*prefetch)(void *ud, int il, int n, const int32_t *ids);
-    void *ud;
-    /* Optional: makes expert i of the last acquire readable.  block=false:
-     * returns 1 if it is not ready yet.  0 ready, <0 error (message). */
-    int (*wait)(void *ud, int il, int i, bool block, char *err, size_t errlen);
-    int capacity; /* most experts one acquire may pin; 0 = unlimited */
-} expert_src;
 
 typedef struct fwd_opts {
     int n_ctx;          /* positions the cache holds (default 4096) */

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "strbuf.h"
+
 void gen_opts_default(gen_opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -27,59 +29,71 @@ static double now_s(void)
 }
 
 typedef struct stopper {
-    char *buf; /* held text */
-    size_t n, cap;
+    strbuf held; /* text that could still start a stop string */
     const char *const *stop;
     int n_stop;
 } stopper;
 
+/* The callback's verdict: > 0 asks to stop (cancelled), < 0 is an error
+ * (a negative errno), passed on as is. */
+#define STOP_CANCEL 2
+
+static int emit(gen_text_fn fn, void *ud, const char *t, size_t n, bool reasoning)
+{
+    int r = fn(ud, t, n, reasoning);
+    return r > 0 ? STOP_CANCEL : r;
+}
+
 /* Appends text; emits what can no longer be part of a stop string.
- * Returns 1 if a stop string matched (text before it emitted), -1 if the
- * callback asked to stop, 0 otherwise. */
-static int stop_feed(stopper *s, const char *t, size_t n, bool final, gen_text_fn fn, void *ud,
+ * Returns 1 if a stop string matched (text before it emitted),
+ * STOP_CANCEL if the callback asked to stop, a negative errno if holding
+ * the text failed (-ENOMEM) or the callback failed, 0 otherwise. */
+static int stop_feed(stopper *sp, const char *t, size_t n, bool final, gen_text_fn fn, void *ud,
                      bool reasoning)
 {
-    if (s->n + n + 1 > s->cap) {
-        size_t cap = (s->n + n + 1) * 2;
-        char *nb = realloc(s->buf, cap);
-        if (!nb)
-            return -1;
-        s->buf = nb;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->n, t, n);
-    s->n += n;
-    s->buf[s->n] = 0;
+    strbuf *s = &sp->held;
+    int rc = strbuf_append(s, t, n);
+    if (rc)
+        return rc;
     size_t hit = SIZE_MAX;
-    for (int k = 0; k < s->n_stop; k++) {
-        if (!s->stop[k][0])
+    for (int k = 0; k < sp->n_stop; k++) {
+        if (!sp->stop[k][0])
             continue;
-        const char *p = memmem(s->buf, s->n, s->stop[k], strlen(s->stop[k]));
-        if (p && (size_t)(p - s->buf) < hit)
-            hit = (size_t)(p - s->buf);
+        const char *p = memmem(s->s, s->n, sp->stop[k], strlen(sp->stop[k]));
+        if (p && (size_t)(p - s->s) < hit)
+            hit = (size_t)(p - s->s);
     }
     if (hit != SIZE_MAX) {
-        if (hit && fn(ud, s->buf, hit, reasoning))
-            return -1;
-        s->n = 0;
+        if (hit && (rc = emit(fn, ud, s->s, hit, reasoning)))
+            return rc;
+        strbuf_clear(s);
         return 1;
     }
     size_t keep = 0;
     if (!final)
-        for (int k = 0; k < s->n_stop; k++) {
-            size_t sl = strlen(s->stop[k]);
+        for (int k = 0; k < sp->n_stop; k++) {
+            size_t sl = strlen(sp->stop[k]);
             for (size_t l = sl > 1 ? sl - 1 : 0; l > keep; l--)
-                if (l <= s->n && !memcmp(s->buf + s->n - l, s->stop[k], l)) {
+                if (l <= s->n && !memcmp(s->s + s->n - l, sp->stop[k], l)) {
                     keep = l;
                     break;
                 }
         }
-    size_t emit = s->n - keep;
-    if (emit && fn(ud, s->buf, emit, reasoning))
-        return -1;
-    memmove(s->buf, s->buf + emit, keep);
-    s->n = keep;
+    size_t out = s->n - keep;
+    if (out && (rc = emit(fn, ud, s->s, out, reasoning)))
+        return rc;
+    strbuf_consume(s, out);
     return 0;
+}
+
+/* Turns a failed stop_feed into gen_run's return and message. */
+static int feed_error(int r, char *err, size_t errlen)
+{
+    if (r == -ENOMEM)
+        snprintf(err, errlen, "out of memory while generating");
+    else
+        snprintf(err, errlen, "generated text could not be delivered: %s", strerror(-r));
+    return r;
 }
 
 int gen_run(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *prompt, size_t n,
@@ -99,7 +113,7 @@ int gen_run(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *pr
     size_t hcap = n + (o->n_predict > 0 ? (size_t)o->n_predict : (size_t)ctx) + 1;
     int32_t *hist = malloc(hcap * sizeof *hist);
     sampler *smp = sampler_create(&o->sp, V);
-    stopper sp = {NULL, 0, 0, o->stop, o->n_stop};
+    stopper sp = {STRBUF_INIT, o->stop, o->n_stop};
     int rc = logits && hist && smp ? 0 : -ENOMEM;
     if (rc) {
         snprintf(err, errlen, "out of memory");
@@ -158,8 +172,12 @@ int gen_run(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *pr
             size_t k = tok_stream_push(&ts, v, id, piece, sizeof piece);
             r = stop_feed(&sp, piece, k, false, on_text, ud, reasoning);
         }
+        if (r < 0) {
+            rc = feed_error(r, err, errlen);
+            goto out;
+        }
         if (r) {
-            res->finish = r > 0 ? "stop" : "cancelled";
+            res->finish = r == 1 ? "stop" : "cancelled";
             break;
         }
         if (o->n_predict > 0 && res->n_gen >= o->n_predict)
@@ -169,13 +187,17 @@ int gen_run(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *pr
         if ((rc = fwd_eval(st, &id, 1, NULL, logits, err, errlen)))
             goto out;
     }
-    if (strcmp(res->finish, "stop") != 0 || sp.n) {
+    if (strcmp(res->finish, "stop") != 0 || sp.held.n) {
         size_t k = tok_stream_flush(&ts, piece, sizeof piece);
-        stop_feed(&sp, piece, k, true, on_text, ud, reasoning);
+        int r = stop_feed(&sp, piece, k, true, on_text, ud, reasoning);
+        if (r < 0) {
+            rc = feed_error(r, err, errlen);
+            goto out;
+        }
     }
     res->t_gen_s = now_s() - t0;
 out:
-    free(sp.buf);
+    strbuf_free(&sp.held);
     free(logits);
     free(hist);
     sampler_destroy(smp);

@@ -25,8 +25,9 @@ typedef struct gen_opts {
     bool reasoning;           /* the prompt opened <think>: text is reasoning until </think> */
 } gen_opts;
 
-/* Called with each piece of visible text; returning non-zero stops
- * generation (finish "cancelled"). */
+/* Called with each piece of visible text.  Returns 0 to go on, > 0 to stop
+ * (finish "cancelled"), or a negative errno when it failed (out of memory
+ * collecting the text, say): gen_run then stops and returns that error. */
 typedef int (*gen_text_fn)(void *ud, const char *text, size_t n, bool reasoning);
 /* Called with each generated token id (before its text), may be NULL. */
 typedef void (*gen_token_fn)(void *ud, int32_t id);
@@ -42,7 +43,8 @@ void gen_opts_default(gen_opts *o);
 
 /* Appends prompt[0..n) to st (which may already hold a prefix) and
  * generates.  cancel (may be NULL) is polled between tokens.  Returns 0
- * (see res->finish) or -errno with a message (context full, I/O error). */
+ * (see res->finish) or -errno with a message (context full, I/O error,
+ * -ENOMEM, or the text callback's error). */
 int gen_run(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *prompt, size_t n,
             const gen_opts *o, gen_text_fn on_text, gen_token_fn on_token, void *ud,
             volatile sig_atomic_t *cancel, gen_result *res, char *err, size_t errlen);

@@ -649,16 +649,33 @@ static int open_part(gguf_file *g, uint32_t idx, const char *path, part_hdr *h, 
     pp->path = strdup(path);
     if (!pp->path)
         return -ENOMEM;
-    pp->fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+     * writer forever (and a character device may block too); the type is
+     * checked on the descriptor before any read, then blocking restored. */
+    pp->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (pp->fd < 0) {
         int e = errno;
         snprintf(err, errlen, "%s: cannot open: %s", path, strerror(e));
         return -e;
     }
     struct stat st;
-    if (fstat(pp->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
+    if (fstat(pp->fd, &st) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(e));
+        return -e;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: is %s, not a regular file (a model must be a GGUF file)", path,
+                 S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
+                 : S_ISCHR(st.st_mode) ? "a character device" : S_ISBLK(st.st_mode) ? "a block device"
+                 : S_ISSOCK(st.st_mode) ? "a socket" : "a special file");
         return -EINVAL;
+    }
+    int fl = fcntl(pp->fd, F_GETFL);
+    if (fl < 0 || fcntl(pp->fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s: cannot restore blocking reads: %s", path, strerror(e));
+        return -e;
     }
     pp->size = (uint64_t)st.st_size;
     pp->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;

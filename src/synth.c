@@ -39,6 +39,7 @@
 #include "gguf.h"
 #include "gguf_write.h"
 #include "quant.h"
+#include "recipe.h"
 
 void synth_opts_default(synth_opts *o)
 {
@@ -50,11 +51,7 @@ void synth_opts_default(synth_opts *o)
 
 int synth_profile_parse(const char *s)
 {
-    static const char *names[] = {"ud-iq1_s", "ud-iq1_m", "ud-iq2_xxs", "ud-q2_k_xl"};
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(s, names[i]))
-            return i;
-    return -1;
+    return recipe_parse(s);
 }
 
 static uint64_t mix64(uint64_t x)
@@ -316,26 +313,9 @@ int synth_write(const char *path, const synth_opts *o, char *first_part, char *e
         snprintf(err, errlen, "synth: bad profile %d or routing skew", o->profile);
         return -EINVAL;
     }
-    /* DEEPSEEK-FACTS 4.2: routed gate/up type, down type, and the wider
-     * down type used in k_first of R1's 58 MoE layers (scaled to n_moe). */
-    int t_gu = MS_TYPE_IQ1_S, t_down = MS_TYPE_IQ1_S, t_down_first = MS_TYPE_IQ2_XXS;
-    int t_sh_gu = MS_TYPE_Q5_K, k_first = 6;
-    uint32_t file_type = 24;
-    switch (o->profile) {
-    case SYNTH_UD_IQ1_M:
-        t_gu = MS_TYPE_IQ1_M, t_down = t_down_first = MS_TYPE_IQ2_XXS, k_first = 0, file_type = 31;
-        break;
-    case SYNTH_UD_IQ2_XXS:
-        t_gu = MS_TYPE_IQ2_XXS, t_down = MS_TYPE_Q2_K, t_down_first = MS_TYPE_Q3_K, k_first = 3;
-        file_type = 19;
-        break;
-    case SYNTH_UD_Q2_K_XL:
-        t_gu = MS_TYPE_Q2_K, t_down = MS_TYPE_Q2_K, t_down_first = MS_TYPE_Q3_K, k_first = 3;
-        t_sh_gu = MS_TYPE_Q4_K, file_type = 10;
-        break;
-    default: break;
-    }
-    const int n_first = (n_moe * k_first + 57) / 58;
+    /* DEEPSEEK-FACTS 4.2: the recipe's type for each weight (recipe.c,
+     * shared with quantize --recipe) */
+    const uint32_t file_type = recipe_file_type(o->profile);
 
     gguf_writer *w = gguf_writer_create();
     builder b = {w, NULL, 0, 0, o->seed, 0};
@@ -362,10 +342,9 @@ int synth_write(const char *path, const synth_opts *o, char *first_part, char *e
             n_vocab = (int)nt;
     }
 
-    static const char *pnames[] = {"UD-IQ1_S", "UD-IQ1_M", "UD-IQ2_XXS", "UD-Q2_K_XL"};
     char name[128];
     snprintf(name, sizeof name, "moestream synthetic %s %s (random weights: produces noise)",
-             tiny ? "tiny" : "R1-shaped", pnames[o->profile]);
+             tiny ? "tiny" : "R1-shaped", recipe_label(o->profile));
     /* DEEPSEEK-FACTS 2.1, in the order of the R1 files */
 #define KS(k, v) rc = rc ? rc : gguf_writer_set_str(w, k, v)
 #define KU(k, v) rc = rc ? rc : gguf_writer_set_u32(w, "deepseek2." k, (uint32_t)(v))
@@ -432,48 +411,49 @@ int synth_write(const char *path, const synth_opts *o, char *first_part, char *e
             snprintf(err, errlen, "synth: building metadata failed: %s", strerror(-rc));
         goto out;
     }
-    add(&b, "token_embd.weight", MS_TYPE_Q4_K, 2, n_embd, n_vocab, 1, FILL_RANDOM, 0, NULL);
+    add(&b, "token_embd.weight", recipe_tensor_type(o->profile, "token_embd.weight", n_dense, n_moe), 2, n_embd, n_vocab, 1, FILL_RANDOM, 0, NULL);
     add(&b, "output_norm.weight", MS_TYPE_F32, 1, n_embd, 1, 1, FILL_ONES, 0, NULL);
-    add(&b, "output.weight", MS_TYPE_Q6_K, 2, n_embd, n_vocab, 1, FILL_RANDOM, 0, NULL);
+    add(&b, "output.weight", recipe_tensor_type(o->profile, "output.weight", n_dense, n_moe), 2, n_embd, n_vocab, 1, FILL_RANDOM, 0, NULL);
     for (int il = 0; il < n_layer && !b.rc; il++) {
         char nm[96];
 #define T(s) (snprintf(nm, sizeof nm, "blk.%d." s, il), nm)
+#define W(s) (snprintf(nm, sizeof nm, "blk.%d." s, il), recipe_tensor_type(o->profile, nm, n_dense, n_moe))
         add(&b, T("attn_norm.weight"), MS_TYPE_F32, 1, n_embd, 1, 1, FILL_ONES, 0, NULL);
         add(&b, T("attn_q_a_norm.weight"), MS_TYPE_F32, 1, q_lora, 1, 1, FILL_ONES, 0, NULL);
         add(&b, T("attn_kv_a_norm.weight"), MS_TYPE_F32, 1, kv_lora, 1, 1, FILL_ONES, 0, NULL);
         add(&b, T("ffn_norm.weight"), MS_TYPE_F32, 1, n_embd, 1, 1, FILL_ONES, 0, NULL);
-        add(&b, T("attn_q_a.weight"), MS_TYPE_Q4_K, 2, n_embd, q_lora, 1, FILL_RANDOM, 0, NULL);
-        add(&b, T("attn_q_b.weight"), MS_TYPE_Q4_K, 2, q_lora, n_head * (nope + rope), 1,
+        add(&b, nm, W("attn_q_a.weight"), 2, n_embd, q_lora, 1, FILL_RANDOM, 0, NULL);
+        add(&b, nm, W("attn_q_b.weight"), 2, q_lora, n_head * (nope + rope), 1,
             FILL_RANDOM, 0, NULL);
-        add(&b, T("attn_kv_a_mqa.weight"), MS_TYPE_Q6_K, 2, n_embd, kv_lora + rope, 1,
+        add(&b, nm, W("attn_kv_a_mqa.weight"), 2, n_embd, kv_lora + rope, 1,
             FILL_RANDOM, 0, NULL);
-        add(&b, T("attn_kv_b.weight"), MS_TYPE_Q6_K, 2, kv_lora, n_head * (nope + v_head), 1,
+        add(&b, nm, W("attn_kv_b.weight"), 2, kv_lora, n_head * (nope + v_head), 1,
             FILL_RANDOM, 0, NULL);
-        add(&b, T("attn_output.weight"), MS_TYPE_Q4_K, 2, n_head * v_head, n_embd, 1,
+        add(&b, nm, W("attn_output.weight"), 2, n_head * v_head, n_embd, 1,
             FILL_RANDOM, 0, NULL);
         if (il < n_dense) {
-            add(&b, T("ffn_gate.weight"), MS_TYPE_Q4_K, 2, n_embd, n_ff, 1, FILL_RANDOM, 0, NULL);
-            add(&b, T("ffn_up.weight"), MS_TYPE_Q4_K, 2, n_embd, n_ff, 1, FILL_RANDOM, 0, NULL);
-            add(&b, T("ffn_down.weight"), MS_TYPE_Q6_K, 2, n_ff, n_embd, 1, FILL_RANDOM, 0, NULL);
+            add(&b, nm, W("ffn_gate.weight"), 2, n_embd, n_ff, 1, FILL_RANDOM, 0, NULL);
+            add(&b, nm, W("ffn_up.weight"), 2, n_embd, n_ff, 1, FILL_RANDOM, 0, NULL);
+            add(&b, nm, W("ffn_down.weight"), 2, n_ff, n_embd, 1, FILL_RANDOM, 0, NULL);
             continue;
         }
-        const int moe_idx = il - n_dense;
         float *lh = hot + (size_t)il * (size_t)n_expert;
         layer_hotness(lh, n_expert, mix64(o->seed ^ 0xC0FFEEull ^ (uint64_t)il));
         add(&b, T("ffn_gate_inp.weight"), MS_TYPE_F32, 2, n_embd, n_expert, 1, FILL_ROUTER,
             o->routing_skew, lh);
         add(&b, T("exp_probs_b.bias"), MS_TYPE_F32, 1, n_expert, 1, 1, FILL_BIAS, o->routing_skew,
             lh);
-        add(&b, T("ffn_gate_exps.weight"), t_gu, 3, n_embd, n_ff_exp, n_expert, FILL_RANDOM, 0,
+        add(&b, nm, W("ffn_gate_exps.weight"), 3, n_embd, n_ff_exp, n_expert, FILL_RANDOM, 0,
             NULL);
-        add(&b, T("ffn_up_exps.weight"), t_gu, 3, n_embd, n_ff_exp, n_expert, FILL_RANDOM, 0, NULL);
-        add(&b, T("ffn_down_exps.weight"), moe_idx < n_first ? t_down_first : t_down, 3, n_ff_exp,
+        add(&b, nm, W("ffn_up_exps.weight"), 3, n_embd, n_ff_exp, n_expert, FILL_RANDOM, 0, NULL);
+        add(&b, nm, W("ffn_down_exps.weight"), 3, n_ff_exp,
             n_embd, n_expert, FILL_RANDOM, 0, NULL);
-        add(&b, T("ffn_gate_shexp.weight"), t_sh_gu, 2, n_embd, n_ff_exp, 1, FILL_RANDOM, 0, NULL);
-        add(&b, T("ffn_up_shexp.weight"), t_sh_gu, 2, n_embd, n_ff_exp, 1, FILL_RANDOM, 0, NULL);
-        add(&b, T("ffn_down_shexp.weight"), MS_TYPE_Q6_K, 2, n_ff_exp, n_embd, 1, FILL_RANDOM, 0,
+        add(&b, nm, W("ffn_gate_shexp.weight"), 2, n_embd, n_ff_exp, 1, FILL_RANDOM, 0, NULL);
+        add(&b, nm, W("ffn_up_shexp.weight"), 2, n_embd, n_ff_exp, 1, FILL_RANDOM, 0, NULL);
+        add(&b, nm, W("ffn_down_shexp.weight"), 2, n_ff_exp, n_embd, 1, FILL_RANDOM, 0,
             NULL);
 #undef T
+#undef W
     }
     if (b.rc) {
         rc = b.rc;

@@ -18,20 +18,31 @@ mkdir -p "$OUT"
 # auto-vectorize the scalar reference into SDOT, which -cpu cortex-a53 lacks.
 CF="-std=c11 -O2 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror -ffp-contract=off -D_GNU_SOURCE -DKERN_HAVE_NEON=1 -Isimd"
 set -e
+rm -f "$OUT"/*.o
 $CC $CF -march=armv8.2-a+dotprod -c -o "$OUT/kern_neon.o" simd/kern_neon.c
-for f in simd/quant_ref.c simd/quant_grids.c simd/kern_dispatch.c tests/neon/neon_main.c; do
+# Every portable simd/ file (the x86 ISA files are the *_avx* ones): the
+# traits table, the scalar reference and table, the grids, dispatch, repack.
+SIMD_OBJ=""
+for f in $(ls simd/*.c | grep -v -e '_avx' -e '_neon\.c$'); do
+  $CC $CF -march=armv8-a -c -o "$OUT/$(basename "$f" .c).o" "$f"
+  SIMD_OBJ="$SIMD_OBJ $OUT/$(basename "$f" .c).o"
+done
+for f in tests/neon/neon_main.c tests/neon/neon_repack.c; do
   $CC $CF -march=armv8-a -c -o "$OUT/$(basename "$f" .c).o" "$f"
 done
-$CC -static -o "$OUT/neon_main" "$OUT"/kern_neon.o "$OUT"/quant_ref.o "$OUT"/quant_grids.o \
-  "$OUT"/kern_dispatch.o "$OUT"/neon_main.o -lpthread -lm
+$CC -static -o "$OUT/neon_main" "$OUT"/kern_neon.o $SIMD_OBJ "$OUT"/neon_main.o -lpthread -lm
+# repacked tensors (simd/repack.c) on the NEON table
+$CC -static -o "$OUT/neon_repack" "$OUT"/kern_neon.o $SIMD_OBJ "$OUT"/neon_repack.o -lpthread -lm
 set +e
 rc=0
 for cpu in max cortex-a53; do
   echo "== qemu-aarch64 -cpu $cpu"
-  "$QEMU" -cpu "$cpu" "$OUT/neon_main" > "$OUT/log-$cpu" 2>&1; r=$?
-  grep -v '^ok ' "$OUT/log-$cpu"
-  grep -c '^ok ' "$OUT/log-$cpu" | sed 's/^/ok lines: /'
-  [ $r -eq 0 ] || { echo "FAIL: -cpu $cpu exited $r"; rc=1; }
+  for prog in neon_main neon_repack; do
+    "$QEMU" -cpu "$cpu" "$OUT/$prog" > "$OUT/log-$prog-$cpu" 2>&1; r=$?
+    grep -v '^ok ' "$OUT/log-$prog-$cpu"
+    grep -c '^ok ' "$OUT/log-$prog-$cpu" | sed "s/^/$prog ok lines: /"
+    [ $r -eq 0 ] || { echo "FAIL: $prog -cpu $cpu exited $r"; rc=1; }
+  done
 done
-echo "MEASURE neon: kernels equal scalar under qemu with and without dotprod (rc=$rc)"
+echo "MEASURE neon: kernels and repacked IQ1_S/IQ1_M equal scalar under qemu with and without dotprod (rc=$rc)"
 exit $rc

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cache_policy.h"
+#include "engine.h"
 #include "forward.h"
 #include "model.h"
 #include "pager.h"
@@ -122,6 +123,17 @@ static int run(const model *m, pager *pg, float *logits, int32_t *greedy, char *
     return rc;
 }
 
+/* A pager over m's experts, through the layout the engine builds. */
+static int make_pager(pager **pg, const model *m, const pager_opts *po, char *err, size_t errlen)
+{
+    pager_layout lo;
+    if (engine_pager_layout(m, &lo))
+        return -ENOMEM;
+    int rc = pager_create(pg, &lo, po, err, errlen);
+    engine_pager_layout_free(&lo);
+    return rc;
+}
+
 static model *load_path(const char *path, bool experts)
 {
     char err[512];
@@ -152,7 +164,7 @@ static void check_model(const char *name, int policy)
     assert_int_equal(run(res, NULL, a, ga, err, sizeof err), 0);
     pager_opts po = {4, policy, false};
     pager *pg = NULL;
-    if (pager_create(&pg, paged, &po, err, sizeof err))
+    if (make_pager(&pg, paged, &po, err, sizeof err))
         fail_msg("%s", err);
     if (run(paged, pg, b, gb, err, sizeof err))
         fail_msg("%s", err);
@@ -223,7 +235,7 @@ static void test_injected_eio(void **state)
     setenv("MOESTREAM_FAULT", "eio:5", 1);
     pager_opts po = {4, CPOL_LRU, false};
     pager *pg = NULL;
-    assert_int_equal(pager_create(&pg, paged, &po, err, sizeof err), 0);
+    assert_int_equal(make_pager(&pg, paged, &po, err, sizeof err), 0);
     unsetenv("MOESTREAM_FAULT");
     const size_t V = paged->hp.n_vocab;
     float *b = malloc(NP * V * 4);
@@ -254,7 +266,7 @@ static void paged_equal(const char *name, const char *fault, bool no_uring, page
         setenv("MOESTREAM_NO_URING", "1", 1);
     pager_opts po = {4, CPOL_LRU, false};
     pager *pg = NULL;
-    int rc = pager_create(&pg, paged, &po, err, sizeof err);
+    int rc = make_pager(&pg, paged, &po, err, sizeof err);
     unsetenv("MOESTREAM_FAULT");
     unsetenv("MOESTREAM_NO_URING");
     if (rc)
@@ -305,7 +317,7 @@ static void test_injected_eio_no_logits(void **state)
     setenv("MOESTREAM_FAULT", "eio:1", 1);
     pager_opts po = {4, CPOL_LRU, false};
     pager *pg = NULL;
-    assert_int_equal(pager_create(&pg, paged, &po, err, sizeof err), 0);
+    assert_int_equal(make_pager(&pg, paged, &po, err, sizeof err), 0);
     unsetenv("MOESTREAM_FAULT");
     const size_t V = paged->hp.n_vocab;
     fwd_opts fo;
@@ -353,7 +365,7 @@ static void test_injected_eio_once_recovers(void **state)
     setenv("MOESTREAM_FAULT", "eio:1:1", 1);
     pager_opts po = {4, CPOL_LFU, false};
     pager *pg = NULL;
-    assert_int_equal(pager_create(&pg, paged, &po, err, sizeof err), 0);
+    assert_int_equal(make_pager(&pg, paged, &po, err, sizeof err), 0);
     unsetenv("MOESTREAM_FAULT");
     assert_int_equal(run(paged, pg, b, gb, err, sizeof err), -EIO);
     printf("MEASURE injected one EIO: %s\n", err);
@@ -396,7 +408,7 @@ static void test_truncated_file_named(void **state)
     model *paged = load_path(path, false);
     pager_opts po = {4, CPOL_LRU, false};
     pager *pg = NULL;
-    assert_int_equal(pager_create(&pg, paged, &po, err, sizeof err), 0);
+    assert_int_equal(make_pager(&pg, paged, &po, err, sizeof err), 0);
     assert_int_equal(truncate(path, (off_t)(size / 3)), 0);
     const size_t V = paged->hp.n_vocab;
     float *b = malloc(NP * V * 4);
@@ -603,6 +615,286 @@ static void test_replay_cli(void **state)
     assert_true(h[1][3] > 50);
 }
 
+/* ---- the pager alone: fake experts in a temp file, no model ---- */
+
+/* Layer 0 has no experts (a dense layer), layers 1 and 2 have FX each.
+ * Matrix lengths are not page multiples and extents start 32-byte aligned
+ * (as GGUF slices do), so every read needs the aligned superset. */
+enum { FL = 3, FX = 6 };
+static const uint64_t flen[3] = {5000, 5000, 7000};
+
+typedef struct fake {
+    char path[1024];
+    const char *paths[1];
+    pager_extent ext[FL * FX * 3];
+    pager_layout lo;
+} fake;
+
+static uint8_t fake_byte(int il, int e, int k, uint64_t i)
+{
+    uint64_t h = ((uint64_t)il * 1000003u + (uint64_t)e * 7919u + (uint64_t)k * 131u + i) * 0x9E3779B97F4A7C15ull;
+    return (uint8_t)(h >> 56);
+}
+
+static void fake_make(fake *f)
+{
+    memset(f, 0, sizeof *f);
+    const char *tmp = getenv("MOESTREAM_TMP");
+    snprintf(f->path, sizeof f->path, "%s/test_pager_fake_%d.bin", tmp && *tmp ? tmp : "/tmp", (int)getpid());
+    FILE *out = fopen(f->path, "wb");
+    assert_non_null(out);
+    uint64_t pos = 96; /* a header, then the experts, each matrix 32-byte aligned */
+    for (int il = 1; il < FL; il++)
+        for (int e = 0; e < FX; e++)
+            for (int k = 0; k < 3; k++) {
+                pos = (pos + 31) & ~(uint64_t)31;
+                f->ext[(il * FX + e) * 3 + k] = (pager_extent){0, pos, flen[k]};
+                pos += flen[k];
+            }
+    for (uint64_t i = 0; i < pos; i++)
+        fputc(0xEE, out); /* filler: never an expert byte at its place */
+    for (int il = 1; il < FL; il++)
+        for (int e = 0; e < FX; e++)
+            for (int k = 0; k < 3; k++) {
+                const pager_extent *x = &f->ext[(il * FX + e) * 3 + k];
+                assert_int_equal(fseek(out, (long)x->off, SEEK_SET), 0);
+                for (uint64_t i = 0; i < x->len; i++)
+                    fputc(fake_byte(il, e, k, i), out);
+            }
+    assert_int_equal(fclose(out), 0);
+    f->paths[0] = f->path;
+    f->lo = (pager_layout){FL, FX, 1, f->paths, f->ext};
+}
+
+static pager *fake_pager(fake *f, int slots, int policy, const char *fault)
+{
+    char err[512] = "";
+    pager_opts po = {slots, policy, false};
+    pager *pg = NULL;
+    if (fault)
+        setenv("MOESTREAM_FAULT", fault, 1);
+    int rc = pager_create(&pg, &f->lo, &po, err, sizeof err);
+    unsetenv("MOESTREAM_FAULT");
+    if (rc)
+        fail_msg("pager_create: %s", err);
+    return pg;
+}
+
+/* Whether the pointers of expert i of the last acquire hold (il, e)'s bytes. */
+static void check_bytes(int il, int e, const uint8_t *g, const uint8_t *u, const uint8_t *d)
+{
+    const uint8_t *m[3] = {g, u, d};
+    for (int k = 0; k < 3; k++)
+        for (uint64_t i = 0; i < flen[k]; i++)
+            if (m[k][i] != fake_byte(il, e, k, i))
+                fail_msg("layer %d expert %d matrix %d byte %llu: got %u want %u", il, e, k,
+                         (unsigned long long)i, m[k][i], fake_byte(il, e, k, i));
+}
+
+/* acquire + wait for every expert + byte check; the set stays pinned until
+ * the caller releases.  Returns the first error (message in err). */
+static int fake_take(pager *pg, int il, int n, const int32_t *ids, char *err, size_t errlen)
+{
+    const expert_src *src = pager_src(pg);
+    const uint8_t *g[16], *u[16], *d[16];
+    err[0] = 0;
+    int rc = src->acquire(src->ud, il, n, ids, g, u, d, err, errlen);
+    for (int i = 0; i < n && !rc; i++)
+        rc = src->wait(src->ud, il, i, true, err, errlen);
+    for (int i = 0; i < n && !rc; i++)
+        check_bytes(il, ids[i], g[i], u[i], d[i]);
+    return rc;
+}
+
+/* One acquire..release; returns the misses it caused. */
+static uint64_t fake_step(pager *pg, int il, int n, const int32_t *ids)
+{
+    char err[512];
+    pager_stats a, b;
+    pager_get_stats(pg, &a);
+    if (fake_take(pg, il, n, ids, err, sizeof err))
+        fail_msg("layer %d: %s", il, err);
+    pager_src(pg)->release(pager_src(pg)->ud, il);
+    pager_get_stats(pg, &b);
+    assert_true(b.hits + b.misses == a.hits + a.misses + (uint64_t)n);
+    return b.misses - a.misses;
+}
+
+static uint64_t one(pager *pg, int il, int32_t e) { return fake_step(pg, il, 1, &e); }
+
+/* LRU through a 3-slot pool: the expert used longest ago goes first, a hit
+ * refreshes; bytes read = misses x the three matrices' aligned supersets. */
+static void test_unit_eviction_order(void **state)
+{
+    (void)state;
+    fake f;
+    fake_make(&f);
+    pager *pg = fake_pager(&f, 3, CPOL_LRU, NULL);
+    assert_int_equal(one(pg, 1, 0) + one(pg, 1, 1) + one(pg, 1, 2), 3); /* cold: {0 1 2} */
+    assert_int_equal(one(pg, 1, 0), 0);  /* hit; LRU order now 1 2 0 */
+    assert_int_equal(one(pg, 1, 3), 1);  /* evicts 1 */
+    assert_int_equal(one(pg, 1, 2), 0);
+    assert_int_equal(one(pg, 1, 0), 0);
+    assert_int_equal(one(pg, 1, 3), 0);
+    assert_int_equal(one(pg, 1, 1), 1);  /* 1 was the victim; now evicts 2 */
+    assert_int_equal(one(pg, 1, 0), 0);
+    assert_int_equal(one(pg, 1, 2), 1);
+    /* keys are (layer, expert): the same id in layer 2 is another expert */
+    assert_int_equal(one(pg, 2, 0), 1);
+    pager_stats s;
+    pager_get_stats(pg, &s);
+    assert_true(s.misses == 7 && s.hits == 5);
+    assert_int_equal(s.used_slots, 3);
+    assert_true(s.read_bytes_needed == 7 * (flen[0] + flen[1] + flen[2]));
+    assert_true(s.bytes_read >= s.read_bytes_needed);
+    assert_true(s.bytes_read <= s.read_bytes_needed + 7 * 3 * 2 * 4096);
+    char err[512];
+    int32_t bad = FX;
+    assert_int_equal(fake_take(pg, 1, 1, &bad, err, sizeof err), -EINVAL); /* no such expert */
+    pager_src(pg)->release(pager_src(pg)->ud, 1);
+    bad = 0;
+    assert_int_equal(fake_take(pg, 0, 1, &bad, err, sizeof err), -EINVAL); /* dense layer */
+    pager_src(pg)->release(pager_src(pg)->ud, 0);
+    printf("MEASURE unit eviction: %s, %llu bytes read for %llu needed\n", s.path,
+           (unsigned long long)s.bytes_read, (unsigned long long)s.read_bytes_needed);
+    pager_destroy(pg);
+    unlink(f.path);
+}
+
+/* Experts of the current acquire stay put: the misses of an acquire never
+ * take the slots of its hits, a read-ahead never takes a pinned slot, and
+ * a layer wanting more experts than the pool holds is an error. */
+static void test_unit_pinning(void **state)
+{
+    (void)state;
+    fake f;
+    fake_make(&f);
+    pager *pg = fake_pager(&f, 3, CPOL_LRU, NULL);
+    const expert_src *src = pager_src(pg);
+    char err[512];
+    int32_t a[3] = {0, 1, 2}, b[3] = {3, 4, 0};
+    assert_int_equal(fake_step(pg, 1, 3, a), 3);
+    /* 0 is the oldest, but it is a hit of this acquire: 3 and 4 must take 1 and 2 */
+    assert_int_equal(fake_take(pg, 1, 3, b, err, sizeof err), 0);
+    /* while all three are pinned, a read-ahead finds no slot and does nothing */
+    int32_t guess[2] = {5, 1};
+    src->prefetch(src->ud, 2, 2, guess);
+    pager_stats s;
+    pager_get_stats(pg, &s);
+    assert_true(s.prefetched == 0);
+    src->release(src->ud, 1);
+    assert_int_equal(fake_step(pg, 1, 3, b), 0); /* all still there, bytes intact */
+    int32_t four[4] = {0, 1, 2, 3};
+    const uint8_t *g[4], *u[4], *d[4];
+    assert_int_equal(src->acquire(src->ud, 1, 4, four, g, u, d, err, sizeof err), -ENOMEM);
+    assert_non_null(strstr(err, "pool holds 3"));
+    src->release(src->ud, 1);
+    pager_destroy(pg);
+    unlink(f.path);
+}
+
+/* Every submission transfers only half: the rest is asked for again and
+ * the bytes are the same. */
+static void test_unit_short_reads(void **state)
+{
+    (void)state;
+    fake f;
+    fake_make(&f);
+    pager *pg = fake_pager(&f, 4, CPOL_LFU, "short:1");
+    for (int t = 0; t < 3; t++)
+        for (int il = 1; il < FL; il++) {
+            int32_t ids[2] = {(t * 2 + il) % FX, (t * 3 + 1) % FX};
+            fake_step(pg, il, ids[0] == ids[1] ? 1 : 2, ids);
+        }
+    pager_stats s;
+    pager_get_stats(pg, &s);
+    printf("MEASURE unit short reads: %llu misses, %llu reads continued\n", (unsigned long long)s.misses,
+           (unsigned long long)s.resubmits);
+    assert_true(s.resubmits >= 3 * s.misses); /* each of the three reads at least once */
+    assert_true(s.errors == 0);
+    pager_destroy(pg);
+    unlink(f.path);
+}
+
+/* The second read fails once: that request fails naming file and offset,
+ * the slot is thrown away on release, the same expert is read again on the
+ * next request and is intact. */
+static void test_unit_eio(void **state)
+{
+    (void)state;
+    fake f;
+    fake_make(&f);
+    pager *pg = fake_pager(&f, 3, CPOL_LRU, "eio:2:1");
+    const expert_src *src = pager_src(pg);
+    char err[512];
+    int32_t e = 4;
+    assert_int_equal(fake_take(pg, 2, 1, &e, err, sizeof err), -EIO);
+    printf("MEASURE unit EIO: %s\n", err);
+    assert_non_null(strstr(err, f.path));
+    assert_non_null(strstr(err, "offset"));
+    src->release(src->ud, 2);
+    pager_stats s;
+    pager_get_stats(pg, &s);
+    assert_int_equal(s.used_slots, 0); /* nothing half-read is kept */
+    assert_int_equal(one(pg, 2, 4), 1);
+    assert_int_equal(one(pg, 2, 4), 0);
+    pager_get_stats(pg, &s);
+    assert_true(s.errors == 1);
+    pager_destroy(pg);
+    unlink(f.path);
+}
+
+/* Read-ahead that the next layer uses: hits, counted as used. */
+static void test_unit_prefetch_use(void **state)
+{
+    (void)state;
+    fake f;
+    fake_make(&f);
+    pager *pg = fake_pager(&f, 4, CPOL_LFU, NULL);
+    const expert_src *src = pager_src(pg);
+    int32_t guess[2] = {1, 3}, want[3] = {1, 3, 5};
+    src->prefetch(src->ud, 2, 2, guess);
+    assert_int_equal(fake_step(pg, 2, 3, want), 1);
+    pager_stats s;
+    pager_get_stats(pg, &s);
+    assert_true(s.prefetched == 2 && s.prefetch_used == 2);
+    assert_true(s.hits == 2 && s.misses == 1);
+    /* a read-ahead that fails is read again when asked for, wherever its
+     * read stood at that moment; the request succeeds */
+    pager_destroy(pg);
+    pg = fake_pager(&f, 4, CPOL_LFU, "eio:1:1");
+    src = pager_src(pg);
+    src->prefetch(src->ud, 1, 1, guess);
+    fake_step(pg, 1, 1, guess); /* fails the test on an error or wrong bytes */
+    assert_int_equal(fake_step(pg, 1, 1, guess), 0);
+    pager_get_stats(pg, &s);
+    assert_true(s.errors == 1);
+    pager_destroy(pg);
+    unlink(f.path);
+}
+
+/* Read-ahead that is never used: its slots are taken back by later misses
+ * (after their reads land), nothing is lost, and destroying a pager with
+ * reads ahead still in flight is clean. */
+static void test_unit_prefetch_drop(void **state)
+{
+    (void)state;
+    fake f;
+    fake_make(&f);
+    pager *pg = fake_pager(&f, 3, CPOL_LRU, NULL);
+    const expert_src *src = pager_src(pg);
+    int32_t guess[3] = {3, 4, 5}, want[3] = {0, 1, 2};
+    src->prefetch(src->ud, 1, 3, guess);
+    assert_int_equal(fake_step(pg, 1, 3, want), 3);
+    assert_int_equal(one(pg, 1, 4), 1); /* the guess was dropped */
+    pager_stats s;
+    pager_get_stats(pg, &s);
+    assert_true(s.prefetched == 3 && s.prefetch_used == 0);
+    src->prefetch(src->ud, 2, 3, guess);
+    pager_destroy(pg); /* with those reads possibly in flight */
+    unlink(f.path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -619,6 +911,12 @@ int main(void)
         cmocka_unit_test(test_uring_engine),
         cmocka_unit_test(test_replay_policies),
         cmocka_unit_test(test_replay_cli),
+        cmocka_unit_test(test_unit_eviction_order),
+        cmocka_unit_test(test_unit_pinning),
+        cmocka_unit_test(test_unit_short_reads),
+        cmocka_unit_test(test_unit_eio),
+        cmocka_unit_test(test_unit_prefetch_use),
+        cmocka_unit_test(test_unit_prefetch_drop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,10 @@
 /* test_quant.c - the scalar reference (simd/quant_ref.c) and the scalar
  * kernel table (simd/kern_dispatch.c).
  *
+ * - the traits table agrees with the block structs (sizeof, block length),
+ *   with the golden dequant index (id, name, vector length) and with the
+ *   tensor layout of the reference-written golden models (each tensor's
+ *   bytes by the table = the gap to the next tensor);
  * - golden dequantization: for every entry of ../shared/golden/dequant/
  *   index.json (first rows of one tensor per type, dequantized by two
  *   independent references that agree bit for bit), our dequantization of the
@@ -148,6 +152,178 @@ static void test_type_table(void **state)
     float f[32];
     uint8_t raw[64] = {0};
     assert_int_equal(quant_dequantize_row(4, raw, f, 32), -ENOTSUP);
+}
+
+/* ---- the traits table against the block structs and the golden files ---- */
+
+/* Each type's block struct (quant_blocks.h), written out independently of
+ * the table's rows so a row naming the wrong struct of the same size class
+ * is caught by the golden checks below; a type added to the table without a
+ * line here fails. */
+static const struct {
+    int type;
+    size_t size;
+    int blck;
+} BLOCKS[] = {
+    {MS_TYPE_F32, sizeof(float), 1},
+    {MS_TYPE_F16, sizeof(uint16_t), 1},
+    {MS_TYPE_BF16, sizeof(uint16_t), 1},
+    {MS_TYPE_Q4_0, sizeof(block_q4_0), QK4_0},
+    {MS_TYPE_Q4_1, sizeof(block_q4_1), QK4_1},
+    {MS_TYPE_Q5_0, sizeof(block_q5_0), QK5_0},
+    {MS_TYPE_Q5_1, sizeof(block_q5_1), QK5_1},
+    {MS_TYPE_Q8_0, sizeof(block_q8_0), QK8_0},
+    {MS_TYPE_Q8_1, sizeof(block_q8_1), QK8_1},
+    {MS_TYPE_Q2_K, sizeof(block_q2_K), QK_K},
+    {MS_TYPE_Q3_K, sizeof(block_q3_K), QK_K},
+    {MS_TYPE_Q4_K, sizeof(block_q4_K), QK_K},
+    {MS_TYPE_Q5_K, sizeof(block_q5_K), QK_K},
+    {MS_TYPE_Q6_K, sizeof(block_q6_K), QK_K},
+    {MS_TYPE_Q8_K, sizeof(block_q8_K), QK_K},
+    {MS_TYPE_IQ2_XXS, sizeof(block_iq2_xxs), QK_K},
+    {MS_TYPE_IQ2_XS, sizeof(block_iq2_xs), QK_K},
+    {MS_TYPE_IQ2_S, sizeof(block_iq2_s), QK_K},
+    {MS_TYPE_IQ3_XXS, sizeof(block_iq3_xxs), QK_K},
+    {MS_TYPE_IQ3_S, sizeof(block_iq3_s), QK_K},
+    {MS_TYPE_IQ1_S, sizeof(block_iq1_s), QK_K},
+    {MS_TYPE_IQ1_M, sizeof(block_iq1_m), QK_K},
+    {MS_TYPE_IQ4_NL, sizeof(block_iq4_nl), QK4_NL},
+    {MS_TYPE_IQ4_XS, sizeof(block_iq4_xs), QK_K},
+};
+
+/* File types the golden data does not hold (neither a dequant vector nor a
+ * tensor in a golden model); their geometry rests on the struct checks
+ * alone.  Q8_1/Q8_K are activation-only and never in a file. */
+static const int NO_GOLDEN[] = {MS_TYPE_Q4_1, MS_TYPE_Q5_0, MS_TYPE_Q5_1};
+
+/* Checks every tensor of a GGUF written by the reference against the table:
+ * consecutive tensors' data offsets are its byte size (blocks times
+ * type_size) rounded up to the alignment, and the last one ends at the file
+ * end within the alignment.  Counts the tensors checked per type. */
+static void check_layout(const char *path, int counted[MS_TYPE_COUNT])
+{
+    char err[512];
+    gguf_file *g = NULL;
+    if (gguf_open(&g, path, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(g->n_parts, 1);
+    const uint64_t al = g->alignment, size = g->parts[0].size;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const gguf_tensor *t = &g->tensors[i];
+        /* the next tensor in the file: the least offset above this one */
+        uint64_t next = size;
+        bool last = true;
+        for (uint64_t j = 0; j < g->n_tensors; j++)
+            if (g->tensors[j].offset > t->offset && g->tensors[j].offset <= next) {
+                next = g->tensors[j].offset;
+                last = false;
+            }
+        const quant_type_info *ti = quant_info((int)t->type);
+        assert_non_null(ti);
+        uint64_t nel = 1;
+        for (int d = 0; d < 4; d++)
+            nel *= (uint64_t)t->ne[d];
+        const uint64_t bytes = nel / (uint64_t)ti->blck * (uint64_t)ti->type_size;
+        const uint64_t padded = (bytes + al - 1) / al * al;
+        const bool ok = last ? next - t->offset >= bytes && next - t->offset <= padded
+                             : next - t->offset == padded;
+        if (!ok)
+            fail_msg("%s: tensor %s (%s, %llu elements): %llu bytes by the table, the file gives "
+                     "it %llu", path, t->name, ti->name, (unsigned long long)nel,
+                     (unsigned long long)bytes, (unsigned long long)(next - t->offset));
+        counted[t->type]++;
+    }
+    gguf_close(g);
+}
+
+static void test_traits_agree(void **state)
+{
+    (void)state;
+    /* table <-> block structs */
+    int listed = 0;
+    for (int type = 0; type < MS_TYPE_COUNT; type++) {
+        const quant_type_info *ti = quant_info(type);
+        if (!ti)
+            continue;
+        size_t k = 0;
+        while (k < sizeof BLOCKS / sizeof BLOCKS[0] && BLOCKS[k].type != type)
+            k++;
+        if (k == sizeof BLOCKS / sizeof BLOCKS[0])
+            fail_msg("type %s (%d) is in the traits table but has no block struct here", ti->name, type);
+        listed++;
+        if ((size_t)ti->type_size != BLOCKS[k].size || ti->blck != BLOCKS[k].blck)
+            fail_msg("%s: table says %d elements in %d bytes, the block struct %d in %zu", ti->name,
+                     ti->blck, ti->type_size, BLOCKS[k].blck, BLOCKS[k].size);
+        /* a row that splits into weight blocks splits into activation blocks */
+        const quant_type_info *at = quant_info(ti->act_type);
+        assert_non_null(at);
+        assert_int_equal(at->blck, ti->blck);
+    }
+    assert_int_equal(listed, (int)(sizeof BLOCKS / sizeof BLOCKS[0]));
+
+    /* table <-> golden dequant vectors and the reference-written models */
+    int counted[MS_TYPE_COUNT] = {0}, dequant[MS_TYPE_COUNT] = {0};
+    char path[1024];
+    snprintf(path, sizeof path, "%s/dequant/index.json", golden_dir());
+    json_error_t je;
+    json_t *idx = json_load_file(path, 0, &je);
+    if (!idx)
+        fail_msg("cannot read %s: %s (set MOESTREAM_GOLDEN)", path, je.text);
+    const char *models[16];
+    size_t n_models = 0;
+    for (size_t k = 0; k < json_array_size(idx); k++) {
+        json_t *e = json_array_get(idx, k);
+        const char *tname = json_string_value(json_object_get(e, "type"));
+        const char *model = json_string_value(json_object_get(e, "model"));
+        const char *file = json_string_value(json_object_get(e, "file"));
+        const int type = (int)json_integer_value(json_object_get(e, "ggml_type_id"));
+        const int64_t values = json_integer_value(json_object_get(e, "values"));
+        const int64_t row_len = json_integer_value(json_object_get(e, "row_length"));
+        assert_true(tname && model && file);
+        const quant_type_info *ti = quant_info(type);
+        if (!ti || strcmp(ti->name, tname) || !ti->in_files)
+            fail_msg("golden type %s is id %d; the table has %s there", tname, type, ti ? ti->name : "nothing");
+        assert_int_equal(row_len % ti->blck, 0);
+        snprintf(path, sizeof path, "%s/dequant/%s", golden_dir(), file);
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            fail_msg("cannot open %s", path);
+        assert_int_equal(fseek(f, 0, SEEK_END), 0);
+        assert_int_equal(ftell(f), values * 4);
+        fclose(f);
+        dequant[type]++;
+        size_t m = 0;
+        while (m < n_models && strcmp(models[m], model))
+            m++;
+        if (m == n_models) {
+            assert_true(n_models < sizeof models / sizeof models[0]);
+            models[n_models++] = model;
+        }
+    }
+    for (size_t m = 0; m < n_models; m++) {
+        snprintf(path, sizeof path, "%s/models/%s", golden_dir(), models[m]);
+        check_layout(path, counted);
+    }
+    snprintf(path, sizeof path, "%s/models/tiny-f32-legacy.gguf", golden_dir());
+    check_layout(path, counted);
+    json_decref(idx);
+
+    /* every file type is covered by golden data or named as not */
+    for (int type = 0; type < MS_TYPE_COUNT; type++) {
+        const quant_type_info *ti = quant_info(type);
+        if (!ti || !ti->in_files)
+            continue;
+        bool exempt = false;
+        for (size_t k = 0; k < sizeof NO_GOLDEN / sizeof NO_GOLDEN[0]; k++)
+            exempt |= NO_GOLDEN[k] == type;
+        printf("MEASURE traits %-8s %3d B / %3d: %d golden dequant vector(s), %d golden tensor layout(s)%s\n",
+               ti->name, ti->type_size, ti->blck, dequant[type], counted[type],
+               exempt ? " (no golden data: struct checks only)" : "");
+        if (exempt)
+            assert_true(dequant[type] == 0 && counted[type] == 0); /* else take it off NO_GOLDEN */
+        else if (counted[type] == 0)
+            fail_msg("%s: no tensor of this type in the golden models checks its size", ti->name);
+    }
 }
 
 /* ---- golden dequantization ---- */
@@ -786,6 +962,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_type_table),
+        cmocka_unit_test(test_traits_agree),
         cmocka_unit_test(test_golden_dequant),
         cmocka_unit_test(test_q8_K_known),
         cmocka_unit_test(test_q8_K_roundtrip),

@@ -24,6 +24,7 @@
 #include "cmd.h"
 #include "engine.h"
 #include "generate.h"
+#include "strbuf.h"
 
 static volatile sig_atomic_t stop_gen;
 static volatile sig_atomic_t generating;
@@ -46,16 +47,25 @@ typedef struct conv {
     size_t n, cap;
 } conv;
 
-static void conv_add(conv *c, const char *role, const char *text)
+/* 0, or -ENOMEM with the conversation unchanged. */
+static int conv_add(conv *c, const char *role, const char *text)
 {
     if (c->n == c->cap) {
-        c->cap = c->cap ? c->cap * 2 : 16;
-        c->m = realloc(c->m, c->cap * sizeof *c->m);
-        c->owned = realloc(c->owned, c->cap * sizeof *c->owned);
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        chat_msg *m = realloc(c->m, cap * sizeof *m);
+        if (m)
+            c->m = m;
+        char **o = m ? realloc(c->owned, cap * sizeof *o) : NULL;
+        if (!o)
+            return -ENOMEM;
+        c->owned = o;
+        c->cap = cap;
     }
-    c->owned[c->n] = strdup(text);
+    if (!(c->owned[c->n] = strdup(text)))
+        return -ENOMEM;
     c->m[c->n] = (chat_msg){role, c->owned[c->n]};
     c->n++;
+    return 0;
 }
 
 static void conv_pop(conv *c)
@@ -81,22 +91,10 @@ static void conv_clear(conv *c, bool keep_system)
 }
 
 typedef struct reply {
-    char *buf;
-    size_t n, cap;
+    strbuf text;
     bool tty, dim;
     bool think; /* stored text is inside <think> */
 } reply;
-
-static void store(reply *r, const char *t, size_t n)
-{
-    if (r->n + n + 1 > r->cap) {
-        r->cap = (r->n + n + 1) * 2;
-        r->buf = realloc(r->buf, r->cap);
-    }
-    memcpy(r->buf + r->n, t, n);
-    r->n += n;
-    r->buf[r->n] = 0;
-}
 
 static void on_token(void *ud, int32_t id)
 {
@@ -115,15 +113,15 @@ static int on_text(void *ud, const char *t, size_t n, bool reasoning)
     fflush(stdout);
     /* the stored answer keeps its reasoning delimited, so the template can
      * drop it from later turns */
+    int rc = 0;
     if (reasoning && !r->think) {
-        store(r, "<think>\n", 8);
+        rc = strbuf_append(&r->text, "<think>\n", 8);
         r->think = true;
     } else if (!reasoning && r->think) {
-        store(r, "</think>", 8);
+        rc = strbuf_append(&r->text, "</think>", 8);
         r->think = false;
     }
-    store(r, t, n);
-    return 0;
+    return rc ? rc : strbuf_append(&r->text, t, n);
 }
 
 static int save_conv(const conv *c, const char *path)
@@ -157,7 +155,11 @@ static int load_conv(conv *c, const char *path, char *err, size_t errlen)
             json_decref(a);
             return -EINVAL;
         }
-        conv_add(c, !strcmp(role, "system") ? "system" : !strcmp(role, "user") ? "user" : "assistant", content);
+        if (conv_add(c, !strcmp(role, "system") ? "system" : !strcmp(role, "user") ? "user" : "assistant", content)) {
+            snprintf(err, errlen, "%s: out of memory at message %zu", path, i);
+            json_decref(a);
+            return -ENOMEM;
+        }
     }
     json_decref(a);
     return 0;
@@ -232,17 +234,19 @@ int cmd_chat(int argc, char **argv)
         read_history(hist);
     }
     conv cv = {0};
-    if (system)
-        conv_add(&cv, "system", system);
+    if (system && conv_add(&cv, "system", system)) {
+        fprintf(stderr, "moestream chat: out of memory\n");
+        return 1;
+    }
     int32_t *in_cache = NULL; /* ids the state holds */
     size_t n_cache = 0;
     double tok_s = 0;
     int status = 0;
-    char *acc = NULL;
+    strbuf acc = STRBUF_INIT; /* a line continued with '\\' */
     for (;;) {
         char *line = NULL;
         if (tty) {
-            line = readline(acc ? "... " : "> ");
+            line = readline(acc.s ? "... " : "> ");
         } else {
             size_t cap = 0;
             if (getline(&line, &cap, stdin) < 0) {
@@ -257,19 +261,20 @@ int cmd_chat(int argc, char **argv)
         size_t ll = strlen(line);
         if (tty && ll && line[ll - 1] == '\\') { /* continued line */
             line[ll - 1] = '\n';
-            size_t al = acc ? strlen(acc) : 0;
-            acc = realloc(acc, al + ll + 1);
-            memcpy(acc + al, line, ll + 1);
+            if (strbuf_append(&acc, line, ll))
+                fprintf(stderr, "error: out of memory; the continued line is lost\n");
             free(line);
             continue;
         }
-        if (acc) {
-            size_t al = strlen(acc);
-            acc = realloc(acc, al + ll + 1);
-            memcpy(acc + al, line, ll + 1);
+        if (acc.s) {
+            int arc = strbuf_append(&acc, line, ll);
             free(line);
-            line = acc;
-            acc = NULL;
+            line = strbuf_detach(&acc);
+            if (arc) {
+                fprintf(stderr, "error: out of memory; the line is lost\n");
+                free(line);
+                continue;
+            }
         }
         if (!line[0]) {
             free(line);
@@ -287,8 +292,10 @@ int cmd_chat(int argc, char **argv)
                 fprintf(stderr, "(conversation cleared)\n");
             } else if (!strncmp(line, "/system ", 8)) {
                 conv_clear(&cv, false);
-                conv_add(&cv, "system", line + 8);
-                fprintf(stderr, "(system prompt set; conversation cleared)\n");
+                if (conv_add(&cv, "system", line + 8))
+                    fprintf(stderr, "error: out of memory\n");
+                else
+                    fprintf(stderr, "(system prompt set; conversation cleared)\n");
             } else if (!strcmp(line, "/stats")) {
                 fprintf(stderr, "last reply %.2f tok/s; context %d/%d tokens\n", tok_s,
                         fwd_n_past(st), fwd_n_ctx(st));
@@ -315,8 +322,12 @@ int cmd_chat(int argc, char **argv)
             if (!regen)
                 continue;
         } else {
-            conv_add(&cv, "user", line);
+            int arc = conv_add(&cv, "user", line);
             free(line);
+            if (arc) {
+                fprintf(stderr, "error: out of memory\n");
+                continue;
+            }
         }
         int32_t *ids;
         size_t n;
@@ -330,7 +341,7 @@ int cmd_chat(int argc, char **argv)
         while (k < n_cache && k + 1 < n && in_cache[k] == ids[k])
             k++;
         fwd_truncate(st, (int)k);
-        reply r = {NULL, 0, 0, tty, false, false};
+        reply r = {STRBUF_INIT, tty, false, false};
         gen_result res;
         stop_gen = 0;
         if (print_ids) { /* the whole rendered prompt, whatever the cache reuses */
@@ -355,7 +366,15 @@ int cmd_chat(int argc, char **argv)
             fwd_truncate(st, 0);
             n_cache = 0;
         } else {
-            conv_add(&cv, "assistant", r.buf ? r.buf : "");
+            if (conv_add(&cv, "assistant", strbuf_str(&r.text))) {
+                fprintf(stderr, "error: out of memory; the reply is not kept\n");
+                conv_pop(&cv);
+                fwd_truncate(st, 0);
+                n_cache = 0;
+                free(ids);
+                strbuf_free(&r.text);
+                continue;
+            }
             /* the state now holds the prompt and the reply's tokens; we
              * only remember the prompt part for prefix reuse */
             free(in_cache);
@@ -369,7 +388,7 @@ int cmd_chat(int argc, char **argv)
                         !strcmp(res.finish, "cancelled") ? ", stopped" : "");
         }
         free(ids);
-        free(r.buf);
+        strbuf_free(&r.text);
     }
     if (hist[0])
         write_history(hist);
@@ -377,7 +396,7 @@ int cmd_chat(int argc, char **argv)
     conv_clear(&cv, false);
     free(cv.m);
     free(cv.owned);
-    free(acc);
+    strbuf_free(&acc);
     fwd_destroy(st);
     engine_close(&e);
     return status;

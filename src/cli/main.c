@@ -28,6 +28,7 @@ static const struct command commands[] = {
     {"eval", cmd_eval, "evaluate token ids, write logits, greedy-decode"},
     {"inspect", cmd_inspect, "show metadata, tensor types, sizes and the memory plan"},
     {"synth", cmd_synth, "write a random-weight DeepSeek-shaped GGUF"},
+    {"quantize", cmd_quantize, "quantize a GGUF (llama-quantize's types, mixes and bytes)"},
     {"tokenize", cmd_tokenize, "print the token ids of stdin as JSON"},
     {"run", cmd_run, "generate a reply to one prompt"},
     {"batch", cmd_batch, "JSONL requests in (OpenAI batch format), JSONL results out, resumable"},

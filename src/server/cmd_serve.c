@@ -32,6 +32,7 @@
 #include "engine.h"
 #include "generate.h"
 #include "request.h"
+#include "strbuf.h"
 
 #define MAX_BODY (1 << 20)
 
@@ -61,16 +62,15 @@ static void on_term(int sig)
 /* ---- per-connection state ---- */
 
 typedef struct conn {
-    char *body;
-    size_t n;
-    bool too_big;
+    strbuf body;
+    bool too_big, oom;
     /* streaming */
     pthread_t th;
     bool streaming, started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    char *out;
-    size_t out_n, out_cap, out_pos;
+    strbuf out;     /* SSE bytes produced; out_pos of them sent */
+    size_t out_pos;
     bool done;
     volatile sig_atomic_t cancel;
     json_t *req;     /* the parsed body; rq borrows from it */
@@ -103,8 +103,7 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, con
 /* ---- generation ---- */
 
 typedef struct collect {
-    char *ans, *rsn;
-    size_t na, nr;
+    strbuf ans, rsn;
     conn *stream; /* non-NULL: emit SSE chunks */
     volatile sig_atomic_t *cancel; /* polled by gen_run between tokens */
     double deadline;               /* CLOCK_REALTIME seconds */
@@ -118,23 +117,13 @@ static double wall_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void append(char **b, size_t *n, const char *t, size_t k)
-{
-    *b = realloc(*b, *n + k + 1);
-    memcpy(*b + *n, t, k);
-    *n += k;
-    (*b)[*n] = 0;
-}
-
+/* Out of memory, the chunk is dropped and the generation cancelled: the
+ * client sees the stream end without [DONE]. */
 static void stream_put(conn *cn, const char *s, size_t n)
 {
     pthread_mutex_lock(&cn->mu);
-    if (cn->out_n + n > cn->out_cap) {
-        cn->out_cap = (cn->out_n + n) * 2;
-        cn->out = realloc(cn->out, cn->out_cap);
-    }
-    memcpy(cn->out + cn->out_n, s, n);
-    cn->out_n += n;
+    if (strbuf_append(&cn->out, s, n))
+        cn->cancel = 1;
     pthread_cond_signal(&cn->cv);
     pthread_mutex_unlock(&cn->mu);
 }
@@ -152,10 +141,9 @@ static void sse_json(conn *cn, json_t *j)
 static int on_text(void *ud, const char *t, size_t n, bool reasoning)
 {
     collect *c = ud;
-    if (reasoning)
-        append(&c->rsn, &c->nr, t, n);
-    else
-        append(&c->ans, &c->na, t, n);
+    int rc = strbuf_append(reasoning ? &c->rsn : &c->ans, t, n);
+    if (rc)
+        return rc;
     if (c->stream) {
         char *clean = tok_utf8_sanitize(t, n);
         json_t *delta = json_pack("{s:s}", reasoning ? "reasoning_content" : "content", clean);
@@ -238,7 +226,7 @@ static unsigned gen_status(int rc, const char **type, const char **code)
 static void *stream_main(void *arg)
 {
     conn *cn = arg;
-    collect col = {NULL, NULL, 0, 0, cn, &cn->cancel, cn->deadline, false};
+    collect col = {STRBUF_INIT, STRBUF_INIT, cn, &cn->cancel, cn->deadline, false};
     gen_result res;
     char err[512];
     bool usage = cn->rq.include_usage;
@@ -261,8 +249,8 @@ static void *stream_main(void *arg)
                                    res.n_prompt + res.n_gen));
     }
     stream_put(cn, "data: [DONE]\n\n", 14);
-    free(col.ans);
-    free(col.rsn);
+    strbuf_free(&col.ans);
+    strbuf_free(&col.rsn);
     pthread_mutex_lock(&cn->mu);
     cn->done = true;
     pthread_cond_signal(&cn->cv);
@@ -275,14 +263,14 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     conn *cn = cls;
     pthread_mutex_lock(&cn->mu);
-    while (cn->out_pos == cn->out_n && !cn->done)
+    while (cn->out_pos == cn->out.n && !cn->done)
         pthread_cond_wait(&cn->cv, &cn->mu);
     ssize_t k;
-    if (cn->out_pos == cn->out_n && cn->done) {
+    if (cn->out_pos == cn->out.n && cn->done) {
         k = MHD_CONTENT_READER_END_OF_STREAM;
     } else {
-        size_t n = cn->out_n - cn->out_pos < max ? cn->out_n - cn->out_pos : max;
-        memcpy(buf, cn->out + cn->out_pos, n);
+        size_t n = cn->out.n - cn->out_pos < max ? cn->out.n - cn->out_pos : max;
+        memcpy(buf, cn->out.s + cn->out_pos, n);
         cn->out_pos += n;
         k = (ssize_t)n;
     }
@@ -298,9 +286,9 @@ static void conn_free(conn *cn)
         pthread_mutex_destroy(&cn->mu);
         pthread_cond_destroy(&cn->cv);
         json_decref(cn->req);
-        free(cn->out);
+        strbuf_free(&cn->out);
     }
-    free(cn->body);
+    strbuf_free(&cn->body);
     free(cn);
 }
 
@@ -362,7 +350,7 @@ static enum MHD_Result send_gen_error(struct MHD_Connection *c, int rc, const ch
 static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
 {
     json_error_t je;
-    json_t *req = json_loadb(cn->body ? cn->body : "", cn->n, 0, &je);
+    json_t *req = json_loadb(strbuf_str(&cn->body), cn->body.n, 0, &je);
     if (!req)
         return send_error(c, 400, "invalid_request_error", "the body is not valid JSON", "invalid_json");
     gen_opts base;
@@ -393,26 +381,26 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
         MHD_destroy_response(r);
         return ret;
     }
-    collect col = {NULL, NULL, 0, 0, NULL, &cn->cancel, cn->deadline, false};
+    collect col = {STRBUF_INIT, STRBUF_INIT, NULL, &cn->cancel, cn->deadline, false};
     gen_result res;
     char err[512];
     int rc = generate(&cn->rq, &col, &res, err, sizeof err);
     json_decref(req);
     if (rc) {
-        free(col.ans);
-        free(col.rsn);
+        strbuf_free(&col.ans);
+        strbuf_free(&col.rsn);
         return send_gen_error(c, rc, err);
     }
-    char *ans = tok_utf8_sanitize(col.ans ? col.ans : "", col.na);
+    char *ans = tok_utf8_sanitize(strbuf_str(&col.ans), col.ans.n);
     json_t *msg = json_pack("{s:s,s:s}", "role", "assistant", "content", ans);
     free(ans);
-    if (col.nr) {
-        char *rs = tok_utf8_sanitize(col.rsn, col.nr);
+    if (col.rsn.n) {
+        char *rs = tok_utf8_sanitize(col.rsn.s, col.rsn.n);
         json_object_set_new(msg, "reasoning_content", json_string(rs));
         free(rs);
     }
-    free(col.ans);
-    free(col.rsn);
+    strbuf_free(&col.ans);
+    strbuf_free(&col.rsn);
     return send_json(c, 200,
                      json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:s}],s:{s:i,s:i,s:i}}", "id", cn->id,
                                "object", "chat.completion", "created", (json_int_t)time(NULL),
@@ -426,7 +414,7 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
  * tokens parsed, no chat template); non-streaming. */
 static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
 {
-    json_t *req = json_loadb(cn->body ? cn->body : "", cn->n, 0, NULL);
+    json_t *req = json_loadb(strbuf_str(&cn->body), cn->body.n, 0, NULL);
     if (!req)
         return send_error(c, 400, "invalid_request_error", "the body is not valid JSON", "invalid_json");
     gen_opts base;
@@ -439,19 +427,19 @@ static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
         return send_error(c, 400, "invalid_request_error", bad, "invalid_request");
     }
     cn->deadline = wall_s() + S.timeout_s;
-    collect col = {NULL, NULL, 0, 0, NULL, &cn->cancel, cn->deadline, false};
+    collect col = {STRBUF_INIT, STRBUF_INIT, NULL, &cn->cancel, cn->deadline, false};
     gen_result res;
     char err[512];
     int rc = generate(&cn->rq, &col, &res, err, sizeof err);
     json_decref(req);
     if (rc) {
-        free(col.ans);
-        free(col.rsn);
+        strbuf_free(&col.ans);
+        strbuf_free(&col.rsn);
         return send_gen_error(c, rc, err);
     }
-    char *text = tok_utf8_sanitize(col.ans ? col.ans : "", col.na);
-    free(col.ans);
-    free(col.rsn);
+    char *text = tok_utf8_sanitize(strbuf_str(&col.ans), col.ans.n);
+    strbuf_free(&col.ans);
+    strbuf_free(&col.rsn);
     char id[64];
     snprintf(id, sizeof id, "cmpl-%ld-%ld", (long)time(NULL), atomic_load(&S.requests));
     json_t *out = json_pack("{s:s,s:s,s:I,s:s,s:[{s:s,s:i,s:n,s:s}],s:{s:i,s:i,s:i}}", "id", id,
@@ -479,16 +467,18 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         return MHD_YES;
     }
     if (*upload_size) { /* body arrives in pieces */
-        if (cn->n + *upload_size > MAX_BODY)
+        if (cn->body.n + *upload_size > MAX_BODY)
             cn->too_big = true;
-        else
-            append(&cn->body, &cn->n, upload, *upload_size);
+        else if (strbuf_append(&cn->body, upload, *upload_size))
+            cn->oom = true;
         *upload_size = 0;
         return MHD_YES;
     }
     atomic_fetch_add(&S.requests, 1);
     if (cn->too_big)
         return send_error(c, 413, "invalid_request_error", "request body over 1 MB", "body_too_large");
+    if (cn->oom)
+        return send_error(c, 500, "server_error", "out of memory reading the request body", NULL);
     bool get = !strcmp(method, "GET"), post = !strcmp(method, "POST");
     if (get && !strcmp(url, "/health")) {
         if (atomic_load(&S.loading))
@@ -515,7 +505,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     if (post && !strcmp(url, "/v1/completions"))
         return completions(c, cn);
     if (post && !strcmp(url, "/tokenize")) {
-        json_t *req = json_loadb(cn->body ? cn->body : "", cn->n, 0, NULL);
+        json_t *req = json_loadb(strbuf_str(&cn->body), cn->body.n, 0, NULL);
         const char *text = json_string_value(json_object_get(req, "content"));
         if (!text) {
             json_decref(req);

@@ -1,0 +1,414 @@
+/* kern_repack_avx512.c - AVX-512 (BW + VNNI + VBMI) products over the
+ * repacked IQ1_S layout (simd/repack.h), compiled with the AVX-512 flags and
+ * called only through repack_mul_mat when the avx512 table is in use.
+ *
+ * Owns: repack_avx512 (IQ1_S, IQ1_M).  Bit-exact with the scalar reference
+ * (simd/quant_ref.c, ggml_vec_dot_iq1_s/_m_q8_K's order): per row and block
+ * the eight reference lanes (lane m = elements with (e & 31) >> 2 == m) are
+ * exact int32 sums, then lane = fma(d, lane, lane) across blocks, the
+ * hsum_float_8 tree at the end; IQ1_S plus IQ1S_DELTA * the fma chain of the
+ * delta sums, IQ1_M plus IQ1M_DELTA * the hsum of eight more lanes (delta).
+ *
+ * How (16 rows in the 16 int32 lanes of a zmm, one row per lane):
+ *  - a 64-byte code vector (dword k of the 16 rows) holds five tuples per
+ *    row as base-3 digits, byte v = u + 81 * d4: two unsigned compares give
+ *    d4 (tuple 5k+4) and u, and digit j < 4 of u is one vpermi2b over a
+ *    128-entry table, which gives the 16 rows' {0,1,2} = g+1 values of
+ *    tuple 5k+j, 4 bytes a row (a 256-entry lookup per digit, two vpermi2b
+ *    and a blend, was 1.3x slower);
+ *  - tuple s (elements 4s..4s+3, reference lane s%8, sub-block s/8) is one
+ *    vpdpbusd against the 4 activation bytes broadcast, starting from minus
+ *    their sum (taking off the +1, the same for every row): exact
+ *    sum(g*q8) per row, |.| <= 508;
+ *  - times the row's ls of sub-block s/8 by vpdpwssd with (ls, 0) pairs into
+ *    the accumulator of lane s%8: lane m of 16 rows in one zmm;
+ *  - IQ1_S's delta sum per row, sum over ib of +-ls * (bsums of sub-block
+ *    ib), by vpdpwssd with (+-ls, .) x (bsum, 0);
+ *  - IQ1_M: ls per 16 elements (sub-block s/8, half (s%8)/4), and the delta
+ *    lanes per tuple as vpdpwssd of the row's +-ls (sign per 8 elements) by
+ *    the tuple's activation sum as (sum, 0).
+ * So no gathers and no scalar lookups; the decode per code vector is shared
+ * by the 16 rows.  Several columns: see group_cols. */
+#include <immintrin.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "quant.h"
+#include "quant_blocks.h"
+#include "quant_grids.h"
+#include "repack.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+#define CODE_BYTES REPACK_CODE_BYTES
+
+/* tab[j][0..1]: u (0..80, four digits) -> digit j of u in base 3, as two zmm
+ * of 64 entries (vpermi2b over 128) */
+static __m512i tab[4][2];
+/* byte d + 4 * ls3 -> (2 ls3 + 1) * (d - 1): the multi-column weights */
+static __m512i prescale_tab;
+static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
+
+static void tab_init(void)
+{
+    int8_t ps[64] = {0};
+    for (int l3 = 0; l3 < 8; l3++)
+        for (int d = 0; d < 3; d++)
+            ps[d + 4 * l3] = (int8_t)((2 * l3 + 1) * (d - 1));
+    prescale_tab = _mm512_loadu_si512(ps);
+    for (int j = 0; j < 4; j++) {
+        uint8_t t[128];
+        for (int u = 0; u < 128; u++) {
+            int x = u < 81 ? u : 0;
+            for (int i = 0; i < j; i++)
+                x /= 3;
+            t[u] = (uint8_t)(x % 3);
+        }
+        for (int q = 0; q < 2; q++)
+            tab[j][q] = _mm512_loadu_si512(t + 64 * q);
+    }
+}
+
+/* the hsum_float_8 tree per row lane: ((f4+f0)+(f6+f2)) + ((f5+f1)+(f7+f3)) */
+INLINE __m512 hsum_tree(const __m512 f[8])
+{
+    const __m512 r0 = _mm512_add_ps(f[4], f[0]), r1 = _mm512_add_ps(f[5], f[1]);
+    const __m512 r2 = _mm512_add_ps(f[6], f[2]), r3 = _mm512_add_ps(f[7], f[3]);
+    return _mm512_add_ps(_mm512_add_ps(r0, r2), _mm512_add_ps(r1, r3));
+}
+
+/* minus the sum of each tuple's 4 activations (the +1 of the digits), and
+ * the sums themselves as (sum, 0) word pairs */
+INLINE void tuple_sums(const int8_t *q8, int32_t nsum[64], int32_t psum[64])
+{
+    const __m512i ones = _mm512_set1_epi8(1);
+    for (int k = 0; k < 4; k++) {
+        const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, _mm512_loadu_si512(q8 + 64 * k));
+        _mm512_storeu_si512(nsum + 16 * k, _mm512_sub_epi32(_mm512_setzero_si512(), s));
+        if (psum)
+            _mm512_storeu_si512(psum + 16 * k, _mm512_and_si512(s, _mm512_set1_epi32(0xffff)));
+    }
+}
+
+/* the five digit vectors of code vector k (tuples 5k..5k+4; v = u + 81 *
+ * d4: d4 from two compares, u's four digits by one vpermi2b each) */
+INLINE void decode5(const uint8_t *cb, int k, __m512i w[5])
+{
+    const __m512i ones = _mm512_set1_epi8(1), c81 = _mm512_set1_epi8(81), c162 = _mm512_set1_epi8((char)162);
+    const __m512i v = _mm512_loadu_si512(cb + 64 * k);
+    const __mmask64 k1 = _mm512_cmpge_epu8_mask(v, c81), k2 = _mm512_cmpge_epu8_mask(v, c162);
+    const __m512i u1 = _mm512_mask_sub_epi8(v, k1, v, c81);
+    const __m512i u = _mm512_mask_sub_epi8(u1, k2, u1, c81);
+    const __m512i d1 = _mm512_maskz_mov_epi8(k1, ones);
+    w[4] = _mm512_mask_add_epi8(d1, k2, d1, ones);
+    for (int j = 0; j < 4; j++)
+        w[j] = _mm512_permutex2var_epi8(tab[j][0], u, tab[j][1]);
+}
+
+/* exact sum(g * q8) of tuple s per row: the digits against the 4 activation
+ * bytes broadcast, from minus their sum */
+INLINE __m512i tuple_dot(__m512i w, const int8_t *q8, const int32_t nsum[64], int s)
+{
+    int32_t a4;
+    memcpy(&a4, q8 + 4 * s, 4);
+    return _mm512_dpbusd_epi32(_mm512_set1_epi32(nsum[s]), w, _mm512_set1_epi32(a4));
+}
+
+/* 16 IQ1_S rows of group base `gp` against one column y: the 16 results */
+static __m512 iq1s_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y)
+{
+    const uint8_t *codes = gp, *scales = gp + (size_t)nb * CODE_BYTES,
+                  *dh = gp + (size_t)nb * (CODE_BYTES + 64);
+    const __m512i m7 = _mm512_set1_epi32(7), one32 = _mm512_set1_epi32(1);
+    __m512 f[8], f1 = _mm512_setzero_ps();
+    for (int m = 0; m < 8; m++)
+        f[m] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *q8 = y[b].qs;
+        int32_t nsum[64];
+        tuple_sums(q8, nsum, NULL);
+        /* per sub-block: (ls, 0) and (+-ls, .) per row; the bsums of its 32
+         * as (bsum, 0) */
+        const __m512i sc = _mm512_loadu_si512(scales + (size_t)b * 64);
+        __m512i ls[8], acc1 = _mm512_setzero_si512();
+        for (int ib = 0; ib < 8; ib++) {
+            const __m512i l3 = _mm512_and_si512(_mm512_srli_epi32(sc, 4 * ib), m7);
+            ls[ib] = _mm512_or_si512(_mm512_slli_epi32(l3, 1), one32);
+            const __mmask16 neg = _mm512_test_epi32_mask(sc, _mm512_set1_epi32(8 << (4 * ib)));
+            const __m512i sls = _mm512_mask_sub_epi32(ls[ib], neg, _mm512_setzero_si512(), ls[ib]);
+            const int32_t bs = (int32_t)(uint16_t)(int16_t)(y[b].bsums[2 * ib] + y[b].bsums[2 * ib + 1]);
+            acc1 = _mm512_dpwssd_epi32(acc1, sls, _mm512_set1_epi32(bs));
+        }
+        __m512i acc[8];
+        for (int m = 0; m < 8; m++)
+            acc[m] = _mm512_setzero_si512();
+        const uint8_t *cb = codes + (size_t)b * CODE_BYTES;
+#pragma GCC unroll 13
+        for (int k = 0; k < 13; k++) {
+            __m512i w[5];
+            decode5(cb, k, w);
+#pragma GCC unroll 5
+            for (int j = 0; j < 5; j++) {
+                const int s = 5 * k + j;
+                if (s >= 64)
+                    break;
+                acc[s & 7] = _mm512_dpwssd_epi32(acc[s & 7], tuple_dot(w[j], q8, nsum, s), ls[s >> 3]);
+            }
+        }
+        const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + (size_t)b * 32))),
+                                       _mm512_set1_ps(y[b].d));
+        for (int m = 0; m < 8; m++)
+            f[m] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc[m]), f[m]);
+        f1 = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc1), f1);
+    }
+    return _mm512_add_ps(hsum_tree(f), _mm512_mul_ps(_mm512_set1_ps(IQ1S_DELTA), f1));
+}
+
+/* 16 IQ1_M rows of group base `gp` against one column y */
+static __m512 iq1m_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y)
+{
+    const uint8_t *codes = gp, *sc_lo = gp + (size_t)nb * CODE_BYTES, *sc_hi = sc_lo + (size_t)nb * 64,
+                  *dl = sc_hi + (size_t)nb * 64, *dh = dl + (size_t)nb * 64;
+    const __m512i m7 = _mm512_set1_epi32(7), one32 = _mm512_set1_epi32(1);
+    __m512 f[8], f2[8];
+    for (int m = 0; m < 8; m++)
+        f[m] = f2[m] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const int8_t *q8 = y[b].qs;
+        int32_t nsum[64], psum[64];
+        tuple_sums(q8, nsum, psum);
+        /* ls of the 16 elements 16i.. per row, (ls, 0) */
+        const __m512i sc[2] = {_mm512_loadu_si512(sc_lo + (size_t)b * 64), _mm512_loadu_si512(sc_hi + (size_t)b * 64)};
+        const __m512i dsg = _mm512_loadu_si512(dl + (size_t)b * 64);
+        __m512i ls[16];
+        for (int i = 0; i < 16; i++)
+            ls[i] = _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(sc[i / 8], 4 * (i % 8)), m7), 1),
+                                    one32);
+        __m512i acc[8], acc2[8];
+        for (int m = 0; m < 8; m++)
+            acc[m] = acc2[m] = _mm512_setzero_si512();
+        const uint8_t *cb = codes + (size_t)b * CODE_BYTES;
+#pragma GCC unroll 13
+        for (int k = 0; k < 13; k++) {
+            __m512i w[5];
+            decode5(cb, k, w);
+#pragma GCC unroll 5
+            for (int j = 0; j < 5; j++) {
+                const int s = 5 * k + j, ib = s >> 3, m = s & 7;
+                if (s >= 64)
+                    break;
+                const __m512i l = ls[2 * ib + m / 4];
+                acc[m] = _mm512_dpwssd_epi32(acc[m], tuple_dot(w[j], q8, nsum, s), l);
+                /* +-ls of the 8 elements 8 * (4ib + m/2).. times the tuple's sum */
+                const __mmask16 neg = _mm512_test_epi32_mask(dsg, _mm512_set1_epi32(1 << (4 * ib + m / 2)));
+                acc2[m] = _mm512_dpwssd_epi32(acc2[m], _mm512_mask_sub_epi32(l, neg, _mm512_setzero_si512(), l),
+                                              _mm512_set1_epi32(psum[s]));
+            }
+        }
+        const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + (size_t)b * 32))),
+                                       _mm512_set1_ps(y[b].d));
+        for (int m = 0; m < 8; m++) {
+            f[m] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc[m]), f[m]);
+            f2[m] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc2[m]), f2[m]);
+        }
+    }
+    return _mm512_add_ps(hsum_tree(f), _mm512_mul_ps(_mm512_set1_ps(IQ1M_DELTA), hsum_tree(f2)));
+}
+
+/* ---- several columns ----
+ * The group's block is decoded once for up to MC_COLS columns into signed
+ * prescaled weights w = ls * g (|w| <= 15; a vpermb over (digit, ls3)), so a
+ * column costs one vpdpbusd per tuple (two for IQ1_M: grid and delta lanes):
+ * the activations go in unsigned, q8 + 128 (q8 ^ 0x80), and the 128 * sum(w)
+ * per row and lane that this adds is taken off once for all columns (the
+ * start value of each lane, from byte sums of the lane's eight tuples,
+ * |.| <= 120).  The lanes stay the exact integer sums of the one-column
+ * path, so the floats are the same. */
+
+#define MC_COLS 16
+
+typedef struct {
+    __m512i w[64];     /* ls * g of tuple s, 4 bytes per row */
+    __m512i w2[32];    /* IQ1_M: +-ls of the 8 elements 8i.., 4 bytes per row */
+    __m512i start[8];  /* minus the 128 * sum(w) of lane m */
+    __m512i start2[8]; /* IQ1_M: minus the 128 * sum(w2) of lane m */
+    __m512i sls[8];    /* IQ1_S: +-ls per sub-block, for the delta sums */
+} mc_block;
+
+
+/* per row lane (int32 ls3 in 0..7): ls3 << 2 in each of its 4 bytes */
+INLINE __m512i ls3_bytes(__m512i l3)
+{
+    return _mm512_mullo_epi32(l3, _mm512_set1_epi32(0x04040404));
+}
+
+/* the prescaled tuples of one block, lane byte sums into start[] */
+INLINE void mc_tuples(const uint8_t *cb, const __m512i l3b[16], int per16, mc_block *P)
+{
+    __m512i bsum[8];
+    for (int m = 0; m < 8; m++)
+        bsum[m] = _mm512_setzero_si512();
+#pragma GCC unroll 13
+    for (int k = 0; k < 13; k++) {
+        __m512i w[5];
+        decode5(cb, k, w);
+#pragma GCC unroll 5
+        for (int j = 0; j < 5; j++) {
+            const int s = 5 * k + j, ib = s >> 3, m = s & 7;
+            if (s >= 64)
+                break;
+            const __m512i idx = _mm512_or_si512(w[j], l3b[per16 ? 2 * ib + m / 4 : ib]);
+            P->w[s] = _mm512_permutexvar_epi8(idx, prescale_tab);
+            bsum[m] = _mm512_add_epi8(bsum[m], P->w[s]);
+        }
+    }
+    const __m512i c80 = _mm512_set1_epi8((char)0x80);
+    for (int m = 0; m < 8; m++)
+        P->start[m] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, bsum[m]));
+}
+
+static void mc_prep_iq1s(int64_t nb, const uint8_t *gp, int64_t b, mc_block *P)
+{
+    const __m512i sc = _mm512_loadu_si512(gp + (size_t)nb * CODE_BYTES + (size_t)b * 64);
+    const __m512i m7 = _mm512_set1_epi32(7), one32 = _mm512_set1_epi32(1);
+    __m512i l3b[16];
+    for (int ib = 0; ib < 8; ib++) {
+        const __m512i l3 = _mm512_and_si512(_mm512_srli_epi32(sc, 4 * ib), m7);
+        l3b[ib] = ls3_bytes(l3);
+        const __m512i ls = _mm512_or_si512(_mm512_slli_epi32(l3, 1), one32);
+        const __mmask16 neg = _mm512_test_epi32_mask(sc, _mm512_set1_epi32(8 << (4 * ib)));
+        P->sls[ib] = _mm512_mask_sub_epi32(ls, neg, _mm512_setzero_si512(), ls);
+    }
+    mc_tuples(gp + (size_t)b * CODE_BYTES, l3b, 0, P);
+}
+
+static void mc_prep_iq1m(int64_t nb, const uint8_t *gp, int64_t b, mc_block *P)
+{
+    const uint8_t *sc_lo = gp + (size_t)nb * CODE_BYTES, *sc_hi = sc_lo + (size_t)nb * 64, *dl = sc_hi + (size_t)nb * 64;
+    const __m512i sc[2] = {_mm512_loadu_si512(sc_lo + (size_t)b * 64), _mm512_loadu_si512(sc_hi + (size_t)b * 64)};
+    const __m512i dsg = _mm512_loadu_si512(dl + (size_t)b * 64);
+    const __m512i m7 = _mm512_set1_epi32(7), one32 = _mm512_set1_epi32(1);
+    /* byte 0 of each dword into all four */
+    const __m512i rep = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12));
+    __m512i l3b[16], ls[16], csum[4];
+    for (int i = 0; i < 16; i++) {
+        const __m512i l3 = _mm512_and_si512(_mm512_srli_epi32(sc[i / 8], 4 * (i % 8)), m7);
+        l3b[i] = ls3_bytes(l3);
+        ls[i] = _mm512_or_si512(_mm512_slli_epi32(l3, 1), one32);
+    }
+    for (int l = 0; l < 4; l++)
+        csum[l] = _mm512_setzero_si512();
+    for (int ib = 0; ib < 8; ib++)
+        for (int l = 0; l < 4; l++) {
+            const __m512i x = ls[2 * ib + l / 2];
+            const __mmask16 neg = _mm512_test_epi32_mask(dsg, _mm512_set1_epi32(1 << (4 * ib + l)));
+            const __m512i c = _mm512_mask_sub_epi32(x, neg, _mm512_setzero_si512(), x);
+            P->w2[4 * ib + l] = _mm512_shuffle_epi8(c, rep);
+            csum[l] = _mm512_add_epi32(csum[l], c);
+        }
+    /* lane m's tuples: 8 sub-blocks x 4 elements of +-ls of group l = m/2 */
+    for (int m = 0; m < 8; m++)
+        P->start2[m] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(csum[m / 2], 9));
+    mc_tuples(gp + (size_t)b * CODE_BYTES, l3b, 1, P);
+}
+
+/* columns [0, nc) (nc <= MC_COLS) of the 16 rows of group gp into v[c*16..];
+ * m1: IQ1_M, else IQ1_S */
+INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v)
+{
+    const uint8_t *dh = gp + (size_t)nb * (CODE_BYTES + (m1 ? 192 : 64));
+    __m512 f[MC_COLS][8], f2[MC_COLS][8], f1[MC_COLS];
+    for (int c = 0; c < nc; c++) {
+        f1[c] = _mm512_setzero_ps();
+        for (int m = 0; m < 8; m++)
+            f[c][m] = f2[c][m] = _mm512_setzero_ps();
+    }
+    mc_block P;
+    const __m512i c80 = _mm512_set1_epi8((char)0x80);
+    for (int64_t b = 0; b < nb; b++) {
+        if (m1)
+            mc_prep_iq1m(nb, gp, b, &P);
+        else
+            mc_prep_iq1s(nb, gp, b, &P);
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + (size_t)b * 32)));
+        for (int c = 0; c < nc; c++) {
+            const block_q8_K *y = (const block_q8_K *)(a + (size_t)c * as) + b;
+            int32_t ap[64]; /* q8 + 128 */
+            for (int k = 0; k < 4; k++)
+                _mm512_storeu_si512(ap + 16 * k, _mm512_xor_si512(_mm512_loadu_si512(y->qs + 64 * k), c80));
+            __m512i acc[8], acc2[8];
+            for (int m = 0; m < 8; m++) {
+                acc[m] = P.start[m];
+                acc2[m] = P.start2[m];
+            }
+#pragma GCC unroll 64
+            for (int s = 0; s < 64; s++) {
+                const __m512i av = _mm512_set1_epi32(ap[s]);
+                acc[s & 7] = _mm512_dpbusd_epi32(acc[s & 7], av, P.w[s]);
+                if (m1)
+                    acc2[s & 7] = _mm512_dpbusd_epi32(acc2[s & 7], av, P.w2[4 * (s >> 3) + (s & 7) / 2]);
+            }
+            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(y->d));
+            for (int m = 0; m < 8; m++) {
+                f[c][m] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc[m]), f[c][m]);
+                if (m1)
+                    f2[c][m] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc2[m]), f2[c][m]);
+            }
+            if (!m1) {
+                __m512i a1 = _mm512_setzero_si512();
+                for (int ib = 0; ib < 8; ib++) {
+                    const int32_t bs = (int32_t)(uint16_t)(int16_t)(y->bsums[2 * ib] + y->bsums[2 * ib + 1]);
+                    a1 = _mm512_dpwssd_epi32(a1, P.sls[ib], _mm512_set1_epi32(bs));
+                }
+                f1[c] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(a1), f1[c]);
+            }
+        }
+    }
+    for (int c = 0; c < nc; c++)
+        _mm512_storeu_ps(v + 16 * c, m1 ? _mm512_add_ps(hsum_tree(f[c]), _mm512_mul_ps(_mm512_set1_ps(IQ1M_DELTA), hsum_tree(f2[c])))
+                                        : _mm512_add_ps(hsum_tree(f[c]), _mm512_mul_ps(_mm512_set1_ps(IQ1S_DELTA), f1[c])));
+}
+
+static void group_cols_iq1s(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v)
+{
+    group_cols(0, nb, gp, a, as, nc, v);
+}
+
+static void group_cols_iq1m(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v)
+{
+    group_cols(1, nb, gp, a, as, nc, v);
+}
+
+void repack_avx512(int type, int64_t n, const void *rp, int64_t g0, int64_t g1, int64_t row0, int64_t row1,
+                   const void *a, size_t a_stride, int64_t ncols, float *out, size_t out_stride)
+{
+    pthread_once(&tab_once, tab_init);
+    const int64_t nb = n / QK_K;
+    const size_t gbytes = repack_group_bytes(type, n);
+    __m512 (*const col)(int64_t, const uint8_t *, const block_q8_K *) =
+        type == MS_TYPE_IQ1_M ? iq1m_group_col : iq1s_group_col;
+    for (int64_t g = g0; g < g1; g++) {
+        const uint8_t *gp = (const uint8_t *)rp + (size_t)g * gbytes;
+        const int64_t r0 = g * REPACK_ROWS;
+        const int lo = (int)(row0 > r0 ? row0 - r0 : 0);
+        const int hi = (int)(row1 < r0 + REPACK_ROWS ? row1 - r0 : REPACK_ROWS);
+        if (ncols == 1) {
+            float v[16];
+            _mm512_storeu_ps(v, col(nb, gp, (const block_q8_K *)a));
+            for (int r = lo; r < hi; r++)
+                out[r0 + r] = v[r];
+            continue;
+        }
+        for (int64_t c0 = 0; c0 < ncols; c0 += MC_COLS) {
+            const int nc = (int)(ncols - c0 < MC_COLS ? ncols - c0 : MC_COLS);
+            float v[MC_COLS * 16];
+            (type == MS_TYPE_IQ1_M ? group_cols_iq1m : group_cols_iq1s)(nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride,
+                                                                       a_stride, nc, v);
+            for (int c = 0; c < nc; c++) {
+                float *o = out + (size_t)(c0 + c) * out_stride + (size_t)r0;
+                for (int r = lo; r < hi; r++)
+                    o[r] = v[16 * c + r];
+            }
+        }
+    }
+}

@@ -1,0 +1,316 @@
+/* repack.c - the repacked i-quant layouts (see repack.h): conversion from
+ * and to the GGUF rows, and products over them.
+ *
+ * Owns: repack_*.  Does not own the AVX-512 kernel (kern_repack_avx512.c,
+ * compiled with the ISA flags) nor the plain kernels it falls back to.
+ * Invariants: conversion is exact both ways (repack_unpack_row gives back the
+ * bytes repack_rows read), so every product over the repacked layout can be
+ * checked against the plain kernels bit for bit. */
+#include "repack.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "quant.h"
+#include "quant_blocks.h"
+#include "quant_grids.h"
+
+/* ---- geometry ----
+ * A group holds nb blocks as arrays, one after the other: array a of block b
+ * at nb * (the sizes of the arrays before a) + b * size[a].  Array 0 is the
+ * codes (both types); then IQ1_S: scales (u32 per row: nibble ib = ls3 |
+ * sign << 3), d (half per row); IQ1_M: scales of sub-blocks 0-3 and 4-7 (u32
+ * per row: nibble i = ls3 of the 16 elements 16i.. of that half block), delta
+ * signs (u32 per row: bit i = the sign of the 8 elements 8i..), d (the half
+ * the GGUF spreads over the scales' top nibbles). */
+
+enum { MAX_ARRAYS = 5 };
+
+typedef struct {
+    int narrays;
+    int size[MAX_ARRAYS]; /* bytes per block of each array */
+} geometry;
+
+static const geometry GEO_IQ1S = {3, {REPACK_CODE_BYTES, 64, 32}};
+static const geometry GEO_IQ1M = {5, {REPACK_CODE_BYTES, 64, 64, 64, 32}};
+
+static const geometry *geo(int type)
+{
+    return type == MS_TYPE_IQ1_S ? &GEO_IQ1S : type == MS_TYPE_IQ1_M ? &GEO_IQ1M : NULL;
+}
+
+static int geo_block_bytes(const geometry *G)
+{
+    int t = 0;
+    for (int a = 0; a < G->narrays; a++)
+        t += G->size[a];
+    return t;
+}
+
+static const uint8_t POW3[5] = {1, 3, 9, 27, 81};
+
+/* 8 grid values as base-3 digits g+1 (digit i weighs 3^i) -> grid index,
+ * 0xffff where no grid row has those values */
+static uint16_t iq1s_rev[6561];
+static pthread_once_t rev_once = PTHREAD_ONCE_INIT;
+
+static void rev_init(void)
+{
+    memset(iq1s_rev, 0xff, sizeof iq1s_rev);
+    for (int i = 0; i < 2048; i++) {
+        int8_t g[8];
+        memcpy(g, &iq1s_grid[i], 8);
+        int code = 0;
+        for (int j = 7; j >= 0; j--)
+            code = 3 * code + (g[j] + 1);
+        iq1s_rev[code] = (uint16_t)i;
+    }
+}
+
+bool repack_has_layout(int type)
+{
+    return geo(type) != NULL;
+}
+
+size_t repack_group_bytes(int type, int64_t n)
+{
+    const geometry *G = geo(type);
+    if (!G || n <= 0 || n % QK_K || n / QK_K > REPACK_MAX_BLOCKS)
+        return 0;
+    return (size_t)(n / QK_K) * (size_t)geo_block_bytes(G);
+}
+
+size_t repack_bytes(int type, int64_t rows, int64_t n)
+{
+    const size_t gb = repack_group_bytes(type, n);
+    if (!gb || rows <= 0)
+        return 0;
+    return (size_t)((rows + REPACK_ROWS - 1) / REPACK_ROWS) * gb;
+}
+
+/* array a of group g, block b */
+static uint8_t *arr(const geometry *G, const void *rp, int64_t nb, int64_t g, int a, int64_t b)
+{
+    size_t off = (size_t)g * (size_t)nb * (size_t)geo_block_bytes(G);
+    for (int i = 0; i < a; i++)
+        off += (size_t)nb * (size_t)G->size[i];
+    return (uint8_t *)rp + off + (size_t)b * (size_t)G->size[a];
+}
+
+/* the 256 digits g+1 of a row's block into lane r of the codes */
+static void codes_pack(const uint8_t t[QK_K], uint8_t *codes, int r)
+{
+    for (int k = 0; k < 13; k++)
+        for (int q = 0; q < 4; q++) {
+            unsigned v = 0;
+            for (int j = 0; j < 5; j++) {
+                const int s = 5 * k + j;
+                if (s < 64)
+                    v += t[4 * s + q] * POW3[j];
+            }
+            codes[64 * k + 4 * r + q] = (uint8_t)v;
+        }
+}
+
+static void codes_unpack(const uint8_t *codes, int r, uint8_t t[QK_K])
+{
+    for (int k = 0; k < 13; k++)
+        for (int q = 0; q < 4; q++) {
+            unsigned v = codes[64 * k + 4 * r + q];
+            for (int j = 0; j < 5; j++, v /= 3) {
+                const int s = 5 * k + j;
+                if (s < 64)
+                    t[4 * s + q] = (uint8_t)(v % 3);
+            }
+        }
+}
+
+/* grid row idx as digits at t[0..7] */
+static void grid_digits(unsigned idx, uint8_t *t)
+{
+    int8_t g[8];
+    memcpy(g, &iq1s_grid[idx], 8);
+    for (int j = 0; j < 8; j++)
+        t[j] = (uint8_t)(g[j] + 1);
+}
+
+static unsigned grid_index(const uint8_t *t)
+{
+    int code = 0;
+    for (int j = 7; j >= 0; j--)
+        code = 3 * code + t[j];
+    return iq1s_rev[code] == 0xffff ? 0 : iq1s_rev[code];
+}
+
+/* ---- IQ1_S ---- */
+
+static void iq1s_pack_block(const block_iq1_s *x, uint8_t *const a[MAX_ARRAYS], int r)
+{
+    uint8_t t[QK_K];
+    uint32_t sc = 0;
+    for (int ib = 0; ib < 8; ib++) {
+        const uint16_t h = x->qh[ib];
+        sc |= (uint32_t)(((h >> 12) & 7) | ((h >> 15) << 3)) << (4 * ib);
+        for (int l = 0; l < 4; l++)
+            grid_digits(x->qs[4 * ib + l] | (((h >> 3 * l) & 7) << 8), t + 32 * ib + 8 * l);
+    }
+    codes_pack(t, a[0], r);
+    memcpy(a[1] + 4 * r, &sc, 4);
+    memcpy(a[2] + 2 * r, &x->d, 2);
+}
+
+static void iq1s_unpack_block(uint8_t *const a[MAX_ARRAYS], int r, block_iq1_s *x)
+{
+    uint8_t t[QK_K];
+    codes_unpack(a[0], r, t);
+    uint32_t sc;
+    memcpy(&sc, a[1] + 4 * r, 4);
+    memcpy(&x->d, a[2] + 2 * r, 2);
+    for (int ib = 0; ib < 8; ib++) {
+        const uint32_t nib = (sc >> (4 * ib)) & 15;
+        uint16_t h = (uint16_t)(((nib & 7) << 12) | ((nib >> 3) << 15));
+        for (int l = 0; l < 4; l++) {
+            const unsigned idx = grid_index(t + 32 * ib + 8 * l);
+            x->qs[4 * ib + l] = (uint8_t)idx;
+            h |= (uint16_t)((idx >> 8) << (3 * l));
+        }
+        x->qh[ib] = h;
+    }
+}
+
+/* ---- IQ1_M ---- */
+
+static void iq1m_pack_block(const block_iq1_m *x, uint8_t *const a[MAX_ARRAYS], int r)
+{
+    uint8_t t[QK_K];
+    uint16_t sc[4];
+    memcpy(sc, x->scales, 8);
+    uint32_t ls[2] = {0, 0}, delta = 0;
+    for (int ib = 0; ib < 8; ib++) {
+        for (int half = 0; half < 2; half++)
+            ls[ib / 4] |= (uint32_t)((sc[ib / 2] >> (6 * (ib % 2) + 3 * half)) & 7) << (4 * (2 * (ib % 4) + half));
+        for (int l = 0; l < 4; l++) {
+            const uint8_t h = x->qh[2 * ib + l / 2];
+            const unsigned hb = l % 2 ? h >> 4 : h & 15;
+            grid_digits(x->qs[4 * ib + l] | ((hb & 7) << 8), t + 32 * ib + 8 * l);
+            delta |= (uint32_t)(hb >> 3) << (4 * ib + l);
+        }
+    }
+    const uint16_t d = (uint16_t)((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) | (sc[3] & 0xf000));
+    codes_pack(t, a[0], r);
+    memcpy(a[1] + 4 * r, &ls[0], 4);
+    memcpy(a[2] + 4 * r, &ls[1], 4);
+    memcpy(a[3] + 4 * r, &delta, 4);
+    memcpy(a[4] + 2 * r, &d, 2);
+}
+
+static void iq1m_unpack_block(uint8_t *const a[MAX_ARRAYS], int r, block_iq1_m *x)
+{
+    uint8_t t[QK_K];
+    codes_unpack(a[0], r, t);
+    uint32_t ls[2], delta;
+    uint16_t d, sc[4];
+    memcpy(&ls[0], a[1] + 4 * r, 4);
+    memcpy(&ls[1], a[2] + 4 * r, 4);
+    memcpy(&delta, a[3] + 4 * r, 4);
+    memcpy(&d, a[4] + 2 * r, 2);
+    for (int w = 0; w < 4; w++)
+        sc[w] = (uint16_t)(((d >> (4 * w)) & 15) << 12);
+    for (int ib = 0; ib < 8; ib++) {
+        for (int half = 0; half < 2; half++)
+            sc[ib / 2] |= (uint16_t)(((ls[ib / 4] >> (4 * (2 * (ib % 4) + half))) & 7) << (6 * (ib % 2) + 3 * half));
+        x->qh[2 * ib] = x->qh[2 * ib + 1] = 0;
+        for (int l = 0; l < 4; l++) {
+            const unsigned idx = grid_index(t + 32 * ib + 8 * l);
+            x->qs[4 * ib + l] = (uint8_t)idx;
+            const unsigned hb = (idx >> 8) | (((delta >> (4 * ib + l)) & 1) << 3);
+            x->qh[2 * ib + l / 2] |= (uint8_t)(l % 2 ? hb << 4 : hb);
+        }
+    }
+    memcpy(x->scales, sc, 8);
+}
+
+/* ---- conversion ---- */
+
+int repack_rows(int type, const void *src, size_t src_stride, int64_t rows, int64_t n, void *dst, char *err,
+                size_t errlen)
+{
+    if (!repack_bytes(type, rows, n)) {
+        snprintf(err, errlen, "repack: no layout for type %d with %lld rows of %lld elements", type,
+                 (long long)rows, (long long)n);
+        return -EINVAL;
+    }
+    pthread_once(&rev_once, rev_init);
+    const geometry *G = geo(type);
+    const int64_t nb = n / QK_K, ng = (rows + REPACK_ROWS - 1) / REPACK_ROWS;
+    const size_t bs = (size_t)quant_info(type)->type_size;
+    const uint8_t zero[64] = {0};
+    for (int64_t g = 0; g < ng; g++)
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *a[MAX_ARRAYS];
+            for (int i = 0; i < G->narrays; i++)
+                a[i] = arr(G, dst, nb, g, i, b);
+            for (int r = 0; r < REPACK_ROWS; r++) {
+                const int64_t row = g * REPACK_ROWS + r;
+                const uint8_t *x = row < rows ? (const uint8_t *)src + (size_t)row * src_stride + (size_t)b * bs : zero;
+                if (type == MS_TYPE_IQ1_S)
+                    iq1s_pack_block((const block_iq1_s *)x, a, r);
+                else
+                    iq1m_pack_block((const block_iq1_m *)x, a, r);
+            }
+        }
+    return 0;
+}
+
+void repack_unpack_row(int type, const void *rp, int64_t n, int64_t r, void *dst)
+{
+    pthread_once(&rev_once, rev_init);
+    const geometry *G = geo(type);
+    const int64_t nb = n / QK_K, g = r / REPACK_ROWS;
+    const int lane = (int)(r % REPACK_ROWS);
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *a[MAX_ARRAYS];
+        for (int i = 0; i < G->narrays; i++)
+            a[i] = arr(G, rp, nb, g, i, b);
+        if (type == MS_TYPE_IQ1_S)
+            iq1s_unpack_block(a, lane, (block_iq1_s *)dst + b);
+        else
+            iq1m_unpack_block(a, lane, (block_iq1_m *)dst + b);
+    }
+}
+
+/* ---- products ---- */
+
+bool repack_fast(const kern_table *kt, int type)
+{
+#if defined(__x86_64__)
+    return (type == MS_TYPE_IQ1_S || type == MS_TYPE_IQ1_M) && !strcmp(kt->isa, "avx512");
+#else
+    (void)kt;
+    (void)type;
+    return false;
+#endif
+}
+
+void repack_mul_mat(const kern_table *kt, int type, int64_t n, const void *rp, int64_t row0, int64_t row1,
+                    const void *a, size_t a_stride, int64_t ncols, float *out, size_t out_stride)
+{
+    if (row0 >= row1)
+        return;
+#if defined(__x86_64__)
+    if (repack_fast(kt, type)) {
+        repack_avx512(type, n, rp, row0 / REPACK_ROWS, (row1 + REPACK_ROWS - 1) / REPACK_ROWS, row0, row1, a,
+                      a_stride, ncols, out, out_stride);
+        return;
+    }
+#endif
+    /* one plain row at a time through the table's own kernel */
+    block_iq1_m row[REPACK_MAX_BLOCKS]; /* the larger block */
+    _Static_assert(sizeof(block_iq1_m) >= sizeof(block_iq1_s), "row scratch");
+    for (int64_t r = row0; r < row1; r++) {
+        repack_unpack_row(type, rp, n, r, row);
+        kt->mul_mat[type](n, row, 0, 0, 1, a, a_stride, ncols, out + r, out_stride);
+    }
+}
