@@ -130,6 +130,7 @@ static const opt table[] = {
     {"--greedy", "N", C_EVAL, INT(0, 1 << 24)},
     /* inspect, tokenize */
     {"--json", NULL, C_INSPECT, STR},
+    {"--full", NULL, C_INSPECT, STR},
     {"--no-bos", NULL, C_TOKENIZE, STR},
     /* synth */
     {"-o|--output", "FILE", C_SYNTH, STR},

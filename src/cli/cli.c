@@ -59,6 +59,31 @@ int cli_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+int cli_mem_auto(uint64_t *out, char *err, size_t errlen)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) {
+        snprintf(err, errlen, "--mem auto: cannot read /proc/meminfo: %s", strerror(errno));
+        return -errno;
+    }
+    char line[256];
+    unsigned long long kb = 0;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
+    fclose(f);
+    const uint64_t avail = (uint64_t)kb << 10;
+    if (!found || avail < CLI_MEM_AUTO_MARGIN + ((uint64_t)16 << 20)) {
+        snprintf(err, errlen, "--mem auto: MemAvailable %s (%.2f GiB) leaves nothing after the %.0f GiB "
+                              "margin; give --mem SIZE",
+                 found ? "is too small" : "not found in /proc/meminfo", (double)avail / 1073741824.0,
+                 (double)CLI_MEM_AUTO_MARGIN / 1073741824.0);
+        return -ENOMEM;
+    }
+    *out = avail - CLI_MEM_AUTO_MARGIN;
+    return 0;
+}
+
 static int need_value(int argc, char **argv, int i)
 {
     if (i + 1 >= argc) {
@@ -132,7 +157,15 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
         if (need_value(argc, argv, *i))
             return -1;
         const char *val = argv[++*i];
-        if (!strcmp(a, "--mem")) {
+        if (!strcmp(a, "--mem") && !strcmp(val, "auto")) {
+            char err[256];
+            if (cli_mem_auto(&c->mem, err, sizeof err)) {
+                fprintf(stderr, "moestream: %s\n", err);
+                return -1;
+            }
+            fprintf(stderr, "moestream: --mem auto: %.2f GiB (MemAvailable minus a %.0f GiB margin)\n",
+                    (double)c->mem / 1073741824.0, (double)CLI_MEM_AUTO_MARGIN / 1073741824.0);
+        } else if (!strcmp(a, "--mem")) {
             if (cli_parse_size(val, &c->mem) || c->mem < (16u << 20))
                 goto bad2;
         } else if (!strcmp(a, "--cache-experts")) {
@@ -238,7 +271,8 @@ const char *cli_common_help(void)
            "      --attn A            legacy attn_kv_b files: auto | absorbed | mha (default auto:\n"
            "                          mha, exact against the reference, if its cache fits 1/16 of --mem)\n"
            "      --expert-groups G   auto (8:4) | none | G:K (default: as the file says)\n"
-           "      --mem SIZE          memory budget for the whole process (default 20G)\n"
+           "      --mem SIZE|auto     memory budget for the whole process in GiB (20G = 20 GiB;\n"
+           "                          default 20G); auto: MemAvailable minus a 1 GiB margin\n"
            "      --load-mode M       auto | ram | pager | mmap (default auto: ram if it all fits)\n"
            "      --cache-experts N   cap the expert cache at N experts (implies pager)\n"
            "      --cache-policy P    lfu | lru (default lfu)\n"

@@ -5,6 +5,7 @@
 #define MS_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct cli_common {
@@ -16,7 +17,7 @@ typedef struct cli_common {
     int expert_groups;   /* --expert-groups: -1 as the file says, -2 auto, 0 none, G */
     int expert_groups_used;
     bool verbose;        /* -v/--verbose */
-    uint64_t mem;        /* --mem SIZE: the whole process's memory budget (default 20G) */
+    uint64_t mem;        /* --mem SIZE|auto: the whole process's memory budget (default 20G) */
     int cache_experts;   /* --cache-experts N: cap the expert cache (0 = what fits) */
     int load_mode;       /* --load-mode auto|ram|pager|mmap (enum cli_load_mode) */
     int cache_policy;    /* --cache-policy lru|lfu (enum cpol_kind) */
@@ -49,6 +50,13 @@ const char *cli_common_help(void);
 struct sampler_params;
 int cli_sampler_arg(struct sampler_params *p, int argc, char **argv, int *i);
 const char *cli_sampler_help(void);
+
+/* --mem auto: MemAvailable (/proc/meminfo) minus this margin, left for the
+ * kernel, page tables and whatever else starts while the model runs. */
+#define CLI_MEM_AUTO_MARGIN ((uint64_t)1 << 30)
+
+/* The --mem auto budget into *out.  0, or -errno with a message. */
+int cli_mem_auto(uint64_t *out, char *err, size_t errlen);
 
 /* "20G", "512M", "4096", "1.5T" (powers of 1024) -> bytes.  0 or -EINVAL. */
 int cli_parse_size(const char *s, uint64_t *out);

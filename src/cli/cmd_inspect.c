@@ -17,9 +17,11 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: moestream inspect -m MODEL [--json] [-c N] [--cache-type T] [--mem SIZE]\n"
-               "Shows metadata, tensors by type, expert vs resident bytes and RAM needs.\n\n"
-               "      --json              machine-readable output\n%s",
+    fprintf(f, "usage: moestream inspect -m MODEL [--json] [--full] [-c N] [--cache-type T] [--mem SIZE]\n"
+               "Shows the model, its memory plan under --mem, weights by type, then the metadata\n"
+               "(sizes in GiB).\n\n"
+               "      --json              machine-readable output, memory plan included (bytes)\n"
+               "      --full              the whole chat template (default: its first lines)\n%s",
             cli_common_help());
 }
 
@@ -75,11 +77,40 @@ static void print_value(FILE *f, const gguf_value *v, bool json)
     }
 }
 
+/* Sizes in binary units, as --mem reads them. */
+#define GIB 1073741824.0
+
+/* The chat template: whole with --full, else its first TEMPLATE_LINES lines
+ * or TEMPLATE_BYTES bytes (cut at a UTF-8 boundary) and how much was left out. */
+#define TEMPLATE_LINES 8
+#define TEMPLATE_BYTES 400
+static void print_template(const gguf_str *t, bool full)
+{
+    size_t end = t->len, lines = 0;
+    for (size_t i = 0; i < t->len && end == t->len; i++)
+        if (t->s[i] == '\n' && ++lines == TEMPLATE_LINES)
+            end = i + 1;
+    if (end > TEMPLATE_BYTES) {
+        end = TEMPLATE_BYTES;
+        while (end > 0 && ((unsigned char)t->s[end] & 0xC0) == 0x80)
+            end--;
+    }
+    if (full)
+        end = t->len;
+    printf("\nchat template (tokenizer.chat_template, %llu bytes):\n%.*s",
+           (unsigned long long)t->len, (int)end, t->s);
+    if (end < t->len)
+        printf("%s... (%llu more bytes; --full prints it all)\n", t->s[end - 1] == '\n' ? "" : "\n",
+               (unsigned long long)(t->len - end));
+    else if (end == 0 || t->s[end - 1] != '\n')
+        printf("\n");
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     cli_common c;
     cli_common_default(&c);
-    bool json = false;
+    bool json = false, full = false;
     for (int i = 1; i < argc; i++) {
         int r = cli_common_arg(&c, argc, argv, &i);
         if (r < 0)
@@ -88,6 +119,8 @@ int cmd_inspect(int argc, char **argv)
             continue;
         if (!strcmp(argv[i], "--json"))
             json = true;
+        else if (!strcmp(argv[i], "--full"))
+            full = true;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
@@ -173,13 +206,53 @@ int cmd_inspect(int argc, char **argv)
                 first = false;
             }
         printf("},\"expert_bytes\":%llu,\"resident_bytes\":%llu,\"kv_cache_bytes\":%zu,"
-               "\"attn\":\"%s\",\"ctx\":%d,\"simd\":\"%s\"}\n",
+               "\"attn\":\"%s\",\"ctx\":%d,\"simd\":\"%s\"",
                (unsigned long long)exp_bytes, (unsigned long long)res_bytes, kv_bytes,
                mha ? "mha" : "absorbed", c.n_ctx, kern_get()->isa);
+        /* The plan the model commands would make with these options, bytes. */
+        static const char *modes[] = {"auto", "ram", "pager", "mmap"};
+        if (plan_rc == 0)
+            printf(",\"memory_plan\":{\"budget_bytes\":%llu,\"resident_bytes\":%llu,"
+                   "\"context_bytes\":%llu,\"slack_bytes\":%llu,\"experts_bytes\":%llu,"
+                   "\"load_mode\":\"%s\",\"pool_bytes\":%llu,\"pool_experts\":%d,"
+                   "\"expert_slot_bytes\":%zu}",
+                   (unsigned long long)plan.budget, (unsigned long long)plan.resident,
+                   (unsigned long long)plan.context, (unsigned long long)plan.slack,
+                   (unsigned long long)plan.experts, modes[plan.mode], (unsigned long long)plan.pool,
+                   plan.n_slots, plan.slot_bytes);
+        else if (have_hp)
+            printf(",\"memory_plan\":{\"error\":\"%s\"}", plan_err);
+        printf("}\n");
     } else {
         printf("file: %s (%u part%s, GGUF v%u, %llu tensors, %llu metadata keys)\n", c.model,
                g->n_parts, g->n_parts == 1 ? "" : "s", g->version, (unsigned long long)g->n_tensors,
                (unsigned long long)g->n_kv);
+        /* What a user decides on first (does it fit, how): model, plan and
+         * weights before the long metadata listing. */
+        if (have_hp) {
+            printf("\nmodel: %u layers (%u dense), n_embd %u, %u heads, q_lora %u, kv_lora %u, "
+                   "rope %u, %u experts (%u used, %u shared), expert ffn %u, vocab %u, "
+                   "attention %s, routing %s\n",
+                   hp.n_layer, hp.n_dense_lead, hp.n_embd, hp.n_head, hp.q_lora, hp.kv_lora,
+                   hp.qk_rope, hp.n_expert, hp.n_expert_used, hp.n_expert_shared, hp.n_ff_exp,
+                   hp.n_vocab, hp.is_mla ? "split attn_k_b/attn_v_b" : "legacy attn_kv_b",
+                   hp.n_group > 1 ? "group-limited" : "plain top-k");
+            printf("RAM: resident weights %.3f GiB + %s %.3f GiB at -c %d\n", (double)res_bytes / GIB,
+                   mha ? "decompressed K/V cache (--attn mha)" : "latent cache", (double)kv_bytes / GIB,
+                   c.n_ctx);
+            if (plan_rc == 0)
+                engine_print_plan(&plan, stdout);
+            else
+                printf("memory plan: %s\n", plan_err);
+        }
+        printf("\nweights:\n  routed experts  %12.3f GiB (%llu tensors)\n  resident        %12.3f GiB\n",
+               (double)exp_bytes / GIB, (unsigned long long)n_exp_t, (double)res_bytes / GIB);
+        printf("\ntensors by type:\n");
+        for (int t = 0; t < MS_TYPE_COUNT; t++)
+            if (count[t])
+                printf("  %-8s %6llu tensors %12.3f GiB\n", quant_info(t) ? quant_info(t)->name : "?",
+                       (unsigned long long)count[t], (double)bytes[t] / GIB);
+        printf("kernels: %s\n", kern_get()->isa);
         printf("\nmetadata:\n");
         for (uint64_t i = 0; i < g->n_kv; i++) {
             printf("  %-48s ", g->kv[i].key);
@@ -189,32 +262,7 @@ int cmd_inspect(int argc, char **argv)
         gguf_str tmpl;
         char e2[8];
         if (gguf_get_str(g, "tokenizer.chat_template", &tmpl, e2, sizeof e2) == 0)
-            printf("\nchat template (tokenizer.chat_template, %llu bytes):\n%s\n",
-                   (unsigned long long)tmpl.len, tmpl.s);
-        printf("\ntensors by type:\n");
-        for (int t = 0; t < MS_TYPE_COUNT; t++)
-            if (count[t])
-                printf("  %-8s %6llu tensors %12.3f GB\n", quant_info(t) ? quant_info(t)->name : "?",
-                       (unsigned long long)count[t], (double)bytes[t] / 1e9);
-        printf("\nweights:\n  routed experts  %12.3f GB (%llu tensors)\n  resident        %12.3f GB\n",
-               (double)exp_bytes / 1e9, (unsigned long long)n_exp_t, (double)res_bytes / 1e9);
-        if (have_hp) {
-            printf("\nmodel: %u layers (%u dense), n_embd %u, %u heads, q_lora %u, kv_lora %u, "
-                   "rope %u, %u experts (%u used, %u shared), expert ffn %u, vocab %u, "
-                   "attention %s, routing %s\n",
-                   hp.n_layer, hp.n_dense_lead, hp.n_embd, hp.n_head, hp.q_lora, hp.kv_lora,
-                   hp.qk_rope, hp.n_expert, hp.n_expert_used, hp.n_expert_shared, hp.n_ff_exp,
-                   hp.n_vocab, hp.is_mla ? "split attn_k_b/attn_v_b" : "legacy attn_kv_b",
-                   hp.n_group > 1 ? "group-limited" : "plain top-k");
-            printf("RAM: resident weights %.3f GB + %s %.3f GB at -c %d\n", (double)res_bytes / 1e9,
-                   mha ? "decompressed K/V cache (--attn mha)" : "latent cache", (double)kv_bytes / 1e9,
-                   c.n_ctx);
-            if (plan_rc == 0)
-                engine_print_plan(&plan, stdout);
-            else
-                printf("memory plan: %s\n", plan_err);
-        }
-        printf("kernels: %s\n", kern_get()->isa);
+            print_template(&tmpl, full);
     }
     gguf_close(g);
     if (bind_failed) {
