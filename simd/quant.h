@@ -87,8 +87,7 @@ size_t quant_row_bytes(int type, int64_t n);
 int quant_dequantize_row(int type, const void *src, float *dst, int64_t n);
 
 /* Scalar reference: quantize an activation row of n floats to act_type
- * (MS_TYPE_Q8_K, MS_TYPE_Q8_0, MS_TYPE_Q8_1, MS_TYPE_F16, MS_TYPE_BF16, MS_TYPE_Q4_0 for the
- * latent cache, or
+ * (MS_TYPE_Q8_K, MS_TYPE_Q8_0, MS_TYPE_Q8_1, MS_TYPE_F16, MS_TYPE_BF16, or
  * MS_TYPE_F32 = plain copy) with the reference engine's x86 rounding (DEEPSEEK-FACTS 5.3). */
 void quant_quantize_row(int act_type, const float *x, void *dst, int64_t n);
 

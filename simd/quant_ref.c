@@ -620,29 +620,6 @@ static float amax32(const float *x)
     return m;
 }
 
-/* The reference's quantize_row_q4_0_ref (the latent cache's q4_0 form,
- * llama.cpp's -ctk q4_0): the value of largest magnitude maps to -8,
- * d = max / -8, q = min(15, (int8_t)(x / d + 8.5)), first half of the block
- * in the low nibbles. */
-static void quant_q4_0(const float *x, block_q4_0 *y, int64_t nb)
-{
-    for (int64_t i = 0; i < nb; i++, x += QK4_0) {
-        float amax = 0.0f, max = 0.0f;
-        for (int j = 0; j < QK4_0; j++)
-            if (amax < fabsf(x[j])) {
-                amax = fabsf(x[j]);
-                max = x[j];
-            }
-        const float d = max / -8;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[i].d = quant_f32_to_f16(d);
-        for (int j = 0; j < QK4_0 / 2; j++) {
-            const int8_t q0 = (int8_t)(x[j] * id + 8.5f), q1 = (int8_t)(x[QK4_0 / 2 + j] * id + 8.5f);
-            y[i].qs[j] = (uint8_t)((q0 < 15 ? q0 : 15) | (q1 < 15 ? q1 : 15) << 4);
-        }
-    }
-}
-
 static void quant_q8_0(const float *x, block_q8_0 *y, int64_t nb)
 {
     for (int64_t i = 0; i < nb; i++, x += 32) {
@@ -676,7 +653,6 @@ void quant_quantize_row(int act_type, const float *x, void *dst, int64_t n)
     switch (act_type) {
     case MS_TYPE_Q8_K: quant_q8_K(x, dst, n / QK_K); break;
     case MS_TYPE_Q8_0: quant_q8_0(x, dst, n / 32); break;
-    case MS_TYPE_Q4_0: quant_q4_0(x, dst, n / QK4_0); break;
     case MS_TYPE_Q8_1: quant_q8_1(x, dst, n / 32); break;
     case MS_TYPE_F16:
         for (int64_t i = 0; i < n; i++)

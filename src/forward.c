@@ -34,6 +34,7 @@
 #include "kernels.h"
 #include "matmul.h"
 #include "quant.h"
+#include "quantize.h"
 #include "vmath.h"
 
 struct fwd_state {
@@ -465,8 +466,8 @@ static void lat_store(fwd_state *s, int il, int pos, const float *c, void *scrat
             memcpy(dst + 2 * i, &h, 2);
         }
         break;
-    case FWD_CACHE_Q4_0: /* once per position and layer: the scalar reference is enough */
-        quant_quantize_row(MS_TYPE_Q4_0, c, dst, L);
+    case FWD_CACHE_Q4_0: /* llama.cpp's -ctk q4_0: its quantize_row_q4_0_ref rounding */
+        quantize_chunk(MS_TYPE_Q4_0, c, dst, 1, L, NULL);
         break;
     default:
         kern_get()->quantize[MS_TYPE_Q8_0](c, scratch, L);

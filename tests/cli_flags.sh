@@ -92,6 +92,28 @@ check "--seed -1: a new seed, printed" 'echo "$out" | grep -Eq "^seed [1-9][0-9]
 plain=$(ids -n 12 --temp 0); pen=$(ids -n 12 --temp 0 --frequency-penalty 2 --presence-penalty 2)
 check "--frequency-penalty/--presence-penalty change the greedy ids" '[ -n "$pen" ] && [ "$plain" != "$pen" ]'
 
+# --ignore-eos: a seed whose sample ends at end-of-sequence runs to -n
+# instead, and never picks that end token (banned, so later draws differ)
+stopped=""
+for s in $(seq 1 20); do
+  "$BIN" run -m "$M" -p hi -n 150 -c 256 --temp 1.5 --min-p 0 --seed $s -t 1 --ids 2>"$T/eos" >/dev/null
+  if grep -q "| stop$" "$T/eos"; then stopped=$s; break; fi
+done
+check "a seed that stops at end-of-sequence within 150 tokens (seed ${stopped:-none in 1-20})" '[ -n "$stopped" ]'
+if [ -n "$stopped" ]; then
+  "$BIN" run -m "$M" -p hi -n 150 -c 256 --temp 1.5 --min-p 0 --seed $stopped -t 1 --ids --ignore-eos 2>"$T/noeos" >/dev/null
+  eos=$(grep -o "^generated ids:.*" "$T/eos" | grep -oE "\[[0-9]+\]" | tail -1)
+  check "--ignore-eos: runs to -n 150 (finish length) without the end token $eos" \
+    'grep -q "generated 150 tokens.*| length$" "$T/noeos" && [ -n "$eos" ] && ! grep "^generated ids:" "$T/noeos" | grep -qF "$eos"'
+fi
+
+# --help-all: the top-level usage and every command's help
+all=$("$BIN" --help-all); missing=""
+for cmd in $("$BIN" --list-options); do
+  echo "$all" | grep -q "^usage: moestream $cmd " || missing="$missing $cmd"
+done
+check "--help-all has every command's usage${missing:+ (missing:$missing)}" '[ -z "$missing" ]'
+
 # -cnv: llama-cli's conversation mode is our chat; -p becomes the system prompt
 out=$(echo "hello" | "$BIN" run -cnv -m "$M" -p "be brief" -n 2 --temp 0 -t 1 --ids 2>&1 >/dev/null); rc=$?
 chatout=$(echo "hello" | "$BIN" chat -m "$M" --system "be brief" -n 2 --temp 0 -t 1 --ids 2>&1 >/dev/null)

@@ -22,14 +22,15 @@ enum {
     C_SERVE = 1 << 6,
     C_CHAT = 1 << 7,
     C_REPLAY = 1 << 8,
-    C_ALL = (1 << 9) - 1,
+    C_QUANTIZE = 1 << 9,
+    C_ALL = (1 << 10) - 1,
     /* the commands that load a model through cli_common_arg */
     C_MODEL = C_EVAL | C_INSPECT | C_RUN | C_BATCH | C_SERVE | C_CHAT,
     C_SAMPLE = C_RUN | C_BATCH | C_CHAT, /* cli_sampler_arg */
 };
 
 static const char *const cmd_names[] = {"eval", "inspect", "synth", "tokenize", "run",
-                                        "batch", "serve", "chat", "replay"};
+                                        "batch", "serve", "chat", "replay", "quantize"};
 
 enum kind {
     K_PASS,  /* ours: passed on under its first spelling */
@@ -55,7 +56,7 @@ typedef struct opt {
 static const opt table[] = {
     {"-h|--help", NULL, C_ALL, STR},
     /* cli_common_arg */
-    {"-m|--model", "FILE", C_MODEL | C_TOKENIZE, STR},
+    {"-m|--model", "FILE", C_MODEL | C_TOKENIZE | C_QUANTIZE, STR},
     {"--config", "NAME", C_MODEL, STR},
     {"-t|--threads", "N", C_MODEL, INT(0, 1024)},
     {"-c|--ctx-size", "N", C_MODEL, INT(1, 1 << 24)},
@@ -133,7 +134,7 @@ static const opt table[] = {
     {"--full", NULL, C_INSPECT, STR},
     {"--no-bos", NULL, C_TOKENIZE, STR},
     /* synth */
-    {"-o|--output", "FILE", C_SYNTH, STR},
+    {"-o|--output", "FILE", C_SYNTH | C_QUANTIZE, STR},
     {"--tiny", NULL, C_SYNTH, STR},
     {"--moe-layers", "N", C_SYNTH, INT(0, 1000)},
     {"--dense-layers", "N", C_SYNTH, INT(0, 1000)},
@@ -146,6 +147,20 @@ static const opt table[] = {
     {"--topk", "K", C_REPLAY, INT(1, 64)},
     {"--tokens", "N", C_REPLAY, INT(1, 1L << 30)},
     {"--decay", "D", C_REPLAY, STR},
+    /* quantize */
+    {"-t|--threads", "N", C_QUANTIZE, INT(1, 4096)},
+    {"--type", "T", C_QUANTIZE, STR},
+    {"--recipe", "R", C_QUANTIZE, STR},
+    {"--imatrix", "FILE", C_QUANTIZE, STR},
+    {"--tensor-type", "RE=TYPE", C_QUANTIZE, STR},
+    {"--tensor-type-file", "FILE", C_QUANTIZE, STR},
+    {"--token-embedding-type", "T", C_QUANTIZE, STR},
+    {"--output-tensor-type", "T", C_QUANTIZE, STR},
+    {"--split-max-size", "SIZE", C_QUANTIZE, STR},
+    {"--pure", NULL, C_QUANTIZE, STR},
+    {"--dry-run", NULL, C_QUANTIZE, STR},
+    {"--print-tensor-types", NULL, C_QUANTIZE, STR},
+    {"--allow-requantize", NULL, C_QUANTIZE, STR},
 };
 #define N_OPTS (sizeof table / sizeof table[0])
 
