@@ -74,7 +74,7 @@ if [ "$have" != "$want" ]; then
 fi
 echo "deps: openai npm client $want in tests/node"
 
-# dockerfilelint for tests/dockerfile_lint.sh (configs/Dockerfile; no Docker
+# dockerfilelint for tests/dockerfile_lint_slow.sh (configs/Dockerfile; no Docker
 # daemon is needed), pinned, into tests/node/tools (git-ignored).
 DFL=1.8.0
 if [ "$(node -p "try { require('$NODE_DIR/tools/node_modules/dockerfilelint/package.json').version } catch (e) { '' }")" != "$DFL" ]; then

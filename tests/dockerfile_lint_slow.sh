@@ -1,5 +1,6 @@
 #!/bin/bash
-# configs/Dockerfile: dockerfilelint finds no issue, the image is Debian 12,
+# configs/Dockerfile (named _slow: a check of files, not of the binary, so the
+# sanitizer passes skip it): dockerfilelint finds no issue, the image is Debian 12,
 # and its runtime stage installs the package of every shared library the
 # built binary links (so the image runs what it built).  No Docker daemon
 # here: the image itself is not built by the tests.
