@@ -233,6 +233,10 @@ static void test_mix_mla(void **state)
 static void test_lossy_cache_drift(void **state)
 {
     (void)state;
+    if (getenv("MOESTREAM_FAST")) { /* the sanitizer passes: no new threading here, 6 more runs */
+        printf("skip: lossy cache drift is measured in the default run (MOESTREAM_FAST set)\n");
+        skip();
+    }
     const char *models[2][2] = {{"tiny-mix-mla", "tiny-mix-mla.gguf"},
                                 {"tiny-f32-legacy", "tiny-f32-legacy.gguf"}};
     for (int k = 0; k < 2; k++) {

@@ -254,14 +254,14 @@ static const char *k_type(int argc, char **argv)
     return t;
 }
 
-/* The rewritten argv, kept reachable for the process's life (the commands
- * keep pointers into it; a leak checker sees it as still in use). */
-static char **prepared;
+/* The parser's spelling of each table entry, filled on first use: the
+ * rewritten argv points here, so it holds no allocation but its own array. */
+static char canon[N_OPTS][64];
 
 int argtab_prepare(const char *cmd, int argc, char **argv, int *out_argc, char ***out_argv)
 {
     unsigned bit = (unsigned)cmd_bit(cmd);
-    char **out = prepared = malloc(((size_t)argc * 2 + 1) * sizeof *out);
+    char **out = malloc(((size_t)argc * 2 + 1) * sizeof *out);
     if (!out) {
         fprintf(stderr, "moestream: out of memory\n");
         return 2;
@@ -289,29 +289,33 @@ int argtab_prepare(const char *cmd, int argc, char **argv, int *out_argc, char *
                 fprintf(stderr, "moestream %s: unknown option %s (moestream %s --help lists them)\n",
                         cmd, a, cmd);
             }
+            free(out);
             return 2;
         }
         const char *val = NULL;
         if (o->meta) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "moestream %s: option %s needs a value (%s)\n", cmd, a, o->meta);
-                    return 2;
+                free(out);
+                return 2;
             }
             val = argv[++i];
             long v;
             if (o->lo < o->hi && cli_parse_int(val, o->lo, o->hi, &v)) {
                 fprintf(stderr, "moestream %s: bad value '%s' for %s (an integer in [%ld, %ld])\n",
                         cmd, val, a, o->lo, o->hi);
-                    return 2;
+                free(out);
+                return 2;
             }
         }
         switch (o->kind) {
         case K_PASS:
-            /* the parser's spelling; the copy lives until exit like argv */
-            out[n++] = strcmp(a, first) ? strdup(first) : argv[i - (val != NULL)];
-            if (!out[n - 1]) {
-                fprintf(stderr, "moestream: out of memory\n");
-                    return 2;
+            if (strcmp(a, first)) { /* an alias: the parser's spelling */
+                char *c = canon[o - table];
+                snprintf(c, sizeof canon[0], "%s", first);
+                out[n++] = c;
+            } else {
+                out[n++] = argv[i - (val != NULL)];
             }
             if (val)
                 out[n++] = (char *)val;

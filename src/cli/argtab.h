@@ -14,7 +14,8 @@
 #include <stdio.h>
 
 /* Rewrites argv for command cmd (the name after "moestream"; argv[0] is the
- * command name) into *out_argv (malloc'd, lives until exit) and *out_argc.
+ * command name) into *out_argv (malloc'd, the caller frees the array; its
+ * strings are argv's or static) and *out_argc.
  * Returns 0, or 2 (bad usage, message printed). Unknown commands pass through. */
 int argtab_prepare(const char *cmd, int argc, char **argv, int *out_argc, char ***out_argv);
 

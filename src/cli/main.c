@@ -114,7 +114,9 @@ int main(int argc, char **argv)
             char **av;
             if (argtab_prepare(name, n_argc, n_argv, &ac, &av))
                 return 2;
-            return commands[i].fn(ac, av);
+            int rc = commands[i].fn(ac, av);
+            free(av);
+            return rc;
         }
     fprintf(stderr, "moestream: unknown command '%s'\n", argv[1]);
     usage(stderr);
