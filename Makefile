@@ -82,6 +82,18 @@ moestream:
 	$(MAKE) BUILD=build build/moestream
 	cp build/moestream moestream
 
+# --version: the version and `git describe` of the tree built ("unknown"
+# outside git).  The stamp file changes only when the description does, so
+# main.o is rebuilt then and only then.
+VERSION    := 0.1.0
+GIT_COMMIT := $(shell git describe --always --dirty --tags 2>/dev/null || echo unknown)
+$(BUILD)/git-commit: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(GIT_COMMIT)' | cmp -s - $@ || echo '$(GIT_COMMIT)' > $@
+$(BUILD)/src/cli/main.o: $(BUILD)/git-commit
+$(BUILD)/src/cli/main.o: ALL_CFLAGS += -DMS_VERSION='"$(VERSION)"' -DMS_GIT_COMMIT='"$(GIT_COMMIT)"'
+FORCE:
+
 $(BUILD)/moestream: $(FRONT_OBJ) $(BUILD)/libmoestream.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LIBS)
 

@@ -50,7 +50,7 @@ MS_API void ms_free(void *p);
 /* ---- engine options ---- */
 
 enum ms_load_mode { MS_LOAD_AUTO = 0, MS_LOAD_RAM, MS_LOAD_PAGER, MS_LOAD_MMAP };
-enum ms_cache_type { MS_CACHE_F32 = 0, MS_CACHE_F16 = 1, MS_CACHE_Q8_0 = 2 };
+enum ms_cache_type { MS_CACHE_F32 = 0, MS_CACHE_F16 = 1, MS_CACHE_Q8_0 = 2, MS_CACHE_Q4_0 = 3 };
 /* REUSE: evicts the expert whose last uses are furthest apart (issue 18's
  * replay policy); LFU stays the default (bench/RESULTS.md). */
 enum ms_cache_policy { MS_POLICY_LRU = 0, MS_POLICY_LFU = 1, MS_POLICY_REUSE = 2 };
@@ -313,7 +313,10 @@ typedef struct ms_sampler_params {
     float top_p;          /* 1: off */
     float min_p;          /* 0: off; relative to the most likely token (default 0.05) */
     float repeat_penalty; /* 1: off */
-    int repeat_last_n;
+    int repeat_last_n;    /* window for the three penalties */
+    float presence_penalty;  /* 0: off; subtracted once from a token seen in the window */
+    float frequency_penalty; /* 0: off; subtracted per occurrence in the window */
+    bool ignore_eos;      /* end-of-generation tokens are never chosen */
     uint64_t seed;        /* 0: pick one (reported in ms_gen_result.seed) */
 } ms_sampler_params;
 

@@ -36,7 +36,7 @@ int pool_init(pool *p, int n_slots, size_t slot_bytes, bool lock, char *err, siz
     if (m == MAP_FAILED) {
         m = mmap(NULL, p->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m == MAP_FAILED) {
-            snprintf(err, errlen, "cannot map a %.2f GB expert pool: %s", (double)p->bytes / 1e9,
+            snprintf(err, errlen, "cannot map a %.2f GiB expert pool: %s", (double)p->bytes / 1073741824.0,
                      strerror(errno));
             return -ENOMEM;
         }

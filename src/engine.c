@@ -18,6 +18,9 @@
 #include "repack.h"
 
 #define SLACK_BYTES ((uint64_t)192 << 20)
+/* Sizes are printed in binary units, as --mem reads them (20G = 20 GiB). */
+#define GIB 1073741824.0
+#define MIB 1048576.0
 
 static void trace_route(void *ud, int il, int pos, int n, const int32_t *ids, const float *w)
 {
@@ -214,20 +217,20 @@ int engine_make_plan(const model *m, const ms_engine_opts *opt, int n_threads, e
     p->mode = mode;
     const uint64_t min_pool = mode == MS_LOAD_PAGER ? (uint64_t)n_used * p->slot_bytes : 0;
     if (mode != MS_LOAD_MMAP && base > p->budget) {
-        snprintf(err, errlen, "--mem %.2f GB is too small: resident weights %.2f GB + scratch "
-                              "%.2f GB + cache %.2f GB (%d x %.3f GB) + %.2f GB slack + %.2f GB "
-                              "requests need at least %.2f GB%s",
-                 (double)p->budget / 1e9, (double)p->resident / 1e9, (double)p->scratch / 1e9,
-                 (double)p->kv / 1e9, opt->max_seqs, (double)p->kv_per_seq / 1e9,
-                 (double)p->slack / 1e9, (double)p->requests / 1e9, (double)(base + min_pool) / 1e9,
+        snprintf(err, errlen, "--mem %.2f GiB is too small: resident weights %.2f GiB + scratch "
+                              "%.2f GiB + cache %.2f GiB (%d x %.3f GiB) + %.2f GiB slack + %.2f GiB "
+                              "requests need at least %.2f GiB%s",
+                 (double)p->budget / GIB, (double)p->resident / GIB, (double)p->scratch / GIB,
+                 (double)p->kv / GIB, opt->max_seqs, (double)p->kv_per_seq / GIB,
+                 (double)p->slack / GIB, (double)p->requests / GIB, (double)(base + min_pool) / GIB,
                  mode == MS_LOAD_PAGER ? " with room for one token's experts" : "");
         fit_hint(m, opt, n_threads, min_pool, err, errlen);
         return -ENOMEM;
     }
     if (mode == MS_LOAD_RAM && base + p->experts > p->budget) {
-        snprintf(err, errlen, "--load-mode ram needs %.2f GB (experts %.2f GB) but --mem is %.2f GB",
-                 (double)(base + p->experts) / 1e9, (double)p->experts / 1e9,
-                 (double)p->budget / 1e9);
+        snprintf(err, errlen, "--load-mode ram needs %.2f GiB (experts %.2f GiB) but --mem is %.2f GiB",
+                 (double)(base + p->experts) / GIB, (double)p->experts / GIB,
+                 (double)p->budget / GIB);
         fit_hint(m, opt, n_threads, p->experts, err, errlen);
         return -ENOMEM;
     }
@@ -240,12 +243,12 @@ int engine_make_plan(const model *m, const ms_engine_opts *opt, int n_threads, e
         if (opt->cache_experts > 0 && (uint64_t)opt->cache_experts < n)
             n = (uint64_t)opt->cache_experts;
         if (n < 1 || (opt->cache_experts == 0 && n < (uint64_t)n_used)) {
-            snprintf(err, errlen, "--mem %.2f GB leaves no room for the expert pool: need at "
-                                  "least %.2f GB (resident %.2f + scratch %.2f + cache %.2f + %d "
-                                  "experts of %.1f MB)",
-                     (double)p->budget / 1e9, (double)(base + min_pool) / 1e9,
-                     (double)p->resident / 1e9, (double)p->scratch / 1e9, (double)p->kv / 1e9,
-                     n_used, (double)p->slot_bytes / 1e6);
+            snprintf(err, errlen, "--mem %.2f GiB leaves no room for the expert pool: need at "
+                                  "least %.2f GiB (resident %.2f + scratch %.2f + cache %.2f + %d "
+                                  "experts of %.1f MiB)",
+                     (double)p->budget / GIB, (double)(base + min_pool) / GIB,
+                     (double)p->resident / GIB, (double)p->scratch / GIB, (double)p->kv / GIB,
+                     n_used, (double)p->slot_bytes / MIB);
             fit_hint(m, opt, n_threads, min_pool, err, errlen);
             return -ENOMEM;
         }
@@ -258,20 +261,20 @@ int engine_make_plan(const model *m, const ms_engine_opts *opt, int n_threads, e
 void engine_print_plan(const engine_plan *p, FILE *f)
 {
     static const char *modes[] = {"auto", "all in RAM", "paged (io_uring pool)", "mmap (page cache)"};
-    fprintf(f, "memory plan (--mem %.2f GB): resident weights %.2f GB + scratch %.2f GB (%d "
-               "thread%s) + cache %.2f GB (%d x %d positions) + slack %.2f GB + requests %.2f GB",
-            (double)p->budget / 1e9, (double)p->resident / 1e9, (double)p->scratch / 1e9,
-            p->threads, p->threads == 1 ? "" : "s", (double)p->kv / 1e9, p->max_seqs, p->n_ctx,
-            (double)p->slack / 1e9, (double)p->requests / 1e9);
+    fprintf(f, "memory plan (--mem %.2f GiB): resident weights %.2f GiB + scratch %.2f GiB (%d "
+               "thread%s) + cache %.2f GiB (%d x %d positions) + slack %.2f GiB + requests %.2f GiB",
+            (double)p->budget / GIB, (double)p->resident / GIB, (double)p->scratch / GIB,
+            p->threads, p->threads == 1 ? "" : "s", (double)p->kv / GIB, p->max_seqs, p->n_ctx,
+            (double)p->slack / GIB, (double)p->requests / GIB);
     if (p->mode == MS_LOAD_PAGER)
-        fprintf(f, " + expert pool %.2f GB (%d experts of %.1f MB = %.1f per MoE layer, %.1f%% of "
-                   "%.2f GB of experts)\n",
-                (double)p->pool / 1e9, p->n_slots, (double)p->slot_bytes / 1e6,
+        fprintf(f, " + expert pool %.2f GiB (%d experts of %.1f MiB = %.1f per MoE layer, %.1f%% of "
+                   "%.2f GiB of experts)\n",
+                (double)p->pool / GIB, p->n_slots, (double)p->slot_bytes / MIB,
                 p->n_moe_layers ? (double)p->n_slots / p->n_moe_layers : 0.0,
                 p->experts ? 100.0 * (double)p->pool / (double)p->experts : 0.0,
-                (double)p->experts / 1e9);
+                (double)p->experts / GIB);
     else
-        fprintf(f, " + experts %.2f GB, %s\n", (double)p->experts / 1e9, modes[p->mode]);
+        fprintf(f, " + experts %.2f GiB, %s\n", (double)p->experts / GIB, modes[p->mode]);
 }
 
 uint64_t engine_peak_rss(void)
@@ -294,12 +297,12 @@ void engine_print_stats(const engine *e, FILE *f)
         pager_stats s;
         pager_get_stats(e->pg, &s);
         uint64_t acc = s.hits + s.misses;
-        fprintf(f, "expert cache: %llu hits (%llu read ahead), %llu misses (%.1f%% hit rate), %.3f GB read at "
-                   "%.2f GB/s (%s; +%.1f%% alignment), stalled %.3f s of %.3f s reading, pool "
+        fprintf(f, "expert cache: %llu hits (%llu read ahead), %llu misses (%.1f%% hit rate), %.3f GiB read at "
+                   "%.2f GiB/s (%s; +%.1f%% alignment), stalled %.3f s of %.3f s reading, pool "
                    "%d/%d slots used%s\n",
                 (unsigned long long)s.hits, (unsigned long long)s.prefetch_used,
                 (unsigned long long)s.misses, acc ? 100.0 * (double)s.hits / (double)acc : 0.0,
-                (double)s.bytes_read / 1e9, s.busy_s > 0 ? (double)s.bytes_read / 1e9 / s.busy_s : 0.0,
+                (double)s.bytes_read / GIB, s.busy_s > 0 ? (double)s.bytes_read / GIB / s.busy_s : 0.0,
                 s.path,
                 s.read_bytes_needed ? 100.0 * ((double)s.bytes_read / (double)s.read_bytes_needed - 1)
                                     : 0.0,
@@ -309,8 +312,8 @@ void engine_print_stats(const engine *e, FILE *f)
                     (unsigned long long)s.prefetched, (unsigned long long)s.prefetch_used,
                     100.0 * (double)s.prefetch_used / (double)s.prefetched);
     }
-    fprintf(f, "peak RSS %.3f GB (budget %.2f GB)\n", (double)engine_peak_rss() / 1e9,
-            (double)e->opt.mem / 1e9);
+    fprintf(f, "peak RSS %.3f GiB (budget %.2f GiB)\n", (double)engine_peak_rss() / GIB,
+            (double)e->opt.mem / GIB);
 }
 
 int engine_load(engine *e, const char *path, const ms_engine_opts *opt, char *err, size_t errlen)

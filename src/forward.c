@@ -34,6 +34,7 @@
 #include "kernels.h"
 #include "matmul.h"
 #include "quant.h"
+#include "quantize_chunk.h"
 #include "vmath.h"
 
 /* One sequence's cache: everything that outlives an evaluation.  The
@@ -118,6 +119,8 @@ void fwd_opts_default(fwd_opts *o)
     o->cache_type = FWD_CACHE_F32;
     o->n_batch = 64;
 }
+
+static int fwd_cache_quant_type(int t);
 
 /* ---- small float ops, with the reference's operation order ---- */
 
@@ -267,14 +270,6 @@ static size_t th_w_rows(const model_hparams *hp)
         *bytes += nb_;                                                                             \
     } while (0)
 
-static size_t lat_row_bytes(const model_hparams *hp, int cache_type)
-{
-    const int lat_type = cache_type == FWD_CACHE_F32   ? MS_TYPE_F32
-                         : cache_type == FWD_CACHE_F16 ? MS_TYPE_F16
-                                                       : MS_TYPE_Q8_0;
-    return quant_row_bytes(lat_type, (int64_t)hp->kv_lora);
-}
-
 /* Sizes (and with real, allocates) one sequence's cache; kv->m, n_ctx,
  * cache_type, mha set.  Shared by fwd_kv_create and fwd_kv_bytes_needed. */
 static bool kv_alloc(fwd_kv *kv, bool real)
@@ -285,7 +280,7 @@ static bool kv_alloc(fwd_kv *kv, bool real)
     bool ok = true;
     kv->bytes = 0;
     kv->n_kv_pad = (int)((ctx + 63) & ~(size_t)63);
-    ALLOC(kv->lat, hp->n_layer * ctx * lat_row_bytes(hp, kv->cache_type));
+    ALLOC(kv->lat, hp->n_layer * ctx * fwd_cache_row_bytes(kv->cache_type, (int64_t)hp->kv_lora));
     ALLOC(kv->pe, hp->n_layer * ctx * hp->qk_rope * sizeof(float));
     if (kv->mha) {
         const size_t N = hp->qk_nope, R = hp->qk_rope, V = hp->v_head;
@@ -309,7 +304,7 @@ static bool scratch_alloc(fwd_state *s, bool real)
         widest = (size_t)hp->n_ff_exp * hp->n_expert_shared;
     if (widest < hp->n_ff_exp)
         widest = hp->n_ff_exp;
-    s->lat_row = lat_row_bytes(hp, s->o.cache_type);
+    s->lat_row = fwd_cache_row_bytes(s->o.cache_type, L);
     size_t qrow = act_row_max(s->m);
     s->qbuf_bytes = B * qrow;
     s->th_q_bytes = B * qrow;
@@ -371,6 +366,22 @@ static bool scratch_alloc(fwd_state *s, bool real)
 }
 #undef ALLOC
 
+/* The block format of a latent cache type. */
+static int fwd_cache_quant_type(int t)
+{
+    switch (t) {
+    case FWD_CACHE_F32: return MS_TYPE_F32;
+    case FWD_CACHE_F16: return MS_TYPE_F16;
+    case FWD_CACHE_Q4_0: return MS_TYPE_Q4_0;
+    default: return MS_TYPE_Q8_0;
+    }
+}
+
+size_t fwd_cache_row_bytes(int t, int64_t kv_lora)
+{
+    return quant_row_bytes(fwd_cache_quant_type(t), kv_lora);
+}
+
 uint64_t fwd_mha_cache_bytes(const model *m, int n_ctx)
 {
     const model_hparams *hp = &m->hp;
@@ -394,8 +405,10 @@ static int opts_normalize(const model *m, const fwd_opts *in, fwd_opts *o, char 
         o->n_batch = 64;
     if (o->n_batch > o->n_ctx)
         o->n_batch = o->n_ctx;
-    if (o->cache_type == FWD_CACHE_Q8_0 && m->hp.kv_lora % quant_info(MS_TYPE_Q8_0)->blck != 0)
-        return fail(err, errlen, -EINVAL, "q8_0 cache needs kv_lora_rank %% 32 == 0");
+    if ((o->cache_type == FWD_CACHE_Q8_0 || o->cache_type == FWD_CACHE_Q4_0) &&
+        m->hp.kv_lora % quant_info(fwd_cache_quant_type(o->cache_type))->blck != 0)
+        return fail(err, errlen, -EINVAL, "%s cache needs kv_lora_rank %% 32 == 0",
+                    o->cache_type == FWD_CACHE_Q8_0 ? "q8_0" : "q4_0");
     o->attn_mha = o->attn_mha && !m->hp.is_mla;
     return 0;
 }
@@ -590,6 +603,9 @@ static void lat_store(fwd_state *s, int il, int pos, const float *c, void *scrat
             memcpy(dst + 2 * i, &h, 2);
         }
         break;
+    case FWD_CACHE_Q4_0: /* llama.cpp's -ctk q4_0: its quantize_row_q4_0_ref rounding */
+        quantize_chunk(MS_TYPE_Q4_0, c, dst, 1, L, NULL);
+        break;
     default:
         kern_get()->quantize[MS_TYPE_Q8_0](c, scratch, L);
         memcpy(dst, scratch, s->lat_row);
@@ -613,7 +629,8 @@ static const float *lat_view(fwd_state *s, int il, int n)
                 dst[i] = quant_f16_to_f32(h);
             }
         else
-            quant_dequantize_row(MS_TYPE_Q8_0, src, dst, L);
+            quant_dequantize_row(s->o.cache_type == FWD_CACHE_Q4_0 ? MS_TYPE_Q4_0 : MS_TYPE_Q8_0, src,
+                                 dst, L);
     }
     return s->lat_f32;
 }

@@ -20,7 +20,7 @@
 #include "model.h"
 #include "threadpool.h"
 
-enum fwd_cache_type { FWD_CACHE_F32 = 0, FWD_CACHE_F16 = 1, FWD_CACHE_Q8_0 = 2 };
+enum fwd_cache_type { FWD_CACHE_F32 = 0, FWD_CACHE_F16 = 1, FWD_CACHE_Q8_0 = 2, FWD_CACHE_Q4_0 = 3 };
 
 typedef struct fwd_opts {
     int n_ctx;          /* positions the cache holds (default 4096) */
@@ -65,6 +65,10 @@ void fwd_opts_default(fwd_opts *o);
 /* Bytes of the decompressed K/V cache attn_mha would add for m at n_ctx
  * positions (0 for split-form files, which have no such mode). */
 uint64_t fwd_mha_cache_bytes(const model *m, int n_ctx);
+
+/* Bytes of one cached latent of kv_lora elements in cache type t (enum
+ * fwd_cache_type): F32 4, F16 2, Q8_0 34 and Q4_0 18 per 32. */
+size_t fwd_cache_row_bytes(int t, int64_t kv_lora);
 
 /* Allocates the cache and scratch for m (borrowed; must outlive the state):
  * a scratch with its own sequence bound. */

@@ -5,6 +5,7 @@
 #include "generate.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,13 @@ int gen_run_cb(const model *m, const tok_vocab *v, fwd_state *st, const int32_t 
     }
     res->t_prompt_s = now_s() - t0;
     t0 = now_s();
+    /* --ignore-eos bans the end-of-generation tokens, as the reference does
+     * with a -inf logit bias; found once, a handful in any vocabulary. */
+    int32_t eog[16];
+    int n_eog = 0;
+    for (uint32_t t = 0; o->sp.ignore_eos && t < V && n_eog < 16; t++)
+        if (tok_is_eog(v, (int32_t)t))
+            eog[n_eog++] = (int32_t)t;
     const int32_t think_end = tok_find(v, "</think>");
     bool reasoning = o->reasoning && think_end >= 0;
     tok_stream ts;
@@ -170,6 +178,8 @@ int gen_run_cb(const model *m, const tok_vocab *v, fwd_state *st, const int32_t 
             res->finish = "length";
             break;
         }
+        for (int k = 0; k < n_eog; k++)
+            logits[eog[k]] = -INFINITY;
         int32_t id = sampler_sample(smp, logits, hist, nh);
         hist[nh++] = id;
         res->n_gen++;

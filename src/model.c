@@ -515,8 +515,8 @@ int model_load(model **out, const char *path, const model_opts *o, char *err, si
     }
     m->arena = aligned_alloc(ARENA_ALIGN, total ? total : ARENA_ALIGN);
     if (!m->arena) {
-        rc = fail(err, errlen, -ENOMEM, "%s: cannot allocate %.2f GB for resident weights", path,
-                  (double)total / 1e9);
+        rc = fail(err, errlen, -ENOMEM, "%s: cannot allocate %.2f GiB for resident weights", path,
+                  (double)total / 1073741824.0);
         goto out_l;
     }
     uint64_t pos = 0;
@@ -572,8 +572,8 @@ int model_load_experts(model *m, char *err, size_t errlen)
         return 0;
     m->expert_arena = aligned_alloc(ARENA_ALIGN, (m->expert_bytes + 63) & ~(uint64_t)63);
     if (!m->expert_arena)
-        return fail(err, errlen, -ENOMEM, "cannot allocate %.2f GB for the routed experts",
-                    (double)m->expert_bytes / 1e9);
+        return fail(err, errlen, -ENOMEM, "cannot allocate %.2f GiB for the routed experts",
+                    (double)m->expert_bytes / 1073741824.0);
     uint64_t pos = 0;
     for (uint32_t il = 0; il < m->hp.n_layer; il++)
         for (int k = 0; k < 3 && m->layers[il].is_moe; k++) {

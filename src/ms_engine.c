@@ -18,6 +18,8 @@
 #include "quant.h"
 #include "threadpool.h"
 
+#define GIB 1073741824.0
+
 MS_API const char *ms_version(void)
 {
     return "0.1";
@@ -58,7 +60,7 @@ static int check_opts(const ms_engine_opts *o, char *err, size_t errlen)
     const char *bad = NULL;
     if (o->n_batch < 1 || o->n_batch > (1 << 16))
         bad = "batch size out of range [1, 65536]";
-    else if (o->cache_type < MS_CACHE_F32 || o->cache_type > MS_CACHE_Q8_0)
+    else if (o->cache_type < MS_CACHE_F32 || o->cache_type > MS_CACHE_Q4_0)
         bad = "unknown cache type";
     else if (o->load_mode < MS_LOAD_AUTO || o->load_mode > MS_LOAD_MMAP)
         bad = "unknown load mode";
@@ -195,13 +197,13 @@ MS_API void ms_stats_print(const ms_stats *s, FILE *f)
 {
     if (s->paged) {
         uint64_t acc = s->hits + s->misses;
-        fprintf(f, "expert cache: %llu hits (%llu read ahead), %llu misses (%.1f%% hit rate), %.3f GB read at "
-                   "%.2f GB/s (%s; +%.1f%% alignment), stalled %.3f s of %.3f s reading, pool "
+        fprintf(f, "expert cache: %llu hits (%llu read ahead), %llu misses (%.1f%% hit rate), %.3f GiB read at "
+                   "%.2f GiB/s (%s; +%.1f%% alignment), stalled %.3f s of %.3f s reading, pool "
                    "%d/%d slots used%s\n",
                 (unsigned long long)s->hits, (unsigned long long)s->prefetch_used,
                 (unsigned long long)s->misses, acc ? 100.0 * (double)s->hits / (double)acc : 0.0,
-                (double)s->bytes_read / 1e9,
-                s->busy_s > 0 ? (double)s->bytes_read / 1e9 / s->busy_s : 0.0, s->io_path,
+                (double)s->bytes_read / GIB,
+                s->busy_s > 0 ? (double)s->bytes_read / GIB / s->busy_s : 0.0, s->io_path,
                 s->read_bytes_needed
                     ? 100.0 * ((double)s->bytes_read / (double)s->read_bytes_needed - 1)
                     : 0.0,
@@ -211,8 +213,8 @@ MS_API void ms_stats_print(const ms_stats *s, FILE *f)
                     (unsigned long long)s->prefetched, (unsigned long long)s->prefetch_used,
                     100.0 * (double)s->prefetch_used / (double)s->prefetched);
     }
-    fprintf(f, "peak RSS %.3f GB (budget %.2f GB)\n", (double)s->peak_rss / 1e9,
-            (double)s->budget / 1e9);
+    fprintf(f, "peak RSS %.3f GiB (budget %.2f GiB)\n", (double)s->peak_rss / GIB,
+            (double)s->budget / GIB);
 }
 
 MS_API void ms_plan_print(const ms_mem_plan *p, FILE *f)

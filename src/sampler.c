@@ -1,6 +1,7 @@
 /* sampler.c - see sampler.h.  Candidate order and truncation follow the
- * reference's default chain: penalties, top-k, top-p, min-p, temperature,
- * then a draw.  min-p compares probabilities before temperature. */
+ * reference's default chain: penalties (repeat, frequency, presence), top-k,
+ * top-p, min-p, temperature, then a draw.  min-p compares probabilities
+ * before temperature. */
 #include "sampler.h"
 
 #include <math.h>
@@ -29,6 +30,9 @@ void sampler_params_default(sampler_params *p)
     p->min_p = 0.05f;
     p->repeat_penalty = 1.0f;
     p->repeat_last_n = 64;
+    p->presence_penalty = 0.0f;
+    p->frequency_penalty = 0.0f;
+    p->ignore_eos = false;
     p->seed = 0;
 }
 
@@ -95,9 +99,15 @@ static int by_logit_desc(const void *a, const void *b)
 int32_t sampler_sample(sampler *s, float *logits, const int32_t *hist, size_t n_hist)
 {
     const sampler_params *p = &s->p;
-    if (p->repeat_penalty != 1.0f && n_hist > 0) {
+    const bool penalize = p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f ||
+                          p->frequency_penalty != 0.0f;
+    if (penalize && n_hist > 0) {
+        /* The reference's penalties sampler: each distinct token of the
+         * window once, the repeat penalty scaling its logit towards zero,
+         * then count x frequency + presence subtracted.  The window is at
+         * most repeat_last_n tokens, so counting by rescanning stays cheap
+         * and allocates nothing. */
         size_t from = n_hist > (size_t)p->repeat_last_n ? n_hist - (size_t)p->repeat_last_n : 0;
-        /* each distinct token once */
         for (size_t i = from; i < n_hist; i++) {
             int32_t t = hist[i];
             if (t < 0 || (uint32_t)t >= s->n_vocab)
@@ -107,7 +117,12 @@ int32_t sampler_sample(sampler *s, float *logits, const int32_t *hist, size_t n_
                 seen = hist[j] == t;
             if (seen)
                 continue;
-            logits[t] = logits[t] > 0 ? logits[t] / p->repeat_penalty : logits[t] * p->repeat_penalty;
+            int count = 1;
+            for (size_t j = i + 1; j < n_hist; j++)
+                count += hist[j] == t;
+            if (p->repeat_penalty != 1.0f)
+                logits[t] = logits[t] > 0 ? logits[t] / p->repeat_penalty : logits[t] * p->repeat_penalty;
+            logits[t] -= (float)count * p->frequency_penalty + p->presence_penalty;
         }
     }
     int32_t best = 0;

@@ -1,4 +1,5 @@
-/* sampler.h - next-token choice: repetition penalty, top-k, top-p, min-p,
+/* sampler.h - next-token choice: repetition, presence and frequency
+ * penalties, top-k, top-p, min-p,
  * temperature, seeded random draw (the reference's default chain order).
  * Temperature <= 0 is greedy argmax (lowest id on ties).  Defaults follow
  * DeepSeek's advice for R1: temperature 0.6, min-p 0.05.
@@ -7,6 +8,7 @@
 #ifndef MS_SAMPLER_H
 #define MS_SAMPLER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 

@@ -4,7 +4,9 @@
 # opens -m must refuse it at once (well within 10 s), naming the file and
 # its type; a directory and a character device likewise.
 set -u
-BIN=${MOESTREAM_BIN:?}; G=${MOESTREAM_GOLDEN:?}; T=${MOESTREAM_TMP:-/tmp}/model_fifo.$$
+. "$(dirname "$0")/lib/need.sh"
+need_golden
+BIN=${MOESTREAM_BIN:?}; G=$MOESTREAM_GOLDEN; T=${MOESTREAM_TMP:-/tmp}/model_fifo.$$
 mkdir -p "$T"; trap 'rm -rf "$T"' EXIT; fails=0
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fails=$((fails+1)); fi; }
 mkfifo "$T/model.gguf"

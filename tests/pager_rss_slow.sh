@@ -15,8 +15,8 @@ rm -f "$M"
 echo "$out" | grep -E "memory plan|expert cache|peak RSS" | sed 's/^/  /'
 [ $rc -eq 0 ] || { echo "FAIL: eval exit $rc"; exit 1; }
 echo "$out" | grep -q "paged (io_uring pool)\|expert pool" || { echo "FAIL: experts were not paged"; exit 1; }
-peak=$(echo "$out" | sed -n 's/^peak RSS \([0-9.]*\) GB.*/\1/p')
-budget=$(echo "$out" | sed -n 's/^peak RSS [0-9.]* GB (budget \([0-9.]*\) GB).*/\1/p')
-echo "MEASURE peak RSS ${peak} GB under --mem 6G (${budget} GB)"
+peak=$(echo "$out" | sed -n 's/^peak RSS \([0-9.]*\) GiB.*/\1/p')
+budget=$(echo "$out" | sed -n 's/^peak RSS [0-9.]* GiB (budget \([0-9.]*\) GiB).*/\1/p')
+echo "MEASURE peak RSS ${peak} GiB under --mem 6G (${budget} GiB)"
 python3 -c "import sys; sys.exit(0 if float('$peak') <= float('$budget') * 1.02 else 1)" || { echo "FAIL: over budget"; exit 1; }
 echo ok

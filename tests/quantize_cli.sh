@@ -7,7 +7,10 @@
 # (type needing an imatrix, bad usage), and a quantized model running in eval.
 set -u
 BIN=${MOESTREAM_BIN:?}
-G=${MOESTREAM_GOLDEN:?}
+. "$(dirname "$0")/lib/need.sh"
+need_golden
+need_tool python3
+G=$MOESTREAM_GOLDEN
 Q=$G/quantize
 M=$G/models/tiny-f32-legacy.gguf
 HERE=$(cd "$(dirname "$0")" && pwd)

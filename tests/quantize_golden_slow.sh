@@ -6,7 +6,10 @@
 # searches are the reference's, and as slow.
 set -u
 BIN=${MOESTREAM_BIN:?}
-G=${MOESTREAM_GOLDEN:?}
+. "$(dirname "$0")/lib/need.sh"
+need_golden
+need_tool python3
+G=$MOESTREAM_GOLDEN
 Q=$G/quantize
 M=$G/models/tiny-f32-legacy.gguf
 HERE=$(cd "$(dirname "$0")" && pwd)

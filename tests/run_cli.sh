@@ -54,9 +54,9 @@ PY
 check "prompt longer than the context: exit 1 with a message" "[ $rc -eq 1 ] && grep -qi context '$T/e3'"
 # hardware profiles: values apply, later flags override, unknown profile is a usage error
 "$BIN" inspect -m "$M" --config edge-server >"$T/c1" 2>&1
-check "--config edge-server sets the budget" "grep -q 'mem 25.77 GB' '$T/c1'"
+check "--config edge-server sets the budget" "grep -q 'mem 24.00 GiB' '$T/c1'"
 "$BIN" inspect -m "$M" --config edge-server --mem 2G >"$T/c2" 2>&1
-check "a later flag overrides the profile" "grep -q 'mem 2.15 GB' '$T/c2'"
+check "a later flag overrides the profile" "grep -q 'mem 2.00 GiB' '$T/c2'"
 "$BIN" inspect -m "$M" --config no-such-profile >/dev/null 2>&1
 check "unknown profile: exit 2" "[ $? -eq 2 ]"
 rm -rf "$T"

@@ -37,6 +37,7 @@
 #include "kernels.h"
 #include "quant.h"
 #include "quant_blocks.h"
+#include "quantize_chunk.h"
 #include "golden.h"
 
 /* |vec_dot_ref - exact dot of the dequantized operands| may be at most this
@@ -269,7 +270,8 @@ static void test_traits_agree(void **state)
     assert_int_equal(listed, (int)(sizeof BLOCKS / sizeof BLOCKS[0]));
 
     /* table <-> golden dequant vectors and the reference-written models
-     * (without the golden set: the checks above ran, the rest skips) */
+     * (without the golden set the checks above still ran; the test then
+     * counts as skipped) */
     GOLDEN_REQUIRE();
     int counted[MS_TYPE_COUNT] = {0}, dequant[MS_TYPE_COUNT] = {0};
     char path[1024];
@@ -608,6 +610,52 @@ static void test_q8_0_roundtrip(void **state)
     }
 }
 
+/* Q4_0 as the latent cache's q4_0 stores it (simd/quantize.c without an
+ * importance matrix): the reference's rounding on a known block
+ * - x_j = (j - 16) / 4, largest magnitude -4 -> d = 0.5, q_j = trunc(j/2 +
+ * 0.5) with 16 clamped to 15 - and error bounds on seeded random rows. */
+static void test_q4_0_cache_rounding(void **state)
+{
+    (void)state;
+    float x[32];
+    block_q4_0 q;
+    for (int j = 0; j < 32; j++)
+        x[j] = (float)(j - 16) * 0.25f;
+    quantize_chunk(MS_TYPE_Q4_0, x, &q, 1, 32, NULL);
+    assert_int_equal(q.d, quant_f32_to_f16(0.5f));
+    for (int j = 0; j < 32; j++) {
+        int want = (j + 1) / 2 < 15 ? (j + 1) / 2 : 15;
+        int got = j < 16 ? q.qs[j] & 15 : q.qs[j - 16] >> 4;
+        if (got != want)
+            fail_msg("Q4_0 known block index %d: q=%d want %d", j, got, want);
+    }
+    const int64_t n = 1024;
+    float xr[1024], yr[1024];
+    block_q4_0 qr[1024 / 32];
+    uint64_t s = 0x4040;
+    for (int rep = 0; rep < 50; rep++) {
+        random_row(xr, n, &s);
+        quantize_chunk(MS_TYPE_Q4_0, xr, qr, 1, n, NULL);
+        assert_int_equal(quant_dequantize_row(MS_TYPE_Q4_0, qr, yr, n), 0);
+        for (int b = 0; b < n / 32; b++) {
+            float amax = 0;
+            for (int i = 0; i < 32; i++)
+                amax = fmaxf(amax, fabsf(xr[32 * b + i]));
+            /* half a step, a whole one where +8 clamps to 7, plus d's half
+             * rounding (2^-11 relative) times |q - 8| <= 8 */
+            const double d = (double)amax / 8.0;
+            for (int i = 0; i < 32; i++) {
+                const int qi = i < 16 ? qr[b].qs[i] & 15 : qr[b].qs[i - 16] >> 4;
+                const double bound = (qi == 15 ? 1.0 : 0.5) * d + 8.0 * d * 0x1p-11 + 1e-12;
+                const double err = fabs((double)yr[32 * b + i] - (double)xr[32 * b + i]);
+                if (err > bound)
+                    fail_msg("Q4_0 block %d index %d: x=%.9g deq=%.9g err %.3g > %.3g", b, i,
+                             (double)xr[32 * b + i], (double)yr[32 * b + i], err, bound);
+            }
+        }
+    }
+}
+
 /* ---- F16 / BF16 ---- */
 
 /* An independent decoding of a half: (-1)^s * m * 2^(e-25) (+ implicit bit). */
@@ -932,6 +980,7 @@ int main(void)
         cmocka_unit_test(test_q8_K_roundtrip),
         cmocka_unit_test(test_q8_0_known),
         cmocka_unit_test(test_q8_0_roundtrip),
+        cmocka_unit_test(test_q4_0_cache_rounding),
         cmocka_unit_test(test_f16),
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_vec_dot_vs_dequant),

@@ -31,16 +31,12 @@
 #include "imatrix_load.h"
 #include "quant.h"
 #include "quantize.h"
+#include "golden.h"
 #include "quantize_chunk.h"
 
 #define ROWS 16
 #define GATE "blk.1.ffn_gate_exps.weight"
 
-static const char *golden_dir(void)
-{
-    const char *d = getenv("MOESTREAM_GOLDEN");
-    return d && *d ? d : "../shared/golden";
-}
 
 static int type_by_name(const char *name)
 {
@@ -77,6 +73,7 @@ static void imatrix_expert0(const char *name, float *w, int64_t n)
 static void test_golden_rows(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     char path[512], err[256];
     assert_int_equal(quantize_init(), 0);
     snprintf(path, sizeof path, "%s/models/tiny-f32-legacy.gguf", golden_dir());

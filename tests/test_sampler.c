@@ -123,12 +123,64 @@ static void test_repeat_penalty(void **state)
     sampler_destroy(s);
 }
 
+/* The reference's penalties: logit -= count x frequency + presence, for
+ * the tokens of the last repeat_last_n, after the repeat penalty. */
+static void test_presence_frequency(void **state)
+{
+    (void)state;
+    sampler_params p = base();
+    p.temp = 0.0f;
+    p.repeat_last_n = 4;
+    int32_t hist[6] = {1, 1, 0, 0, 0, 2}; /* window: 0 0 0 2; token 1 is outside it */
+    const float l0[NV] = {3.0f, 2.5f, 2.9f, 2.0f, 0, 0, 0, 0};
+    float l[NV];
+
+    /* presence 0.2: 0 -> 2.8, 2 -> 2.7; token 0 still wins */
+    p.presence_penalty = 0.2f;
+    sampler *s = sampler_create(&p, NV);
+    memcpy(l, l0, sizeof l);
+    assert_int_equal(sampler_sample(s, l, hist, 6), 0);
+    assert_true(l[0] == 3.0f - 0.2f && l[2] == 2.9f - 0.2f && l[1] == 2.5f && l[3] == 2.0f);
+    sampler_destroy(s);
+
+    /* frequency 0.2: token 0 seen 3 times -> 2.4, token 2 once -> 2.7 wins;
+     * token 1 (outside the window) keeps 2.5 */
+    p.presence_penalty = 0.0f;
+    p.frequency_penalty = 0.2f;
+    s = sampler_create(&p, NV);
+    memcpy(l, l0, sizeof l);
+    assert_int_equal(sampler_sample(s, l, hist, 6), 2);
+    assert_true(l[0] == 3.0f - 3 * 0.2f && l[1] == 2.5f);
+    sampler_destroy(s);
+
+    /* negative values encourage repetition: presence -1 lifts token 2 over 0 */
+    p.frequency_penalty = 0.0f;
+    p.presence_penalty = -1.0f;
+    p.repeat_last_n = 1; /* only token 2 */
+    s = sampler_create(&p, NV);
+    memcpy(l, l0, sizeof l);
+    assert_int_equal(sampler_sample(s, l, hist, 6), 2);
+    sampler_destroy(s);
+
+    /* with the repeat penalty: (3.0 / 2) - 3 x 0.1 - 0.1 = 1.1 */
+    p.repeat_last_n = 4;
+    p.repeat_penalty = 2.0f;
+    p.presence_penalty = 0.1f;
+    p.frequency_penalty = 0.1f;
+    s = sampler_create(&p, NV);
+    memcpy(l, l0, sizeof l);
+    (void)sampler_sample(s, l, hist, 6);
+    assert_true(fabsf(l[0] - 1.1f) < 1e-6f);
+    sampler_destroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_greedy_and_seed),
         cmocka_unit_test(test_repeat_penalty),
+        cmocka_unit_test(test_presence_frequency),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,3 +73,12 @@ if [ "$have" != "$want" ]; then
     { problem "npm ci of the openai client failed"; exit 0; }
 fi
 echo "deps: openai npm client $want in tests/node"
+
+# dockerfilelint for tests/dockerfile_lint_slow.sh (configs/Dockerfile; no Docker
+# daemon is needed), pinned, into tests/node/tools (git-ignored).
+DFL=1.8.0
+if [ "$(node -p "try { require('$NODE_DIR/tools/node_modules/dockerfilelint/package.json').version } catch (e) { '' }")" != "$DFL" ]; then
+  npm install --prefix "$NODE_DIR/tools" --no-audit --no-fund --loglevel=error "dockerfilelint@$DFL" >/dev/null ||
+    problem "npm install of dockerfilelint failed"
+fi
+echo "deps: dockerfilelint $DFL in tests/node/tools"

@@ -59,6 +59,31 @@ int cli_parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+int cli_mem_auto(uint64_t *out, char *err, size_t errlen)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) {
+        snprintf(err, errlen, "--mem auto: cannot read /proc/meminfo: %s", strerror(errno));
+        return -errno;
+    }
+    char line[256];
+    unsigned long long kb = 0;
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = sscanf(line, "MemAvailable: %llu kB", &kb) == 1;
+    fclose(f);
+    const uint64_t avail = (uint64_t)kb << 10;
+    if (!found || avail < CLI_MEM_AUTO_MARGIN + ((uint64_t)16 << 20)) {
+        snprintf(err, errlen, "--mem auto: MemAvailable %s (%.2f GiB) leaves nothing after the %.0f GiB "
+                              "margin; give --mem SIZE",
+                 found ? "is too small" : "not found in /proc/meminfo", (double)avail / 1073741824.0,
+                 (double)CLI_MEM_AUTO_MARGIN / 1073741824.0);
+        return -ENOMEM;
+    }
+    *out = avail - CLI_MEM_AUTO_MARGIN;
+    return 0;
+}
+
 static int need_value(int argc, char **argv, int i)
 {
     if (i + 1 >= argc) {
@@ -155,7 +180,15 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
         if (need_value(argc, argv, *i))
             return -1;
         const char *val = argv[++*i];
-        if (!strcmp(a, "--mem")) {
+        if (!strcmp(a, "--mem") && !strcmp(val, "auto")) {
+            char err[256];
+            if (cli_mem_auto(&c->mem, err, sizeof err)) {
+                fprintf(stderr, "moestream: %s\n", err);
+                return -1;
+            }
+            fprintf(stderr, "moestream: --mem auto: %.2f GiB (MemAvailable minus a %.0f GiB margin)\n",
+                    (double)c->mem / 1073741824.0, (double)CLI_MEM_AUTO_MARGIN / 1073741824.0);
+        } else if (!strcmp(a, "--mem")) {
             if (cli_parse_size(val, &c->mem) || c->mem < (16u << 20))
                 goto bad2;
         } else if (!strcmp(a, "--cache-experts")) {
@@ -216,6 +249,8 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
             c->cache_type = MS_CACHE_F16;
         else if (!strcmp(val, "q8_0"))
             c->cache_type = MS_CACHE_Q8_0;
+        else if (!strcmp(val, "q4_0"))
+            c->cache_type = MS_CACHE_Q4_0;
         else
             goto bad;
     } else if (!strcmp(a, "--attn")) {
@@ -255,11 +290,14 @@ const char *cli_common_help(void)
            "  -t, --threads N         worker threads (default: one per physical core)\n"
            "  -c, --ctx-size N        context positions (default 4096)\n"
            "  -b, --batch-size N      prompt tokens per batch (default 64)\n"
-           "      --cache-type T      latent cache: f32 | f16 | q8_0 (default f32)\n"
+           "      --cache-type T      latent cache: f32 | f16 | q8_0 | q4_0 (default f32); also\n"
+           "                          -ctk/--cache-type-k (-ctv/--cache-type-v: accepted, unused:\n"
+           "                          the absorbed MLA cache has no separate V)\n"
            "      --attn A            legacy attn_kv_b files: auto | absorbed | mha (default auto:\n"
            "                          mha, exact against the reference, if its cache fits 1/16 of --mem)\n"
            "      --expert-groups G   auto (8:4) | none | G:K (default: as the file says)\n"
-           "      --mem SIZE          memory budget for the whole process (default 20G)\n"
+           "      --mem SIZE|auto     memory budget for the whole process in GiB (20G = 20 GiB;\n"
+           "                          default 20G); auto: MemAvailable minus a 1 GiB margin\n"
            "      --load-mode M       auto | ram | pager | mmap (default auto: ram if it all fits)\n"
            "      --cache-experts N   cap the expert cache at N experts (implies pager)\n"
            "      --cache-policy P    lfu | reuse | lru (default lfu)\n"
@@ -274,16 +312,28 @@ const char *cli_common_help(void)
            "      --bench-routing-trace F  benchmarks: experts from a recorded trace (a\n"
            "                          --trace-routing file or an ESFT log directory), mapped\n"
            "                          onto the model as routing_trace.h documents\n"
-           "  -v, --verbose           report SIMD, threads, memory plan, cache statistics\n";
+           "  -v, --verbose           report SIMD, threads, memory plan, cache statistics\n"
+           "  llama.cpp flags taken as they are there: --mmap (= --load-mode mmap), --no-mmap,\n"
+           "  --no-warmup, --log-disable, --color, --jinja (the R1 template is always applied);\n"
+           "  ignored with a note: --numa MODE, --chat-template-file FILE, and the GPU flags\n"
+           "  -ngl/--n-gpu-layers/--gpu-layers N, -fa/--flash-attn on|off|auto,\n"
+           "  -ot/--override-tensor PATTERN, --cpu-moe/-cmoe, --n-cpu-moe/-ncmoe N,\n"
+           "  -mg/--main-gpu N, -ts/--tensor-split LIST, -sm/--split-mode MODE,\n"
+           "  --no-kv-offload/-nkvo (no GPU offload: the experts are paged from disk)\n";
 }
 
 int cli_sampler_arg(ms_sampler_params *p, int argc, char **argv, int *i)
 {
     const char *a = argv[*i];
-    static const char *names[] = {"--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
-                                  "--repeat-last-n", "--seed"};
+    if (!strcmp(a, "--ignore-eos")) {
+        p->ignore_eos = true;
+        return 1;
+    }
+    static const char *names[] = {"--temp",          "--top-k",          "--top-p",
+                                  "--min-p",         "--repeat-penalty", "--repeat-last-n",
+                                  "--seed",          "--presence-penalty", "--frequency-penalty"};
     int k = -1;
-    for (int j = 0; j < 7; j++)
+    for (int j = 0; j < 9; j++)
         if (!strcmp(a, names[j]))
             k = j;
     if (k < 0)
@@ -295,6 +345,10 @@ int cli_sampler_arg(ms_sampler_params *p, int argc, char **argv, int *i)
     errno = 0;
     if (k == 1 || k == 5 || k == 6) {
         long long v = strtoll(val, &end, 10);
+        if (k == 6 && !*end && !errno && v == -1) { /* llama.cpp's "random": a new seed, printed */
+            p->seed = 0;
+            return 1;
+        }
         if (errno || *end || v < 0 || (k != 6 && v > (1 << 24)))
             goto bad;
         if (k == 1)
@@ -306,6 +360,15 @@ int cli_sampler_arg(ms_sampler_params *p, int argc, char **argv, int *i)
         return 1;
     }
     float f = strtof(val, &end);
+    if (k >= 7) { /* OpenAI's range for both */
+        if (errno || *end || !(f >= -2.0f && f <= 2.0f))
+            goto bad;
+        if (k == 7)
+            p->presence_penalty = f;
+        else
+            p->frequency_penalty = f;
+        return 1;
+    }
     if (errno || *end || !(f >= 0.0f) || f > 100.0f)
         goto bad;
     if ((k == 2 || k == 3) && f > 1.0f)
@@ -326,12 +389,16 @@ bad:
 
 const char *cli_sampler_help(void)
 {
-    return "      --temp T            temperature (default 0.6; 0 = greedy)\n"
+    return "      --temp T            temperature (default 0.6; 0 = greedy); also --temperature\n"
            "      --min-p P           drop tokens below P x the best token's probability (0.05)\n"
            "      --top-p P           nucleus sampling (default 1 = off)\n"
            "      --top-k K           keep the K most likely (default 0 = off)\n"
            "      --repeat-penalty R  penalize the last --repeat-last-n tokens (default 1 = off)\n"
-           "      --seed N            random seed (default: new each run; printed)\n";
+           "      --repeat-last-n N   window of the three penalties (default 64)\n"
+           "      --presence-penalty P   subtract P from tokens in the window (-2..2, default 0)\n"
+           "      --frequency-penalty F  subtract F x their count in the window (-2..2, default 0)\n"
+           "      --ignore-eos        never end at an end-of-sequence token (-n or the context ends it)\n"
+           "  -s, --seed N            random seed (default or -1: new each run; printed)\n";
 }
 
 char *cli_read_file(const char *path)
@@ -399,8 +466,9 @@ void cli_load_bar(void *ud, uint64_t done, uint64_t total)
         return;
     last = pct;
     int w = pct / 4;
-    fprintf(stderr, "\rloading resident weights [%.*s%*s] %3d%% %.2f/%.2f GB", w,
-            "#########################", 25 - w, "", pct, (double)done / 1e9, (double)total / 1e9);
+    fprintf(stderr, "\rloading resident weights [%.*s%*s] %3d%% %.2f/%.2f GiB", w,
+            "#########################", 25 - w, "", pct, (double)done / 1073741824.0,
+            (double)total / 1073741824.0);
     if (done >= total)
         fputc('\n', stderr);
 }

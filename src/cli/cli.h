@@ -5,6 +5,7 @@
 #define MS_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "moestream.h"
@@ -14,11 +15,11 @@ typedef struct cli_common {
     int threads;         /* -t/--threads, 0 = one per physical core */
     int n_ctx;           /* -c/--ctx-size */
     int n_batch;         /* -b/--batch-size */
-    int cache_type;      /* --cache-type f32|f16|q8_0 (enum fwd_cache_type) */
+    int cache_type;      /* --cache-type f32|f16|q8_0|q4_0 (enum fwd_cache_type) */
     int expert_groups;   /* --expert-groups: -1 as the file says, -2 auto, 0 none, G */
     int expert_groups_used;
     bool verbose;        /* -v/--verbose */
-    uint64_t mem;        /* --mem SIZE: the whole process's memory budget (default 20G) */
+    uint64_t mem;        /* --mem SIZE|auto: the whole process's memory budget (default 20G) */
     int cache_experts;   /* --cache-experts N: cap the expert cache (0 = what fits) */
     int load_mode;       /* --load-mode auto|ram|pager|mmap (enum cli_load_mode) */
     int cache_policy;    /* --cache-policy lru|lfu|reuse (enum ms_cache_policy) */
@@ -53,6 +54,13 @@ const char *cli_common_help(void);
  * --repeat-last-n --seed.  Same return convention as cli_common_arg. */
 int cli_sampler_arg(ms_sampler_params *p, int argc, char **argv, int *i);
 const char *cli_sampler_help(void);
+
+/* --mem auto: MemAvailable (/proc/meminfo) minus this margin, left for the
+ * kernel, page tables and whatever else starts while the model runs. */
+#define CLI_MEM_AUTO_MARGIN ((uint64_t)1 << 30)
+
+/* The --mem auto budget into *out.  0, or -errno with a message. */
+int cli_mem_auto(uint64_t *out, char *err, size_t errlen);
 
 /* "20G", "512M", "4096", "1.5T" (powers of 1024) -> bytes.  0 or -EINVAL. */
 int cli_parse_size(const char *s, uint64_t *out);

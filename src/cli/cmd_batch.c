@@ -375,7 +375,7 @@ static int parse_args(batch_args *a, int argc, char **argv, bool *done)
         else if (!strcmp(argv[i], "-o") && i + 1 < argc)
             a->out = argv[++i];
         else if (!strcmp(argv[i], "-n") && i + 1 < argc) {
-            if (cli_parse_int(argv[++i], 1, 1 << 24, &a->max_tokens))
+            if (cli_parse_int(argv[++i], -1, 1 << 24, &a->max_tokens))
                 return 2;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf(BATCH_USAGE
@@ -383,7 +383,8 @@ static int parse_args(batch_args *a, int argc, char **argv, bool *done)
                    "  -o OUT.jsonl   results, one line each with \"line\": the input line it answers\n"
                    "  --resume       keep OUT's records and run only the lines without one\n"
                    "  --overwrite    replace a non-empty OUT (refused without this or --resume)\n"
-                   "  -n MAX         max_tokens for requests that do not set it (default 1024)\n"
+                   "  -n, --n-predict N  max_tokens of lines that give none (default 1024; -1:\n"
+                   "                 until end of text or context)\n"
                    "exit status: 0 every line has its record in OUT; 1 error (nothing is\n"
                    "counted that is not on disk: run again with --resume); 2 usage;\n"
                    "130/143 stopped by SIGINT/SIGTERM (the reply in progress is dropped)\n%s%s",

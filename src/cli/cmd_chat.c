@@ -316,7 +316,9 @@ int cmd_chat(int argc, char **argv)
             print_ids = true;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: moestream chat -m MODEL [--system TEXT] [-n N] [--ids] [options]\n"
-                   "  --ids  print each turn's prompt ids and generated ids to stderr\n"
+                   "      --system TEXT       system prompt; also -sys, --system-prompt\n"
+                   "  -n, --n-predict N       max new tokens per reply (default or -1: until end)\n"
+                   "      --ids               print each turn's prompt ids and generated ids to stderr\n"
                    "  When the conversation fills the context (-c), its oldest turns are dropped\n"
                    "  (the system prompt stays); with stdin not a terminal the exit status is 1\n"
                    "  if a turn failed.\n%s%s",

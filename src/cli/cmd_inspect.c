@@ -13,8 +13,12 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: moestream inspect -m MODEL [--json] [-c N] [--cache-type T]\n"
-               "Shows metadata, tensors by type, expert vs resident bytes and RAM needs.\n");
+    fprintf(f, "usage: moestream inspect -m MODEL [--json] [--full] [-c N] [--cache-type T] [--mem SIZE]\n"
+               "Shows the model, its memory plan under --mem, weights by type, then the metadata\n"
+               "(sizes in GiB).\n\n"
+               "      --json              machine-readable output, memory plan included (bytes)\n"
+               "      --full              the whole chat template (default: its first lines)\n%s",
+            cli_common_help());
 }
 
 /* Prints a metadata value; long arrays are summarized. */
@@ -60,6 +64,34 @@ static void print_value(FILE *f, const ms_meta *v, bool json)
     }
 }
 
+/* Sizes in binary units, as --mem reads them. */
+#define GIB 1073741824.0
+
+/* The chat template: whole with --full, else its first TEMPLATE_LINES lines
+ * or TEMPLATE_BYTES bytes (cut at a UTF-8 boundary) and how much was left out. */
+#define TEMPLATE_LINES 8
+#define TEMPLATE_BYTES 400
+static void print_template(const char *s, size_t len, bool full)
+{
+    size_t end = len, lines = 0;
+    for (size_t i = 0; i < len && end == len; i++)
+        if (s[i] == '\n' && ++lines == TEMPLATE_LINES)
+            end = i + 1;
+    if (end > TEMPLATE_BYTES) {
+        end = TEMPLATE_BYTES;
+        while (end > 0 && ((unsigned char)s[end] & 0xC0) == 0x80)
+            end--;
+    }
+    if (full)
+        end = len;
+    printf("\nchat template (tokenizer.chat_template, %zu bytes):\n%.*s", len, (int)end, s);
+    if (end < len)
+        printf("%s... (%zu more bytes; --full prints it all)\n", s[end - 1] == '\n' ? "" : "\n",
+               len - end);
+    else if (end == 0 || s[end - 1] != '\n')
+        printf("\n");
+}
+
 /* Tensor count and bytes per type, in order of first appearance by type id. */
 #define MAX_TYPES 64
 typedef struct type_sum {
@@ -71,7 +103,7 @@ int cmd_inspect(int argc, char **argv)
 {
     cli_common c;
     cli_common_default(&c);
-    bool json = false;
+    bool json = false, full = false;
     for (int i = 1; i < argc; i++) {
         int r = cli_common_arg(&c, argc, argv, &i);
         if (r < 0)
@@ -80,6 +112,8 @@ int cmd_inspect(int argc, char **argv)
             continue;
         if (!strcmp(argv[i], "--json"))
             json = true;
+        else if (!strcmp(argv[i], "--full"))
+            full = true;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
@@ -156,13 +190,60 @@ int cmd_inspect(int argc, char **argv)
                 first = false;
             }
         printf("},\"expert_bytes\":%llu,\"resident_bytes\":%llu,\"kv_cache_bytes\":%llu,"
-               "\"attn\":\"%s\",\"ctx\":%d,\"simd\":\"%s\"}\n",
+               "\"attn\":\"%s\",\"ctx\":%d,\"simd\":\"%s\"",
                (unsigned long long)exp_bytes, (unsigned long long)res_bytes,
                (unsigned long long)kv_bytes, mha ? "mha" : "absorbed", c.n_ctx, ms_kernel_isa());
+        /* The plan the model commands would make with these options, bytes. */
+        static const char *modes[] = {"auto", "ram", "pager", "mmap"};
+        if (plan_rc == 0) {
+            printf(",\"memory_plan\":{\"budget_bytes\":%llu,\"resident_bytes\":%llu,"
+                   "\"scratch_bytes\":%llu,\"cache_bytes\":%llu,\"sequences\":%d,"
+                   "\"slack_bytes\":%llu,\"requests_bytes\":%llu,\"experts_bytes\":%llu,"
+                   "\"load_mode\":\"%s\",\"pool_bytes\":%llu,\"pool_experts\":%d,"
+                   "\"expert_slot_bytes\":%llu}",
+                   (unsigned long long)plan.budget, (unsigned long long)plan.resident,
+                   (unsigned long long)plan.scratch, (unsigned long long)plan.kv, plan.max_seqs,
+                   (unsigned long long)plan.slack, (unsigned long long)plan.requests,
+                   (unsigned long long)plan.experts, modes[plan.mode & 3],
+                   (unsigned long long)plan.pool, plan.n_slots, (unsigned long long)plan.slot_bytes);
+        } else if (have_hp) {
+            printf(",\"memory_plan\":{\"error\":");
+            ms_meta em = {.kind = MS_META_STRING, .str = plan_err, .str_len = strlen(plan_err)};
+            print_value(stdout, &em, true);
+            printf("}");
+        }
+        printf("}\n");
     } else {
         printf("file: %s (%d part%s, GGUF v%d, %zu tensors, %zu metadata keys)\n", c.model,
                ms_file_n_parts(f), ms_file_n_parts(f) == 1 ? "" : "s", ms_file_version(f),
                n_tensors, n_meta);
+        /* What a user decides on first (does it fit, how): model, plan and
+         * weights before the long metadata listing. */
+        if (have_hp) {
+            printf("\nmodel: %u layers (%u dense), n_embd %u, %u heads, q_lora %u, kv_lora %u, "
+                   "rope %u, %u experts (%u used, %u shared), expert ffn %u, vocab %u, "
+                   "attention %s, routing %s\n",
+                   hp.n_layer, hp.n_dense_lead, hp.n_embd, hp.n_head, hp.q_lora, hp.kv_lora,
+                   hp.qk_rope, hp.n_expert, hp.n_expert_used, hp.n_expert_shared, hp.n_ff_exp,
+                   hp.n_vocab, hp.split_attention ? "split attn_k_b/attn_v_b" : "legacy attn_kv_b",
+                   hp.n_group > 1 ? "group-limited" : "plain top-k");
+            printf("RAM: resident weights %.3f GiB + %s %.3f GiB at -c %d (%d sequence%s)\n",
+                   (double)res_bytes / GIB,
+                   mha ? "decompressed K/V cache (--attn mha)" : "latent cache", (double)kv_bytes / GIB,
+                   c.n_ctx, plan.max_seqs, plan.max_seqs == 1 ? "" : "s");
+            if (plan_rc == 0)
+                ms_plan_print(&plan, stdout);
+            else
+                printf("memory plan: %s\n", plan_err);
+        }
+        printf("\nweights:\n  routed experts  %12.3f GiB (%llu tensors)\n  resident        %12.3f GiB\n",
+               (double)exp_bytes / GIB, (unsigned long long)n_exp_t, (double)res_bytes / GIB);
+        printf("\ntensors by type:\n");
+        for (int t = 0; t < MAX_TYPES; t++)
+            if (types[t].count)
+                printf("  %-8s %6llu tensors %12.3f GiB\n", types[t].name,
+                       (unsigned long long)types[t].count, (double)types[t].bytes / GIB);
+        printf("kernels: %s\n", ms_kernel_isa());
         printf("\nmetadata:\n");
         const ms_meta *tmpl = NULL;
         ms_meta tm;
@@ -178,33 +259,7 @@ int cmd_inspect(int argc, char **argv)
             }
         }
         if (tmpl)
-            printf("\nchat template (tokenizer.chat_template, %zu bytes):\n%s\n", tmpl->str_len,
-                   tmpl->str);
-        printf("\ntensors by type:\n");
-        for (int t = 0; t < MAX_TYPES; t++)
-            if (types[t].count)
-                printf("  %-8s %6llu tensors %12.3f GB\n", types[t].name,
-                       (unsigned long long)types[t].count, (double)types[t].bytes / 1e9);
-        printf("\nweights:\n  routed experts  %12.3f GB (%llu tensors)\n  resident        %12.3f GB\n",
-               (double)exp_bytes / 1e9, (unsigned long long)n_exp_t, (double)res_bytes / 1e9);
-        if (have_hp) {
-            printf("\nmodel: %u layers (%u dense), n_embd %u, %u heads, q_lora %u, kv_lora %u, "
-                   "rope %u, %u experts (%u used, %u shared), expert ffn %u, vocab %u, "
-                   "attention %s, routing %s\n",
-                   hp.n_layer, hp.n_dense_lead, hp.n_embd, hp.n_head, hp.q_lora, hp.kv_lora,
-                   hp.qk_rope, hp.n_expert, hp.n_expert_used, hp.n_expert_shared, hp.n_ff_exp,
-                   hp.n_vocab, hp.split_attention ? "split attn_k_b/attn_v_b" : "legacy attn_kv_b",
-                   hp.n_group > 1 ? "group-limited" : "plain top-k");
-            printf("RAM: resident weights %.3f GB + %s %.3f GB at -c %d (%d sequence%s)\n",
-                   (double)res_bytes / 1e9,
-                   mha ? "decompressed K/V cache (--attn mha)" : "latent cache", (double)kv_bytes / 1e9,
-                   c.n_ctx, plan.max_seqs, plan.max_seqs == 1 ? "" : "s");
-            if (plan_rc == 0)
-                ms_plan_print(&plan, stdout);
-            else
-                printf("memory plan: %s\n", plan_err);
-        }
-        printf("kernels: %s\n", ms_kernel_isa());
+            print_template(tmpl->str, tmpl->str_len, full);
     }
     ms_file_close(f);
     if (bind_failed) {

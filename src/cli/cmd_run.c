@@ -26,10 +26,16 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: moestream run -m MODEL (-p TEXT | -f FILE) [-n N] [--system TEXT]\n"
             "                     [--stop S]... [--no-think] [--ids] [sampler and model options]\n"
-            "Applies the DeepSeek-R1 chat template and streams the reply.\n\n%s%s"
-            "  -n, --n-predict N       max new tokens (default: until end of text)\n"
+            "Applies the DeepSeek-R1 chat template and streams the reply.\n\n"
+            "  -p, --prompt TEXT       the user message\n"
+            "  -f, --file FILE         the user message from a file\n"
+            "  -n, --n-predict N       max new tokens (default or -1: until end of text or context)\n"
+            "      --system TEXT       system prompt; also -sys, --system-prompt\n"
+            "      --stop S            stop at S (not printed; up to 16); also -r, --reverse-prompt\n"
             "      --no-think          do not open the reply with <think>\n"
-            "      --ids               also print the generated token ids to stderr\n",
+            "      --ids               also print the generated token ids to stderr\n"
+            "  -cnv, --conversation    interactive: the same as `moestream chat` (-p is then\n"
+            "                          the system prompt, as in llama-cli)\n%s%s",
             cli_common_help(), cli_sampler_help());
 }
 

@@ -20,7 +20,7 @@ int cmd_tokenize(int argc, char **argv)
         else if (!strcmp(argv[i], "--no-bos"))
             bos = false;
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: moestream tokenize -m MODEL [--no-bos] < text\n");
+            printf("usage: moestream tokenize -m|--model MODEL [--no-bos] < text\n");
             return 0;
         } else {
             fprintf(stderr, "usage: moestream tokenize -m MODEL [--no-bos] < text\n");

@@ -67,29 +67,34 @@ int config_load(config *c, const char *name, const char *argv0, char *err, size_
         snprintf(path, sizeof path, "%s", name);
         f = fopen(path, "r");
     } else {
-        /* next to the binary (the repository root for ./moestream), where
-         * `make install` puts them (PREFIX/share/moestream/configs beside
-         * PREFIX/bin), then $MOESTREAM_CONFIG_DIR, then the current directory */
-        const char *dirs[4] = {NULL, NULL, getenv("MOESTREAM_CONFIG_DIR"), "."};
-        char bindir[4096] = "", shared[4200] = "", tmp[4096];
+        /* $MOESTREAM_CONFIG_DIR/NAME.conf, then configs/ next to the binary
+         * (the repository root for ./moestream), then an installed
+         * PREFIX/share/moestream/configs (the binary in PREFIX/bin, so any
+         * PREFIX works without a rebuild), then ./configs */
+        char bindir[4096 + 16] = "", share[4096 + 32] = "", tmp[4096];
         ssize_t l = readlink("/proc/self/exe", tmp, sizeof tmp - 1);
         (void)argv0;
         if (l > 0) {
             tmp[l] = 0;
-            snprintf(bindir, sizeof bindir, "%s", dirname(tmp));
-            snprintf(shared, sizeof shared, "%s/../share/moestream", bindir);
-            dirs[0] = bindir;
-            dirs[1] = shared;
+            snprintf(bindir, sizeof bindir, "%s/configs", dirname(tmp));
+            /* dirname() cut tmp down to the binary's directory */
+            snprintf(share, sizeof share, "%s/../share/moestream/configs", tmp);
         }
+        const char *env = getenv("MOESTREAM_CONFIG_DIR");
+        const char *dirs[4] = {env && *env ? env : NULL, l > 0 ? bindir : NULL, l > 0 ? share : NULL,
+                               "./configs"};
         for (int i = 0; i < 4 && !f; i++) {
             if (!dirs[i])
                 continue;
-            snprintf(path, sizeof path, i == 2 ? "%s/%s.conf" : "%s/configs/%s.conf", dirs[i], name);
+            snprintf(path, sizeof path, "%s/%s.conf", dirs[i], name);
             f = fopen(path, "r");
         }
     }
     if (!f) {
-        snprintf(err, errlen, "config '%s' not found (looked for configs/%s.conf)", name, name);
+        snprintf(err, errlen,
+                 "config '%s' not found (looked for %s.conf in $MOESTREAM_CONFIG_DIR, configs/ beside "
+                 "the binary, PREFIX/share/moestream/configs, ./configs)",
+                 name, name);
         return -ENOENT;
     }
     int rc = parse_file(c, f, path, err, errlen);

@@ -16,8 +16,9 @@ typedef struct config {
     int n;
 } config;
 
-/* Loads NAME (looked up as configs/NAME.conf next to the binary's directory,
- * then $MOESTREAM_CONFIG_DIR, then the current directory) or a path.
+/* Loads NAME (looked up as NAME.conf in $MOESTREAM_CONFIG_DIR, configs/ next
+ * to the binary, PREFIX/share/moestream/configs for a binary installed in
+ * PREFIX/bin, then ./configs) or a path.
  * Returns 0 or -errno with a message naming file and line. */
 int config_load(config *c, const char *name_or_path, const char *argv0, char *err, size_t errlen);
 

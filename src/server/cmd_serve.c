@@ -1073,7 +1073,8 @@ int cmd_serve(int argc, char **argv)
                    "                          after opening or after its last response (default 15)\n"
                    "  --max-connections N     open connections at most (default 1024)\n"
                    "  --max-per-address N     open connections per client address at most (default "
-                   "256)\n%s",
+                   "256)\n"
+                   "  --parallel, -np N       accepted and ignored: requests are queued, one at a time\n%s",
                    cli_common_help());
             return 0;
         } else {

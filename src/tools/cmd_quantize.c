@@ -13,7 +13,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: moestream quantize -m IN.gguf -o OUT.gguf (--type T | --recipe R) [options]\n"
+            "usage: moestream quantize -m|--model IN.gguf -o|--output OUT.gguf (--type T | --recipe R) [options]\n"
             "       moestream quantize -m IN.gguf (--type T | --recipe R) --dry-run [--print-tensor-types]\n"
             "Quantizes every 2D/3D weight the way llama-quantize does (same type mix, same bytes).\n"
             "  --type T                 file type: Q4_0 Q4_1 Q5_0 Q5_1 Q8_0 Q2_K Q2_K_S Q3_K(_S/M/L)\n"
@@ -33,7 +33,7 @@ static void usage(FILE *f)
             "  --split-max-size SIZE    output parts of at most SIZE bytes of tensor data (e.g. 50G)\n"
             "  --keep-split             output in the same parts as a split input (OUT-0000i-of-0000N.gguf)\n"
             "  --dry-run                print the per-tensor plan and the final size, write nothing\n"
-            "  -t N                     threads (default: one per core)\n");
+            "  -t, --threads N          threads (default: one per core)\n");
 }
 
 int cmd_quantize(int argc, char **argv)

@@ -30,7 +30,9 @@ int cmd_replay(int argc, char **argv)
             if (cli_parse_int(argv[++i], 1, 1L << 30, &max_tok))
                 return 2;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--tokens N]\n");
+            printf("usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--tokens N]\n"
+                   "Replays recorded expert routing against the cache policies and the offline\n"
+                   "optimum (Belady MIN), with each policy's ratio to it.\n");
             return 0;
         } else if (!src) {
             src = argv[i];

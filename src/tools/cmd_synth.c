@@ -13,7 +13,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: moestream synth -o FILE [--tiny] [--moe-layers N] [--dense-layers N]\n"
+            "usage: moestream synth -o|--output FILE [--tiny] [--moe-layers N] [--dense-layers N]\n"
             "                       [--profile ud-iq1_s|ud-iq1_m|ud-iq2_xxs|ud-q2_k_xl|q8_0|bf16]\n"
             "                       [--split SIZE] [--vocab FILE.gguf] [--routing-skew S] [--seed N]\n"
             "Writes a DeepSeek-R1-shaped GGUF with random (valid) weights. It produces noise:\n"

@@ -146,6 +146,10 @@ int request_parse_chat(request *r, const json_t *body, const ms_gen_opts *base, 
         (rc = parse_number(r, body, "temperature", 0, false, 2, &r->go.sp.temp, err, errlen)) ||
         (rc = parse_number(r, body, "top_p", 0, true, 1, &r->go.sp.top_p, err, errlen)) ||
         (rc = parse_number(r, body, "min_p", 0, false, 1, &r->go.sp.min_p, err, errlen)) ||
+        (rc = parse_number(r, body, "presence_penalty", -2, false, 2, &r->go.sp.presence_penalty, err,
+                           errlen)) ||
+        (rc = parse_number(r, body, "frequency_penalty", -2, false, 2, &r->go.sp.frequency_penalty, err,
+                           errlen)) ||
         (rc = parse_seed(r, body, err, errlen)) || (rc = parse_stop(r, body, err, errlen)))
         return rc;
     return 0;
@@ -164,6 +168,10 @@ int request_parse_completion(request *r, const json_t *body, const ms_gen_opts *
     int rc;
     if ((rc = parse_max_tokens(r, body, err, errlen)) ||
         (rc = parse_number(r, body, "temperature", 0, false, 2, &r->go.sp.temp, err, errlen)) ||
+        (rc = parse_number(r, body, "presence_penalty", -2, false, 2, &r->go.sp.presence_penalty, err,
+                           errlen)) ||
+        (rc = parse_number(r, body, "frequency_penalty", -2, false, 2, &r->go.sp.frequency_penalty, err,
+                           errlen)) ||
         (rc = parse_seed(r, body, err, errlen)))
         return rc;
     return 0;
