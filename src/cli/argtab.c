@@ -73,6 +73,9 @@ static const opt table[] = {
     {"--no-prefetch", NULL, C_MODEL, STR},
     {"--trace-routing", "FILE", C_MODEL, STR},
     {"--bench-uniform-routing", "SEED", C_MODEL, INT(1, 0x7fffffff)},
+    {"--bench-routing-trace", "FILE|DIR", C_MODEL, STR},
+    {"--cache-state", "FILE", C_MODEL, STR},
+    {"--repack", "auto|on|off", C_MODEL, STR},
     {"-v|--verbose", NULL, C_MODEL, STR},
     {"--mmap", NULL, C_MODEL, K_MMAP, 0, 0, NULL},
     {"--no-mmap", NULL, C_MODEL, K_DROP, 0, 0, NULL}, /* only --load-mode mmap maps */
@@ -117,10 +120,15 @@ static const opt table[] = {
     {"-i", "IN.jsonl", C_BATCH, STR},
     {"-o", "OUT.jsonl", C_BATCH, STR},
     {"--resume", NULL, C_BATCH, STR},
+    {"--overwrite", NULL, C_BATCH, STR},
     /* serve */
     {"--host", "ADDR", C_SERVE, STR},
     {"--port", "PORT", C_SERVE, INT(1, 65535)},
     {"--api-key", "KEY", C_SERVE, STR},
+    {"--api-key-file", "FILE", C_SERVE, STR},
+    {"--idle-timeout", "SECONDS", C_SERVE, INT(1, 3600)},
+    {"--max-connections", "N", C_SERVE, INT(1, 65536)},
+    {"--max-per-address", "N", C_SERVE, INT(1, 65536)},
     {"--timeout", "SECONDS", C_SERVE, INT(1, 7 * 24 * 3600)},
     {"--parallel|-np", "N", C_SERVE, K_NOTE, 0, 0,
      "requests are queued and generated one at a time (README: serve queues requests)"},
@@ -146,7 +154,6 @@ static const opt table[] = {
     /* replay */
     {"--topk", "K", C_REPLAY, INT(1, 64)},
     {"--tokens", "N", C_REPLAY, INT(1, 1L << 30)},
-    {"--decay", "D", C_REPLAY, STR},
     /* quantize */
     {"-t|--threads", "N", C_QUANTIZE, INT(1, 4096)},
     {"--type", "T", C_QUANTIZE, STR},
@@ -157,6 +164,7 @@ static const opt table[] = {
     {"--token-embedding-type", "T", C_QUANTIZE, STR},
     {"--output-tensor-type", "T", C_QUANTIZE, STR},
     {"--split-max-size", "SIZE", C_QUANTIZE, STR},
+    {"--keep-split", NULL, C_QUANTIZE, STR},
     {"--pure", NULL, C_QUANTIZE, STR},
     {"--dry-run", NULL, C_QUANTIZE, STR},
     {"--print-tensor-types", NULL, C_QUANTIZE, STR},
