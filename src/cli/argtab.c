@@ -23,14 +23,17 @@ enum {
     C_CHAT = 1 << 7,
     C_REPLAY = 1 << 8,
     C_QUANTIZE = 1 << 9,
-    C_ALL = (1 << 10) - 1,
+    C_PERPLEXITY = 1 << 10,
+    C_IMATRIX = 1 << 11,
+    C_ALL = (1 << 12) - 1,
     /* the commands that load a model through cli_common_arg */
-    C_MODEL = C_EVAL | C_INSPECT | C_RUN | C_BATCH | C_SERVE | C_CHAT,
+    C_MODEL = C_EVAL | C_INSPECT | C_RUN | C_BATCH | C_SERVE | C_CHAT | C_PERPLEXITY | C_IMATRIX,
     C_SAMPLE = C_RUN | C_BATCH | C_CHAT, /* cli_sampler_arg */
 };
 
 static const char *const cmd_names[] = {"eval", "inspect", "synth", "tokenize", "run",
-                                        "batch", "serve", "chat", "replay", "quantize"};
+                                        "batch", "serve", "chat", "replay", "quantize",
+                                        "perplexity", "imatrix"};
 
 enum kind {
     K_PASS,  /* ours: passed on under its first spelling */
@@ -112,7 +115,7 @@ static const opt table[] = {
     {"-n|--n-predict", "N", C_RUN | C_CHAT | C_BATCH, INT(-1, 1 << 24)},
     {"--system|-sys|--system-prompt", "TEXT", C_RUN | C_CHAT, STR},
     {"-p|--prompt", "TEXT", C_RUN, STR},
-    {"-f|--file", "FILE", C_RUN, STR},
+    {"-f|--file", "FILE", C_RUN | C_PERPLEXITY | C_IMATRIX, STR},
     {"--stop|-r|--reverse-prompt", "S", C_RUN, STR},
     {"--no-think", NULL, C_RUN, STR},
     {"-cnv|--conversation", NULL, C_RUN, K_DROP, 0, 0, NULL}, /* main.c: run -cnv is chat */
@@ -142,7 +145,7 @@ static const opt table[] = {
     {"--full", NULL, C_INSPECT, STR},
     {"--no-bos", NULL, C_TOKENIZE, STR},
     /* synth */
-    {"-o|--output", "FILE", C_SYNTH | C_QUANTIZE, STR},
+    {"-o|--output", "FILE", C_SYNTH | C_QUANTIZE | C_IMATRIX, STR},
     {"--tiny", NULL, C_SYNTH, STR},
     {"--moe-layers", "N", C_SYNTH, INT(0, 1000)},
     {"--dense-layers", "N", C_SYNTH, INT(0, 1000)},
@@ -169,6 +172,12 @@ static const opt table[] = {
     {"--dry-run", NULL, C_QUANTIZE, STR},
     {"--print-tensor-types", NULL, C_QUANTIZE, STR},
     {"--allow-requantize", NULL, C_QUANTIZE, STR},
+    /* perplexity, imatrix */
+    {"--chunks", "N", C_PERPLEXITY | C_IMATRIX, INT(-1, 1 << 24)},
+    {"--kl-divergence-base", "FILE", C_PERPLEXITY, STR},
+    {"--kl-divergence", NULL, C_PERPLEXITY, STR},
+    {"--output-format", "gguf|dat", C_IMATRIX, STR},
+    {"--process-output", NULL, C_IMATRIX, STR},
 };
 #define N_OPTS (sizeof table / sizeof table[0])
 

@@ -1,5 +1,5 @@
 /* cmd.h - the subcommands of the moestream binary, one file each
- * (src/cli/cmd_<name>.c; serve in src/server/; synth, quantize, replay in src/tools/).  Each takes the arguments after its name and returns
+ * (src/cli/cmd_<name>.c; serve in src/server/; synth, quantize, replay, perplexity, imatrix in src/tools/).  Each takes the arguments after its name and returns
  * the process exit status: 0 success, 1 error, 2 bad usage. */
 #ifndef MS_CMD_H
 #define MS_CMD_H
@@ -14,5 +14,7 @@ int cmd_replay(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
 int cmd_batch(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_perplexity(int argc, char **argv);
+int cmd_imatrix(int argc, char **argv);
 
 #endif

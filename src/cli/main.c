@@ -33,6 +33,7 @@ static const struct command commands[] = {
     {"inspect", cmd_inspect, "show metadata, tensor types, sizes and the memory plan"},
     {"synth", cmd_synth, "write a random-weight DeepSeek-shaped GGUF"},
     {"quantize", cmd_quantize, "quantize a GGUF (llama-quantize's types, mixes and bytes)"},
+    {"perplexity", cmd_perplexity, "perplexity and KL divergence over a text (llama-perplexity's numbers)"},
     {"tokenize", cmd_tokenize, "print the token ids of stdin as JSON"},
     {"run", cmd_run, "generate a reply to one prompt"},
     {"batch", cmd_batch, "JSONL requests in (OpenAI batch format), JSONL results out, resumable"},
