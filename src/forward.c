@@ -122,6 +122,16 @@ void fwd_opts_default(fwd_opts *o)
 
 static int fwd_cache_quant_type(int t);
 
+/* Hands a product's input rows to fwd_opts.on_matmul (imatrix). */
+static void mm_seen(const fwd_state *s, const mweight *w, int expert, int n, const float *x,
+                    size_t ld, const int32_t *gather, const int32_t *tok, const int32_t *slot)
+{
+    if (!s->o.on_matmul)
+        return;
+    const fwd_mm_in in = {w, expert, n, x, ld, gather, tok, slot, s->kv->n_past};
+    s->o.on_matmul(s->o.matmul_ud, &in);
+}
+
 /* ---- small float ops, with the reference's operation order ---- */
 
 static void rmsnorm(float *y, const float *x, const float *w, int64_t n, float eps)
@@ -572,6 +582,12 @@ void fwd_destroy(fwd_state *s)
 }
 
 int fwd_n_past(const fwd_state *s) { return s->kv ? s->kv->n_past : 0; }
+
+void fwd_set_matmul_hook(fwd_state *s, void (*fn)(void *ud, const fwd_mm_in *in), void *ud)
+{
+    s->o.on_matmul = fn;
+    s->o.matmul_ud = ud;
+}
 int fwd_n_ctx(const fwd_state *s) { return s->o.n_ctx; }
 int fwd_n_batch(const fwd_state *s) { return s->o.n_batch; }
 size_t fwd_bytes(const fwd_state *s) { return s->bytes + (s->own_kv ? s->own_kv->bytes : 0); }
@@ -818,14 +834,18 @@ static void attention(fwd_state *s, int il, int n)
     for (int t = 0; t < n; t++)
         rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, Ly->attn_norm, E, hp->rms_eps);
     if (hp->q_lora) {
+        mm_seen(s, &Ly->wq_a, -1, n, s->h, E, NULL, NULL, NULL);
         mm_mul(tp, &Ly->wq_a, 0, s->h, E, n, s->qa, hp->q_lora, s->qbuf);
         for (int t = 0; t < n; t++)
             rmsnorm(s->qa + (size_t)t * hp->q_lora, s->qa + (size_t)t * hp->q_lora, Ly->q_a_norm,
                     hp->q_lora, hp->rms_eps);
+        mm_seen(s, &Ly->wq_b, -1, n, s->qa, hp->q_lora, NULL, NULL, NULL);
         mm_mul(tp, &Ly->wq_b, 0, s->qa, hp->q_lora, n, s->q, H * hk, s->qbuf);
     } else {
+        mm_seen(s, &Ly->wq, -1, n, s->h, E, NULL, NULL, NULL);
         mm_mul(tp, &Ly->wq, 0, s->h, E, n, s->q, H * hk, s->qbuf);
     }
+    mm_seen(s, &Ly->wkv_a, -1, n, s->h, E, NULL, NULL, NULL);
     mm_mul(tp, &Ly->wkv_a, 0, s->h, E, n, s->kva, Lr + R, s->qbuf);
 
     /* Latent c = RMSNorm(kva[0:Lr]); k_pe = RoPE(kva[Lr:]) (not normalized);
@@ -837,6 +857,8 @@ static void attention(fwd_state *s, int il, int n)
         float *cs = s->rope + (size_t)t * R;
         rope_table(s, pos, cs);
         rmsnorm(kva, kva, Ly->kv_a_norm, Lr, hp->rms_eps);
+        if (!hp->is_mla) /* what the reference multiplies attn_kv_b by */
+            mm_seen(s, &Ly->wkv_b, -1, 1, kva, (size_t)(Lr + R), NULL, NULL, NULL);
         if (!s->mha) /* mha multiplies kv_b by c itself, quantized inside */
             act_roundtrip(lat_act, kva, kva, Lr, s->qbuf);
         lat_store(s, il, pos, kva, s->qbuf);
@@ -880,6 +902,7 @@ static void attention(fwd_state *s, int il, int n)
     }
     tpool_run(tp, attn_job_run, &j);
 
+    mm_seen(s, &Ly->wo, -1, n, s->ao, (size_t)(H * hp->v_head), NULL, NULL, NULL);
     mm_mul(tp, &Ly->wo, 0, s->ao, H * hp->v_head, n, s->tmp, E, s->qbuf);
     for (size_t i = 0; i < (size_t)n * E; i++)
         s->x[i] = s->tmp[i] + s->x[i];
@@ -893,12 +916,15 @@ static void swiglu_ffn(fwd_state *s, const mweight *gate, const mweight *up, con
 {
     tpool *tp = s->o.tp;
     const int64_t E = s->m->hp.n_embd, F = gate->n_out;
+    mm_seen(s, gate, -1, n, h, E, NULL, NULL, NULL);
+    mm_seen(s, up, -1, n, h, E, NULL, NULL, NULL);
     mm_quantize(tp, gate->type, h, E, E, n, s->qbuf);
     mm_mul_q(tp, gate, 0, s->qbuf, n, s->g, F);
     if (quant_info(up->type)->act_type != quant_info(gate->type)->act_type)
         mm_quantize(tp, up->type, h, E, E, n, s->qbuf);
     mm_mul_q(tp, up, 0, s->qbuf, n, s->u, F);
     vmath_swiglu(s->g, s->g, s->u, (int64_t)n * F);
+    mm_seen(s, down, -1, n, s->g, F, NULL, NULL, NULL);
     mm_mul(tp, down, 0, s->g, F, n, y, E, s->qbuf);
 }
 
@@ -1007,6 +1033,7 @@ static void expert_compute(fwd_state *s, const mlayer *Ly, int e, const uint8_t 
             memcpy(ga + (size_t)r * uq, uqbuf + (size_t)s->etok[st + r] * uq, uq);
     mm_mul_expert_q(tp, Ly->up_exps.type, ru, uw, E, F, ga, c, s->eu, F);
     vmath_swiglu(s->eg, s->eg, s->eu, (int64_t)c * F);
+    mm_seen(s, &Ly->down_exps, e, c, s->eg, F, NULL, s->etok + st, s->eslot + st);
     mm_quantize(tp, Ly->down_exps.type, s->eg, F, F, c, s->eq);
     mm_mul_expert_q(tp, Ly->down_exps.type, rd, dw, F, E, s->eq, c, s->ey, E);
     for (int r = 0; r < c; r++)
@@ -1022,6 +1049,7 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
     const int64_t E = hp->n_embd;
     const int X = (int)hp->n_expert, K = (int)hp->n_expert_used;
 
+    mm_seen(s, &Ly->gate_inp, -1, n, h2, E, NULL, NULL, NULL);
     mm_mul(tp, &Ly->gate_inp, 0, h2, E, n, s->router, X, s->qbuf);
     float *probs = s->probs, *score = s->score;
     for (int t = 0; t < n; t++) {
@@ -1079,6 +1107,12 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
     for (int e = 0; e < X; e++)
         if (s->ecount[e])
             act[na++] = e;
+    for (int i = 0; i < na && s->o.on_matmul; i++) {
+        const int e = act[i], st = s->estart[e];
+        const int32_t *tk = s->etok + st, *sl = s->eslot + st;
+        mm_seen(s, &Ly->gate_exps, e, s->ecount[e], h2, E, tk, tk, sl);
+        mm_seen(s, &Ly->up_exps, e, s->ecount[e], h2, E, tk, tk, sl);
+    }
 
     const int gat = quant_info(Ly->gate_exps.type)->act_type;
     const int uat = quant_info(Ly->up_exps.type)->act_type;
@@ -1241,6 +1275,7 @@ static int eval_chunk(fwd_state *s, const int32_t *tok, int n, float *logits_all
         rmsnorm(s->h + (size_t)(t - first) * E, s->x + (size_t)t * E, m->output_norm, E, hp->rms_eps);
     int rows = n - first;
     float *dst = logits_all ? logits_all : logits_last;
+    mm_seen(s, &m->output, -1, rows, s->h, E, NULL, NULL, NULL);
     /* The output head is wide (n_vocab rows): multiply in slices of rows so
      * the chunk never needs more than the caller's buffer. */
     mm_mul(s->o.tp, &m->output, 0, s->h, E, rows, dst, hp->n_vocab, s->qbuf);

@@ -22,6 +22,21 @@
 
 enum fwd_cache_type { FWD_CACHE_F32 = 0, FWD_CACHE_F16 = 1, FWD_CACHE_Q8_0 = 2, FWD_CACHE_Q4_0 = 3 };
 
+/* The float input rows of one weight product (fwd_opts.on_matmul): row r
+ * is x + (gather ? gather[r] : r) * ld, w->n_in floats, as the reference
+ * hands them to its matmul (before any activation quantization). */
+typedef struct fwd_mm_in {
+    const mweight *w;
+    int expert;            /* routed experts: the expert id; else -1 */
+    int n;                 /* rows */
+    const float *x;
+    size_t ld;             /* floats between rows */
+    const int32_t *gather; /* NULL: rows consecutive */
+    const int32_t *tok;    /* routed experts: row r's token (0-based in the chunk) */
+    const int32_t *slot;   /* routed experts: row r's place in the token's selection */
+    int n_past;            /* position of the chunk's first token */
+} fwd_mm_in;
+
 typedef struct fwd_opts {
     int n_ctx;          /* positions the cache holds (default 4096) */
     int cache_type;     /* enum fwd_cache_type (default f32) */
@@ -47,6 +62,12 @@ typedef struct fwd_opts {
     /* Routing trace: when non-NULL, called with each token's chosen experts. */
     void (*on_route)(void *ud, int il, int pos, int n, const int32_t *ids, const float *w);
     void *route_ud;
+    /* Importance matrix (imatrix_collect.h): when non-NULL, called with the
+     * input rows of every weight product of the model, dense rows in token
+     * order (the wkv_b latent one token at a time), routed experts once per
+     * expert with its rows; not for the prefetch guess. */
+    void (*on_matmul)(void *ud, const fwd_mm_in *in);
+    void *matmul_ud;
     /* Legacy attn_kv_b files: decompress K and V per head into a full cache,
      * as the reference engine does for them (its layout and float order, so
      * results equal it bit for bit), instead of the absorbed latent form.
@@ -104,6 +125,9 @@ int fwd_bind(fwd_state *s, fwd_kv *kv);
  * the expert source.  On error n_past is unchanged. */
 int fwd_eval(fwd_state *s, const int32_t *tok, int n, float *logits_all, float *logits_last,
              char *err, size_t errlen);
+
+/* Sets on_matmul/matmul_ud of a made state (e.g. the engine's scratch). */
+void fwd_set_matmul_hook(fwd_state *s, void (*fn)(void *ud, const fwd_mm_in *in), void *ud);
 
 int fwd_n_past(const fwd_state *s);
 /* Forgets positions >= n (n <= n_past) of the bound sequence, e.g. to

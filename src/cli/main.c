@@ -34,6 +34,7 @@ static const struct command commands[] = {
     {"synth", cmd_synth, "write a random-weight DeepSeek-shaped GGUF"},
     {"quantize", cmd_quantize, "quantize a GGUF (llama-quantize's types, mixes and bytes)"},
     {"perplexity", cmd_perplexity, "perplexity and KL divergence over a text (llama-perplexity's numbers)"},
+    {"imatrix", cmd_imatrix, "importance matrix for quantize (llama-imatrix's sums and formats)"},
     {"tokenize", cmd_tokenize, "print the token ids of stdin as JSON"},
     {"run", cmd_run, "generate a reply to one prompt"},
     {"batch", cmd_batch, "JSONL requests in (OpenAI batch format), JSONL results out, resumable"},
