@@ -901,6 +901,11 @@ static void attention(fwd_state *s, int il, int n)
         }
     }
     tpool_run(tp, attn_job_run, &j);
+    if (hp->is_mla && s->o.on_matmul) /* per head, after the threads: q_nope, obar */
+        for (int64_t h = 0; h < H; h++) {
+            mm_seen(s, &Ly->wk_b, (int)h, n, s->q + (size_t)h * hk, (size_t)(H * hk), NULL, NULL, NULL);
+            mm_seen(s, &Ly->wv_b, (int)h, n, s->obar + (size_t)h * Lr, (size_t)(H * Lr), NULL, NULL, NULL);
+        }
 
     mm_seen(s, &Ly->wo, -1, n, s->ao, (size_t)(H * hp->v_head), NULL, NULL, NULL);
     mm_mul(tp, &Ly->wo, 0, s->ao, H * hp->v_head, n, s->tmp, E, s->qbuf);

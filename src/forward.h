@@ -27,7 +27,8 @@ enum fwd_cache_type { FWD_CACHE_F32 = 0, FWD_CACHE_F16 = 1, FWD_CACHE_Q8_0 = 2, 
  * hands them to its matmul (before any activation quantization). */
 typedef struct fwd_mm_in {
     const mweight *w;
-    int expert;            /* routed experts: the expert id; else -1 */
+    int expert;            /* routed experts: the expert id; per-head weights (attn_k_b,
+                            * attn_v_b): the head; else -1 */
     int n;                 /* rows */
     const float *x;
     size_t ld;             /* floats between rows */

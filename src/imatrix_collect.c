@@ -19,7 +19,9 @@
 typedef struct ic_entry {
     const mweight *w;
     int64_t n_in, n_mat; /* n_mat: experts of a *_exps tensor, else 1 */
-    float *values;       /* (n_mat, n_in) sums of squares */
+    int64_t width;       /* sums per count: n_in, times the heads of attn_k_b/attn_v_b
+                          * (one count for all heads, as the reference keeps them) */
+    float *values;       /* (n_mat, width) sums of squares */
     int64_t *counts;     /* (n_mat) */
     bool routed;
     bool per_slot;       /* staged per (row, slot) (down), else per row (gate/up) */
@@ -89,7 +91,8 @@ static int add(imatrix_collect *c, const mweight *w, bool routed, bool per_slot)
     e->routed = routed;
     e->per_slot = per_slot;
     e->n_mat = routed ? w->n_mat : 1;
-    e->values = calloc((size_t)(e->n_mat * e->n_in), sizeof *e->values);
+    e->width = routed ? w->n_in : w->n_in * (w->n_mat > 1 ? w->n_mat : 1);
+    e->values = calloc((size_t)(e->n_mat * e->width), sizeof *e->values);
     e->counts = calloc((size_t)e->n_mat, sizeof *e->counts);
     if (!e->values || !e->counts)
         return -ENOMEM;
@@ -125,7 +128,7 @@ int imatrix_collect_create(imatrix_collect **out, const model *m, int chunk_size
     c->ub_max = ub_max;
     c->process_output = process_output;
     c->K = (int)hp->n_expert_used;
-    const size_t max_e = (size_t)hp->n_layer * 16 + 1;
+    const size_t max_e = (size_t)hp->n_layer * 20 + 1;
     c->cap = 64;
     while (c->cap < 2 * max_e)
         c->cap *= 2;
@@ -139,7 +142,7 @@ int imatrix_collect_create(imatrix_collect **out, const model *m, int chunk_size
         const mlayer *L = &m->layers[il];
         const mweight *dense[] = {&L->wq_a, &L->wq_b, &L->wq, &L->wkv_a, &L->wkv_b, &L->wo,
                                   &L->ffn_gate, &L->ffn_up, &L->ffn_down, &L->gate_inp,
-                                  &L->gate_sh, &L->up_sh, &L->down_sh};
+                                  &L->gate_sh, &L->up_sh, &L->down_sh, &L->wk_b, &L->wv_b};
         for (size_t i = 0; i < sizeof dense / sizeof dense[0] && !rc; i++)
             rc = add(c, dense[i], false, false);
         if (L->is_moe && !rc)
@@ -196,12 +199,17 @@ void imatrix_collect_hook(void *ud, const fwd_mm_in *in)
         /* the reference asks only for products of 16 rows or more */
         if (c->ub_rows < 16)
             return;
+        const int head = in->expert > 0 ? in->expert : 0;
+        if ((int64_t)(head + 1) * n_in > e->width)
+            return; /* cannot happen: heads come from the weight's own shape */
+        float *v = e->values + (size_t)head * (size_t)n_in;
         for (int r = 0; r < in->n; r++) {
             const float *x = in->x + (size_t)(in->gather ? in->gather[r] : r) * in->ld;
             for (int64_t j = 0; j < n_in; j++)
-                e->values[j] += x[j] * x[j];
+                v[j] += x[j] * x[j];
         }
-        e->counts[0] += in->n;
+        if (head == 0) /* one count per product, whatever its heads */
+            e->counts[0] += in->n;
         return;
     }
     const int K = c->K;
@@ -314,7 +322,7 @@ int imatrix_collect_save_gguf(const imatrix_collect *c, const char *path, const 
         bufs[nb++] = counts;
         for (int64_t k = 0; k < e->n_mat; k++)
             counts[k] = (float)e->counts[k];
-        const int64_t ne_v[2] = {e->n_in, e->n_mat}, ne_c[2] = {1, e->n_mat};
+        const int64_t ne_v[2] = {e->width, e->n_mat}, ne_c[2] = {1, e->n_mat};
         snprintf(name, sizeof name, "%s.in_sum2", e->w->name);
         rc = gguf_writer_add_tensor(w, name, 0, e->n_mat > 1 ? 2 : 1, ne_v, e->values, NULL, NULL);
         snprintf(name, sizeof name, "%s.counts", e->w->name);
@@ -357,13 +365,13 @@ int imatrix_collect_save_dat(const imatrix_collect *c, const char *path, const c
             mx = e->counts[k] > mx ? e->counts[k] : mx;
         const int32_t len = (int32_t)strlen(e->w->name);
         const int32_t ncall = (int32_t)((mx + (c->chunk_size - 1)) / c->chunk_size);
-        const int32_t nval = (int32_t)(e->n_in * e->n_mat);
+        const int32_t nval = (int32_t)(e->width * e->n_mat);
         ok = fwrite(&len, 4, 1, f) == 1 && fwrite(e->w->name, 1, (size_t)len, f) == (size_t)len &&
              fwrite(&ncall, 4, 1, f) == 1 && fwrite(&nval, 4, 1, f) == 1;
         for (int64_t k = 0; k < e->n_mat && ok; k++) {
-            for (int64_t j = 0; j < e->n_in && ok; j++) {
+            for (int64_t j = 0; j < e->width && ok; j++) {
                 float count = (float)e->counts[k];
-                float value = e->values[k * e->n_in + j];
+                float value = e->values[k * e->width + j];
                 if (count == 0.0f) { /* partial data: 1, as the reference stores it */
                     value = 1.0f;
                     count = 1.0f;

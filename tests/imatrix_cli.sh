@@ -4,12 +4,14 @@
 # reference's with exact attention (tests/data/imatrix/README.md; the GGUF
 # one from a paged run with a 4-expert pool, so paging changes nothing),
 # the golden set's own file equal where its flash attention cannot reach
-# (block 0 before attention, every dense count), --process-output, and both
+# (block 0 before attention, every dense count), the split attention form
+# (tiny-mix-mla: attn_k_b/attn_v_b per head), --process-output, and both
 # files accepted by quantize (src/imatrix_load.c).
 set -u
 BIN=${MOESTREAM_BIN:?}
 . "$(dirname "$0")/lib/need.sh"
 need_golden models/tiny-f32-legacy.gguf
+need_golden models/tiny-mix-mla.gguf
 need_golden quantize/tiny-f32-legacy.imatrix.gguf
 need_tool python3 sha256sum
 G=$MOESTREAM_GOLDEN
@@ -32,6 +34,9 @@ check "GGUF file byte for byte the reference's" "[ \"\$(sha ours.gguf)\" = \"\$(
 "$BIN" imatrix -m "$M" -f calib.txt -o ours.dat --output-format dat $A >dat.out 2>dat.log
 check "imatrix --output-format dat: exit 0" "[ $? -eq 0 ]"
 check ".dat file byte for byte the reference's" "[ \"\$(sha ours.dat)\" = \"\$(cat '$D/tiny-f32-legacy.imatrix.dat.sha256')\" ]"
+"$BIN" imatrix -m "$G/models/tiny-mix-mla.gguf" -f calib.txt -o mla.gguf $A >mla.out 2>mla.log
+check "split-form model (attn_k_b/attn_v_b per head): GGUF byte for byte the reference's" \
+      "[ $? -eq 0 ] && [ \"\$(sha mla.gguf)\" = \"\$(cat '$D/tiny-mix-mla.imatrix.gguf.sha256')\" ]"
 check "running perplexity printed per chunk (16)" "[ \$(grep -o '\[[0-9]*\]' gguf.out | wc -l) -eq 16 ]"
 
 # against the golden set's file (flash attention on): what it cannot reach
