@@ -64,6 +64,11 @@ check "--kl-divergence: 39 chunk rows, every column within $REL of the reference
 check "--kl-divergence: closing statistics as the reference prints them" \
       "diff <(sed -n '/Perplexity statistics/,\$p' '$D/ud-iq1_s-vs-f32.kld.txt' | grep -v '^\$') <(sed -n '/Perplexity statistics/,\$p' '$T/kld.txt' | grep -v '^\$')"
 
+# paged (a 4-expert pool) the same numbers
+"$BIN" perplexity -m "$M" -f "$Q/calib.txt" $F --chunks 3 --load-mode pager --cache-experts 4 -v >"$T/paged.txt" 2>"$T/paged.log"
+check "paged with a 4-expert pool: the first 3 chunks equal the reference's" \
+      "grep -q 'expert cache' '$T/paged.log' && cmp_chunks <(grep -o '\[[123]\][0-9.]*,' '$D/tiny-f32-legacy.ppl.txt' | tr -d '\n') '$T/paged.txt'"
+
 # bad use
 "$BIN" perplexity -m "$M" --kl-divergence >/dev/null 2>&1
 check "--kl-divergence without a base file: exit 2" "[ $? -eq 2 ]"
