@@ -58,7 +58,11 @@ enum ms_cache_policy { MS_POLICY_LRU = 0, MS_POLICY_LFU = 1, MS_POLICY_REUSE = 2
  * form, exact against the reference, when its cache for all sequences is
  * at most 1/16 of the budget; else the absorbed latent form (always for
  * DeepSeek-R1 itself). */
-enum ms_attn { MS_ATTN_AUTO = 0, MS_ATTN_ABSORBED, MS_ATTN_MHA };
+/* FLASH: as AUTO, and where the decompressed form is chosen it computes
+ * with the reference's CPU flash-attention arithmetic (F16 K/V, online
+ * softmax; llama.cpp's default, so the numbers llama-perplexity and
+ * llama-imatrix print with their defaults). */
+enum ms_attn { MS_ATTN_AUTO = 0, MS_ATTN_ABSORBED, MS_ATTN_MHA, MS_ATTN_FLASH };
 
 /* Called while resident weights load: bytes done of total. */
 typedef void (*ms_progress_fn)(void *ud, uint64_t done, uint64_t total);

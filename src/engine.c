@@ -66,6 +66,7 @@ static void fwd_from_opts(const model *m, const ms_engine_opts *opt, tpool *tp, 
     fo->n_batch = opt->n_batch;
     fo->cache_type = opt->cache_type;
     fo->attn_mha = engine_attn_mha(m, opt);
+    fo->attn_fa = fo->attn_mha && opt->attn == MS_ATTN_FLASH;
     fo->tp = tp;
     fo->n_threads = n_threads;
     fo->uniform_routing_seed = opt->bench_uniform_routing;

@@ -807,15 +807,132 @@ static void attn_head_mha(struct attn_job *j, int h, int ith)
                                      (size_t)s->n_kv_pad * 4, j->n_tok, s->ao + (size_t)h * V, (size_t)(H * V));
 }
 
+/* The reference's CPU flash attention (llama.cpp's default), its tiled
+ * path for ubatches of 64 or more query rows (ggml's
+ * flash_attn_ext_tiled), one query row at a time - its rows are
+ * independent: K and V rounded to F16; per tile of 64 positions the scores
+ * as one fused multiply-add chain over the key, times the scale, the tile's
+ * max folded into the running one (earlier sums rescaled by libm's expf),
+ * the tile's exponentials and their sum as ggml_vec_soft_max_f32 (vmath),
+ * V accumulated by FMA chains over the tile's positions; 1/S at the end. */
+#define FA_TILE 64
+
+/* Its path for ubatches under 64 query rows (flash_attn_ext_f16_one_chunk):
+ * the query rounded to F16 and each score an F16 vec_dot, an online
+ * softmax position by position, V accumulated in F16 (each step rounded). */
+static void attn_head_fa_rows(struct attn_job *j, int h)
+{
+    fwd_state *s = j->s;
+    const model_hparams *hp = &s->m->hp;
+    const int64_t N = hp->qk_nope, R = hp->qk_rope, V = hp->v_head, H = hp->n_head;
+    const int64_t hk = model_head_k(hp), kr = N + R;
+    const float *kl = s->kv->kmha + (size_t)j->il * s->o.n_ctx * H * kr + (size_t)h * kr;
+    const float *vl = s->kv->vmha + ((size_t)j->il * H + h) * V * s->n_kv_pad;
+    uint16_t qh[512], kh[512], vkq[512];
+    for (int t = 0; t < j->n_tok; t++) {
+        const int pos = s->kv->n_past + t;
+        const float *q = s->q + ((size_t)t * H + h) * hk;
+        for (int64_t d = 0; d < kr; d++)
+            qh[d] = quant_f32_to_f16(q[d]);
+        for (int64_t d = 0; d < V; d++)
+            vkq[d] = 0;
+        float M = -INFINITY, S = 0.0f;
+        for (int p = 0; p <= pos; p++) {
+            const float *k = kl + (size_t)p * H * kr;
+            for (int64_t d = 0; d < kr; d++)
+                kh[d] = quant_f32_to_f16(k[d]);
+            float sc = quant_dot_f16_x86(kr, kh, qh, false);
+            sc = sc * s->kq_scale + 0.0f; /* + the mask's 0 */
+            const float Mold = M;
+            float ms = 1.0f, vs = 1.0f;
+            if (sc > M) {
+                M = sc;
+                ms = expf(Mold - M);
+                for (int64_t d = 0; d < V; d++)
+                    vkq[d] = quant_f32_to_f16(quant_f16_to_f32(vkq[d]) * ms);
+            } else {
+                vs = expf(sc - M);
+            }
+            for (int64_t d = 0; d < V; d++) {
+                const float v = quant_f16_to_f32(quant_f32_to_f16(vl[d * s->n_kv_pad + p]));
+                vkq[d] = quant_f32_to_f16(fmaf(v, vs, quant_f16_to_f32(vkq[d])));
+            }
+            S = fmaf(S, ms, vs); /* contracted in the reference's build */
+        }
+        const float S_inv = S == 0.0f ? 0.0f : 1.0f / S;
+        float *o = s->ao + ((size_t)t * H + h) * V;
+        for (int64_t d = 0; d < V; d++)
+            o[d] = quant_f16_to_f32(vkq[d]) * S_inv;
+    }
+}
+
+static bool attn_head_fa(struct attn_job *j, int h)
+{
+    fwd_state *s = j->s;
+    const model_hparams *hp = &s->m->hp;
+    const int64_t N = hp->qk_nope, R = hp->qk_rope, V = hp->v_head, H = hp->n_head;
+    const int64_t hk = model_head_k(hp), kr = N + R;
+    if (V > 512 || kr > 512)
+        return false;
+    if (j->n_tok < FA_TILE) {
+        attn_head_fa_rows(j, h);
+        return true;
+    }
+    const float *kl = s->kv->kmha + (size_t)j->il * s->o.n_ctx * H * kr + (size_t)h * kr;
+    const float *vl = s->kv->vmha + ((size_t)j->il * H + h) * V * s->n_kv_pad;
+    for (int t = 0; t < j->n_tok; t++) {
+        const int pos = s->kv->n_past + t;
+        const float *q = s->q + ((size_t)t * H + h) * hk;
+        float vkq[512], sc[FA_TILE], M = -INFINITY, S = 0.0f;
+        for (int64_t d = 0; d < V; d++)
+            vkq[d] = 0.0f;
+        for (int ic = 0; ic <= pos; ic += FA_TILE) {
+            float tmax = -INFINITY;
+            for (int tk = 0; tk < FA_TILE; tk++) {
+                const int p = ic + tk;
+                if (p > pos) {
+                    sc[tk] = -INFINITY;
+                    continue;
+                }
+                const float *k = kl + (size_t)p * H * kr;
+                float a = 0.0f;
+                for (int64_t d = 0; d < kr; d++)
+                    a = fmaf(quant_f16_to_f32(quant_f32_to_f16(k[d])), q[d], a);
+                sc[tk] = a * s->kq_scale + 0.0f; /* + the mask's 0 */
+                tmax = sc[tk] > tmax ? sc[tk] : tmax;
+            }
+            const float Mnew = fmaxf(M, tmax);
+            if (Mnew > M) {
+                const float ms = expf(M - Mnew);
+                for (int64_t d = 0; d < V; d++)
+                    vkq[d] *= ms;
+                S *= ms;
+            }
+            M = Mnew;
+            S = (float)((double)S + vmath_softmax_exp(sc, FA_TILE, Mnew));
+            for (int tk = 0; tk < FA_TILE && ic + tk <= pos; tk++)
+                for (int64_t d = 0; d < V; d++)
+                    vkq[d] = fmaf(quant_f16_to_f32(quant_f32_to_f16(vl[d * s->n_kv_pad + ic + tk])), sc[tk],
+                                  vkq[d]);
+        }
+        const float S_inv = S == 0.0f ? 0.0f : 1.0f / S;
+        float *o = s->ao + ((size_t)t * H + h) * V;
+        for (int64_t d = 0; d < V; d++)
+            o[d] = vkq[d] * S_inv;
+    }
+    return true;
+}
+
 static void attn_job_run(void *ctx, int ith, int nth)
 {
     struct attn_job *j = ctx;
     long lo, hi;
     tpool_split(j->s->m->hp.n_head, ith, nth, &lo, &hi);
     for (long h = lo; h < hi; h++) {
-        if (j->s->mha)
-            attn_head_mha(j, (int)h, ith);
-        else if (j->s->m->hp.is_mla)
+        if (j->s->mha) {
+            if (!j->s->o.attn_fa || !attn_head_fa(j, (int)h))
+                attn_head_mha(j, (int)h, ith);
+        } else if (j->s->m->hp.is_mla)
             attn_head_split(j, (int)h, ith);
         else
             attn_head_legacy(j, (int)h, ith);

@@ -74,6 +74,11 @@ typedef struct fwd_opts {
      * results equal it bit for bit), instead of the absorbed latent form.
      * Memory: fwd_mha_cache_bytes(); only worth it for small models. */
     bool attn_mha;
+    /* With attn_mha: the reference's CPU flash-attention arithmetic
+     * (llama.cpp's default): its tiled path for chunks of 64+ tokens, its
+     * row-by-row F16 path below.  Not emulated: its split-KV path for one
+     * query at 512+ cached positions (long decodes). */
+    bool attn_fa;
 } fwd_opts;
 
 typedef struct fwd_state fwd_state;

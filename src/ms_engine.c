@@ -64,7 +64,7 @@ static int check_opts(const ms_engine_opts *o, char *err, size_t errlen)
         bad = "unknown cache type";
     else if (o->load_mode < MS_LOAD_AUTO || o->load_mode > MS_LOAD_MMAP)
         bad = "unknown load mode";
-    else if (o->attn < MS_ATTN_AUTO || o->attn > MS_ATTN_MHA)
+    else if (o->attn < MS_ATTN_AUTO || o->attn > MS_ATTN_FLASH)
         bad = "unknown attention form";
     else if (o->cache_policy < MS_POLICY_LRU || o->cache_policy > MS_POLICY_REUSE)
         bad = "unknown cache policy";

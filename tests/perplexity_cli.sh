@@ -1,9 +1,11 @@
 #!/bin/bash
-# moestream perplexity against the reference's llama-perplexity
-# (tests/data/perplexity/README.md: flash attention off, F32 K/V cache):
-# every per-chunk running PPL of tiny-f32-legacy and of our UD-IQ1_S output
-# to 1e-6 relative, the base-logits file byte for byte (so files go both
-# ways), and every per-chunk column of the KL run against it; bad usage.
+# moestream perplexity against the reference's llama-perplexity: with
+# flash attention off and an F32 K/V cache (tests/data/perplexity/) every
+# per-chunk running PPL of tiny-f32-legacy and of our UD-IQ1_S output to
+# 1e-6 relative, the base-logits file byte for byte (so files go both
+# ways) and every per-chunk column of the KL run; with --attn flash (the
+# reference's default arithmetic) the golden set's perplexity/*.txt: every
+# per-chunk value, the KL table and its statistics; a paged run; bad usage.
 set -u
 BIN=${MOESTREAM_BIN:?}
 . "$(dirname "$0")/lib/need.sh"
@@ -63,6 +65,26 @@ check "--kl-divergence: 39 chunk rows, every column within $REL of the reference
          END { if (n != 39) { print n \" rows\"; bad++ } exit bad > 0 }'"
 check "--kl-divergence: closing statistics as the reference prints them" \
       "diff <(sed -n '/Perplexity statistics/,\$p' '$D/ud-iq1_s-vs-f32.kld.txt' | grep -v '^\$') <(sed -n '/Perplexity statistics/,\$p' '$T/kld.txt' | grep -v '^\$')"
+
+# the golden set's outputs (llama-perplexity's defaults: flash attention)
+# with --attn flash: every per-chunk value, and the whole KL table
+P=$G/quantize/perplexity
+FF="-c 128 -b 128 -t 2 --attn flash"
+"$BIN" perplexity -m "$M" -f "$Q/calib.txt" $FF >"$T/fa-f32.txt" 2>"$T/fa-f32.log"
+check "--attn flash, tiny-f32-legacy: 39 per-chunk PPL equal the golden set's within $REL" \
+      "cmp_chunks '$P/tiny-f32-legacy.ppl.txt' '$T/fa-f32.txt'"
+"$BIN" perplexity -m "$T/ud.gguf" -f "$Q/calib.txt" $FF >"$T/fa-ud.txt" 2>"$T/fa-ud.log"
+check "--attn flash, our ud-iq1_s: 39 per-chunk PPL equal the golden set's within $REL" \
+      "cmp_chunks '$P/ud-iq1_s.ppl.txt' '$T/fa-ud.txt'"
+"$BIN" perplexity -m "$M" -f "$Q/calib.txt" $FF --kl-divergence-base "$T/fa-base.kld" >/dev/null 2>"$T/fa-base.log"
+"$BIN" perplexity -m "$T/ud.gguf" $FF --kl-divergence-base "$T/fa-base.kld" --kl-divergence >"$T/fa-kld.txt" 2>"$T/fa-kld.log"
+check "--attn flash --kl-divergence against our base file: 39 chunk rows within $REL of the golden set's" \
+      "paste -d' ' <(kl_rows '$P/ud-iq1_s-vs-f32.kld.txt') <(kl_rows '$T/fa-kld.txt') | awk -v rel=$REL '
+         { n++; for (i = 1; i <= 11; i++) { w = \$i; g = \$(i + 11); d = g - w; if (d < 0) d = -d; a = w < 0 ? -w : w
+             if (g == \"\" || d > rel * a) { print \"chunk \" \$1 \" column \" i \": got \" g \" want \" w; bad++ } } }
+         END { if (n != 39) { print n \" rows\"; bad++ } exit bad > 0 }'"
+check "--attn flash --kl-divergence: closing statistics as the golden set's (Mean PPL(base) included)" \
+      "diff <(sed -n '/Perplexity statistics/,\$p' '$P/ud-iq1_s-vs-f32.kld.txt' | grep -v '^\$') <(sed -n '/Perplexity statistics/,\$p' '$T/fa-kld.txt' | grep -v '^\$')"
 
 # paged (a 4-expert pool) the same numbers
 "$BIN" perplexity -m "$M" -f "$Q/calib.txt" $F --chunks 3 --load-mode pager --cache-experts 4 -v >"$T/paged.txt" 2>"$T/paged.log"

@@ -260,6 +260,8 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
             c->attn = ATTN_ABSORBED;
         else if (!strcmp(val, "mha"))
             c->attn = ATTN_MHA;
+        else if (!strcmp(val, "flash"))
+            c->attn = ATTN_FLASH;
         else
             goto bad;
     } else { /* --expert-groups */
@@ -293,8 +295,10 @@ const char *cli_common_help(void)
            "      --cache-type T      latent cache: f32 | f16 | q8_0 | q4_0 (default f32); also\n"
            "                          -ctk/--cache-type-k (-ctv/--cache-type-v: accepted, unused:\n"
            "                          the absorbed MLA cache has no separate V)\n"
-           "      --attn A            legacy attn_kv_b files: auto | absorbed | mha (default auto:\n"
-           "                          mha, exact against the reference, if its cache fits 1/16 of --mem)\n"
+           "      --attn A            legacy attn_kv_b files: auto | absorbed | mha | flash (default auto:\n"
+           "                          mha, exact against the reference, if its cache fits 1/16 of --mem;\n"
+           "                          flash: as auto, where mha with the reference's flash-attention\n"
+           "                          arithmetic, its default: perplexity's and imatrix's default)\n"
            "      --expert-groups G   auto (8:4) | none | G:K (default: as the file says)\n"
            "      --mem SIZE|auto     memory budget for the whole process in GiB (20G = 20 GiB;\n"
            "                          default 20G); auto: MemAvailable minus a 1 GiB margin\n"

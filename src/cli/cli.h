@@ -38,7 +38,7 @@ enum cli_load_mode { LOAD_AUTO = 0, LOAD_RAM, LOAD_PAGER, LOAD_MMAP };
 /* Attention of legacy attn_kv_b files: auto takes the decompressed (mha)
  * form, exact against the reference, when its K/V cache is at most 1/16 of
  * --mem, else the absorbed latent form (always for DeepSeek-R1 itself). */
-enum cli_attn { ATTN_AUTO = 0, ATTN_ABSORBED, ATTN_MHA };
+enum cli_attn { ATTN_AUTO = 0, ATTN_ABSORBED, ATTN_MHA, ATTN_FLASH };
 
 void cli_common_default(cli_common *c);
 

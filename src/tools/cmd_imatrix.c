@@ -33,7 +33,8 @@ static void usage(FILE *f)
             "                           side, in ubatches of 512 tokens, as the reference runs them\n"
             "  --chunks N               at most N chunks (default: all)\n"
             "  --output-format F        gguf (default) or dat (the legacy format)\n"
-            "  --process-output         collect output.weight too\n\n%s",
+            "  --process-output         collect output.weight too\n"
+            "  --attn flash is the default here (the reference's flash-attention arithmetic, its default)\n\n%s",
             cli_common_help());
 }
 
@@ -45,6 +46,7 @@ int cmd_imatrix(int argc, char **argv)
     cli_common_default(&c);
     c.n_ctx = 512; /* the reference's defaults */
     c.n_batch = 2048;
+    c.attn = ATTN_FLASH; /* the reference's default arithmetic (README: Numerics) */
     const char *text_path = NULL, *out_path = "imatrix.gguf";
     bool dat = false, process_output = false;
     long max_chunks = -1;

@@ -30,7 +30,9 @@ static void usage(FILE *f)
             "                             same-top-token per chunk and in total (-f not needed: the\n"
             "                             tokens and CTX come from FILE)\n"
             "  -b N                       tokens per evaluation (default 2048; N > CTX runs N/CTX\n"
-            "                             chunks per batch as the reference does)\n\n%s",
+            "                             chunks per batch as the reference does)\n"
+            "  --attn flash is the default here: the reference's flash-attention arithmetic, so the\n"
+            "  numbers are llama-perplexity's with its defaults (--attn mha: its -fa off numbers)\n\n%s",
             cli_common_help());
 }
 
@@ -83,6 +85,7 @@ int cmd_perplexity(int argc, char **argv)
     cli_common_default(&c);
     c.n_ctx = 512;    /* the reference's defaults */
     c.n_batch = 2048;
+    c.attn = ATTN_FLASH; /* the reference's default arithmetic (README: Numerics) */
     const char *text_path = NULL, *base_path = NULL;
     bool kld_mode = false;
     long max_chunks = -1;
