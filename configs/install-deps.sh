@@ -2,9 +2,9 @@
 # Installs the Debian packages moestream needs; idempotent (an installed
 # package is not touched, apt-get runs only for missing ones, as root or
 # through sudo).
-#   tools/install-deps.sh         building and running (make deps): compiler,
+#   configs/install-deps.sh         building and running (make deps): compiler,
 #                                 pkg-config and the libraries the binary links
-#   tools/install-deps.sh --test  what `make test` needs on top (make test-deps):
+#   configs/install-deps.sh --test  what `make test` needs on top (make test-deps):
 #                                 cmocka, the aarch64 cross compiler and qemu
 #                                 (NEON tests), clang with libFuzzer, curl, tmux,
 #                                 python3, systemd-analyze, haproxy, node + npm
