@@ -117,6 +117,7 @@ static const opt table[] = {
     {"--no-think", NULL, C_RUN, STR},
     {"-cnv|--conversation", NULL, C_RUN, K_DROP, 0, 0, NULL}, /* main.c: run -cnv is chat */
     {"--ids", NULL, C_RUN | C_CHAT, STR},
+    {"--no-status", NULL, C_CHAT, STR},
     {"-i", "IN.jsonl", C_BATCH, STR},
     {"-o", "OUT.jsonl", C_BATCH, STR},
     {"--resume", NULL, C_BATCH, STR},

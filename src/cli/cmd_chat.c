@@ -1,10 +1,15 @@
 /* cmd_chat.c - `moestream chat`: an interactive conversation (readline:
  * line editing, history in ~/.moestream_history, a trailing '\' continues
  * the line), replies streamed with R1's reasoning shown dim, then the
- * answer.  Ctrl-C stops the current reply; Ctrl-C at the prompt or Ctrl-D
- * exits (status 130 / 0).  /exit /clear /regen /system TEXT /stats
- * /save FILE /load FILE.  With stdin not a terminal: one prompt per line,
- * plain text out.  The latent cache is reused for the shared prefix of
+ * answer.  Ctrl-C stops the current reply; at the prompt it clears the
+ * line, and at an empty prompt it asks for a second Ctrl-C (status 130) or
+ * Ctrl-D (status 0) to exit, so one stray key never ends the conversation.
+ * /help (/?) lists the commands: /exit /clear /regen /system TEXT /stats
+ * /save FILE /load FILE.  /regen samples again with a new seed unless
+ * --seed pins one.  While a reply is generated on a terminal, its bottom
+ * row shows a live status line (tokens/s, expert cache hit rate, RSS;
+ * --no-status turns it off).  With stdin not a terminal: one prompt per
+ * line, plain text out.  The latent cache is reused for the shared prefix of
  * consecutive turns, so a turn costs only its new tokens.  --ids prints
  * each turn's rendered prompt ids and generated ids to stderr, as run
  * does, so tests can compare a turn with `eval --greedy`.  Through the
@@ -21,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <readline/history.h>
@@ -34,17 +41,131 @@
 
 static volatile sig_atomic_t stop_gen;
 static volatile sig_atomic_t generating;
+static volatile sig_atomic_t got_int; /* Ctrl-C at the prompt */
 
 static void on_sigint(int sig)
 {
     (void)sig;
-    if (generating) {
+    if (generating)
         stop_gen = 1;
-        return;
+    else
+        got_int = 1;
+}
+
+/* readline's input: a read interrupted by Ctrl-C (the handler is installed
+ * without SA_RESTART) ends the line as if Enter was pressed on an empty
+ * one, and the loop sees got_int; *had_text says whether text was cleared. */
+static bool int_had_text;
+
+static int chat_getc(FILE *f)
+{
+    for (;;) {
+        unsigned char ch;
+        ssize_t k = read(fileno(f), &ch, 1);
+        if (k == 1)
+            return ch;
+        if (k == 0 || errno != EINTR)
+            return EOF;
+        if (got_int) {
+            int_had_text = rl_end > 0;
+            rl_replace_line("", 0);
+            rl_point = rl_end = 0;
+            return '\n';
+        }
     }
-    /* at the prompt: leave with the conventional status */
-    rl_cleanup_after_signal();
-    _exit(130);
+}
+
+static const char chat_help[] =
+    "  /help, /?         this list\n"
+    "  /exit, /quit      leave (also Ctrl-D, or Ctrl-C twice at an empty prompt)\n"
+    "  /clear            forget the conversation (the system prompt stays)\n"
+    "  /regen            a new reply to the last message (a new seed unless --seed pins one)\n"
+    "  /system TEXT      set the system prompt and start over\n"
+    "  /stats            speed, context use, expert cache and memory\n"
+    "  /save FILE        write the conversation as JSON\n"
+    "  /load FILE        read a conversation written by /save\n"
+    "  Ctrl-C            stop a reply; at the prompt, clear the line\n"
+    "  a trailing \\        continues the message on the next line\n";
+
+/* ---- the live status line ---- */
+
+/* The terminal's bottom row, reserved with a scroll region while a reply
+ * is generated (the way apt draws its progress bar): the reply scrolls
+ * above it, and the row is given back afterwards. */
+typedef struct status_line {
+    bool on;
+    int rows;
+    const ms_engine *e;
+    double t0, last; /* monotonic seconds: generation start, last drawing */
+    int n_tok;
+    uint64_t hits0, misses0; /* the cache counters before this reply */
+} status_line;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t rss_bytes(void)
+{
+    unsigned long long size, res;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    int k = fscanf(f, "%llu %llu", &size, &res);
+    fclose(f);
+    return k == 2 ? (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+static void status_begin(status_line *sl, const ms_engine *e, bool enabled)
+{
+    struct winsize ws;
+    sl->on = enabled && ioctl(2, TIOCGWINSZ, &ws) == 0 && ws.ws_row >= 4;
+    if (!sl->on)
+        return;
+    sl->rows = ws.ws_row;
+    sl->e = e;
+    sl->t0 = sl->last = now_s();
+    sl->n_tok = 0;
+    ms_stats ss;
+    ms_engine_stats(e, &ss);
+    sl->hits0 = ss.hits;
+    sl->misses0 = ss.misses;
+    fflush(stdout);
+    /* a new line first, so shrinking the region scrolls nothing away; then
+     * the region (which homes the cursor), back to where the text was */
+    fprintf(stderr, "\n\0337\033[1;%dr\0338\033[1A", sl->rows - 1);
+    fflush(stderr);
+}
+
+static void status_draw(status_line *sl)
+{
+    ms_stats ss;
+    ms_engine_stats(sl->e, &ss);
+    const uint64_t h = ss.hits - sl->hits0, m = ss.misses - sl->misses0;
+    const double dt = now_s() - sl->t0;
+    char hit[32] = "-";
+    if (h + m)
+        snprintf(hit, sizeof hit, "%.1f%%", 100.0 * (double)h / (double)(h + m));
+    fflush(stdout);
+    fprintf(stderr, "\0337\033[%d;1H\033[7m %d tokens | %.2f tok/s | expert cache hit %s | RSS %.2f GiB "
+                    "\033[0m\033[K\0338",
+            sl->rows, sl->n_tok, dt > 0 ? sl->n_tok / dt : 0.0, hit,
+            (double)rss_bytes() / (1024.0 * 1024 * 1024));
+    fflush(stderr);
+    sl->last = now_s();
+}
+
+static void status_end(status_line *sl)
+{
+    if (!sl->on)
+        return;
+    fflush(stdout);
+    fprintf(stderr, "\0337\033[1;%dr\033[%d;1H\033[K\0338", sl->rows, sl->rows);
+    fflush(stderr);
+    sl->on = false;
 }
 
 typedef struct conv {
@@ -100,6 +221,8 @@ typedef struct reply {
     strbuf text;
     bool tty, dim;
     bool think; /* stored text is inside <think> */
+    bool print_ids;
+    status_line *sl;
 } reply;
 
 static int on_cancel(void *ud)
@@ -110,8 +233,14 @@ static int on_cancel(void *ud)
 
 static void on_token(void *ud, int32_t id)
 {
-    (void)ud;
-    fprintf(stderr, "[%d]", id);
+    reply *r = ud;
+    if (r->print_ids)
+        fprintf(stderr, "[%d]", id);
+    if (r->sl->on) {
+        r->sl->n_tok++;
+        if (now_s() - r->sl->last >= 0.25)
+            status_draw(r->sl);
+    }
 }
 
 static int on_text(void *ud, const char *t, size_t n, bool reasoning)
@@ -296,7 +425,7 @@ int cmd_chat(int argc, char **argv)
     ms_gen_opts go;
     ms_gen_opts_default(&go);
     const char *system = NULL;
-    bool print_ids = false;
+    bool print_ids = false, status_opt = true;
     for (int i = 1; i < argc; i++) {
         int r = cli_common_arg(&c, argc, argv, &i);
         if (!r)
@@ -314,11 +443,18 @@ int cmd_chat(int argc, char **argv)
             go.n_predict = (int)v;
         } else if (!strcmp(argv[i], "--ids")) {
             print_ids = true;
+        } else if (!strcmp(argv[i], "--no-status")) {
+            status_opt = false;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: moestream chat -m MODEL [--system TEXT] [-n N] [--ids] [options]\n"
                    "      --system TEXT       system prompt; also -sys, --system-prompt\n"
                    "  -n, --n-predict N       max new tokens per reply (default or -1: until end)\n"
                    "      --ids               print each turn's prompt ids and generated ids to stderr\n"
+                   "      --no-status         no live status line (tokens/s, cache hit rate, RSS) on a "
+                   "terminal\n"
+                   "  At the prompt: /help lists the commands; Ctrl-C clears the line, and twice at an\n"
+                   "  empty prompt (or Ctrl-D) exits; /regen samples again with a new seed unless\n"
+                   "  --seed pins one.\n"
                    "  When the conversation fills the context (-c), its oldest turns are dropped\n"
                    "  (the system prompt stays); with stdin not a terminal the exit status is 1\n"
                    "  if a turn failed.\n%s%s",
@@ -355,12 +491,18 @@ int cmd_chat(int argc, char **argv)
         ms_mem_plan plan;
         ms_engine_plan(e, &plan);
         ms_plan_print(&plan, stderr);
-        fprintf(stderr, "type a message; /exit /clear /regen /system TEXT /stats /save F /load F; "
-                        "Ctrl-C stops a reply\n");
+        fprintf(stderr, "type a message; /help lists the commands; Ctrl-C stops a reply, Ctrl-D exits\n");
     }
     struct sigaction sa = {0};
-    sa.sa_handler = on_sigint;
+    sa.sa_handler = on_sigint; /* no SA_RESTART: Ctrl-C interrupts readline's read */
     sigaction(SIGINT, &sa, NULL);
+    if (tty) {
+        rl_catch_signals = 0; /* ours: readline's handler would re-raise it */
+        rl_getc_function = chat_getc;
+    }
+    status_line sl = {0};
+    const bool status_on = status_opt && tty && isatty(2);
+    bool int_armed = false; /* Ctrl-C at an empty prompt once: the next one exits */
     char hist[4096] = "";
     if (tty && getenv("HOME")) {
         snprintf(hist, sizeof hist, "%s/.moestream_history", getenv("HOME"));
@@ -377,7 +519,25 @@ int cmd_chat(int argc, char **argv)
     for (;;) {
         char *line = NULL;
         if (tty) {
+            got_int = 0;
             line = readline(acc.s ? "... " : "> ");
+            if (line && got_int) {
+                got_int = 0;
+                free(line);
+                if (int_had_text || acc.s) { /* clear the line (and a continued one) */
+                    strbuf_free(&acc);
+                    int_armed = false;
+                    continue;
+                }
+                if (int_armed) {
+                    status = 130;
+                    break;
+                }
+                int_armed = true;
+                fprintf(stderr, "(Ctrl-C again or Ctrl-D to exit; /help lists the commands)\n");
+                continue;
+            }
+            int_armed = false;
         } else {
             size_t cap = 0;
             if (getline(&line, &cap, stdin) < 0) {
@@ -418,6 +578,8 @@ int cmd_chat(int argc, char **argv)
             if (!strcmp(line, "/exit") || !strcmp(line, "/quit")) {
                 free(line);
                 break;
+            } else if (!strcmp(line, "/help") || !strcmp(line, "/?")) {
+                fputs(chat_help, stderr);
             } else if (!strcmp(line, "/clear")) {
                 conv_clear(&cv, true);
                 fprintf(stderr, "(conversation cleared)\n");
@@ -455,7 +617,7 @@ int cmd_chat(int argc, char **argv)
                     fprintf(stderr, "(nothing to regenerate)\n");
                 }
             } else {
-                fprintf(stderr, "unknown command %s\n", line);
+                fprintf(stderr, "unknown command %s (/help lists them)\n", line);
             }
             free(line);
             if (!regen)
@@ -480,7 +642,7 @@ int cmd_chat(int argc, char **argv)
             status = 1; /* a turn failed: the exit status says so */
             continue;
         }
-        reply r = {STRBUF_INIT, tty, false, false};
+        reply r = {STRBUF_INIT, tty, false, false, print_ids, &sl};
         ms_gen_result res;
         stop_gen = 0;
         if (print_ids) { /* the whole rendered prompt, whatever the cache reuses */
@@ -490,8 +652,10 @@ int cmd_chat(int argc, char **argv)
             fprintf(stderr, "\ngenerated ids:");
         }
         generating = 1;
-        ms_callbacks cb = {on_text, print_ids ? on_token : NULL, NULL, on_cancel, &r};
+        status_begin(&sl, e, status_on);
+        ms_callbacks cb = {on_text, print_ids || sl.on ? on_token : NULL, NULL, on_cancel, &r};
         rc = ms_generate(st, ids, n, &go, &cb, &res, err, sizeof err);
+        status_end(&sl);
         generating = 0;
         if (print_ids)
             fputc('\n', stderr);
@@ -517,8 +681,8 @@ int cmd_chat(int argc, char **argv)
              * next turn's prompt shares what it can of them */
             tok_s = res.t_gen_s > 0 ? res.n_gen / res.t_gen_s : 0;
             if (tty)
-                fprintf(stderr, "[%d tokens, %.2f tok/s%s]\n", res.n_gen, tok_s,
-                        !strcmp(res.finish, "cancelled") ? ", stopped" : "");
+                fprintf(stderr, "[%d tokens, %.2f tok/s, seed %llu%s]\n", res.n_gen, tok_s,
+                        (unsigned long long)res.seed, !strcmp(res.finish, "cancelled") ? ", stopped" : "");
         }
         ms_free(ids);
         strbuf_free(&r.text);

@@ -922,14 +922,15 @@ static enum MHD_Result detokenize(struct MHD_Connection *c, conn *cn)
  * server. */
 static enum MHD_Result about(struct MHD_Connection *c)
 {
-    return send_json(c, 200,
-                     json_pack("{s:s,s:s,s:s?,s:s,s:[s,s,s,s,s,s,s,s]}", "name", "moestream",
-                               "version", S.fingerprint, "model", S.api_key ? NULL : S.model_name,
-                               "status",
-                               atomic_load(&S.loading) ? "loading" : atomic_load(&S.draining) ? "draining" : "ok",
-                               "endpoints", "POST /v1/chat/completions", "POST /v1/completions",
-                               "GET /v1/models", "POST /tokenize", "POST /detokenize", "GET /health",
-                               "GET /metrics", "GET /"));
+    json_t *j = json_pack("{s:s,s:s,s:s,s:[s,s,s,s,s,s,s,s]}", "name", "moestream", "version",
+                          cli_version(), "status",
+                          atomic_load(&S.loading) ? "loading" : atomic_load(&S.draining) ? "draining" : "ok",
+                          "endpoints", "POST /v1/chat/completions", "POST /v1/completions",
+                          "GET /v1/models", "POST /tokenize", "POST /detokenize", "GET /health",
+                          "GET /metrics", "GET /");
+    if (j && !S.api_key)
+        json_object_set_new(j, "model", json_string(S.model_name));
+    return send_json(c, 200, j);
 }
 
 /* Whether the Authorization header is "Bearer <key>": the key's bytes are
