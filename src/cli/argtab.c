@@ -118,6 +118,7 @@ static const opt table[] = {
     {"-cnv|--conversation", NULL, C_RUN, K_DROP, 0, 0, NULL}, /* main.c: run -cnv is chat */
     {"--ids", NULL, C_RUN | C_CHAT, STR},
     {"--no-status", NULL, C_CHAT, STR},
+    {"--connect", "URL", C_CHAT, STR},
     {"-i", "IN.jsonl", C_BATCH, STR},
     {"-o", "OUT.jsonl", C_BATCH, STR},
     {"--resume", NULL, C_BATCH, STR},
@@ -125,7 +126,7 @@ static const opt table[] = {
     /* serve */
     {"--host", "ADDR", C_SERVE, STR},
     {"--port", "PORT", C_SERVE, INT(1, 65535)},
-    {"--api-key", "KEY", C_SERVE, STR},
+    {"--api-key", "KEY", C_SERVE | C_CHAT, STR},
     {"--api-key-file", "FILE", C_SERVE, STR},
     {"--idle-timeout", "SECONDS", C_SERVE, INT(1, 3600)},
     {"--max-connections", "N", C_SERVE, INT(1, 65536)},

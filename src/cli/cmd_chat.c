@@ -9,7 +9,10 @@
  * --seed pins one.  While a reply is generated on a terminal, its bottom
  * row shows a live status line (tokens/s, expert cache hit rate, RSS;
  * --no-status turns it off).  With stdin not a terminal: one prompt per
- * line, plain text out.  The latent cache is reused for the shared prefix of
+ * line, plain text out.
+ * --connect URL chats with a running `moestream serve` instead (no model
+ * is loaded here; chat_remote.c): the same commands, the server's context
+ * limit handled by dropping the oldest turns as below.  The latent cache is reused for the shared prefix of
  * consecutive turns, so a turn costs only its new tokens.  --ids prints
  * each turn's rendered prompt ids and generated ids to stderr, as run
  * does, so tests can compare a turn with `eval --greedy`.  Through the
@@ -33,6 +36,7 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
+#include "chat_remote.h"
 #include "cli.h"
 #include "cmd.h"
 #include "moestream.h"
@@ -129,10 +133,12 @@ static void status_begin(status_line *sl, const ms_engine *e, bool enabled)
     sl->e = e;
     sl->t0 = sl->last = now_s();
     sl->n_tok = 0;
-    ms_stats ss;
-    ms_engine_stats(e, &ss);
-    sl->hits0 = ss.hits;
-    sl->misses0 = ss.misses;
+    if (e) {
+        ms_stats ss;
+        ms_engine_stats(e, &ss);
+        sl->hits0 = ss.hits;
+        sl->misses0 = ss.misses;
+    }
     fflush(stdout);
     /* a new line first, so shrinking the region scrolls nothing away; then
      * the region (which homes the cursor), back to where the text was */
@@ -142,14 +148,21 @@ static void status_begin(status_line *sl, const ms_engine *e, bool enabled)
 
 static void status_draw(status_line *sl)
 {
+    const double dt = now_s() - sl->t0;
+    fflush(stdout);
+    if (!sl->e) { /* --connect: the cache and memory are the server's */
+        fprintf(stderr, "\0337\033[%d;1H\033[7m %d chunks | %.2f chunks/s | remote \033[0m\033[K\0338",
+                sl->rows, sl->n_tok, dt > 0 ? sl->n_tok / dt : 0.0);
+        fflush(stderr);
+        sl->last = now_s();
+        return;
+    }
     ms_stats ss;
     ms_engine_stats(sl->e, &ss);
     const uint64_t h = ss.hits - sl->hits0, m = ss.misses - sl->misses0;
-    const double dt = now_s() - sl->t0;
     char hit[32] = "-";
     if (h + m)
         snprintf(hit, sizeof hit, "%.1f%%", 100.0 * (double)h / (double)(h + m));
-    fflush(stdout);
     fprintf(stderr, "\0337\033[%d;1H\033[7m %d tokens | %.2f tok/s | expert cache hit %s | RSS %.2f GiB "
                     "\033[0m\033[K\0338",
             sl->rows, sl->n_tok, dt > 0 ? sl->n_tok / dt : 0.0, hit,
@@ -424,7 +437,7 @@ int cmd_chat(int argc, char **argv)
     cli_common_default(&c);
     ms_gen_opts go;
     ms_gen_opts_default(&go);
-    const char *system = NULL;
+    const char *system = NULL, *connect = NULL, *api_key = NULL;
     bool print_ids = false, status_opt = true;
     for (int i = 1; i < argc; i++) {
         int r = cli_common_arg(&c, argc, argv, &i);
@@ -445,8 +458,17 @@ int cmd_chat(int argc, char **argv)
             print_ids = true;
         } else if (!strcmp(argv[i], "--no-status")) {
             status_opt = false;
+        } else if (!strcmp(argv[i], "--connect") && i + 1 < argc) {
+            connect = argv[++i];
+        } else if (!strcmp(argv[i], "--api-key") && i + 1 < argc) {
+            api_key = argv[++i];
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             printf("usage: moestream chat -m MODEL [--system TEXT] [-n N] [--ids] [options]\n"
+                   "       moestream chat --connect URL [--api-key KEY] [--system TEXT] [-n N] [sampler "
+                   "options]\n"
+                   "      --connect URL       chat with a running `moestream serve` at URL (e.g.\n"
+                   "                          http://127.0.0.1:8080) instead of loading a model here\n"
+                   "      --api-key KEY       the server's key for --connect (also MOESTREAM_API_KEY)\n"
                    "      --system TEXT       system prompt; also -sys, --system-prompt\n"
                    "  -n, --n-predict N       max new tokens per reply (default or -1: until end)\n"
                    "      --ids               print each turn's prompt ids and generated ids to stderr\n"
@@ -465,32 +487,58 @@ int cmd_chat(int argc, char **argv)
             return 2;
         }
     }
-    if (!c.model) {
-        fprintf(stderr, "usage: moestream chat -m MODEL [--system TEXT] [options]\n");
+    if (!c.model && !connect) {
+        fprintf(stderr, "usage: moestream chat -m MODEL [--system TEXT] [options]  (or --connect URL)\n");
+        return 2;
+    }
+    if (connect && print_ids) {
+        fprintf(stderr, "moestream chat: --ids needs the model here (the server sends text, not ids)\n");
+        return 2;
+    }
+    if (api_key && !connect) {
+        fprintf(stderr, "moestream chat: --api-key is for --connect\n");
         return 2;
     }
     const bool tty = isatty(0) && isatty(1);
     char err[512] = "";
     ms_engine *e = NULL;
     ms_session *st = NULL;
-    if (tty)
-        fprintf(stderr, "loading %s ...\n", c.model);
-    ms_engine_opts eo;
-    cli_engine_opts(&c, &eo);
-    if (tty && isatty(2))
-        eo.on_load = cli_load_bar;
-    int rc = ms_engine_open(&e, c.model, &eo, err, sizeof err);
-    if (!rc)
-        rc = ms_session_create(e, &st, err, sizeof err);
-    if (rc) {
-        fprintf(stderr, "moestream chat: %s\n", err);
-        ms_engine_close(e);
-        return 1;
+    chat_remote *remote = NULL;
+    int rc;
+    if (connect) {
+        if (c.model)
+            fprintf(stderr, "moestream chat: --connect: ignoring -m %s (the server's model answers)\n", c.model);
+        const char *model = NULL;
+        if (!api_key)
+            api_key = getenv("MOESTREAM_API_KEY");
+        if ((rc = chat_remote_open(&remote, connect, api_key, &model, err, sizeof err))) {
+            fprintf(stderr, "moestream chat: %s\n", err);
+            return 1;
+        }
+        if (tty)
+            fprintf(stderr, "connected to %s (model %s)\n", connect, model);
+    } else {
+        if (tty)
+            fprintf(stderr, "loading %s ...\n", c.model);
+        ms_engine_opts eo;
+        cli_engine_opts(&c, &eo);
+        if (tty && isatty(2))
+            eo.on_load = cli_load_bar;
+        rc = ms_engine_open(&e, c.model, &eo, err, sizeof err);
+        if (!rc)
+            rc = ms_session_create(e, &st, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "moestream chat: %s\n", err);
+            ms_engine_close(e);
+            return 1;
+        }
     }
-    if (tty) {
+    if (tty && e) {
         ms_mem_plan plan;
         ms_engine_plan(e, &plan);
         ms_plan_print(&plan, stderr);
+    }
+    if (tty) {
         fprintf(stderr, "type a message; /help lists the commands; Ctrl-C stops a reply, Ctrl-D exits\n");
     }
     struct sigaction sa = {0};
@@ -589,6 +637,9 @@ int cmd_chat(int argc, char **argv)
                     fprintf(stderr, "error: out of memory\n");
                 else
                     fprintf(stderr, "(system prompt set; conversation cleared)\n");
+            } else if (!strcmp(line, "/stats") && remote) {
+                fprintf(stderr, "last reply %.2f tok/s (as received); the server's /metrics has its "
+                                "cache and memory\n", tok_s);
             } else if (!strcmp(line, "/stats")) {
                 fprintf(stderr, "last reply %.2f tok/s; context %d/%d tokens\n", tok_s,
                         ms_session_n_past(st), ms_session_n_ctx(st));
@@ -630,17 +681,19 @@ int cmd_chat(int argc, char **argv)
                 continue;
             }
         }
-        int32_t *ids;
-        size_t n;
-        const size_t n_ctx = (size_t)ms_session_n_ctx(st);
-        /* room for a reply: -n tokens, at most half the context */
-        const size_t room = go.n_predict > 0 && (size_t)go.n_predict < n_ctx / 2 ? (size_t)go.n_predict : n_ctx / 2;
-        if (render_fitting(ms_engine_vocab(e), &cv, go.reasoning, n_ctx, room, &ids, &n, err, sizeof err)) {
-            fprintf(stderr, "error: %s\n", err);
-            if (cv.n && !strcmp(cv.m[cv.n - 1].role, "user"))
-                conv_pop(&cv);
-            status = 1; /* a turn failed: the exit status says so */
-            continue;
+        int32_t *ids = NULL;
+        size_t n = 0;
+        if (!remote) {
+            const size_t n_ctx = (size_t)ms_session_n_ctx(st);
+            /* room for a reply: -n tokens, at most half the context */
+            const size_t room = go.n_predict > 0 && (size_t)go.n_predict < n_ctx / 2 ? (size_t)go.n_predict : n_ctx / 2;
+            if (render_fitting(ms_engine_vocab(e), &cv, go.reasoning, n_ctx, room, &ids, &n, err, sizeof err)) {
+                fprintf(stderr, "error: %s\n", err);
+                if (cv.n && !strcmp(cv.m[cv.n - 1].role, "user"))
+                    conv_pop(&cv);
+                status = 1; /* a turn failed: the exit status says so */
+                continue;
+            }
         }
         reply r = {STRBUF_INIT, tty, false, false, print_ids, &sl};
         ms_gen_result res;
@@ -654,7 +707,21 @@ int cmd_chat(int argc, char **argv)
         generating = 1;
         status_begin(&sl, e, status_on);
         ms_callbacks cb = {on_text, print_ids || sl.on ? on_token : NULL, NULL, on_cancel, &r};
-        rc = ms_generate(st, ids, n, &go, &cb, &res, err, sizeof err);
+        if (remote) {
+            size_t dropped = 0;
+            /* the server knows its context: over it, the oldest turns go */
+            while ((rc = chat_remote_generate(remote, cv.m, cv.n, &go, &cb, &res, err, sizeof err)) == -E2BIG) {
+                const size_t before = cv.n;
+                if (!conv_drop_oldest_turn(&cv))
+                    break;
+                dropped += before - cv.n;
+            }
+            if (dropped)
+                fprintf(stderr, "(context full: dropped the %zu oldest message%s; the system prompt stays)\n",
+                        dropped, dropped == 1 ? "" : "s");
+        } else {
+            rc = ms_generate(st, ids, n, &go, &cb, &res, err, sizeof err);
+        }
         status_end(&sl);
         generating = 0;
         if (print_ids)
@@ -666,13 +733,15 @@ int cmd_chat(int argc, char **argv)
         if (rc) {
             fprintf(stderr, "error: %s\n", err);
             conv_pop(&cv);
-            ms_session_truncate(st, 0);
+            if (st)
+                ms_session_truncate(st, 0);
             status = 1;
         } else {
             if (conv_add(&cv, "assistant", strbuf_str(&r.text))) {
                 fprintf(stderr, "error: out of memory; the reply is not kept\n");
                 conv_pop(&cv);
-                ms_session_truncate(st, 0);
+                if (st)
+                    ms_session_truncate(st, 0);
                 ms_free(ids);
                 strbuf_free(&r.text);
                 continue;
@@ -695,5 +764,6 @@ int cmd_chat(int argc, char **argv)
     strbuf_free(&acc);
     ms_session_destroy(st);
     ms_engine_close(e);
+    chat_remote_close(remote);
     return status;
 }
