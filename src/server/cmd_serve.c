@@ -1410,7 +1410,9 @@ int cmd_serve(int argc, char **argv)
                    "  --log-format text|json  the request log on stderr, one line per request (default "
                    "text)\n"
                    "  --log-disable           no request log\n"
-                   "  --parallel, -np N       accepted and ignored: requests are queued, one at a time\n%s",
+                   "  --parallel, -np N       accepted and ignored: requests are queued, one at a time\n"
+                   "  Endpoints: POST /v1/chat/completions (JSON or SSE), /v1/completions, /tokenize,\n"
+                   "  /detokenize; GET /v1/models, /health, /metrics, /; OPTIONS anywhere (CORS preflight).\n%s",
                    cli_common_help());
             return 0;
         } else {
