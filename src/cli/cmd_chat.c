@@ -46,14 +46,17 @@
 static volatile sig_atomic_t stop_gen;
 static volatile sig_atomic_t generating;
 static volatile sig_atomic_t got_int; /* Ctrl-C at the prompt */
+static volatile sig_atomic_t interactive; /* readline reads the terminal */
 
 static void on_sigint(int sig)
 {
     (void)sig;
     if (generating)
         stop_gen = 1;
-    else
+    else if (interactive)
         got_int = 1;
+    else
+        _exit(130); /* prompts from a pipe: no line to clear, leave as before */
 }
 
 /* readline's input: a read interrupted by Ctrl-C (the handler is installed
@@ -545,6 +548,7 @@ int cmd_chat(int argc, char **argv)
     sa.sa_handler = on_sigint; /* no SA_RESTART: Ctrl-C interrupts readline's read */
     sigaction(SIGINT, &sa, NULL);
     if (tty) {
+        interactive = 1;
         rl_catch_signals = 0; /* ours: readline's handler would re-raise it */
         rl_getc_function = chat_getc;
     }
