@@ -6,7 +6,8 @@
 # conversation (the server logs growing prompts); /regen asks again; the API
 # key from --api-key or MOESTREAM_API_KEY; a wrong key, an unreachable
 # server and a bad URL exit 1 with one line; a conversation over the
-# server's context loses its oldest turns with a notice instead of failing.
+# server's context loses its oldest turns with a notice instead of failing;
+# on a terminal (tmux), Ctrl-C stops a reply and the server cancels it.
 set -u
 . "$(dirname "$0")/lib/need.sh"
 need_golden
@@ -65,4 +66,26 @@ rc=$?
 check "over the server's context: every turn answered (rc $rc), oldest turns dropped with a notice" \
   "[ $rc -eq 0 ] && grep -q 'context full: dropped' '$T/e' && [ \$(grep -c 'POST /v1/chat/completions 200' '$T/log2') = 6 ]"
 stop
+
+# Ctrl-C on a terminal stops the reply: the connection closes and the server
+# cancels the generation (its log line says incomplete)
+if command -v tmux >/dev/null 2>&1; then
+  start "$T/log3" -c 8192
+  S=mscc$$
+  HOME="$T" tmux new-session -d -s $S -x 150 -y 40 "$BIN chat --connect $U -n 100000 --temp 0; echo EXIT=\$?; sleep 30"
+  wait_pane() { for _ in $(seq 1 $(( $2 * 10 ))); do tmux capture-pane -p -S - -t $S | grep -q -- "$1" && return 0; sleep 0.1; done; return 1; }
+  wait_pane '^>' 30
+  tmux send-keys -t $S "tell me everything" Enter
+  wait_pane "tell me everything" 10; sleep 1.5
+  tmux send-keys -t $S C-c
+  check "Ctrl-C stops a remote reply and the prompt comes back" "wait_pane 'stopped' 20"
+  for _ in $(seq 1 50); do grep -q 'POST /v1/chat/completions .*incomplete' "$T/log3" && break; sleep 0.1; done
+  check "the server saw the client leave and cancelled (log: incomplete)" "grep -q 'POST /v1/chat/completions 200 .*incomplete' '$T/log3'"
+  tmux send-keys -t $S C-d
+  check "Ctrl-D leaves the remote chat with status 0" "wait_pane 'EXIT=0' 10"
+  tmux kill-session -t $S 2>/dev/null
+  stop
+else
+  echo "skip (part): tmux not installed, the terminal checks did not run"
+fi
 [ $fails -eq 0 ]
