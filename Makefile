@@ -9,7 +9,7 @@ MAKEFLAGS += --no-print-directory
 CC      ?= cc
 # LIB_PKGS: what libmoestream itself needs; the front ends add the rest.
 LIB_PKGS := liburing hwloc libpcre2-8 jansson openblas
-PKGS    := $(LIB_PKGS) libmicrohttpd readline
+PKGS    := $(LIB_PKGS) libmicrohttpd readline libcurl
 # -ffp-contract=off: bit-exact tests against the scalar reference need IEEE
 # semantics without silent FMA contraction.
 CFLAGS_BASE := -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \

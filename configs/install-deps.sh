@@ -18,7 +18,7 @@ MODE=build
 if [ $MODE = build ]; then
   PKGS="build-essential pkg-config git \
     liburing-dev libopenblas-dev libhwloc-dev libreadline-dev libpcre2-dev \
-    libjansson-dev libmicrohttpd-dev"
+    libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev"
 else
   PKGS="libcmocka-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
     clang libclang-rt-14-dev curl tmux python3 systemd haproxy"
