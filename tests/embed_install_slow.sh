@@ -30,7 +30,7 @@ check "pc file has Libs.private" "grep -q '^Libs.private: .*-luring' '$P/lib/pkg
 
 # the program sees the installed prefix only: a clean environment, its own
 # copy of the source, no flag naming the source tree
-mkdir -p "$T/app"; cp "$ROOT/tests/embed_example.c" "$T/app/"
+mkdir -p "$T/app"; cp "$ROOT/tests/embed_example.c" "$T/app/embed.c"
 cd "$T/app"
 flags=$(env -i PATH=/usr/bin:/bin PKG_CONFIG_PATH="$P/lib/pkgconfig" pkg-config --cflags --libs moestream)
 check "pkg-config flags name the prefix, not the tree ($flags)" "[[ '$flags' == *'$P/lib'* ]] && [[ '$flags' != *'$ROOT'* ]]"
