@@ -21,12 +21,18 @@
 
 /* ---- geometry ----
  * A group holds nb blocks as arrays, one after the other: array a of block b
- * at nb * (the sizes of the arrays before a) + b * size[a].  Array 0 is the
- * codes (both types); then IQ1_S: scales (u32 per row: nibble ib = ls3 |
+ * at nb * (the sizes of the arrays before a) + b * size[a].  IQ1_S/IQ1_M:
+ * array 0 is the codes; then IQ1_S: scales (u32 per row: nibble ib = ls3 |
  * sign << 3), d (half per row); IQ1_M: scales of sub-blocks 0-3 and 4-7 (u32
  * per row: nibble i = ls3 of the 16 elements 16i.. of that half block), delta
  * signs (u32 per row: bit i = the sign of the 8 elements 8i..), d (the half
- * the GGUF spreads over the scales' top nibbles). */
+ * the GGUF spreads over the scales' top nibbles).
+ * IQ2_XXS: grid indices (8 x 64 bytes: sub-block ib's zmm, dword r = row r's
+ * four indices, the GGUF's aux[0]), signs (64 tuples x 8 bytes: bit 4r + q
+ * of tuple s's qword = the sign of element 4s + q of row r, the stored 7
+ * bits with their parity bit: a kmov mask per tuple), scales (u32 per row:
+ * nibble ib = aux[1] >> 28 of sub-block ib), d (half per row): 70 bytes per
+ * row and block against the GGUF's 66 (1.06x). */
 
 enum { MAX_ARRAYS = 5 };
 
@@ -37,10 +43,12 @@ typedef struct {
 
 static const geometry GEO_IQ1S = {3, {REPACK_CODE_BYTES, 64, 32}};
 static const geometry GEO_IQ1M = {5, {REPACK_CODE_BYTES, 64, 64, 64, 32}};
+static const geometry GEO_IQ2XXS = {4, {512, 512, 64, 32}};
 
 static const geometry *geo(int type)
 {
-    return type == MS_TYPE_IQ1_S ? &GEO_IQ1S : type == MS_TYPE_IQ1_M ? &GEO_IQ1M : NULL;
+    return type == MS_TYPE_IQ1_S ? &GEO_IQ1S : type == MS_TYPE_IQ1_M ? &GEO_IQ1M
+         : type == MS_TYPE_IQ2_XXS ? &GEO_IQ2XXS : NULL;
 }
 
 static int geo_block_bytes(const geometry *G)
@@ -234,6 +242,47 @@ static void iq1m_unpack_block(uint8_t *const a[MAX_ARRAYS], int r, block_iq1_m *
     memcpy(x->scales, sc, 8);
 }
 
+/* ---- IQ2_XXS ---- */
+
+static void iq2xxs_pack_block(const block_iq2_xxs *x, uint8_t *const a[MAX_ARRAYS], int r)
+{
+    uint32_t sc = 0;
+    for (int ib = 0; ib < 8; ib++) {
+        uint32_t aux[2];
+        memcpy(aux, x->qs + 4 * ib, 8);
+        memcpy(a[0] + 64 * ib + 4 * r, &aux[0], 4);
+        sc |= (aux[1] >> 28) << (4 * ib);
+        for (int m = 0; m < 8; m++) {
+            const unsigned signs = ksigns_iq2xs[(aux[1] >> (7 * (m / 2))) & 127];
+            uint8_t *byte = a[1] + 8 * (8 * ib + m) + r / 2;
+            *byte = (uint8_t)((*byte & (r % 2 ? 0x0f : 0xf0)) | ((signs >> (4 * (m % 2))) & 15) << (4 * (r % 2)));
+        }
+    }
+    memcpy(a[2] + 4 * r, &sc, 4);
+    memcpy(a[3] + 2 * r, &x->d, 2);
+}
+
+static void iq2xxs_unpack_block(uint8_t *const a[MAX_ARRAYS], int r, block_iq2_xxs *x)
+{
+    uint32_t sc;
+    memcpy(&sc, a[2] + 4 * r, 4);
+    memcpy(&x->d, a[3] + 2 * r, 2);
+    for (int ib = 0; ib < 8; ib++) {
+        uint32_t aux[2];
+        memcpy(&aux[0], a[0] + 64 * ib + 4 * r, 4);
+        aux[1] = ((sc >> (4 * ib)) & 15) << 28;
+        for (int l = 0; l < 4; l++) {
+            /* the low 7 bits of the sign byte are the stored ones (bit 7 is
+             * their parity) */
+            unsigned signs = 0;
+            for (int h = 0; h < 2; h++)
+                signs |= (unsigned)((a[1][8 * (8 * ib + 2 * l + h) + r / 2] >> (4 * (r % 2))) & 15) << (4 * h);
+            aux[1] |= (signs & 127) << (7 * l);
+        }
+        memcpy(x->qs + 4 * ib, aux, 8);
+    }
+}
+
 /* ---- conversion ---- */
 
 int repack_rows(int type, const void *src, size_t src_stride, int64_t rows, int64_t n, void *dst, char *err,
@@ -248,7 +297,9 @@ int repack_rows(int type, const void *src, size_t src_stride, int64_t rows, int6
     const geometry *G = geo(type);
     const int64_t nb = n / QK_K, ng = (rows + REPACK_ROWS - 1) / REPACK_ROWS;
     const size_t bs = (size_t)quant_info(type)->type_size;
-    const uint8_t zero[64] = {0};
+    const uint8_t zero[sizeof(block_iq2_xxs)] = {0}; /* the largest block */
+    _Static_assert(sizeof(block_iq2_xxs) >= sizeof(block_iq1_m) && sizeof(block_iq1_m) >= sizeof(block_iq1_s),
+                   "zero block");
     for (int64_t g = 0; g < ng; g++)
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *a[MAX_ARRAYS];
@@ -259,8 +310,10 @@ int repack_rows(int type, const void *src, size_t src_stride, int64_t rows, int6
                 const uint8_t *x = row < rows ? (const uint8_t *)src + (size_t)row * src_stride + (size_t)b * bs : zero;
                 if (type == MS_TYPE_IQ1_S)
                     iq1s_pack_block((const block_iq1_s *)x, a, r);
-                else
+                else if (type == MS_TYPE_IQ1_M)
                     iq1m_pack_block((const block_iq1_m *)x, a, r);
+                else
+                    iq2xxs_pack_block((const block_iq2_xxs *)x, a, r);
             }
         }
     return 0;
@@ -278,8 +331,10 @@ void repack_unpack_row(int type, const void *rp, int64_t n, int64_t r, void *dst
             a[i] = arr(G, rp, nb, g, i, b);
         if (type == MS_TYPE_IQ1_S)
             iq1s_unpack_block(a, lane, (block_iq1_s *)dst + b);
-        else
+        else if (type == MS_TYPE_IQ1_M)
             iq1m_unpack_block(a, lane, (block_iq1_m *)dst + b);
+        else
+            iq2xxs_unpack_block(a, lane, (block_iq2_xxs *)dst + b);
     }
 }
 
@@ -325,10 +380,22 @@ int repack_mode(void)
  * interleaved rounds of thread CPU time (a busy neighbour inflates both
  * alike), the weights in cache (the arithmetic is what differs; both read
  * about the same bytes).  ~1 ms. */
+/* the types with a layout, in the order of the calibration arrays */
+static const int RP_TYPES[] = {MS_TYPE_IQ1_S, MS_TYPE_IQ1_M, MS_TYPE_IQ2_XXS};
+#define RP_NTYPES ((int)(sizeof RP_TYPES / sizeof RP_TYPES[0]))
+
+static int rp_slot(int type)
+{
+    for (int i = 0; i < RP_NTYPES; i++)
+        if (RP_TYPES[i] == type)
+            return i;
+    return -1;
+}
+
 static struct {
-    bool use[2];      /* IQ1_S, IQ1_M */
-    double ns_plain[2], ns_rp[2]; /* per row and block */
-    bool measured[2];
+    bool use[RP_NTYPES];
+    double ns_plain[RP_NTYPES], ns_rp[RP_NTYPES]; /* per row and block */
+    bool measured[RP_NTYPES];
 } calib;
 static pthread_once_t calib_once = PTHREAD_ONCE_INIT;
 
@@ -342,10 +409,9 @@ static double cpu_s(void)
 static void calib_run(void)
 {
     const kern_table *kt = kern_get();
-    const int types[2] = {MS_TYPE_IQ1_S, MS_TYPE_IQ1_M};
     const int64_t n = 7168, rows = 64;
-    for (int ti = 0; ti < 2; ti++) {
-        const int type = types[ti];
+    for (int ti = 0; ti < RP_NTYPES; ti++) {
+        const int type = RP_TYPES[ti];
         if (!repack_fast(kt, type))
             continue;
         const size_t wr = quant_row_bytes(type, n), ar = quant_row_bytes(MS_TYPE_Q8_K, n);
@@ -393,22 +459,22 @@ bool repack_use(int type, int64_t n)
     if (!repack_fast(kern_get(), type))
         return false;
     pthread_once(&calib_once, calib_run);
-    return calib.use[type == MS_TYPE_IQ1_M];
+    return calib.use[rp_slot(type)];
 }
 
 void repack_describe(char *buf, size_t len)
 {
-    static const char *names[] = {"auto", "on", "off"}, *tn[2] = {"IQ1_S", "IQ1_M"};
+    static const char *names[] = {"auto", "on", "off"};
     const kern_table *kt = kern_get();
     const int m = repack_mode();
     size_t o = (size_t)snprintf(buf, len, "repack %s (16-row groups, shuffle decode, no gathers):", names[m]);
-    for (int ti = 0; ti < 2 && o < len; ti++) {
-        const int type = ti ? MS_TYPE_IQ1_M : MS_TYPE_IQ1_S;
+    for (int ti = 0; ti < RP_NTYPES && o < len; ti++) {
+        const int type = RP_TYPES[ti];
         const bool fast = repack_fast(kt, type);
         if (m == REPACK_AUTO && fast)
             pthread_once(&calib_once, calib_run);
         const bool use = m == REPACK_ON || (m == REPACK_AUTO && fast && calib.use[ti]);
-        o += (size_t)snprintf(buf + o, len - o, " %s %s", tn[ti], use ? "repacked" : "plain");
+        o += (size_t)snprintf(buf + o, len - o, " %s %s", quant_info(type)->name, use ? "repacked" : "plain");
         if (o >= len)
             break;
         if (m == REPACK_OFF)
@@ -429,7 +495,7 @@ void repack_describe(char *buf, size_t len)
 bool repack_fast(const kern_table *kt, int type)
 {
 #if defined(__x86_64__)
-    return (type == MS_TYPE_IQ1_S || type == MS_TYPE_IQ1_M) && !strcmp(kt->isa, "avx512");
+    return repack_has_layout(type) && !strcmp(kt->isa, "avx512");
 #else
     (void)kt;
     (void)type;
@@ -450,8 +516,7 @@ void repack_mul_mat(const kern_table *kt, int type, int64_t n, const void *rp, i
     }
 #endif
     /* one plain row at a time through the table's own kernel */
-    block_iq1_m row[REPACK_MAX_BLOCKS]; /* the larger block */
-    _Static_assert(sizeof(block_iq1_m) >= sizeof(block_iq1_s), "row scratch");
+    block_iq2_xxs row[REPACK_MAX_BLOCKS]; /* the largest block (see repack_rows) */
     for (int64_t r = row0; r < row1; r++) {
         repack_unpack_row(type, rp, n, r, row);
         kt->mul_mat[type](n, row, 0, 0, 1, a, a_stride, ncols, out + r, out_stride);

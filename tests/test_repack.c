@@ -25,7 +25,7 @@
 #include "quant.h"
 #include "repack.h"
 
-static const int TYPES[] = {MS_TYPE_IQ1_S, MS_TYPE_IQ1_M};
+static const int TYPES[] = {MS_TYPE_IQ1_S, MS_TYPE_IQ1_M, MS_TYPE_IQ2_XXS};
 #define N_TYPES (sizeof TYPES / sizeof TYPES[0])
 static const char *ISAS[] = {"scalar", "avx2", "avx512", "neon"};
 
@@ -201,6 +201,7 @@ static void test_paths(void **state)
     if (t) {
         assert_true(repack_fast(t, MS_TYPE_IQ1_S));
         assert_true(repack_fast(t, MS_TYPE_IQ1_M));
+        assert_true(repack_fast(t, MS_TYPE_IQ2_XXS));
     }
     else
         printf("skip: no avx512 on this CPU, the repacked kernel is not exercised\n");
@@ -216,7 +217,7 @@ static void test_policy(void **state)
     assert_int_equal(repack_mode_set(NULL), -EINVAL);
     assert_int_equal(repack_mode_set("on"), 0);
     assert_int_equal(repack_mode(), REPACK_ON);
-    assert_true(repack_use(MS_TYPE_IQ1_S, 7168) && repack_use(MS_TYPE_IQ1_M, 256));
+    assert_true(repack_use(MS_TYPE_IQ1_S, 7168) && repack_use(MS_TYPE_IQ1_M, 256) && repack_use(MS_TYPE_IQ2_XXS, 2048));
     assert_false(repack_use(MS_TYPE_Q4_K, 7168));
     assert_false(repack_use(MS_TYPE_IQ1_S, 100));
     assert_int_equal(repack_mode_set("off"), 0);
