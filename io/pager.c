@@ -41,6 +41,9 @@ struct pager {
     int32_t *cur;     /* slots of the current acquire, in request order */
     int n_cur;
     size_t moff[3];
+    size_t mbytes[3]; /* region sizes */
+    pager_transform_fn transform;
+    void *transform_ud;
     pager_stats st;
     char err[512];
 };
@@ -58,14 +61,30 @@ static const pager_extent *ext_of(const pager *p, int il, int e, int k)
 }
 
 /* Bytes of the region for matrix k: the 4 KiB-aligned superset of the
- * longest such matrix, wherever it starts. */
+ * longest such matrix, wherever it starts, or what its transform needs
+ * (xf_len; the read then ends at most 2 x 4 KiB before the region's end). */
 static size_t region_bytes(const pager_extent *ext, size_t keys, int k)
 {
     uint64_t mx = 0;
-    for (size_t i = 0; i < keys; i++)
-        if (ext[i * 3 + (size_t)k].len > mx)
-            mx = ext[i * 3 + (size_t)k].len;
+    for (size_t i = 0; i < keys; i++) {
+        const pager_extent *x = &ext[i * 3 + (size_t)k];
+        if (x->len > mx)
+            mx = x->len;
+        if (x->xf_len > mx)
+            mx = x->xf_len;
+    }
     return ((size_t)mx + 2 * URING_ALIGN + URING_ALIGN - 1) & ~(size_t)(URING_ALIGN - 1);
+}
+
+/* Where the read of extent x starts in its region of rb bytes: the start
+ * when it is served as read, the last aligned place when it is transformed */
+static size_t read_off(const pager_extent *x, size_t rb)
+{
+    if (!x->xf_len)
+        return 0;
+    const uint64_t a0 = x->off & ~(uint64_t)(URING_ALIGN - 1);
+    const uint64_t a1 = (x->off + x->len + URING_ALIGN - 1) & ~(uint64_t)(URING_ALIGN - 1);
+    return rb - (size_t)(a1 - a0);
 }
 
 size_t pager_slot_bytes(const pager_layout *lo)
@@ -118,6 +137,16 @@ int pager_create(pager **out, const pager_layout *lo, const pager_opts *o, char 
     p->moff[0] = 0;
     p->moff[1] = region_bytes(lo->ext, keys, 0);
     p->moff[2] = p->moff[1] + region_bytes(lo->ext, keys, 1);
+    for (int k = 0; k < 3; k++)
+        p->mbytes[k] = region_bytes(lo->ext, keys, k);
+    p->transform = lo->transform;
+    p->transform_ud = lo->transform_ud;
+    for (size_t i = 0; i < keys * 3; i++)
+        if (lo->ext[i].xf_len && !lo->transform) {
+            snprintf(err, errlen, "expert layout: entry %zu needs a transform but the layout has none", i);
+            free(p);
+            return -EINVAL;
+        }
     p->ext = malloc(keys * 3 * sizeof *p->ext);
     if (!p->ext) {
         free(p);
@@ -161,7 +190,7 @@ int pager_create(pager **out, const pager_layout *lo, const pager_opts *o, char 
     }
     p->st.n_slots = ns;
     p->st.slot_bytes = p->pool.slot_bytes;
-    p->src = (expert_src){acquire, release, prefetch, p, wait_one, ns};
+    p->src = (expert_src){acquire, release, prefetch, p, wait_one, ns, lo->transform != NULL};
     *out = p;
     return 0;
 }
@@ -209,7 +238,8 @@ void pager_get_stats(const pager *p, pager_stats *s)
 
 static const uint8_t *mat_ptr(const pager *p, int slot, int il, int e, int k)
 {
-    return pool_slot(&p->pool, slot) + p->moff[k] + (ext_of(p, il, e, k)->off % URING_ALIGN);
+    const pager_extent *x = ext_of(p, il, e, k);
+    return pool_slot(&p->pool, slot) + p->moff[k] + (x->xf_len ? 0 : x->off % URING_ALIGN);
 }
 
 /* One completion (block=false: one if there is one): account it to its
@@ -224,10 +254,26 @@ static int reap(pager *p, bool block, bool *got)
     if (rc)
         return rc == -ENOENT || rc == -EAGAIN ? 0 : rc;
     int slot = (int)(tag / 4);
+    const int k = (int)(tag % 4);
     p->pending[slot]--;
     if (res < 0) {
         p->failed[slot] = 1;
         snprintf(p->err, sizeof p->err, "%s", e);
+        return 0;
+    }
+    const int32_t key = p->key_of[slot];
+    if (key < 0 || !p->transform)
+        return 0;
+    const int il = key / p->n_expert, ex = key % p->n_expert;
+    const pager_extent *x = ext_of(p, il, ex, k);
+    if (x->xf_len && !p->failed[slot]) {
+        uint8_t *region = pool_slot(&p->pool, slot) + p->moff[k];
+        const size_t doff = read_off(x, p->mbytes[k]) + (size_t)(x->off % URING_ALIGN);
+        int trc = p->transform(p->transform_ud, il, ex, k, region, p->mbytes[k], doff, e, sizeof e);
+        if (trc) {
+            p->failed[slot] = 1;
+            snprintf(p->err, sizeof p->err, "expert %d of layer %d, matrix %d: %.400s", ex, il, k, e);
+        }
     }
     return 0;
 }
@@ -255,7 +301,7 @@ static int fill_slot(pager *p, int il, int e, int s)
         const pager_extent *x = ext_of(p, il, e, k);
         uint64_t a0 = x->off & ~(uint64_t)(URING_ALIGN - 1);
         uint64_t a1 = (x->off + x->len + URING_ALIGN - 1) & ~(uint64_t)(URING_ALIGN - 1);
-        uint8_t *dst = pool_slot(&p->pool, s) + p->moff[k];
+        uint8_t *dst = pool_slot(&p->pool, s) + p->moff[k] + read_off(x, p->mbytes[k]);
         for (;;) {
             rc = uring_read(p->u, (int)x->file, dst, a0, (size_t)(a1 - a0),
                             (size_t)(x->off + x->len - a0), (uint64_t)s * 4 + (uint64_t)k);

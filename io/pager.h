@@ -19,12 +19,26 @@
 #include "expert_src.h"
 
 /* Where one expert matrix lies: file index (into pager_layout.paths),
- * absolute byte offset, length.  len == 0: no such expert (a dense layer). */
+ * absolute byte offset, length.  len == 0: no such expert (a dense layer).
+ * xf_len > 0: the matrix is converted in place once it has landed (the
+ * layout's transform) and needs a region of xf_len bytes for that; the read
+ * then goes to the end of the region and the matrix is served from its
+ * start. */
 typedef struct pager_extent {
     uint32_t file;
     uint64_t off;
     uint64_t len;
+    uint64_t xf_len;
 } pager_extent;
+
+/* Converts matrix k (0 gate, 1 up, 2 down) of expert e of layer il in
+ * place: its file bytes are at region + data_off, the result goes to the
+ * region's start (region_bytes long, at least the extent's xf_len).
+ * Returns 0 or a negative errno with a message; a failure fails the slot
+ * like a failed read.  Runs on the thread driving the pager, while the other
+ * reads stay in flight. */
+typedef int (*pager_transform_fn)(void *ud, int il, int e, int k, uint8_t *region, size_t region_bytes,
+                                  size_t data_off, char *err, size_t errlen);
 
 /* Everything the pager knows about the experts: a plain table, built by the
  * caller (src/engine.c from a model; tests from a fake file).  Keys are
@@ -34,6 +48,8 @@ typedef struct pager_layout {
     int n_files;
     const char *const *paths;  /* (n_files) */
     const pager_extent *ext;   /* (n_layer * n_expert * 3): gate, up, down of each key */
+    pager_transform_fn transform; /* for the extents with xf_len > 0; NULL: none has */
+    void *transform_ud;
 } pager_layout;
 
 typedef struct pager_opts {
