@@ -59,8 +59,6 @@ static int geo_block_bytes(const geometry *G)
     return t;
 }
 
-static const uint8_t POW3[5] = {1, 3, 9, 27, 81};
-
 /* 8 grid values as base-3 digits g+1 (digit i weighs 3^i) -> grid index,
  * 0xffff where no grid row has those values */
 static uint16_t iq1s_rev[6561];
@@ -109,19 +107,20 @@ static uint8_t *arr(const geometry *G, const void *rp, int64_t nb, int64_t g, in
     return (uint8_t *)rp + off + (size_t)b * (size_t)G->size[a];
 }
 
-/* the 256 digits g+1 of a row's block into lane r of the codes */
+/* the 256 digits g+1 of a row's block (as 64 tuples of 4 bytes) into lane
+ * r of the codes: byte q of code word k = sum over j of digit q of tuple
+ * 5k+j times 3^j, done for the four bytes at once in a uint32 (at most
+ * 2 x 121 = 242 per byte: no carry crosses a byte) */
 static void codes_pack(const uint8_t t[QK_K], uint8_t *codes, int r)
 {
-    for (int k = 0; k < 13; k++)
-        for (int q = 0; q < 4; q++) {
-            unsigned v = 0;
-            for (int j = 0; j < 5; j++) {
-                const int s = 5 * k + j;
-                if (s < 64)
-                    v += t[4 * s + q] * POW3[j];
-            }
-            codes[64 * k + 4 * r + q] = (uint8_t)v;
-        }
+    uint32_t tu[65];
+    memcpy(tu, t, QK_K);
+    tu[64] = 0;
+    for (int k = 0; k < 13; k++) {
+        const uint32_t *x = tu + 5 * k;
+        const uint32_t v = x[0] + 3 * x[1] + 9 * x[2] + 27 * x[3] + 81 * x[4]; /* tuple 64 is tu[64] = 0 */
+        memcpy(codes + 64 * k + 4 * r, &v, 4);
+    }
 }
 
 static void codes_unpack(const uint8_t *codes, int r, uint8_t t[QK_K])
@@ -137,13 +136,15 @@ static void codes_unpack(const uint8_t *codes, int r, uint8_t t[QK_K])
         }
 }
 
-/* grid row idx as digits at t[0..7] */
+/* grid row idx as digits at t[0..7] (the grid plus one in every byte: its
+ * values are -1, 0, 1) */
 static void grid_digits(unsigned idx, uint8_t *t)
 {
-    int8_t g[8];
-    memcpy(g, &iq1s_grid[idx], 8);
-    for (int j = 0; j < 8; j++)
-        t[j] = (uint8_t)(g[j] + 1);
+    uint64_t g;
+    memcpy(&g, &iq1s_grid[idx], 8);
+    const uint64_t hi = 0x8080808080808080ull; /* bytewise, no carries: 0xff + 1 = 0 */
+    g = ((g & ~hi) + 0x0101010101010101ull) ^ (g & hi);
+    memcpy(t, &g, 8);
 }
 
 static unsigned grid_index(const uint8_t *t)
@@ -244,7 +245,10 @@ static void iq1m_unpack_block(uint8_t *const a[MAX_ARRAYS], int r, block_iq1_m *
 
 /* ---- IQ2_XXS ---- */
 
-static void iq2xxs_pack_block(const block_iq2_xxs *x, uint8_t *const a[MAX_ARRAYS], int r)
+/* row r's indices, scales and d; its 8 x 32 signs (the stored 7 bits and
+ * their parity, byte l of word ib for grid row l) into sw for
+ * iq2xxs_pack_signs */
+static void iq2xxs_pack_block(const block_iq2_xxs *x, uint8_t *const a[MAX_ARRAYS], int r, uint32_t sw[8])
 {
     uint32_t sc = 0;
     for (int ib = 0; ib < 8; ib++) {
@@ -252,14 +256,25 @@ static void iq2xxs_pack_block(const block_iq2_xxs *x, uint8_t *const a[MAX_ARRAY
         memcpy(aux, x->qs + 4 * ib, 8);
         memcpy(a[0] + 64 * ib + 4 * r, &aux[0], 4);
         sc |= (aux[1] >> 28) << (4 * ib);
-        for (int m = 0; m < 8; m++) {
-            const unsigned signs = ksigns_iq2xs[(aux[1] >> (7 * (m / 2))) & 127];
-            uint8_t *byte = a[1] + 8 * (8 * ib + m) + r / 2;
-            *byte = (uint8_t)((*byte & (r % 2 ? 0x0f : 0xf0)) | ((signs >> (4 * (m % 2))) & 15) << (4 * (r % 2)));
-        }
+        sw[ib] = 0;
+        for (int l = 0; l < 4; l++)
+            sw[ib] |= (uint32_t)ksigns_iq2xs[(aux[1] >> (7 * l)) & 127] << (8 * l);
     }
     memcpy(a[2] + 4 * r, &sc, 4);
     memcpy(a[3] + 2 * r, &x->d, 2);
+}
+
+/* the group's sign masks: tuple s = 8ib + m, bit 4r + q = sign of element
+ * 4m + q of sub-block ib of row r = bit 4m + q of sw[r][ib] */
+static void iq2xxs_pack_signs(const uint32_t sw[REPACK_ROWS][8], uint8_t *signs)
+{
+    for (int ib = 0; ib < 8; ib++)
+        for (int m = 0; m < 8; m++) {
+            uint64_t v = 0;
+            for (int r = 0; r < REPACK_ROWS; r++)
+                v |= (uint64_t)((sw[r][ib] >> (4 * m)) & 15) << (4 * r);
+            memcpy(signs + 8 * (8 * ib + m), &v, 8);
+        }
 }
 
 static void iq2xxs_unpack_block(uint8_t *const a[MAX_ARRAYS], int r, block_iq2_xxs *x)
@@ -305,6 +320,7 @@ int repack_rows(int type, const void *src, size_t src_stride, int64_t rows, int6
             uint8_t *a[MAX_ARRAYS];
             for (int i = 0; i < G->narrays; i++)
                 a[i] = arr(G, dst, nb, g, i, b);
+            uint32_t sw[REPACK_ROWS][8]; /* IQ2_XXS signs */
             for (int r = 0; r < REPACK_ROWS; r++) {
                 const int64_t row = g * REPACK_ROWS + r;
                 const uint8_t *x = row < rows ? (const uint8_t *)src + (size_t)row * src_stride + (size_t)b * bs : zero;
@@ -313,8 +329,10 @@ int repack_rows(int type, const void *src, size_t src_stride, int64_t rows, int6
                 else if (type == MS_TYPE_IQ1_M)
                     iq1m_pack_block((const block_iq1_m *)x, a, r);
                 else
-                    iq2xxs_pack_block((const block_iq2_xxs *)x, a, r);
+                    iq2xxs_pack_block((const block_iq2_xxs *)x, a, r, sw[r]);
             }
+            if (type == MS_TYPE_IQ2_XXS)
+                iq2xxs_pack_signs((const uint32_t(*)[8])sw, a[1]);
         }
     return 0;
 }

@@ -96,10 +96,11 @@ static int engine_repack_matrix(void *ud, int il, int e, int k, uint8_t *region,
 }
 
 /* Under --repack on the pager repacks the experts that the model keeps
- * repacked (rp_mat_bytes) as they land: on this CPU it costs ~10 ms per
- * 2.9 MB IQ1_S matrix (repack_rows, ~280 MB/s, one core) against ~0.3 ms
- * saved per product (5 -> 12 GB/s, bench/RESULTS.md), so auto keeps paged
- * experts plain. */
+ * repacked (rp_mat_bytes) as they land: on the Zen 5 VM it costs ~3.5 ms
+ * per 2.9 MB IQ1_S matrix (repack_rows, ~850 MB/s, one core) against
+ * ~0.3 ms saved per product (5 -> 12 GB/s, bench/RESULTS.md), so a paged
+ * expert would have to be used ~10 times per landing to gain: auto keeps
+ * paged experts plain. */
 static bool pager_repacks(void)
 {
     return repack_mode() == REPACK_ON;
