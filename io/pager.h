@@ -74,6 +74,8 @@ typedef struct pager_stats {
     bool huge_pages;          /* the pool is on huge pages (hugetlbfs or THP advice) */
     uint64_t prefetched;      /* experts read ahead on a guess */
     uint64_t prefetch_used;   /* ... that the next layer then asked for */
+    uint64_t transformed;     /* matrices converted by the layout's transform */
+    double transform_s;       /* time the transform thread spent on them */
 } pager_stats;
 
 typedef struct pager pager;
