@@ -8,7 +8,8 @@
  * from a partial read is ever used.
  * The pager knows files, offsets and lengths (pager_layout), never a model:
  * it compiles with io/ alone on the include path.
- * Owns: pager_* only.  One thread (the forward pass's). */
+ * Owns: pager_* only.  One thread (the forward pass's) drives it; with a
+ * transform in the layout the pager runs one more thread of its own. */
 #ifndef MS_PAGER_H
 #define MS_PAGER_H
 
@@ -35,8 +36,10 @@ typedef struct pager_extent {
  * place: its file bytes are at region + data_off, the result goes to the
  * region's start (region_bytes long, at least the extent's xf_len).
  * Returns 0 or a negative errno with a message; a failure fails the slot
- * like a failed read.  Runs on the thread driving the pager, while the other
- * reads stay in flight. */
+ * like a failed read.  Runs on the pager's transform thread, or on the
+ * thread driving the pager when that one would otherwise wait for it, while
+ * other reads stay in flight: it must be safe to call from any thread, and
+ * two calls may run at once (on different slots). */
 typedef int (*pager_transform_fn)(void *ud, int il, int e, int k, uint8_t *region, size_t region_bytes,
                                   size_t data_off, char *err, size_t errlen);
 
