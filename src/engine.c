@@ -449,12 +449,12 @@ int engine_load(engine *e, const char *path, const ms_engine_opts *opt, char *er
     }
     if (!rc && opt->verbose) {
         fprintf(stderr, "moestream: kernels %s, OpenBLAS %s; %s\n", kern_get()->isa, blas_core(), tpool_describe(e->tp));
-        char rp[256];
+        char rp[512];
         repack_describe(rp, sizeof rp);
         fprintf(stderr, "moestream: %s%s\n", rp,
                 e->plan.mode == MS_LOAD_RAM ? ""
-                : e->plan.mode == MS_LOAD_PAGER && pager_repacks() ? "; paged experts repacked as they land (--repack on)"
-                : "; experts not in RAM: plain (repacking as they land costs more than it saves here; --repack on forces it)");
+                : e->plan.mode == MS_LOAD_PAGER && pager_repacks() ? " paged experts repacked as they land (--repack on)"
+                : " experts not in RAM: plain (repacking as they land costs more than it saves here; --repack on forces it)");
         engine_print_plan(&e->plan, stderr);
     }
     if (rc)
