@@ -131,6 +131,7 @@ INLINE void decode5(const uint8_t *cb, int k, __m512i w[5])
     const __m512i u = _mm512_mask_sub_epi8(u1, k2, u1, c81);
     const __m512i d1 = _mm512_maskz_mov_epi8(k1, ones);
     w[4] = _mm512_mask_add_epi8(d1, k2, d1, ones);
+#pragma GCC unroll 4
     for (int j = 0; j < 4; j++)
         w[j] = _mm512_permutex2var_epi8(tab[j][0], u, tab[j][1]);
 }
