@@ -151,6 +151,7 @@ static const opt table[] = {
     {"--vocab", "FILE", C_SYNTH, STR},
     {"--routing-skew", "S", C_SYNTH, STR},
     {"--seed", "N", C_SYNTH, STR},
+    {"--expert-layers", "K", C_SYNTH, INT(1, 1000)},
     /* replay */
     {"--topk", "K", C_REPLAY, INT(1, 64)},
     {"--tokens", "N", C_REPLAY, INT(1, 1L << 30)},
