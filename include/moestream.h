@@ -94,6 +94,9 @@ typedef struct ms_engine_opts {
     uint64_t bench_uniform_routing; /* benchmarks only: seed of uniformly random routing (changes results) */
     const char *bench_routing_trace; /* benchmarks only: experts from a recorded trace (a
                                       * trace_routing file or an ESFT log directory) */
+    bool bench_pool_routing; /* benchmarks only: top-k among the experts already in the pool
+                              * once a layer has that many (no reads: the compute-only
+                              * bound); changes results */
     bool verbose;          /* report kernels, threads and the memory plan on stderr */
     ms_progress_fn on_load;
     void *load_ud;

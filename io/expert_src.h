@@ -26,6 +26,10 @@ typedef struct expert_src {
      * returns 1 if it is not ready yet.  0 ready, <0 error (message). */
     int (*wait)(void *ud, int il, int i, bool block, char *err, size_t errlen);
     int capacity; /* most experts one acquire may pin; 0 = unlimited */
+    /* Optional (benchmarks): sets mask[e] (n_expert bytes) to 1 for layer
+     * il's experts whose bytes are in memory now (no read needed, none in
+     * flight), 0 for the others; returns how many.  May be NULL. */
+    int (*cached)(void *ud, int il, uint8_t *mask);
 } expert_src;
 
 #endif

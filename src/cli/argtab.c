@@ -74,6 +74,7 @@ static const opt table[] = {
     {"--trace-routing", "FILE", C_MODEL, STR},
     {"--bench-uniform-routing", "SEED", C_MODEL, INT(1, 0x7fffffff)},
     {"--bench-routing-trace", "FILE|DIR", C_MODEL, STR},
+    {"--bench-pool-routing", NULL, C_MODEL, STR},
     {"--cache-state", "FILE", C_MODEL, STR},
     {"--repack", "auto|on|off", C_MODEL, STR},
     {"-v|--verbose", NULL, C_MODEL, STR},
