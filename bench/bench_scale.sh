@@ -55,7 +55,7 @@ fi
 cleanup() { [ $wrote = 1 ] && [ "${KEEP_MODEL:-0}" != 1 ] && rm -f "$M"; }
 trap cleanup EXIT
 echo "model: $M ($(du -h --apparent-size "$M" | cut -f1) on disk); df: $(df -h --output=avail "$(dirname "$M")" | tail -1 | tr -d ' ') free"
-"$BIN" inspect -m "$M" --mem "$MEM" -c "$CTX" | grep -E "^model:|^memory plan|shared experts|MoE layer \(j" | sed 's/^/  /'
+"$BIN" inspect -m "$M" --mem "$MEM" -c "$CTX" | grep -E -A2 "^model:|^memory plan|shared experts" | grep -v "^  routed\|^  resident\|^RAM\|^$\|^--$" | sed 's/^/  /'
 
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "  (cannot drop caches: not root)"; }
 
@@ -84,13 +84,18 @@ run() { # label extra...
 echo
 echo "| run (--mem $MEM -c $CTX, $((NTOK - 1)) decode steps) | decode tok/s | hit rate % | GB read/token | stall % | peak RSS GiB | loaded in s |"
 echo "|---|---|---|---|---|---|---|"
+# With a trace the router's next-layer guess cannot know the trace's choice
+# (2.4% right in a 24-token run: half the bytes read were wasted guesses),
+# so both runs go without prefetch.
+PF=()
+[ -n "$RT" ] && PF=(--no-prefetch)
 if [ -n "$RT" ]; then
-  run "pager, recorded routing ($(basename "$RT"), mapped)" --bench-routing-trace "$RT"
+  run "pager, recorded routing ($(basename "$RT"), mapped), no prefetch" --bench-routing-trace "$RT" "${PF[@]}"
 else
   run "pager, the model's own routing"
 fi
 R_TPS=${TPS:-0}; R_GBT=${GBT:-0}; R_RSS=${RSS:-0}
-run "C: --bench-pool-routing (no reads)" --bench-pool-routing
+run "C: --bench-pool-routing (no reads)" --bench-pool-routing "${PF[@]}"
 C_TPS=${TPS:-0}
 echo
 python3 - "$R_TPS" "$R_GBT" "$C_TPS" "$D" "$R_RSS" <<'PY'
