@@ -73,7 +73,8 @@ run() { # label extra...
   local out
   out=$(timeout 3600 "$BIN" eval -m "$M" --tokens "1000" --greedy "$NTOK" -c "$CTX" --mem "$MEM" -v "$@" 2>&1 >/dev/null)
   echo "$out" | grep -E "loaded in|^eval: prompt|^expert cache|^decode only|^peak RSS" | sed "s/^/  [$label] /" >&2
-  TPS=$(echo "$out" | sed -n 's/.* greedy in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p')
+  # decode steps / seconds (eval's own figure has two decimals)
+  TPS=$(echo "$out" | sed -n 's/.*; \([0-9]*\) greedy in \([0-9.]*\) s .*/\1 \2/p' | awk '{ if ($2 > 0) printf "%.4f", ($1 - 1) / $2 }')
   HIT=$(echo "$out" | sed -n 's/^decode only:.*(\([0-9.]*\)% hit rate).*/\1/p')
   GBT=$(echo "$out" | sed -n 's/^decode only:.* = \([0-9.]*\) GB\/token (.*/\1/p')
   STALL=$(echo "$out" | sed -n 's/^decode only:.*stalled [0-9.]* s of [0-9.]* s (\([0-9.]*\)%).*/\1/p')
