@@ -39,7 +39,7 @@ RT=${ROUTING_TRACE:-}
 BS=${FIO_BS:-2800k}
 QD=${FIO_QD:-23}
 FS=${FIO_SECONDS:-30}
-command -v fio >/dev/null || { echo "bench_scale: fio missing (tools/install-deps.sh --test)"; exit 1; }
+command -v fio >/dev/null || { echo "bench_scale: fio missing (configs/install-deps.sh --test)"; exit 1; }
 [ -x "$BIN" ] || { echo "bench_scale: no binary $BIN (make moestream)"; exit 1; }
 
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), $(nproc) cores"
