@@ -28,6 +28,7 @@
 #                  7168 x 2048, its 4 KiB-aligned superset) and reads in
 #                  flight (23: io/uring.c's 64 MiB cap / 2800 KiB)
 #   FIO_SECONDS    fio run time (default 30)
+#   C_FIRST=1      the C run before the real one (for interleaved rounds)
 set -u
 BIN=${MOESTREAM_BIN:-./build/moestream}
 DIR=${BIG_DIR:-/work/big}
@@ -90,14 +91,17 @@ echo "|---|---|---|---|---|---|---|"
 # so both runs go without prefetch.
 PF=()
 [ -n "$RT" ] && PF=(--no-prefetch)
-if [ -n "$RT" ]; then
-  run "pager, recorded routing ($(basename "$RT"), mapped), no prefetch" --bench-routing-trace "$RT" "${PF[@]}"
-else
-  run "pager, the model's own routing"
-fi
-R_TPS=${TPS:-0}; R_GBT=${GBT:-0}; R_RSS=${RSS:-0}
-run "C: --bench-pool-routing (no reads)" --bench-pool-routing "${PF[@]}"
-C_TPS=${TPS:-0}
+real_run() {
+  if [ -n "$RT" ]; then
+    run "pager, recorded routing ($(basename "$RT"), mapped), no prefetch" --bench-routing-trace "$RT" "${PF[@]}"
+  else
+    run "pager, the model's own routing"
+  fi
+  R_TPS=${TPS:-0}; R_GBT=${GBT:-0}; R_RSS=${RSS:-0}
+}
+c_run() { run "C: --bench-pool-routing (no reads)" --bench-pool-routing "${PF[@]}"; C_TPS=${TPS:-0}; }
+# C_FIRST=1 swaps the order (interleaved rounds on a noisy machine)
+if [ "${C_FIRST:-0}" = 1 ]; then c_run; real_run; else real_run; c_run; fi
 echo
 python3 - "$R_TPS" "$R_GBT" "$C_TPS" "$D" "$R_RSS" <<'PY'
 import sys
