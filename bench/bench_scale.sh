@@ -8,13 +8,13 @@
 # memory plan are the real R1's, and expert reads are O_DIRECT disk reads
 # whichever layer they serve).  Reports, in one run:
 #   - the memory plan (resident, cache, scratch, pool) and the peak RSS;
-#   - decode tok/s, hit rate, GB read per token and stall share (decode only);
+#   - decode tok/s, hit rate, GiB read per token and stall share (decode only);
 #   - C: the same decode with --bench-pool-routing (routing confined to the
 #     experts already in the pool: no reads), the compute-only bound;
 #   - D: the disk's O_DIRECT random-read bandwidth over the same file, by
 #     fio with the pager's read size and queue depth;
-#   - the bound min(C, D / m), m = GB read per token in the real run, and
-#     the real run's fraction of it.
+#   - the bound min(C, D / m), m = GiB read per token in the real run, and
+#     the real run's fraction of it (sizes in GiB, as the program prints them).
 # Nothing is written into the repository.  Environment:
 #   MOESTREAM_BIN  binary (default ./build/moestream)
 #   MODEL          the 61-layer file (default $BIG_DIR/r1-61L-12x.gguf; written
@@ -64,8 +64,8 @@ drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "  (cannot 
 drop
 fio_json=$(fio --name=pager-reads --filename="$M" --readonly --direct=1 --ioengine=io_uring \
   --rw=randread --bs="$BS" --iodepth="$QD" --runtime="$FS" --time_based --output-format=json 2>/dev/null)
-D=$(echo "$fio_json" | python3 -c "import json,sys; j=json.load(sys.stdin)['jobs'][0]['read']; print(round(j['bw_bytes']/1e9,3))")
-echo "disk D: fio O_DIRECT randread bs=$BS iodepth=$QD ${FS}s over the model: $D GB/s"
+D=$(echo "$fio_json" | python3 -c "import json,sys; j=json.load(sys.stdin)['jobs'][0]['read']; print(round(j['bw_bytes']/2**30,3))")
+echo "disk D: fio O_DIRECT randread bs=$BS iodepth=$QD ${FS}s over the model: $D GiB/s"
 
 # One eval: a one-token prompt, then NTOK greedy tokens (decode steps).
 run() { # label extra...
@@ -77,14 +77,14 @@ run() { # label extra...
   # decode steps / seconds (eval's own figure has two decimals)
   TPS=$(echo "$out" | sed -n 's/.*; \([0-9]*\) greedy in \([0-9.]*\) s .*/\1 \2/p' | awk '{ if ($2 > 0) printf "%.4f", ($1 - 1) / $2 }')
   HIT=$(echo "$out" | sed -n 's/^decode only:.*(\([0-9.]*\)% hit rate).*/\1/p')
-  GBT=$(echo "$out" | sed -n 's/^decode only:.* = \([0-9.]*\) GB\/token (.*/\1/p')
+  GBT=$(echo "$out" | sed -n 's/^decode only:.* = \([0-9.]*\) GiB\/token (.*/\1/p')
   STALL=$(echo "$out" | sed -n 's/^decode only:.*stalled [0-9.]* s of [0-9.]* s (\([0-9.]*\)%).*/\1/p')
   RSS=$(echo "$out" | sed -n 's/^peak RSS \([0-9.]*\) GiB.*/\1/p')
   LOAD=$(echo "$out" | sed -n 's/.*loaded in \([0-9.]*\) s.*/\1/p')
   echo "| $label | ${TPS:-?} | ${HIT:-?} | ${GBT:-?} | ${STALL:-?} | ${RSS:-?} | ${LOAD:-?} |"
 }
 echo
-echo "| run (--mem $MEM -c $CTX, $((NTOK - 1)) decode steps) | decode tok/s | hit rate % | GB read/token | stall % | peak RSS GiB | loaded in s |"
+echo "| run (--mem $MEM -c $CTX, $((NTOK - 1)) decode steps) | decode tok/s | hit rate % | GiB read/token | stall % | peak RSS GiB | loaded in s |"
 echo "|---|---|---|---|---|---|---|"
 # With a trace the router's next-layer guess cannot know the trace's choice
 # (2.4% right in a 24-token run: half the bytes read were wasted guesses),

@@ -213,11 +213,11 @@ int cmd_eval(int argc, char **argv)
         const long nd = greedy - 1; /* tokens evaluated after the prompt */
         if (ss.paged && nd > 0) {
             const uint64_t h = ss.hits - s0.hits, m = ss.misses - s0.misses;
-            const double rd = (double)(ss.bytes_read - s0.bytes_read) / 1e9;
-            const double need = (double)(ss.read_bytes_needed - s0.read_bytes_needed) / 1e9;
+            const double rd = (double)(ss.bytes_read - s0.bytes_read) / 1073741824.0;
+            const double need = (double)(ss.read_bytes_needed - s0.read_bytes_needed) / 1073741824.0;
             const double stall = ss.stall_s - s0.stall_s;
             fprintf(stderr, "decode only: %ld tokens, %llu hits, %llu misses (%.1f%% hit rate), "
-                            "%.3f GB read = %.4f GB/token (%.4f GB/token of expert bytes), stalled "
+                            "%.3f GiB read = %.4f GiB/token (%.4f GiB/token of expert bytes), stalled "
                             "%.3f s of %.3f s (%.1f%%)\n",
                     nd, (unsigned long long)h, (unsigned long long)m,
                     h + m ? 100.0 * (double)h / (double)(h + m) : 0.0, rd, rd / (double)nd,
