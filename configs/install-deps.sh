@@ -8,7 +8,8 @@
 #                                 cmocka, the aarch64 cross compiler and qemu
 #                                 (NEON tests), clang with libFuzzer, curl, tmux,
 #                                 python3, systemd-analyze, haproxy, node + npm
-#                                 and the pinned openai npm client
+#                                 and the pinned openai npm client, fio (the disk
+#                                 measurement of bench/bench_scale.sh)
 # In --test mode a package that cannot be installed (no root and no sudo, no
 # network, not in the archive) is reported and the tests that need it skip;
 # with CI set that is an error, so CI never passes by skipping.
@@ -21,7 +22,7 @@ if [ $MODE = build ]; then
     libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev"
 else
   PKGS="libcmocka-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
-    clang libclang-rt-14-dev curl tmux python3 systemd haproxy"
+    clang libclang-rt-14-dev curl tmux python3 systemd haproxy fio"
   # Node.js for the openai-client test: Debian's nodejs/npm only when no node is
   # installed (a nodesource node brings its own npm, which Debian's conflicts with).
   command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"

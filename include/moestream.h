@@ -98,6 +98,9 @@ typedef struct ms_engine_opts {
     uint64_t bench_uniform_routing; /* benchmarks only: seed of uniformly random routing (changes results) */
     const char *bench_routing_trace; /* benchmarks only: experts from a recorded trace (a
                                       * trace_routing file or an ESFT log directory) */
+    bool bench_pool_routing; /* benchmarks only: top-k among the experts already in the pool
+                              * once a layer has that many (no reads: the compute-only
+                              * bound); changes results */
     bool verbose;          /* report kernels, threads and the memory plan on stderr */
     ms_progress_fn on_load;
     void *load_ud;
@@ -171,6 +174,11 @@ typedef struct ms_file ms_file;
 MS_API int ms_file_open(ms_file **out, const char *path, char *err, size_t errlen);
 MS_API void ms_file_close(ms_file *f); /* accepts NULL */
 MS_API int ms_file_n_parts(const ms_file *f);
+/* K when the file is a synthetic benchmark model whose MoE layers share
+ * the routed-expert bytes of K layers cyclically (`synth --expert-layers`;
+ * the key moestream.synthetic.shared_layers, its pattern checked at open);
+ * 0 for any other file. */
+MS_API int ms_file_shared_layers(const ms_file *f);
 MS_API int ms_file_version(const ms_file *f);
 MS_API size_t ms_file_n_meta(const ms_file *f);
 MS_API int ms_file_meta(const ms_file *f, size_t i, ms_meta *out); /* 0 or -EINVAL */

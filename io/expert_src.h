@@ -30,6 +30,10 @@ typedef struct expert_src {
      * for the engine, in the repacked layout (simd/repack.h) wherever the
      * model's expert weight says so (model.h rp_mat_bytes). */
     bool repacked;
+    /* Optional (benchmarks): sets mask[e] (n_expert bytes) to 1 for layer
+     * il's experts whose bytes are in memory now (no read needed, none in
+     * flight), 0 for the others; returns how many.  May be NULL. */
+    int (*cached)(void *ud, int il, uint8_t *mask);
 } expert_src;
 
 #endif

@@ -120,6 +120,21 @@ size_t pager_slot_bytes(const pager_layout *lo)
 
 static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **gp,
                    const uint8_t **upp, const uint8_t **dp, char *err, size_t errlen);
+
+/* expert_src.cached (benchmarks): a slot counts once its read has landed
+ * and nothing about it is in flight or failed. */
+static int cached(void *ud, int il, uint8_t *mask)
+{
+    pager *p = ud;
+    int n = 0;
+    for (int e = 0; e < p->n_expert; e++) {
+        int32_t s = il >= 0 && il < p->n_layer ? p->slot_of[(size_t)il * p->n_expert + e] : -1;
+        mask[e] = s >= 0 && !p->pending[s] && !p->failed[s];
+        n += mask[e];
+    }
+    return n;
+}
+
 static void prefetch(void *ud, int il, int n, const int32_t *ids);
 static int wait_one(void *ud, int il, int i, bool block, char *err, size_t errlen);
 static void release(void *ud, int il);
@@ -237,7 +252,7 @@ int pager_create(pager **out, const pager_layout *lo, const pager_opts *o, char 
     }
     p->st.n_slots = ns;
     p->st.slot_bytes = p->pool.slot_bytes;
-    p->src = (expert_src){acquire, release, prefetch, p, wait_one, ns, lo->transform != NULL};
+    p->src = (expert_src){acquire, release, prefetch, p, wait_one, ns, lo->transform != NULL, cached};
     *out = p;
     return 0;
 }

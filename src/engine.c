@@ -70,6 +70,7 @@ static void fwd_from_opts(const model *m, const ms_engine_opts *opt, tpool *tp, 
     fo->tp = tp;
     fo->n_threads = n_threads;
     fo->uniform_routing_seed = opt->bench_uniform_routing;
+    fo->pool_routing = opt->bench_pool_routing;
     fo->prefetch = opt->prefetch;
 }
 

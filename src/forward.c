@@ -77,6 +77,7 @@ struct fwd_state {
     int32_t *ecount, *estart; /* (n_expert) */
     int32_t *act;       /* active expert ids of a chunk (n_expert) */
     uint8_t *edone;     /* per active expert of a group: computed */
+    uint8_t *pmask;     /* (n_expert) pool_routing: in memory now */
     void *uq;           /* h2 quantized for up_exps when its act type differs */
     const uint8_t **gp, **up, **dp; /* their matrices (n_expert) */
     float *probs, *score; /* routing scratch (n_expert) */
@@ -346,6 +347,7 @@ static bool scratch_alloc(fwd_state *s, bool real)
     ALLOC(s->estart, (X + 1) * 4);
     ALLOC(s->act, X * 4);
     ALLOC(s->edone, X);
+    ALLOC(s->pmask, X);
     ALLOC(s->uq, B * qrow);
     ALLOC(s->gp, X * sizeof *s->gp);
     ALLOC(s->up, X * sizeof *s->up);
@@ -574,7 +576,7 @@ void fwd_destroy(fwd_state *s)
                   s->selw, s->etok, s->eslot, s->ecount, s->estart, s->egather, s->eg, s->eu,
                   s->ey, s->eq, s->th_scores, s->th_w, s->th_q, s->rope, s->act,
                   (void *)s->gp, (void *)s->up, (void *)s->dp, s->probs, s->score,
-                  s->edone, s->uq, s->kvb, s->th_qcat, s->kcat, s->vlat};
+                  s->edone, s->pmask, s->uq, s->kvb, s->th_qcat, s->kcat, s->vlat};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         free(ps[i]);
     fwd_kv_destroy(s->own_kv);
@@ -1053,7 +1055,7 @@ static void swiglu_ffn(fwd_state *s, const mweight *gate, const mweight *up, con
 /* Expert choice for one token (DEEPSEEK-FACTS 6.4).  sel/w get n_used
  * entries in descending selection score. */
 static void route(const model_hparams *hp, const float *logits, const float *bias, int32_t *sel,
-                  float *w, float *probs, float *score)
+                  float *w, float *probs, float *score, const uint8_t *allow)
 {
     const int X = (int)hp->n_expert, K = (int)hp->n_expert_used;
     if (hp->gating == MODEL_GATING_SIGMOID) {
@@ -1074,7 +1076,11 @@ static void route(const model_hparams *hp, const float *logits, const float *bia
     }
     for (int e = 0; e < X; e++)
         score[e] = bias ? probs[e] + bias[e] : probs[e];
-    if (hp->n_group > 1) {
+    if (allow) { /* fwd_opts.pool_routing: the caller saw >= K allowed */
+        for (int e = 0; e < X; e++)
+            if (!allow[e])
+                score[e] = -INFINITY;
+    } else if (hp->n_group > 1) {
         const int G = (int)hp->n_group, per = X / G;
         float gsc[256];
         bool keep[256];
@@ -1164,6 +1170,18 @@ static void expert_compute(fwd_state *s, const mlayer *Ly, int e, const uint8_t 
                s->ey + (size_t)r * E, (size_t)E * 4);
 }
 
+/* fwd_opts.pool_routing: layer il's experts in memory now, or NULL (off,
+ * or fewer than top-k of them: the router chooses freely and the reads
+ * fill the pool). */
+static const uint8_t *pool_mask(fwd_state *s, int il)
+{
+    const expert_src *src = s->o.experts;
+    if (!s->o.pool_routing || !src || !src->cached)
+        return NULL;
+    int n = src->cached(src->ud, il, s->pmask);
+    return n >= (int)s->m->hp.n_expert_used ? s->pmask : NULL;
+}
+
 static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err, size_t errlen)
 {
     const model_hparams *hp = &s->m->hp;
@@ -1175,9 +1193,10 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
     mm_seen(s, &Ly->gate_inp, -1, n, h2, E, NULL, NULL, NULL);
     mm_mul(tp, &Ly->gate_inp, 0, h2, E, n, s->router, X, s->qbuf);
     float *probs = s->probs, *score = s->score;
+    const uint8_t *allow = pool_mask(s, il);
     for (int t = 0; t < n; t++) {
         route(hp, s->router + (size_t)t * X, Ly->exp_probs_b, s->sel + (size_t)t * K,
-              s->selw + (size_t)t * K, probs, score);
+              s->selw + (size_t)t * K, probs, score, allow);
         if (s->o.uniform_routing_seed) {
             /* odd multiplier hash: never the xorshift fixed point 0 */
             uint64_t x = (s->o.uniform_routing_seed * 0x9E3779B97F4A7C15ull) ^
@@ -1332,8 +1351,9 @@ static void prefetch_next(fwd_state *s, int il, int n)
     memset(s->edone, 0, (size_t)X);
     int32_t sel[64];
     float w[64];
+    const uint8_t *allow = pool_mask(s, il + 1);
     for (int t = 0; t < n && np < cap; t++) {
-        route(hp, s->router + (size_t)t * X, Nx->exp_probs_b, sel, w, s->probs, s->score);
+        route(hp, s->router + (size_t)t * X, Nx->exp_probs_b, sel, w, s->probs, s->score, allow);
         for (int r = 0; r < K && np < cap; r++)
             if (!s->edone[sel[r]]) {
                 s->edone[sel[r]] = 1;

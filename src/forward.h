@@ -56,6 +56,13 @@ typedef struct fwd_opts {
      * weights stay the router's.  Changes results. */
     void (*route_pick)(void *ud, int il, int pos, int k, int32_t *sel);
     void *pick_ud;
+    /* Benchmarks only (the compute-only bound): each MoE layer's top-k is
+     * taken among the experts experts->cached reports in memory, so no
+     * read happens, whenever at least k are (the first tokens fill the
+     * pool by the router's choice); the prefetch guesses likewise.  Group
+     * limits are not applied then.  No effect without an expert_src that
+     * has cached().  Changes results. */
+    bool pool_routing;
     /* Predict the next MoE layer's experts from the current hidden state
      * (its router on the residual before this layer's FFN) and hand them to
      * experts->prefetch so their reads start a layer early. */

@@ -11,7 +11,8 @@
  * Invariants after gguf_open: every tensor has a known file type, 1..4 dims
  * (n_dims 0, which the reference accepts, is reported as 1), a row length
  * that is a multiple of its block size, an aligned offset, and data inside
- * its part that overlaps no other tensor; keys and tensor names (over all
+ * its part that overlaps no other tensor (one exception: the shared expert
+ * layers a synthetic file declares, see shared_aliases); keys and tensor names (over all
  * parts) are unique; split parts are numbered as their names say.
  * Not owned here: what the tensors mean (model.c). */
 #include "gguf.h"
@@ -394,6 +395,7 @@ typedef struct part_hdr {
     uint64_t data_off;
     uint64_t *info_at; /* byte offset of each tensor info (malloc'd; for messages) */
     uint64_t *kv_at;   /* byte offset of each key (malloc'd; for messages) */
+    uint32_t shared_layers; /* SHARED_KEY's value, checked (0: none) */
 } part_hdr;
 
 static void part_hdr_free(part_hdr *h)
@@ -428,6 +430,139 @@ static int cmp_off_idx(const void *a, const void *b)
 {
     const off_idx *x = a, *y = b;
     return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* ---- shared expert layers (synthetic benchmark files) ---- */
+
+static int get_uint(const gguf_value *v, uint64_t *out);
+
+#define SHARED_KEY "moestream.synthetic.shared_layers"
+#define MAX_SHARED_LAYER 100000
+
+static const char *const shared_kinds[3] = {"ffn_gate_exps.weight", "ffn_up_exps.weight",
+                                            "ffn_down_exps.weight"};
+
+/* Layer number and kind (0..2) of a name "blk.N.<shared_kinds[k]>", or -1. */
+static int shared_name(const char *name, long *layer)
+{
+    if (strncmp(name, "blk.", 4))
+        return -1;
+    const char *q = name + 4;
+    long n = 0;
+    int digits = 0;
+    while (*q >= '0' && *q <= '9' && digits < 7) {
+        n = n * 10 + (*q++ - '0');
+        digits++;
+    }
+    if (!digits || *q != '.' || (digits > 1 && name[4] == '0'))
+        return -1;
+    for (int k = 0; k < 3; k++)
+        if (!strcmp(q + 1, shared_kinds[k])) {
+            *layer = n;
+            return k;
+        }
+    return -1;
+}
+
+/* A file whose SHARED_KEY is K may give several layers' routed-expert
+ * tensors one data range, in exactly one pattern: with L_0 < ... < L_{M-1}
+ * the layers that have blk.L.ffn_{gate,up,down}_exps.weight (all three
+ * each), tensor kind k of L_j for j >= K is tensor kind k of L_{j mod K}:
+ * same type, same shape, same offset.  Sets alias[i] for those tensors
+ * (the overlap sweep then skips them; the sources still may not overlap
+ * anything) and h->shared_layers.  Without the key: nothing, no aliases.
+ * Anything else under the key fails the whole file. */
+static int shared_aliases(cur *c, part_hdr *h, uint8_t *alias)
+{
+    const gguf_value *v = kv_find(h, SHARED_KEY);
+    if (!v)
+        return 0;
+    const unsigned long long at = (unsigned long long)kv_at(h, SHARED_KEY);
+    uint64_t K = 0;
+    if (get_uint(v, &K))
+        return cur_fail(c, -EBADMSG, "key '" SHARED_KEY "' at byte %llu has type %s, want an "
+                                     "unsigned integer", at, gguf_vtype_name(v->type));
+    long max_layer = -1;
+    for (uint64_t i = 0; i < h->n_tensors; i++) {
+        long l;
+        if (shared_name(h->tensors[i].name, &l) >= 0) {
+            if (l > MAX_SHARED_LAYER)
+                return cur_fail(c, -EBADMSG, "tensor '%s' (tensor info at byte %llu): layer %ld "
+                                             "(at most %d in a file with '" SHARED_KEY "')",
+                                h->tensors[i].name, (unsigned long long)h->info_at[i], l,
+                                MAX_SHARED_LAYER);
+            if (l > max_layer)
+                max_layer = l;
+        }
+    }
+    const size_t nl = (size_t)(max_layer + 1);
+    uint64_t *idx = malloc((nl ? nl : 1) * 3 * sizeof *idx);
+    long *moe = malloc((nl ? nl : 1) * sizeof *moe);
+    int rc = 0;
+    if (!idx || !moe) {
+        rc = cur_fail(c, -ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nl * 3; i++)
+        idx[i] = UINT64_MAX;
+    for (uint64_t i = 0; i < h->n_tensors && !rc; i++) {
+        long l;
+        int k = shared_name(h->tensors[i].name, &l);
+        if (k < 0)
+            continue;
+        if (idx[(size_t)l * 3 + (size_t)k] != UINT64_MAX)
+            rc = cur_fail(c, -EBADMSG, "tensor '%s' (tensor info at byte %llu): duplicate name",
+                          h->tensors[i].name, (unsigned long long)h->info_at[i]);
+        idx[(size_t)l * 3 + (size_t)k] = i;
+    }
+    size_t M = 0;
+    for (size_t l = 0; l < nl && !rc; l++) {
+        int have = 0;
+        for (int k = 0; k < 3; k++)
+            have += idx[l * 3 + (size_t)k] != UINT64_MAX;
+        if (have == 0)
+            continue;
+        for (int k = 0; k < 3 && have < 3; k++)
+            if (idx[l * 3 + (size_t)k] == UINT64_MAX)
+                rc = cur_fail(c, -EBADMSG, "key '" SHARED_KEY "' at byte %llu: layer %zu has "
+                                           "routed-expert tensors but no blk.%zu.%s",
+                              at, l, l, shared_kinds[k]);
+        moe[M++] = (long)l;
+    }
+    if (!rc && (K < 1 || K > M))
+        rc = cur_fail(c, -EBADMSG, "key '" SHARED_KEY "' at byte %llu is %llu, but the file has "
+                                   "%zu layers of routed experts (want 1..%zu)",
+                      at, (unsigned long long)K, M, M);
+    for (size_t j = (size_t)K; j < M && !rc; j++)
+        for (int k = 0; k < 3 && !rc; k++) {
+            const uint64_t ia = idx[(size_t)moe[j] * 3 + (size_t)k];
+            const uint64_t is = idx[(size_t)moe[j % K] * 3 + (size_t)k];
+            const gguf_tensor *a = &h->tensors[ia], *s = &h->tensors[is];
+            if (a->type != s->type || a->n_dims != s->n_dims ||
+                memcmp(a->ne, s->ne, sizeof a->ne) || a->offset != s->offset) {
+                rc = cur_fail(c, -EBADMSG,
+                              "key '" SHARED_KEY "' at byte %llu says %llu layers of experts "
+                              "repeat cyclically, but tensor '%s' (tensor info at byte %llu: "
+                              "type %u, [%lld, %lld, %lld], data offset %llu) is not the same "
+                              "as '%s' (tensor info at byte %llu: type %u, [%lld, %lld, %lld], "
+                              "data offset %llu)",
+                              at, (unsigned long long)K, a->name,
+                              (unsigned long long)h->info_at[ia], a->type, (long long)a->ne[0],
+                              (long long)a->ne[1], (long long)a->ne[2],
+                              (unsigned long long)a->offset, s->name,
+                              (unsigned long long)h->info_at[is], s->type, (long long)s->ne[0],
+                              (long long)s->ne[1], (long long)s->ne[2],
+                              (unsigned long long)s->offset);
+                break;
+            }
+            alias[ia] = 1;
+        }
+    if (!rc)
+        h->shared_layers = (uint32_t)K;
+out:
+    free(idx);
+    free(moe);
+    return rc;
 }
 
 static int parse_part(cur *c, part_hdr *h, uint32_t part_idx)
@@ -600,15 +735,22 @@ static int parse_part(cur *c, part_hdr *h, uint32_t part_idx)
                         (unsigned long long)data, (unsigned long long)end,
                         (unsigned long long)c->size);
     h->data_off = data;
-    /* Data inside the file and not overlapping: sort by offset and sweep. */
+    /* Data inside the file and not overlapping (but for the declared
+     * shared expert layers): sort by offset and sweep. */
     off_idx *order = malloc((h->n_tensors ? h->n_tensors : 1) * sizeof *order);
-    if (!order)
+    uint8_t *alias = calloc(h->n_tensors ? h->n_tensors : 1, 1);
+    if (!order || !alias) {
+        free(order);
+        free(alias);
         return cur_fail(c, -ENOMEM, "out of memory");
+    }
+    uint64_t n_own = 0;
     for (uint64_t i = 0; i < h->n_tensors; i++) {
         gguf_tensor *t = &h->tensors[i];
         uint64_t room = c->size - data;
         if (t->offset > room || t->nbytes > room - t->offset) {
             free(order);
+            free(alias);
             uint64_t s0 = t->offset > UINT64_MAX - data ? UINT64_MAX : data + t->offset;
             uint64_t s1 = t->nbytes > UINT64_MAX - s0 ? UINT64_MAX : s0 + t->nbytes;
             return cur_fail(c, -EBADMSG, "tensor '%s' (tensor info at byte %llu): data [%llu, "
@@ -616,10 +758,18 @@ static int parse_part(cur *c, part_hdr *h, uint32_t part_idx)
                             t->name, (unsigned long long)h->info_at[i], (unsigned long long)s0,
                             (unsigned long long)s1, (unsigned long long)c->size);
         }
-        order[i] = (off_idx){t->offset, i};
     }
-    qsort(order, h->n_tensors, sizeof *order, cmp_off_idx);
-    for (uint64_t k = 1; k < h->n_tensors; k++) {
+    if (shared_aliases(c, h, alias)) {
+        free(order);
+        free(alias);
+        return c->rc;
+    }
+    for (uint64_t i = 0; i < h->n_tensors; i++)
+        if (!alias[i])
+            order[n_own++] = (off_idx){h->tensors[i].offset, i};
+    free(alias);
+    qsort(order, n_own, sizeof *order, cmp_off_idx);
+    for (uint64_t k = 1; k < n_own; k++) {
         const gguf_tensor *x = &h->tensors[order[k - 1].idx], *y = &h->tensors[order[k].idx];
         if (x->offset + x->nbytes > y->offset) {
             int rc = cur_fail(c, -EBADMSG, "tensor '%s' (tensor info at byte %llu): data [%llu, "
@@ -766,6 +916,7 @@ int gguf_open(gguf_file **out, const char *path, char *err, size_t errlen)
     g->alignment = h0.alignment;
     g->n_kv = h0.n_kv;
     g->kv = h0.kv;
+    g->shared_layers = h0.shared_layers;
 
     /* Split set: count <= 1 (a merged file keeps split.count 0) is one file. */
     uint64_t count = 0, no = 0, total = 0;

@@ -88,6 +88,11 @@ typedef struct gguf_file {
     gguf_tensor *tensors;
     uint32_t n_parts;
     gguf_part *parts;
+    /* moestream.synthetic.shared_layers = K of a synthetic benchmark file
+     * (synth --expert-layers), checked: routed-expert tensors of MoE layer
+     * j >= K share layer (j mod K)'s data range; 0 for every other file,
+     * whose tensors never overlap */
+    uint32_t shared_layers;
     void *priv;          /* name index, string arena */
 } gguf_file;
 

@@ -52,6 +52,8 @@ typedef struct wtensor {
     const void *data;
     gguf_fill_fn fill;
     void *ud;
+    bool alias;      /* no bytes of its own: its data is tensor alias_of's */
+    size_t alias_of; /* index of an earlier, non-alias tensor */
 } wtensor;
 
 struct gguf_writer {
@@ -294,6 +296,30 @@ int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint
     return 0;
 }
 
+int gguf_writer_add_alias(gguf_writer *w, const char *name, const char *src)
+{
+    size_t i = 0;
+    while (i < w->n_t && strcmp(w->t[i].name, src))
+        i++;
+    if (i == w->n_t || w->t[i].alias)
+        return -ENOENT;
+    wtensor s = w->t[i]; /* copy: add_tensor may move the array */
+    int rc = gguf_writer_add_tensor(w, name, s.type, s.n_dims, s.ne, s.data, s.fill, s.ud);
+    if (rc)
+        return rc;
+    w->t[w->n_t - 1].alias = true;
+    w->t[w->n_t - 1].alias_of = i;
+    return 0;
+}
+
+static bool has_alias(const gguf_writer *w)
+{
+    for (size_t i = 0; i < w->n_t; i++)
+        if (w->t[i].alias)
+            return true;
+    return false;
+}
+
 static uint64_t pad_to(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
 /* Writes one file with kvs [all or split-only] and tensors [t0, t1). */
@@ -327,6 +353,14 @@ static int write_part(gguf_writer *w, const char *path, size_t t0, size_t t1, co
     for (size_t i = 0; i < n_extra; i++)
         rc |= wb_put(&h, extra[i].p, extra[i].n);
     uint64_t off = 0;
+    /* offsets of this part's tensors, for aliases (whose sources come
+     * earlier in the same part: one-file output only) */
+    uint64_t *offs = malloc((t1 - t0 + 1) * sizeof *offs);
+    if (!offs) {
+        free(h.p);
+        fclose(f);
+        return -ENOMEM;
+    }
     for (size_t i = t0; i < t1; i++) {
         wtensor *t = &w->t[i];
         rc |= wb_str(&h, t->name, strlen(t->name));
@@ -334,9 +368,15 @@ static int write_part(gguf_writer *w, const char *path, size_t t0, size_t t1, co
         for (uint32_t d = 0; d < t->n_dims; d++)
             rc |= wb_u64(&h, (uint64_t)t->ne[d]);
         rc |= wb_u32(&h, t->type);
-        rc |= wb_u64(&h, off);
-        off = pad_to(off + t->nbytes, w->alignment);
+        if (t->alias) {
+            offs[i - t0] = offs[t->alias_of - t0];
+        } else {
+            offs[i - t0] = off;
+            off = pad_to(off + t->nbytes, w->alignment);
+        }
+        rc |= wb_u64(&h, offs[i - t0]);
     }
+    free(offs);
     uint64_t hdr = pad_to(h.n, w->alignment);
     static const uint8_t zeros[4096];
     if (rc) {
@@ -358,6 +398,8 @@ static int write_part(gguf_writer *w, const char *path, size_t t0, size_t t1, co
     }
     for (size_t i = t0; i < t1 && !rc; i++) {
         wtensor *t = &w->t[i];
+        if (t->alias)
+            continue;
         if (t->data) {
             if (fwrite(t->data, 1, t->nbytes, f) != t->nbytes)
                 rc = -EIO;
@@ -444,6 +486,10 @@ int gguf_writer_write(gguf_writer *w, const char *path, uint64_t max_part_bytes,
         snprintf(first_part, 4096, "%s", path);
     if (max_part_bytes == 0)
         return write_part(w, path, 0, w->n_t, NULL, 0, true, err, errlen);
+    if (has_alias(w)) {
+        snprintf(err, errlen, "%s: tensors that share data (aliases) need one-file output", path);
+        return -ENOTSUP;
+    }
     /* Assign tensors to parts greedily. */
     size_t *start = malloc((w->n_t + 2) * sizeof *start);
     if (!start)
@@ -471,6 +517,10 @@ int gguf_writer_write_parts(gguf_writer *w, const char *path, const uint32_t *pa
 {
     if (first_part)
         snprintf(first_part, 4096, "%s", path);
+    if (has_alias(w)) {
+        snprintf(err, errlen, "%s: tensors that share data (aliases) need one-file output", path);
+        return -ENOTSUP;
+    }
     size_t *start = malloc((w->n_t + 2) * sizeof *start);
     if (!start)
         return -ENOMEM;

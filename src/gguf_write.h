@@ -45,6 +45,15 @@ int gguf_writer_copy_kvs(gguf_writer *w, const gguf_file *g, const char *skip_pr
 int gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                            const int64_t *ne, const void *data, gguf_fill_fn fill, void *ud);
 
+/* Adds tensor name with src's type and shape whose data offset is src's
+ * (src: an earlier tensor added with data of its own): the two share their
+ * bytes, which are written once.  The reader refuses overlapping tensors
+ * unless the file declares the sharing (gguf.c: moestream.synthetic.
+ * shared_layers), so this is for synthetic benchmark files.  One-file
+ * output only (the split writers refuse aliases with -ENOTSUP).
+ * -ENOENT if src is absent or itself an alias. */
+int gguf_writer_add_alias(gguf_writer *w, const char *name, const char *src);
+
 /* Writes path; with max_part_bytes > 0 splits into parts whose tensor data
  * stays under that size (at least one tensor per part) named
  * <path without .gguf>-0000i-of-0000N.gguf; *first_part (if non-NULL, 4096

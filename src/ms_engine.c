@@ -257,6 +257,7 @@ MS_API void ms_file_close(ms_file *f)
 }
 
 MS_API int ms_file_n_parts(const ms_file *f) { return (int)f->g->n_parts; }
+MS_API int ms_file_shared_layers(const ms_file *f) { return (int)f->g->shared_layers; }
 MS_API int ms_file_version(const ms_file *f) { return (int)f->g->version; }
 MS_API size_t ms_file_n_meta(const ms_file *f) { return (size_t)f->g->n_kv; }
 MS_API size_t ms_file_n_tensors(const ms_file *f) { return (size_t)f->g->n_tensors; }

@@ -27,7 +27,16 @@
  * scaled by (1 + S * h(e)): a row with a larger norm gives logits of larger
  * spread, so that expert lands among the top-k more often.  Selection
  * frequency then falls off with rank, as the expert popularity in real
- * traces does. */
+ * traces does.
+ *
+ * Shared expert layers (expert_layers K < MoE layers): only the first K MoE
+ * layers' routed-expert tensors get bytes; MoE layer j's ffn_*_exps point
+ * at layer (j mod K)'s (gguf_writer_add_alias), and the file says so in
+ * moestream.synthetic.shared_layers = K, the one case the reader accepts
+ * overlapping data.  Every other tensor (attention, router, shared expert,
+ * norms) stays per layer, so a 61-layer file has R1's resident set, KV
+ * cache and memory plan in ~30 GB of disk.  The K sources' ffn_down_exps
+ * types follow the recipe as if the model had K MoE layers. */
 #include "synth.h"
 
 #include <errno.h>
@@ -178,6 +187,8 @@ typedef struct builder {
     tfill *fills;
     size_t n_fills, cap;
     uint64_t seed;
+    uint64_t n_named; /* tensors so far, aliases included: the seed index, so
+                       * a tensor's bytes do not depend on --expert-layers */
     int rc;
 } builder;
 
@@ -198,7 +209,7 @@ static void add(builder *b, const char *name, int type, int nd, int64_t n0, int6
     float rms = type_rms(type);
     f->type = type;
     f->kind = kind;
-    f->seed = mix64(b->seed * 0x100000001B3ull + b->n_fills);
+    f->seed = mix64(b->seed * 0x100000001B3ull + ++b->n_named);
     f->scale = rms > 0 ? 1.0f / (rms * sqrtf((float)n0)) : 1.0f / sqrtf((float)n0);
     f->row = n0;
     f->hot = hot;
@@ -320,8 +331,15 @@ int synth_write(const char *path, const synth_opts *o, char *first_part, char *e
     const int n_dense = o->dense_layers >= 0 ? o->dense_layers : (tiny ? 1 : 3);
     const int n_moe = o->moe_layers >= 0 ? o->moe_layers : (tiny ? 3 : 2);
     const int n_layer = n_dense + n_moe;
+    /* MoE layers whose expert bytes are written; the others share them */
+    const int n_src = o->expert_layers > 0 && o->expert_layers < n_moe ? o->expert_layers : n_moe;
     if (n_layer <= 0 || n_layer > 1000) {
         snprintf(err, errlen, "synth: need 1..1000 layers (got %d dense + %d MoE)", n_dense, n_moe);
+        return -EINVAL;
+    }
+    if (o->expert_layers < 0 || (n_src < n_moe && o->split_bytes)) {
+        snprintf(err, errlen, "synth: --expert-layers %d%s", o->expert_layers,
+                 o->expert_layers < 0 ? " is negative" : " writes one file (no --split)");
         return -EINVAL;
     }
     if (o->profile < 0 || o->profile > SYNTH_BF16 || !(o->routing_skew >= 0)) {
@@ -335,7 +353,7 @@ int synth_write(const char *path, const synth_opts *o, char *first_part, char *e
                                                           : recipe_file_type(o->profile);
 
     gguf_writer *w = gguf_writer_create();
-    builder b = {w, NULL, 0, 0, o->seed, 0};
+    builder b = {w, NULL, 0, 0, o->seed, 0, 0};
     b.cap = (size_t)n_layer * 24 + 8;
     b.fills = calloc(b.cap, sizeof *b.fills);
     float *hot = calloc((size_t)n_layer * (size_t)n_expert, sizeof *hot);
@@ -420,6 +438,10 @@ int synth_write(const char *path, const synth_opts *o, char *first_part, char *e
         rc = rc ? rc : gguf_writer_set_i32(w, "quantize.imatrix.entries_count", 720);
         rc = rc ? rc : gguf_writer_set_i32(w, "quantize.imatrix.chunks_count", 124);
     }
+    /* gguf.c accepts the shared ranges only with this key, and only in
+     * exactly this pattern (MoE layer j's experts are layer j mod K's) */
+    if (n_src < n_moe)
+        rc = rc ? rc : gguf_writer_set_u32(w, "moestream.synthetic.shared_layers", (uint32_t)n_src);
 #undef KS
 #undef KU
 #undef KF
@@ -460,11 +482,28 @@ int synth_write(const char *path, const synth_opts *o, char *first_part, char *e
             o->routing_skew, lh);
         add(&b, T("exp_probs_b.bias"), MS_TYPE_F32, 1, n_expert, 1, 1, FILL_BIAS, o->routing_skew,
             lh);
-        add(&b, nm, W("ffn_gate_exps.weight"), 3, n_embd, n_ff_exp, n_expert, FILL_RANDOM, 0,
-            NULL);
-        add(&b, nm, W("ffn_up_exps.weight"), 3, n_embd, n_ff_exp, n_expert, FILL_RANDOM, 0, NULL);
-        add(&b, nm, W("ffn_down_exps.weight"), 3, n_ff_exp,
-            n_embd, n_expert, FILL_RANDOM, 0, NULL);
+        const int j = il - n_dense; /* MoE layer index */
+        if (j < n_src) {
+            /* the sources' types follow the recipe for n_src MoE layers (its
+             * wide ffn_down_exps layers scaled to them) */
+#define WS(s) (snprintf(nm, sizeof nm, "blk.%d." s, il), weight_type(o->profile, nm, n_dense, n_src))
+            add(&b, nm, WS("ffn_gate_exps.weight"), 3, n_embd, n_ff_exp, n_expert, FILL_RANDOM, 0,
+                NULL);
+            add(&b, nm, WS("ffn_up_exps.weight"), 3, n_embd, n_ff_exp, n_expert, FILL_RANDOM, 0,
+                NULL);
+            add(&b, nm, WS("ffn_down_exps.weight"), 3, n_ff_exp, n_embd, n_expert, FILL_RANDOM, 0,
+                NULL);
+#undef WS
+        } else {
+            static const char *const ex[3] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
+            for (int k = 0; k < 3 && !b.rc; k++) {
+                char src[96];
+                snprintf(src, sizeof src, "blk.%d.%s.weight", n_dense + j % n_src, ex[k]);
+                snprintf(nm, sizeof nm, "blk.%d.%s.weight", il, ex[k]);
+                b.rc = gguf_writer_add_alias(w, nm, src);
+                b.n_named++;
+            }
+        }
         add(&b, nm, W("ffn_gate_shexp.weight"), 2, n_embd, n_ff_exp, 1, FILL_RANDOM, 0, NULL);
         add(&b, nm, W("ffn_up_shexp.weight"), 2, n_embd, n_ff_exp, 1, FILL_RANDOM, 0, NULL);
         add(&b, nm, W("ffn_down_shexp.weight"), 2, n_ff_exp, n_embd, 1, FILL_RANDOM, 0,

@@ -20,6 +20,8 @@ typedef struct synth_opts {
     uint64_t split_bytes;  /* 0 = one file */
     const char *vocab;     /* copy tokenizer.* from this GGUF, or NULL */
     float routing_skew;    /* 0 = uniform routing */
+    int expert_layers;     /* MoE layers with their own expert bytes; the others
+                            * share them cyclically (synth.c); 0 = all */
     uint64_t seed;
 } synth_opts;
 

@@ -59,4 +59,12 @@ assert abs(b - ($avail - (1 << 30))) < (256 << 20), (b, $avail)
 "$BIN" inspect -m "$M" --config laptop-20g >"$T/l" 2>&1
 check "the laptop profile budgets with --mem auto" 'grep -q -- "--mem auto:" "$T/l"'
 
+
+# synth --expert-layers: inspect says the experts are shared, and how
+"$BIN" synth --tiny --moe-layers 5 --expert-layers 2 -o "$T/shared.gguf" >/dev/null 2>&1
+"$BIN" inspect -m "$T/shared.gguf" >"$T/s" 2>&1
+"$BIN" inspect -m "$T/shared.gguf" --json >"$T/sj" 2>/dev/null
+"$BIN" inspect -m "$M" --json >"$T/mj" 2>/dev/null
+check "shared expert layers: said in text and --json (0 for a plain file)" \
+  'grep -q "MoE layer (j mod 2)" "$T/s" && grep -q "\"shared_expert_layers\":2" "$T/sj" && grep -q "\"shared_expert_layers\":0" "$T/mj"'
 [ $fails -eq 0 ]

@@ -19,6 +19,7 @@
 #include "gguf.h"
 #include "gguf_write.h"
 #include "model.h"
+#include "quant.h"
 #include "golden.h"
 
 static uint8_t *orig;
@@ -30,7 +31,10 @@ static int setup(void **state)
 {
     (void)state;
     char path[1024];
-    if (!golden_present()) /* each test skips (or fails under CI) */
+    const char *t = getenv("MOESTREAM_TMP");
+    snprintf(dir, sizeof dir, "%s/corrupt-gguf", t && *t ? t : "/tmp");
+    mkdir(dir, 0755);
+    if (!golden_present()) /* each test skips (or fails under CI); test_shared_layers runs */
         return 0;
     snprintf(path, sizeof path, "%s/models/tiny-ud-iq1_s.gguf", golden_dir());
     FILE *f = fopen(path, "rb");
@@ -45,9 +49,6 @@ static int setup(void **state)
     if (fread(orig, 1, orig_len, f) != orig_len)
         return -1;
     fclose(f);
-    const char *t = getenv("MOESTREAM_TMP");
-    snprintf(dir, sizeof dir, "%s/corrupt-gguf", t && *t ? t : "/tmp");
-    mkdir(dir, 0755);
     return 0;
 }
 
@@ -456,6 +457,115 @@ static void test_split_sets(void **state)
     unlink(p3);
 }
 
+/* ---- shared expert layers (synth --expert-layers) ---- */
+
+enum shared_variant {
+    SV_OK,             /* the cyclic pattern, key K = 2 */
+    SV_NO_KEY,         /* the same sharing without the key */
+    SV_WRONG_SOURCE,   /* MoE layer 3 shares layer 0's gate instead of layer 1's */
+    SV_NO_SHARING,     /* key present, every layer has its own bytes */
+    SV_EXTRA_OVERLAP,  /* the pattern plus a non-expert tensor on a source's bytes */
+    SV_MISSING_KIND,   /* the last MoE layer has no ffn_down_exps */
+    SV_KEY_TOO_BIG,    /* key 6, but only 5 layers of experts */
+    SV_KEY_STRING,     /* key of type string */
+};
+
+/* A small file shaped like a synthetic model: blk.0 dense (a norm), blk.1
+ * .. blk.5 with gate/up/down expert tensors (F32 [32, 2, 4]). */
+static void write_shared(const char *path, enum shared_variant v)
+{
+    static float data[6][3][32 * 2 * 4];
+    for (int l = 0; l < 6; l++)
+        for (int k = 0; k < 3; k++)
+            for (int i = 0; i < 32 * 2 * 4; i++)
+                data[l][k][i] = (float)(l * 1000 + k * 100 + i);
+    static const char *const kind[3] = {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"};
+    const int64_t ne[3] = {32, 2, 4};
+    const int K = 2;
+    gguf_writer *w = gguf_writer_create();
+    assert_non_null(w);
+    if (v == SV_KEY_STRING)
+        assert_int_equal(gguf_writer_set_str(w, "moestream.synthetic.shared_layers", "2"), 0);
+    else if (v != SV_NO_KEY)
+        assert_int_equal(gguf_writer_set_u32(w, "moestream.synthetic.shared_layers",
+                                             v == SV_KEY_TOO_BIG ? 6 : K), 0);
+    assert_int_equal(gguf_writer_add_tensor(w, "blk.0.attn_norm.weight", MS_TYPE_F32, 1, ne,
+                                            data[0][0], NULL, NULL), 0);
+    for (int j = 0; j < 5; j++)
+        for (int k = 0; k < 3; k++) {
+            char nm[64], src[64];
+            snprintf(nm, sizeof nm, "blk.%d.%s.weight", 1 + j, kind[k]);
+            if (v == SV_MISSING_KIND && j == 4 && k == 2)
+                continue;
+            if (j < K || v == SV_NO_SHARING) {
+                assert_int_equal(gguf_writer_add_tensor(w, nm, MS_TYPE_F32, 3, ne, data[1 + j][k],
+                                                        NULL, NULL), 0);
+                continue;
+            }
+            int sj = j % K;
+            if (v == SV_WRONG_SOURCE && j == 3 && k == 0)
+                sj = 0;
+            snprintf(src, sizeof src, "blk.%d.%s.weight", 1 + sj, kind[k]);
+            assert_int_equal(gguf_writer_add_alias(w, nm, src), 0);
+        }
+    if (v == SV_EXTRA_OVERLAP)
+        assert_int_equal(gguf_writer_add_alias(w, "blk.0.ffn_norm.weight", "blk.2.ffn_up_exps.weight"), 0);
+    char err[512];
+    if (gguf_writer_write(w, path, 0, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    gguf_writer_free(w);
+}
+
+static void test_shared_layers(void **state)
+{
+    (void)state;
+    char path[1024], err[1024];
+    /* the declared pattern opens, and the sharing is what it says */
+    snprintf(path, sizeof path, "%s/shared-ok.tmp", dir);
+    write_shared(path, SV_OK);
+    gguf_file *g = NULL;
+    if (gguf_open(&g, path, err, sizeof err))
+        fail_msg("%s", err);
+    assert_int_equal(g->shared_layers, 2);
+    const gguf_tensor *a = gguf_find_tensor(g, "blk.5.ffn_up_exps.weight"); /* j 4 -> 0 */
+    const gguf_tensor *b = gguf_find_tensor(g, "blk.1.ffn_up_exps.weight");
+    const gguf_tensor *c = gguf_find_tensor(g, "blk.2.ffn_up_exps.weight");
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(c);
+    assert_true(a->offset == b->offset && a->nbytes == b->nbytes);
+    assert_true(c->offset >= b->offset + b->nbytes); /* the sources stay apart */
+    float x[4];
+    assert_int_equal(gguf_read(g, a->part, a->offset, x, sizeof x, err, sizeof err), 0);
+    assert_true(x[0] == 1100.0f && x[3] == 1103.0f); /* layer 1's up bytes */
+    gguf_close(g);
+    unlink(path); /* the directory keeps only refused files */
+
+    /* sharing broken or undeclared: refused, naming the file */
+    static const struct {
+        enum shared_variant v;
+        const char *tag, *why;
+    } bad[] = {
+        {SV_NO_KEY, "shared-no-key", "overlaps"},
+        {SV_WRONG_SOURCE, "shared-wrong-source", "blk.4.ffn_gate_exps.weight"},
+        {SV_NO_SHARING, "shared-no-sharing", "repeat cyclically"},
+        {SV_EXTRA_OVERLAP, "shared-extra-overlap", "overlaps"},
+        {SV_MISSING_KIND, "shared-missing-kind", "no blk.5.ffn_down_exps.weight"},
+        {SV_KEY_TOO_BIG, "shared-key-too-big", "want 1..5"},
+        {SV_KEY_STRING, "shared-key-string", "want an unsigned integer"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s.gguf", dir, bad[i].tag);
+        write_shared(path, bad[i].v);
+        g = NULL;
+        err[0] = 0;
+        int rc = gguf_open(&g, path, err, sizeof err);
+        gguf_close(g);
+        if (rc != -EBADMSG || !strstr(err, path) || !strstr(err, bad[i].why))
+            fail_msg("%s: rc %d, want -EBADMSG with '%s': %s", bad[i].tag, rc, bad[i].why, err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +574,7 @@ int main(void)
         cmocka_unit_test(test_tensor_infos),
         cmocka_unit_test(test_wrong_arch_and_missing),
         cmocka_unit_test(test_split_sets),
+        cmocka_unit_test(test_shared_layers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -96,7 +96,7 @@ static int run(const model *m, pager *pg, float *logits, int32_t *greedy, char *
     if (pg) {
         const expert_src *in = pager_src(pg);
         counter = (counting_src){{count_acquire, count_release, count_prefetch, &counter, count_wait,
-                                  in->capacity, in->repacked},
+                                  in->capacity, in->repacked, NULL},
                                  in, pg, m, 0};
     }
     fo.experts = pg ? &counter.src : NULL;
@@ -1136,10 +1136,86 @@ static void test_unit_warm_start(void **state)
     unlink(f.path);
 }
 
+/* cached() reports the experts whose bytes are in the pool, per layer. */
+static void test_unit_cached(void **state)
+{
+    (void)state;
+    fake f;
+    fake_make(&f);
+    pager *pg = fake_pager(&f, 3, CPOL_LRU, NULL);
+    const expert_src *src = pager_src(pg);
+    uint8_t mask[FX];
+    assert_non_null(src->cached);
+    assert_int_equal(src->cached(src->ud, 1, mask), 0);
+    assert_int_equal(one(pg, 1, 4) + one(pg, 1, 1) + one(pg, 2, 1), 3);
+    assert_int_equal(src->cached(src->ud, 1, mask), 2);
+    assert_true(mask[1] && mask[4] && !mask[0] && !mask[2] && !mask[3] && !mask[5]);
+    assert_int_equal(src->cached(src->ud, 2, mask), 1);
+    assert_true(mask[1] && !mask[4]);
+    assert_int_equal(one(pg, 2, 5), 1); /* evicts layer 1's expert 4 (LRU) */
+    assert_int_equal(src->cached(src->ud, 1, mask), 1);
+    assert_true(mask[1] && !mask[4]);
+    assert_int_equal(src->cached(src->ud, 0, mask), 0); /* a dense layer */
+    pager_destroy(pg);
+    unlink(f.path);
+}
+
+/* --bench-pool-routing: once the pool holds top-k experts of every layer,
+ * decoding reads nothing (the router's own choice keeps missing). */
+static void test_pool_routing(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    model *m = load("tiny-ud-iq1_s.gguf", false);
+    const int K = (int)m->hp.n_expert_used;
+    int n_moe = 0;
+    for (uint32_t il = 0; il < m->hp.n_layer; il++)
+        n_moe += m->layers[il].is_moe;
+    uint64_t decode_misses[2];
+    for (int pr = 0; pr < 2; pr++) {
+        pager_opts po = {2 * K * n_moe, CPOL_LFU, false};
+        pager *pg = NULL;
+        assert_int_equal(make_pager(&pg, m, &po, err, sizeof err), 0);
+        fwd_opts fo;
+        fwd_opts_default(&fo);
+        fo.n_ctx = 64;
+        fo.experts = pager_src(pg);
+        fo.pool_routing = pr;
+        fwd_state *st = NULL;
+        assert_int_equal(fwd_create(&st, m, &fo, err, sizeof err), 0);
+        float *last = malloc(m->hp.n_vocab * sizeof *last);
+        int32_t ids[8] = {0, 17, 300, 41, 999, 5, 77, 2000};
+        assert_int_equal(fwd_eval(st, ids, 8, NULL, last, err, sizeof err), 0);
+        pager_stats a, b;
+        for (int t = 0; t < 28; t++) {
+            if (t == 4) /* a layer short of k experts after the prompt routes freely once */
+                pager_get_stats(pg, &a);
+            int32_t tok = (int32_t)((t * 131 + 7) % 4000); /* distinct inputs, distinct routes */
+            if (fwd_eval(st, &tok, 1, NULL, last, err, sizeof err))
+                fail_msg("%s", err);
+        }
+        for (uint32_t v = 0; v < m->hp.n_vocab; v++)
+            assert_true(isfinite(last[v]));
+        pager_get_stats(pg, &b);
+        decode_misses[pr] = b.misses - a.misses;
+        assert_true(b.hits - a.hits + decode_misses[pr] >= (uint64_t)(24 * K * n_moe));
+        free(last);
+        fwd_destroy(st);
+        pager_destroy(pg);
+    }
+    printf("MEASURE pool routing: 24 decode tokens after 4, %llu misses routed freely, %llu confined to the pool\n",
+           (unsigned long long)decode_misses[0], (unsigned long long)decode_misses[1]);
+    assert_true(decode_misses[0] > 0);
+    assert_int_equal(decode_misses[1], 0);
+    model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bit_exact_ud_iq1_s),
+        cmocka_unit_test(test_unit_cached),
+        cmocka_unit_test(test_pool_routing),
         cmocka_unit_test(test_bit_exact_others),
         cmocka_unit_test(test_prefetch_bit_exact),
         cmocka_unit_test(test_repacked_bit_exact),

@@ -468,6 +468,89 @@ static void test_split_seed_vocab(void **state)
     assert_non_null(strstr(err, "/nonexistent/vocab.gguf"));
 }
 
+/* --expert-layers K: MoE layer j's expert tensors are layer (j mod K)'s
+ * bytes, every other tensor is the all-distinct file's own, the file says
+ * so and loads and runs; K >= the MoE layers writes the plain file. */
+static void test_expert_layers(void **state)
+{
+    (void)state;
+    char p1[1024], p2[1024], err[512];
+    snprintf(p1, sizeof p1, "%s/synth-distinct-%d.gguf", tmp_dir(), (int)getpid());
+    snprintf(p2, sizeof p2, "%s/synth-shared-%d.gguf", tmp_dir(), (int)getpid());
+    synth_opts o;
+    synth_opts_default(&o);
+    o.tiny = 1;
+    o.moe_layers = 5;
+    gguf_file *a = write_and_open(p1, &o);
+    assert_int_equal(a->shared_layers, 0);
+    o.expert_layers = 2;
+    gguf_file *b = write_and_open(p2, &o);
+    assert_int_equal(b->shared_layers, 2);
+    assert_int_equal(a->n_tensors, b->n_tensors);
+    uint64_t saved = 0, expert = 0;
+    for (uint64_t i = 0; i < b->n_tensors; i++) {
+        const gguf_tensor *t = &b->tensors[i];
+        char src[96];
+        snprintf(src, sizeof src, "%s", t->name);
+        int il, pos = 0;
+        if (strstr(t->name, "_exps.") && sscanf(t->name, "blk.%d.%n", &il, &pos) == 1) {
+            expert += t->nbytes;
+            const int j = il - 1; /* tiny: one dense layer */
+            if (j >= 2) {
+                snprintf(src, sizeof src, "blk.%d.%s", 1 + j % 2, t->name + pos);
+                const gguf_tensor *s = must_tensor(b, src);
+                assert_true(s->offset == t->offset && s->type == t->type);
+                saved += must_tensor(a, t->name)->nbytes; /* its own bytes in a */
+            }
+        }
+        const gguf_tensor *ta = must_tensor(a, src);
+        assert_int_equal(ta->nbytes, t->nbytes);
+        uint8_t *x = malloc(t->nbytes), *y = malloc(t->nbytes);
+        assert_int_equal(gguf_read(a, ta->part, ta->offset, x, ta->nbytes, err, sizeof err), 0);
+        assert_int_equal(gguf_read(b, t->part, t->offset, y, t->nbytes, err, sizeof err), 0);
+        if (memcmp(x, y, t->nbytes))
+            fail_msg("%s: not the bytes of %s in the all-distinct file", t->name, src);
+        free(x);
+        free(y);
+    }
+    /* 3 of 5 layers' experts are not on disk (the sizes also differ by
+     * the header's extra key) */
+    assert_true(saved * 2 > expert && saved < expert);
+    assert_true(b->parts[0].size + saved <= a->parts[0].size + 4096 &&
+                a->parts[0].size <= b->parts[0].size + saved + 4096);
+    gguf_close(a);
+    gguf_close(b);
+
+    /* it loads and runs */
+    model *m = NULL;
+    if (model_load(&m, p2, NULL, err, sizeof err))
+        fail_msg("%s", err);
+    fwd_opts fo;
+    fwd_opts_default(&fo);
+    fo.n_ctx = 64;
+    fwd_state *st = NULL;
+    assert_int_equal(fwd_create(&st, m, &fo, err, sizeof err), 0);
+    const int32_t ids[4] = {1, 2, 3, 4};
+    float *lg = malloc((size_t)m->hp.n_vocab * sizeof *lg);
+    assert_int_equal(fwd_eval(st, ids, 4, NULL, lg, err, sizeof err), 0);
+    for (uint32_t v = 0; v < m->hp.n_vocab; v++)
+        assert_true(isfinite(lg[v]));
+    free(lg);
+    fwd_destroy(st);
+    model_free(m);
+
+    /* K at or past the MoE layer count: the plain file; split: refused */
+    o.expert_layers = 5;
+    b = write_and_open(p2, &o);
+    assert_int_equal(b->shared_layers, 0);
+    gguf_close(b);
+    o.expert_layers = 2;
+    o.split_bytes = 1u << 20;
+    assert_int_equal(synth_write(p2, &o, NULL, err, sizeof err), -EINVAL);
+    unlink(p1);
+    unlink(p2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +559,7 @@ int main(void)
         cmocka_unit_test(test_profiles),
         cmocka_unit_test(test_routing_skew),
         cmocka_unit_test(test_split_seed_vocab),
+        cmocka_unit_test(test_expert_layers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -77,6 +77,7 @@ static const opt table[] = {
     {"--trace-routing", "FILE", C_MODEL, STR},
     {"--bench-uniform-routing", "SEED", C_MODEL, INT(1, 0x7fffffff)},
     {"--bench-routing-trace", "FILE|DIR", C_MODEL, STR},
+    {"--bench-pool-routing", NULL, C_MODEL, STR},
     {"--cache-state", "FILE", C_MODEL, STR},
     {"--repack", "auto|on|off", C_MODEL, STR},
     {"-v|--verbose", NULL, C_MODEL, STR},
@@ -160,6 +161,7 @@ static const opt table[] = {
     {"--vocab", "FILE", C_SYNTH, STR},
     {"--routing-skew", "S", C_SYNTH, STR},
     {"--seed", "N", C_SYNTH, STR},
+    {"--expert-layers", "K", C_SYNTH, INT(1, 1000)},
     /* replay */
     {"--topk", "K", C_REPLAY, INT(1, 64)},
     {"--tokens", "N", C_REPLAY, INT(1, 1L << 30)},

@@ -163,6 +163,10 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
         c->cache_state = argv[++*i];
         return 1;
     }
+    if (!strcmp(a, "--bench-pool-routing")) {
+        c->pool_routing = true;
+        return 1;
+    }
     if (!strcmp(a, "--bench-routing-trace")) {
         if (need_value(argc, argv, *i))
             return -1;
@@ -316,6 +320,9 @@ const char *cli_common_help(void)
            "      --bench-routing-trace F  benchmarks: experts from a recorded trace (a\n"
            "                          --trace-routing file or an ESFT log directory), mapped\n"
            "                          onto the model as routing_trace.h documents\n"
+           "      --bench-pool-routing  benchmarks: each layer's top-k among the experts already\n"
+           "                          in the pool (no reads once the pool holds k per layer):\n"
+           "                          decode speed without I/O, the compute-only bound\n"
            "  -v, --verbose           report SIMD, threads, memory plan, cache statistics\n"
            "  llama.cpp flags taken as they are there: --mmap (= --load-mode mmap), --no-mmap,\n"
            "  --no-warmup, --log-disable, --color, --jinja (the R1 template is always applied);\n"
@@ -456,6 +463,7 @@ void cli_engine_opts(const cli_common *c, ms_engine_opts *o)
     o->trace_routing = c->trace_routing;
     o->bench_uniform_routing = c->uniform_routing;
     o->bench_routing_trace = c->routing_trace;
+    o->bench_pool_routing = c->pool_routing;
     o->cache_state = c->cache_state;
     o->repack = c->repack;
     o->verbose = c->verbose;

@@ -27,6 +27,7 @@ typedef struct cli_common {
     const char *trace_routing; /* --trace-routing FILE */
     uint64_t uniform_routing;  /* --bench-uniform-routing SEED (benchmarks only) */
     const char *routing_trace; /* --bench-routing-trace FILE|DIR (benchmarks only) */
+    bool pool_routing;         /* --bench-pool-routing (benchmarks only) */
     const char *cache_state;   /* --cache-state FILE: warm start of the expert pool */
     bool no_prefetch;          /* --no-prefetch: do not read the next layer's experts ahead */
     int attn;                  /* --attn auto|absorbed|mha (enum cli_attn) */

@@ -173,6 +173,8 @@ int cmd_eval(int argc, char **argv)
     if ((rc = ms_session_eval(st, ids, (size_t)n, logits, err, sizeof err)))
         goto fail;
     double t2 = now_s();
+    ms_stats s0; /* the decode's own share of the expert cache counters */
+    ms_engine_stats(e, &s0);
     if (logits_path) {
         lf = fopen(logits_path, "wb");
         if (!lf || fwrite(logits, sizeof *logits, (size_t)n * V, lf) != (size_t)n * V ||
@@ -208,6 +210,19 @@ int cmd_eval(int argc, char **argv)
         ms_stats ss;
         ms_engine_stats(e, &ss);
         ms_stats_print(&ss, stderr);
+        const long nd = greedy - 1; /* tokens evaluated after the prompt */
+        if (ss.paged && nd > 0) {
+            const uint64_t h = ss.hits - s0.hits, m = ss.misses - s0.misses;
+            const double rd = (double)(ss.bytes_read - s0.bytes_read) / 1073741824.0;
+            const double need = (double)(ss.read_bytes_needed - s0.read_bytes_needed) / 1073741824.0;
+            const double stall = ss.stall_s - s0.stall_s;
+            fprintf(stderr, "decode only: %ld tokens, %llu hits, %llu misses (%.1f%% hit rate), "
+                            "%.3f GiB read = %.4f GiB/token (%.4f GiB/token of expert bytes), stalled "
+                            "%.3f s of %.3f s (%.1f%%)\n",
+                    nd, (unsigned long long)h, (unsigned long long)m,
+                    h + m ? 100.0 * (double)h / (double)(h + m) : 0.0, rd, rd / (double)nd,
+                    need / (double)nd, stall, t3 - t2, t3 > t2 ? 100.0 * stall / (t3 - t2) : 0.0);
+        }
     }
     status = 0;
     goto done;

@@ -193,6 +193,7 @@ int cmd_inspect(int argc, char **argv)
                "\"attn\":\"%s\",\"ctx\":%d,\"simd\":\"%s\"",
                (unsigned long long)exp_bytes, (unsigned long long)res_bytes,
                (unsigned long long)kv_bytes, mha ? "mha" : "absorbed", c.n_ctx, ms_kernel_isa());
+        printf(",\"shared_expert_layers\":%d", ms_file_shared_layers(f));
         /* The plan the model commands would make with these options, bytes. */
         static const char *modes[] = {"auto", "ram", "pager", "mmap"};
         if (plan_rc == 0) {
@@ -238,6 +239,11 @@ int cmd_inspect(int argc, char **argv)
         }
         printf("\nweights:\n  routed experts  %12.3f GiB (%llu tensors)\n  resident        %12.3f GiB\n",
                (double)exp_bytes / GIB, (unsigned long long)n_exp_t, (double)res_bytes / GIB);
+        if (ms_file_shared_layers(f) > 0)
+            printf("  shared experts: a synthetic benchmark file; MoE layer j's routed experts are\n"
+                   "  MoE layer (j mod %d)'s bytes (moestream.synthetic.shared_layers = %d, pattern\n"
+                   "  checked), so the file holds fewer expert bytes than the model reads\n",
+                   ms_file_shared_layers(f), ms_file_shared_layers(f));
         printf("\ntensors by type:\n");
         for (int t = 0; t < MAX_TYPES; t++)
             if (types[t].count)

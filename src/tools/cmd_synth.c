@@ -16,6 +16,7 @@ static void usage(FILE *f)
             "usage: moestream synth -o|--output FILE [--tiny] [--moe-layers N] [--dense-layers N]\n"
             "                       [--profile ud-iq1_s|ud-iq1_m|ud-iq2_xxs|ud-q2_k_xl|q8_0|bf16]\n"
             "                       [--split SIZE] [--vocab FILE.gguf] [--routing-skew S] [--seed N]\n"
+            "                       [--expert-layers K]\n"
             "Writes a DeepSeek-R1-shaped GGUF with random (valid) weights. It produces noise:\n"
             "it is for tests and benchmarks, not for reading.  Full width by default\n"
             "(7168 hidden, 256 experts of 2048; 3 dense + 2 MoE blocks); --tiny writes a\n"
@@ -26,6 +27,9 @@ static void usage(FILE *f)
             "  --vocab FILE.gguf  copy tokenizer.* from FILE (vocab_size follows it)\n"
             "  --routing-skew S   make about an eighth of each layer's experts hot: router rows\n"
             "                     scaled by up to 1+S and exp_probs_b up to S (0 = uniform)\n"
+            "  --expert-layers K  write the routed experts of K MoE layers only; MoE layer j\n"
+            "                     shares layer (j mod K)'s (moestream.synthetic.shared_layers =\n"
+            "                     K): full depth in less disk, for benchmarks; one file\n"
             "  --seed N           the same options and seed give the same bytes (default 42)\n");
 }
 
@@ -60,6 +64,10 @@ int cmd_synth(int argc, char **argv)
                 o.moe_layers = (int)v;
             else
                 o.dense_layers = (int)v;
+        } else if (!strcmp(a, "--expert-layers")) {
+            if (cli_parse_int(val, 1, 1000, &v))
+                goto bad;
+            o.expert_layers = (int)v;
         } else if (!strcmp(a, "--profile")) {
             if ((o.profile = synth_profile_parse(val)) < 0)
                 goto bad;
