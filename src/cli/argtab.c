@@ -130,8 +130,8 @@ static const opt table[] = {
     {"--max-connections", "N", C_SERVE, INT(1, 65536)},
     {"--max-per-address", "N", C_SERVE, INT(1, 65536)},
     {"--timeout", "SECONDS", C_SERVE, INT(1, 7 * 24 * 3600)},
-    {"--parallel|-np", "N", C_SERVE, K_NOTE, 0, 0,
-     "requests are queued and generated one at a time (README: serve queues requests)"},
+    {"--parallel|-np", "N", C_SERVE | C_BATCH, INT(1, 4096)},
+    {"--queue", "N", C_SERVE, INT(0, 1 << 20)},
     /* eval */
     {"--tokens", "IDS", C_EVAL, STR},
     {"--tokens-file", "FILE", C_EVAL, STR},
