@@ -41,8 +41,9 @@ check "--json memory_plan: budget 20 GiB, mode, parts adding up" "python3 -c \"
 import json; p = json.load(open('$T/j'))['memory_plan']
 assert p['budget_bytes'] == 20 << 30, p
 assert p['load_mode'] in ('ram', 'pager', 'mmap')
-assert p['resident_bytes'] > 0 and p['context_bytes'] > 0 and p['experts_bytes'] > 0
-assert p['resident_bytes'] + p['context_bytes'] + p['slack_bytes'] + p['experts_bytes'] <= p['budget_bytes']
+assert p['resident_bytes'] > 0 and p['cache_bytes'] > 0 and p['scratch_bytes'] > 0 and p['experts_bytes'] > 0
+assert p['sequences'] == 1
+assert p['resident_bytes'] + p['scratch_bytes'] + p['cache_bytes'] + p['slack_bytes'] + p['requests_bytes'] + p['experts_bytes'] <= p['budget_bytes']
 \""
 "$BIN" inspect -m "$M" --json --mem 20M >"$T/j2" 2>/dev/null
 check "--json with a budget too small: memory_plan.error says so" \

@@ -29,9 +29,9 @@ MOESTREAM_FAULT=alloc:1 batch -i "$T/in.jsonl" -o "$T/o2.jsonl" -n 8 2>"$T/err";
 check "batch, every growth failing: exit 1, out of memory said, 0 counted, no record" \
   "[ $rc -eq 1 ] && grep -q 'out of memory' '$T/err' && grep -q '^batch: 0 done, 0 errors' '$T/err' && [ ! -s '$T/o2.jsonl' ]"
 
-# chat, piped: growth 2 is the reply buffer's first (growth 1: the
-# generator's stop-string hold)
-printf 'hello\nworld\n' | MOESTREAM_FAULT=alloc:2:1 "$BIN" chat -m "$M" -n 8 --temp 0 >"$T/c1.out" 2>"$T/c1.err"; rc=$?
+# chat, piped: growth 1 is the first turn's (its reply text through
+# ms_generate's callback)
+printf 'hello\nworld\n' | MOESTREAM_FAULT=alloc:1:1 "$BIN" chat -m "$M" -n 8 --temp 0 >"$T/c1.out" 2>"$T/c1.err"; rc=$?
 check "chat: no crash (rc $rc), 'error: out of memory' for the first turn" \
   "[ $rc -lt 128 ] && grep -q '^error: out of memory' '$T/c1.err' && ! grep -qi cancel '$T/c1.err'"
 check "chat: the second turn is answered" "[ \$(wc -l < '$T/c1.out') -ge 2 ] && [ -n \"\$(tail -1 '$T/c1.out')\" ]"

@@ -189,7 +189,7 @@ item9() {
   local kb; kb=$(echo "$out" | awk '/^maxrss/ {print $2}')
   echo "run refused a 10 MB prompt before tokenizing (peak RSS ${kb} KB)"
   rm -f "$T/10m.txt"
-  "$BIN" inspect -m "$M" --mem 300M 2>&1 | grep -q "memory plan.*+ requests 0.0[0-9] GB" ||
+  "$BIN" inspect -m "$M" --mem 300M 2>&1 | grep -q "memory plan.*+ requests 0.0[0-9] GiB" ||
     fail "the memory plan does not show the request budget" || return 1
   start "$T/log9" --mem 300M || return 1
   python3 - "$PORT" "$SRV" "${MOESTREAM_FAST:-}" <<'PY' || return 1
