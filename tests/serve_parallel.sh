@@ -9,7 +9,8 @@
 #  - a second request sharing a 200-token prefix with the first evaluates
 #    only the tokens past the last whole -b chunk of the common prefix
 #    (moestream_prompt_tokens_evaluated_total), and its reply equals a cold
-#    server's.
+#    server's;
+#  - a budget too small for --parallel x -c is refused naming what fits.
 set -u
 . "$(dirname "$0")/lib/need.sh"
 need_golden
@@ -141,4 +142,8 @@ start "$M" "$T/c.log" --parallel 4 -c 1024 -b $B && {
   check "its reply equals a cold server's" "[ -n \"\$(get '$T/r2')\" ] && [ \"\$(get '$T/r2')\" = \"\$(get '$T/r2cold')\" ]"
   stop; echo "  ($SECONDS s)"
 }
+# a budget too small for --parallel x -c is refused, naming what fits
+out=$("$BIN" serve -m "$M" --port "$(free_port)" -np 64 -c 16384 --mem 1G 2>&1); rc=$?
+check "-np 64 -c 16384 in 1G refused naming the most sequences that fit (rc=$rc: $(echo "$out" | tail -1))" \
+  "[ $rc -eq 1 ] && echo \"\$out\" | grep -Eq 'at most [0-9]+ sequences of 16384 positions fit'"
 [ $fails -eq 0 ]

@@ -130,7 +130,7 @@ static const opt table[] = {
     {"--max-connections", "N", C_SERVE, INT(1, 65536)},
     {"--max-per-address", "N", C_SERVE, INT(1, 65536)},
     {"--timeout", "SECONDS", C_SERVE, INT(1, 7 * 24 * 3600)},
-    {"--parallel|-np", "N", C_SERVE | C_BATCH, INT(1, 4096)},
+    {"--parallel|-np", "N", C_SERVE | C_BATCH | C_INSPECT, INT(1, 4096)},
     {"--queue", "N", C_SERVE, INT(0, 1 << 20)},
     /* eval */
     {"--tokens", "IDS", C_EVAL, STR},
