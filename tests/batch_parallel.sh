@@ -21,7 +21,7 @@ qs = ["hello", "What is 2+2?", "Write a haiku about disks.", "tell me a story ab
 with open(sys.argv[1], "w") as f:
     for i, q in enumerate(qs):
         f.write(json.dumps({"custom_id": f"q{i}", "body": {"messages": [{"role": "user", "content": q}],
-                            "max_tokens": 10 + 3 * i, "temperature": 0}}) + "\n")
+                            "max_tokens": 10 + 3 * i, "temperature": 0, "stop": ["zzz", "\n\n"]}}) + "\n")
     f.write("{not json\n")
     f.write("a plain text line\n")
 PY

@@ -680,6 +680,11 @@ int cmd_batch(int argc, char **argv)
                 snprintf(err, sizeof err, "out of memory");
             if (!rc) {
                 *p = (pending){&R, idx, req, rq, p->ids, {STRBUF_INIT, STRBUF_INIT}};
+                /* the copy's own arrays, not the loop's (rq points into itself) */
+                if (rq.go.stop == rq.stops)
+                    p->rq.go.stop = p->rq.stops;
+                if (rq.custom_id == rq.line_id)
+                    p->rq.custom_id = p->rq.line_id;
                 ms_callbacks cb = {p_collect, NULL, NULL, p_stopped, p};
                 rc = ms_batch_submit(bt, p->ids, n, &p->rq.go, &cb, on_done, err, sizeof err);
             }
