@@ -1216,8 +1216,9 @@ int cmd_serve(int argc, char **argv)
                    "  --max-connections N     open connections at most (default 1024)\n"
                    "  --max-per-address N     open connections per client address at most (default "
                    "256)\n"
-                   "  --parallel, -np N       requests generated together (default 4), continuous\n"
-                   "                          batching; each has its own cache of -c positions (unlike\n"
+                   "  --parallel, -np N       requests generated together (default 4, fewer when --mem\n"
+                   "                          is too small for 4), continuous batching;\n"
+                   "                          each has its own cache of -c positions (unlike\n"
                    "                          llama-server, where -c is split over the slots)\n"
                    "  --queue N               requests waiting for a free sequence at most (default\n"
                    "                          64); past that 429\n%s",
@@ -1279,6 +1280,16 @@ int cmd_serve(int argc, char **argv)
     if (isatty(2))
         eo.on_load = cli_load_bar;
     int rc = ms_engine_open(&S.e, c.model, &eo, err, sizeof err);
+    /* the default of 4 yields to a small --mem (the plan is refused before
+     * any weight is read); a --parallel that was asked for does not */
+    while (rc == -ENOMEM && c.parallel <= 0 && eo.max_seqs > 1) {
+        eo.max_seqs--;
+        rc = ms_engine_open(&S.e, c.model, &eo, err, sizeof err);
+        if (!rc)
+            fprintf(stderr, "moestream serve: --mem fits %d sequence%s of %d positions, not the "
+                            "default 4: --parallel %d (give --parallel to insist)\n",
+                    eo.max_seqs, eo.max_seqs == 1 ? "" : "s", eo.n_ctx, eo.max_seqs);
+    }
     if (!rc)
         rc = ms_batch_create(S.e, eo.max_seqs, &S.batch, err, sizeof err);
     pthread_t sched;
