@@ -9,7 +9,7 @@ MAKEFLAGS += --no-print-directory
 CC      ?= cc
 # LIB_PKGS: what libmoestream itself needs; the front ends add the rest.
 LIB_PKGS := liburing hwloc libpcre2-8 jansson openblas
-PKGS    := $(LIB_PKGS) libmicrohttpd readline
+PKGS    := $(LIB_PKGS) libmicrohttpd readline libcurl
 # -ffp-contract=off: bit-exact tests against the scalar reference need IEEE
 # semantics without silent FMA contraction.
 CFLAGS_BASE := -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes \
@@ -110,9 +110,9 @@ $(BUILD)/libmoestream.so: $(BUILD)/libmoestream.so.$(SO_VERSION)
 	ln -sf libmoestream.so.$(SO_VERSION) $(BUILD)/$(SONAME)
 	ln -sf $(SONAME) $@
 
-$(BUILD)/moestream.pc: moestream.pc.in Makefile
+$(BUILD)/moestream.pc: configs/moestream.pc.in Makefile
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(SO_VERSION)|' \
-	    -e 's|@LIBS_PRIVATE@|$(LIB_LIBS)|' moestream.pc.in > $@
+	    -e 's|@LIBS_PRIVATE@|$(LIB_LIBS)|' configs/moestream.pc.in > $@
 
 lib: $(BUILD)/libmoestream.a $(BUILD)/libmoestream.so
 
@@ -179,10 +179,10 @@ tests-bin: $(BUILD)/moestream $(TEST_BIN) $(BUILD)/libmoestream.so
 # command); test-deps adds what the test suite needs (cross compiler, qemu,
 # clang, node client, curl, tmux, ...).  Both are safe to run twice.
 deps:
-	./tools/install-deps.sh
+	./configs/install-deps.sh
 
 test-deps:
-	./tools/install-deps.sh --test
+	./configs/install-deps.sh --test
 
 # Warnings are errors here and in CI.  The suite runs on the default build,
 # then the fast tests again under ASan+UBSan, then the threaded ones under
@@ -241,7 +241,7 @@ bench: moestream $(BENCH_BIN)
 	./bench/run_bench.sh $(BUILD)
 
 format:
-	clang-format -i $(wildcard src/*.[ch] src/cli/*.[ch] src/server/*.[ch] src/tools/*.c src/util/*.[ch] io/*.[ch] simd/*.[ch] include/*.h tests/*.c bench/*.c examples/*.c)
+	clang-format -i $(wildcard src/*.[ch] src/cli/*.[ch] src/server/*.[ch] src/tools/*.c src/util/*.[ch] io/*.[ch] simd/*.[ch] include/*.h tests/*.c bench/*.c)
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz moestream

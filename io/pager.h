@@ -8,7 +8,8 @@
  * from a partial read is ever used.
  * The pager knows files, offsets and lengths (pager_layout), never a model:
  * it compiles with io/ alone on the include path.
- * Owns: pager_* only.  One thread (the forward pass's). */
+ * Owns: pager_* only.  One thread (the forward pass's) drives it; with a
+ * transform in the layout the pager runs one more thread of its own. */
 #ifndef MS_PAGER_H
 #define MS_PAGER_H
 
@@ -19,12 +20,28 @@
 #include "expert_src.h"
 
 /* Where one expert matrix lies: file index (into pager_layout.paths),
- * absolute byte offset, length.  len == 0: no such expert (a dense layer). */
+ * absolute byte offset, length.  len == 0: no such expert (a dense layer).
+ * xf_len > 0: the matrix is converted in place once it has landed (the
+ * layout's transform) and needs a region of xf_len bytes for that; the read
+ * then goes to the end of the region and the matrix is served from its
+ * start. */
 typedef struct pager_extent {
     uint32_t file;
     uint64_t off;
     uint64_t len;
+    uint64_t xf_len;
 } pager_extent;
+
+/* Converts matrix k (0 gate, 1 up, 2 down) of expert e of layer il in
+ * place: its file bytes are at region + data_off, the result goes to the
+ * region's start (region_bytes long, at least the extent's xf_len).
+ * Returns 0 or a negative errno with a message; a failure fails the slot
+ * like a failed read.  Runs on the pager's transform thread, or on the
+ * thread driving the pager when that one would otherwise wait for it, while
+ * other reads stay in flight: it must be safe to call from any thread, and
+ * two calls may run at once (on different slots). */
+typedef int (*pager_transform_fn)(void *ud, int il, int e, int k, uint8_t *region, size_t region_bytes,
+                                  size_t data_off, char *err, size_t errlen);
 
 /* Everything the pager knows about the experts: a plain table, built by the
  * caller (src/engine.c from a model; tests from a fake file).  Keys are
@@ -34,6 +51,8 @@ typedef struct pager_layout {
     int n_files;
     const char *const *paths;  /* (n_files) */
     const pager_extent *ext;   /* (n_layer * n_expert * 3): gate, up, down of each key */
+    pager_transform_fn transform; /* for the extents with xf_len > 0; NULL: none has */
+    void *transform_ud;
 } pager_layout;
 
 typedef struct pager_opts {
@@ -58,6 +77,8 @@ typedef struct pager_stats {
     bool huge_pages;          /* the pool is on huge pages (hugetlbfs or THP advice) */
     uint64_t prefetched;      /* experts read ahead on a guess */
     uint64_t prefetch_used;   /* ... that the next layer then asked for */
+    uint64_t transformed;     /* matrices converted by the layout's transform */
+    double transform_s;       /* time the transform thread spent on them */
 } pager_stats;
 
 typedef struct pager pager;

@@ -2,7 +2,7 @@
  * repacked IQ1_S layout (simd/repack.h), compiled with the AVX-512 flags and
  * called only through repack_mul_mat when the avx512 table is in use.
  *
- * Owns: repack_avx512 (IQ1_S, IQ1_M).  Bit-exact with the scalar reference
+ * Owns: repack_avx512 (IQ1_S, IQ1_M, IQ2_XXS: see its section).  Bit-exact with the scalar reference
  * (simd/quant_ref.c, ggml_vec_dot_iq1_s/_m_q8_K's order): per row and block
  * the eight reference lanes (lane m = elements with (e & 31) >> 2 == m) are
  * exact int32 sums, then lane = fma(d, lane, lane) across blocks, the
@@ -47,10 +47,40 @@
 static __m512i tab[4][2];
 /* byte d + 4 * ls3 -> (2 ls3 + 1) * (d - 1): the multi-column weights */
 static __m512i prescale_tab;
+/* IQ2_XXS: t2[h][0..3]: grid index (256, vpermi2b over 128 + bit 7
+ * blend) -> the 2-bit codes (8, 25, 43 -> 0, 1, 2) of the grid row's
+ * elements 4h..4h+3, code q at bits 2q; t2lut: byte e -> 43 + the value of
+ * code e & 3 (vpermb reads six bits: bits 2-5 are other codes); t2ctl[l]:
+ * vpmultishiftqb, dword i of a qword <- code byte l of that dword, bits 2q
+ * into byte q */
+static __m512i t2[2][4], t2lut, t2ctl[4];
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
 
 static void tab_init(void)
 {
+    for (int h = 0; h < 2; h++) {
+        uint8_t t[256];
+        for (int i = 0; i < 256; i++) {
+            uint8_t g[8];
+            memcpy(g, &iq2xxs_grid[i], 8);
+            t[i] = 0;
+            for (int q = 0; q < 4; q++)
+                t[i] |= (uint8_t)((g[4 * h + q] == 8 ? 0 : g[4 * h + q] == 25 ? 1 : 2) << (2 * q));
+        }
+        for (int k = 0; k < 4; k++)
+            t2[h][k] = _mm512_loadu_si512(t + 64 * k);
+    }
+    uint8_t lut[64];
+    for (int e = 0; e < 64; e++)
+        lut[e] = (uint8_t)(43 + ((e & 3) == 0 ? 8 : (e & 3) == 1 ? 25 : (e & 3) == 2 ? 43 : 0));
+    t2lut = _mm512_loadu_si512(lut);
+    for (int l = 0; l < 4; l++) {
+        uint64_t c = 0;
+        for (int q = 0; q < 8; q++)
+            c |= (uint64_t)(32 * (q / 4) + 8 * l + 2 * (q % 4)) << (8 * q);
+        t2ctl[l] = _mm512_set1_epi64((long long)c);
+    }
+
     int8_t ps[64] = {0};
     for (int l3 = 0; l3 < 8; l3++)
         for (int d = 0; d < 3; d++)
@@ -101,6 +131,7 @@ INLINE void decode5(const uint8_t *cb, int k, __m512i w[5])
     const __m512i u = _mm512_mask_sub_epi8(u1, k2, u1, c81);
     const __m512i d1 = _mm512_maskz_mov_epi8(k1, ones);
     w[4] = _mm512_mask_add_epi8(d1, k2, d1, ones);
+#pragma GCC unroll 4
     for (int j = 0; j < 4; j++)
         w[j] = _mm512_permutex2var_epi8(tab[j][0], u, tab[j][1]);
 }
@@ -228,6 +259,137 @@ static __m512 iq1m_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y,
         }
     }
     return _mm512_add_ps(hsum_tree(f), _mm512_mul_ps(_mm512_set1_ps(IQ1M_DELTA), hsum_tree(f2)));
+}
+
+/* ---- IQ2_XXS ----
+ * Per row and tuple s = 8ib + m (elements 4s..4s+3, reference lane m, the
+ * half m%2 of grid row m/2 of sub-block ib) the weights are 43 + sign * g in
+ * 0..86, an unsigned vpdpbusd operand: from minus 43 * the activation sum it
+ * gives the exact sum(sign * g * q8) (|.| <= 22016, an int16 for the ls
+ * vpdpwssd).  Decode per sub-block: the 64 grid indices (16 rows x 4) to
+ * 2-bit code bytes per half grid row (two vpermi2b and a blend each), then
+ * per tuple a vpmultishiftqb (the code byte's four codes to four bytes), a
+ * vpermb (43 + g) and a masked subtract (86 - that where the sign is set,
+ * the mask loaded as is from the layout). */
+
+/* the code bytes of half h for the 64 indices I */
+INLINE __m512i iq2xxs_codes(int h, __m512i I, __mmask64 hi)
+{
+    return _mm512_mask_blend_epi8(hi, _mm512_permutex2var_epi8(t2[h][0], I, t2[h][1]),
+                                  _mm512_permutex2var_epi8(t2[h][2], I, t2[h][3]));
+}
+
+/* the weights 43 + sign * g of tuple 8ib + m from the code bytes T[m % 2] */
+INLINE __m512i iq2xxs_weights(const __m512i T[2], int m, const uint8_t *sgn)
+{
+    const __m512i c86 = _mm512_set1_epi8(86);
+    uint64_t k;
+    memcpy(&k, sgn, 8);
+    const __m512i w = _mm512_permutexvar_epi8(_mm512_multishift_epi64_epi8(t2ctl[m / 2], T[m % 2]), t2lut);
+    return _mm512_mask_sub_epi8(w, (__mmask64)k, c86, w);
+}
+
+/* minus 43 * the sum of each tuple's 4 activations */
+INLINE void iq2xxs_starts(const int8_t *q8, int32_t nsum[64])
+{
+    const __m512i c43 = _mm512_set1_epi8(43);
+    for (int k = 0; k < 4; k++)
+        _mm512_storeu_si512(nsum + 16 * k, _mm512_sub_epi32(_mm512_setzero_si512(),
+                                                             _mm512_dpbusd_epi32(_mm512_setzero_si512(), c43,
+                                                                                 _mm512_loadu_si512(q8 + 64 * k))));
+}
+
+/* ls = 2 * (nibble ib) + 1 per row */
+INLINE __m512i iq2xxs_ls(__m512i sc, int ib)
+{
+    return _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(sc, 4 * ib), _mm512_set1_epi32(15)), 1),
+                           _mm512_set1_epi32(1));
+}
+
+/* 16 IQ2_XXS rows of group base `gp` against one column y */
+static __m512 iq2xxs_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y, const uint8_t *next, size_t gbytes)
+{
+    const uint8_t *idx = gp, *sg = gp + (size_t)nb * 512, *scs = sg + (size_t)nb * 512, *dh = scs + (size_t)nb * 64;
+    __m512 f[8];
+    for (int m = 0; m < 8; m++)
+        f[m] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        prefetch_next(next, gbytes, nb, b);
+        const int8_t *q8 = y[b].qs;
+        int32_t nsum[64];
+        iq2xxs_starts(q8, nsum);
+        const __m512i sc = _mm512_loadu_si512(scs + (size_t)b * 64);
+        __m512i acc[8];
+        for (int m = 0; m < 8; m++)
+            acc[m] = _mm512_setzero_si512();
+        for (int ib = 0; ib < 8; ib++) {
+            const __m512i I = _mm512_loadu_si512(idx + (size_t)b * 512 + 64 * ib);
+            const __mmask64 hi = _mm512_movepi8_mask(I);
+            const __m512i T[2] = {iq2xxs_codes(0, I, hi), iq2xxs_codes(1, I, hi)};
+            const __m512i ls = iq2xxs_ls(sc, ib);
+#pragma GCC unroll 8
+            for (int m = 0; m < 8; m++) {
+                const int s = 8 * ib + m;
+                const __m512i w = iq2xxs_weights(T, m, sg + (size_t)b * 512 + 8 * s);
+                int32_t a4;
+                memcpy(&a4, q8 + 4 * s, 4);
+                const __m512i dot = _mm512_dpbusd_epi32(_mm512_set1_epi32(nsum[s]), w, _mm512_set1_epi32(a4));
+                acc[m] = _mm512_dpwssd_epi32(acc[m], dot, ls);
+            }
+        }
+        const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + (size_t)b * 32))),
+                                       _mm512_set1_ps(y[b].d));
+        for (int m = 0; m < 8; m++)
+            f[m] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc[m]), f[m]);
+    }
+    return _mm512_mul_ps(_mm512_set1_ps(0.125f), hsum_tree(f));
+}
+
+/* columns [0, nc) (nc <= 16) of the 16 IQ2_XXS rows of group gp into
+ * v[c*16..]: each block's 64 tuples decoded once, then two VNNI ops per
+ * tuple and column */
+static void iq2xxs_group_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v,
+                              const uint8_t *next, size_t gbytes)
+{
+    const uint8_t *idx = gp, *sg = gp + (size_t)nb * 512, *scs = sg + (size_t)nb * 512, *dh = scs + (size_t)nb * 64;
+    __m512 f[16][8];
+    for (int c = 0; c < nc; c++)
+        for (int m = 0; m < 8; m++)
+            f[c][m] = _mm512_setzero_ps();
+    __m512i w[64], ls[8];
+    for (int64_t b = 0; b < nb; b++) {
+        prefetch_next(next, gbytes, nb, b);
+        const __m512i sc = _mm512_loadu_si512(scs + (size_t)b * 64);
+        for (int ib = 0; ib < 8; ib++) {
+            const __m512i I = _mm512_loadu_si512(idx + (size_t)b * 512 + 64 * ib);
+            const __mmask64 hi = _mm512_movepi8_mask(I);
+            const __m512i T[2] = {iq2xxs_codes(0, I, hi), iq2xxs_codes(1, I, hi)};
+            ls[ib] = iq2xxs_ls(sc, ib);
+            for (int m = 0; m < 8; m++)
+                w[8 * ib + m] = iq2xxs_weights(T, m, sg + (size_t)b * 512 + 8 * (8 * ib + m));
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + (size_t)b * 32)));
+        for (int c = 0; c < nc; c++) {
+            const block_q8_K *y = (const block_q8_K *)(a + (size_t)c * as) + b;
+            int32_t nsum[64];
+            iq2xxs_starts(y->qs, nsum);
+            __m512i acc[8];
+            for (int m = 0; m < 8; m++)
+                acc[m] = _mm512_setzero_si512();
+#pragma GCC unroll 64
+            for (int s = 0; s < 64; s++) {
+                int32_t a4;
+                memcpy(&a4, y->qs + 4 * s, 4);
+                const __m512i dot = _mm512_dpbusd_epi32(_mm512_set1_epi32(nsum[s]), w[s], _mm512_set1_epi32(a4));
+                acc[s & 7] = _mm512_dpwssd_epi32(acc[s & 7], dot, ls[s >> 3]);
+            }
+            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(y->d));
+            for (int m = 0; m < 8; m++)
+                f[c][m] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc[m]), f[c][m]);
+        }
+    }
+    for (int c = 0; c < nc; c++)
+        _mm512_storeu_ps(v + 16 * c, _mm512_mul_ps(_mm512_set1_ps(0.125f), hsum_tree(f[c])));
 }
 
 /* ---- several columns ----
@@ -404,7 +566,9 @@ void repack_avx512(int type, int64_t n, const void *rp, size_t gbytes, int64_t g
     pthread_once(&tab_once, tab_init);
     const int64_t nb = n / QK_K;
     __m512 (*const col)(int64_t, const uint8_t *, const block_q8_K *, const uint8_t *, size_t) =
-        type == MS_TYPE_IQ1_M ? iq1m_group_col : iq1s_group_col;
+        type == MS_TYPE_IQ1_M ? iq1m_group_col : type == MS_TYPE_IQ2_XXS ? iq2xxs_group_col : iq1s_group_col;
+    void (*const cols)(int64_t, const uint8_t *, const uint8_t *, size_t, int, float *, const uint8_t *, size_t) =
+        type == MS_TYPE_IQ1_M ? group_cols_iq1m : type == MS_TYPE_IQ2_XXS ? iq2xxs_group_cols : group_cols_iq1s;
     for (int64_t g = g0; g < g1; g++) {
         const uint8_t *gp = (const uint8_t *)rp + (size_t)g * gbytes;
         const int64_t r0 = g * REPACK_ROWS;
@@ -421,7 +585,7 @@ void repack_avx512(int type, int64_t n, const void *rp, size_t gbytes, int64_t g
             const int nc = (int)(ncols - c0 < MC_COLS ? ncols - c0 : MC_COLS);
             float v[MC_COLS * 16];
             /* the next group is fetched during the first column chunk */
-            (type == MS_TYPE_IQ1_M ? group_cols_iq1m : group_cols_iq1s)(
+            cols(
                 nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride, a_stride, nc, v,
                 c0 == 0 && g + 1 < g1 ? gp + gbytes : NULL, gbytes);
             for (int c = 0; c < nc; c++) {

@@ -21,12 +21,18 @@
 
 /* ---- geometry ----
  * A group holds nb blocks as arrays, one after the other: array a of block b
- * at nb * (the sizes of the arrays before a) + b * size[a].  Array 0 is the
- * codes (both types); then IQ1_S: scales (u32 per row: nibble ib = ls3 |
+ * at nb * (the sizes of the arrays before a) + b * size[a].  IQ1_S/IQ1_M:
+ * array 0 is the codes; then IQ1_S: scales (u32 per row: nibble ib = ls3 |
  * sign << 3), d (half per row); IQ1_M: scales of sub-blocks 0-3 and 4-7 (u32
  * per row: nibble i = ls3 of the 16 elements 16i.. of that half block), delta
  * signs (u32 per row: bit i = the sign of the 8 elements 8i..), d (the half
- * the GGUF spreads over the scales' top nibbles). */
+ * the GGUF spreads over the scales' top nibbles).
+ * IQ2_XXS: grid indices (8 x 64 bytes: sub-block ib's zmm, dword r = row r's
+ * four indices, the GGUF's aux[0]), signs (64 tuples x 8 bytes: bit 4r + q
+ * of tuple s's qword = the sign of element 4s + q of row r, the stored 7
+ * bits with their parity bit: a kmov mask per tuple), scales (u32 per row:
+ * nibble ib = aux[1] >> 28 of sub-block ib), d (half per row): 70 bytes per
+ * row and block against the GGUF's 66 (1.06x). */
 
 enum { MAX_ARRAYS = 5 };
 
@@ -37,10 +43,12 @@ typedef struct {
 
 static const geometry GEO_IQ1S = {3, {REPACK_CODE_BYTES, 64, 32}};
 static const geometry GEO_IQ1M = {5, {REPACK_CODE_BYTES, 64, 64, 64, 32}};
+static const geometry GEO_IQ2XXS = {4, {512, 512, 64, 32}};
 
 static const geometry *geo(int type)
 {
-    return type == MS_TYPE_IQ1_S ? &GEO_IQ1S : type == MS_TYPE_IQ1_M ? &GEO_IQ1M : NULL;
+    return type == MS_TYPE_IQ1_S ? &GEO_IQ1S : type == MS_TYPE_IQ1_M ? &GEO_IQ1M
+         : type == MS_TYPE_IQ2_XXS ? &GEO_IQ2XXS : NULL;
 }
 
 static int geo_block_bytes(const geometry *G)
@@ -50,8 +58,6 @@ static int geo_block_bytes(const geometry *G)
         t += G->size[a];
     return t;
 }
-
-static const uint8_t POW3[5] = {1, 3, 9, 27, 81};
 
 /* 8 grid values as base-3 digits g+1 (digit i weighs 3^i) -> grid index,
  * 0xffff where no grid row has those values */
@@ -101,19 +107,20 @@ static uint8_t *arr(const geometry *G, const void *rp, int64_t nb, int64_t g, in
     return (uint8_t *)rp + off + (size_t)b * (size_t)G->size[a];
 }
 
-/* the 256 digits g+1 of a row's block into lane r of the codes */
+/* the 256 digits g+1 of a row's block (as 64 tuples of 4 bytes) into lane
+ * r of the codes: byte q of code word k = sum over j of digit q of tuple
+ * 5k+j times 3^j, done for the four bytes at once in a uint32 (at most
+ * 2 x 121 = 242 per byte: no carry crosses a byte) */
 static void codes_pack(const uint8_t t[QK_K], uint8_t *codes, int r)
 {
-    for (int k = 0; k < 13; k++)
-        for (int q = 0; q < 4; q++) {
-            unsigned v = 0;
-            for (int j = 0; j < 5; j++) {
-                const int s = 5 * k + j;
-                if (s < 64)
-                    v += t[4 * s + q] * POW3[j];
-            }
-            codes[64 * k + 4 * r + q] = (uint8_t)v;
-        }
+    uint32_t tu[65];
+    memcpy(tu, t, QK_K);
+    tu[64] = 0;
+    for (int k = 0; k < 13; k++) {
+        const uint32_t *x = tu + 5 * k;
+        const uint32_t v = x[0] + 3 * x[1] + 9 * x[2] + 27 * x[3] + 81 * x[4]; /* tuple 64 is tu[64] = 0 */
+        memcpy(codes + 64 * k + 4 * r, &v, 4);
+    }
 }
 
 static void codes_unpack(const uint8_t *codes, int r, uint8_t t[QK_K])
@@ -129,13 +136,15 @@ static void codes_unpack(const uint8_t *codes, int r, uint8_t t[QK_K])
         }
 }
 
-/* grid row idx as digits at t[0..7] */
+/* grid row idx as digits at t[0..7] (the grid plus one in every byte: its
+ * values are -1, 0, 1) */
 static void grid_digits(unsigned idx, uint8_t *t)
 {
-    int8_t g[8];
-    memcpy(g, &iq1s_grid[idx], 8);
-    for (int j = 0; j < 8; j++)
-        t[j] = (uint8_t)(g[j] + 1);
+    uint64_t g;
+    memcpy(&g, &iq1s_grid[idx], 8);
+    const uint64_t hi = 0x8080808080808080ull; /* bytewise, no carries: 0xff + 1 = 0 */
+    g = ((g & ~hi) + 0x0101010101010101ull) ^ (g & hi);
+    memcpy(t, &g, 8);
 }
 
 static unsigned grid_index(const uint8_t *t)
@@ -234,6 +243,61 @@ static void iq1m_unpack_block(uint8_t *const a[MAX_ARRAYS], int r, block_iq1_m *
     memcpy(x->scales, sc, 8);
 }
 
+/* ---- IQ2_XXS ---- */
+
+/* row r's indices, scales and d; its 8 x 32 signs (the stored 7 bits and
+ * their parity, byte l of word ib for grid row l) into sw for
+ * iq2xxs_pack_signs */
+static void iq2xxs_pack_block(const block_iq2_xxs *x, uint8_t *const a[MAX_ARRAYS], int r, uint32_t sw[8])
+{
+    uint32_t sc = 0;
+    for (int ib = 0; ib < 8; ib++) {
+        uint32_t aux[2];
+        memcpy(aux, x->qs + 4 * ib, 8);
+        memcpy(a[0] + 64 * ib + 4 * r, &aux[0], 4);
+        sc |= (aux[1] >> 28) << (4 * ib);
+        sw[ib] = 0;
+        for (int l = 0; l < 4; l++)
+            sw[ib] |= (uint32_t)ksigns_iq2xs[(aux[1] >> (7 * l)) & 127] << (8 * l);
+    }
+    memcpy(a[2] + 4 * r, &sc, 4);
+    memcpy(a[3] + 2 * r, &x->d, 2);
+}
+
+/* the group's sign masks: tuple s = 8ib + m, bit 4r + q = sign of element
+ * 4m + q of sub-block ib of row r = bit 4m + q of sw[r][ib] */
+static void iq2xxs_pack_signs(const uint32_t sw[REPACK_ROWS][8], uint8_t *signs)
+{
+    for (int ib = 0; ib < 8; ib++)
+        for (int m = 0; m < 8; m++) {
+            uint64_t v = 0;
+            for (int r = 0; r < REPACK_ROWS; r++)
+                v |= (uint64_t)((sw[r][ib] >> (4 * m)) & 15) << (4 * r);
+            memcpy(signs + 8 * (8 * ib + m), &v, 8);
+        }
+}
+
+static void iq2xxs_unpack_block(uint8_t *const a[MAX_ARRAYS], int r, block_iq2_xxs *x)
+{
+    uint32_t sc;
+    memcpy(&sc, a[2] + 4 * r, 4);
+    memcpy(&x->d, a[3] + 2 * r, 2);
+    for (int ib = 0; ib < 8; ib++) {
+        uint32_t aux[2];
+        memcpy(&aux[0], a[0] + 64 * ib + 4 * r, 4);
+        aux[1] = ((sc >> (4 * ib)) & 15) << 28;
+        for (int l = 0; l < 4; l++) {
+            /* the low 7 bits of the sign byte are the stored ones (bit 7 is
+             * their parity) */
+            unsigned signs = 0;
+            for (int h = 0; h < 2; h++)
+                signs |= (unsigned)((a[1][8 * (8 * ib + 2 * l + h) + r / 2] >> (4 * (r % 2))) & 15) << (4 * h);
+            aux[1] |= (signs & 127) << (7 * l);
+        }
+        memcpy(x->qs + 4 * ib, aux, 8);
+    }
+}
+
 /* ---- conversion ---- */
 
 int repack_rows(int type, const void *src, size_t src_stride, int64_t rows, int64_t n, void *dst, char *err,
@@ -248,20 +312,27 @@ int repack_rows(int type, const void *src, size_t src_stride, int64_t rows, int6
     const geometry *G = geo(type);
     const int64_t nb = n / QK_K, ng = (rows + REPACK_ROWS - 1) / REPACK_ROWS;
     const size_t bs = (size_t)quant_info(type)->type_size;
-    const uint8_t zero[64] = {0};
+    const uint8_t zero[sizeof(block_iq2_xxs)] = {0}; /* the largest block */
+    _Static_assert(sizeof(block_iq2_xxs) >= sizeof(block_iq1_m) && sizeof(block_iq1_m) >= sizeof(block_iq1_s),
+                   "zero block");
     for (int64_t g = 0; g < ng; g++)
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *a[MAX_ARRAYS];
             for (int i = 0; i < G->narrays; i++)
                 a[i] = arr(G, dst, nb, g, i, b);
+            uint32_t sw[REPACK_ROWS][8]; /* IQ2_XXS signs */
             for (int r = 0; r < REPACK_ROWS; r++) {
                 const int64_t row = g * REPACK_ROWS + r;
                 const uint8_t *x = row < rows ? (const uint8_t *)src + (size_t)row * src_stride + (size_t)b * bs : zero;
                 if (type == MS_TYPE_IQ1_S)
                     iq1s_pack_block((const block_iq1_s *)x, a, r);
-                else
+                else if (type == MS_TYPE_IQ1_M)
                     iq1m_pack_block((const block_iq1_m *)x, a, r);
+                else
+                    iq2xxs_pack_block((const block_iq2_xxs *)x, a, r, sw[r]);
             }
+            if (type == MS_TYPE_IQ2_XXS)
+                iq2xxs_pack_signs((const uint32_t(*)[8])sw, a[1]);
         }
     return 0;
 }
@@ -278,8 +349,10 @@ void repack_unpack_row(int type, const void *rp, int64_t n, int64_t r, void *dst
             a[i] = arr(G, rp, nb, g, i, b);
         if (type == MS_TYPE_IQ1_S)
             iq1s_unpack_block(a, lane, (block_iq1_s *)dst + b);
-        else
+        else if (type == MS_TYPE_IQ1_M)
             iq1m_unpack_block(a, lane, (block_iq1_m *)dst + b);
+        else
+            iq2xxs_unpack_block(a, lane, (block_iq2_xxs *)dst + b);
     }
 }
 
@@ -325,10 +398,22 @@ int repack_mode(void)
  * interleaved rounds of thread CPU time (a busy neighbour inflates both
  * alike), the weights in cache (the arithmetic is what differs; both read
  * about the same bytes).  ~1 ms. */
+/* the types with a layout, in the order of the calibration arrays */
+static const int RP_TYPES[] = {MS_TYPE_IQ1_S, MS_TYPE_IQ1_M, MS_TYPE_IQ2_XXS};
+#define RP_NTYPES ((int)(sizeof RP_TYPES / sizeof RP_TYPES[0]))
+
+static int rp_slot(int type)
+{
+    for (int i = 0; i < RP_NTYPES; i++)
+        if (RP_TYPES[i] == type)
+            return i;
+    return -1;
+}
+
 static struct {
-    bool use[2];      /* IQ1_S, IQ1_M */
-    double ns_plain[2], ns_rp[2]; /* per row and block */
-    bool measured[2];
+    bool use[RP_NTYPES];
+    double ns_plain[RP_NTYPES], ns_rp[RP_NTYPES]; /* per row and block */
+    bool measured[RP_NTYPES];
 } calib;
 static pthread_once_t calib_once = PTHREAD_ONCE_INIT;
 
@@ -342,10 +427,9 @@ static double cpu_s(void)
 static void calib_run(void)
 {
     const kern_table *kt = kern_get();
-    const int types[2] = {MS_TYPE_IQ1_S, MS_TYPE_IQ1_M};
     const int64_t n = 7168, rows = 64;
-    for (int ti = 0; ti < 2; ti++) {
-        const int type = types[ti];
+    for (int ti = 0; ti < RP_NTYPES; ti++) {
+        const int type = RP_TYPES[ti];
         if (!repack_fast(kt, type))
             continue;
         const size_t wr = quant_row_bytes(type, n), ar = quant_row_bytes(MS_TYPE_Q8_K, n);
@@ -393,22 +477,22 @@ bool repack_use(int type, int64_t n)
     if (!repack_fast(kern_get(), type))
         return false;
     pthread_once(&calib_once, calib_run);
-    return calib.use[type == MS_TYPE_IQ1_M];
+    return calib.use[rp_slot(type)];
 }
 
 void repack_describe(char *buf, size_t len)
 {
-    static const char *names[] = {"auto", "on", "off"}, *tn[2] = {"IQ1_S", "IQ1_M"};
+    static const char *names[] = {"auto", "on", "off"};
     const kern_table *kt = kern_get();
     const int m = repack_mode();
     size_t o = (size_t)snprintf(buf, len, "repack %s (16-row groups, shuffle decode, no gathers):", names[m]);
-    for (int ti = 0; ti < 2 && o < len; ti++) {
-        const int type = ti ? MS_TYPE_IQ1_M : MS_TYPE_IQ1_S;
+    for (int ti = 0; ti < RP_NTYPES && o < len; ti++) {
+        const int type = RP_TYPES[ti];
         const bool fast = repack_fast(kt, type);
         if (m == REPACK_AUTO && fast)
             pthread_once(&calib_once, calib_run);
         const bool use = m == REPACK_ON || (m == REPACK_AUTO && fast && calib.use[ti]);
-        o += (size_t)snprintf(buf + o, len - o, " %s %s", tn[ti], use ? "repacked" : "plain");
+        o += (size_t)snprintf(buf + o, len - o, " %s %s", quant_info(type)->name, use ? "repacked" : "plain");
         if (o >= len)
             break;
         if (m == REPACK_OFF)
@@ -429,7 +513,7 @@ void repack_describe(char *buf, size_t len)
 bool repack_fast(const kern_table *kt, int type)
 {
 #if defined(__x86_64__)
-    return (type == MS_TYPE_IQ1_S || type == MS_TYPE_IQ1_M) && !strcmp(kt->isa, "avx512");
+    return repack_has_layout(type) && !strcmp(kt->isa, "avx512");
 #else
     (void)kt;
     (void)type;
@@ -450,8 +534,7 @@ void repack_mul_mat(const kern_table *kt, int type, int64_t n, const void *rp, i
     }
 #endif
     /* one plain row at a time through the table's own kernel */
-    block_iq1_m row[REPACK_MAX_BLOCKS]; /* the larger block */
-    _Static_assert(sizeof(block_iq1_m) >= sizeof(block_iq1_s), "row scratch");
+    block_iq2_xxs row[REPACK_MAX_BLOCKS]; /* the largest block (see repack_rows) */
     for (int64_t r = row0; r < row1; r++) {
         repack_unpack_row(type, rp, n, r, row);
         kt->mul_mat[type](n, row, 0, 0, 1, a, a_stride, ncols, out + r, out_stride);

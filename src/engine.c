@@ -73,6 +73,40 @@ static void fwd_from_opts(const model *m, const ms_engine_opts *opt, tpool *tp, 
     fo->prefetch = opt->prefetch;
 }
 
+/* The pager's transform (pager.h) under --repack on: an expert matrix
+ * repacked in place (simd/repack.h) once its read has landed.  In place
+ * works group by group because group g's output, [g, g+1) x the group
+ * bytes, ends before group g's rows start (region + data_off + g x 16 rows;
+ * the extent's xf_len leaves that room), so no row is overwritten before it
+ * is read. */
+static int engine_repack_matrix(void *ud, int il, int e, int k, uint8_t *region, size_t region_bytes,
+                                size_t data_off, char *err, size_t errlen)
+{
+    const model *m = ud;
+    const mlayer *L = &m->layers[il];
+    const mweight *w = k == 0 ? &L->gate_exps : k == 1 ? &L->up_exps : &L->down_exps;
+    (void)e;
+    const size_t gb = repack_group_bytes(w->type, w->n_in), gsrc = REPACK_ROWS * w->row_bytes;
+    const size_t ng = (size_t)(w->n_out + REPACK_ROWS - 1) / REPACK_ROWS;
+    if (!gb || data_off + w->mat_bytes > region_bytes || ng * gb > data_off + (ng - 1) * gsrc) {
+        snprintf(err, errlen, "%s: no room to repack in place (%zu bytes at %zu of a %zu-byte region)", w->name,
+                 (size_t)w->mat_bytes, data_off, region_bytes);
+        return -EINVAL;
+    }
+    return repack_rows(w->type, region + data_off, w->row_bytes, w->n_out, w->n_in, region, err, errlen);
+}
+
+/* Under --repack on the pager repacks the experts that the model keeps
+ * repacked (rp_mat_bytes) as they land: on the Zen 5 VM it costs ~3.5 ms
+ * per 2.9 MB IQ1_S matrix (repack_rows, ~850 MB/s, one core) against
+ * ~0.3 ms saved per product (5 -> 12 GB/s, bench/RESULTS.md), so a paged
+ * expert would have to be used ~10 times per landing to gain: auto keeps
+ * paged experts plain. */
+static bool pager_repacks(void)
+{
+    return repack_mode() == REPACK_ON;
+}
+
 int engine_pager_layout(const model *m, pager_layout *lo)
 {
     memset(lo, 0, sizeof *lo);
@@ -92,9 +126,18 @@ int engine_pager_layout(const model *m, pager_layout *lo)
             continue; /* length 0: no experts */
         const mweight *w[3] = {&L->gate_exps, &L->up_exps, &L->down_exps};
         for (uint32_t e = 0; e < m->hp.n_expert; e++)
-            for (int k = 0; k < 3; k++)
+            for (int k = 0; k < 3; k++) {
+                /* the repacked matrix plus one group of plain rows: room to
+                 * repack in place (engine_repack_matrix) */
+                const uint64_t xf = pager_repacks() && w[k]->rp_mat_bytes
+                                        ? w[k]->rp_mat_bytes + (uint64_t)REPACK_ROWS * w[k]->row_bytes : 0;
                 ext[((size_t)il * m->hp.n_expert + e) * 3 + (size_t)k] =
-                    (pager_extent){w[k]->part, w[k]->offset + (uint64_t)e * w[k]->mat_bytes, w[k]->mat_bytes};
+                    (pager_extent){w[k]->part, w[k]->offset + (uint64_t)e * w[k]->mat_bytes, w[k]->mat_bytes, xf};
+                if (xf) {
+                    lo->transform = engine_repack_matrix;
+                    lo->transform_ud = (void *)m;
+                }
+            }
     }
     lo->n_layer = (int)m->hp.n_layer;
     lo->n_expert = (int)m->hp.n_expert;
@@ -407,9 +450,12 @@ int engine_load(engine *e, const char *path, const ms_engine_opts *opt, char *er
     }
     if (!rc && opt->verbose) {
         fprintf(stderr, "moestream: kernels %s, OpenBLAS %s; %s\n", kern_get()->isa, blas_core(), tpool_describe(e->tp));
-        char rp[256];
+        char rp[512];
         repack_describe(rp, sizeof rp);
-        fprintf(stderr, "moestream: %s%s\n", rp, e->plan.mode == MS_LOAD_RAM ? "" : "; experts not in RAM: plain");
+        fprintf(stderr, "moestream: %s%s\n", rp,
+                e->plan.mode == MS_LOAD_RAM ? ""
+                : e->plan.mode == MS_LOAD_PAGER && pager_repacks() ? " paged experts repacked as they land (--repack on)"
+                : " experts not in RAM: plain (repacking as they land costs more than it saves here; --repack on forces it)");
         engine_print_plan(&e->plan, stderr);
     }
     if (rc)

@@ -1072,7 +1072,8 @@ static void expert_compute(fwd_state *s, const mlayer *Ly, int e, const uint8_t 
     uint8_t *ga = s->egather;
     for (int r = 0; r < c; r++)
         memcpy(ga + (size_t)r * gq, (uint8_t *)s->qbuf + (size_t)s->etok[st + r] * gq, gq);
-    /* resident experts may be repacked (model.h rp_mat_bytes) */
+    /* resident experts may be repacked (model.h rp_mat_bytes), paged ones
+     * where the expert source says so (expert_src.h) */
     const bool rg = resident && Ly->gate_exps.rp_mat_bytes, ru = resident && Ly->up_exps.rp_mat_bytes,
                rd = resident && Ly->down_exps.rp_mat_bytes;
     mm_mul_expert_q(tp, Ly->gate_exps.type, rg, gw, E, F, ga, c, s->eg, F);
@@ -1202,7 +1203,7 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
                         continue;
                 }
                 s->edone[i] = 1;
-                expert_compute(s, Ly, act[g0 + i], gp[i], up[i], dp[i], uqbuf, gat, uat, !src);
+                expert_compute(s, Ly, act[g0 + i], gp[i], up[i], dp[i], uqbuf, gat, uat, !src || src->repacked);
             }
         }
         memset(s->edone, 0, (size_t)gn);

@@ -1,7 +1,7 @@
 #!/bin/bash
 # `make install` and a program embedding the installed library: install to a
 # temporary PREFIX, check the files and that libmoestream.so exports only
-# ms_* symbols, build examples/embed.c (copied out of the tree) with nothing
+# ms_* symbols, build tests/embed_example.c (copied out of the tree) with nothing
 # but `pkg-config --cflags --libs moestream` from that PREFIX, against the
 # shared and then the static library, run it on a golden model and compare
 # its greedy text and ids with the installed `moestream run --temp 0`.
@@ -30,7 +30,7 @@ check "pc file has Libs.private" "grep -q '^Libs.private: .*-luring' '$P/lib/pkg
 
 # the program sees the installed prefix only: a clean environment, its own
 # copy of the source, no flag naming the source tree
-mkdir -p "$T/app"; cp "$ROOT/examples/embed.c" "$T/app/"
+mkdir -p "$T/app"; cp "$ROOT/tests/embed_example.c" "$T/app/embed.c"
 cd "$T/app"
 flags=$(env -i PATH=/usr/bin:/bin PKG_CONFIG_PATH="$P/lib/pkgconfig" pkg-config --cflags --libs moestream)
 check "pkg-config flags name the prefix, not the tree ($flags)" "[[ '$flags' == *'$P/lib'* ]] && [[ '$flags' != *'$ROOT'* ]]"

@@ -11,7 +11,7 @@ mkdir -p "$T"; fails=0
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fails=$((fails+1)); fi; }
 cd "$ROOT"
 eval "$(make -s --no-print-directory print-front | sed "s/=\(.*\)/='\1'/")"
-PK=$(pkg-config --cflags jansson libmicrohttpd readline 2>/dev/null)
+PK=$(pkg-config --cflags jansson libmicrohttpd readline libcurl 2>/dev/null)
 check "some files are held to the boundary ($(echo $FRONT_CLEAN | wc -w))" "[ -n '$FRONT_CLEAN' ]"
 for f in $FRONT_CLEAN; do
   case $f in src/server/*) incs=$SERVER_INCS;; *) incs=$CLI_INCS;; esac

@@ -14,7 +14,7 @@ G=$MOESTREAM_GOLDEN
 Q=$G/quantize
 M=$G/models/tiny-f32-legacy.gguf
 HERE=$(cd "$(dirname "$0")" && pwd)
-HASH="python3 $HERE/../tools/gguf_hashes.py"
+HASH="python3 $HERE/lib/gguf_hashes.py"
 T=${MOESTREAM_TMP:-/tmp}/quantize_cli.$$
 mkdir -p "$T"
 fails=0
@@ -101,7 +101,7 @@ check "general.file_type 24 (IQ1_S)" "[ \"$(kv $T/ud-iq1_s.gguf general.file_typ
 check "general.quantization_version 2" "[ \"$(kv $T/ud-iq1_s.gguf general.quantization_version)\" = 2 ]"
 check "quantize.imatrix.file" "[ \"$(kv $T/ud-iq1_s.gguf quantize.imatrix.file)\" = '$Q/tiny-f32-legacy.imatrix.gguf' ]"
 ents=$(python3 -c "
-import sys; sys.path.insert(0, '$HERE/../tools'); import gguf_hashes as h
+import sys; sys.path.insert(0, '$HERE/lib'); import gguf_hashes as h
 print(sum(1 for n in h.read_part('$Q/tiny-f32-legacy.imatrix.gguf')[1] if n.endswith('.in_sum2')))")
 check "quantize.imatrix.entries_count = entries of the file ($ents)" "[ \"$(kv $T/ud-iq1_s.gguf quantize.imatrix.entries_count)\" = $ents ]"
 check "quantize.imatrix.chunks_count 16" "[ \"$(kv $T/ud-iq1_s.gguf quantize.imatrix.chunks_count)\" = 16 ]"

@@ -28,7 +28,7 @@ for out in $(python3 -c "import json;print(' '.join(sorted(json.load(open('$Q/ha
   if ! "$BIN" quantize -m "$M" -o "$T/$out" $args 2>"$T/log"; then
     echo "FAIL: $stem: $(tail -1 "$T/log")"; fails=$((fails+1)); continue
   fi
-  if python3 "$HERE/../tools/gguf_hashes.py" "$T/$out" --compare "$Q/hashes.json" "$out" >"$T/cmp"; then
+  if python3 "$HERE/lib/gguf_hashes.py" "$T/$out" --compare "$Q/hashes.json" "$out" >"$T/cmp"; then
     echo "ok: $(tail -1 "$T/cmp")"
   else
     cat "$T/cmp"; echo "FAIL: $stem"; fails=$((fails+1))

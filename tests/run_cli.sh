@@ -59,5 +59,11 @@ check "--config edge-server sets the budget" "grep -q 'mem 24.00 GiB' '$T/c1'"
 check "a later flag overrides the profile" "grep -q 'mem 2.00 GiB' '$T/c2'"
 "$BIN" inspect -m "$M" --config no-such-profile >/dev/null 2>&1
 check "unknown profile: exit 2" "[ $? -eq 2 ]"
+# -v promises the cache statistics: with paged experts the expert cache line
+"$BIN" run -m "$M" -p hi -n 4 -v --load-mode pager 2>"$T/v" >/dev/null
+check "run -v prints the expert cache statistics and peak RSS" \
+  "grep -q '^expert cache: [0-9]* hits .* misses (.*hit rate)' '$T/v' && grep -q '^peak RSS' '$T/v'"
+"$BIN" run -m "$M" -p hi -n 4 --load-mode pager 2>"$T/v" >/dev/null
+check "run without -v does not" "! grep -q '^expert cache:' '$T/v'"
 rm -rf "$T"
 [ $fails -eq 0 ]

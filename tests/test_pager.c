@@ -34,6 +34,7 @@
 #include "forward.h"
 #include "model.h"
 #include "pager.h"
+#include "repack.h"
 #include "uring.h"
 #include "golden.h"
 
@@ -95,7 +96,7 @@ static int run(const model *m, pager *pg, float *logits, int32_t *greedy, char *
     if (pg) {
         const expert_src *in = pager_src(pg);
         counter = (counting_src){{count_acquire, count_release, count_prefetch, &counter, count_wait,
-                                  in->capacity},
+                                  in->capacity, in->repacked},
                                  in, pg, m, 0};
     }
     fo.experts = pg ? &counter.src : NULL;
@@ -189,8 +190,12 @@ static void check_model(const char *name, int policy)
     assert_true(s.bytes_read <= s.read_bytes_needed + overhead_max);
     assert_true(s.errors == 0);
     assert_non_null(strstr(s.path, "io_uring + O_DIRECT"));
-    /* overlap: part of the read time was spent computing, not waiting */
-    assert_true(s.stall_s < s.busy_s);
+    /* overlap: part of the read time (and of the transforms', when the
+     * pager repacks) was spent computing, not waiting */
+    if (s.transformed)
+        printf("MEASURE pager %s: %llu matrices repacked as they landed, %.4f s on the transform thread\n", name,
+               (unsigned long long)s.transformed, s.transform_s);
+    assert_true(s.stall_s < s.busy_s + s.transform_s);
     if (use_prefetch) {
         printf("MEASURE prefetch %s: %llu read ahead, %llu used (%.1f%%)\n", name,
                (unsigned long long)s.prefetched, (unsigned long long)s.prefetch_used,
@@ -217,6 +222,38 @@ static void test_bit_exact_others(void **state)
     check_model("tiny-f32-legacy.gguf", CPOL_LRU);
     check_model("tiny-ud-iq1_s-nogroups.gguf", CPOL_LFU);
     check_model("tiny-ud-iq1_s.gguf", CPOL_REUSE);
+}
+
+/* --repack on: the pager repacks the experts in place as they land
+ * (engine_pager_layout's transform) and the forward pass runs the repacked
+ * products on them: still the resident run's bits (which are repacked too),
+ * and the slots count the repacked size. */
+static void test_repacked_bit_exact(void **state)
+{
+    (void)state;
+    static const char *words[] = {"auto", "on", "off"};
+    const int was = repack_mode();
+    assert_int_equal(repack_mode_set("on"), 0);
+    model *m = load("tiny-ud-iq1_s.gguf", false);
+    pager_layout lo;
+    assert_int_equal(engine_pager_layout(m, &lo), 0);
+    assert_non_null(lo.transform);
+    size_t plain = 0, xf = 0;
+    for (size_t i = 0; i < (size_t)lo.n_layer * (size_t)lo.n_expert * 3; i++) {
+        plain += lo.ext[i].len;
+        xf += lo.ext[i].xf_len ? lo.ext[i].xf_len : lo.ext[i].len;
+    }
+    printf("MEASURE pager repack: expert matrices %zu bytes plain, %zu with the room to repack in place (%.3fx), "
+           "slot %zu bytes\n", plain, xf, (double)xf / (double)plain, pager_slot_bytes(&lo));
+    assert_true(xf > plain && (double)xf <= 1.25 * (double)plain);
+    engine_pager_layout_free(&lo);
+    model_free(m);
+    check_model("tiny-ud-iq1_s.gguf", CPOL_LFU);
+    check_model("tiny-mix-mla.gguf", CPOL_LRU);
+    use_prefetch = true;
+    check_model("tiny-ud-iq1_s-nogroups.gguf", CPOL_LFU);
+    use_prefetch = false;
+    assert_int_equal(repack_mode_set(words[was]), 0);
 }
 
 /* Reading the next layer's experts ahead changes nothing in the result. */
@@ -709,7 +746,7 @@ static void fake_make(fake *f)
         for (int e = 0; e < FX; e++)
             for (int k = 0; k < 3; k++) {
                 pos = (pos + 31) & ~(uint64_t)31;
-                f->ext[(il * FX + e) * 3 + k] = (pager_extent){0, pos, flen[k]};
+                f->ext[(il * FX + e) * 3 + k] = (pager_extent){0, pos, flen[k], 0};
                 pos += flen[k];
             }
     for (uint64_t i = 0; i < pos; i++)
@@ -724,7 +761,7 @@ static void fake_make(fake *f)
             }
     assert_int_equal(fclose(out), 0);
     f->paths[0] = f->path;
-    f->lo = (pager_layout){FL, FX, 1, f->paths, f->ext};
+    f->lo = (pager_layout){FL, FX, 1, f->paths, f->ext, NULL, NULL};
 }
 
 static pager *fake_pager(fake *f, int slots, int policy, const char *fault)
@@ -741,15 +778,49 @@ static pager *fake_pager(fake *f, int slots, int policy, const char *fault)
     return pg;
 }
 
-/* Whether the pointers of expert i of the last acquire hold (il, e)'s bytes. */
+/* The transform of test_unit_transform: the bytes reversed and xored, then
+ * XF_EXTRA more (the repacked layouts are larger than the file's), in place */
+enum { XF_EXTRA = 3000 };
+static bool xf_on;
+static int xf_fail_e = -1; /* this expert's transform fails */
+
+static uint8_t xf_byte(int il, int e, int k, uint64_t i)
+{
+    return i < flen[k] ? (uint8_t)(fake_byte(il, e, k, flen[k] - 1 - i) ^ 0x5a) : (uint8_t)(i * 7 + (uint64_t)k);
+}
+
+static int xf_fn(void *ud, int il, int e, int k, uint8_t *region, size_t region_bytes, size_t data_off, char *err,
+                 size_t errlen)
+{
+    (void)ud;
+    if (e == xf_fail_e) {
+        snprintf(err, errlen, "transform refused expert %d", e);
+        return -EINVAL;
+    }
+    assert_true(data_off + flen[k] <= region_bytes && flen[k] + XF_EXTRA <= region_bytes);
+    uint8_t *tmp = malloc(flen[k]);
+    assert_non_null(tmp);
+    memcpy(tmp, region + data_off, flen[k]);
+    for (uint64_t i = 0; i < flen[k]; i++)
+        assert_int_equal(tmp[i], fake_byte(il, e, k, i)); /* the file bytes where it says */
+    for (uint64_t i = 0; i < flen[k] + XF_EXTRA; i++)
+        region[i] = i < flen[k] ? (uint8_t)(tmp[flen[k] - 1 - i] ^ 0x5a) : (uint8_t)(i * 7 + (uint64_t)k);
+    free(tmp);
+    return 0;
+}
+
+/* Whether the pointers of expert i of the last acquire hold (il, e)'s bytes
+ * (transformed when xf_on). */
 static void check_bytes(int il, int e, const uint8_t *g, const uint8_t *u, const uint8_t *d)
 {
     const uint8_t *m[3] = {g, u, d};
     for (int k = 0; k < 3; k++)
-        for (uint64_t i = 0; i < flen[k]; i++)
-            if (m[k][i] != fake_byte(il, e, k, i))
+        for (uint64_t i = 0; i < flen[k] + (xf_on ? XF_EXTRA : 0); i++) {
+            const uint8_t want = xf_on ? xf_byte(il, e, k, i) : fake_byte(il, e, k, i);
+            if (m[k][i] != want)
                 fail_msg("layer %d expert %d matrix %d byte %llu: got %u want %u", il, e, k,
-                         (unsigned long long)i, m[k][i], fake_byte(il, e, k, i));
+                         (unsigned long long)i, m[k][i], want);
+        }
 }
 
 /* acquire + wait for every expert + byte check; the set stays pinned until
@@ -874,6 +945,53 @@ static void test_unit_short_reads(void **state)
     assert_true(s.resubmits >= 3 * s.misses); /* each of the three reads at least once */
     assert_true(s.errors == 0);
     pager_destroy(pg);
+    unlink(f.path);
+}
+
+/* A layout with a transform (the engine's in-place repack of paged
+ * experts): the matrices are served transformed, from regions that count
+ * the transformed size; a refused transform fails the request with its
+ * message like a failed read, and the next request reads the expert again;
+ * read-ahead and short reads land transformed too. */
+static void test_unit_transform(void **state)
+{
+    (void)state;
+    fake f;
+    fake_make(&f);
+    const size_t plain = pager_slot_bytes(&f.lo);
+    for (size_t i = 0; i < FL * FX * 3; i++)
+        if (f.ext[i].len)
+            f.ext[i].xf_len = f.ext[i].len + XF_EXTRA;
+    char err[512] = "";
+    pager_opts po = {3, CPOL_LRU, false};
+    pager *pg = NULL;
+    assert_int_equal(pager_create(&pg, &f.lo, &po, err, sizeof err), -EINVAL); /* xf_len without a transform */
+    assert_non_null(strstr(err, "transform"));
+    f.lo.transform = xf_fn;
+    const size_t xf = pager_slot_bytes(&f.lo);
+    printf("MEASURE unit transform: slot %zu bytes plain, %zu with the transform's room\n", plain, xf);
+    assert_true(xf >= plain && xf >= (flen[0] + flen[1] + flen[2] + 3 * XF_EXTRA));
+    xf_on = true;
+    pg = fake_pager(&f, 3, CPOL_LRU, "short:1");
+    assert_true(pager_src(pg)->repacked);
+    assert_int_equal(one(pg, 1, 0) + one(pg, 1, 1) + one(pg, 2, 3), 3);
+    assert_int_equal(one(pg, 1, 0), 0); /* a hit: served as transformed, not transformed twice */
+    assert_int_equal(one(pg, 1, 4), 1); /* evicts (1, 1) */
+    const int32_t ids[2] = {5, 2};
+    pager_src(pg)->prefetch(pager_src(pg)->ud, 2, 2, ids);
+    assert_int_equal(fake_step(pg, 2, 2, ids), 0);
+    xf_fail_e = 3;
+    const int32_t bad = 3;
+    assert_true(fake_take(pg, 1, 1, &bad, err, sizeof err) < 0);
+    assert_non_null(strstr(err, "transform refused expert 3"));
+    pager_src(pg)->release(pager_src(pg)->ud, 1);
+    xf_fail_e = -1;
+    assert_int_equal(one(pg, 1, 3), 1); /* thrown away, read again, intact */
+    pager_stats s;
+    pager_get_stats(pg, &s);
+    assert_true(s.slot_bytes == xf);
+    pager_destroy(pg);
+    xf_on = false;
     unlink(f.path);
 }
 
@@ -1024,6 +1142,7 @@ int main(void)
         cmocka_unit_test(test_bit_exact_ud_iq1_s),
         cmocka_unit_test(test_bit_exact_others),
         cmocka_unit_test(test_prefetch_bit_exact),
+        cmocka_unit_test(test_repacked_bit_exact),
         cmocka_unit_test(test_injected_eio),
         cmocka_unit_test(test_injected_eio_no_logits),
         cmocka_unit_test(test_injected_short_reads),
@@ -1039,6 +1158,7 @@ int main(void)
         cmocka_unit_test(test_unit_pinning),
         cmocka_unit_test(test_unit_short_reads),
         cmocka_unit_test(test_unit_eio),
+        cmocka_unit_test(test_unit_transform),
         cmocka_unit_test(test_unit_prefetch_use),
         cmocka_unit_test(test_unit_prefetch_drop),
         cmocka_unit_test(test_unit_warm_start),

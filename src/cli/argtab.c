@@ -82,7 +82,7 @@ static const opt table[] = {
     {"--numa", "MODE", C_MODEL, K_NOTE, 0, 0,
      "the worker threads are pinned one per physical core through hwloc"},
     {"--no-warmup", NULL, C_MODEL, K_DROP, 0, 0, NULL}, /* there is no warmup run */
-    {"--log-disable", NULL, C_MODEL, K_DROP, 0, 0, NULL},
+    {"--log-disable", NULL, C_MODEL & ~C_SERVE, K_DROP, 0, 0, NULL},
     {"--color", NULL, C_MODEL, K_DROP, 0, 0, NULL}, /* colours are on when stdout is a terminal */
     {"--jinja", NULL, C_MODEL, K_DROP, 0, 0, NULL}, /* the R1 template is always applied */
     {"--chat-template-file", "FILE", C_MODEL, K_NOTE, 0, 0,
@@ -117,6 +117,8 @@ static const opt table[] = {
     {"--no-think", NULL, C_RUN, STR},
     {"-cnv|--conversation", NULL, C_RUN, K_DROP, 0, 0, NULL}, /* main.c: run -cnv is chat */
     {"--ids", NULL, C_RUN | C_CHAT, STR},
+    {"--no-status", NULL, C_CHAT, STR},
+    {"--connect", "URL", C_CHAT, STR},
     {"-i", "IN.jsonl", C_BATCH, STR},
     {"-o", "OUT.jsonl", C_BATCH, STR},
     {"--resume", NULL, C_BATCH, STR},
@@ -124,12 +126,16 @@ static const opt table[] = {
     /* serve */
     {"--host", "ADDR", C_SERVE, STR},
     {"--port", "PORT", C_SERVE, INT(1, 65535)},
-    {"--api-key", "KEY", C_SERVE, STR},
+    {"--api-key", "KEY", C_SERVE | C_CHAT, STR},
     {"--api-key-file", "FILE", C_SERVE, STR},
     {"--idle-timeout", "SECONDS", C_SERVE, INT(1, 3600)},
     {"--max-connections", "N", C_SERVE, INT(1, 65536)},
     {"--max-per-address", "N", C_SERVE, INT(1, 65536)},
     {"--timeout", "SECONDS", C_SERVE, INT(1, 7 * 24 * 3600)},
+    {"--alias|-a", "NAME", C_SERVE, STR},
+    {"--cors-origins", "ORIGINS", C_SERVE, STR},
+    {"--log-format", "text|json", C_SERVE, STR},
+    {"--log-disable", NULL, C_SERVE, STR}, /* serve: no request log */
     {"--parallel|-np", "N", C_SERVE | C_BATCH | C_INSPECT, INT(1, 4096)},
     {"--queue", "N", C_SERVE, INT(0, 1 << 20)},
     /* eval */

@@ -52,6 +52,9 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i);
 /* Usage text for the common options. */
 const char *cli_common_help(void);
 
+/* "VERSION-GITCOMMIT" of this build (main.c, which the Makefile stamps). */
+const char *cli_version(void);
+
 /* Sampler flags: --temp --top-k --top-p --min-p --repeat-penalty
  * --repeat-last-n --seed.  Same return convention as cli_common_arg. */
 int cli_sampler_arg(ms_sampler_params *p, int argc, char **argv, int *i);

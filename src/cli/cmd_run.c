@@ -187,6 +187,11 @@ int cmd_run(int argc, char **argv)
             (unsigned long long)res.seed, res.n_prompt,
             res.t_prompt_s > 0 ? res.n_prompt / res.t_prompt_s : 0.0, res.n_gen,
             res.t_gen_s > 0 ? res.n_gen / res.t_gen_s : 0.0, res.finish);
+    if (c.verbose) { /* the cache statistics -v promises */
+        ms_stats ss;
+        ms_engine_stats(e, &ss);
+        ms_stats_print(&ss, stderr);
+    }
     status = interrupted ? 130 : 0;
 done:
     if (rc)

@@ -87,6 +87,8 @@ static void guard_std_fds(void)
     }
 }
 
+const char *cli_version(void) { return MS_VERSION "-" MS_GIT_COMMIT; }
+
 int main(int argc, char **argv)
 {
     guard_std_fds();

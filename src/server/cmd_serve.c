@@ -6,6 +6,15 @@
  *   POST /v1/completions       plain prompt, no template (JSON only)
  *   GET  /v1/models, GET /health (503 while loading), GET /metrics
  *   POST /tokenize             {"content": "..."} -> {"tokens": [...]}
+ *   POST /detokenize           {"tokens": [...]} -> {"content": "..."}
+ *   GET  /                     a short JSON about the server
+ *   OPTIONS (any path)         a CORS preflight: 204, no API key, no model work
+ * Every response carries Access-Control-Allow-Origin as --cors-origins
+ * says (llama-server's default "*").  One line per request goes to stderr
+ * when the response is done (--log-format text|json).
+ * --host is an IPv4 or IPv6 address or a host name; a name listens on each
+ * of its addresses (one libmicrohttpd daemon per address; the connection
+ * limits are per daemon).
  * Continuous batching: up to --parallel requests generate together, stepped
  * by one scheduler thread through the library's ms_batch (every step the
  * next token of each plus a -b chunk of a waiting prompt; at temperature 0
@@ -41,6 +50,7 @@
  * get 503, then the process exits 0. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -54,6 +64,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -94,7 +105,12 @@ typedef struct server {
     ms_batch_stats bst;     /* copied after each step, under q_mu */
     const char *api_key; /* NULL: no key; else any length, compared in constant time */
     size_t api_key_len;
-    const char *model_name;
+    const char *model_name; /* --alias, else the model file's name */
+    json_int_t created;     /* /v1/models: the model file's modification time */
+    char fingerprint[96];   /* system_fingerprint: version and commit */
+    const char *cors;       /* --cors-origins: "*", "localhost" or a comma list */
+    bool log_json;          /* --log-format json */
+    bool log_off;           /* --log-disable */
     atomic_int loading;
     atomic_long requests, errors, tokens_out, tokens_in, queued, active;
     /* generation time in microseconds: /metrics reads it while a request
@@ -150,7 +166,88 @@ typedef struct conn {
     atomic_int refs; /* a stream is owned by its response and its request */
     struct MHD_Connection *mc;
     char id[64];
+    /* the request log line */
+    double t0;            /* monotonic seconds: the request's headers arrived */
+    char method[8];
+    char path[96];
+    int n_prompt, n_gen;  /* tokens, once known (a stream sets them under mu) */
 } conn;
+
+/* ---- CORS ---- */
+
+/* Whether origin ("scheme://host[:port]") names this machine. */
+static bool origin_is_local(const char *o)
+{
+    const char *h = strstr(o, "://");
+    h = h ? h + 3 : o;
+    static const char *const locals[] = {"localhost", "127.0.0.1", "[::1]"};
+    for (size_t i = 0; i < sizeof locals / sizeof locals[0]; i++) {
+        size_t n = strlen(locals[i]);
+        if (!strncasecmp(h, locals[i], n) && (h[n] == 0 || h[n] == ':' || h[n] == '/'))
+            return true;
+    }
+    return false;
+}
+
+/* Whether origin is one of --cors-origins' comma-separated entries. */
+static bool origin_listed(const char *o)
+{
+    const size_t lo = strlen(o);
+    for (const char *p = S.cors; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",");
+        size_t t = n;
+        while (t && p[t - 1] == ' ')
+            t--;
+        if (t && t == lo && !strncasecmp(p, o, t))
+            return true;
+        p += n;
+    }
+    return false;
+}
+
+/* Access-Control-Allow-Origin for the request on c: "*" answers any origin
+ * (llama-server's default; the API key, not the origin, guards the server),
+ * "localhost" echoes local origins only, a list echoes its members only.
+ * Another origin gets no header, and the browser keeps the reply from the
+ * page. */
+static void cors_add(struct MHD_Connection *c, struct MHD_Response *r)
+{
+    if (!strcmp(S.cors, "*")) {
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+        return;
+    }
+    MHD_add_response_header(r, "Vary", "Origin");
+    const char *o = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin");
+    if (o && (!strcmp(S.cors, "localhost") ? origin_is_local(o) : origin_listed(o)))
+        MHD_add_response_header(r, "Access-Control-Allow-Origin", o);
+}
+
+/* Queues r with the CORS headers every response carries, and drops our
+ * reference to it. */
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, struct MHD_Response *r)
+{
+    cors_add(c, r);
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+/* A preflight: what a browser asks before a cross-origin POST with an
+ * Authorization header.  Answered without the API key (browsers never send
+ * one here) and without touching the model. */
+static enum MHD_Result preflight(struct MHD_Connection *c)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+    MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+    const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+    /* "*" does not cover Authorization, so the asked-for headers are echoed */
+    MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                            h && h[0] ? h : "Authorization, Content-Type");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "86400");
+    return respond(c, 204, r);
+}
 
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *j)
 {
@@ -158,9 +255,7 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
     json_decref(j);
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(r, "Content-Type", "application/json");
-    enum MHD_Result ret = MHD_queue_response(c, status, r);
-    MHD_destroy_response(r);
-    return ret;
+    return respond(c, status, r);
 }
 
 /* An OpenAI error; param: the request field at fault, or NULL. */
@@ -351,6 +446,8 @@ static void stream_put(conn *cn, const char *s, size_t n)
 
 static void sse_json(conn *cn, json_t *j)
 {
+    if (json_object_get(j, "choices")) /* a chunk, not an error */
+        json_object_set_new(j, "system_fingerprint", json_string(S.fingerprint));
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     stream_put(cn, "data: ", 6);
@@ -624,6 +721,10 @@ static void *stream_main(void *arg)
     strbuf_free(&col.ans);
     strbuf_free(&col.rsn);
     pthread_mutex_lock(&cn->mu);
+    if (!rc) { /* for the request log line */
+        cn->n_prompt = res.n_prompt;
+        cn->n_gen = res.n_gen;
+    }
     cn->done = true;
     pthread_cond_signal(&cn->cv);
     pthread_mutex_unlock(&cn->mu);
@@ -728,9 +829,7 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
              (unsigned long long)ps.bytes_read, (unsigned long long)ps.peak_rss);
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(buf), buf, MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
-    enum MHD_Result ret = MHD_queue_response(c, 200, r);
-    MHD_destroy_response(r);
-    return ret;
+    return respond(c, 200, r);
 }
 
 /* Once the prompt is rendered, the tokenizer's scratch is gone: a request
@@ -786,6 +885,11 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
         cn->streaming = true;
         pthread_mutex_init(&cn->mu, NULL);
         pthread_cond_init(&cn->cv, NULL);
+        /* the first chunk names the role, as OpenAI's streams do */
+        sse_json(cn, json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:{s:s,s:s},s:n}]}", "id", cn->id, "object",
+                               "chat.completion.chunk", "created", (json_int_t)time(NULL), "model",
+                               S.model_name, "choices", "index", 0, "delta", "role", "assistant",
+                               "content", "", "finish_reason"));
         if (pthread_create(&cn->th, NULL, stream_main, cn)) {
             return send_error(c, 500, "server_error", "cannot start the generation", NULL);
         }
@@ -795,9 +899,7 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
             MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader, cn, stream_free);
         MHD_add_response_header(r, "Content-Type", "text/event-stream");
         MHD_add_response_header(r, "Cache-Control", "no-cache");
-        enum MHD_Result ret = MHD_queue_response(c, 200, r);
-        MHD_destroy_response(r);
-        return ret;
+        return respond(c, 200, r);
     }
     collect col = {STRBUF_INIT, STRBUF_INIT, NULL, &cn->cancel, cn->deadline, false, cn->fd, NULL};
     ms_gen_result res;
@@ -808,6 +910,8 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
         strbuf_free(&col.rsn);
         return send_gen_error(c, rc, err, NULL);
     }
+    cn->n_prompt = res.n_prompt;
+    cn->n_gen = res.n_gen;
     char *ans = ms_utf8_sanitize(strbuf_str(&col.ans), col.ans.n);
     json_t *msg = json_pack("{s:s,s:s}", "role", "assistant", "content", ans);
     free(ans);
@@ -819,9 +923,9 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
     strbuf_free(&col.ans);
     strbuf_free(&col.rsn);
     return send_json(c, 200,
-                     json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:s}],s:{s:i,s:i,s:i}}", "id", cn->id,
+                     json_pack("{s:s,s:s,s:I,s:s,s:s,s:[{s:i,s:o,s:s}],s:{s:i,s:i,s:i}}", "id", cn->id,
                                "object", "chat.completion", "created", (json_int_t)time(NULL),
-                               "model", S.model_name, "choices", "index", 0, "message", msg,
+                               "model", S.model_name, "system_fingerprint", S.fingerprint, "choices", "index", 0, "message", msg,
                                "finish_reason", !strcmp(res.finish, "length") ? "length" : "stop",
                                "usage", "prompt_tokens", res.n_prompt, "completion_tokens",
                                res.n_gen, "total_tokens", res.n_prompt + res.n_gen));
@@ -859,14 +963,16 @@ static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
         strbuf_free(&col.rsn);
         return send_gen_error(c, rc, err, NULL);
     }
+    cn->n_prompt = res.n_prompt;
+    cn->n_gen = res.n_gen;
     char *text = ms_utf8_sanitize(strbuf_str(&col.ans), col.ans.n);
     strbuf_free(&col.ans);
     strbuf_free(&col.rsn);
     char id[64];
     snprintf(id, sizeof id, "cmpl-%ld-%ld", (long)time(NULL), atomic_load(&S.requests));
-    json_t *out = json_pack("{s:s,s:s,s:I,s:s,s:[{s:s,s:i,s:n,s:s}],s:{s:i,s:i,s:i}}", "id", id,
+    json_t *out = json_pack("{s:s,s:s,s:I,s:s,s:s,s:[{s:s,s:i,s:n,s:s}],s:{s:i,s:i,s:i}}", "id", id,
                             "object", "text_completion", "created", (json_int_t)time(NULL), "model",
-                            S.model_name, "choices", "text", text, "index", 0, "logprobs",
+                            S.model_name, "system_fingerprint", S.fingerprint, "choices", "text", text, "index", 0, "logprobs",
                             "finish_reason", !strcmp(res.finish, "length") ? "length" : "stop",
                             "usage", "prompt_tokens", res.n_prompt, "completion_tokens", res.n_gen,
                             "total_tokens", res.n_prompt + res.n_gen);
@@ -905,9 +1011,62 @@ static enum MHD_Result tokenize(struct MHD_Connection *c, conn *cn)
     ms_free(ids);
     struct MHD_Response *r = MHD_create_response_from_buffer(o, out, MHD_RESPMEM_MUST_FREE);
     MHD_add_response_header(r, "Content-Type", "application/json");
-    enum MHD_Result ret = MHD_queue_response(c, 200, r);
-    MHD_destroy_response(r);
-    return ret;
+    return respond(c, 200, r);
+}
+
+/* /detokenize: {"tokens": [ids]} -> {"content": text}, the ids' pieces
+ * joined (invalid UTF-8 replaced, as in the completions). */
+static enum MHD_Result detokenize(struct MHD_Connection *c, conn *cn)
+{
+    json_t *req = json_loadb(strbuf_str(&cn->body), cn->body.n, 0, NULL);
+    json_t *toks = json_object_get(req, "tokens");
+    if (!json_is_array(toks)) {
+        json_decref(req);
+        return send_error_param(c, 400, "invalid_request_error", "need {\"tokens\": [ids]}",
+                                "invalid_request", "tokens");
+    }
+    const ms_vocab *v = ms_engine_vocab(S.e);
+    const json_int_t n_vocab = (json_int_t)ms_vocab_size(v);
+    strbuf text = STRBUF_INIT;
+    char piece[256];
+    for (size_t i = 0; i < json_array_size(toks); i++) {
+        json_t *t = json_array_get(toks, i);
+        if (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) >= n_vocab) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "tokens[%zu] is not a token id in [0, %lld)", i, (long long)n_vocab);
+            json_decref(req);
+            strbuf_free(&text);
+            return send_error_param(c, 400, "invalid_request_error", msg, "invalid_request", "tokens");
+        }
+        size_t k = ms_token_piece(v, (int32_t)json_integer_value(t), piece, sizeof piece);
+        if (strbuf_append(&text, piece, k < sizeof piece ? k : sizeof piece)) {
+            json_decref(req);
+            strbuf_free(&text);
+            return send_error(c, 500, "server_error", "out of memory", NULL);
+        }
+    }
+    json_decref(req);
+    char *clean = ms_utf8_sanitize(strbuf_str(&text), text.n);
+    strbuf_free(&text);
+    json_t *out = json_pack("{s:s}", "content", clean);
+    free(clean);
+    return send_json(c, 200, out);
+}
+
+/* GET /: what answers here, for a person or a probe that found the port.
+ * Needs no key; the model's name is shown only when no key guards the
+ * server. */
+static enum MHD_Result about(struct MHD_Connection *c)
+{
+    json_t *j = json_pack("{s:s,s:s,s:s,s:[s,s,s,s,s,s,s,s]}", "name", "moestream", "version",
+                          cli_version(), "status",
+                          atomic_load(&S.loading) ? "loading" : atomic_load(&S.draining) ? "draining" : "ok",
+                          "endpoints", "POST /v1/chat/completions", "POST /v1/completions",
+                          "GET /v1/models", "POST /tokenize", "POST /detokenize", "GET /health",
+                          "GET /metrics", "GET /");
+    if (j && !S.api_key)
+        json_object_set_new(j, "model", json_string(S.model_name));
+    return send_json(c, 200, j);
 }
 
 /* Whether the Authorization header is "Bearer <key>": the key's bytes are
@@ -939,11 +1098,14 @@ static const struct route {
     {"/health", "GET"},  {"/metrics", "GET"},
     {"/v1/models", "GET"}, {"/v1/chat/completions", "POST"},
     {"/v1/completions", "POST"}, {"/tokenize", "POST"},
+    {"/detokenize", "POST"}, {"/", "GET"},
 };
 
 static enum MHD_Result route(struct MHD_Connection *c, conn *cn, const char *url, const char *method)
 {
     atomic_fetch_add(&S.requests, 1);
+    if (!strcmp(method, "OPTIONS"))
+        return preflight(c);
     const struct route *rt = NULL;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (!strcmp(url, routes[i].url))
@@ -961,9 +1123,7 @@ static enum MHD_Result route(struct MHD_Connection *c, conn *cn, const char *url
         r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
         MHD_add_response_header(r, "Content-Type", "application/json");
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rt->method);
-        enum MHD_Result ret = MHD_queue_response(c, 405, r);
-        MHD_destroy_response(r);
-        return ret;
+        return respond(c, 405, r);
     }
     if (cn->too_big)
         return send_error(c, 413, "invalid_request_error", "request body over 1 MB", "body_too_large");
@@ -978,6 +1138,8 @@ static enum MHD_Result route(struct MHD_Connection *c, conn *cn, const char *url
     }
     if (!strcmp(url, "/metrics"))
         return metrics(c);
+    if (!strcmp(url, "/"))
+        return about(c);
     if (S.api_key && !authorized(c))
         return send_error(c, 401, "invalid_request_error", "incorrect API key", "invalid_api_key");
     if (atomic_load(&S.loading))
@@ -990,11 +1152,13 @@ static enum MHD_Result route(struct MHD_Connection *c, conn *cn, const char *url
     if (!strcmp(url, "/v1/models"))
         return send_json(c, 200, json_pack("{s:s,s:[{s:s,s:s,s:I,s:s}]}", "object", "list", "data",
                                            "id", S.model_name, "object", "model", "created",
-                                           (json_int_t)0, "owned_by", "moestream"));
+                                           S.created, "owned_by", "moestream"));
     if (!strcmp(url, "/v1/chat/completions"))
         return chat_completions(c, cn);
     if (!strcmp(url, "/v1/completions"))
         return completions(c, cn);
+    if (!strcmp(url, "/detokenize"))
+        return detokenize(c, cn);
     return tokenize(c, cn);
 }
 
@@ -1002,13 +1166,16 @@ static enum MHD_Result route(struct MHD_Connection *c, conn *cn, const char *url
  * takes its share of the request memory budget now, before the body is
  * read, all at once (a request never holds part of the budget while it
  * waits for more, so requests cannot deadlock on it). */
-static void request_begin(struct MHD_Connection *c, conn *cn, const char *method)
+static void request_begin(struct MHD_Connection *c, conn *cn, const char *url, const char *method)
 {
     cn->mc = c;
+    cn->t0 = mono_s();
+    snprintf(cn->method, sizeof cn->method, "%s", method);
+    snprintf(cn->path, sizeof cn->path, "%s", url);
     cn->deadline = wall_s() + S.timeout_s;
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
     cn->fd = ci ? ci->connect_fd : -1;
-    if (!strcmp(method, "GET") || !strcmp(method, "HEAD"))
+    if (!strcmp(method, "GET") || !strcmp(method, "HEAD") || !strcmp(method, "OPTIONS"))
         return;
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long len = MAX_BODY; /* chunked: as much as may come */
@@ -1048,7 +1215,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
         if (!cn)
             return MHD_NO;
         *ptr = cn;
-        request_begin(c, cn, method);
+        request_begin(c, cn, url, method);
         return MHD_YES;
     }
     if (*upload_size) { /* body arrives in pieces */
@@ -1067,15 +1234,75 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return ret;
 }
 
+/* The request log: one line on stderr per request when its response is
+ * done (or the client left), with time (UTC), client, method, path, status,
+ * prompt and generated tokens and duration; --log-format json writes the
+ * same as one JSON object a line.  One fprintf a line: stdio's lock keeps
+ * the lines of concurrent requests whole. */
+static void log_request(struct MHD_Connection *c, conn *cn, enum MHD_RequestTerminationCode t)
+{
+    if (S.log_off)
+        return;
+    const union MHD_ConnectionInfo *si = MHD_get_connection_info(c, MHD_CONNECTION_INFO_HTTP_STATUS);
+    const unsigned status = si ? si->http_status : 0;
+    int n_prompt = cn->n_prompt, n_gen = cn->n_gen;
+    if (cn->streaming) {
+        pthread_mutex_lock(&cn->mu);
+        n_prompt = cn->n_prompt;
+        n_gen = cn->n_gen;
+        pthread_mutex_unlock(&cn->mu);
+    }
+    char client[INET6_ADDRSTRLEN + 8] = "-";
+    const union MHD_ConnectionInfo *ai = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ai && ai->client_addr) {
+        const struct sockaddr *sa = ai->client_addr;
+        socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+        if (getnameinfo(sa, len, client, sizeof client, NULL, 0, NI_NUMERICHOST))
+            snprintf(client, sizeof client, "-");
+        if (!strncmp(client, "::ffff:", 7) && strchr(client + 7, '.')) /* IPv4 on a dual-stack socket */
+            memmove(client, client + 7, strlen(client + 7) + 1);
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct tm tm;
+    gmtime_r(&now.tv_sec, &tm);
+    char when[80];
+    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+    const double dur = mono_s() - cn->t0;
+    const bool left = t != MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    if (S.log_json) {
+        json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:i,s:i,s:i,s:f}", "time", when, "client", client,
+                              "method", cn->method, "path", cn->path, "status", (int)status,
+                              "prompt_tokens", n_prompt, "completion_tokens", n_gen, "duration_s",
+                              dur);
+        if (j && left)
+            json_object_set_new(j, "incomplete", json_true());
+        char *line = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(4)) : NULL;
+        json_decref(j);
+        if (line)
+            fprintf(stderr, "%s\n", line);
+        free(line);
+        return;
+    }
+    char path[sizeof cn->path];
+    size_t i = 0;
+    for (; cn->path[i]; i++) /* the path is the client's: no control bytes in our log */
+        path[i] = (unsigned char)cn->path[i] < 0x21 || cn->path[i] == 0x7f ? '?' : cn->path[i];
+    path[i] = 0;
+    fprintf(stderr, "%s %s %s %s %u prompt=%d gen=%d %.3fs%s\n", when, client, cn->method, path, status,
+            n_prompt, n_gen, dur, left ? " incomplete" : "");
+}
+
 static void completed(void *cls, struct MHD_Connection *c, void **ptr, enum MHD_RequestTerminationCode t)
 {
     (void)cls;
-    (void)t;
     conn *cn = *ptr;
     *ptr = NULL;
     watch_busy(conn_watch(c), false); /* --idle-timeout for the next request */
     if (!cn)
         return;
+    log_request(c, cn, t);
     mem_release(cn->mem);
     cn->mem = 0;
     if (cn->counted)
@@ -1147,11 +1374,85 @@ static unsigned fd_room(unsigned want)
     return want;
 }
 
+/* ---- listening ---- */
+
+#define MAX_LISTEN 8 /* addresses of one --host */
+
+/* --host into the addresses to listen on: a numeric IPv4 or IPv6 address
+ * (brackets allowed around IPv6) or a name, which resolves to each of its
+ * addresses.  0 or -EINVAL (message printed); *out for freeaddrinfo. */
+static int resolve_host(const char *host, unsigned port, struct addrinfo **out)
+{
+    char h[256], ps[8];
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof h)
+        snprintf(h, sizeof h, "%.*s", (int)(n - 2), host + 1);
+    else
+        snprintf(h, sizeof h, "%s", host);
+    snprintf(ps, sizeof ps, "%u", port);
+    struct addrinfo hints = {0};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    int rc = getaddrinfo(h, ps, &hints, out);
+    if (rc) {
+        fprintf(stderr, "moestream serve: --host %s: %s\n", host, gai_strerror(rc));
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* One daemon per address of ais (duplicates skipped), all sharing the
+ * handlers and S.  "::" listens on IPv4 too (dual stack), as it does for
+ * most servers; every other IPv6 address is IPv6 only, so a name that
+ * resolves to both 0.0.0.0 and :: can bind both.  A name binds what it can
+ * (each failure printed; a numeric --host has one address).  Returns how
+ * many daemons run (0: message printed). */
+static size_t listen_all(const struct addrinfo *ais, const char *host, unsigned conns,
+                         unsigned per_addr, struct MHD_Daemon **ds)
+{
+    size_t n = 0, tried = 0;
+    for (const struct addrinfo *a = ais; a && n < MAX_LISTEN; a = a->ai_next) {
+        if (a->ai_family != AF_INET && a->ai_family != AF_INET6)
+            continue;
+        bool dup = false;
+        for (const struct addrinfo *b = ais; b != a; b = b->ai_next)
+            dup |= b->ai_addrlen == a->ai_addrlen && !memcmp(b->ai_addr, a->ai_addr, a->ai_addrlen);
+        if (dup)
+            continue;
+        tried++;
+        unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
+                         MHD_USE_ERROR_LOG;
+        if (a->ai_family == AF_INET6) {
+            const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)a->ai_addr;
+            flags |= IN6_IS_ADDR_UNSPECIFIED(&s6->sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+        }
+        const uint16_t port = ntohs(a->ai_family == AF_INET6 ? ((const struct sockaddr_in6 *)a->ai_addr)->sin6_port
+                                                             : ((const struct sockaddr_in *)a->ai_addr)->sin_port);
+        struct MHD_Daemon *d = MHD_start_daemon(
+            flags, port, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, a->ai_addr,
+            MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+            NULL, MHD_OPTION_CONNECTION_LIMIT, conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_addr,
+            MHD_OPTION_CONNECTION_TIMEOUT, S.idle_s, MHD_OPTION_END);
+        char addr[INET6_ADDRSTRLEN] = "?";
+        getnameinfo(a->ai_addr, a->ai_addrlen, addr, sizeof addr, NULL, 0, NI_NUMERICHOST);
+        if (!d) {
+            fprintf(stderr, "moestream serve: cannot listen on %s port %u (--host %s)\n", addr, port, host);
+            continue;
+        }
+        ds[n++] = d;
+    }
+    if (!n && !tried)
+        fprintf(stderr, "moestream serve: --host %s has no IPv4 or IPv6 address\n", host);
+    return n;
+}
+
 int cmd_serve(int argc, char **argv)
 {
     cli_common c;
     cli_common_default(&c);
-    const char *host = "127.0.0.1", *key_arg = NULL, *key_file = NULL;
+    const char *host = "127.0.0.1", *key_arg = NULL, *key_file = NULL, *alias = NULL;
+    S.cors = "*";
     long port = 8080, max_conn = 1024, per_addr = 256;
     S.q_max = 64;
     S.timeout_s = 600;
@@ -1169,6 +1470,28 @@ int cmd_serve(int argc, char **argv)
                 return 2;
         } else if (!strcmp(argv[i], "--api-key") && i + 1 < argc)
             key_arg = argv[++i];
+        else if (!strcmp(argv[i], "--alias") && i + 1 < argc) {
+            alias = argv[++i];
+            if (!alias[0]) {
+                fprintf(stderr, "moestream serve: --alias wants a non-empty name\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--cors-origins") && i + 1 < argc) {
+            S.cors = argv[++i];
+            if (!S.cors[0] || strpbrk(S.cors, "\r\n")) {
+                fprintf(stderr, "moestream serve: --cors-origins wants *, localhost or a comma-separated "
+                                "list of origins\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--log-format") && i + 1 < argc) {
+            const char *f = argv[++i];
+            if (strcmp(f, "text") && strcmp(f, "json")) {
+                fprintf(stderr, "moestream serve: --log-format wants text or json (got %s)\n", f);
+                return 2;
+            }
+            S.log_json = !strcmp(f, "json");
+        } else if (!strcmp(argv[i], "--log-disable"))
+            S.log_off = true;
         else if (!strcmp(argv[i], "--api-key-file") && i + 1 < argc)
             key_file = argv[++i];
         else if (!strcmp(argv[i], "--timeout") && i + 1 < argc) {
@@ -1216,12 +1539,27 @@ int cmd_serve(int argc, char **argv)
                    "  --max-connections N     open connections at most (default 1024)\n"
                    "  --max-per-address N     open connections per client address at most (default "
                    "256)\n"
+                   "  --host ADDR             an IPv4 or IPv6 address (:: listens on IPv6 and IPv4) or a "
+                   "host name,\n"
+                   "                          which listens on each of its addresses (default 127.0.0.1)\n"
+                   "  --port PORT             TCP port (default 8080)\n"
+                   "  --alias, -a NAME        the model id in responses and /v1/models (default: the "
+                   "file name)\n"
+                   "  --cors-origins ORIGINS  Access-Control-Allow-Origin: * (default, as llama-server), "
+                   "localhost\n"
+                   "                          (local origins only) or a comma-separated list of "
+                   "origins\n"
+                   "  --log-format text|json  the request log on stderr, one line per request (default "
+                   "text)\n"
+                   "  --log-disable           no request log\n"
                    "  --parallel, -np N       requests generated together (default 4, fewer when --mem\n"
                    "                          is too small for 4), continuous batching;\n"
                    "                          each has its own cache of -c positions (unlike\n"
                    "                          llama-server, where -c is split over the slots)\n"
                    "  --queue N               requests waiting for a free sequence at most (default\n"
-                   "                          64); past that 429\n%s",
+                   "                          64); past that 429\n"
+                   "  Endpoints: POST /v1/chat/completions (JSON or SSE), /v1/completions, /tokenize,\n"
+                   "  /detokenize; GET /v1/models, /health, /metrics, /; OPTIONS anywhere (CORS preflight).\n%s",
                    cli_common_help());
             return 0;
         } else {
@@ -1238,11 +1576,8 @@ int cmd_serve(int argc, char **argv)
         free(key_owned);
         return 2;
     }
-    struct sockaddr_in addr = {0};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons((uint16_t)port);
-    if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
-        fprintf(stderr, "moestream serve: --host must be an IPv4 address (got %s)\n", host);
+    struct addrinfo *ais = NULL;
+    if (resolve_host(host, (unsigned)port, &ais)) {
         free(key_owned);
         return 2;
     }
@@ -1257,17 +1592,15 @@ int cmd_serve(int argc, char **argv)
     pthread_mutex_init(&S.watch_mu, NULL);
     S.mem_budget = request_mem_budget();
     atomic_store(&S.loading, 1);
-    S.model_name = strrchr(c.model, '/') ? strrchr(c.model, '/') + 1 : c.model;
+    S.model_name = alias ? alias : strrchr(c.model, '/') ? strrchr(c.model, '/') + 1 : c.model;
+    struct stat mst;
+    S.created = stat(c.model, &mst) == 0 ? (json_int_t)mst.st_mtime : (json_int_t)time(NULL);
+    snprintf(S.fingerprint, sizeof S.fingerprint, "moestream-%s", cli_version());
     /* listen first, so /health answers 503 while the weights load */
-    struct MHD_Daemon *d = MHD_start_daemon(
-        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
-            MHD_USE_ERROR_LOG,
-        (uint16_t)port, NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, &addr,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
-        NULL, MHD_OPTION_CONNECTION_LIMIT, conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)per_addr, MHD_OPTION_CONNECTION_TIMEOUT, S.idle_s, MHD_OPTION_END);
-    if (!d) {
-        fprintf(stderr, "moestream serve: cannot listen on %s:%ld\n", host, port);
+    struct MHD_Daemon *ds[MAX_LISTEN];
+    size_t n_d = listen_all(ais, host, conns, (unsigned)per_addr, ds);
+    freeaddrinfo(ais);
+    if (!n_d) {
         free(key_owned);
         return 1;
     }
@@ -1308,14 +1641,24 @@ int cmd_serve(int argc, char **argv)
         atomic_store(&S.reaper_stop, 1);
         if (have_reaper)
             pthread_join(reaper, NULL);
-        MHD_stop_daemon(d);
+        for (size_t k = 0; k < n_d; k++)
+            MHD_stop_daemon(ds[k]);
         ms_batch_destroy(S.batch);
         ms_engine_close(S.e);
         free(key_owned);
         return 1;
     }
     atomic_store(&S.loading, 0);
-    fprintf(stderr, "moestream serve: listening on http://%s:%ld (model %s)\n", host, port, S.model_name);
+    for (size_t k = 0; k < n_d; k++) {
+        const union MHD_DaemonInfo *di = MHD_get_daemon_info(ds[k], MHD_DAEMON_INFO_LISTEN_FD);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        char a[INET6_ADDRSTRLEN] = "?";
+        if (di && !getsockname(di->listen_fd, (struct sockaddr *)&ss, &sl))
+            getnameinfo((struct sockaddr *)&ss, sl, a, sizeof a, NULL, 0, NI_NUMERICHOST);
+        fprintf(stderr, "moestream serve: listening on http://%s%s%s:%ld (model %s)\n",
+                strchr(a, ':') ? "[" : "", a, strchr(a, ':') ? "]" : "", port, S.model_name);
+    }
     struct sigaction sa = {0};
     sa.sa_handler = on_term;
     sigaction(SIGINT, &sa, NULL);
@@ -1326,9 +1669,11 @@ int cmd_serve(int argc, char **argv)
     /* drain: no new connections; requests in flight finish, each within its
      * own --timeout (so the wait is bounded by it) */
     atomic_store(&S.draining, 1);
-    MHD_socket lfd = MHD_quiesce_daemon(d);
-    if (lfd != MHD_INVALID_SOCKET)
-        close(lfd);
+    for (size_t k = 0; k < n_d; k++) {
+        MHD_socket lfd = MHD_quiesce_daemon(ds[k]);
+        if (lfd != MHD_INVALID_SOCKET)
+            close(lfd);
+    }
     const long pending = atomic_load(&S.inflight);
     fprintf(stderr, "moestream serve: stopping; %ld request%s in flight\n", pending, pending == 1 ? "" : "s");
     const double until = mono_s() + S.timeout_s + 5;
@@ -1346,7 +1691,8 @@ int cmd_serve(int argc, char **argv)
     atomic_store(&S.reaper_stop, 1);
     if (have_reaper)
         pthread_join(reaper, NULL);
-    MHD_stop_daemon(d);
+    for (size_t k = 0; k < n_d; k++)
+        MHD_stop_daemon(ds[k]);
     pthread_mutex_lock(&S.q_mu);
     S.sched_stop = true;
     pthread_cond_signal(&S.q_cv);

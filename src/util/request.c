@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int bad(char *err, size_t errlen, const char *fmt, ...)
@@ -111,7 +112,77 @@ uint64_t request_mem_budget(void) { return request_mem_cost(REQUEST_MAX_BODY); }
 
 /* ---- chat/completions ---- */
 
-int request_parse_chat(request *r, const json_t *body, const ms_gen_opts *base, char *err, size_t errlen)
+/* A message's text: a string, or an array of text parts
+ * ([{"type": "text", "text": "..."}], as OpenAI clients send for
+ * multimodal models) joined with newlines as llama.cpp joins them.  The
+ * joined text replaces "content" in the message itself, so it lives as long
+ * as the document the request borrows from (the one mutation a parse makes). */
+static int message_content(json_t *m, size_t k, const char **out, char *err, size_t errlen)
+{
+    json_t *c = json_object_get(m, "content");
+    if ((*out = json_string_value(c)))
+        return 0;
+    if (!json_is_array(c))
+        return bad(err, errlen, "each message needs a 'content' string or array of text parts (message %zu)", k);
+    size_t len = 0;
+    for (size_t i = 0; i < json_array_size(c); i++) {
+        const json_t *p = json_array_get(c, i);
+        const char *type = json_string_value(json_object_get(p, "type"));
+        if (!type || strcmp(type, "text"))
+            return bad(err, errlen, "content part %zu of message %zu: only parts of type 'text' are "
+                                    "supported (this model reads text only)", i, k);
+        if (!json_is_string(json_object_get(p, "text")))
+            return bad(err, errlen, "content part %zu of message %zu needs a string 'text'", i, k);
+        len += json_string_length(json_object_get(p, "text")) + 1;
+    }
+    char *buf = malloc(len + 1), *o = buf;
+    if (!buf)
+        return bad(err, errlen, "out of memory joining the content parts of message %zu", k);
+    for (size_t i = 0; i < json_array_size(c); i++) {
+        const json_t *t = json_object_get(json_array_get(c, i), "text");
+        if (i)
+            *o++ = '\n';
+        memcpy(o, json_string_value(t), json_string_length(t));
+        o += json_string_length(t);
+    }
+    json_t *joined = json_stringn_nocheck(buf, (size_t)(o - buf));
+    free(buf);
+    if (!joined || json_object_set_new(m, "content", joined))
+        return bad(err, errlen, "out of memory joining the content parts of message %zu", k);
+    *out = json_string_value(json_object_get(m, "content"));
+    return 0;
+}
+
+/* Fields of the OpenAI API this server does not implement: a 400 that says
+ * so, rather than an answer that silently ignores them. */
+static int refuse_unsupported(request *r, const json_t *body, bool chat, char *err, size_t errlen)
+{
+    const json_t *v;
+    if ((v = json_object_get(body, "n")) && !json_is_null(v) &&
+        !(json_is_integer(v) && json_integer_value(v) == 1))
+        return r->param = "n", bad(err, errlen, "'n' other than 1 is not supported (one choice per request)");
+    if ((v = json_object_get(body, "tools")) && !json_is_null(v) &&
+        !(json_is_array(v) && json_array_size(v) == 0))
+        return r->param = "tools", bad(err, errlen, "'tools' (function calling) is not supported");
+    if ((v = json_object_get(body, "functions")) && !json_is_null(v))
+        return r->param = "functions", bad(err, errlen, "'functions' (function calling) is not supported");
+    if ((v = json_object_get(body, "response_format")) && !json_is_null(v)) {
+        const char *t = json_string_value(json_object_get(v, "type"));
+        if (!t || strcmp(t, "text"))
+            return r->param = "response_format",
+                   bad(err, errlen, "'response_format' other than {\"type\": \"text\"} is not supported");
+    }
+    /* chat: a boolean; completions: a count, where 0 asks for none */
+    if ((v = json_object_get(body, "logprobs")) && !json_is_null(v) && !json_is_false(v) &&
+        !(!chat && json_is_integer(v) && json_integer_value(v) == 0))
+        return r->param = "logprobs", bad(err, errlen, "'logprobs' is not supported");
+    if ((v = json_object_get(body, "top_logprobs")) && !json_is_null(v) &&
+        !(json_is_integer(v) && json_integer_value(v) == 0))
+        return r->param = "top_logprobs", bad(err, errlen, "'top_logprobs' is not supported");
+    return 0;
+}
+
+int request_parse_chat(request *r, json_t *body, const ms_gen_opts *base, char *err, size_t errlen)
 {
     request_start(r, base);
     if (!json_is_object(body))
@@ -123,17 +194,24 @@ int request_parse_chat(request *r, const json_t *body, const ms_gen_opts *base, 
     if (json_array_size(ms) > REQUEST_MAX_MESSAGES)
         return bad(err, errlen, "too many messages (at most %d)", REQUEST_MAX_MESSAGES);
     for (size_t k = 0; k < json_array_size(ms); k++) {
-        const json_t *m = json_array_get(ms, k);
+        json_t *m = json_array_get(ms, k);
         const char *role = json_string_value(json_object_get(m, "role"));
-        const char *content = json_string_value(json_object_get(m, "content"));
-        if (!role || !content)
-            return bad(err, errlen, "each message needs a string 'role' and a string 'content' "
-                                    "(message %zu)", k);
+        if (!role)
+            return bad(err, errlen, "each message needs a string 'role' (message %zu)", k);
+        if (!strcmp(role, "developer")) /* the newer name of system */
+            role = "system";
         if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant"))
-            return bad(err, errlen, "'role' must be system, user or assistant (message %zu)", k);
+            return bad(err, errlen, "'role' must be system, developer, user or assistant (message %zu)", k);
+        const char *content;
+        int rc = message_content(m, k, &content, err, errlen);
+        if (rc)
+            return rc;
         r->msgs[r->n_msgs++] = (ms_chat_msg){role, content};
     }
     r->param = NULL;
+    int rc;
+    if ((rc = refuse_unsupported(r, body, true, err, errlen)))
+        return rc;
     const json_t *v;
     if ((v = json_object_get(body, "stream"))) {
         if (!json_is_boolean(v))
@@ -141,7 +219,6 @@ int request_parse_chat(request *r, const json_t *body, const ms_gen_opts *base, 
         r->stream = json_is_true(v);
     }
     r->include_usage = json_is_true(json_object_get(json_object_get(body, "stream_options"), "include_usage"));
-    int rc;
     if ((rc = parse_max_tokens(r, body, err, errlen)) ||
         (rc = parse_number(r, body, "temperature", 0, false, 2, &r->go.sp.temp, err, errlen)) ||
         (rc = parse_number(r, body, "top_p", 0, true, 1, &r->go.sp.top_p, err, errlen)) ||
@@ -166,6 +243,8 @@ int request_parse_completion(request *r, const json_t *body, const ms_gen_opts *
     if (json_is_true(json_object_get(body, "stream")))
         return r->param = "stream", bad(err, errlen, "streaming is supported on /v1/chat/completions only");
     int rc;
+    if ((rc = refuse_unsupported(r, body, false, err, errlen)))
+        return rc;
     if ((rc = parse_max_tokens(r, body, err, errlen)) ||
         (rc = parse_number(r, body, "temperature", 0, false, 2, &r->go.sp.temp, err, errlen)) ||
         (rc = parse_number(r, body, "presence_penalty", -2, false, 2, &r->go.sp.presence_penalty, err,
@@ -214,7 +293,7 @@ int request_parse_batch_line(request *r, json_t **doc, const char *line, long id
         return bad(err, errlen, "line is not a JSON object");
     }
     const char *cid = json_string_value(json_object_get(*doc, "custom_id"));
-    const json_t *body = json_object_get(*doc, "body");
+    json_t *body = json_object_get(*doc, "body");
     int rc;
     if (!cid) {
         request_start(r, base);

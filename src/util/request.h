@@ -50,17 +50,21 @@ uint64_t request_mem_cost(size_t body_bytes);
  * request of REQUEST_MAX_BODY bytes, or several smaller ones, at a time. */
 uint64_t request_mem_budget(void);
 
-/* An OpenAI chat/completions body: messages (1..256, role system|user|
- * assistant, string content), stream, stream_options.include_usage,
+/* An OpenAI chat/completions body: messages (1..256, role system|developer
+ * (as system)|user|assistant, content a string or an array of text parts,
+ * which are joined with newlines into the message's "content": the one
+ * change the parse makes to body), stream, stream_options.include_usage,
  * max_tokens (or max_completion_tokens, 1..2^20), temperature [0, 2],
  * top_p (0, 1], min_p [0, 1], seed >= 0, stop (a string or up to 8).
+ * n other than 1, tools, functions, response_format other than text,
+ * logprobs and top_logprobs are refused as unsupported.
  * base: the options to start from.  0, or -EINVAL with the message in err
  * (it names the field). */
-int request_parse_chat(request *r, const json_t *body, const ms_gen_opts *base, char *err,
+int request_parse_chat(request *r, json_t *body, const ms_gen_opts *base, char *err,
                        size_t errlen);
 
 /* An OpenAI completions body: prompt (string), max_tokens, temperature,
- * seed; streaming refused.  0 or -EINVAL with the message in err. */
+ * seed; streaming, n other than 1 and logprobs refused.  0 or -EINVAL with the message in err. */
 int request_parse_completion(request *r, const json_t *body, const ms_gen_opts *base, char *err,
                              size_t errlen);
 

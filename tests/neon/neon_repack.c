@@ -1,4 +1,4 @@
-/* neon_repack.c - repacked IQ1_S/IQ1_M tensors (simd/repack.h) run on the
+/* neon_repack.c - repacked IQ1_S/IQ1_M/IQ2_XXS tensors (simd/repack.h) run on the
  * NEON table, against the scalar table's mul_mat on the plain rows, bit for
  * bit; built with the aarch64 cross compiler and run under qemu-aarch64 by
  * tests/neon_qemu.sh.  NEON has no repacked kernel: repack_mul_mat unpacks
@@ -83,9 +83,9 @@ static void check(const kern_table *t, const kern_table *ref, int type, int64_t 
 int main(void)
 {
     const kern_table *t = kern_table_neon(), *ref = kern_table_scalar();
-    const int types[] = {MS_TYPE_IQ1_S, MS_TYPE_IQ1_M};
+    const int types[] = {MS_TYPE_IQ1_S, MS_TYPE_IQ1_M, MS_TYPE_IQ2_XXS};
     uint64_t rng = 31337;
-    for (int ti = 0; ti < 2; ti++) {
+    for (int ti = 0; ti < (int)(sizeof types / sizeof types[0]); ti++) {
         report(!repack_fast(t, types[ti]), "no fast kernel claimed", types[ti], 0, "repack_fast true on neon");
         check(t, ref, types[ti], 256, 37, 17, &rng);
         check(t, ref, types[ti], 1792, 5, 9, &rng);

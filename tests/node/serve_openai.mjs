@@ -1,6 +1,8 @@
 // serve_openai.mjs - the official `openai` npm client against a running
 // `moestream serve` (started by tests/serve_openai.sh).
 // usage: node serve_openai.mjs BASE_URL API_KEY MODEL_ID PROMPT_TOKENS TEXT_OUT
+// Also content as text parts, the developer role, system_fingerprint and the
+// 400s for unsupported fields (n, tools, logprobs, response_format).
 // Prints one "ok: ..." or "FAIL: ..." line per check, writes the reply text
 // (reasoning + answer) of the temperature-0 request to TEXT_OUT so the shell
 // can compare it with `moestream run`, and exits 1 if any check failed.
@@ -85,4 +87,44 @@ await expectError("messages not an array: BadRequestError 400", OpenAI.BadReques
                   () => client.chat.completions.create({ ...req, messages: "hello" }));
 await expectError("temperature out of range: BadRequestError 400", OpenAI.BadRequestError, 400,
                   () => client.chat.completions.create({ ...req, temperature: 7 }));
+
+// content as an array of text parts, as clients for multimodal models send it:
+// the same prompt as the plain string, so the same tokens and reply.
+const parts = await client.chat.completions.create({
+  ...req, messages: [{ role: "user", content: [{ type: "text", text: "hello" }] }] });
+check("content as text parts: same prompt tokens and reply as the plain string",
+      parts.usage.prompt_tokens === u.prompt_tokens &&
+      (parts.choices[0].message.reasoning_content ?? "") + parts.choices[0].message.content === full,
+      JSON.stringify(parts.usage));
+const twoParts = await client.chat.completions.create({
+  ...req, max_tokens: 1,
+  messages: [{ role: "user", content: [{ type: "text", text: "hello" }, { type: "text", text: "there" }] }] });
+const joined = await client.chat.completions.create({
+  ...req, max_tokens: 1, messages: [{ role: "user", content: "hello\nthere" }] });
+check("two text parts are joined with a newline",
+      twoParts.usage.prompt_tokens === joined.usage.prompt_tokens &&
+      twoParts.usage.prompt_tokens > u.prompt_tokens, `${twoParts.usage.prompt_tokens} vs ${joined.usage.prompt_tokens}`);
+// the developer role is the system role under its newer name
+const dev = await client.chat.completions.create({
+  ...req, max_tokens: 1, messages: [{ role: "developer", content: "Be brief." }, { role: "user", content: "hello" }] });
+const sys = await client.chat.completions.create({
+  ...req, max_tokens: 1, messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "hello" }] });
+check("developer role renders as system",
+      dev.usage.prompt_tokens === sys.usage.prompt_tokens && dev.usage.prompt_tokens > u.prompt_tokens &&
+      dev.choices[0].message.reasoning_content === sys.choices[0].message.reasoning_content,
+      `${dev.usage.prompt_tokens} vs ${sys.usage.prompt_tokens}`);
+check("system_fingerprint is set", typeof r.system_fingerprint === "string" && r.system_fingerprint.length > 0,
+      r.system_fingerprint);
+await expectError("an image part: BadRequestError 400", OpenAI.BadRequestError, 400,
+                  () => client.chat.completions.create({ ...req, messages: [{ role: "user", content: [
+                    { type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }] }] }));
+await expectError("n: 2 is refused as unsupported (400)", OpenAI.BadRequestError, 400,
+                  () => client.chat.completions.create({ ...req, n: 2 }));
+await expectError("tools are refused as unsupported (400)", OpenAI.BadRequestError, 400,
+                  () => client.chat.completions.create({ ...req, tools: [{ type: "function",
+                    function: { name: "f", parameters: { type: "object", properties: {} } } }] }));
+await expectError("logprobs are refused as unsupported (400)", OpenAI.BadRequestError, 400,
+                  () => client.chat.completions.create({ ...req, logprobs: true, top_logprobs: 2 }));
+await expectError("response_format json_object is refused as unsupported (400)", OpenAI.BadRequestError, 400,
+                  () => client.chat.completions.create({ ...req, response_format: { type: "json_object" } }));
 process.exit(fails ? 1 : 0);

@@ -2,9 +2,9 @@
 # Installs the Debian packages moestream needs; idempotent (an installed
 # package is not touched, apt-get runs only for missing ones, as root or
 # through sudo).
-#   tools/install-deps.sh         building and running (make deps): compiler,
+#   configs/install-deps.sh         building and running (make deps): compiler,
 #                                 pkg-config and the libraries the binary links
-#   tools/install-deps.sh --test  what `make test` needs on top (make test-deps):
+#   configs/install-deps.sh --test  what `make test` needs on top (make test-deps):
 #                                 cmocka, the aarch64 cross compiler and qemu
 #                                 (NEON tests), clang with libFuzzer, curl, tmux,
 #                                 python3, systemd-analyze, haproxy, node + npm
@@ -18,7 +18,7 @@ MODE=build
 if [ $MODE = build ]; then
   PKGS="build-essential pkg-config git \
     liburing-dev libopenblas-dev libhwloc-dev libreadline-dev libpcre2-dev \
-    libjansson-dev libmicrohttpd-dev"
+    libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev"
 else
   PKGS="libcmocka-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user \
     clang libclang-rt-14-dev curl tmux python3 systemd haproxy"
