@@ -373,6 +373,71 @@ typedef struct ms_gen_result {
 MS_API int ms_generate(ms_session *s, const int32_t *prompt, size_t n, const ms_gen_opts *o,
                        const ms_callbacks *cb, ms_gen_result *res, char *err, size_t errlen);
 
+/* ---- continuous batching ---- */
+
+/* A scheduler that generates for up to n_slots requests together.  Each
+ * ms_batch_step evaluates the next token of every decoding generation plus
+ * one n_batch chunk of a waiting prompt, in one pass over the weights: the
+ * tokens are routed together and each routed expert is read and multiplied
+ * once per step for all the sequences that chose it.  Generations join
+ * (ms_batch_submit) and leave (their on_done) between steps.
+ *
+ * Deterministic: a generation's tokens are exactly those ms_generate gives
+ * the same prompt and options on a fresh session, whatever else is in the
+ * batch - prompt chunks are n_batch tokens from position 0 (or from a
+ * reused prefix of whole chunks), and products whose float order depends
+ * on the column count run per sequence.  With temperature > 0 the sampler
+ * is per generation (seeded as ms_generate's).
+ *
+ * The batch owns n_slots sessions (made at ms_batch_create, counted against
+ * max_seqs); each keeps its cache after a generation, and a new one goes to
+ * the free slot holding the longest common prefix with its prompt, so a
+ * shared prefix (a system prompt) is evaluated once in whole chunks.
+ * Threads: one thread drives a batch (submit, step, stats, destroy);
+ * callbacks run on it, inside ms_batch_step. */
+typedef struct ms_batch ms_batch;
+
+/* n_slots 1..max_seqs - open sessions (0: all that are left).  -EBUSY when
+ * the engine has fewer free sequences, -ENOMEM. */
+MS_API int ms_batch_create(ms_engine *e, int n_slots, ms_batch **out, char *err, size_t errlen);
+/* Accepts NULL.  Generations still in it end with on_done(-ECANCELED). */
+MS_API void ms_batch_destroy(ms_batch *b);
+
+/* Called once when a generation ends: rc 0 and res (finish "stop",
+ * "length" or "cancelled"), or a negative errno, res NULL and err the
+ * message.  ud is the ms_callbacks' ud.  The slot is free again on return. */
+typedef void (*ms_done_fn)(void *ud, int rc, const ms_gen_result *res, const char *err);
+
+/* Queues a generation of prompt[0..n) (copied) into a free slot; it starts
+ * at the next step.  o (copied; its stop strings are borrowed until
+ * on_done) may be NULL for the defaults; cb (copied; may be NULL) as for
+ * ms_generate, cancel polled before each step of this generation.
+ * 0, -EBUSY (no free slot), -EINVAL (empty prompt), -E2BIG (prompt does
+ * not fit the context), -ENOMEM. */
+MS_API int ms_batch_submit(ms_batch *b, const int32_t *prompt, size_t n, const ms_gen_opts *o,
+                           const ms_callbacks *cb, ms_done_fn on_done, char *err, size_t errlen);
+
+/* Runs one step (nothing when no generation is in the batch) and returns
+ * how many generations are in the batch afterwards.  A failed evaluation
+ * (-EIO from the expert pool, say) ends the generations of that step with
+ * on_done(rc); the others go on. */
+MS_API int ms_batch_step(ms_batch *b);
+
+typedef struct ms_batch_stats {
+    int slots;             /* n_slots */
+    int active;            /* generations in the batch (prompt or decoding) */
+    int decoding;          /* of them past their prompt */
+    int last_step_tokens;  /* tokens the last step evaluated */
+    int last_step_seqs;    /* sequences in the last step */
+    uint64_t steps;        /* steps run */
+    uint64_t tokens;       /* tokens evaluated in them (prompt + generated) */
+    uint64_t prompt_tokens; /* prompt tokens evaluated (a reused prefix is not) */
+    uint64_t generated;    /* tokens sampled */
+    double step_s;         /* seconds spent in steps */
+} ms_batch_stats;
+
+MS_API void ms_batch_get_stats(const ms_batch *b, ms_batch_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -64,6 +64,7 @@ static void fwd_from_opts(const model *m, const ms_engine_opts *opt, tpool *tp, 
     fwd_opts_default(fo);
     fo->n_ctx = opt->n_ctx;
     fo->n_batch = opt->n_batch;
+    fo->n_seqs = opt->max_seqs; /* one step may take a token of each (ms_batch) */
     fo->cache_type = opt->cache_type;
     fo->attn_mha = engine_attn_mha(m, opt);
     fo->attn_fa = fo->attn_mha && opt->attn == MS_ATTN_FLASH;

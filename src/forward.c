@@ -60,12 +60,22 @@ struct fwd_state {
     fwd_kv *own_kv;     /* fwd_create's own sequence (NULL for fwd_scratch_create) */
     size_t lat_row;     /* bytes per cached latent (kv_lora in cache_type) */
     bool mha;           /* legacy file in decompressed mode (fwd_opts.attn_mha) */
-    float *kvb;         /* (B, n_head * (qk_nope + v_head)) kv_b output */
+    float *kvb;         /* (R, n_head * (qk_nope + v_head)) kv_b output */
+    /* The rows of the evaluation in progress: sequence i owns rows
+     * [seg[i].row0, seg[i].row0 + seg[i].n).  R = rows = n_batch + n_seqs - 1
+     * sizes every per-row buffer; B = n_batch the per-sequence attention
+     * scratch (one sequence's chunk at a time). */
+    int rows;
+    struct fwd_seg { fwd_kv *kv; int row0, n; } *seg; /* (n_seqs) */
+    int n_seg;
+    int32_t *row_pos;   /* (R) each row's position in its sequence */
+    int32_t *row_tok;   /* (R) fwd_step's tokens, gathered */
+    float *logit_rows;  /* (n_seqs, n_vocab) fwd_step's logits, n_seqs > 1 only */
     int n_kv_pad;       /* n_ctx rounded up to 64: softmax weights past the
                          * causal end are zeros, as in the reference's padded
                          * KV window */
     float *lat_f32;     /* (n_ctx, kv_lora) dequantized view for non-F32 caches */
-    /* per-chunk activations, B = n_batch rows */
+    /* per-step activations, R rows */
     float *x, *h, *qa, *q, *kva, *qt, *obar, *ao, *tmp, *g, *u, *router, *moe, *slots;
     void *qbuf;         /* quantized activations, B rows of the widest */
     size_t qbuf_bytes;
@@ -308,6 +318,7 @@ static bool scratch_alloc(fwd_state *s, bool real)
 {
     const model_hparams *hp = &s->m->hp;
     const size_t B = (size_t)s->o.n_batch, E = hp->n_embd, H = hp->n_head, L = hp->kv_lora;
+    const size_t R = (size_t)s->o.n_batch + (size_t)s->o.n_seqs - 1;
     const size_t ctx = (size_t)s->o.n_ctx, U = hp->n_expert_used ? hp->n_expert_used : 1;
     const size_t X = hp->n_expert ? hp->n_expert : 1;
     size_t widest = hp->n_ff;
@@ -317,48 +328,54 @@ static bool scratch_alloc(fwd_state *s, bool real)
         widest = hp->n_ff_exp;
     s->lat_row = fwd_cache_row_bytes(s->o.cache_type, L);
     size_t qrow = act_row_max(s->m);
-    s->qbuf_bytes = B * qrow;
+    s->rows = (int)R;
+    s->qbuf_bytes = R * qrow;
     s->th_q_bytes = B * qrow;
     bool ok = true;
     size_t *bytes = &s->bytes;
     s->bytes = 0;
     if (s->o.cache_type != FWD_CACHE_F32)
         ALLOC(s->lat_f32, ctx * L * sizeof(float));
-    ALLOC(s->x, B * E * 4);
-    ALLOC(s->h, B * E * 4);
-    ALLOC(s->tmp, B * E * 4);
-    ALLOC(s->moe, B * E * 4);
-    ALLOC(s->qa, B * (hp->q_lora ? hp->q_lora : 1) * 4);
-    ALLOC(s->q, B * H * model_head_k(hp) * 4);
-    ALLOC(s->kva, B * (L + hp->qk_rope) * 4);
-    ALLOC(s->qt, B * H * L * 4);
-    ALLOC(s->obar, B * H * L * 4);
-    ALLOC(s->ao, B * H * hp->v_head * 4);
-    ALLOC(s->g, B * widest * 4);
-    ALLOC(s->u, B * widest * 4);
-    ALLOC(s->router, B * X * 4);
-    ALLOC(s->slots, B * U * E * 4);
+    ALLOC(s->x, R * E * 4);
+    ALLOC(s->h, R * E * 4);
+    ALLOC(s->tmp, R * E * 4);
+    ALLOC(s->moe, R * E * 4);
+    ALLOC(s->qa, R * (hp->q_lora ? hp->q_lora : 1) * 4);
+    ALLOC(s->q, R * H * model_head_k(hp) * 4);
+    ALLOC(s->kva, R * (L + hp->qk_rope) * 4);
+    ALLOC(s->qt, R * H * L * 4);
+    ALLOC(s->obar, R * H * L * 4);
+    ALLOC(s->ao, R * H * hp->v_head * 4);
+    ALLOC(s->g, R * widest * 4);
+    ALLOC(s->u, R * widest * 4);
+    ALLOC(s->router, R * X * 4);
+    ALLOC(s->slots, R * U * E * 4);
     ALLOC(s->qbuf, s->qbuf_bytes);
-    ALLOC(s->sel, B * U * 4);
-    ALLOC(s->selw, B * U * 4);
-    ALLOC(s->etok, B * U * 4);
-    ALLOC(s->eslot, B * U * 4);
+    ALLOC(s->sel, R * U * 4);
+    ALLOC(s->selw, R * U * 4);
+    ALLOC(s->etok, R * U * 4);
+    ALLOC(s->eslot, R * U * 4);
     ALLOC(s->ecount, (X + 1) * 4);
     ALLOC(s->estart, (X + 1) * 4);
     ALLOC(s->act, X * 4);
     ALLOC(s->edone, X);
     ALLOC(s->pmask, X);
-    ALLOC(s->uq, B * qrow);
+    ALLOC(s->uq, R * qrow);
     ALLOC(s->gp, X * sizeof *s->gp);
     ALLOC(s->up, X * sizeof *s->up);
     ALLOC(s->dp, X * sizeof *s->dp);
     ALLOC(s->probs, X * 4);
     ALLOC(s->score, X * 4);
-    ALLOC(s->egather, B * qrow);
-    ALLOC(s->eg, B * (hp->n_ff_exp ? hp->n_ff_exp : 1) * 4);
-    ALLOC(s->eu, B * (hp->n_ff_exp ? hp->n_ff_exp : 1) * 4);
-    ALLOC(s->ey, B * E * 4);
-    ALLOC(s->eq, B * qrow);
+    ALLOC(s->egather, R * qrow);
+    ALLOC(s->eg, R * (hp->n_ff_exp ? hp->n_ff_exp : 1) * 4);
+    ALLOC(s->eu, R * (hp->n_ff_exp ? hp->n_ff_exp : 1) * 4);
+    ALLOC(s->ey, R * E * 4);
+    ALLOC(s->eq, R * qrow);
+    ALLOC(s->seg, (size_t)s->o.n_seqs * sizeof *s->seg);
+    ALLOC(s->row_pos, R * 4);
+    ALLOC(s->row_tok, R * 4);
+    if (s->o.n_seqs > 1)
+        ALLOC(s->logit_rows, (size_t)s->o.n_seqs * hp->n_vocab * 4);
     s->n_kv_pad = (int)((ctx + 63) & ~(size_t)63);
     ALLOC(s->th_scores, (size_t)s->nth * B * (size_t)s->n_kv_pad * 4);
     if (hp->is_mla) {
@@ -368,12 +385,12 @@ static bool scratch_alloc(fwd_state *s, bool real)
     }
     if (s->mha) {
         const size_t N = hp->qk_nope, V = hp->v_head;
-        ALLOC(s->kvb, B * H * (N + V) * 4);
+        ALLOC(s->kvb, R * H * (N + V) * 4);
     }
     if (!hp->is_mla && !s->mha) /* the head's kv_b rows, dequantized */
         ALLOC(s->th_w, (size_t)s->nth * th_w_rows(hp) * L * 4);
     ALLOC(s->th_q, (size_t)s->nth * s->th_q_bytes);
-    ALLOC(s->rope, B * hp->qk_rope * 4);
+    ALLOC(s->rope, R * hp->qk_rope * 4);
     return ok;
 }
 #undef ALLOC
@@ -417,6 +434,10 @@ static int opts_normalize(const model *m, const fwd_opts *in, fwd_opts *o, char 
         o->n_batch = 64;
     if (o->n_batch > o->n_ctx)
         o->n_batch = o->n_ctx;
+    if (o->n_seqs <= 0)
+        o->n_seqs = 1;
+    if (o->n_seqs > 4096)
+        return fail(err, errlen, -EINVAL, "%d sequences per step out of range", o->n_seqs);
     if ((o->cache_type == FWD_CACHE_Q8_0 || o->cache_type == FWD_CACHE_Q4_0) &&
         m->hp.kv_lora % quant_info(fwd_cache_quant_type(o->cache_type))->blck != 0)
         return fail(err, errlen, -EINVAL, "%s cache needs kv_lora_rank %% 32 == 0",
@@ -576,7 +597,8 @@ void fwd_destroy(fwd_state *s)
                   s->selw, s->etok, s->eslot, s->ecount, s->estart, s->egather, s->eg, s->eu,
                   s->ey, s->eq, s->th_scores, s->th_w, s->th_q, s->rope, s->act,
                   (void *)s->gp, (void *)s->up, (void *)s->dp, s->probs, s->score,
-                  s->edone, s->pmask, s->uq, s->kvb, s->th_qcat, s->kcat, s->vlat};
+                  s->edone, s->pmask, s->uq, s->kvb, s->th_qcat, s->kcat, s->vlat, s->seg, s->row_pos,
+                  s->row_tok, s->logit_rows};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         free(ps[i]);
     fwd_kv_destroy(s->own_kv);
@@ -659,7 +681,8 @@ struct attn_job {
     fwd_state *s;
     const mlayer *L;
     int il;
-    int n_tok;
+    int n_tok;        /* the sequence's rows of the step (s->kv is its cache) */
+    float *q, *qt, *obar, *ao; /* its first row in s->q, s->qt, s->obar, s->ao */
     const float *lat; /* (n_past + n_tok, kv_lora) */
     const float *pe;  /* (n_past + n_tok, qk_rope) */
 };
@@ -716,26 +739,26 @@ static void attn_head_split(struct attn_job *j, int h, int ith)
     int at = quant_info(wk->type)->act_type;
     size_t qr = quant_row_bytes(at, N);
     for (int t = 0; t < n; t++)
-        k->quantize[at](s->q + ((size_t)t * H + h) * hk, tq + (size_t)t * qr, N);
+        k->quantize[at](j->q + ((size_t)t * H + h) * hk, tq + (size_t)t * qr, N);
     k->mul_mat[wk->type](N, wk->data + (size_t)h * wk->mat_bytes, wk->row_bytes, 0, Lr, tq, qr, n,
-                         s->qt + (size_t)h * Lr, (size_t)(H * Lr));
+                         j->qt + (size_t)h * Lr, (size_t)(H * Lr));
 
     float *qcat = s->th_qcat + (size_t)ith * s->o.n_batch * K;
     for (int t = 0; t < n; t++) {
-        memcpy(qcat + (size_t)t * K, s->qt + ((size_t)t * H + h) * Lr, (size_t)Lr * 4);
-        memcpy(qcat + (size_t)t * K + Lr, s->q + ((size_t)t * H + h) * hk + N, (size_t)R * 4);
+        memcpy(qcat + (size_t)t * K, j->qt + ((size_t)t * H + h) * Lr, (size_t)Lr * 4);
+        memcpy(qcat + (size_t)t * K + Lr, j->q + ((size_t)t * H + h) * hk + N, (size_t)R * 4);
     }
     const int npad = attn_weights(s, ith, n, qcat, K, s->kcat, K, K);
     k->mul_mat[MS_TYPE_F32](npad, s->vlat, (size_t)s->n_kv_pad * 4, 0, Lr, scores, (size_t)s->n_kv_pad * 4,
-                            n, s->obar + (size_t)h * Lr, (size_t)(H * Lr));
+                            n, j->obar + (size_t)h * Lr, (size_t)(H * Lr));
 
     const mweight *wv = &Ly->wv_b;
     at = quant_info(wv->type)->act_type;
     qr = quant_row_bytes(at, Lr);
     for (int t = 0; t < n; t++)
-        k->quantize[at](s->obar + ((size_t)t * H + h) * Lr, tq + (size_t)t * qr, Lr);
+        k->quantize[at](j->obar + ((size_t)t * H + h) * Lr, tq + (size_t)t * qr, Lr);
     k->mul_mat[wv->type](Lr, wv->data + (size_t)h * wv->mat_bytes, wv->row_bytes, 0, V, tq, qr, n,
-                         s->ao + (size_t)h * V, (size_t)(H * V));
+                         j->ao + (size_t)h * V, (size_t)(H * V));
 }
 
 /* Absorbed attention for one head of a legacy attn_kv_b file.  The
@@ -756,16 +779,16 @@ static void attn_head_legacy(struct attn_job *j, int h, int ith)
     const int n = j->n_tok, np = s->kv->n_past + n, ld = s->n_kv_pad;
     float *wb = s->th_w + (size_t)ith * th_w_rows(hp) * Lr;
     float *sc = s->th_scores + (size_t)ith * s->o.n_batch * s->n_kv_pad;
-    float *qt = s->qt + (size_t)h * Lr, *ob = s->obar + (size_t)h * Lr;
+    float *qt = j->qt + (size_t)h * Lr, *ob = j->obar + (size_t)h * Lr;
     const int ldq = (int)(H * Lr);
 
     const uint8_t *rows = w->data + (size_t)h * (N + V) * w->row_bytes;
     for (int64_t d = 0; d < N; d++)
         dq(rows + (size_t)d * w->row_bytes, wb + d * Lr, Lr);
-    blas_gemm(n, (int)Lr, (int)N, s->q + (size_t)h * hk, (int)(H * hk), wb, (int)Lr, false, 0.0f, qt, ldq);
+    blas_gemm(n, (int)Lr, (int)N, j->q + (size_t)h * hk, (int)(H * hk), wb, (int)Lr, false, 0.0f, qt, ldq);
 
     blas_gemm(n, np, (int)Lr, qt, ldq, j->lat, (int)Lr, true, 0.0f, sc, ld);
-    blas_gemm(n, np, (int)R, s->q + (size_t)h * hk + N, (int)(H * hk), j->pe, (int)R, true, 1.0f, sc, ld);
+    blas_gemm(n, np, (int)R, j->q + (size_t)h * hk + N, (int)(H * hk), j->pe, (int)R, true, 1.0f, sc, ld);
     for (int t = 0; t < n; t++) {
         float *st = sc + (size_t)t * ld;
         const int pos = s->kv->n_past + t;
@@ -785,7 +808,7 @@ static void attn_head_legacy(struct attn_job *j, int h, int ith)
 
     for (int64_t d = 0; d < V; d++)
         dq(rows + (size_t)(N + d) * w->row_bytes, wb + d * Lr, Lr);
-    blas_gemm(n, (int)V, (int)Lr, ob, ldq, wb, (int)Lr, true, 0.0f, s->ao + (size_t)h * V, (int)(H * V));
+    blas_gemm(n, (int)V, (int)Lr, ob, ldq, wb, (int)Lr, true, 0.0f, j->ao + (size_t)h * V, (int)(H * V));
 }
 
 /* Decompressed attention for one head (fwd_opts.attn_mha), in the
@@ -802,11 +825,11 @@ static void attn_head_mha(struct attn_job *j, int h, int ith)
     const int64_t hk = model_head_k(hp), kr = N + R;
     const float *kl = s->kv->kmha + (size_t)j->il * s->o.n_ctx * H * kr;
     const float *vl = s->kv->vmha + ((size_t)j->il * H + h) * V * s->n_kv_pad;
-    const int npad = attn_weights(s, ith, j->n_tok, s->q + (size_t)h * hk, (size_t)(H * hk), kl + (size_t)h * kr,
+    const int npad = attn_weights(s, ith, j->n_tok, j->q + (size_t)h * hk, (size_t)(H * hk), kl + (size_t)h * kr,
                                   (size_t)(H * kr), kr);
     kern_get()->mul_mat[MS_TYPE_F32](npad, vl, (size_t)s->n_kv_pad * 4, 0, V,
                                      s->th_scores + (size_t)ith * s->o.n_batch * s->n_kv_pad,
-                                     (size_t)s->n_kv_pad * 4, j->n_tok, s->ao + (size_t)h * V, (size_t)(H * V));
+                                     (size_t)s->n_kv_pad * 4, j->n_tok, j->ao + (size_t)h * V, (size_t)(H * V));
 }
 
 /* The reference's CPU flash attention (llama.cpp's default), its tiled
@@ -833,7 +856,7 @@ static void attn_head_fa_rows(struct attn_job *j, int h)
     uint16_t qh[512], kh[512], vkq[512];
     for (int t = 0; t < j->n_tok; t++) {
         const int pos = s->kv->n_past + t;
-        const float *q = s->q + ((size_t)t * H + h) * hk;
+        const float *q = j->q + ((size_t)t * H + h) * hk;
         for (int64_t d = 0; d < kr; d++)
             qh[d] = quant_f32_to_f16(q[d]);
         for (int64_t d = 0; d < V; d++)
@@ -862,7 +885,7 @@ static void attn_head_fa_rows(struct attn_job *j, int h)
             S = fmaf(S, ms, vs); /* contracted in the reference's build */
         }
         const float S_inv = S == 0.0f ? 0.0f : 1.0f / S;
-        float *o = s->ao + ((size_t)t * H + h) * V;
+        float *o = j->ao + ((size_t)t * H + h) * V;
         for (int64_t d = 0; d < V; d++)
             o[d] = quant_f16_to_f32(vkq[d]) * S_inv;
     }
@@ -884,7 +907,7 @@ static bool attn_head_fa(struct attn_job *j, int h)
     const float *vl = s->kv->vmha + ((size_t)j->il * H + h) * V * s->n_kv_pad;
     for (int t = 0; t < j->n_tok; t++) {
         const int pos = s->kv->n_past + t;
-        const float *q = s->q + ((size_t)t * H + h) * hk;
+        const float *q = j->q + ((size_t)t * H + h) * hk;
         float vkq[512], sc[FA_TILE], M = -INFINITY, S = 0.0f;
         for (int64_t d = 0; d < V; d++)
             vkq[d] = 0.0f;
@@ -918,7 +941,7 @@ static bool attn_head_fa(struct attn_job *j, int h)
                                   vkq[d]);
         }
         const float S_inv = S == 0.0f ? 0.0f : 1.0f / S;
-        float *o = s->ao + ((size_t)t * H + h) * V;
+        float *o = j->ao + ((size_t)t * H + h) * V;
         for (int64_t d = 0; d < V; d++)
             o[d] = vkq[d] * S_inv;
     }
@@ -941,39 +964,55 @@ static void attn_job_run(void *ctx, int ith, int nth)
     }
 }
 
-/* x (n rows) += attention(x) for layer il. */
-static void attention(fwd_state *s, int il, int n)
+/* Whether a product of weight type `type` runs per sequence in this
+ * step: its float order depends on the column count (quant_order_by_cols),
+ * so each sequence gets its own columns as one call, as when it runs
+ * alone.  Other types take all rows in one call (each weight byte read
+ * once per step). */
+static bool per_seq(const fwd_state *s, int type)
+{
+    return s->n_seg > 1 && quant_order_by_cols(type);
+}
+
+/* y = w q for the step's n rows of activations q, already quantized for w
+ * (rows mm_act_bytes(w, n_in, 1) apart); y rows ys floats apart. */
+static void step_mul_q(fwd_state *s, const mweight *w, const void *q, int n, float *y, size_t ys)
+{
+    if (!per_seq(s, w->type)) {
+        mm_mul_q(s->o.tp, w, 0, q, n, y, ys);
+        return;
+    }
+    const size_t qr = mm_act_bytes(w->type, w->n_in, 1);
+    for (int i = 0; i < s->n_seg; i++)
+        mm_mul_q(s->o.tp, w, 0, (const uint8_t *)q + (size_t)s->seg[i].row0 * qr, s->seg[i].n,
+                 y + (size_t)s->seg[i].row0 * ys, ys);
+}
+
+/* y = w x for the step's n rows of x (xs floats apart), through s->qbuf. */
+static void step_mul(fwd_state *s, const mweight *w, const float *x, size_t xs, int n, float *y,
+                     size_t ys)
+{
+    mm_quantize(s->o.tp, w->type, x, xs, w->n_in, n, s->qbuf);
+    step_mul_q(s, w, s->qbuf, n, y, ys);
+}
+
+/* One sequence's attention over its rows [r0, r0 + n) of the step (s->kv
+ * is its cache): RoPE, the cache entries, the heads. */
+static void attention_seq(fwd_state *s, int il, int r0, int n)
 {
     const model_hparams *hp = &s->m->hp;
     const mlayer *Ly = &s->m->layers[il];
-    tpool *tp = s->o.tp;
-    const int64_t E = hp->n_embd, H = hp->n_head, Lr = hp->kv_lora, R = hp->qk_rope;
+    const int64_t H = hp->n_head, Lr = hp->kv_lora, R = hp->qk_rope;
     const int64_t hk = model_head_k(hp), N = hp->qk_nope;
-
-    for (int t = 0; t < n; t++)
-        rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, Ly->attn_norm, E, hp->rms_eps);
-    if (hp->q_lora) {
-        mm_seen(s, &Ly->wq_a, -1, n, s->h, E, NULL, NULL, NULL);
-        mm_mul(tp, &Ly->wq_a, 0, s->h, E, n, s->qa, hp->q_lora, s->qbuf);
-        for (int t = 0; t < n; t++)
-            rmsnorm(s->qa + (size_t)t * hp->q_lora, s->qa + (size_t)t * hp->q_lora, Ly->q_a_norm,
-                    hp->q_lora, hp->rms_eps);
-        mm_seen(s, &Ly->wq_b, -1, n, s->qa, hp->q_lora, NULL, NULL, NULL);
-        mm_mul(tp, &Ly->wq_b, 0, s->qa, hp->q_lora, n, s->q, H * hk, s->qbuf);
-    } else {
-        mm_seen(s, &Ly->wq, -1, n, s->h, E, NULL, NULL, NULL);
-        mm_mul(tp, &Ly->wq, 0, s->h, E, n, s->q, H * hk, s->qbuf);
-    }
-    mm_seen(s, &Ly->wkv_a, -1, n, s->h, E, NULL, NULL, NULL);
-    mm_mul(tp, &Ly->wkv_a, 0, s->h, E, n, s->kva, Lr + R, s->qbuf);
+    float *q = s->q + (size_t)r0 * H * hk;
 
     /* Latent c = RMSNorm(kva[0:Lr]); k_pe = RoPE(kva[Lr:]) (not normalized);
      * for legacy files the cache keeps the value kv_b actually multiplies. */
     const int lat_act = hp->is_mla ? MS_TYPE_F32 : quant_info(Ly->wkv_b.type)->act_type;
     for (int t = 0; t < n; t++) {
         const int pos = s->kv->n_past + t;
-        float *kva = s->kva + (size_t)t * (Lr + R);
-        float *cs = s->rope + (size_t)t * R;
+        float *kva = s->kva + (size_t)(r0 + t) * (Lr + R);
+        float *cs = s->rope + (size_t)(r0 + t) * R;
         rope_table(s, pos, cs);
         rmsnorm(kva, kva, Ly->kv_a_norm, Lr, hp->rms_eps);
         if (!hp->is_mla) /* what the reference multiplies attn_kv_b by */
@@ -985,14 +1024,14 @@ static void attention(fwd_state *s, int il, int n)
         memcpy(pe, kva + Lr, (size_t)R * 4);
         rope_apply(pe, cs, (int)R);
         for (int64_t h = 0; h < H; h++)
-            rope_apply(s->q + ((size_t)t * H + h) * hk + N, cs, (int)R);
+            rope_apply(q + ((size_t)t * H + h) * hk + N, cs, (int)R);
     }
 
     if (s->mha) {
         /* kv = W_kv_b Qact(c) for the chunk, one product as the reference
          * multiplies it; then K rows [k_nope|k_pe] and V transposed. */
         const int64_t V = hp->v_head, kr = N + R, nkv = H * (N + V);
-        mm_mul(tp, &Ly->wkv_b, 0, s->kva, Lr + R, n, s->kvb, nkv, s->qbuf);
+        mm_mul(s->o.tp, &Ly->wkv_b, 0, s->kva + (size_t)r0 * (Lr + R), Lr + R, n, s->kvb, nkv, s->qbuf);
         for (int t = 0; t < n; t++) {
             const int pos = s->kv->n_past + t;
             const float *kv = s->kvb + (size_t)t * nkv;
@@ -1006,7 +1045,8 @@ static void attention(fwd_state *s, int il, int n)
             }
         }
     }
-    struct attn_job j = {s, Ly, il, n, lat_view(s, il, s->kv->n_past + n),
+    struct attn_job j = {s, Ly, il, n, q, s->qt + (size_t)r0 * H * Lr, s->obar + (size_t)r0 * H * Lr,
+                         s->ao + (size_t)r0 * H * hp->v_head, lat_view(s, il, s->kv->n_past + n),
                          s->kv->pe + (size_t)il * s->o.n_ctx * R};
     if (hp->is_mla) {
         /* the layer's keys [c|k_pe] and the latents transposed, the shapes
@@ -1019,15 +1059,49 @@ static void attention(fwd_state *s, int il, int n)
                 s->vlat[(size_t)l * s->n_kv_pad + p] = j.lat[(size_t)p * Lr + l];
         }
     }
-    tpool_run(tp, attn_job_run, &j);
+    tpool_run(s->o.tp, attn_job_run, &j);
     if (hp->is_mla && s->o.on_matmul) /* per head, after the threads: q_nope, obar */
         for (int64_t h = 0; h < H; h++) {
-            mm_seen(s, &Ly->wk_b, (int)h, n, s->q + (size_t)h * hk, (size_t)(H * hk), NULL, NULL, NULL);
-            mm_seen(s, &Ly->wv_b, (int)h, n, s->obar + (size_t)h * Lr, (size_t)(H * Lr), NULL, NULL, NULL);
+            mm_seen(s, &Ly->wk_b, (int)h, n, j.q + (size_t)h * hk, (size_t)(H * hk), NULL, NULL, NULL);
+            mm_seen(s, &Ly->wv_b, (int)h, n, j.obar + (size_t)h * Lr, (size_t)(H * Lr), NULL, NULL, NULL);
         }
+}
+
+/* x (n rows) += attention(x) for layer il: the projections over all rows
+ * of the step, the attention itself per sequence. */
+static void attention(fwd_state *s, int il, int n)
+{
+    const model_hparams *hp = &s->m->hp;
+    const mlayer *Ly = &s->m->layers[il];
+    const int64_t E = hp->n_embd, H = hp->n_head, Lr = hp->kv_lora, R = hp->qk_rope;
+    const int64_t hk = model_head_k(hp);
+
+    for (int t = 0; t < n; t++)
+        rmsnorm(s->h + (size_t)t * E, s->x + (size_t)t * E, Ly->attn_norm, E, hp->rms_eps);
+    if (hp->q_lora) {
+        mm_seen(s, &Ly->wq_a, -1, n, s->h, E, NULL, NULL, NULL);
+        step_mul(s, &Ly->wq_a, s->h, E, n, s->qa, hp->q_lora);
+        for (int t = 0; t < n; t++)
+            rmsnorm(s->qa + (size_t)t * hp->q_lora, s->qa + (size_t)t * hp->q_lora, Ly->q_a_norm,
+                    hp->q_lora, hp->rms_eps);
+        mm_seen(s, &Ly->wq_b, -1, n, s->qa, hp->q_lora, NULL, NULL, NULL);
+        step_mul(s, &Ly->wq_b, s->qa, hp->q_lora, n, s->q, H * hk);
+    } else {
+        mm_seen(s, &Ly->wq, -1, n, s->h, E, NULL, NULL, NULL);
+        step_mul(s, &Ly->wq, s->h, E, n, s->q, H * hk);
+    }
+    mm_seen(s, &Ly->wkv_a, -1, n, s->h, E, NULL, NULL, NULL);
+    step_mul(s, &Ly->wkv_a, s->h, E, n, s->kva, Lr + R);
+
+    fwd_kv *bound = s->kv;
+    for (int i = 0; i < s->n_seg; i++) {
+        s->kv = s->seg[i].kv;
+        attention_seq(s, il, s->seg[i].row0, s->seg[i].n);
+    }
+    s->kv = bound;
 
     mm_seen(s, &Ly->wo, -1, n, s->ao, (size_t)(H * hp->v_head), NULL, NULL, NULL);
-    mm_mul(tp, &Ly->wo, 0, s->ao, H * hp->v_head, n, s->tmp, E, s->qbuf);
+    step_mul(s, &Ly->wo, s->ao, H * hp->v_head, n, s->tmp, E);
     for (size_t i = 0; i < (size_t)n * E; i++)
         s->x[i] = s->tmp[i] + s->x[i];
 }
@@ -1043,13 +1117,13 @@ static void swiglu_ffn(fwd_state *s, const mweight *gate, const mweight *up, con
     mm_seen(s, gate, -1, n, h, E, NULL, NULL, NULL);
     mm_seen(s, up, -1, n, h, E, NULL, NULL, NULL);
     mm_quantize(tp, gate->type, h, E, E, n, s->qbuf);
-    mm_mul_q(tp, gate, 0, s->qbuf, n, s->g, F);
+    step_mul_q(s, gate, s->qbuf, n, s->g, F);
     if (quant_info(up->type)->act_type != quant_info(gate->type)->act_type)
         mm_quantize(tp, up->type, h, E, E, n, s->qbuf);
-    mm_mul_q(tp, up, 0, s->qbuf, n, s->u, F);
+    step_mul_q(s, up, s->qbuf, n, s->u, F);
     vmath_swiglu(s->g, s->g, s->u, (int64_t)n * F);
     mm_seen(s, down, -1, n, s->g, F, NULL, NULL, NULL);
-    mm_mul(tp, down, 0, s->g, F, n, y, E, s->qbuf);
+    step_mul(s, down, s->g, F, n, y, E);
 }
 
 /* Expert choice for one token (DEEPSEEK-FACTS 6.4).  sel/w get n_used
@@ -1191,7 +1265,7 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
     const int X = (int)hp->n_expert, K = (int)hp->n_expert_used;
 
     mm_seen(s, &Ly->gate_inp, -1, n, h2, E, NULL, NULL, NULL);
-    mm_mul(tp, &Ly->gate_inp, 0, h2, E, n, s->router, X, s->qbuf);
+    step_mul(s, &Ly->gate_inp, h2, E, n, s->router, X);
     float *probs = s->probs, *score = s->score;
     const uint8_t *allow = pool_mask(s, il);
     for (int t = 0; t < n; t++) {
@@ -1200,7 +1274,7 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
         if (s->o.uniform_routing_seed) {
             /* odd multiplier hash: never the xorshift fixed point 0 */
             uint64_t x = (s->o.uniform_routing_seed * 0x9E3779B97F4A7C15ull) ^
-                         ((uint64_t)(s->kv->n_past + t) << 20) ^ ((uint64_t)il << 8);
+                         ((uint64_t)s->row_pos[t] << 20) ^ ((uint64_t)il << 8);
             x = (x ^ (x >> 31)) * 0xBF58476D1CE4E5B9ull | 1;
             int32_t *sel = s->sel + (size_t)t * K;
             for (int r = 0; r < K; r++) {
@@ -1219,9 +1293,9 @@ static int moe(fwd_state *s, int il, int n, const float *h2, float *y, char *err
             }
         }
         if (s->o.route_pick)
-            s->o.route_pick(s->o.pick_ud, il, s->kv->n_past + t, K, s->sel + (size_t)t * K);
+            s->o.route_pick(s->o.pick_ud, il, s->row_pos[t], K, s->sel + (size_t)t * K);
         if (s->o.on_route)
-            s->o.on_route(s->o.route_ud, il, s->kv->n_past + t, K, s->sel + (size_t)t * K,
+            s->o.on_route(s->o.route_ud, il, s->row_pos[t], K, s->sel + (size_t)t * K,
                           s->selw + (size_t)t * K);
     }
 
@@ -1395,8 +1469,9 @@ static int ffn(fwd_state *s, int il, int n, char *err, size_t errlen)
 
 /* ---- evaluation ---- */
 
-static int eval_chunk(fwd_state *s, const int32_t *tok, int n, float *logits_all,
-                      float *logits_last, char *err, size_t errlen)
+/* The layers over the step's rows (s->seg, s->row_pos set): embedding,
+ * attention and FFN; x holds the final residuals. */
+static int eval_layers(fwd_state *s, const int32_t *tok, int n, char *err, size_t errlen)
 {
     const model *m = s->m;
     const model_hparams *hp = &m->hp;
@@ -1410,6 +1485,22 @@ static int eval_chunk(fwd_state *s, const int32_t *tok, int n, float *logits_all
         if (rc)
             return rc;
     }
+    return 0;
+}
+
+static int eval_chunk(fwd_state *s, const int32_t *tok, int n, float *logits_all,
+                      float *logits_last, char *err, size_t errlen)
+{
+    const model *m = s->m;
+    const model_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd;
+    s->seg[0] = (struct fwd_seg){s->kv, 0, n};
+    s->n_seg = 1;
+    for (int t = 0; t < n; t++)
+        s->row_pos[t] = s->kv->n_past + t;
+    int rc = eval_layers(s, tok, n, err, errlen);
+    if (rc)
+        return rc;
     /* Logits only for the rows asked for. */
     int first = logits_all ? 0 : n - 1;
     if (!logits_all && !logits_last)
@@ -1419,11 +1510,80 @@ static int eval_chunk(fwd_state *s, const int32_t *tok, int n, float *logits_all
     int rows = n - first;
     float *dst = logits_all ? logits_all : logits_last;
     mm_seen(s, &m->output, -1, rows, s->h, E, NULL, NULL, NULL);
-    /* The output head is wide (n_vocab rows): multiply in slices of rows so
-     * the chunk never needs more than the caller's buffer. */
     mm_mul(s->o.tp, &m->output, 0, s->h, E, rows, dst, hp->n_vocab, s->qbuf);
     if (logits_all && logits_last)
         memcpy(logits_last, logits_all + (size_t)(n - 1) * hp->n_vocab, (size_t)hp->n_vocab * 4);
+    return 0;
+}
+
+int fwd_max_rows(const fwd_state *s) { return s->rows; }
+
+int fwd_step(fwd_state *s, const fwd_seq *seqs, int n_seqs, char *err, size_t errlen)
+{
+    const model *m = s->m;
+    const model_hparams *hp = &m->hp;
+    const int64_t E = hp->n_embd;
+    if (n_seqs <= 0 || n_seqs > s->o.n_seqs)
+        return fail(err, errlen, -EINVAL, "%d sequences in a step (at most %d)", n_seqs, s->o.n_seqs);
+    int rows = 0;
+    for (int i = 0; i < n_seqs; i++) {
+        const fwd_seq *q = &seqs[i];
+        fwd_kv *kv = q->kv;
+        if (!kv || kv->m != m || kv->n_ctx != s->o.n_ctx || kv->cache_type != s->o.cache_type ||
+            kv->mha != s->mha)
+            return fail(err, errlen, -EINVAL, "sequence %d: no cache, or one made for other options", i);
+        if (q->n <= 0 || q->n > s->o.n_batch)
+            return fail(err, errlen, -EINVAL, "sequence %d: %d tokens (1 to %d per step)", i, q->n,
+                        s->o.n_batch);
+        for (int k = 0; k < i; k++)
+            if (seqs[k].kv == kv)
+                return fail(err, errlen, -EINVAL, "sequences %d and %d share a cache", k, i);
+        if ((int64_t)kv->n_past + q->n > s->o.n_ctx)
+            return fail(err, errlen, -E2BIG,
+                        "context full: %d tokens already, %d more would exceed the context size %d "
+                        "(raise -c/--ctx-size)", kv->n_past, q->n, s->o.n_ctx);
+        for (int t = 0; t < q->n; t++)
+            if (q->tok[t] < 0 || (uint32_t)q->tok[t] >= hp->n_vocab)
+                return fail(err, errlen, -EINVAL, "token id %d of sequence %d out of range [0, %u)",
+                            q->tok[t], i, hp->n_vocab);
+        rows += q->n;
+    }
+    if (rows > s->rows)
+        return fail(err, errlen, -EINVAL, "%d tokens in a step (at most %d)", rows, s->rows);
+    for (int i = 0, r = 0; i < n_seqs; i++) {
+        s->seg[i] = (struct fwd_seg){seqs[i].kv, r, seqs[i].n};
+        for (int t = 0; t < seqs[i].n; t++, r++) {
+            s->row_tok[r] = seqs[i].tok[t];
+            s->row_pos[r] = seqs[i].kv->n_past + t;
+        }
+    }
+    s->n_seg = n_seqs;
+    int rc = eval_layers(s, s->row_tok, rows, err, errlen);
+    if (rc)
+        return rc;
+    /* The last row of each sequence that wants logits, through the output
+     * head: one call for all of them unless its order depends on the
+     * column count (then one row per call, as a sequence alone has). */
+    int k = 0;
+    for (int i = 0; i < n_seqs; i++)
+        if (seqs[i].logits) {
+            const int t = s->seg[i].row0 + s->seg[i].n - 1;
+            rmsnorm(s->h + (size_t)k++ * E, s->x + (size_t)t * E, m->output_norm, E, hp->rms_eps);
+        }
+    if (k == 1 || quant_order_by_cols(m->output.type) || !s->logit_rows) {
+        for (int i = 0, j = 0; i < n_seqs; i++)
+            if (seqs[i].logits)
+                mm_mul(s->o.tp, &m->output, 0, s->h + (size_t)j++ * E, E, 1, seqs[i].logits,
+                       hp->n_vocab, s->qbuf);
+    } else if (k > 1) {
+        mm_mul(s->o.tp, &m->output, 0, s->h, E, k, s->logit_rows, hp->n_vocab, s->qbuf);
+        for (int i = 0, j = 0; i < n_seqs; i++)
+            if (seqs[i].logits)
+                memcpy(seqs[i].logits, s->logit_rows + (size_t)j++ * hp->n_vocab,
+                       (size_t)hp->n_vocab * 4);
+    }
+    for (int i = 0; i < n_seqs; i++)
+        seqs[i].kv->n_past += seqs[i].n;
     return 0;
 }
 

@@ -42,6 +42,8 @@ typedef struct fwd_opts {
     int n_ctx;          /* positions the cache holds (default 4096) */
     int cache_type;     /* enum fwd_cache_type (default f32) */
     int n_batch;        /* prompt tokens per chunk (default 64) */
+    int n_seqs;         /* sequences one fwd_step may take (default 1): the
+                         * scratch holds n_batch + n_seqs - 1 rows */
     tpool *tp;          /* borrowed; NULL = single-threaded */
     int n_threads;      /* sizing only (fwd_*_bytes_needed) when tp is NULL: the
                          * pool size the state will be made with; 0 = 1 */
@@ -120,15 +122,8 @@ void fwd_kv_truncate(fwd_kv *kv, int n);
 size_t fwd_kv_bytes(const fwd_kv *kv);
 /* Makes kv the sequence fwd_eval extends (NULL: none).  -EINVAL when kv
  * was made for another model or other cache options.
- * This is the groundwork for stepping several sequences together (issue
- * 13 parts 2-3): one scratch, N caches from the plan.  Still to build: an
- * evaluation taking columns of several caches (a position and a cache per
- * column, attention per column's cache), with each sequence's float order
- * kept whatever else is in the step - the repacked Q4_K/Q2_K/Q4_0/IQ4_NL
- * kernels use the gemm order for columns in fours and F32/F16/BF16 switch
- * to tinyBLAS at 2+ columns (matmul.c), so those products run per sequence
- * (or decode columns get the one-column order); i-quant experts can be
- * shared, their multi-column kernels keep the one-column order. */
+ * One scratch, N caches from the plan; fwd_step evaluates several at
+ * once. */
 int fwd_bind(fwd_state *s, fwd_kv *kv);
 
 /* Evaluates tokens tok[0..n) at positions n_past.. and advances n_past.
@@ -141,6 +136,34 @@ int fwd_eval(fwd_state *s, const int32_t *tok, int n, float *logits_all, float *
 
 /* Sets on_matmul/matmul_ud of a made state (e.g. the engine's scratch). */
 void fwd_set_matmul_hook(fwd_state *s, void (*fn)(void *ud, const fwd_mm_in *in), void *ud);
+
+/* One sequence's part of a step: n (1..n_batch) tokens appended to kv at
+ * its position; logits (n_vocab floats) receives the last one's logits
+ * when not NULL. */
+typedef struct fwd_seq {
+    fwd_kv *kv;
+    const int32_t *tok;
+    int n;
+    float *logits;
+} fwd_seq;
+
+/* Evaluates several sequences together (continuous batching): their
+ * tokens are routed together, so each routed expert is read and multiplied
+ * once for all the sequences choosing it.  Each sequence's results equal
+ * those of evaluating its tokens alone with fwd_eval (same chunk): the
+ * products whose float order depends on the column count
+ * (quant_order_by_cols: F32/F16/BF16 tinyBLAS, Q4_K/Q2_K gemm) run per
+ * sequence, with its columns as one call; every other product, the
+ * experts included, takes all the step's columns at once, since its
+ * per-column order does not depend on the other columns.  Attention runs
+ * per sequence on its own cache and positions.
+ * Limits: n_seqs <= fwd_opts.n_seqs, distinct caches, total tokens <=
+ * fwd_max_rows.  -EINVAL bad argument or token, -E2BIG a context full
+ * (nothing evaluated), -EIO/-ECANCELED from the expert source (no
+ * position advanced).  The bound sequence (fwd_bind) stays bound. */
+int fwd_step(fwd_state *s, const fwd_seq *seqs, int n_seqs, char *err, size_t errlen);
+/* Tokens one fwd_step may take in all: n_batch + n_seqs - 1. */
+int fwd_max_rows(const fwd_state *s);
 
 int fwd_n_past(const fwd_state *s);
 /* Forgets positions >= n (n <= n_past) of the bound sequence, e.g. to

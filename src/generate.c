@@ -28,11 +28,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-typedef struct stopper {
-    strbuf held; /* text that could still start a stop string */
-    const char *const *stop;
-    int n_stop;
-} stopper;
 
 /* The callback's verdict: > 0 asks to stop (cancelled), < 0 is an error
  * (a negative errno), passed on as is. */
@@ -101,132 +96,191 @@ static bool cancelled(const gen_cb *cb)
     return (cb->cancel_flag && *cb->cancel_flag) || (cb->cancel && cb->cancel(cb->ud));
 }
 
-int gen_run_cb(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *prompt, size_t n,
-               size_t n_cached, const gen_opts *o, const gen_cb *cb, gen_result *res, char *err,
-               size_t errlen)
+int gen_begin(gen_state *g, const model *m, const tok_vocab *v, int n_ctx, const int32_t *prompt,
+              size_t n, size_t n_cached, const gen_opts *o, const gen_cb *cb, gen_result *res,
+              char *err, size_t errlen)
 {
+    memset(g, 0, sizeof *g);
     memset(res, 0, sizeof *res);
+    g->v = v;
+    g->o = o;
+    g->cb = cb;
+    g->res = res;
+    g->n_ctx = n_ctx;
     const uint32_t V = m->hp.n_vocab;
-    const int ctx = fwd_n_ctx(st);
-    const gen_text_fn on_text = cb->on_text;
-    const gen_token_fn on_token = cb->on_token;
-    void *const ud = cb->ud;
     if (n_cached >= n) {
         snprintf(err, errlen, "no prompt tokens to evaluate (%zu of %zu cached)", n_cached, n);
         return -EINVAL;
     }
-    if ((int64_t)fwd_n_past(st) + (int64_t)(n - n_cached) >= ctx) {
-        snprintf(err, errlen, "prompt of %zu tokens does not fit the context of %d (%d used); "
+    if ((int64_t)n_cached + (int64_t)(n - n_cached) >= n_ctx) {
+        snprintf(err, errlen, "prompt of %zu tokens does not fit the context of %d (%zu used); "
                               "raise -c/--ctx-size or shorten the prompt",
-                 n - n_cached, ctx, fwd_n_past(st));
+                 n - n_cached, n_ctx, n_cached);
         return -E2BIG;
     }
-    float *logits = malloc((size_t)V * sizeof *logits);
-    size_t hcap = n + (o->n_predict > 0 ? (size_t)o->n_predict : (size_t)ctx) + 1;
-    int32_t *hist = malloc(hcap * sizeof *hist);
-    sampler *smp = sampler_create(&o->sp, V);
-    stopper sp = {STRBUF_INIT, o->stop, o->n_stop};
-    int rc = logits && hist && smp ? 0 : -ENOMEM;
-    if (rc) {
+    size_t hcap = n + (o->n_predict > 0 ? (size_t)o->n_predict : (size_t)n_ctx) + 1;
+    g->hist = malloc(hcap * sizeof *g->hist);
+    g->smp = sampler_create(&o->sp, V);
+    g->sp = (stopper){STRBUF_INIT, o->stop, o->n_stop};
+    if (!g->hist || !g->smp) {
+        gen_end(g);
         snprintf(err, errlen, "out of memory");
-        goto out;
+        return -ENOMEM;
     }
-    res->seed = sampler_seed(smp);
-    memcpy(hist, prompt, n * sizeof *hist);
-    size_t nh = n;
-    double t0 = now_s();
+    res->seed = sampler_seed(g->smp);
+    memcpy(g->hist, prompt, n * sizeof *g->hist);
+    g->nh = n;
+    g->t0 = now_s();
     res->n_prompt = (int)n;
     res->n_cached = (int)n_cached;
+    /* --ignore-eos bans the end-of-generation tokens, as the reference does
+     * with a -inf logit bias; found once, a handful in any vocabulary. */
+    for (uint32_t t = 0; o->sp.ignore_eos && t < V && g->n_eog < 16; t++)
+        if (tok_is_eog(v, (int32_t)t))
+            g->eog[g->n_eog++] = (int32_t)t;
+    g->think_end = tok_find(v, "</think>");
+    g->reasoning = o->reasoning && g->think_end >= 0;
+    tok_stream_init(&g->ts);
+    res->finish = "length";
+    return 0;
+}
+
+bool gen_cancelled(const gen_state *g)
+{
+    return cancelled(g->cb);
+}
+
+void gen_prompt_cancelled(gen_state *g)
+{
+    g->res->finish = "cancelled";
+    g->res->t_prompt_s = now_s() - g->t0;
+}
+
+void gen_prompt_done(gen_state *g)
+{
+    g->res->t_prompt_s = now_s() - g->t0;
+    g->t0 = now_s();
+}
+
+/* The end of a generation: the text held back, the time. */
+static int gen_finish(gen_state *g, char *err, size_t errlen)
+{
+    gen_result *res = g->res;
+    if (strcmp(res->finish, "stop") != 0 || g->sp.held.n) {
+        size_t k = tok_stream_flush(&g->ts, g->piece, sizeof g->piece);
+        int r = stop_feed(&g->sp, g->piece, k, true, g->cb->on_text, g->cb->ud, g->reasoning);
+        if (r < 0)
+            return feed_error(r, err, errlen);
+    }
+    res->t_gen_s = now_s() - g->t0;
+    return 1;
+}
+
+int gen_next(gen_state *g, float *logits, int n_past, int32_t *next, char *err, size_t errlen)
+{
+    const gen_opts *o = g->o;
+    gen_result *res = g->res;
+    const gen_cb *cb = g->cb;
+    if (cancelled(cb)) {
+        res->finish = "cancelled";
+        return gen_finish(g, err, errlen);
+    }
+    if (o->n_predict > 0 && res->n_gen >= o->n_predict)
+        return gen_finish(g, err, errlen);
+    if (n_past >= g->n_ctx) {
+        res->finish = "length";
+        return gen_finish(g, err, errlen);
+    }
+    for (int k = 0; k < g->n_eog; k++)
+        logits[g->eog[k]] = -INFINITY;
+    int32_t id = sampler_sample(g->smp, logits, g->hist, g->nh);
+    g->hist[g->nh++] = id;
+    res->n_gen++;
+    if (cb->on_token)
+        cb->on_token(cb->ud, id);
+    if (tok_is_eog(g->v, id)) {
+        res->finish = "stop";
+        return gen_finish(g, err, errlen);
+    }
+    int r = 0;
+    if (id == g->think_end && g->reasoning) {
+        size_t k = tok_stream_flush(&g->ts, g->piece, sizeof g->piece);
+        r = stop_feed(&g->sp, g->piece, k, true, cb->on_text, cb->ud, true);
+        g->reasoning = false;
+    } else {
+        size_t k = tok_stream_push(&g->ts, g->v, id, g->piece, sizeof g->piece);
+        r = stop_feed(&g->sp, g->piece, k, false, cb->on_text, cb->ud, g->reasoning);
+    }
+    if (r < 0)
+        return feed_error(r, err, errlen);
+    if (r) {
+        res->finish = r == 1 ? "stop" : "cancelled";
+        return gen_finish(g, err, errlen);
+    }
+    if ((o->n_predict > 0 && res->n_gen >= o->n_predict) || n_past >= g->n_ctx)
+        return gen_finish(g, err, errlen);
+    *next = id;
+    return 0;
+}
+
+void gen_end(gen_state *g)
+{
+    strbuf_free(&g->sp.held);
+    free(g->hist);
+    sampler_destroy(g->smp);
+    g->hist = NULL;
+    g->smp = NULL;
+}
+
+int gen_run_cb(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *prompt, size_t n,
+               size_t n_cached, const gen_opts *o, const gen_cb *cb, gen_result *res, char *err,
+               size_t errlen)
+{
+    if ((int64_t)fwd_n_past(st) + (int64_t)(n - n_cached) >= fwd_n_ctx(st) && n_cached < n) {
+        memset(res, 0, sizeof *res);
+        snprintf(err, errlen, "prompt of %zu tokens does not fit the context of %d (%d used); "
+                              "raise -c/--ctx-size or shorten the prompt",
+                 n - n_cached, fwd_n_ctx(st), fwd_n_past(st));
+        return -E2BIG;
+    }
+    gen_state g;
+    int rc = gen_begin(&g, m, v, fwd_n_ctx(st), prompt, n, n_cached, o, cb, res, err, errlen);
+    if (rc)
+        return rc;
+    float *logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);
+    if (!logits) {
+        gen_end(&g);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
     /* chunk by chunk, so progress and cancel can be reported between them;
      * fwd_eval would cut the same chunks */
     const size_t B = (size_t)fwd_n_batch(st);
     for (size_t i = n_cached; i < n; i += B) {
-        if (cancelled(cb)) {
-            res->finish = "cancelled";
-            res->t_prompt_s = now_s() - t0;
+        if (gen_cancelled(&g)) {
+            gen_prompt_cancelled(&g);
             goto out;
         }
         const size_t c = n - i < B ? n - i : B;
         if ((rc = fwd_eval(st, prompt + i, (int)c, NULL, logits, err, errlen)))
             goto out;
         if (cb->on_progress)
-            cb->on_progress(ud, i + c - n_cached, n - n_cached);
+            cb->on_progress(cb->ud, i + c - n_cached, n - n_cached);
     }
-    res->t_prompt_s = now_s() - t0;
-    t0 = now_s();
-    /* --ignore-eos bans the end-of-generation tokens, as the reference does
-     * with a -inf logit bias; found once, a handful in any vocabulary. */
-    int32_t eog[16];
-    int n_eog = 0;
-    for (uint32_t t = 0; o->sp.ignore_eos && t < V && n_eog < 16; t++)
-        if (tok_is_eog(v, (int32_t)t))
-            eog[n_eog++] = (int32_t)t;
-    const int32_t think_end = tok_find(v, "</think>");
-    bool reasoning = o->reasoning && think_end >= 0;
-    tok_stream ts;
-    tok_stream_init(&ts);
-    char piece[1024];
-    res->finish = "length";
+    gen_prompt_done(&g);
     for (;;) {
-        if (cancelled(cb)) {
-            res->finish = "cancelled";
-            break;
-        }
-        if (o->n_predict > 0 && res->n_gen >= o->n_predict)
-            break;
-        if (fwd_n_past(st) >= ctx) {
-            res->finish = "length";
-            break;
-        }
-        for (int k = 0; k < n_eog; k++)
-            logits[eog[k]] = -INFINITY;
-        int32_t id = sampler_sample(smp, logits, hist, nh);
-        hist[nh++] = id;
-        res->n_gen++;
-        if (on_token)
-            on_token(ud, id);
-        if (tok_is_eog(v, id)) {
-            res->finish = "stop";
-            break;
-        }
-        int r = 0;
-        if (id == think_end && reasoning) {
-            size_t k = tok_stream_flush(&ts, piece, sizeof piece);
-            r = stop_feed(&sp, piece, k, true, on_text, ud, true);
-            reasoning = false;
-        } else {
-            size_t k = tok_stream_push(&ts, v, id, piece, sizeof piece);
-            r = stop_feed(&sp, piece, k, false, on_text, ud, reasoning);
-        }
-        if (r < 0) {
-            rc = feed_error(r, err, errlen);
-            goto out;
-        }
+        int32_t id;
+        int r = gen_next(&g, logits, fwd_n_past(st), &id, err, errlen);
         if (r) {
-            res->finish = r == 1 ? "stop" : "cancelled";
+            rc = r < 0 ? r : 0;
             break;
         }
-        if (o->n_predict > 0 && res->n_gen >= o->n_predict)
-            break;
-        if (fwd_n_past(st) >= ctx)
-            break;
         if ((rc = fwd_eval(st, &id, 1, NULL, logits, err, errlen)))
-            goto out;
+            break;
     }
-    if (strcmp(res->finish, "stop") != 0 || sp.held.n) {
-        size_t k = tok_stream_flush(&ts, piece, sizeof piece);
-        int r = stop_feed(&sp, piece, k, true, on_text, ud, reasoning);
-        if (r < 0) {
-            rc = feed_error(r, err, errlen);
-            goto out;
-        }
-    }
-    res->t_gen_s = now_s() - t0;
 out:
-    strbuf_free(&sp.held);
     free(logits);
-    free(hist);
-    sampler_destroy(smp);
+    gen_end(&g);
     return rc;
 }
 

@@ -15,6 +15,7 @@
 #include "forward.h"
 #include "model.h"
 #include "sampler.h"
+#include "strbuf.h"
 #include "tokenizer.h"
 
 /* The public struct itself (include/moestream.h): n_predict (<= 0: until
@@ -59,6 +60,52 @@ typedef struct gen_cb {
 int gen_run_cb(const model *m, const tok_vocab *v, fwd_state *st, const int32_t *prompt, size_t n,
                size_t n_cached, const gen_opts *o, const gen_cb *cb, gen_result *res, char *err,
                size_t errlen);
+
+/* ---- one generation as steps (for the scheduler, ms_batch.c) ----
+ * gen_begin; the prompt's chunks evaluated by the caller (gen_cancelled
+ * polled before each, gen_prompt_cancelled when it says so); then
+ * gen_prompt_done and gen_next with the last position's logits, evaluating
+ * the token it returns, until gen_next returns non-zero; gen_end always.
+ * gen_run_cb is exactly this loop, so a stepped generation samples and
+ * emits what gen_run_cb does for the same logits. */
+typedef struct stopper {
+    strbuf held; /* text that could still start a stop string */
+    const char *const *stop;
+    int n_stop;
+} stopper;
+
+typedef struct gen_state {
+    const tok_vocab *v;
+    const gen_opts *o;   /* borrowed until gen_end */
+    const gen_cb *cb;    /* borrowed until gen_end */
+    gen_result *res;     /* borrowed: filled as the generation goes */
+    int n_ctx;
+    int32_t *hist;       /* prompt + generated ids (repetition history) */
+    size_t nh;
+    sampler *smp;
+    stopper sp;
+    tok_stream ts;
+    int32_t eog[16];     /* banned by ignore_eos */
+    int n_eog;
+    int32_t think_end;
+    bool reasoning;
+    double t0;
+    char piece[1024];
+} gen_state;
+
+/* n_cached: prompt tokens already in the sequence's cache (< n).  0 or
+ * -EINVAL / -E2BIG (prompt over n_ctx) / -ENOMEM; on error nothing to end. */
+int gen_begin(gen_state *g, const model *m, const tok_vocab *v, int n_ctx, const int32_t *prompt,
+              size_t n, size_t n_cached, const gen_opts *o, const gen_cb *cb, gen_result *res,
+              char *err, size_t errlen);
+bool gen_cancelled(const gen_state *g);
+void gen_prompt_cancelled(gen_state *g); /* finish "cancelled" during the prompt */
+void gen_prompt_done(gen_state *g);
+/* Samples from logits (n_vocab; modified: banned tokens), emits text.  n_past:
+ * positions the sequence holds.  0: evaluate *next, then call again with its
+ * logits; 1: finished (res->finish); < 0: error with message. */
+int gen_next(gen_state *g, float *logits, int n_past, int32_t *next, char *err, size_t errlen);
+void gen_end(gen_state *g); /* accepts an ended state */
 
 /* Appends prompt[0..n) to st (which may already hold a prefix) and
  * generates (gen_run_cb with nothing cached).  cancel (may be NULL) is polled between tokens.  Returns 0

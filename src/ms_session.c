@@ -16,14 +16,8 @@
 #include "generate.h"
 #include "moestream.h"
 #include "sampler.h"
+#include "session.h"
 
-struct ms_session {
-    engine *e;
-    fwd_kv *kv;
-    int32_t *toks;   /* (n_ctx) */
-    float *logits;   /* (n_vocab) of the last evaluated position */
-    bool have_logits;
-};
 
 MS_API void ms_sampler_params_default(ms_sampler_params *p)
 {
@@ -92,7 +86,7 @@ MS_API const float *ms_session_logits(const ms_session *s)
     return s->have_logits ? s->logits : NULL;
 }
 
-static fwd_state *bind(ms_session *s)
+fwd_state *session_bind(ms_session *s)
 {
     fwd_bind(s->e->scratch, s->kv); /* same options by construction: cannot fail */
     return s->e->scratch;
@@ -106,7 +100,7 @@ MS_API int ms_session_eval(ms_session *s, const int32_t *tokens, size_t n, float
         snprintf(err, errlen, "%zu tokens to evaluate (context %d)", n, s->e->plan.n_ctx);
         return n ? -E2BIG : -EINVAL;
     }
-    int rc = fwd_eval(bind(s), tokens, (int)n, logits_all, s->logits, err, errlen);
+    int rc = fwd_eval(session_bind(s), tokens, (int)n, logits_all, s->logits, err, errlen);
     if (rc)
         return rc;
     memcpy(s->toks + past, tokens, n * sizeof *tokens);
@@ -114,15 +108,18 @@ MS_API int ms_session_eval(ms_session *s, const int32_t *tokens, size_t n, float
     return 0;
 }
 
-/* The prefix of tokens[0..n) the cache keeps: the common prefix, at most
- * n - 1 (the last token is evaluated for its logits), rounded down to a
- * whole number of batches so the rest is chunked as a cold run is. */
-static size_t keep_prefix(const ms_session *s, const int32_t *tokens, size_t n)
+size_t session_common_prefix(const ms_session *s, const int32_t *tokens, size_t n)
 {
     const size_t past = (size_t)fwd_kv_n_past(s->kv);
     size_t k = 0;
     while (k < past && k < n && s->toks[k] == tokens[k])
         k++;
+    return k;
+}
+
+size_t session_keep_prefix(const ms_session *s, const int32_t *tokens, size_t n)
+{
+    size_t k = session_common_prefix(s, tokens, n);
     if (k >= n)
         k = n - 1;
     const size_t B = (size_t)s->e->plan.n_batch;
@@ -138,7 +135,7 @@ MS_API int ms_session_sync(ms_session *s, const int32_t *tokens, size_t n, size_
         snprintf(err, errlen, "no tokens");
         return -EINVAL;
     }
-    size_t k = keep_prefix(s, tokens, n);
+    size_t k = session_keep_prefix(s, tokens, n);
     ms_session_truncate(s, (int)k);
     int rc = ms_session_eval(s, tokens + k, n - k, NULL, err, errlen);
     if (!rc && n_evaluated)
@@ -207,14 +204,14 @@ MS_API int ms_generate(ms_session *s, const int32_t *prompt, size_t n, const ms_
         ms_gen_opts_default(&d);
         o = &d;
     }
-    size_t k = keep_prefix(s, prompt, n);
+    size_t k = session_keep_prefix(s, prompt, n);
     ms_session_truncate(s, (int)k);
     memcpy(s->toks, prompt, n * sizeof *prompt);
     s->have_logits = false;
     gen_ctx g = {s, cb, n};
     gen_cb gcb = {g_text, g_token, g_progress, g_cancel, NULL, &g};
     gen_result r;
-    int rc = gen_run_cb(s->e->m, s->e->v, bind(s), prompt, n, k, o, &gcb, &r, err, errlen);
+    int rc = gen_run_cb(s->e->m, s->e->v, session_bind(s), prompt, n, k, o, &gcb, &r, err, errlen);
     if (rc) {
         /* what was evaluated of the prompt stays; toks already say so */
         return rc;

@@ -169,10 +169,13 @@ static void test_budget_names_what_fits(void **state)
     o.max_seqs = 1;
     ms_mem_plan one;
     assert_int_equal(ms_file_plan(f, &o, NULL, &one, err, sizeof err), 0);
-    /* exactly two sequences' worth, plus the experts */
-    o.mem = one.resident + one.scratch + 2 * one.kv_per_seq + one.slack + one.requests + one.experts;
+    /* exactly two sequences' worth (their caches, and the scratch rows a
+     * step of two takes), plus the experts */
     o.max_seqs = 2;
     ms_mem_plan two;
+    assert_int_equal(ms_file_plan(f, &o, NULL, &two, err, sizeof err), 0);
+    assert_true(two.scratch > one.scratch);
+    o.mem = two.resident + two.scratch + two.kv + two.slack + two.requests + two.experts;
     assert_int_equal(ms_file_plan(f, &o, NULL, &two, err, sizeof err), 0);
     o.max_seqs = 4;
     ms_mem_plan four;

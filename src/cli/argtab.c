@@ -140,8 +140,8 @@ static const opt table[] = {
     {"--cors-origins", "ORIGINS", C_SERVE, STR},
     {"--log-format", "text|json", C_SERVE, STR},
     {"--log-disable", NULL, C_SERVE, STR}, /* serve: no request log */
-    {"--parallel|-np", "N", C_SERVE, K_NOTE, 0, 0,
-     "requests are queued and generated one at a time (README: serve queues requests)"},
+    {"--parallel|-np", "N", C_SERVE | C_BATCH | C_INSPECT, INT(1, 4096)},
+    {"--queue", "N", C_SERVE, INT(0, 1 << 20)},
     /* eval */
     {"--tokens", "IDS", C_EVAL, STR},
     {"--tokens-file", "FILE", C_EVAL, STR},

@@ -115,8 +115,6 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
         char *args[64];
         int na = config_to_args(&cf, args, 64);
         for (int k = 0; k + 1 < na; k += 2) {
-            if (!strcmp(args[k], "--parallel")) /* server-only key */
-                continue;
             char *pair[3] = {args[k], args[k + 1], NULL};
             int j = 0;
             int r = cli_common_arg(c, 2, pair, &j);
@@ -126,6 +124,16 @@ int cli_common_arg(cli_common *c, int argc, char **argv, int *i)
                 return -1;
             }
         }
+        return 1;
+    }
+    if (!strcmp(a, "--parallel")) {
+        /* read by every command (a profile's key), used by serve and batch */
+        if (need_value(argc, argv, *i))
+            return -1;
+        long np;
+        if (cli_parse_int(argv[++*i], 1, 4096, &np))
+            return -1;
+        c->parallel = (int)np;
         return 1;
     }
     if (!strcmp(a, "--no-prefetch")) {

@@ -32,6 +32,8 @@ typedef struct cli_common {
     bool no_prefetch;          /* --no-prefetch: do not read the next layer's experts ahead */
     int attn;                  /* --attn auto|absorbed|mha (enum cli_attn) */
     const char *repack;        /* --repack auto|on|off (NULL: MOESTREAM_REPACK or auto) */
+    int parallel;              /* --parallel/-np N: sequences generated together (serve,
+                                * batch; 0: the command's default); becomes max_seqs */
 } cli_common;
 
 enum cli_load_mode { LOAD_AUTO = 0, LOAD_RAM, LOAD_PAGER, LOAD_MMAP };

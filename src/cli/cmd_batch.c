@@ -2,8 +2,11 @@
  * the OpenAI batch format (custom_id, body with messages and sampler
  * fields; plain text lines are accepted as one user message), one output
  * line per request in the OpenAI batch output format plus "line", the
- * input line number it answers.  Requests run one after another (the
- * expert cache carries over between them).
+ * input line number it answers.  --parallel N generates up to N lines
+ * together (continuous batching through ms_batch: at temperature 0 each
+ * result is the one the line gets alone); records are then written in the
+ * order the replies finish ("line" and custom_id say which is which).  The
+ * default, 1, answers the lines one after another, in input order.
  *
  * Nothing is lost, nothing is destroyed:
  *  - Each record is written whole with write(2), then fsynced (regular
@@ -322,6 +325,94 @@ static json_t *answer_record(long idx, const char *cid, const char *model_name, 
                      res->n_prompt + res->n_gen, "error");
 }
 
+/* ---- lines in generation ---- */
+
+/* Where finished replies go: the output, the counters, the status. */
+typedef struct run {
+    output *out;
+    const char *in, *model_name;
+    int status;
+    long n_ok, n_err;
+} run;
+
+/* A line handed to the batch, until its on_done. */
+typedef struct pending {
+    run *r;
+    long idx;
+    json_t *req;  /* the parsed line: rq (custom_id, stop strings) borrows from it */
+    request rq;
+    int32_t *ids;
+    outbuf ob;
+} pending;
+
+/* The pending line's text and cancel: a signal, or a failed write (the
+ * run stops; what is generating is dropped, resume redoes it). */
+static int p_collect(void *ud, const char *t, size_t n, bool reasoning)
+{
+    pending *p = ud;
+    return collect(&p->ob, t, n, reasoning);
+}
+
+static int p_stopped(void *ud)
+{
+    pending *p = ud;
+    return stopped(NULL) || p->r->status;
+}
+
+/* One step of the batch; *most: the most sequences a step held. */
+static int step(ms_batch *bt, int *most)
+{
+    int left = ms_batch_step(bt);
+    ms_batch_stats bs;
+    ms_batch_get_stats(bt, &bs);
+    if (bs.last_step_seqs > *most)
+        *most = bs.last_step_seqs;
+    return left;
+}
+
+/* Writes one record; a failed write stops the run (status 1). */
+static void put_record(run *r, json_t *rec, bool is_err, long idx)
+{
+    char err[512];
+    if (write_record(r->out, rec, err, sizeof err)) {
+        fprintf(stderr, "moestream batch: %s (at line %ld of %s)\n", err, idx, r->in);
+        r->status = 1;
+    } else {
+        r->n_ok += !is_err;
+        r->n_err += is_err;
+    }
+}
+
+static void on_done(void *ud, int rc, const ms_gen_result *res, const char *err)
+{
+    pending *p = ud;
+    run *r = p->r;
+    json_t *rec = NULL;
+    bool is_err = true;
+    const char *cid = p->rq.custom_id;
+    if (!rc && stop_sig && !strcmp(res->finish, "cancelled")) {
+        /* stopped mid-reply: nothing half done is written */
+    } else if (rc) {
+        rec = error_record(p->idx, cid, rc == -E2BIG ? "context_length_exceeded" : "server_error", err);
+    } else if (!(rec = answer_record(p->idx, cid, r->model_name, &p->ob, res))) {
+        rec = error_record(p->idx, cid, "server_error", "out of memory formatting the answer");
+    } else {
+        is_err = false;
+    }
+    if (!rec && !stop_sig) {
+        fprintf(stderr, "moestream batch: out of memory building the record for line %ld\n", p->idx);
+        r->status = 1;
+    } else if (rec && !r->status) { /* NULL with stop_sig: the reply was cut, resume redoes it */
+        put_record(r, rec, is_err, p->idx);
+    }
+    json_decref(rec);
+    ms_free(p->ids);
+    strbuf_free(&p->ob.answer);
+    strbuf_free(&p->ob.reasoning);
+    json_decref(p->req);
+    free(p);
+}
+
 static void progress(long idx, long total, double t0)
 {
     if (!isatty(2))
@@ -348,6 +439,11 @@ typedef struct batch_args {
     bool resume, overwrite;
     long max_tokens;
 } batch_args;
+
+#define BATCH_PARALLEL_HELP                                                                        \
+    "  --parallel, -np N  lines generated together (default 1: one after another, records\n"    \
+    "                 in input order); each has its own cache of -c positions; records then\n"   \
+    "                 come in the order replies finish\n"
 
 /* 0 to run, or the exit status (0 after --help). */
 static int parse_args(batch_args *a, int argc, char **argv, bool *done)
@@ -384,7 +480,7 @@ static int parse_args(batch_args *a, int argc, char **argv, bool *done)
                    "  --resume       keep OUT's records and run only the lines without one\n"
                    "  --overwrite    replace a non-empty OUT (refused without this or --resume)\n"
                    "  -n, --n-predict N  max_tokens of lines that give none (default 1024; -1:\n"
-                   "                 until end of text or context)\n"
+                   "                 until end of text or context)\n" BATCH_PARALLEL_HELP
                    "exit status: 0 every line has its record in OUT; 1 error (nothing is\n"
                    "counted that is not on disk: run again with --resume); 2 usage;\n"
                    "130/143 stopped by SIGINT/SIGTERM (the reply in progress is dropped)\n%s%s",
@@ -456,7 +552,7 @@ int cmd_batch(int argc, char **argv)
     char err[512] = "";
     long n_before = 0;
     ms_engine *e = NULL;
-    ms_session *st = NULL;
+    ms_batch *bt = NULL;
     if ((status = open_output(&out, &a, &in_st)))
         goto end;
     if (a.resume && out.regular && resume_scan(&out, &done, &n_before, err, sizeof err)) {
@@ -466,9 +562,10 @@ int cmd_batch(int argc, char **argv)
     }
     ms_engine_opts eo;
     cli_engine_opts(&a.c, &eo);
+    eo.max_seqs = a.c.parallel > 0 ? a.c.parallel : 1;
     int rc = ms_engine_open(&e, a.c.model, &eo, err, sizeof err);
     if (!rc)
-        rc = ms_session_create(e, &st, err, sizeof err);
+        rc = ms_batch_create(e, eo.max_seqs, &bt, err, sizeof err);
     if (rc) {
         fprintf(stderr, "moestream batch: %s\n", err);
         status = 1;
@@ -498,9 +595,22 @@ int cmd_batch(int argc, char **argv)
     char *line = NULL;
     size_t lcap = 0;
     ssize_t ln;
-    long idx = 0, n_ok = 0, n_err = 0, n_skip = 0;
+    long idx = 0, n_skip = 0;
+    run R = {&out, a.in, model_name, 0, 0, 0};
     double t0 = now_s();
-    while (!stop_sig && !status && (ln = getline(&line, &lcap, fin)) > 0) {
+    ms_batch_stats bs;
+    int most = 0;
+    for (;;) {
+        /* a free slot before the next line: with --parallel 1 each reply is
+         * written before the next line is read, as in input order */
+        ms_batch_get_stats(bt, &bs);
+        while (bs.active >= bs.slots && !R.status) {
+            step(bt, &most);
+            ms_batch_get_stats(bt, &bs);
+        }
+        status = R.status;
+        if (stop_sig || status || (ln = getline(&line, &lcap, fin)) <= 0)
+            break;
         idx++;
         while (ln > 0 && (line[ln - 1] == '\n' || line[ln - 1] == '\r'))
             line[--ln] = 0;
@@ -552,6 +662,7 @@ int cmd_batch(int argc, char **argv)
         }
         json_t *rec = NULL;
         bool is_err = true;
+        bool submitted = false;
         if (prc) {
             rec = error_record(idx, cid, "invalid_request", bad);
         } else if (first) {
@@ -559,46 +670,55 @@ int cmd_batch(int argc, char **argv)
                                       "results could not be told apart", cid, first);
             rec = error_record(idx, cid, "duplicate_custom_id", bad);
         } else {
-            int32_t *ids = NULL;
+            pending *p = calloc(1, sizeof *p);
             size_t n = 0;
-            outbuf ob = {STRBUF_INIT, STRBUF_INIT};
-            ms_gen_result res;
-            /* the session keeps the last request's cache: a shared prefix (the
+            /* the batch's slots keep their caches: a shared prefix (the
              * system prompt, say) is reused in whole -b chunks, results as cold */
-            rc = ms_chat_render(ms_engine_vocab(e), rq.msgs, rq.n_msgs, true, &ids, &n, err, sizeof err);
+            rc = p ? ms_chat_render(ms_engine_vocab(e), rq.msgs, rq.n_msgs, true, &p->ids, &n, err, sizeof err)
+                   : -ENOMEM;
+            if (!p)
+                snprintf(err, sizeof err, "out of memory");
             if (!rc) {
-                ms_callbacks cb = {collect, NULL, NULL, stopped, &ob};
-                rc = ms_generate(st, ids, n, &rq.go, &cb, &res, err, sizeof err);
+                *p = (pending){&R, idx, req, rq, p->ids, {STRBUF_INIT, STRBUF_INIT}};
+                /* the copy's own arrays, not the loop's (rq points into itself) */
+                if (rq.go.stop == rq.stops)
+                    p->rq.go.stop = p->rq.stops;
+                if (rq.custom_id == rq.line_id)
+                    p->rq.custom_id = p->rq.line_id;
+                ms_callbacks cb = {p_collect, NULL, NULL, p_stopped, p};
+                rc = ms_batch_submit(bt, p->ids, n, &p->rq.go, &cb, on_done, err, sizeof err);
             }
-            if (!rc && stop_sig && !strcmp(res.finish, "cancelled")) {
-                /* stopped mid-reply: nothing half done is written */
-            } else if (rc) {
-                rec = error_record(idx, cid, rc == -E2BIG ? "context_length_exceeded" : "server_error", err);
-            } else if (!(rec = answer_record(idx, cid, model_name, &ob, &res))) {
-                rec = error_record(idx, cid, "server_error", "out of memory formatting the answer");
+            if (!rc) {
+                submitted = true;
+                req = NULL; /* the pending line owns it now */
             } else {
-                is_err = false;
+                rec = error_record(idx, cid, rc == -E2BIG ? "context_length_exceeded" : "server_error", err);
+                if (p)
+                    ms_free(p->ids);
+                free(p);
             }
-            ms_free(ids);
-            strbuf_free(&ob.answer);
-            strbuf_free(&ob.reasoning);
         }
         json_decref(req);
-        if (!rec && !stop_sig) {
+        if (submitted) {
+            progress(idx, total, t0);
+            continue;
+        }
+        if (!rec) {
             fprintf(stderr, "moestream batch: out of memory building the record for line %ld\n", idx);
-            status = 1;
-        } else if (rec) { /* NULL with stop_sig: the reply was cut, resume redoes it */
-            if (write_record(&out, rec, err, sizeof err)) {
-                fprintf(stderr, "moestream batch: %s (at line %ld of %s)\n", err, idx, a.in);
-                status = 1;
-            } else {
-                n_ok += !is_err;
-                n_err += is_err;
-            }
+            R.status = 1;
+        } else {
+            put_record(&R, rec, is_err, idx);
             json_decref(rec);
         }
         progress(idx, total, t0);
     }
+    /* the lines still generating; on a stop (signal or failed write) they
+     * are cancelled or dropped, and resume redoes them */
+    while (step(bt, &most) > 0)
+        ;
+    if (!status)
+        status = R.status;
+    const long n_ok = R.n_ok, n_err = R.n_err;
     if (!status && !stop_sig && ferror(fin)) {
         fprintf(stderr, "moestream batch: cannot read %s: %s\n", a.in, strerror(errno));
         status = 1;
@@ -609,6 +729,11 @@ int cmd_batch(int argc, char **argv)
     json_decref(seen);
     fprintf(stderr, "batch: %ld done, %ld errors, %ld skipped (already in %s) in %.1f s\n", n_ok,
             n_err, n_skip, a.out, now_s() - t0);
+    ms_batch_get_stats(bt, &bs);
+    if (bs.slots > 1 || a.c.verbose)
+        fprintf(stderr, "batch: --parallel %d: %llu steps, up to %d sequences in one step, %.1f "
+                        "tokens/s generated\n", bs.slots, (unsigned long long)bs.steps, most,
+                bs.step_s > 0 ? (double)bs.generated / bs.step_s : 0.0);
     if (stop_sig) {
         fprintf(stderr, "batch: stopped by %s after line %ld; --resume finishes the job\n",
                 stop_sig == SIGINT ? "SIGINT" : "SIGTERM", idx);
@@ -625,7 +750,7 @@ end:
     fclose(fin);
     json_decref(done.by_line);
     json_decref(done.by_cid);
-    ms_session_destroy(st);
+    ms_batch_destroy(bt);
     ms_engine_close(e);
     return status;
 }

@@ -17,7 +17,8 @@ static void usage(FILE *f)
                "Shows the model, its memory plan under --mem, weights by type, then the metadata\n"
                "(sizes in GiB).\n\n"
                "      --json              machine-readable output, memory plan included (bytes)\n"
-               "      --full              the whole chat template (default: its first lines)\n%s",
+               "      --full              the whole chat template (default: its first lines)\n"
+               "      --parallel, -np N   plan for N sequences of -c positions each (serve -np N)\n%s",
             cli_common_help());
 }
 
@@ -156,6 +157,8 @@ int cmd_inspect(int argc, char **argv)
      * files (a vocabulary) still get the listing. */
     ms_engine_opts eo;
     cli_engine_opts(&c, &eo);
+    if (c.parallel > 0)
+        eo.max_seqs = c.parallel;
     ms_model_info hp;
     ms_mem_plan plan;
     memset(&plan, 0, sizeof plan);

@@ -15,11 +15,16 @@
  * --host is an IPv4 or IPv6 address or a host name; a name listens on each
  * of its addresses (one libmicrohttpd daemon per address; the connection
  * limits are per daemon).
- * Requests are queued: one generation at a time owns the engine (the
- * expert pool and thread pool serve one sequence); queue depth is in
- * /metrics.  A client that disconnects (streaming or not, generating or
- * waiting in the queue) cancels its generation: the socket is polled for
- * the peer's hang-up between tokens.
+ * Continuous batching: up to --parallel requests generate together, stepped
+ * by one scheduler thread through the library's ms_batch (every step the
+ * next token of each plus a -b chunk of a waiting prompt; at temperature 0
+ * each reply is the one the request gets alone).  Beyond them up to --queue
+ * requests wait in arrival order; past that a request gets 429.  Active
+ * sequences, queue depth, tokens per step and tokens/s are in /metrics.
+ * Callbacks of a generation run on the scheduler thread; the connection's
+ * thread waits for its on_done.  A client that disconnects (streaming or
+ * not, generating or waiting in the queue) cancels its generation: the
+ * socket is polled for the peer's hang-up between tokens.
  * --timeout bounds a request from its arrival: waiting in the queue, then
  * generating (checked between tokens; one prompt evaluation is not cut).
  * Errors use the OpenAI error JSON with the right status; request bodies
@@ -82,10 +87,22 @@ typedef struct watch {
     struct watch *prev, *next;
 } watch;
 
+struct job;
+
 typedef struct server {
     ms_engine *e;
-    ms_session *st;  /* kept across requests: a shared prefix is reused */
-    pthread_mutex_t gen_lock; /* one generation at a time */
+    int n_ctx;       /* per sequence */
+    /* the scheduler: jobs wait in the queue (arrival order) until the batch
+     * has a free slot; the batch's slots keep their caches, so a shared
+     * prefix is reused (ms_batch_submit) */
+    ms_batch *batch; /* driven by the scheduler thread only */
+    pthread_mutex_t q_mu;
+    pthread_cond_t q_cv;    /* the scheduler: a job arrived, or stop */
+    pthread_cond_t done_cv; /* the waiting connections: a job ended */
+    struct job *q_head, *q_tail;
+    long q_len, q_max;      /* waiting jobs; --queue */
+    bool sched_stop;
+    ms_batch_stats bst;     /* copied after each step, under q_mu */
     const char *api_key; /* NULL: no key; else any length, compared in constant time */
     size_t api_key_len;
     const char *model_name; /* --alias, else the model file's name */
@@ -406,6 +423,7 @@ typedef struct collect {
     double deadline;               /* CLOCK_REALTIME seconds */
     bool timed_out;
     int fd; /* the client's socket: a hang-up cancels */
+    struct job *job; /* generate()'s, while it runs */
 } collect;
 
 static double wall_s(void)
@@ -483,7 +501,7 @@ static int on_cancel(void *ud)
  * lock (the vocabulary is immutable).  *ids malloc'd. */
 static int render(const request *rq, int32_t **ids, size_t *n, char *err, size_t errlen)
 {
-    const size_t n_ctx = (size_t)ms_session_n_ctx(S.st);
+    const size_t n_ctx = (size_t)S.n_ctx;
     int rc;
     *ids = NULL;
     *n = 0;
@@ -511,76 +529,173 @@ static int render(const request *rq, int32_t **ids, size_t *n, char *err, size_t
     return rc;
 }
 
-/* Waits for the engine lock until the deadline, giving up early when the
- * client hangs up or the request is cancelled.  0 or -ETIMEDOUT /
- * -ECANCELED. */
-static int engine_wait(collect *col)
+/* One request's generation, from its arrival in generate() to on_done. */
+typedef struct job {
+    const request *rq;
+    const int32_t *ids;
+    size_t n;
+    collect *col;
+    ms_gen_result res;
+    int rc;
+    char err[512];
+    bool started, done;
+    struct job *next;
+} job;
+
+static void job_done(void *ud, int rc, const ms_gen_result *res, const char *err)
 {
-    for (;;) {
-        const double now = wall_s(), until = now + 0.1 < col->deadline ? now + 0.1 : col->deadline;
-        struct timespec dl = {(time_t)until, (long)((until - (double)(time_t)until) * 1e9)};
-        int lrc = pthread_mutex_timedlock(&S.gen_lock, &dl);
-        if (!lrc)
-            return 0;
-        if (lrc != ETIMEDOUT)
-            return -lrc;
-        if (*col->cancel || peer_gone(col->fd) || atomic_load(&S.abort_all))
-            return -ECANCELED;
-        if (until >= col->deadline)
-            return -ETIMEDOUT;
-    }
+    collect *col = ud;
+    job *j = col->job;
+    pthread_mutex_lock(&S.q_mu);
+    j->rc = rc;
+    if (res)
+        j->res = *res;
+    snprintf(j->err, sizeof j->err, "%s", err ? err : "");
+    j->done = true;
+    pthread_cond_broadcast(&S.done_cv);
+    pthread_mutex_unlock(&S.q_mu);
 }
 
-/* Runs one request's prompt ids under the engine lock, waiting for it no
- * longer than the deadline.  -ETIMEDOUT when the deadline passed, in the
- * queue or while generating; -ECANCELED when the client left in the queue. */
+/* The scheduler thread: moves queued jobs into free slots of the batch
+ * and steps it while it has generations; sleeps when there is nothing. */
+static void *sched_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&S.q_mu);
+    for (;;) {
+        while (S.q_head && S.bst.active < S.bst.slots) {
+            job *j = S.q_head;
+            S.q_head = j->next;
+            if (!S.q_head)
+                S.q_tail = NULL;
+            S.q_len--;
+            atomic_fetch_sub(&S.queued, 1);
+            j->started = true;
+            ms_callbacks cb = {on_text, on_token, NULL, on_cancel, j->col};
+            int rc = ms_batch_submit(S.batch, j->ids, j->n, &j->rq->go, &cb, job_done, j->err,
+                                     sizeof j->err);
+            if (rc) {
+                j->rc = rc;
+                j->done = true;
+                pthread_cond_broadcast(&S.done_cv);
+            }
+            ms_batch_get_stats(S.batch, &S.bst);
+        }
+        if (!S.bst.active) {
+            if (S.sched_stop)
+                break;
+            pthread_cond_wait(&S.q_cv, &S.q_mu);
+            continue;
+        }
+        pthread_mutex_unlock(&S.q_mu);
+        ms_batch_step(S.batch); /* callbacks run here, without q_mu */
+        pthread_mutex_lock(&S.q_mu);
+        ms_batch_get_stats(S.batch, &S.bst);
+        atomic_store(&S.active, S.bst.active);
+    }
+    pthread_mutex_unlock(&S.q_mu);
+    return NULL;
+}
+
+/* Takes j out of the queue if it is still there (q_mu held). */
+static bool queue_remove(job *j)
+{
+    for (job **p = &S.q_head, *prev = NULL; *p; prev = *p, p = &(*p)->next)
+        if (*p == j) {
+            *p = j->next;
+            if (S.q_tail == j)
+                S.q_tail = prev;
+            S.q_len--;
+            atomic_fetch_sub(&S.queued, 1);
+            return true;
+        }
+    return false;
+}
+
+/* Runs one request's prompt ids through the scheduler: queued (refused
+ * with -EAGAIN when --queue are waiting already), then generated with up to
+ * --parallel others.  -ETIMEDOUT when the deadline passed, in the queue or
+ * while generating; -ECANCELED when the client left in the queue. */
 static int generate(const request *rq, const int32_t *ids, size_t n, collect *col,
                     ms_gen_result *res, char *err, size_t errlen)
 {
+    job j = {rq, ids, n, col, {0}, 0, "", false, false, NULL};
+    col->job = &j;
+    pthread_mutex_lock(&S.q_mu);
+    if (S.q_len >= S.q_max && (S.q_head || S.bst.active >= S.bst.slots)) {
+        const int act = S.bst.active;
+        const long ql = S.q_len;
+        pthread_mutex_unlock(&S.q_mu);
+        snprintf(err, errlen, "server busy: %d requests generating and %ld waiting (--parallel %d, "
+                              "--queue %ld); retry later", act, ql, S.bst.slots, S.q_max);
+        return -EAGAIN;
+    }
+    if (S.q_tail)
+        S.q_tail->next = &j;
+    else
+        S.q_head = &j;
+    S.q_tail = &j;
+    S.q_len++;
     atomic_fetch_add(&S.queued, 1);
-    int lrc = engine_wait(col);
-    atomic_fetch_sub(&S.queued, 1);
-    if (lrc == -ETIMEDOUT) {
+    pthread_cond_signal(&S.q_cv);
+    int wrc = 0;
+    while (!j.done) {
+        const double now = wall_s(), until = now + 0.1;
+        struct timespec dl = {(time_t)until, (long)((until - (double)(time_t)until) * 1e9)};
+        pthread_cond_timedwait(&S.done_cv, &S.q_mu, &dl);
+        if (j.started || j.done)
+            continue;
+        /* still waiting for a slot */
+        if (wall_s() >= col->deadline)
+            wrc = -ETIMEDOUT;
+        else if (*col->cancel || peer_gone(col->fd) || atomic_load(&S.abort_all))
+            wrc = -ECANCELED;
+        if (wrc && queue_remove(&j))
+            break;
+        wrc = 0;
+    }
+    pthread_mutex_unlock(&S.q_mu);
+    if (wrc == -ETIMEDOUT) {
         snprintf(err, errlen, "request timed out after %g s waiting in the queue (--timeout)", S.timeout_s);
         return -ETIMEDOUT;
     }
-    if (lrc) {
+    if (wrc) {
         snprintf(err, errlen, "request cancelled while waiting in the queue (the client left)");
-        return lrc;
+        return wrc;
     }
-    atomic_fetch_add(&S.active, 1);
-    /* the session keeps the last request's cache: a shared prefix is
-     * reused in whole -b chunks, so results equal a cold run's */
-    ms_callbacks cb = {on_text, on_token, NULL, on_cancel, col};
-    int rc = ms_generate(S.st, ids, n, &rq->go, &cb, res, err, errlen);
-    if (!rc && col->timed_out && !strcmp(res->finish, "cancelled")) { /* not one that ended anyway */
+    int rc = j.rc;
+    if (rc) {
+        snprintf(err, errlen, "%s", j.err);
+        return rc;
+    }
+    *res = j.res;
+    if (col->timed_out && !strcmp(res->finish, "cancelled")) { /* not one that ended anyway */
         snprintf(err, errlen, "request stopped after the --timeout of %g s (%d tokens generated)",
                  S.timeout_s, res->n_gen);
-        rc = -ETIMEDOUT;
+        return -ETIMEDOUT;
     }
-    if (!rc) {
-        atomic_fetch_add(&S.tokens_in, res->n_prompt);
-        atomic_fetch_add(&S.tokens_out, res->n_gen);
-        atomic_fetch_add(&S.gen_us, (long long)(res->t_gen_s * 1e6));
-    }
-    atomic_fetch_sub(&S.active, 1);
-    pthread_mutex_unlock(&S.gen_lock);
-    return rc;
+    atomic_fetch_add(&S.tokens_in, res->n_prompt);
+    atomic_fetch_add(&S.tokens_out, res->n_gen);
+    atomic_fetch_add(&S.gen_us, (long long)(res->t_gen_s * 1e6));
+    return 0;
 }
 
 /* The status, OpenAI error type and code for a failed generation. */
 static unsigned gen_status(int rc, const char **type, const char **code)
 {
-    *type = rc == -E2BIG ? "invalid_request_error" : "server_error";
-    *code = rc == -E2BIG ? "context_length_exceeded" : rc == -ETIMEDOUT ? "timeout" : NULL;
+    *type = rc == -E2BIG ? "invalid_request_error" : rc == -EAGAIN ? "rate_limit_error" : "server_error";
+    *code = rc == -E2BIG     ? "context_length_exceeded"
+            : rc == -ETIMEDOUT ? "timeout"
+            : rc == -EAGAIN    ? "queue_full"
+                               : NULL;
     /* 499: the client left while queued (nginx's code; nobody reads it) */
-    return rc == -E2BIG ? 400 : rc == -ETIMEDOUT ? 504 : rc == -ECANCELED ? 499 : 500;
+    return rc == -E2BIG ? 400 : rc == -ETIMEDOUT ? 504 : rc == -ECANCELED ? 499 : rc == -EAGAIN ? 429 : 500;
 }
 
 static void *stream_main(void *arg)
 {
     conn *cn = arg;
-    collect col = {STRBUF_INIT, STRBUF_INIT, cn, &cn->cancel, cn->deadline, false, cn->fd};
+    collect col = {STRBUF_INIT, STRBUF_INIT, cn, &cn->cancel, cn->deadline, false, cn->fd, NULL};
     ms_gen_result res;
     char err[512];
     bool usage = cn->rq.include_usage;
@@ -666,9 +781,13 @@ static void stream_free(void *cls)
 
 static enum MHD_Result metrics(struct MHD_Connection *c)
 {
-    char buf[2048];
+    char buf[4096];
     ms_stats ps;
     ms_engine_stats(S.e, &ps);
+    pthread_mutex_lock(&S.q_mu);
+    const ms_batch_stats b = S.bst;
+    const long waiting = S.q_len;
+    pthread_mutex_unlock(&S.q_mu);
     long out = atomic_load(&S.tokens_out);
     long long gen_us = atomic_load(&S.gen_us);
     snprintf(buf, sizeof buf,
@@ -677,19 +796,36 @@ static enum MHD_Result metrics(struct MHD_Connection *c)
              "# TYPE moestream_prompt_tokens_total counter\nmoestream_prompt_tokens_total %ld\n"
              "# TYPE moestream_generated_tokens_total counter\nmoestream_generated_tokens_total %ld\n"
              "# TYPE moestream_generation_tokens_per_second gauge\nmoestream_generation_tokens_per_second %.3f\n"
-             "# HELP moestream_queue_depth requests waiting for the engine (requests are queued and "
-             "run one at a time, not batched)\n"
+             "# HELP moestream_queue_depth requests waiting for a free sequence (--queue at most)\n"
              "# TYPE moestream_queue_depth gauge\nmoestream_queue_depth %ld\n"
-             "# HELP moestream_active_requests requests generating now (0 or 1: one engine, one "
-             "sequence)\n"
-             "# TYPE moestream_active_requests gauge\nmoestream_active_requests %ld\n"
+             "# HELP moestream_active_requests requests generating now (--parallel at most)\n"
+             "# TYPE moestream_active_requests gauge\nmoestream_active_requests %d\n"
+             "# HELP moestream_active_sequences sequences in the batch now (prompt or decoding)\n"
+             "# TYPE moestream_active_sequences gauge\nmoestream_active_sequences %d\n"
+             "# TYPE moestream_parallel gauge\nmoestream_parallel %d\n"
+             "# TYPE moestream_decoding_sequences gauge\nmoestream_decoding_sequences %d\n"
+             "# HELP moestream_step_tokens tokens the last batch step evaluated\n"
+             "# TYPE moestream_step_tokens gauge\nmoestream_step_tokens %d\n"
+             "# TYPE moestream_step_sequences gauge\nmoestream_step_sequences %d\n"
+             "# TYPE moestream_steps_total counter\nmoestream_steps_total %llu\n"
+             "# HELP moestream_step_tokens_total tokens evaluated by all steps (prompt and generated)\n"
+             "# TYPE moestream_step_tokens_total counter\nmoestream_step_tokens_total %llu\n"
+             "# HELP moestream_prompt_tokens_evaluated_total prompt tokens evaluated (a reused "
+             "prefix is not)\n"
+             "# TYPE moestream_prompt_tokens_evaluated_total counter\n"
+             "moestream_prompt_tokens_evaluated_total %llu\n"
+             "# HELP moestream_batch_tokens_per_second tokens generated per second of stepping, all "
+             "sequences together\n"
+             "# TYPE moestream_batch_tokens_per_second gauge\nmoestream_batch_tokens_per_second %.3f\n"
              "# TYPE moestream_expert_cache_hits_total counter\nmoestream_expert_cache_hits_total %llu\n"
              "# TYPE moestream_expert_cache_misses_total counter\nmoestream_expert_cache_misses_total %llu\n"
              "# TYPE moestream_expert_bytes_read_total counter\nmoestream_expert_bytes_read_total %llu\n"
              "# TYPE moestream_peak_rss_bytes gauge\nmoestream_peak_rss_bytes %llu\n",
              atomic_load(&S.requests), atomic_load(&S.errors), atomic_load(&S.tokens_in), out,
-             gen_us > 0 ? (double)out / ((double)gen_us / 1e6) : 0.0, atomic_load(&S.queued),
-             atomic_load(&S.active), (unsigned long long)ps.hits, (unsigned long long)ps.misses,
+             gen_us > 0 ? (double)out / ((double)gen_us / 1e6) : 0.0, waiting, b.active, b.active,
+             b.slots, b.decoding, b.last_step_tokens, b.last_step_seqs, (unsigned long long)b.steps,
+             (unsigned long long)b.tokens, (unsigned long long)b.prompt_tokens,
+             b.step_s > 0 ? (double)b.generated / b.step_s : 0.0, (unsigned long long)ps.hits, (unsigned long long)ps.misses,
              (unsigned long long)ps.bytes_read, (unsigned long long)ps.peak_rss);
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(buf), buf, MHD_RESPMEM_MUST_COPY);
     MHD_add_response_header(r, "Content-Type", "text/plain; version=0.0.4");
@@ -765,7 +901,7 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
         MHD_add_response_header(r, "Cache-Control", "no-cache");
         return respond(c, 200, r);
     }
-    collect col = {STRBUF_INIT, STRBUF_INIT, NULL, &cn->cancel, cn->deadline, false, cn->fd};
+    collect col = {STRBUF_INIT, STRBUF_INIT, NULL, &cn->cancel, cn->deadline, false, cn->fd, NULL};
     ms_gen_result res;
     rc = generate(&cn->rq, cn->ids, cn->n_ids, &col, &res, err, sizeof err);
     json_decref(req);
@@ -811,7 +947,7 @@ static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
         json_decref(req);
         return send_error_param(c, 400, "invalid_request_error", bad, "invalid_request", cn->rq.param);
     }
-    collect col = {STRBUF_INIT, STRBUF_INIT, NULL, &cn->cancel, cn->deadline, false, cn->fd};
+    collect col = {STRBUF_INIT, STRBUF_INIT, NULL, &cn->cancel, cn->deadline, false, cn->fd, NULL};
     ms_gen_result res;
     char err[512];
     int rc = render(&cn->rq, &cn->ids, &cn->n_ids, err, sizeof err);
@@ -1318,6 +1454,7 @@ int cmd_serve(int argc, char **argv)
     const char *host = "127.0.0.1", *key_arg = NULL, *key_file = NULL, *alias = NULL;
     S.cors = "*";
     long port = 8080, max_conn = 1024, per_addr = 256;
+    S.q_max = 64;
     S.timeout_s = 600;
     S.idle_s = 15;
     for (int i = 1; i < argc; i++) {
@@ -1376,6 +1513,11 @@ int cmd_serve(int argc, char **argv)
                 fprintf(stderr, "moestream serve: --max-connections wants a count in [1, 65536]\n");
                 return 2;
             }
+        } else if (!strcmp(argv[i], "--queue") && i + 1 < argc) {
+            if (cli_parse_int(argv[++i], 0, 1 << 20, &S.q_max)) {
+                fprintf(stderr, "moestream serve: --queue wants a count in [0, 1048576]\n");
+                return 2;
+            }
         } else if (!strcmp(argv[i], "--max-per-address") && i + 1 < argc) {
             if (cli_parse_int(argv[++i], 1, 65536, &per_addr)) {
                 fprintf(stderr, "moestream serve: --max-per-address wants a count in [1, 65536]\n");
@@ -1410,7 +1552,12 @@ int cmd_serve(int argc, char **argv)
                    "  --log-format text|json  the request log on stderr, one line per request (default "
                    "text)\n"
                    "  --log-disable           no request log\n"
-                   "  --parallel, -np N       accepted and ignored: requests are queued, one at a time\n"
+                   "  --parallel, -np N       requests generated together (default 4, fewer when --mem\n"
+                   "                          is too small for 4), continuous batching;\n"
+                   "                          each has its own cache of -c positions (unlike\n"
+                   "                          llama-server, where -c is split over the slots)\n"
+                   "  --queue N               requests waiting for a free sequence at most (default\n"
+                   "                          64); past that 429\n"
                    "  Endpoints: POST /v1/chat/completions (JSON or SSE), /v1/completions, /tokenize,\n"
                    "  /detokenize; GET /v1/models, /health, /metrics, /; OPTIONS anywhere (CORS preflight).\n%s",
                    cli_common_help());
@@ -1437,7 +1584,9 @@ int cmd_serve(int argc, char **argv)
     unsigned conns = fd_room((unsigned)max_conn);
     if (conns < (unsigned)max_conn)
         fprintf(stderr, "moestream serve: the open-file limit allows %u connections, not %ld\n", conns, max_conn);
-    pthread_mutex_init(&S.gen_lock, NULL);
+    pthread_mutex_init(&S.q_mu, NULL);
+    pthread_cond_init(&S.q_cv, NULL);
+    pthread_cond_init(&S.done_cv, NULL);
     pthread_mutex_init(&S.mem_mu, NULL);
     pthread_cond_init(&S.mem_cv, NULL);
     pthread_mutex_init(&S.watch_mu, NULL);
@@ -1460,11 +1609,33 @@ int cmd_serve(int argc, char **argv)
     char err[512] = "";
     ms_engine_opts eo;
     cli_engine_opts(&c, &eo);
+    eo.max_seqs = c.parallel > 0 ? c.parallel : 4;
     if (isatty(2))
         eo.on_load = cli_load_bar;
     int rc = ms_engine_open(&S.e, c.model, &eo, err, sizeof err);
+    /* the default of 4 yields to a small --mem (the plan is refused before
+     * any weight is read); a --parallel that was asked for does not */
+    while (rc == -ENOMEM && c.parallel <= 0 && eo.max_seqs > 1) {
+        eo.max_seqs--;
+        rc = ms_engine_open(&S.e, c.model, &eo, err, sizeof err);
+        if (!rc)
+            fprintf(stderr, "moestream serve: --mem fits %d sequence%s of %d positions, not the "
+                            "default 4: --parallel %d (give --parallel to insist)\n",
+                    eo.max_seqs, eo.max_seqs == 1 ? "" : "s", eo.n_ctx, eo.max_seqs);
+    }
     if (!rc)
-        rc = ms_session_create(S.e, &S.st, err, sizeof err);
+        rc = ms_batch_create(S.e, eo.max_seqs, &S.batch, err, sizeof err);
+    pthread_t sched;
+    if (!rc) {
+        ms_mem_plan plan;
+        ms_engine_plan(S.e, &plan);
+        S.n_ctx = plan.n_ctx;
+        ms_batch_get_stats(S.batch, &S.bst);
+        if (pthread_create(&sched, NULL, sched_main, NULL)) {
+            snprintf(err, sizeof err, "cannot start the scheduler thread");
+            rc = -EAGAIN;
+        }
+    }
     if (rc) {
         fprintf(stderr, "moestream serve: %s\n", err);
         atomic_store(&S.reaper_stop, 1);
@@ -1472,6 +1643,7 @@ int cmd_serve(int argc, char **argv)
             pthread_join(reaper, NULL);
         for (size_t k = 0; k < n_d; k++)
             MHD_stop_daemon(ds[k]);
+        ms_batch_destroy(S.batch);
         ms_engine_close(S.e);
         free(key_owned);
         return 1;
@@ -1521,7 +1693,12 @@ int cmd_serve(int argc, char **argv)
         pthread_join(reaper, NULL);
     for (size_t k = 0; k < n_d; k++)
         MHD_stop_daemon(ds[k]);
-    ms_session_destroy(S.st);
+    pthread_mutex_lock(&S.q_mu);
+    S.sched_stop = true;
+    pthread_cond_signal(&S.q_cv);
+    pthread_mutex_unlock(&S.q_mu);
+    pthread_join(sched, NULL);
+    ms_batch_destroy(S.batch);
     ms_engine_close(S.e);
     free(key_owned);
     return status;

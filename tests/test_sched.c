@@ -1,0 +1,368 @@
+/* test_sched.c - continuous batching (ms_batch_*, include/moestream.h) on
+ * every golden model, through the public header only:
+ *  - four different prompts generated together, joining at different
+ *    steps, give at temperature 0 exactly the tokens each gives alone
+ *    (ms_generate on a fresh session), and steps really held several
+ *    sequences at once (prompt chunks beside decode tokens);
+ *  - a prompt sharing a prefix with a finished one goes to that slot and
+ *    evaluates only what lies past the last whole -b chunk of the common
+ *    prefix, with the cold run's tokens;
+ *  - the API's refusals (-EBUSY, -EINVAL, -E2BIG), cancel, and destroy with
+ *    generations in flight (on_done -ECANCELED). */
+#include <errno.h>
+#include <jansson.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "moestream.h"
+
+#define N_GEN 12
+#define N_REQ 4
+
+static const char *golden_dir(void)
+{
+    const char *d = getenv("MOESTREAM_GOLDEN");
+    return d && *d ? d : "../shared/golden";
+}
+
+static bool have_golden(void)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/models/tiny-mix-mla.gguf", golden_dir());
+    FILE *f = fopen(p, "rb");
+    if (f)
+        fclose(f);
+    return f != NULL;
+}
+
+/* The golden prompt of model name (token ids). */
+static int32_t *golden_prompt(const char *name, size_t *n)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/logits/%s.json", golden_dir(), name);
+    json_error_t je;
+    json_t *root = json_load_file(path, 0, &je);
+    if (!root)
+        fail_msg("%s: %s", path, je.text);
+    json_t *p = json_object_get(root, "prompt");
+    *n = json_array_size(p);
+    assert_true(*n > 8);
+    int32_t *ids = malloc(*n * sizeof *ids);
+    for (size_t i = 0; i < *n; i++)
+        ids[i] = (int32_t)json_integer_value(json_array_get(p, i));
+    json_decref(root);
+    return ids;
+}
+
+typedef struct req {
+    int32_t prompt[512];
+    size_t n;
+    int32_t ids[64];
+    int n_ids;
+    int done, rc;
+    ms_gen_result res;
+    int cancel_after; /* > 0: cancel once this many tokens came */
+} req;
+
+static void on_token(void *ud, int32_t id)
+{
+    req *r = ud;
+    if (r->n_ids < 64)
+        r->ids[r->n_ids++] = id;
+}
+
+static int on_cancel(void *ud)
+{
+    req *r = ud;
+    return r->cancel_after > 0 && r->n_ids >= r->cancel_after;
+}
+
+static void on_done(void *ud, int rc, const ms_gen_result *res, const char *err)
+{
+    req *r = ud;
+    r->done++;
+    r->rc = rc;
+    if (res)
+        r->res = *res;
+    else
+        assert_true(rc < 0 && err && *err);
+}
+
+static ms_gen_opts greedy_opts(void)
+{
+    ms_gen_opts go;
+    ms_gen_opts_default(&go);
+    go.sp.temp = 0;
+    go.sp.min_p = 0;
+    go.sp.ignore_eos = true; /* every request the full length */
+    go.n_predict = N_GEN;
+    return go;
+}
+
+/* Four different prompts from the golden one: other lengths (so prompts
+ * take other numbers of chunks and start decoding at other steps) and
+ * other tails. */
+static void make_requests(const int32_t *g, size_t gn, req *r)
+{
+    for (int k = 0; k < N_REQ; k++) {
+        memset(&r[k], 0, sizeof r[k]);
+        size_t n = gn + (size_t)k * 9;
+        for (size_t i = 0; i < n; i++)
+            r[k].prompt[i] = i < gn - 3 ? g[i] : (int32_t)((g[i % gn] + 31 * (k + 1) + i) % 3000);
+        if (k == 2) /* one with another start too */
+            r[k].prompt[1] = (r[k].prompt[1] + 5) % 3000;
+        r[k].n = n;
+    }
+}
+
+static ms_engine *open_engine(const char *name, int n_batch, int threads)
+{
+    char path[1024], err[512] = "";
+    snprintf(path, sizeof path, "%s/models/%s.gguf", golden_dir(), name);
+    ms_engine_opts o;
+    ms_engine_opts_default(&o);
+    o.n_ctx = 256;
+    o.n_batch = n_batch;
+    o.max_seqs = N_REQ;
+    o.threads = threads;
+    ms_engine *e;
+    if (ms_engine_open(&e, path, &o, err, sizeof err))
+        fail_msg("%s: %s", name, err);
+    return e;
+}
+
+static void together_equals_alone(const char *name, int n_batch, int threads)
+{
+    size_t gn;
+    int32_t *g = golden_prompt(name, &gn);
+    ms_engine *e = open_engine(name, n_batch, threads);
+    char err[512] = "";
+    const ms_gen_opts go = greedy_opts();
+    req alone[N_REQ], tog[N_REQ];
+    make_requests(g, gn, alone);
+    make_requests(g, gn, tog);
+    for (int k = 0; k < N_REQ; k++) {
+        ms_session *s;
+        assert_int_equal(ms_session_create(e, &s, err, sizeof err), 0);
+        ms_callbacks cb = {NULL, on_token, NULL, NULL, &alone[k]};
+        if (ms_generate(s, alone[k].prompt, alone[k].n, &go, &cb, &alone[k].res, err, sizeof err))
+            fail_msg("%s: %s", name, err);
+        assert_int_equal(alone[k].n_ids, N_GEN);
+        ms_session_destroy(s);
+    }
+    ms_batch *b;
+    assert_int_equal(ms_batch_create(e, N_REQ, &b, err, sizeof err), 0);
+    /* two join now, the others a few steps later: prompts beside decodes */
+    int most = 0, mixed = 0;
+    for (int k = 0; k < 2; k++) {
+        ms_callbacks cb = {NULL, on_token, NULL, NULL, &tog[k]};
+        assert_int_equal(ms_batch_submit(b, tog[k].prompt, tog[k].n, &go, &cb, on_done, err, sizeof err), 0);
+    }
+    int steps = 0;
+    for (;;) {
+        if (steps == 3)
+            for (int k = 2; k < N_REQ; k++) {
+                ms_callbacks cb = {NULL, on_token, NULL, NULL, &tog[k]};
+                assert_int_equal(ms_batch_submit(b, tog[k].prompt, tog[k].n, &go, &cb, on_done, err,
+                                                 sizeof err), 0);
+            }
+        int left = ms_batch_step(b);
+        steps++;
+        ms_batch_stats st;
+        ms_batch_get_stats(b, &st);
+        most = st.last_step_seqs > most ? st.last_step_seqs : most;
+        mixed += st.last_step_tokens > st.last_step_seqs; /* a chunk beside others */
+        if (!left && steps > 3)
+            break;
+        assert_true(steps < 10000);
+    }
+    ms_batch_stats st;
+    ms_batch_get_stats(b, &st);
+    print_message("%s -b %d threads %d: %d steps, %llu tokens, at most %d sequences in a step, %d "
+                  "steps with a prompt chunk\n",
+                  name, n_batch, threads, steps, (unsigned long long)st.tokens, most, mixed);
+    assert_true(most >= 3);
+    assert_true(mixed >= 1);
+    assert_int_equal(st.active, 0);
+    assert_int_equal(st.generated, N_REQ * N_GEN);
+    for (int k = 0; k < N_REQ; k++) {
+        assert_int_equal(tog[k].done, 1);
+        assert_int_equal(tog[k].rc, 0);
+        assert_int_equal(tog[k].n_ids, N_GEN);
+        assert_string_equal(tog[k].res.finish, alone[k].res.finish);
+        assert_int_equal(tog[k].res.n_gen, alone[k].res.n_gen);
+        for (int i = 0; i < N_GEN; i++)
+            if (tog[k].ids[i] != alone[k].ids[i])
+                fail_msg("%s request %d token %d: together %d, alone %d", name, k, i, tog[k].ids[i],
+                         alone[k].ids[i]);
+    }
+    ms_batch_destroy(b);
+    ms_engine_close(e);
+    free(g);
+}
+
+static void test_together_mix_mla(void **state)
+{
+    (void)state;
+    if (!have_golden())
+        skip();
+    together_equals_alone("tiny-mix-mla", 16, 2);
+}
+
+static void test_together_f32_legacy(void **state)
+{
+    (void)state;
+    if (!have_golden())
+        skip();
+    together_equals_alone("tiny-f32-legacy", 16, 2);
+}
+
+static void test_together_iq1_s(void **state)
+{
+    (void)state;
+    if (!have_golden())
+        skip();
+    together_equals_alone("tiny-ud-iq1_s", 7, 1);
+    together_equals_alone("tiny-ud-iq1_s-nogroups", 16, 2);
+}
+
+/* A second prompt sharing a prefix with a finished one: the slot that
+ * holds it, only the tokens past the last whole chunk evaluated, and the
+ * tokens of a cold run. */
+static void test_prefix_reuse(void **state)
+{
+    (void)state;
+    if (!have_golden())
+        skip();
+    const char *name = "tiny-mix-mla";
+    const int B = 16;
+    size_t gn;
+    int32_t *g = golden_prompt(name, &gn);
+    ms_engine *e = open_engine(name, B, 2);
+    char err[512] = "";
+    const ms_gen_opts go = greedy_opts();
+    req first, second, cold;
+    memset(&first, 0, sizeof first);
+    const size_t common = 200;
+    for (size_t i = 0; i < common + 20; i++)
+        first.prompt[i] = (int32_t)((g[i % gn] * 7 + i) % 3000);
+    first.n = common + 20;
+    second = first;
+    for (size_t i = common; i < common + 30; i++)
+        second.prompt[i] = (int32_t)((i * 13) % 3000);
+    second.n = common + 30;
+    cold = second;
+    /* the cold run alone, on a fresh session */
+    ms_session *s;
+    assert_int_equal(ms_session_create(e, &s, err, sizeof err), 0);
+    ms_callbacks ccb = {NULL, on_token, NULL, NULL, &cold};
+    if (ms_generate(s, cold.prompt, cold.n, &go, &ccb, &cold.res, err, sizeof err))
+        fail_msg("%s", err);
+    ms_session_destroy(s);
+    ms_batch *b;
+    assert_int_equal(ms_batch_create(e, 0, &b, err, sizeof err), 0); /* all 4 */
+    /* another request in another slot: the second must find the first's
+     * (the longest common prefix), not the other's */
+    req other = first;
+    other.prompt[0] = (other.prompt[0] + 1) % 3000;
+    ms_callbacks cb1 = {NULL, on_token, NULL, NULL, &first}, cbo = {NULL, on_token, NULL, NULL, &other};
+    assert_int_equal(ms_batch_submit(b, first.prompt, first.n, &go, &cb1, on_done, err, sizeof err), 0);
+    assert_int_equal(ms_batch_submit(b, other.prompt, other.n, &go, &cbo, on_done, err, sizeof err), 0);
+    while (ms_batch_step(b))
+        ;
+    ms_batch_stats before;
+    ms_batch_get_stats(b, &before);
+    ms_callbacks cb2 = {NULL, on_token, NULL, NULL, &second};
+    assert_int_equal(ms_batch_submit(b, second.prompt, second.n, &go, &cb2, on_done, err, sizeof err), 0);
+    while (ms_batch_step(b))
+        ;
+    ms_batch_stats after;
+    ms_batch_get_stats(b, &after);
+    const size_t keep = common - common % B;
+    print_message("prefix: %zu common, %d cached, %llu prompt tokens evaluated after\n", common,
+                  second.res.n_cached,
+                  (unsigned long long)(after.prompt_tokens - before.prompt_tokens));
+    assert_int_equal(second.rc, 0);
+    assert_int_equal(second.res.n_cached, (int)keep);
+    assert_int_equal(after.prompt_tokens - before.prompt_tokens, second.n - keep);
+    assert_int_equal(second.n_ids, cold.n_ids);
+    assert_memory_equal(second.ids, cold.ids, (size_t)cold.n_ids * sizeof(int32_t));
+    ms_batch_destroy(b);
+    ms_engine_close(e);
+    free(g);
+}
+
+static void test_refusals_cancel_destroy(void **state)
+{
+    (void)state;
+    if (!have_golden())
+        skip();
+    const char *name = "tiny-mix-mla";
+    size_t gn;
+    int32_t *g = golden_prompt(name, &gn);
+    ms_engine *e = open_engine(name, 16, 1);
+    char err[512] = "";
+    ms_gen_opts go = greedy_opts();
+    ms_batch *b, *b2;
+    /* one session taken: a batch of all 4 is refused, 3 fit */
+    ms_session *s;
+    assert_int_equal(ms_session_create(e, &s, err, sizeof err), 0);
+    assert_int_equal(ms_batch_create(e, 4, &b, err, sizeof err), -EBUSY);
+    print_message("refused: %s\n", err);
+    assert_int_equal(ms_batch_create(e, 2, &b, err, sizeof err), 0);
+    assert_int_equal(ms_batch_create(e, 2, &b2, err, sizeof err), -EBUSY);
+    ms_batch_stats st;
+    ms_batch_get_stats(b, &st);
+    assert_int_equal(st.slots, 2);
+    assert_int_equal(st.active, 0);
+    assert_int_equal(ms_batch_step(b), 0); /* nothing to do */
+    req r[3];
+    memset(r, 0, sizeof r);
+    for (int k = 0; k < 3; k++) {
+        memcpy(r[k].prompt, g, gn * sizeof *g);
+        r[k].n = gn;
+    }
+    int32_t big[300] = {0};
+    assert_int_equal(ms_batch_submit(b, big, 0, &go, NULL, on_done, err, sizeof err), -EINVAL);
+    assert_int_equal(ms_batch_submit(b, big, 256, &go, NULL, on_done, err, sizeof err), -E2BIG);
+    r[0].cancel_after = 3;
+    ms_callbacks c0 = {NULL, on_token, NULL, on_cancel, &r[0]}, c1 = {NULL, on_token, NULL, NULL, &r[1]},
+                 c2 = {NULL, on_token, NULL, NULL, &r[2]};
+    assert_int_equal(ms_batch_submit(b, r[0].prompt, r[0].n, &go, &c0, on_done, err, sizeof err), 0);
+    assert_int_equal(ms_batch_submit(b, r[1].prompt, r[1].n, &go, &c1, on_done, err, sizeof err), 0);
+    assert_int_equal(ms_batch_submit(b, r[2].prompt, r[2].n, &go, &c2, on_done, err, sizeof err), -EBUSY);
+    while (!r[0].done)
+        ms_batch_step(b);
+    assert_int_equal(r[0].rc, 0);
+    assert_string_equal(r[0].res.finish, "cancelled");
+    assert_int_equal(r[0].n_ids, 3);
+    ms_batch_get_stats(b, &st);
+    assert_int_equal(st.active, 1);
+    assert_int_equal(r[1].done, 0);
+    ms_batch_destroy(b); /* r[1] still generating */
+    assert_int_equal(r[1].done, 1);
+    assert_int_equal(r[1].rc, -ECANCELED);
+    ms_batch_destroy(NULL);
+    ms_session_destroy(s);
+    ms_engine_close(e);
+    free(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_together_mix_mla),
+        cmocka_unit_test(test_together_f32_legacy),
+        cmocka_unit_test(test_together_iq1_s),
+        cmocka_unit_test(test_prefix_reuse),
+        cmocka_unit_test(test_refusals_cancel_destroy),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
