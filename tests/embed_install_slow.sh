@@ -8,6 +8,8 @@
 # Slow-named so the sanitizer runs skip it: there the build directory holds
 # sanitizer objects, which a program linked from pkg-config alone cannot load.
 set -u
+. "$(dirname "$0")/lib/need.sh"
+need_golden models/tiny-mix-mla.gguf
 BIN=${MOESTREAM_BIN:?}; G=${MOESTREAM_GOLDEN:?}; T=${MOESTREAM_TMP:-/tmp}/embed_install.$$
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(realpath --relative-to="$ROOT" "$(dirname "$BIN")")

@@ -17,6 +17,12 @@ brief=${FUZZ_BRIEF_SECONDS:-$(( ${FUZZ_BRIEF_TOTAL:-60} / (harnesses > 0 ? harne
 for f in build-fuzz/fuzz_*; do
   case "$f" in *.d|*.o) continue;; esac; [ -x "$f" ] || continue
   n=$(basename "$f" | sed 's/fuzz_//')
+  if [ "$n" = tokenizer ] && [ ! -e "$MOESTREAM_GOLDEN/models/deepseek-r1-vocab.gguf" ]; then
+    # its input is the R1 vocabulary of the golden set; the other harnesses still run
+    [ -n "${CI:-}" ] && { echo "FAIL (CI is set): fuzz tokenizer needs the golden set"; fails=$((fails+1)); continue; }
+    echo "skip: fuzz tokenizer: golden set not found ($MOESTREAM_GOLDEN); the other harnesses ran"
+    continue
+  fi
   if [ -d "tests/fuzz/regress/$n" ]; then
     "$f" tests/fuzz/regress/$n/* >/dev/null 2>&1 || { echo "FAIL: regression input for $n"; fails=$((fails+1)); }
   fi

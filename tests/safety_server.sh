@@ -22,6 +22,8 @@
 #      stays), a turn that still fails exits non-zero, stdin closed is not
 #      the model file
 set -u
+. "$(dirname "$0")/lib/need.sh"
+need_golden
 BIN=${MOESTREAM_BIN:?}; G=${MOESTREAM_GOLDEN:?}; T=${MOESTREAM_TMP:-/tmp}/safety_server.$$
 M="$G/models/tiny-ud-iq1_s.gguf"
 mkdir -p "$T"

@@ -23,15 +23,12 @@
 
 #include <cmocka.h>
 
+#include "golden.h"
+
 #include "moestream.h"
 
 #define PLAN_TOL_BYTES ((int64_t)1 << 20) /* the bound: plan vs allocation */
 
-static const char *golden_dir(void)
-{
-    const char *d = getenv("MOESTREAM_GOLDEN");
-    return d && *d ? d : "../shared/golden";
-}
 
 static void model_path(char *buf, size_t n, const char *name)
 {
@@ -143,6 +140,7 @@ static void plan_matches(const char *name, int threads, int seqs)
 static void test_plan_equals_allocation(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     static const int threads[] = {1, 2, 8}, seqs[] = {1, 4};
     for (size_t t = 0; t < 3; t++)
         for (size_t q = 0; q < 2; q++) {
@@ -156,6 +154,7 @@ static void test_plan_equals_allocation(void **state)
 static void test_budget_names_what_fits(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     char path[1024], err[512] = "";
     model_path(path, sizeof path, "tiny-mix-mla");
     ms_file *f;
@@ -195,6 +194,7 @@ static void test_budget_names_what_fits(void **state)
 static void test_max_seqs(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     char path[1024], err[512] = "";
     model_path(path, sizeof path, "tiny-mix-mla");
     ms_engine_opts o;
@@ -264,6 +264,7 @@ static void greedy_via_eval(const char *name, int n_batch)
 static void test_greedy_through_sessions(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     greedy_via_eval("tiny-mix-mla", 64);
     greedy_via_eval("tiny-ud-iq1_s", 7);
     greedy_via_eval("tiny-f32-legacy", 64);
@@ -275,6 +276,7 @@ static void test_greedy_through_sessions(void **state)
 static void test_sync_prefix(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     const char *name = "tiny-ud-iq1_s";
     char path[1024], err[512] = "";
     model_path(path, sizeof path, name);
@@ -345,6 +347,7 @@ static void on_progress(void *ud, size_t done, size_t total)
 static void test_generate_greedy(void **state)
 {
     (void)state;
+    GOLDEN_REQUIRE();
     const char *name = "tiny-mix-mla";
     char path[1024], err[512] = "";
     model_path(path, sizeof path, name);

@@ -21,26 +21,13 @@
 
 #include <cmocka.h>
 
+#include "golden.h"
+
 #include "moestream.h"
 
 #define N_GEN 12
 #define N_REQ 4
 
-static const char *golden_dir(void)
-{
-    const char *d = getenv("MOESTREAM_GOLDEN");
-    return d && *d ? d : "../shared/golden";
-}
-
-static bool have_golden(void)
-{
-    char p[1024];
-    snprintf(p, sizeof p, "%s/models/tiny-mix-mla.gguf", golden_dir());
-    FILE *f = fopen(p, "rb");
-    if (f)
-        fclose(f);
-    return f != NULL;
-}
 
 /* The golden prompt of model name (token ids). */
 static int32_t *golden_prompt(const char *name, size_t *n)
@@ -211,24 +198,21 @@ static void together_equals_alone(const char *name, int n_batch, int threads)
 static void test_together_mix_mla(void **state)
 {
     (void)state;
-    if (!have_golden())
-        skip();
+    GOLDEN_REQUIRE();
     together_equals_alone("tiny-mix-mla", 16, 2);
 }
 
 static void test_together_f32_legacy(void **state)
 {
     (void)state;
-    if (!have_golden())
-        skip();
+    GOLDEN_REQUIRE();
     together_equals_alone("tiny-f32-legacy", 16, 2);
 }
 
 static void test_together_iq1_s(void **state)
 {
     (void)state;
-    if (!have_golden())
-        skip();
+    GOLDEN_REQUIRE();
     together_equals_alone("tiny-ud-iq1_s", 7, 1);
     together_equals_alone("tiny-ud-iq1_s-nogroups", 16, 2);
 }
@@ -239,8 +223,7 @@ static void test_together_iq1_s(void **state)
 static void test_prefix_reuse(void **state)
 {
     (void)state;
-    if (!have_golden())
-        skip();
+    GOLDEN_REQUIRE();
     const char *name = "tiny-mix-mla";
     const int B = 16;
     size_t gn;
@@ -302,8 +285,7 @@ static void test_prefix_reuse(void **state)
 static void test_refusals_cancel_destroy(void **state)
 {
     (void)state;
-    if (!have_golden())
-        skip();
+    GOLDEN_REQUIRE();
     const char *name = "tiny-mix-mla";
     size_t gn;
     int32_t *g = golden_prompt(name, &gn);

@@ -2,6 +2,8 @@
 # paths, check(), an input of plain and JSON requests, a clean reference
 # run, and records() (tests/lib/batch_records.py).
 set -u
+. "$(dirname "${BASH_SOURCE[0]}")/need.sh"
+need_golden
 BIN=${MOESTREAM_BIN:?}; G=${MOESTREAM_GOLDEN:?}
 M="$G/models/tiny-ud-iq1_s.gguf"
 LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
