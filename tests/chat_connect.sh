@@ -19,7 +19,7 @@ check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fails=$((fails
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 SRV=""
 stop() { [ -n "$SRV" ] && { kill $SRV 2>/dev/null; wait $SRV 2>/dev/null; }; SRV=""; }
-trap 'stop; rm -rf "$T"' EXIT
+trap 'stop; command tmux -L "mscc$$" kill-server 2>/dev/null; rm -rf "$T"' EXIT
 start() {  # log args...
   local log=$1; shift
   P=$(free_port); U=http://127.0.0.1:$P
@@ -72,6 +72,7 @@ stop
 if command -v tmux >/dev/null 2>&1; then
   start "$T/log3" -c 8192
   S=mscc$$
+  tmux() { command tmux -L "mscc$$" "$@"; } # its own server (see chat_pty.sh)
   HOME="$T" tmux new-session -d -s $S -x 150 -y 40 "$BIN chat --connect $U -n 100000 --temp 0; echo EXIT=\$?; sleep 30"
   wait_pane() { for _ in $(seq 1 $(( $2 * 10 ))); do tmux capture-pane -p -S - -t $S | grep -q -- "$1" && return 0; sleep 0.1; done; return 1; }
   wait_pane '^>' 30

@@ -14,6 +14,10 @@ need_golden
 need_tool tmux
 BIN=${MOESTREAM_BIN:?}; G=$MOESTREAM_GOLDEN; T=${MOESTREAM_TMP:-/tmp}
 S=mschat$$; fails=0
+# a tmux server of its own: another test's kill-server (or a parallel run)
+# must not take these sessions down
+tmux() { command tmux -L "mschat$$" "$@"; }
+trap 'command tmux -L "mschat$$" kill-server 2>/dev/null' EXIT
 check() { if eval "$2"; then echo "ok: $1"; else echo "FAIL: $1"; fails=$((fails+1)); fi; }
 wait_for() { # pattern seconds
   for _ in $(seq 1 $(( $2 * 10 ))); do
