@@ -75,14 +75,20 @@ static void fwd_from_opts(const model *m, const ms_engine_opts *opt, tpool *tp, 
     fo->prefetch = opt->prefetch;
 }
 
-/* The pager's transform (pager.h) under --repack on: an expert matrix
- * repacked in place (simd/repack.h) once its read has landed.  In place
- * works group by group because group g's output, [g, g+1) x the group
- * bytes, ends before group g's rows start (region + data_off + g x 16 rows;
- * the extent's xf_len leaves that room), so no row is overwritten before it
- * is read. */
-static int engine_repack_matrix(void *ud, int il, int e, int k, uint8_t *region, size_t region_bytes,
-                                size_t data_off, char *err, size_t errlen)
+/* The pager's transform (pager.h): an expert matrix converted in place
+ * once its read has landed, either way.
+ * Repack (--repack on, a plain file): in place works group by group because
+ * group g's output, [g, g+1) x the group bytes, ends before group g's rows
+ * start (region + data_off + g x 16 rows; the extent's xf_len leaves that
+ * room), so no row is overwritten before it is read.
+ * Unpack (a repacked file whose experts the policy keeps plain, e.g. a CPU
+ * without repacked kernels or --repack off): row r of group g goes to
+ * [r, r+1) x row_bytes, which ends by (g+1) x 16 plain rows <= data_off +
+ * g x the group bytes (data_off >= 16 plain rows, a group's plain rows are
+ * no longer than its repacked bytes), the start of group g: again nothing
+ * is overwritten before it is read. */
+static int engine_convert_matrix(void *ud, int il, int e, int k, uint8_t *region, size_t region_bytes,
+                                 size_t data_off, char *err, size_t errlen)
 {
     const model *m = ud;
     const mlayer *L = &m->layers[il];
@@ -90,6 +96,16 @@ static int engine_repack_matrix(void *ud, int il, int e, int k, uint8_t *region,
     (void)e;
     const size_t gb = repack_group_bytes(w->type, w->n_in), gsrc = REPACK_ROWS * w->row_bytes;
     const size_t ng = (size_t)(w->n_out + REPACK_ROWS - 1) / REPACK_ROWS;
+    if (w->file_rp) {
+        if (!gb || gsrc > gb || data_off < gsrc || data_off + w->file_mat_bytes > region_bytes) {
+            snprintf(err, errlen, "%s: no room to unpack in place (%zu bytes at %zu of a %zu-byte region)", w->name,
+                     w->file_mat_bytes, data_off, region_bytes);
+            return -EINVAL;
+        }
+        for (int64_t r = 0; r < w->n_out; r++)
+            repack_unpack_row(w->type, region + data_off, w->n_in, r, region + (size_t)r * w->row_bytes);
+        return 0;
+    }
     if (!gb || data_off + w->mat_bytes > region_bytes || ng * gb > data_off + (ng - 1) * gsrc) {
         snprintf(err, errlen, "%s: no room to repack in place (%zu bytes at %zu of a %zu-byte region)", w->name,
                  (size_t)w->mat_bytes, data_off, region_bytes);
@@ -130,15 +146,21 @@ int engine_pager_layout(const model *m, pager_layout *lo)
         for (uint32_t e = 0; e < m->hp.n_expert; e++)
             for (int k = 0; k < 3; k++) {
                 /* the repacked matrix plus one group of plain rows: room to
-                 * repack in place (engine_repack_matrix) */
-                const uint64_t xf = pager_repacks() && w[k]->rp_mat_bytes
-                                        ? w[k]->rp_mat_bytes + (uint64_t)REPACK_ROWS * w[k]->row_bytes : 0;
+                 * repack or unpack in place (engine_convert_matrix); a
+                 * repacked file's matrix kept repacked is served as read */
+                const bool rp_in = w[k]->file_rp, rp_out = w[k]->rp_mat_bytes && (rp_in || pager_repacks());
+                const uint64_t rpb = rp_in ? w[k]->file_mat_bytes : w[k]->rp_mat_bytes;
+                const uint64_t xf = rp_in != rp_out ? rpb + (uint64_t)REPACK_ROWS * w[k]->row_bytes : 0;
                 ext[((size_t)il * m->hp.n_expert + e) * 3 + (size_t)k] =
-                    (pager_extent){w[k]->part, w[k]->offset + (uint64_t)e * w[k]->mat_bytes, w[k]->mat_bytes, xf};
+                    (pager_extent){w[k]->part, w[k]->offset + (uint64_t)e * w[k]->file_mat_bytes,
+                                   w[k]->file_mat_bytes, xf};
                 if (xf) {
-                    lo->transform = engine_repack_matrix;
+                    lo->transform = engine_convert_matrix;
                     lo->transform_ud = (void *)m;
                 }
+                /* every expert with rp_mat_bytes comes repacked (model.c
+                 * keeps a repacked file's plain experts plain) */
+                lo->repacked = lo->repacked || rp_out;
             }
     }
     lo->n_layer = (int)m->hp.n_layer;

@@ -761,7 +761,7 @@ static void fake_make(fake *f)
             }
     assert_int_equal(fclose(out), 0);
     f->paths[0] = f->path;
-    f->lo = (pager_layout){FL, FX, 1, f->paths, f->ext, NULL, NULL};
+    f->lo = (pager_layout){FL, FX, 1, f->paths, f->ext, NULL, NULL, false};
 }
 
 static pager *fake_pager(fake *f, int slots, int policy, const char *fault)
