@@ -477,7 +477,9 @@ int engine_load(engine *e, const char *path, const ms_engine_opts *opt, char *er
         char rp[512];
         repack_describe(rp, sizeof rp);
         fprintf(stderr, "moestream: %s%s\n", rp,
-                e->plan.mode == MS_LOAD_RAM ? ""
+                e->m->gguf->repack_version
+                    ? " file stored repacked (moestream repack): experts the policy keeps plain are unpacked as read"
+                : e->plan.mode == MS_LOAD_RAM ? ""
                 : e->plan.mode == MS_LOAD_PAGER && pager_repacks() ? " paged experts repacked as they land (--repack on)"
                 : " experts not in RAM: plain (repacking as they land costs more than it saves here; --repack on forces it)");
         engine_print_plan(&e->plan, stderr);

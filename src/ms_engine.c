@@ -258,6 +258,7 @@ MS_API void ms_file_close(ms_file *f)
 
 MS_API int ms_file_n_parts(const ms_file *f) { return (int)f->g->n_parts; }
 MS_API int ms_file_shared_layers(const ms_file *f) { return (int)f->g->shared_layers; }
+MS_API int ms_file_repack_version(const ms_file *f) { return (int)f->g->repack_version; }
 MS_API int ms_file_version(const ms_file *f) { return (int)f->g->version; }
 MS_API size_t ms_file_n_meta(const ms_file *f) { return (size_t)f->g->n_kv; }
 MS_API size_t ms_file_n_tensors(const ms_file *f) { return (size_t)f->g->n_tensors; }
@@ -320,6 +321,8 @@ MS_API int ms_file_tensor(const ms_file *f, size_t i, ms_tensor *o)
         o->ne[d] = t->ne[d];
     o->nbytes = t->nbytes;
     o->routed_expert = strstr(t->name, "_exps.") != NULL;
+    const int plain = quant_private_plain((int)t->type);
+    o->plain_type_name = plain >= 0 ? quant_info(plain)->name : NULL;
     return 0;
 }
 
