@@ -356,6 +356,12 @@ void repack_unpack_row(int type, const void *rp, int64_t n, int64_t r, void *dst
     }
 }
 
+void repack_unpack_rows(int type, const void *rp, int64_t n, int64_t rows, void *dst, size_t dst_stride)
+{
+    for (int64_t r = 0; r < rows; r++)
+        repack_unpack_row(type, rp, n, r, (uint8_t *)dst + (size_t)r * dst_stride);
+}
+
 /* ---- the policy ---- */
 
 static int mode_cur = -1; /* -1: not yet read from the environment */

@@ -82,11 +82,8 @@ static void fwd_from_opts(const model *m, const ms_engine_opts *opt, tpool *tp, 
  * start (region + data_off + g x 16 rows; the extent's xf_len leaves that
  * room), so no row is overwritten before it is read.
  * Unpack (a repacked file whose experts the policy keeps plain, e.g. a CPU
- * without repacked kernels or --repack off): row r of group g goes to
- * [r, r+1) x row_bytes, which ends by (g+1) x 16 plain rows <= data_off +
- * g x the group bytes (data_off >= 16 plain rows, a group's plain rows are
- * no longer than its repacked bytes), the start of group g: again nothing
- * is overwritten before it is read. */
+ * without repacked kernels or --repack off): in place as repack_unpack_rows
+ * allows it, the file's bytes at least 16 plain rows into the region. */
 static int engine_convert_matrix(void *ud, int il, int e, int k, uint8_t *region, size_t region_bytes,
                                  size_t data_off, char *err, size_t errlen)
 {
@@ -102,8 +99,7 @@ static int engine_convert_matrix(void *ud, int il, int e, int k, uint8_t *region
                      w->file_mat_bytes, data_off, region_bytes);
             return -EINVAL;
         }
-        for (int64_t r = 0; r < w->n_out; r++)
-            repack_unpack_row(w->type, region + data_off, w->n_in, r, region + (size_t)r * w->row_bytes);
+        repack_unpack_rows(w->type, region + data_off, w->n_in, w->n_out, region, w->row_bytes);
         return 0;
     }
     if (!gb || data_off + w->mat_bytes > region_bytes || ng * gb > data_off + (ng - 1) * gsrc) {

@@ -478,8 +478,8 @@ static int read_unpacked(model *m, const mweight *w, uint8_t *dst, char *err, si
     for (int64_t e = 0; e < w->n_mat && !rc; e++) {
         rc = gguf_read(m->gguf, w->part, w->offset + (uint64_t)e * w->file_mat_bytes, tmp, w->file_mat_bytes, err,
                        errlen);
-        for (int64_t r = 0; r < w->n_out && !rc; r++)
-            repack_unpack_row(w->type, tmp, w->n_in, r, dst + (size_t)e * w->mat_bytes + (size_t)r * w->row_bytes);
+        if (!rc)
+            repack_unpack_rows(w->type, tmp, w->n_in, w->n_out, dst + (size_t)e * w->mat_bytes, w->row_bytes);
     }
     free(tmp);
     return rc;
