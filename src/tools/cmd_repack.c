@@ -31,8 +31,8 @@ static void usage(FILE *f)
             "the engine reads them ready to use (no repacking as they are loaded or paged in).\n"
             "OUT is moestream's own: private tensor types (1000 and up) and the key\n"
             "moestream.repack.version; other programs (llama.cpp) refuse it.  It runs on every\n"
-            "CPU with the same results bit for bit: where the policy (--repack, MOESTREAM_REPACK)\n"
-            "keeps experts plain, e.g. --repack off or a CPU without repacked kernels, they are\n"
+            "CPU with the same results bit for bit: where the model commands' repack policy\n"
+            "keeps experts plain (set to off, or a CPU without repacked kernels), they are\n"
             "unpacked as they are read.  Everything else is copied; the output is one file.\n"
             "  --dry-run   print what would be repacked and the sizes, write nothing\n");
 }
