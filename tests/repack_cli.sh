@@ -3,8 +3,9 @@
 # experts (tiny-ud-iq1_s: IQ1_S + IQ2_XXS; tiny-mix-mla: IQ1_M):
 # - the repacked file's eval logits equal the plain file's bit for bit
 #   (cmp), every load mode (ram, pager with a small pool, mmap) under
-#   --repack auto/on/off, on the automatic kernel table and the scalar one
-#   (kept repacked, unpacked at load, unpacked in the pool slot);
+#   --repack auto/on/off, on the automatic kernel table, AVX2 and scalar
+#   (kept repacked, unpacked at load, unpacked in the pool slot; NEON's
+#   unpacking is checked under qemu: tests/neon_qemu.sh);
 # - at most 1.25x the input's bytes; inspect names the repacked types and
 #   the layout version (text and --json);
 # - refusals with a message: an unknown moestream.repack.version, a private
@@ -45,17 +46,20 @@ for m in tiny-ud-iq1_s tiny-mix-mla; do
   prompt=$(python3 -c "import json;print(' '.join(map(str,json.load(open('$G/logits/$m.json'))['prompt'])))")
   "$BIN" eval -m "$in" --tokens "$prompt" --logits "$T/$m.plain.f32" >/dev/null 2>"$T/err"
   check "$m: the plain file's eval runs" "[ -s '$T/$m.plain.f32' ]"
-  for simd in auto scalar; do
+  # the other tables on one model; there auto is off (no repacked kernel)
+  tables="auto avx2 scalar"; [ $m = tiny-mix-mla ] && tables=auto
+  for simd in $tables; do
     for lm in ram pager mmap; do
       extra=""; [ $lm = pager ] && extra="--cache-experts 6"
       bad=""
-      for rp in auto on off; do
+      modes="auto on off"; [ $simd = auto ] || modes="on off"
+      for rp in $modes; do
         rm -f "$T/got.f32"
         if [ $simd = auto ]; then env -u MOESTREAM_SIMD "$BIN" eval -m "$out" --tokens "$prompt" --logits "$T/got.f32" --load-mode $lm $extra --repack $rp >/dev/null 2>"$T/err"
         else MOESTREAM_SIMD=$simd "$BIN" eval -m "$out" --tokens "$prompt" --logits "$T/got.f32" --load-mode $lm $extra --repack $rp >/dev/null 2>"$T/err"; fi
         cmp -s "$T/got.f32" "$T/$m.plain.f32" || bad="$bad $rp($(head -c 120 "$T/err"))"
       done
-      check "$m: repacked file's logits equal the plain file's, kernels $simd, --load-mode $lm, --repack auto/on/off${bad:+ (differ:$bad)}" '[ -z "$bad" ]'
+      check "$m: repacked file's logits equal the plain file's, kernels $simd, --load-mode $lm, --repack ${modes// //}${bad:+ (differ:$bad)}" '[ -z "$bad" ]'
     done
   done
 done
@@ -84,6 +88,8 @@ check "private type without the version key refused ($(head -c 160 "$T/err"))" \
 check "an already repacked input is refused" "[ $rc -eq 1 ] && grep -q 'already repacked' '$T/err' && [ ! -e '$T/again.gguf' ]"
 "$BIN" repack -m "$G/models/tiny-ud-iq1_s.gguf" >/dev/null 2>&1
 check "repack without -o is usage error 2" "[ $? -eq 2 ]"
+"$BIN" quantize -m "$rp" -o "$T/q.gguf" --type Q4_K --allow-requantize >/dev/null 2>"$T/err"; rc=$?
+check "quantize refuses a repacked input with a message" "[ $rc -eq 1 ] && grep -q 'a file of moestream repack' '$T/err'"
 
 # safe output
 in="$G/models/tiny-ud-iq1_s.gguf"
