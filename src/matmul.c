@@ -62,6 +62,7 @@ struct mul_job {
     float *y;
     size_t y_stride;
     bool cols1;       /* every column in its one-column order (mm_mul_cols1_q) */
+    kern_mul_mat_fn fn_cols1; /* the table's kernel for that, if it has one */
     atomic_long next; /* first row not yet claimed */
 };
 
@@ -88,6 +89,10 @@ static void mul_job_run(void *ctx, int ith, int nth)
             j->fn(j->n_in, j->w, j->row_bytes, lo, hi, j->q, j->q_row, j->n_tok, j->y, j->y_stride);
             continue;
         }
+        if (j->fn_cols1) {
+            j->fn_cols1(j->n_in, j->w, j->row_bytes, lo, hi, j->q, j->q_row, j->n_tok, j->y, j->y_stride);
+            continue;
+        }
         /* one call per column over the claimed rows: a kernel given one
          * column uses the one-column order, and the chunk's rows (16-64 of
          * them, a few hundred KB at most) stay in L2 for the next column,
@@ -104,7 +109,8 @@ static void mul_raw(tpool *tp, int type, const void *data, int64_t n_in, int64_t
     const kern_table *k = kern_get();
     int at = quant_info(type)->act_type;
     struct mul_job j = {k->mul_mat[type], n_in, n_out, data, quant_row_bytes(type, n_in), q,
-                        quant_row_bytes(at, n_in), n_tok, y, y_stride, cols1 && n_tok > 1, 0};
+                        quant_row_bytes(at, n_in), n_tok, y, y_stride, cols1 && n_tok > 1,
+                        k->mul_mat_cols1[type], 0};
     /* Tiny products are not worth a fork. */
     if ((uint64_t)n_in * (uint64_t)n_out * (uint64_t)n_tok < 32768)
         mul_job_run(&j, 0, 1);
