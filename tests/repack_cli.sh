@@ -88,6 +88,10 @@ check "private type without the version key refused ($(head -c 160 "$T/err"))" \
 check "an already repacked input is refused" "[ $rc -eq 1 ] && grep -q 'already repacked' '$T/err' && [ ! -e '$T/again.gguf' ]"
 "$BIN" repack -m "$G/models/tiny-ud-iq1_s.gguf" >/dev/null 2>&1
 check "repack without -o is usage error 2" "[ $? -eq 2 ]"
+cp "$G/models/tiny-ud-iq1_s.gguf" "$T/same.gguf"
+"$BIN" repack -m "$T/same.gguf" -o "$T/same.gguf" >/dev/null 2>"$T/err"; rc=$?
+check "output over its own input refused, input kept" \
+  "[ $rc -eq 1 ] && grep -q 'the same file' '$T/err' && cmp -s '$T/same.gguf' '$G/models/tiny-ud-iq1_s.gguf'"
 "$BIN" quantize -m "$rp" -o "$T/q.gguf" --type Q4_K --allow-requantize >/dev/null 2>"$T/err"; rc=$?
 check "quantize refuses a repacked input with a message" "[ $rc -eq 1 ] && grep -q 'a file of moestream repack' '$T/err'"
 

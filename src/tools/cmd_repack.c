@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cmd.h"
 #include "gguf.h"
@@ -137,6 +138,12 @@ int cmd_repack(int argc, char **argv)
     if (!in || (!out && !dry)) {
         usage(stderr);
         return 2;
+    }
+    struct stat si, so;
+    if (out && stat(in, &si) == 0 && stat(out, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+        fprintf(stderr, "moestream repack: input and output are the same file: '%s' (the plain file is the one "
+                        "other programs read)\n", in);
+        return 1;
     }
     char err[1024] = "", ferr[1024] = ""; /* ferr: the fill callbacks' own (the writer names the tensor) */
     gguf_file *g = NULL;
