@@ -234,6 +234,9 @@ typedef struct ms_stats {
     uint64_t peak_rss;
     uint64_t budget;
     int sessions;          /* open now */
+    uint64_t converted;    /* expert matrices converted in the pool as they landed: repacked
+                              (--repack on) or unpacked (a `moestream repack` file kept plain) */
+    double convert_s;      /* time the pager's thread spent on that */
 } ms_stats;
 
 MS_API void ms_engine_stats(const ms_engine *e, ms_stats *out);

@@ -186,6 +186,8 @@ MS_API void ms_engine_stats(const ms_engine *e, ms_stats *out)
         out->used_slots = s.used_slots;
         out->n_slots = s.n_slots;
         out->huge_pages = s.huge_pages;
+        out->converted = s.transformed;
+        out->convert_s = s.transform_s;
         snprintf(out->io_path, sizeof out->io_path, "%s", s.path);
     }
     out->peak_rss = engine_peak_rss();
@@ -212,6 +214,8 @@ MS_API void ms_stats_print(const ms_stats *s, FILE *f)
             fprintf(f, "prefetch: %llu experts read ahead, %llu used by the next layer (%.1f%% right)\n",
                     (unsigned long long)s->prefetched, (unsigned long long)s->prefetch_used,
                     100.0 * (double)s->prefetch_used / (double)s->prefetched);
+        fprintf(f, "pool conversions: %llu expert matrices repacked or unpacked as they landed, %.3f s\n",
+                (unsigned long long)s->converted, s->convert_s);
     }
     fprintf(f, "peak RSS %.3f GiB (budget %.2f GiB)\n", (double)s->peak_rss / GIB,
             (double)s->budget / GIB);

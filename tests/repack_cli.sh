@@ -64,8 +64,19 @@ for m in tiny-ud-iq1_s tiny-mix-mla; do
   done
 done
 
-# refusals
+# the point of the file: paged experts are read ready to use, nothing is
+# converted in the pool slot unless the policy keeps them plain (and a
+# plain file under --repack on repacks each one as it lands)
+conv() { "$BIN" eval -v -m "$1" --tokens "1 2 3 4 5 6" --load-mode pager --cache-experts 6 --repack "$2" 2>&1 >/dev/null |
+  sed -n 's/^pool conversions: \([0-9]*\) expert matrices.*/\1/p'; }
 rp="$T/tiny-ud-iq1_s.rp.gguf"
+a=$(conv "$rp" auto) o=$(conv "$rp" on) f=$(conv "$rp" off) p=$(conv "$G/models/tiny-ud-iq1_s.gguf" on)
+echo "MEASURE repack pool conversions (6 tokens, 6-slot pool): repacked file auto $a, on $o, off $f; plain file on $p"
+check "repacked file: nothing converted in the pool under auto/on ($a, $o)" "[ '$a' = 0 ] && [ '$o' = 0 ]"
+check "repacked file under off: unpacked as they land ($f), as many as the plain file repacks under on ($p)" \
+  "[ -n '$f' ] && [ '$f' -gt 0 ] && [ '$f' = '$p' ]"
+
+# refusals
 python3 - "$rp" "$T/v2.gguf" "$T/nokey.gguf" <<'EOF'
 import struct, sys
 b = open(sys.argv[1], 'rb').read()
