@@ -148,15 +148,40 @@ INLINE __m512i tuple_dot(__m512i w, const int8_t *q8, const int32_t nsum[64], in
 /* The next group (gbytes at next, NULL at the end) a 1/nb slice per block:
  * the hardware prefetcher alone leaves the one-column kernels waiting on
  * DRAM (they outrun it: 26 KB per group of 7168-wide rows). */
-INLINE void prefetch_next(const uint8_t *next, size_t gbytes, int64_t nb, int64_t b)
+INLINE size_t prefetch_chunk(size_t gbytes, int64_t nb)
+{
+    return (gbytes / (size_t)nb + 63) & ~(size_t)63;
+}
+
+INLINE void prefetch_next(const uint8_t *next, size_t gbytes, size_t chunk, int64_t b)
 {
     if (!next)
         return;
-    const size_t chunk = (gbytes / (size_t)nb + 63) & ~(size_t)63;
     const size_t lo = (size_t)b * chunk, hi = lo + chunk < gbytes ? lo + chunk : gbytes;
     for (size_t o = lo; o < hi; o += 64)
         _mm_prefetch((const char *)next + o, _MM_HINT_T0);
 }
+
+/* FOR_TUPLES(X): decode the block's 13 code vectors (cb) and run
+ * X(s, m, ib, w) for its 64 tuples in order (s, its lane m = s & 7 and
+ * sub-block ib = s >> 3 as literals, for token pasting): written out so the
+ * accumulators are named variables; as arrays of zmm under `#pragma GCC
+ * unroll` GCC kept them in memory (past the scalar-replacement size limit),
+ * zeroed by a rep stos per block */
+#define FOR_TUPLES(X) \
+    { __m512i w_[5]; decode5(cb, 0, w_); X(0, 0, 0, w_[0]) X(1, 1, 0, w_[1]) X(2, 2, 0, w_[2]) X(3, 3, 0, w_[3]) X(4, 4, 0, w_[4]) } \
+    { __m512i w_[5]; decode5(cb, 1, w_); X(5, 5, 0, w_[0]) X(6, 6, 0, w_[1]) X(7, 7, 0, w_[2]) X(8, 0, 1, w_[3]) X(9, 1, 1, w_[4]) } \
+    { __m512i w_[5]; decode5(cb, 2, w_); X(10, 2, 1, w_[0]) X(11, 3, 1, w_[1]) X(12, 4, 1, w_[2]) X(13, 5, 1, w_[3]) X(14, 6, 1, w_[4]) } \
+    { __m512i w_[5]; decode5(cb, 3, w_); X(15, 7, 1, w_[0]) X(16, 0, 2, w_[1]) X(17, 1, 2, w_[2]) X(18, 2, 2, w_[3]) X(19, 3, 2, w_[4]) } \
+    { __m512i w_[5]; decode5(cb, 4, w_); X(20, 4, 2, w_[0]) X(21, 5, 2, w_[1]) X(22, 6, 2, w_[2]) X(23, 7, 2, w_[3]) X(24, 0, 3, w_[4]) } \
+    { __m512i w_[5]; decode5(cb, 5, w_); X(25, 1, 3, w_[0]) X(26, 2, 3, w_[1]) X(27, 3, 3, w_[2]) X(28, 4, 3, w_[3]) X(29, 5, 3, w_[4]) } \
+    { __m512i w_[5]; decode5(cb, 6, w_); X(30, 6, 3, w_[0]) X(31, 7, 3, w_[1]) X(32, 0, 4, w_[2]) X(33, 1, 4, w_[3]) X(34, 2, 4, w_[4]) } \
+    { __m512i w_[5]; decode5(cb, 7, w_); X(35, 3, 4, w_[0]) X(36, 4, 4, w_[1]) X(37, 5, 4, w_[2]) X(38, 6, 4, w_[3]) X(39, 7, 4, w_[4]) } \
+    { __m512i w_[5]; decode5(cb, 8, w_); X(40, 0, 5, w_[0]) X(41, 1, 5, w_[1]) X(42, 2, 5, w_[2]) X(43, 3, 5, w_[3]) X(44, 4, 5, w_[4]) } \
+    { __m512i w_[5]; decode5(cb, 9, w_); X(45, 5, 5, w_[0]) X(46, 6, 5, w_[1]) X(47, 7, 5, w_[2]) X(48, 0, 6, w_[3]) X(49, 1, 6, w_[4]) } \
+    { __m512i w_[5]; decode5(cb, 10, w_); X(50, 2, 6, w_[0]) X(51, 3, 6, w_[1]) X(52, 4, 6, w_[2]) X(53, 5, 6, w_[3]) X(54, 6, 6, w_[4]) } \
+    { __m512i w_[5]; decode5(cb, 11, w_); X(55, 7, 6, w_[0]) X(56, 0, 7, w_[1]) X(57, 1, 7, w_[2]) X(58, 2, 7, w_[3]) X(59, 3, 7, w_[4]) } \
+    { __m512i w_[5]; decode5(cb, 12, w_); X(60, 4, 7, w_[0]) X(61, 5, 7, w_[1]) X(62, 6, 7, w_[2]) X(63, 7, 7, w_[3]) }
 
 /* 16 IQ1_S rows of group base `gp` against one column y: the 16 results */
 static __m512 iq1s_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y, const uint8_t *next, size_t gbytes)
@@ -164,49 +189,44 @@ static __m512 iq1s_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y,
     const uint8_t *codes = gp, *scales = gp + (size_t)nb * CODE_BYTES,
                   *dh = gp + (size_t)nb * (CODE_BYTES + 64);
     const __m512i m7 = _mm512_set1_epi32(7), one32 = _mm512_set1_epi32(1);
-    __m512 f[8], f1 = _mm512_setzero_ps();
-    for (int m = 0; m < 8; m++)
-        f[m] = _mm512_setzero_ps();
+    __m512 f0, f1, f2, f3, f4, f5, f6, f7, fd;
+    f0 = f1 = f2 = f3 = f4 = f5 = f6 = f7 = fd = _mm512_setzero_ps();
+    const size_t pfc = prefetch_chunk(gbytes, nb);
     for (int64_t b = 0; b < nb; b++) {
-        prefetch_next(next, gbytes, nb, b);
+        prefetch_next(next, gbytes, pfc, b);
         const int8_t *q8 = y[b].qs;
         int32_t nsum[64];
         tuple_sums(q8, nsum, NULL);
         /* per sub-block: (ls, 0) and (+-ls, .) per row; the bsums of its 32
          * as (bsum, 0) */
         const __m512i sc = _mm512_loadu_si512(scales + (size_t)b * 64);
-        __m512i ls[8], acc1 = _mm512_setzero_si512();
-        for (int ib = 0; ib < 8; ib++) {
-            const __m512i l3 = _mm512_and_si512(_mm512_srli_epi32(sc, 4 * ib), m7);
-            ls[ib] = _mm512_or_si512(_mm512_slli_epi32(l3, 1), one32);
-            const __mmask16 neg = _mm512_test_epi32_mask(sc, _mm512_set1_epi32((int)(8u << (4 * ib))));
-            const __m512i sls = _mm512_mask_sub_epi32(ls[ib], neg, _mm512_setzero_si512(), ls[ib]);
-            const int32_t bs = (int32_t)(uint16_t)(int16_t)(y[b].bsums[2 * ib] + y[b].bsums[2 * ib + 1]);
-            acc1 = _mm512_dpwssd_epi32(acc1, sls, _mm512_set1_epi32(bs));
-        }
-        __m512i acc[8];
-        for (int m = 0; m < 8; m++)
-            acc[m] = _mm512_setzero_si512();
+        __m512i accd = _mm512_setzero_si512();
+        __m512i ls0, ls1, ls2, ls3, ls4, ls5, ls6, ls7;
+#define LS(ib)                                                                                                     \
+    {                                                                                                              \
+        ls##ib = _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(sc, 4 * ib), m7), 1), one32); \
+        const __mmask16 neg = _mm512_test_epi32_mask(sc, _mm512_set1_epi32((int)(8u << (4 * ib))));                 \
+        const __m512i sls = _mm512_mask_sub_epi32(ls##ib, neg, _mm512_setzero_si512(), ls##ib);                     \
+        const int32_t bs = (int32_t)(uint16_t)(int16_t)(y[b].bsums[2 * ib] + y[b].bsums[2 * ib + 1]);              \
+        accd = _mm512_dpwssd_epi32(accd, sls, _mm512_set1_epi32(bs));                                              \
+    }
+        LS(0) LS(1) LS(2) LS(3) LS(4) LS(5) LS(6) LS(7)
+#undef LS
+        __m512i a0, a1, a2, a3, a4, a5, a6, a7;
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = _mm512_setzero_si512();
         const uint8_t *cb = codes + (size_t)b * CODE_BYTES;
-#pragma GCC unroll 13
-        for (int k = 0; k < 13; k++) {
-            __m512i w[5];
-            decode5(cb, k, w);
-#pragma GCC unroll 5
-            for (int j = 0; j < 5; j++) {
-                const int s = 5 * k + j;
-                if (s >= 64)
-                    break;
-                acc[s & 7] = _mm512_dpwssd_epi32(acc[s & 7], tuple_dot(w[j], q8, nsum, s), ls[s >> 3]);
-            }
-        }
+#define X(s, m, ib, w) a##m = _mm512_dpwssd_epi32(a##m, tuple_dot(w, q8, nsum, s), ls##ib);
+        FOR_TUPLES(X)
+#undef X
         const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + (size_t)b * 32))),
                                        _mm512_set1_ps(y[b].d));
-        for (int m = 0; m < 8; m++)
-            f[m] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc[m]), f[m]);
-        f1 = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc1), f1);
+#define F(m) f##m = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(a##m), f##m);
+        F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7)
+#undef F
+        fd = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(accd), fd);
     }
-    return _mm512_add_ps(hsum_tree(f), _mm512_mul_ps(_mm512_set1_ps(IQ1S_DELTA), f1));
+    const __m512 f[8] = {f0, f1, f2, f3, f4, f5, f6, f7};
+    return _mm512_add_ps(hsum_tree(f), _mm512_mul_ps(_mm512_set1_ps(IQ1S_DELTA), fd));
 }
 
 /* 16 IQ1_M rows of group base `gp` against one column y */
@@ -215,50 +235,52 @@ static __m512 iq1m_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y,
     const uint8_t *codes = gp, *sc_lo = gp + (size_t)nb * CODE_BYTES, *sc_hi = sc_lo + (size_t)nb * 64,
                   *dl = sc_hi + (size_t)nb * 64, *dh = dl + (size_t)nb * 64;
     const __m512i m7 = _mm512_set1_epi32(7), one32 = _mm512_set1_epi32(1);
-    __m512 f[8], f2[8];
-    for (int m = 0; m < 8; m++)
-        f[m] = f2[m] = _mm512_setzero_ps();
+    __m512 f0, f1, f2, f3, f4, f5, f6, f7, e0, e1, e2, e3, e4, e5, e6, e7;
+    f0 = f1 = f2 = f3 = f4 = f5 = f6 = f7 = _mm512_setzero_ps();
+    e0 = e1 = e2 = e3 = e4 = e5 = e6 = e7 = _mm512_setzero_ps();
+    const size_t pfc = prefetch_chunk(gbytes, nb);
     for (int64_t b = 0; b < nb; b++) {
-        prefetch_next(next, gbytes, nb, b);
+        prefetch_next(next, gbytes, pfc, b);
         const int8_t *q8 = y[b].qs;
         int32_t nsum[64], psum[64];
         tuple_sums(q8, nsum, psum);
-        /* ls of the 16 elements 16i.. per row, (ls, 0) */
+        /* per sub-block ib (at its first tuple): lsA, lsB the ls of its
+         * two 16s per row, (ls, 0); sl0..sl3 +-ls of its four 8s (the delta
+         * sign per 8) */
         const __m512i sc[2] = {_mm512_loadu_si512(sc_lo + (size_t)b * 64), _mm512_loadu_si512(sc_hi + (size_t)b * 64)};
         const __m512i dsg = _mm512_loadu_si512(dl + (size_t)b * 64);
-        __m512i ls[16];
-        for (int i = 0; i < 16; i++)
-            ls[i] = _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(sc[i / 8], 4 * (i % 8)), m7), 1),
-                                    one32);
-        __m512i acc[8], acc2[8];
-        for (int m = 0; m < 8; m++)
-            acc[m] = acc2[m] = _mm512_setzero_si512();
+        __m512i lsA, lsB, sl0, sl1, sl2, sl3;
+        __m512i a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = _mm512_setzero_si512();
+        b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = _mm512_setzero_si512();
         const uint8_t *cb = codes + (size_t)b * CODE_BYTES;
-#pragma GCC unroll 13
-        for (int k = 0; k < 13; k++) {
-            __m512i w[5];
-            decode5(cb, k, w);
-#pragma GCC unroll 5
-            for (int j = 0; j < 5; j++) {
-                const int s = 5 * k + j, ib = s >> 3, m = s & 7;
-                if (s >= 64)
-                    break;
-                const __m512i l = ls[2 * ib + m / 4];
-                acc[m] = _mm512_dpwssd_epi32(acc[m], tuple_dot(w[j], q8, nsum, s), l);
-                /* +-ls of the 8 elements 8 * (4ib + m/2).. times the tuple's sum */
-                const __mmask16 neg = _mm512_test_epi32_mask(dsg, _mm512_set1_epi32((int)(1u << (4 * ib + m / 2))));
-                acc2[m] = _mm512_dpwssd_epi32(acc2[m], _mm512_mask_sub_epi32(l, neg, _mm512_setzero_si512(), l),
-                                              _mm512_set1_epi32(psum[s]));
-            }
-        }
+#define LS(i) _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(sc[(i) / 8], 4 * ((i) % 8)), m7), 1), one32)
+#define SL(i, l) _mm512_mask_sub_epi32(l, _mm512_test_epi32_mask(dsg, _mm512_set1_epi32((int)(1u << (i)))), _mm512_setzero_si512(), l)
+#define X(s, m, ib, w)                                                                                   \
+    if ((m) == 0) {                                                                                      \
+        lsA = LS(2 * (ib));                                                                              \
+        lsB = LS(2 * (ib) + 1);                                                                          \
+        sl0 = SL(4 * (ib), lsA);                                                                         \
+        sl1 = SL(4 * (ib) + 1, lsA);                                                                     \
+        sl2 = SL(4 * (ib) + 2, lsB);                                                                     \
+        sl3 = SL(4 * (ib) + 3, lsB);                                                                     \
+    }                                                                                                    \
+    a##m = _mm512_dpwssd_epi32(a##m, tuple_dot(w, q8, nsum, s), (m) < 4 ? lsA : lsB);                    \
+    b##m = _mm512_dpwssd_epi32(b##m, (m) < 2 ? sl0 : (m) < 4 ? sl1 : (m) < 6 ? sl2 : sl3, _mm512_set1_epi32(psum[s]));
+        FOR_TUPLES(X)
+#undef X
+#undef SL
+#undef LS
         const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + (size_t)b * 32))),
                                        _mm512_set1_ps(y[b].d));
-        for (int m = 0; m < 8; m++) {
-            f[m] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc[m]), f[m]);
-            f2[m] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc2[m]), f2[m]);
-        }
+#define F(m)                                                      \
+    f##m = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(a##m), f##m); \
+    e##m = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(b##m), e##m);
+        F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7)
+#undef F
     }
-    return _mm512_add_ps(hsum_tree(f), _mm512_mul_ps(_mm512_set1_ps(IQ1M_DELTA), hsum_tree(f2)));
+    const __m512 f[8] = {f0, f1, f2, f3, f4, f5, f6, f7}, e[8] = {e0, e1, e2, e3, e4, e5, e6, e7};
+    return _mm512_add_ps(hsum_tree(f), _mm512_mul_ps(_mm512_set1_ps(IQ1M_DELTA), hsum_tree(e)));
 }
 
 /* ---- IQ2_XXS ----
@@ -313,8 +335,9 @@ static __m512 iq2xxs_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *
     __m512 f[8];
     for (int m = 0; m < 8; m++)
         f[m] = _mm512_setzero_ps();
+    const size_t pfc = prefetch_chunk(gbytes, nb);
     for (int64_t b = 0; b < nb; b++) {
-        prefetch_next(next, gbytes, nb, b);
+        prefetch_next(next, gbytes, pfc, b);
         const int8_t *q8 = y[b].qs;
         int32_t nsum[64];
         iq2xxs_starts(q8, nsum);
@@ -357,8 +380,9 @@ static void iq2xxs_group_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, s
         for (int m = 0; m < 8; m++)
             f[c][m] = _mm512_setzero_ps();
     __m512i w[64], ls[8];
+    const size_t pfc = prefetch_chunk(gbytes, nb);
     for (int64_t b = 0; b < nb; b++) {
-        prefetch_next(next, gbytes, nb, b);
+        prefetch_next(next, gbytes, pfc, b);
         const __m512i sc = _mm512_loadu_si512(scs + (size_t)b * 64);
         for (int ib = 0; ib < 8; ib++) {
             const __m512i I = _mm512_loadu_si512(idx + (size_t)b * 512 + 64 * ib);
@@ -503,8 +527,9 @@ INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_
     }
     mc_block P;
     const __m512i c80 = _mm512_set1_epi8((char)0x80);
+    const size_t pfc = prefetch_chunk(gbytes, nb);
     for (int64_t b = 0; b < nb; b++) {
-        prefetch_next(next, gbytes, nb, b);
+        prefetch_next(next, gbytes, pfc, b);
         if (m1)
             mc_prep_iq1m(nb, gp, b, &P);
         else
