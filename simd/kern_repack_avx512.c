@@ -332,9 +332,8 @@ INLINE __m512i iq2xxs_ls(__m512i sc, int ib)
 static __m512 iq2xxs_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *y, const uint8_t *next, size_t gbytes)
 {
     const uint8_t *idx = gp, *sg = gp + (size_t)nb * 512, *scs = sg + (size_t)nb * 512, *dh = scs + (size_t)nb * 64;
-    __m512 f[8];
-    for (int m = 0; m < 8; m++)
-        f[m] = _mm512_setzero_ps();
+    __m512 f0, f1, f2, f3, f4, f5, f6, f7;
+    f0 = f1 = f2 = f3 = f4 = f5 = f6 = f7 = _mm512_setzero_ps();
     const size_t pfc = prefetch_chunk(gbytes, nb);
     for (int64_t b = 0; b < nb; b++) {
         prefetch_next(next, gbytes, pfc, b);
@@ -342,29 +341,32 @@ static __m512 iq2xxs_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *
         int32_t nsum[64];
         iq2xxs_starts(q8, nsum);
         const __m512i sc = _mm512_loadu_si512(scs + (size_t)b * 64);
-        __m512i acc[8];
-        for (int m = 0; m < 8; m++)
-            acc[m] = _mm512_setzero_si512();
+        __m512i a0, a1, a2, a3, a4, a5, a6, a7;
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = _mm512_setzero_si512();
         for (int ib = 0; ib < 8; ib++) {
             const __m512i I = _mm512_loadu_si512(idx + (size_t)b * 512 + 64 * ib);
             const __mmask64 hi = _mm512_movepi8_mask(I);
             const __m512i T[2] = {iq2xxs_codes(0, I, hi), iq2xxs_codes(1, I, hi)};
             const __m512i ls = iq2xxs_ls(sc, ib);
-#pragma GCC unroll 8
-            for (int m = 0; m < 8; m++) {
-                const int s = 8 * ib + m;
-                const __m512i w = iq2xxs_weights(T, m, sg + (size_t)b * 512 + 8 * s);
-                int32_t a4;
-                memcpy(&a4, q8 + 4 * s, 4);
-                const __m512i dot = _mm512_dpbusd_epi32(_mm512_set1_epi32(nsum[s]), w, _mm512_set1_epi32(a4));
-                acc[m] = _mm512_dpwssd_epi32(acc[m], dot, ls);
-            }
+            /* named accumulators (an array of them stayed in memory) */
+#define X(m)                                                                                              \
+    {                                                                                                     \
+        const int s = 8 * ib + (m);                                                                       \
+        const __m512i w = iq2xxs_weights(T, m, sg + (size_t)b * 512 + 8 * s);                             \
+        int32_t a4_;                                                                                      \
+        memcpy(&a4_, q8 + 4 * s, 4);                                                                      \
+        a##m = _mm512_dpwssd_epi32(a##m, _mm512_dpbusd_epi32(_mm512_set1_epi32(nsum[s]), w, _mm512_set1_epi32(a4_)), ls); \
+    }
+            X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#undef X
         }
         const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + (size_t)b * 32))),
                                        _mm512_set1_ps(y[b].d));
-        for (int m = 0; m < 8; m++)
-            f[m] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc[m]), f[m]);
+#define F(m) f##m = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(a##m), f##m);
+        F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7)
+#undef F
     }
+    const __m512 f[8] = {f0, f1, f2, f3, f4, f5, f6, f7};
     return _mm512_mul_ps(_mm512_set1_ps(0.125f), hsum_tree(f));
 }
 
