@@ -45,7 +45,8 @@
 /* tab[j][0..1]: u (0..80, four digits) -> digit j of u in base 3, as two zmm
  * of 64 entries (vpermi2b over 128) */
 static __m512i tab[4][2];
-/* byte d + 4 * ls3 -> (2 ls3 + 1) * (d - 1): the multi-column weights */
+/* byte d + 4 * ls3 -> 15 + (2 ls3 + 1) * (d - 1) (0..30): the multi-column
+ * weights, unsigned so the activations go in as they are */
 static __m512i prescale_tab;
 /* IQ2_XXS: t2[h][0..3]: grid index (256, vpermi2b over 128 + bit 7
  * blend) -> the 2-bit codes (8, 25, 43 -> 0, 1, 2) of the grid row's
@@ -81,10 +82,10 @@ static void tab_init(void)
         t2ctl[l] = _mm512_set1_epi64((long long)c);
     }
 
-    int8_t ps[64] = {0};
+    uint8_t ps[64] = {0};
     for (int l3 = 0; l3 < 8; l3++)
         for (int d = 0; d < 3; d++)
-            ps[d + 4 * l3] = (int8_t)((2 * l3 + 1) * (d - 1));
+            ps[d + 4 * l3] = (uint8_t)(15 + (2 * l3 + 1) * (d - 1));
     prescale_tab = _mm512_loadu_si512(ps);
     for (int j = 0; j < 4; j++) {
         uint8_t t[128];
@@ -419,25 +420,38 @@ static void iq2xxs_group_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, s
 }
 
 /* ---- several columns ----
- * The group's block is decoded once for up to MC_COLS columns into signed
- * prescaled weights w = ls * g (|w| <= 15; a vpermb over (digit, ls3)), so a
- * column costs one vpdpbusd per tuple (two for IQ1_M: grid and delta lanes):
- * the activations go in unsigned, q8 + 128 (q8 ^ 0x80), and the 128 * sum(w)
- * per row and lane that this adds is taken off once for all columns (the
- * start value of each lane, from byte sums of the lane's eight tuples,
- * |.| <= 120).  The lanes stay the exact integer sums of the one-column
- * path, so the floats are the same. */
+ * The group's block is decoded once for up to MC_COLS columns into unsigned
+ * prescaled weights w = 15 + ls * g (0..30; a vpermb over (digit, ls3)), so
+ * a column costs one vpdpbusd per tuple, with the column's int8 activations
+ * as the broadcast memory operand; the 15 * sum(q8) of each lane this adds
+ * is the same for the 16 rows, so each lane starts from minus it (per column
+ * and block).  The delta sums go two sub-blocks per vpdpwssd: IQ1_S's
+ * (+-ls, +-ls') of sub-blocks 2j, 2j+1 per row against the column's
+ * (bsum, bsum'); IQ1_M's (+-ls, +-ls') of the two sub-blocks' 8s of lane
+ * m/2 against the two tuple sums of lane m.  The lanes stay the exact integer
+ * sums of the one-column path and each column's floats take the same steps,
+ * so the results are the same.
+ *
+ * Order: per block, lane by lane: the lane's eight weight vectors (one per
+ * sub-block) are loaded once and kept in registers for all columns, four
+ * columns at a time, two accumulator chains per column (even and odd
+ * sub-blocks; the integer sums are exact either way).  (Per column over all
+ * 64 tuples, reloading each weight vector per column, was load-bound.) */
 
 #define MC_COLS 16
 
 typedef struct {
-    __m512i w[64];     /* ls * g of tuple s, 4 bytes per row */
-    __m512i w2[32];    /* IQ1_M: +-ls of the 8 elements 8i.., 4 bytes per row */
-    __m512i start[8];  /* minus the 128 * sum(w) of lane m */
-    __m512i start2[8]; /* IQ1_M: minus the 128 * sum(w2) of lane m */
-    __m512i sls[8];    /* IQ1_S: +-ls per sub-block, for the delta sums */
+    __m512i w[64]; /* 15 + ls * g of tuple s, 4 bytes per row */
+    __m512i dp[16]; /* IQ1_S: dp[j] (+-ls of 2j, of 2j+1) as words per row;
+                     * IQ1_M: dp[4j + l] (+-ls of the 8s 8(4(2j) + l).., 8(4(2j+1) + l)..) */
 } mc_block;
 
+typedef struct {
+    __m512 d;          /* the rows' d times the column's */
+    int32_t start[16]; /* [m] minus 15 * the sum of lane m's 32 activations */
+    int32_t pair[32];  /* IQ1_S: [j] (bsum of sub-block 2j, of 2j+1) as words;
+                        * IQ1_M: [8j + m] (tuple sums of 16j + m, 16j + 8 + m) */
+} mc_col;
 
 /* per row lane (int32 ls3 in 0..7): ls3 << 2 in each of its 4 bytes */
 INLINE __m512i ls3_bytes(__m512i l3)
@@ -445,44 +459,32 @@ INLINE __m512i ls3_bytes(__m512i l3)
     return _mm512_mullo_epi32(l3, _mm512_set1_epi32(0x04040404));
 }
 
-/* the prescaled tuples of one block, lane byte sums into start[] */
-INLINE void mc_tuples(const uint8_t *cb, const __m512i l3b[16], int per16, mc_block *P)
+/* the low words of lo and hi as one (lo, hi) word pair per dword */
+INLINE __m512i word_pair(__m512i lo, __m512i hi)
 {
-    __m512i bsum[8];
-    for (int m = 0; m < 8; m++)
-        bsum[m] = _mm512_setzero_si512();
-#pragma GCC unroll 13
-    for (int k = 0; k < 13; k++) {
-        __m512i w[5];
-        decode5(cb, k, w);
-#pragma GCC unroll 5
-        for (int j = 0; j < 5; j++) {
-            const int s = 5 * k + j, ib = s >> 3, m = s & 7;
-            if (s >= 64)
-                break;
-            const __m512i idx = _mm512_or_si512(w[j], l3b[per16 ? 2 * ib + m / 4 : ib]);
-            P->w[s] = _mm512_permutexvar_epi8(idx, prescale_tab);
-            bsum[m] = _mm512_add_epi8(bsum[m], P->w[s]);
-        }
-    }
-    const __m512i c80 = _mm512_set1_epi8((char)0x80);
-    for (int m = 0; m < 8; m++)
-        P->start[m] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), c80, bsum[m]));
+    return _mm512_mask_blend_epi16(0xaaaaaaaa, lo, _mm512_slli_epi32(hi, 16));
 }
 
 static void mc_prep_iq1s(int64_t nb, const uint8_t *gp, int64_t b, mc_block *P)
 {
     const __m512i sc = _mm512_loadu_si512(gp + (size_t)nb * CODE_BYTES + (size_t)b * 64);
     const __m512i m7 = _mm512_set1_epi32(7), one32 = _mm512_set1_epi32(1);
-    __m512i l3b[16];
+    __m512i sls[8];
     for (int ib = 0; ib < 8; ib++) {
-        const __m512i l3 = _mm512_and_si512(_mm512_srli_epi32(sc, 4 * ib), m7);
-        l3b[ib] = ls3_bytes(l3);
-        const __m512i ls = _mm512_or_si512(_mm512_slli_epi32(l3, 1), one32);
+        const __m512i ls = _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(sc, 4 * ib), m7), 1), one32);
         const __mmask16 neg = _mm512_test_epi32_mask(sc, _mm512_set1_epi32((int)(8u << (4 * ib))));
-        P->sls[ib] = _mm512_mask_sub_epi32(ls, neg, _mm512_setzero_si512(), ls);
+        sls[ib] = _mm512_mask_sub_epi32(ls, neg, _mm512_setzero_si512(), ls);
     }
-    mc_tuples(gp + (size_t)b * CODE_BYTES, l3b, 0, P);
+    for (int j = 0; j < 4; j++)
+        P->dp[j] = word_pair(sls[2 * j], sls[2 * j + 1]);
+    const uint8_t *cb = gp + (size_t)b * CODE_BYTES;
+    __m512i lb;
+#define X(s, m, ib, wv)                                                                     \
+    if ((m) == 0)                                                                           \
+        lb = ls3_bytes(_mm512_and_si512(_mm512_srli_epi32(sc, 4 * (ib)), m7));              \
+    P->w[s] = _mm512_permutexvar_epi8(_mm512_or_si512(wv, lb), prescale_tab);
+    FOR_TUPLES(X)
+#undef X
 }
 
 static void mc_prep_iq1m(int64_t nb, const uint8_t *gp, int64_t b, mc_block *P)
@@ -491,29 +493,85 @@ static void mc_prep_iq1m(int64_t nb, const uint8_t *gp, int64_t b, mc_block *P)
     const __m512i sc[2] = {_mm512_loadu_si512(sc_lo + (size_t)b * 64), _mm512_loadu_si512(sc_hi + (size_t)b * 64)};
     const __m512i dsg = _mm512_loadu_si512(dl + (size_t)b * 64);
     const __m512i m7 = _mm512_set1_epi32(7), one32 = _mm512_set1_epi32(1);
-    /* byte 0 of each dword into all four */
-    const __m512i rep = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12));
-    __m512i l3b[16], ls[16], csum[4];
-    for (int i = 0; i < 16; i++) {
-        const __m512i l3 = _mm512_and_si512(_mm512_srli_epi32(sc[i / 8], 4 * (i % 8)), m7);
-        l3b[i] = ls3_bytes(l3);
-        ls[i] = _mm512_or_si512(_mm512_slli_epi32(l3, 1), one32);
+#define L3(i) _mm512_and_si512(_mm512_srli_epi32(sc[(i) / 8], 4 * ((i) % 8)), m7)
+    /* sl(ib, l): +-ls of the 8 elements 8 * (4ib + l).. */
+    __m512i sl[32];
+    for (int i = 0; i < 32; i++) {
+        const __m512i ls = _mm512_or_si512(_mm512_slli_epi32(L3(i / 2), 1), one32);
+        const __mmask16 neg = _mm512_test_epi32_mask(dsg, _mm512_set1_epi32((int)(1u << i)));
+        sl[i] = _mm512_mask_sub_epi32(ls, neg, _mm512_setzero_si512(), ls);
     }
-    for (int l = 0; l < 4; l++)
-        csum[l] = _mm512_setzero_si512();
-    for (int ib = 0; ib < 8; ib++)
-        for (int l = 0; l < 4; l++) {
-            const __m512i x = ls[2 * ib + l / 2];
-            const __mmask16 neg = _mm512_test_epi32_mask(dsg, _mm512_set1_epi32((int)(1u << (4 * ib + l))));
-            const __m512i c = _mm512_mask_sub_epi32(x, neg, _mm512_setzero_si512(), x);
-            P->w2[4 * ib + l] = _mm512_shuffle_epi8(c, rep);
-            csum[l] = _mm512_add_epi32(csum[l], c);
-        }
-    /* lane m's tuples: 8 sub-blocks x 4 elements of +-ls of group l = m/2 */
-    for (int m = 0; m < 8; m++)
-        P->start2[m] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(csum[m / 2], 9));
-    mc_tuples(gp + (size_t)b * CODE_BYTES, l3b, 1, P);
+    for (int j = 0; j < 4; j++)
+        for (int l = 0; l < 4; l++)
+            P->dp[4 * j + l] = word_pair(sl[4 * (2 * j) + l], sl[4 * (2 * j + 1) + l]);
+    const uint8_t *cb = gp + (size_t)b * CODE_BYTES;
+    __m512i lbA, lbB;
+#define X(s, m, ib, wv)                                                                     \
+    if ((m) == 0) {                                                                         \
+        lbA = ls3_bytes(L3(2 * (ib)));                                                      \
+        lbB = ls3_bytes(L3(2 * (ib) + 1));                                                  \
+    }                                                                                       \
+    P->w[s] = _mm512_permutexvar_epi8(_mm512_or_si512(wv, (m) < 4 ? lbA : lbB), prescale_tab);
+    FOR_TUPLES(X)
+#undef X
+#undef L3
 }
+
+/* the column's side of block y: lane starts, delta word pairs, d */
+INLINE void mc_col_prep(const int m1, const block_q8_K *y, __m512 dw, mc_col *C)
+{
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512i t[4];
+    for (int k = 0; k < 4; k++)
+        t[k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ones, _mm512_loadu_si512(y->qs + 64 * k));
+    /* t[k] dword i: the sum of tuple 16k + i (lane i % 8) */
+    const __m512i s = _mm512_add_epi32(_mm512_add_epi32(t[0], t[1]), _mm512_add_epi32(t[2], t[3]));
+    const __m512i l = _mm512_add_epi32(s, _mm512_shuffle_i64x2(s, s, _MM_SHUFFLE(1, 0, 3, 2)));
+    _mm512_storeu_si512(C->start, _mm512_sub_epi32(l, _mm512_slli_epi32(l, 4)));
+    if (m1) {
+        for (int k = 0; k < 4; k++)
+            _mm256_storeu_si256((__m256i *)(C->pair + 8 * k),
+                                _mm512_castsi512_si256(word_pair(t[k], _mm512_shuffle_i64x2(t[k], t[k], _MM_SHUFFLE(1, 0, 3, 2)))));
+    }
+    else {
+        for (int j = 0; j < 4; j++) {
+            const uint16_t lo = (uint16_t)(int16_t)(y->bsums[4 * j] + y->bsums[4 * j + 1]);
+            const uint16_t hi = (uint16_t)(int16_t)(y->bsums[4 * j + 2] + y->bsums[4 * j + 3]);
+            C->pair[j] = (int32_t)((uint32_t)lo | (uint32_t)hi << 16);
+        }
+    }
+    C->d = _mm512_mul_ps(dw, _mm512_set1_ps(y->d));
+}
+
+/* Lane m of K (1, 2 or 4) columns c.. of block b: into f[c][m] (and IQ1_M's
+ * delta lanes into e[c][m]); W0..W7 / D0..D3 the lane's weights and delta
+ * pairs in registers */
+#define MC_LANE_COL_BEGIN(k)                                                                                    \
+    const int32_t *q##k = (const int32_t *)((const block_q8_K *)(a + (size_t)(c + k) * as) + b)->qs + m;       \
+    __m512i x##k = _mm512_set1_epi32(C[c + k].start[m]), z##k = _mm512_setzero_si512(),                        \
+            u##k = _mm512_setzero_si512();
+/* the activation dword as vpdpbusd's broadcast memory operand (GCC emits a
+ * separate vpbroadcastd for _mm512_set1_epi32 of a load) */
+INLINE __m512i dpbusd_bcast(__m512i acc, __m512i w, const int32_t *q)
+{
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*q));
+    return acc;
+}
+#define MC_DOT(k, ib, acc) acc##k = dpbusd_bcast(acc##k, W##ib, &q##k[8 * (ib)]);
+#define MC_LANE_COL(k)                                                                                          \
+    MC_DOT(k, 0, x) MC_DOT(k, 1, z) MC_DOT(k, 2, x) MC_DOT(k, 3, z) MC_DOT(k, 4, x) MC_DOT(k, 5, z)             \
+    MC_DOT(k, 6, x) MC_DOT(k, 7, z)                                                                             \
+    if (m1) {                                                                                                   \
+        u##k = _mm512_dpwssd_epi32(u##k, D0, _mm512_set1_epi32(C[c + k].pair[m]));                              \
+        u##k = _mm512_dpwssd_epi32(u##k, D1, _mm512_set1_epi32(C[c + k].pair[8 + m]));                          \
+        u##k = _mm512_dpwssd_epi32(u##k, D2, _mm512_set1_epi32(C[c + k].pair[16 + m]));                         \
+        u##k = _mm512_dpwssd_epi32(u##k, D3, _mm512_set1_epi32(C[c + k].pair[24 + m]));                         \
+    }
+#define MC_LANE_COL_END(k)                                                                                      \
+    f[8 * (c + k) + m] = _mm512_fmadd_ps(C[c + k].d, _mm512_cvtepi32_ps(_mm512_add_epi32(x##k, z##k)),          \
+                                         f[8 * (c + k) + m]);                                                    \
+    if (m1)                                                                                                     \
+        e[8 * (c + k) + m] = _mm512_fmadd_ps(C[c + k].d, _mm512_cvtepi32_ps(u##k), e[8 * (c + k) + m]);
 
 /* columns [0, nc) (nc <= MC_COLS) of the 16 rows of group gp into v[c*16..];
  * m1: IQ1_M, else IQ1_S */
@@ -521,14 +579,13 @@ INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_
                        const uint8_t *next, size_t gbytes)
 {
     const uint8_t *dh = gp + (size_t)nb * (CODE_BYTES + (m1 ? 192 : 64));
-    __m512 f[MC_COLS][8], f2[MC_COLS][8], f1[MC_COLS];
-    for (int c = 0; c < nc; c++) {
-        f1[c] = _mm512_setzero_ps();
-        for (int m = 0; m < 8; m++)
-            f[c][m] = f2[c][m] = _mm512_setzero_ps();
-    }
+    __m512 f[MC_COLS * 8], e[MC_COLS * 8], fd[MC_COLS];
+    for (int i = 0; i < nc * 8; i++)
+        f[i] = e[i] = _mm512_setzero_ps();
+    for (int c = 0; c < nc; c++)
+        fd[c] = _mm512_setzero_ps();
     mc_block P;
-    const __m512i c80 = _mm512_set1_epi8((char)0x80);
+    mc_col C[MC_COLS];
     const size_t pfc = prefetch_chunk(gbytes, nb);
     for (int64_t b = 0; b < nb; b++) {
         prefetch_next(next, gbytes, pfc, b);
@@ -537,43 +594,55 @@ INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_
         else
             mc_prep_iq1s(nb, gp, b, &P);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + (size_t)b * 32)));
-        for (int c = 0; c < nc; c++) {
-            const block_q8_K *y = (const block_q8_K *)(a + (size_t)c * as) + b;
-            int32_t ap[64]; /* q8 + 128 */
-            for (int k = 0; k < 4; k++)
-                _mm512_storeu_si512(ap + 16 * k, _mm512_xor_si512(_mm512_loadu_si512(y->qs + 64 * k), c80));
-            __m512i acc[8], acc2[8];
-            for (int m = 0; m < 8; m++) {
-                acc[m] = P.start[m];
-                acc2[m] = P.start2[m];
-            }
-#pragma GCC unroll 64
-            for (int s = 0; s < 64; s++) {
-                const __m512i av = _mm512_set1_epi32(ap[s]);
-                acc[s & 7] = _mm512_dpbusd_epi32(acc[s & 7], av, P.w[s]);
-                if (m1)
-                    acc2[s & 7] = _mm512_dpbusd_epi32(acc2[s & 7], av, P.w2[4 * (s >> 3) + (s & 7) / 2]);
-            }
-            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(y->d));
-            for (int m = 0; m < 8; m++) {
-                f[c][m] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc[m]), f[c][m]);
-                if (m1)
-                    f2[c][m] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc2[m]), f2[c][m]);
-            }
-            if (!m1) {
-                __m512i a1 = _mm512_setzero_si512();
-                for (int ib = 0; ib < 8; ib++) {
-                    const int32_t bs = (int32_t)(uint16_t)(int16_t)(y->bsums[2 * ib] + y->bsums[2 * ib + 1]);
-                    a1 = _mm512_dpwssd_epi32(a1, P.sls[ib], _mm512_set1_epi32(bs));
+        for (int c = 0; c < nc; c++)
+            mc_col_prep(m1, (const block_q8_K *)(a + (size_t)c * as) + b, dw, &C[c]);
+        for (int m = 0; m < 8; m++) {
+            const __m512i W0 = P.w[m], W1 = P.w[8 + m], W2 = P.w[16 + m], W3 = P.w[24 + m], W4 = P.w[32 + m],
+                          W5 = P.w[40 + m], W6 = P.w[48 + m], W7 = P.w[56 + m];
+            const __m512i D0 = P.dp[m / 2], D1 = P.dp[4 + m / 2], D2 = P.dp[8 + m / 2], D3 = P.dp[12 + m / 2];
+            (void)D0, (void)D1, (void)D2, (void)D3;
+            int c = 0;
+            if (!m1)
+                for (; c + 8 <= nc; c += 8) {
+                    MC_LANE_COL_BEGIN(0) MC_LANE_COL_BEGIN(1) MC_LANE_COL_BEGIN(2) MC_LANE_COL_BEGIN(3)
+                    MC_LANE_COL_BEGIN(4) MC_LANE_COL_BEGIN(5) MC_LANE_COL_BEGIN(6) MC_LANE_COL_BEGIN(7)
+                    MC_LANE_COL(0) MC_LANE_COL(1) MC_LANE_COL(2) MC_LANE_COL(3)
+                    MC_LANE_COL(4) MC_LANE_COL(5) MC_LANE_COL(6) MC_LANE_COL(7)
+                    MC_LANE_COL_END(0) MC_LANE_COL_END(1) MC_LANE_COL_END(2) MC_LANE_COL_END(3)
+                    MC_LANE_COL_END(4) MC_LANE_COL_END(5) MC_LANE_COL_END(6) MC_LANE_COL_END(7)
                 }
-                f1[c] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(a1), f1[c]);
+            for (; c + 4 <= nc; c += 4) {
+                MC_LANE_COL_BEGIN(0) MC_LANE_COL_BEGIN(1) MC_LANE_COL_BEGIN(2) MC_LANE_COL_BEGIN(3)
+                MC_LANE_COL(0) MC_LANE_COL(1) MC_LANE_COL(2) MC_LANE_COL(3)
+                MC_LANE_COL_END(0) MC_LANE_COL_END(1) MC_LANE_COL_END(2) MC_LANE_COL_END(3)
+            }
+            for (; c + 2 <= nc; c += 2) {
+                MC_LANE_COL_BEGIN(0) MC_LANE_COL_BEGIN(1)
+                MC_LANE_COL(0) MC_LANE_COL(1)
+                MC_LANE_COL_END(0) MC_LANE_COL_END(1)
+            }
+            for (; c < nc; c++) {
+                MC_LANE_COL_BEGIN(0)
+                MC_LANE_COL(0)
+                MC_LANE_COL_END(0)
             }
         }
+        if (!m1)
+            for (int c = 0; c < nc; c++) {
+                __m512i a1 = _mm512_setzero_si512();
+                for (int j = 0; j < 4; j++)
+                    a1 = _mm512_dpwssd_epi32(a1, P.dp[j], _mm512_set1_epi32(C[c].pair[j]));
+                fd[c] = _mm512_fmadd_ps(C[c].d, _mm512_cvtepi32_ps(a1), fd[c]);
+            }
     }
     for (int c = 0; c < nc; c++)
-        _mm512_storeu_ps(v + 16 * c, m1 ? _mm512_add_ps(hsum_tree(f[c]), _mm512_mul_ps(_mm512_set1_ps(IQ1M_DELTA), hsum_tree(f2[c])))
-                                        : _mm512_add_ps(hsum_tree(f[c]), _mm512_mul_ps(_mm512_set1_ps(IQ1S_DELTA), f1[c])));
+        _mm512_storeu_ps(v + 16 * c, m1 ? _mm512_add_ps(hsum_tree(f + 8 * c), _mm512_mul_ps(_mm512_set1_ps(IQ1M_DELTA), hsum_tree(e + 8 * c)))
+                                        : _mm512_add_ps(hsum_tree(f + 8 * c), _mm512_mul_ps(_mm512_set1_ps(IQ1S_DELTA), fd[c])));
 }
+#undef MC_LANE_COL_BEGIN
+#undef MC_DOT
+#undef MC_LANE_COL
+#undef MC_LANE_COL_END
 
 static void group_cols_iq1s(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v,
                             const uint8_t *next, size_t gbytes)
