@@ -31,6 +31,7 @@
  * by the 16 rows.  Several columns: see group_cols. */
 #include <immintrin.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "quant.h"
@@ -447,10 +448,10 @@ typedef struct {
 } mc_block;
 
 typedef struct {
-    __m512 d;          /* the rows' d times the column's */
-    int32_t start[16]; /* [m] minus 15 * the sum of lane m's 32 activations */
+    int32_t start[16]; /* [m < 8] minus 15 * the sum of lane m's 32 activations */
     int32_t pair[32];  /* IQ1_S: [j] (bsum of sub-block 2j, of 2j+1) as words;
                         * IQ1_M: [8j + m] (tuple sums of 16j + m, 16j + 8 + m) */
+    float d;           /* the column's block scale */
 } mc_col;
 
 /* per row lane (int32 ls3 in 0..7): ls3 << 2 in each of its 4 bytes */
@@ -517,8 +518,9 @@ static void mc_prep_iq1m(int64_t nb, const uint8_t *gp, int64_t b, mc_block *P)
 #undef L3
 }
 
-/* the column's side of block y: lane starts, delta word pairs, d */
-INLINE void mc_col_prep(const int m1, const block_q8_K *y, __m512 dw, mc_col *C)
+/* the column's side of block y: lane starts, delta word pairs, d (nothing
+ * here depends on the rows: a call computes it once for all its groups) */
+static void mc_col_prep(const int m1, const block_q8_K *y, mc_col *C)
 {
     const __m512i ones = _mm512_set1_epi8(1);
     __m512i t[4];
@@ -540,7 +542,50 @@ INLINE void mc_col_prep(const int m1, const block_q8_K *y, __m512 dw, mc_col *C)
             C->pair[j] = (int32_t)((uint32_t)lo | (uint32_t)hi << 16);
         }
     }
-    C->d = _mm512_mul_ps(dw, _mm512_set1_ps(y->d));
+    C->d = y->d;
+}
+
+/* The per-thread scratch for the columns' side (nc x nb mc_col, up to
+ * 16 x 256 x 196 bytes): grown as needed, freed at thread exit. */
+static pthread_key_t side_key;
+static pthread_once_t side_once = PTHREAD_ONCE_INIT;
+static int side_key_ok;
+static _Thread_local struct {
+    size_t cap;
+    mc_col *p;
+} side_tl;
+
+static void side_free(void *x)
+{
+    (void)x;
+    free(side_tl.p);
+    side_tl.p = NULL;
+    side_tl.cap = 0;
+}
+
+static void side_key_init(void)
+{
+    side_key_ok = pthread_key_create(&side_key, side_free) == 0;
+}
+
+/* n entries, or NULL (out of memory) */
+static mc_col *side_get(size_t n)
+{
+    pthread_once(&side_once, side_key_init);
+    if (side_tl.cap >= n)
+        return side_tl.p;
+    if (!side_key_ok)
+        return NULL;
+    mc_col *p = realloc(side_tl.p, n * sizeof *p);
+    if (!p)
+        return NULL;
+    if (!side_tl.p && pthread_setspecific(side_key, &side_tl)) {
+        free(p);
+        return NULL;
+    }
+    side_tl.p = p;
+    side_tl.cap = n;
+    return p;
 }
 
 /* Lane m of K (1, 2 or 4) columns c.. of block b: into f[c][m] (and IQ1_M's
@@ -548,7 +593,7 @@ INLINE void mc_col_prep(const int m1, const block_q8_K *y, __m512 dw, mc_col *C)
  * pairs in registers */
 #define MC_LANE_COL_BEGIN(k)                                                                                    \
     const int32_t *q##k = (const int32_t *)((const block_q8_K *)(a + (size_t)(c + k) * as) + b)->qs + m;       \
-    __m512i x##k = _mm512_set1_epi32(C[c + k].start[m]), z##k = _mm512_setzero_si512(),                        \
+    __m512i x##k = _mm512_set1_epi32(S[(size_t)(c + k) * (size_t)nb + (size_t)b].start[m]), z##k = _mm512_setzero_si512(),                        \
             u##k = _mm512_setzero_si512();
 /* the activation dword as vpdpbusd's broadcast memory operand (GCC emits a
  * separate vpbroadcastd for _mm512_set1_epi32 of a load) */
@@ -562,21 +607,21 @@ INLINE __m512i dpbusd_bcast(__m512i acc, __m512i w, const int32_t *q)
     MC_DOT(k, 0, x) MC_DOT(k, 1, z) MC_DOT(k, 2, x) MC_DOT(k, 3, z) MC_DOT(k, 4, x) MC_DOT(k, 5, z)             \
     MC_DOT(k, 6, x) MC_DOT(k, 7, z)                                                                             \
     if (m1) {                                                                                                   \
-        u##k = _mm512_dpwssd_epi32(u##k, D0, _mm512_set1_epi32(C[c + k].pair[m]));                              \
-        u##k = _mm512_dpwssd_epi32(u##k, D1, _mm512_set1_epi32(C[c + k].pair[8 + m]));                          \
-        u##k = _mm512_dpwssd_epi32(u##k, D2, _mm512_set1_epi32(C[c + k].pair[16 + m]));                         \
-        u##k = _mm512_dpwssd_epi32(u##k, D3, _mm512_set1_epi32(C[c + k].pair[24 + m]));                         \
+        u##k = _mm512_dpwssd_epi32(u##k, D0, _mm512_set1_epi32(S[(size_t)(c + k) * (size_t)nb + (size_t)b].pair[m]));                              \
+        u##k = _mm512_dpwssd_epi32(u##k, D1, _mm512_set1_epi32(S[(size_t)(c + k) * (size_t)nb + (size_t)b].pair[8 + m]));                          \
+        u##k = _mm512_dpwssd_epi32(u##k, D2, _mm512_set1_epi32(S[(size_t)(c + k) * (size_t)nb + (size_t)b].pair[16 + m]));                         \
+        u##k = _mm512_dpwssd_epi32(u##k, D3, _mm512_set1_epi32(S[(size_t)(c + k) * (size_t)nb + (size_t)b].pair[24 + m]));                         \
     }
 #define MC_LANE_COL_END(k)                                                                                      \
-    f[8 * (c + k) + m] = _mm512_fmadd_ps(C[c + k].d, _mm512_cvtepi32_ps(_mm512_add_epi32(x##k, z##k)),          \
+    f[8 * (c + k) + m] = _mm512_fmadd_ps(dv[c + k], _mm512_cvtepi32_ps(_mm512_add_epi32(x##k, z##k)),          \
                                          f[8 * (c + k) + m]);                                                    \
     if (m1)                                                                                                     \
-        e[8 * (c + k) + m] = _mm512_fmadd_ps(C[c + k].d, _mm512_cvtepi32_ps(u##k), e[8 * (c + k) + m]);
+        e[8 * (c + k) + m] = _mm512_fmadd_ps(dv[c + k], _mm512_cvtepi32_ps(u##k), e[8 * (c + k) + m]);
 
 /* columns [0, nc) (nc <= MC_COLS) of the 16 rows of group gp into v[c*16..];
  * m1: IQ1_M, else IQ1_S */
-INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v,
-                       const uint8_t *next, size_t gbytes)
+INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const mc_col *S, int nc,
+                       float *v, const uint8_t *next, size_t gbytes)
 {
     const uint8_t *dh = gp + (size_t)nb * (CODE_BYTES + (m1 ? 192 : 64));
     __m512 f[MC_COLS * 8], e[MC_COLS * 8], fd[MC_COLS];
@@ -585,7 +630,7 @@ INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_
     for (int c = 0; c < nc; c++)
         fd[c] = _mm512_setzero_ps();
     mc_block P;
-    mc_col C[MC_COLS];
+    __m512 dv[MC_COLS];
     const size_t pfc = prefetch_chunk(gbytes, nb);
     for (int64_t b = 0; b < nb; b++) {
         prefetch_next(next, gbytes, pfc, b);
@@ -594,8 +639,9 @@ INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_
         else
             mc_prep_iq1s(nb, gp, b, &P);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + (size_t)b * 32)));
+        /* the rows' d times the column's, as the one-column kernels */
         for (int c = 0; c < nc; c++)
-            mc_col_prep(m1, (const block_q8_K *)(a + (size_t)c * as) + b, dw, &C[c]);
+            dv[c] = _mm512_mul_ps(dw, _mm512_set1_ps(S[(size_t)c * (size_t)nb + (size_t)b].d));
         for (int m = 0; m < 8; m++) {
             const __m512i W0 = P.w[m], W1 = P.w[8 + m], W2 = P.w[16 + m], W3 = P.w[24 + m], W4 = P.w[32 + m],
                           W5 = P.w[40 + m], W6 = P.w[48 + m], W7 = P.w[56 + m];
@@ -631,8 +677,8 @@ INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_
             for (int c = 0; c < nc; c++) {
                 __m512i a1 = _mm512_setzero_si512();
                 for (int j = 0; j < 4; j++)
-                    a1 = _mm512_dpwssd_epi32(a1, P.dp[j], _mm512_set1_epi32(C[c].pair[j]));
-                fd[c] = _mm512_fmadd_ps(C[c].d, _mm512_cvtepi32_ps(a1), fd[c]);
+                    a1 = _mm512_dpwssd_epi32(a1, P.dp[j], _mm512_set1_epi32(S[(size_t)c * (size_t)nb + (size_t)b].pair[j]));
+                fd[c] = _mm512_fmadd_ps(dv[c], _mm512_cvtepi32_ps(a1), fd[c]);
             }
     }
     for (int c = 0; c < nc; c++)
@@ -644,16 +690,42 @@ INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_
 #undef MC_LANE_COL
 #undef MC_LANE_COL_END
 
-static void group_cols_iq1s(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v,
-                            const uint8_t *next, size_t gbytes)
+static void group_cols_iq1s(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const mc_col *S, int nc,
+                            float *v, const uint8_t *next, size_t gbytes)
 {
-    group_cols(0, nb, gp, a, as, nc, v, next, gbytes);
+    group_cols(0, nb, gp, a, as, S, nc, v, next, gbytes);
 }
 
-static void group_cols_iq1m(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v,
-                            const uint8_t *next, size_t gbytes)
+static void group_cols_iq1m(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const mc_col *S, int nc,
+                            float *v, const uint8_t *next, size_t gbytes)
 {
-    group_cols(1, nb, gp, a, as, nc, v, next, gbytes);
+    group_cols(1, nb, gp, a, as, S, nc, v, next, gbytes);
+}
+
+static void iq2xxs_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const mc_col *S, int nc, float *v,
+                        const uint8_t *next, size_t gbytes)
+{
+    (void)S;
+    iq2xxs_group_cols(nb, gp, a, as, nc, v, next, gbytes);
+}
+
+/* rows [row0, row1) of groups [g0, g1), one column at a time */
+static void by_column(__m512 (*col)(int64_t, const uint8_t *, const block_q8_K *, const uint8_t *, size_t), int64_t nb,
+                      const uint8_t *rp, size_t gbytes, int64_t g0, int64_t g1, int64_t row0, int64_t row1,
+                      const uint8_t *a, size_t a_stride, int64_t ncols, float *out, size_t out_stride)
+{
+    for (int64_t c = 0; c < ncols; c++)
+        for (int64_t g = g0; g < g1; g++) {
+            const uint8_t *gp = rp + (size_t)g * gbytes;
+            const int64_t r0 = g * REPACK_ROWS;
+            const int lo = (int)(row0 > r0 ? row0 - r0 : 0);
+            const int hi = (int)(row1 < r0 + REPACK_ROWS ? row1 - r0 : REPACK_ROWS);
+            float v[16];
+            _mm512_storeu_ps(v, col(nb, gp, (const block_q8_K *)(a + (size_t)c * a_stride),
+                                    g + 1 < g1 ? gp + gbytes : NULL, gbytes));
+            for (int r = lo; r < hi; r++)
+                out[(size_t)c * out_stride + (size_t)(r0 + r)] = v[r];
+        }
 }
 
 void repack_avx512(int type, int64_t n, const void *rp, size_t gbytes, int64_t g0, int64_t g1, int64_t row0,
@@ -663,27 +735,37 @@ void repack_avx512(int type, int64_t n, const void *rp, size_t gbytes, int64_t g
     const int64_t nb = n / QK_K;
     __m512 (*const col)(int64_t, const uint8_t *, const block_q8_K *, const uint8_t *, size_t) =
         type == MS_TYPE_IQ1_M ? iq1m_group_col : type == MS_TYPE_IQ2_XXS ? iq2xxs_group_col : iq1s_group_col;
-    void (*const cols)(int64_t, const uint8_t *, const uint8_t *, size_t, int, float *, const uint8_t *, size_t) =
-        type == MS_TYPE_IQ1_M ? group_cols_iq1m : type == MS_TYPE_IQ2_XXS ? iq2xxs_group_cols : group_cols_iq1s;
+    if (ncols == 1) {
+        by_column(col, nb, rp, gbytes, g0, g1, row0, row1, a, a_stride, 1, out, out_stride);
+        return;
+    }
+    void (*const cols)(int64_t, const uint8_t *, const uint8_t *, size_t, const mc_col *, int, float *, const uint8_t *,
+                       size_t) =
+        type == MS_TYPE_IQ1_M ? group_cols_iq1m : type == MS_TYPE_IQ2_XXS ? iq2xxs_cols : group_cols_iq1s;
+    /* the columns' side, once for all groups */
+    mc_col *S = NULL;
+    if (type != MS_TYPE_IQ2_XXS) {
+        S = side_get((size_t)ncols * (size_t)nb);
+        if (!S) {
+            by_column(col, nb, rp, gbytes, g0, g1, row0, row1, a, a_stride, ncols, out, out_stride);
+            return;
+        }
+        for (int64_t c = 0; c < ncols; c++)
+            for (int64_t b = 0; b < nb; b++)
+                mc_col_prep(type == MS_TYPE_IQ1_M, (const block_q8_K *)((const uint8_t *)a + (size_t)c * a_stride) + b,
+                            &S[(size_t)c * (size_t)nb + (size_t)b]);
+    }
     for (int64_t g = g0; g < g1; g++) {
         const uint8_t *gp = (const uint8_t *)rp + (size_t)g * gbytes;
         const int64_t r0 = g * REPACK_ROWS;
         const int lo = (int)(row0 > r0 ? row0 - r0 : 0);
         const int hi = (int)(row1 < r0 + REPACK_ROWS ? row1 - r0 : REPACK_ROWS);
-        if (ncols == 1) {
-            float v[16];
-            _mm512_storeu_ps(v, col(nb, gp, (const block_q8_K *)a, g + 1 < g1 ? gp + gbytes : NULL, gbytes));
-            for (int r = lo; r < hi; r++)
-                out[r0 + r] = v[r];
-            continue;
-        }
         for (int64_t c0 = 0; c0 < ncols; c0 += MC_COLS) {
             const int nc = (int)(ncols - c0 < MC_COLS ? ncols - c0 : MC_COLS);
             float v[MC_COLS * 16];
             /* the next group is fetched during the first column chunk */
-            cols(
-                nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride, a_stride, nc, v,
-                c0 == 0 && g + 1 < g1 ? gp + gbytes : NULL, gbytes);
+            cols(nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride, a_stride, S ? S + (size_t)c0 * (size_t)nb : NULL, nc,
+                 v, c0 == 0 && g + 1 < g1 ? gp + gbytes : NULL, gbytes);
             for (int c = 0; c < nc; c++) {
                 float *o = out + (size_t)(c0 + c) * out_stride + (size_t)r0;
                 for (int r = lo; r < hi; r++)
