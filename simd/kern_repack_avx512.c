@@ -594,7 +594,7 @@ static mc_col *side_get(size_t n)
 #define MC_LANE_COL_BEGIN(k)                                                                                    \
     const int32_t *q##k = (const int32_t *)((const block_q8_K *)(a + (size_t)(c + k) * as) + b)->qs + m;       \
     __m512i x##k = _mm512_set1_epi32(S[(size_t)(c + k) * (size_t)nb + (size_t)b].start[m]), z##k = _mm512_setzero_si512(),                        \
-            u##k = _mm512_setzero_si512();
+            u##k = _mm512_setzero_si512(), p##k = _mm512_setzero_si512(), r##k = _mm512_setzero_si512(), v##k = _mm512_setzero_si512();
 /* the activation dword as vpdpbusd's broadcast memory operand (GCC emits a
  * separate vpbroadcastd for _mm512_set1_epi32 of a load) */
 INLINE __m512i dpbusd_bcast(__m512i acc, __m512i w, const int32_t *q)
@@ -604,19 +604,19 @@ INLINE __m512i dpbusd_bcast(__m512i acc, __m512i w, const int32_t *q)
 }
 #define MC_DOT(k, ib, acc) acc##k = dpbusd_bcast(acc##k, W##ib, &q##k[8 * (ib)]);
 #define MC_LANE_COL(k)                                                                                          \
-    MC_DOT(k, 0, x) MC_DOT(k, 1, z) MC_DOT(k, 2, x) MC_DOT(k, 3, z) MC_DOT(k, 4, x) MC_DOT(k, 5, z)             \
-    MC_DOT(k, 6, x) MC_DOT(k, 7, z)                                                                             \
+    MC_DOT(k, 0, x) MC_DOT(k, 1, z) MC_DOT(k, 2, p) MC_DOT(k, 3, r)                                             \
+    MC_DOT(k, 4, x) MC_DOT(k, 5, z) MC_DOT(k, 6, p) MC_DOT(k, 7, r)                                             \
     if (m1) {                                                                                                   \
         u##k = _mm512_dpwssd_epi32(u##k, D0, _mm512_set1_epi32(S[(size_t)(c + k) * (size_t)nb + (size_t)b].pair[m]));                              \
         u##k = _mm512_dpwssd_epi32(u##k, D1, _mm512_set1_epi32(S[(size_t)(c + k) * (size_t)nb + (size_t)b].pair[8 + m]));                          \
-        u##k = _mm512_dpwssd_epi32(u##k, D2, _mm512_set1_epi32(S[(size_t)(c + k) * (size_t)nb + (size_t)b].pair[16 + m]));                         \
-        u##k = _mm512_dpwssd_epi32(u##k, D3, _mm512_set1_epi32(S[(size_t)(c + k) * (size_t)nb + (size_t)b].pair[24 + m]));                         \
+        v##k = _mm512_dpwssd_epi32(v##k, D2, _mm512_set1_epi32(S[(size_t)(c + k) * (size_t)nb + (size_t)b].pair[16 + m]));                         \
+        v##k = _mm512_dpwssd_epi32(v##k, D3, _mm512_set1_epi32(S[(size_t)(c + k) * (size_t)nb + (size_t)b].pair[24 + m]));                         \
     }
 #define MC_LANE_COL_END(k)                                                                                      \
-    f[8 * (c + k) + m] = _mm512_fmadd_ps(dv[c + k], _mm512_cvtepi32_ps(_mm512_add_epi32(x##k, z##k)),          \
+    f[8 * (c + k) + m] = _mm512_fmadd_ps(dv[c + k], _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_add_epi32(x##k, z##k), _mm512_add_epi32(p##k, r##k))),          \
                                          f[8 * (c + k) + m]);                                                    \
     if (m1)                                                                                                     \
-        e[8 * (c + k) + m] = _mm512_fmadd_ps(dv[c + k], _mm512_cvtepi32_ps(u##k), e[8 * (c + k) + m]);
+        e[8 * (c + k) + m] = _mm512_fmadd_ps(dv[c + k], _mm512_cvtepi32_ps(_mm512_add_epi32(u##k, v##k)), e[8 * (c + k) + m]);
 
 /* columns [0, nc) (nc <= MC_COLS) of the 16 rows of group gp into v[c*16..];
  * m1: IQ1_M, else IQ1_S */
@@ -648,7 +648,7 @@ INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_
             const __m512i D0 = P.dp[m / 2], D1 = P.dp[4 + m / 2], D2 = P.dp[8 + m / 2], D3 = P.dp[12 + m / 2];
             (void)D0, (void)D1, (void)D2, (void)D3;
             int c = 0;
-            if (!m1)
+            if (0)
                 for (; c + 8 <= nc; c += 8) {
                     MC_LANE_COL_BEGIN(0) MC_LANE_COL_BEGIN(1) MC_LANE_COL_BEGIN(2) MC_LANE_COL_BEGIN(3)
                     MC_LANE_COL_BEGIN(4) MC_LANE_COL_BEGIN(5) MC_LANE_COL_BEGIN(6) MC_LANE_COL_BEGIN(7)
@@ -657,6 +657,7 @@ INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_
                     MC_LANE_COL_END(0) MC_LANE_COL_END(1) MC_LANE_COL_END(2) MC_LANE_COL_END(3)
                     MC_LANE_COL_END(4) MC_LANE_COL_END(5) MC_LANE_COL_END(6) MC_LANE_COL_END(7)
                 }
+            if (!m1)
             for (; c + 4 <= nc; c += 4) {
                 MC_LANE_COL_BEGIN(0) MC_LANE_COL_BEGIN(1) MC_LANE_COL_BEGIN(2) MC_LANE_COL_BEGIN(3)
                 MC_LANE_COL(0) MC_LANE_COL(1) MC_LANE_COL(2) MC_LANE_COL(3)
