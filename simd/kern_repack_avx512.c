@@ -372,54 +372,6 @@ static __m512 iq2xxs_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *
     return _mm512_mul_ps(_mm512_set1_ps(0.125f), hsum_tree(f));
 }
 
-/* columns [0, nc) (nc <= 16) of the 16 IQ2_XXS rows of group gp into
- * v[c*16..]: each block's 64 tuples decoded once, then two VNNI ops per
- * tuple and column */
-static void iq2xxs_group_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, int nc, float *v,
-                              const uint8_t *next, size_t gbytes)
-{
-    const uint8_t *idx = gp, *sg = gp + (size_t)nb * 512, *scs = sg + (size_t)nb * 512, *dh = scs + (size_t)nb * 64;
-    __m512 f[16][8];
-    for (int c = 0; c < nc; c++)
-        for (int m = 0; m < 8; m++)
-            f[c][m] = _mm512_setzero_ps();
-    __m512i w[64], ls[8];
-    const size_t pfc = prefetch_chunk(gbytes, nb);
-    for (int64_t b = 0; b < nb; b++) {
-        prefetch_next(next, gbytes, pfc, b);
-        const __m512i sc = _mm512_loadu_si512(scs + (size_t)b * 64);
-        for (int ib = 0; ib < 8; ib++) {
-            const __m512i I = _mm512_loadu_si512(idx + (size_t)b * 512 + 64 * ib);
-            const __mmask64 hi = _mm512_movepi8_mask(I);
-            const __m512i T[2] = {iq2xxs_codes(0, I, hi), iq2xxs_codes(1, I, hi)};
-            ls[ib] = iq2xxs_ls(sc, ib);
-            for (int m = 0; m < 8; m++)
-                w[8 * ib + m] = iq2xxs_weights(T, m, sg + (size_t)b * 512 + 8 * (8 * ib + m));
-        }
-        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + (size_t)b * 32)));
-        for (int c = 0; c < nc; c++) {
-            const block_q8_K *y = (const block_q8_K *)(a + (size_t)c * as) + b;
-            int32_t nsum[64];
-            iq2xxs_starts(y->qs, nsum);
-            __m512i acc[8];
-            for (int m = 0; m < 8; m++)
-                acc[m] = _mm512_setzero_si512();
-#pragma GCC unroll 64
-            for (int s = 0; s < 64; s++) {
-                int32_t a4;
-                memcpy(&a4, y->qs + 4 * s, 4);
-                const __m512i dot = _mm512_dpbusd_epi32(_mm512_set1_epi32(nsum[s]), w[s], _mm512_set1_epi32(a4));
-                acc[s & 7] = _mm512_dpwssd_epi32(acc[s & 7], dot, ls[s >> 3]);
-            }
-            const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(y->d));
-            for (int m = 0; m < 8; m++)
-                f[c][m] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(acc[m]), f[c][m]);
-        }
-    }
-    for (int c = 0; c < nc; c++)
-        _mm512_storeu_ps(v + 16 * c, _mm512_mul_ps(_mm512_set1_ps(0.125f), hsum_tree(f[c])));
-}
-
 /* ---- several columns ----
  * The group's block is decoded once for up to MC_COLS columns into unsigned
  * prescaled weights w = 15 + ls * g (0..30; a vpermb over (digit, ls3)), so
@@ -546,13 +498,13 @@ static void mc_col_prep(const int m1, const block_q8_K *y, mc_col *C)
 }
 
 /* The per-thread scratch for the columns' side (nc x nb mc_col, up to
- * 16 x 256 x 196 bytes): grown as needed, freed at thread exit. */
+ * ncols x nb entries of mc_col or x2_col): grown as needed, freed at thread exit. */
 static pthread_key_t side_key;
 static pthread_once_t side_once = PTHREAD_ONCE_INIT;
 static int side_key_ok;
 static _Thread_local struct {
     size_t cap;
-    mc_col *p;
+    void *p;
 } side_tl;
 
 static void side_free(void *x)
@@ -568,15 +520,15 @@ static void side_key_init(void)
     side_key_ok = pthread_key_create(&side_key, side_free) == 0;
 }
 
-/* n entries, or NULL (out of memory) */
-static mc_col *side_get(size_t n)
+/* n bytes, or NULL (out of memory) */
+static void *side_get(size_t n)
 {
     pthread_once(&side_once, side_key_init);
     if (side_tl.cap >= n)
         return side_tl.p;
     if (!side_key_ok)
         return NULL;
-    mc_col *p = realloc(side_tl.p, n * sizeof *p);
+    void *p = realloc(side_tl.p, n);
     if (!p)
         return NULL;
     if (!side_tl.p && pthread_setspecific(side_key, &side_tl)) {
@@ -691,23 +643,105 @@ INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_
 #undef MC_LANE_COL
 #undef MC_LANE_COL_END
 
-static void group_cols_iq1s(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const mc_col *S, int nc,
-                            float *v, const uint8_t *next, size_t gbytes)
+
+/* IQ2_XXS, several columns: the column's side per block is the 64 tuple
+ * starts (minus 43 * the tuple's activation sum) and d; per block the 64
+ * weight vectors are decoded once, then lane by lane (its eight weight and
+ * ls vectors in registers) two columns at a time, four dpwssd chains per
+ * column; per tuple and column still two VNNI ops (the ls scaling cannot be
+ * folded into the int8 weights, |43 * 31| > 127). */
+typedef struct {
+    int32_t nsum[64];
+    float d;
+} x2_col;
+
+static void x2_col_prep(const block_q8_K *y, x2_col *C)
+{
+    iq2xxs_starts(y->qs, C->nsum);
+    C->d = y->d;
+}
+
+#define X2_BEGIN(k)                                                                                           \
+    const int32_t *q##k = (const int32_t *)((const block_q8_K *)(a + (size_t)(c + k) * as) + b)->qs + m;     \
+    const int32_t *n##k = S[(size_t)(c + k) * (size_t)nb + (size_t)b].nsum + m;                              \
+    __m512i x##k = _mm512_setzero_si512(), z##k = _mm512_setzero_si512(), p##k = _mm512_setzero_si512(),     \
+            r##k = _mm512_setzero_si512();
+#define X2_DOT(k, ib, acc)                                                                                    \
+    acc##k = _mm512_dpwssd_epi32(acc##k, dpbusd_bcast(_mm512_set1_epi32(n##k[8 * (ib)]), W##ib, &q##k[8 * (ib)]), \
+                                 L##ib);
+#define X2_COL(k)                                                                                             \
+    X2_DOT(k, 0, x) X2_DOT(k, 1, z) X2_DOT(k, 2, p) X2_DOT(k, 3, r)                                           \
+    X2_DOT(k, 4, x) X2_DOT(k, 5, z) X2_DOT(k, 6, p) X2_DOT(k, 7, r)
+#define X2_END(k)                                                                                             \
+    f[8 * (c + k) + m] = _mm512_fmadd_ps(dv[c + k],                                                           \
+                                         _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_add_epi32(x##k, z##k),     \
+                                                                             _mm512_add_epi32(p##k, r##k))),   \
+                                         f[8 * (c + k) + m]);
+
+static void iq2xxs_group_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const x2_col *S, int nc,
+                              float *v, const uint8_t *next, size_t gbytes)
+{
+    const uint8_t *idx = gp, *sg = gp + (size_t)nb * 512, *scs = sg + (size_t)nb * 512, *dh = scs + (size_t)nb * 64;
+    __m512 f[MC_COLS * 8], dv[MC_COLS];
+    for (int i = 0; i < nc * 8; i++)
+        f[i] = _mm512_setzero_ps();
+    __m512i w[64], ls[8];
+    const size_t pfc = prefetch_chunk(gbytes, nb);
+    for (int64_t b = 0; b < nb; b++) {
+        prefetch_next(next, gbytes, pfc, b);
+        const __m512i sc = _mm512_loadu_si512(scs + (size_t)b * 64);
+        for (int ib = 0; ib < 8; ib++) {
+            const __m512i I = _mm512_loadu_si512(idx + (size_t)b * 512 + 64 * ib);
+            const __mmask64 hi = _mm512_movepi8_mask(I);
+            const __m512i T[2] = {iq2xxs_codes(0, I, hi), iq2xxs_codes(1, I, hi)};
+            ls[ib] = iq2xxs_ls(sc, ib);
+            for (int m = 0; m < 8; m++)
+                w[8 * ib + m] = iq2xxs_weights(T, m, sg + (size_t)b * 512 + 8 * (8 * ib + m));
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + (size_t)b * 32)));
+        for (int c = 0; c < nc; c++)
+            dv[c] = _mm512_mul_ps(dw, _mm512_set1_ps(S[(size_t)c * (size_t)nb + (size_t)b].d));
+        const __m512i L0 = ls[0], L1 = ls[1], L2 = ls[2], L3 = ls[3], L4 = ls[4], L5 = ls[5], L6 = ls[6], L7 = ls[7];
+        for (int m = 0; m < 8; m++) {
+            const __m512i W0 = w[m], W1 = w[8 + m], W2 = w[16 + m], W3 = w[24 + m], W4 = w[32 + m], W5 = w[40 + m],
+                          W6 = w[48 + m], W7 = w[56 + m];
+            int c = 0;
+            for (; c + 2 <= nc; c += 2) {
+                X2_BEGIN(0) X2_BEGIN(1)
+                X2_COL(0) X2_COL(1)
+                X2_END(0) X2_END(1)
+            }
+            for (; c < nc; c++) {
+                X2_BEGIN(0)
+                X2_COL(0)
+                X2_END(0)
+            }
+        }
+    }
+    for (int c = 0; c < nc; c++)
+        _mm512_storeu_ps(v + 16 * c, _mm512_mul_ps(_mm512_set1_ps(0.125f), hsum_tree(f + 8 * c)));
+}
+#undef X2_BEGIN
+#undef X2_DOT
+#undef X2_COL
+#undef X2_END
+
+static void iq2xxs_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const void *S, int nc, float *v,
+                        const uint8_t *next, size_t gbytes)
+{
+    iq2xxs_group_cols(nb, gp, a, as, S, nc, v, next, gbytes);
+}
+
+static void iq1s_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const void *S, int nc, float *v,
+                      const uint8_t *next, size_t gbytes)
 {
     group_cols(0, nb, gp, a, as, S, nc, v, next, gbytes);
 }
 
-static void group_cols_iq1m(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const mc_col *S, int nc,
-                            float *v, const uint8_t *next, size_t gbytes)
+static void iq1m_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const void *S, int nc, float *v,
+                      const uint8_t *next, size_t gbytes)
 {
     group_cols(1, nb, gp, a, as, S, nc, v, next, gbytes);
-}
-
-static void iq2xxs_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const mc_col *S, int nc, float *v,
-                        const uint8_t *next, size_t gbytes)
-{
-    (void)S;
-    iq2xxs_group_cols(nb, gp, a, as, nc, v, next, gbytes);
 }
 
 /* rows [row0, row1) of groups [g0, g1), one column at a time */
@@ -740,22 +774,24 @@ void repack_avx512(int type, int64_t n, const void *rp, size_t gbytes, int64_t g
         by_column(col, nb, rp, gbytes, g0, g1, row0, row1, a, a_stride, 1, out, out_stride);
         return;
     }
-    void (*const cols)(int64_t, const uint8_t *, const uint8_t *, size_t, const mc_col *, int, float *, const uint8_t *,
-                       size_t) =
-        type == MS_TYPE_IQ1_M ? group_cols_iq1m : type == MS_TYPE_IQ2_XXS ? iq2xxs_cols : group_cols_iq1s;
+    void (*const cols)(int64_t, const uint8_t *, const uint8_t *, size_t, const void *, int, float *, const uint8_t *,
+                       size_t) = type == MS_TYPE_IQ1_M ? iq1m_cols : type == MS_TYPE_IQ2_XXS ? iq2xxs_cols : iq1s_cols;
     /* the columns' side, once for all groups */
-    mc_col *S = NULL;
-    if (type != MS_TYPE_IQ2_XXS) {
-        S = side_get((size_t)ncols * (size_t)nb);
-        if (!S) {
-            by_column(col, nb, rp, gbytes, g0, g1, row0, row1, a, a_stride, ncols, out, out_stride);
-            return;
-        }
-        for (int64_t c = 0; c < ncols; c++)
-            for (int64_t b = 0; b < nb; b++)
-                mc_col_prep(type == MS_TYPE_IQ1_M, (const block_q8_K *)((const uint8_t *)a + (size_t)c * a_stride) + b,
-                            &S[(size_t)c * (size_t)nb + (size_t)b]);
+    const size_t esz = type == MS_TYPE_IQ2_XXS ? sizeof(x2_col) : sizeof(mc_col);
+    uint8_t *S = side_get((size_t)ncols * (size_t)nb * esz);
+    if (!S) {
+        by_column(col, nb, rp, gbytes, g0, g1, row0, row1, a, a_stride, ncols, out, out_stride);
+        return;
     }
+    for (int64_t c = 0; c < ncols; c++)
+        for (int64_t b = 0; b < nb; b++) {
+            const block_q8_K *y = (const block_q8_K *)((const uint8_t *)a + (size_t)c * a_stride) + b;
+            const size_t i = (size_t)c * (size_t)nb + (size_t)b;
+            if (type == MS_TYPE_IQ2_XXS)
+                x2_col_prep(y, (x2_col *)(void *)S + i);
+            else
+                mc_col_prep(type == MS_TYPE_IQ1_M, y, (mc_col *)(void *)S + i);
+        }
     for (int64_t g = g0; g < g1; g++) {
         const uint8_t *gp = (const uint8_t *)rp + (size_t)g * gbytes;
         const int64_t r0 = g * REPACK_ROWS;
@@ -765,7 +801,7 @@ void repack_avx512(int type, int64_t n, const void *rp, size_t gbytes, int64_t g
             const int nc = (int)(ncols - c0 < MC_COLS ? ncols - c0 : MC_COLS);
             float v[MC_COLS * 16];
             /* the next group is fetched during the first column chunk */
-            cols(nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride, a_stride, S ? S + (size_t)c0 * (size_t)nb : NULL, nc,
+            cols(nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride, a_stride, S + (size_t)c0 * (size_t)nb * esz, nc,
                  v, c0 == 0 && g + 1 < g1 ? gp + gbytes : NULL, gbytes);
             for (int c = 0; c < nc; c++) {
                 float *o = out + (size_t)(c0 + c) * out_stride + (size_t)r0;
