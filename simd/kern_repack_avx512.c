@@ -732,6 +732,70 @@ static void iq2xxs_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t 
     iq2xxs_group_cols(nb, gp, a, as, S, nc, v, next, gbytes);
 }
 
+/* IQ1_S, two columns: tuple by tuple as the one-column kernel, each prescaled
+ * weight vector used by both columns straight from the decode (one
+ * vpdpbusd per tuple and column).  With two columns the lane-by-lane path's
+ * decode to memory cost about as much as the columns themselves. */
+static void iq1s_2cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const void *Sv, int nc, float *v,
+                       const uint8_t *next, size_t gbytes)
+{
+    (void)nc;
+    const mc_col *S = Sv;
+    const uint8_t *codes = gp, *scales = gp + (size_t)nb * CODE_BYTES, *dh = gp + (size_t)nb * (CODE_BYTES + 64);
+    const __m512i m7 = _mm512_set1_epi32(7), one32 = _mm512_set1_epi32(1);
+    __m512 f[16], fd[2];
+    for (int i = 0; i < 16; i++)
+        f[i] = _mm512_setzero_ps();
+    fd[0] = fd[1] = _mm512_setzero_ps();
+    const size_t pfc = prefetch_chunk(gbytes, nb);
+    for (int64_t b = 0; b < nb; b++) {
+        prefetch_next(next, gbytes, pfc, b);
+        const mc_col *C0 = S + b, *C1 = S + nb + b;
+        const int32_t *q0 = (const int32_t *)((const block_q8_K *)a + b)->qs,
+                      *q1 = (const int32_t *)((const block_q8_K *)(a + as) + b)->qs;
+        const __m512i sc = _mm512_loadu_si512(scales + (size_t)b * 64);
+#define A(m)                                                                                                     \
+    __m512i a##m = _mm512_set1_epi32(C0->start[m]), b##m = _mm512_set1_epi32(C1->start[m]);
+        A(0) A(1) A(2) A(3) A(4) A(5) A(6) A(7)
+#undef A
+        const uint8_t *cb = codes + (size_t)b * CODE_BYTES;
+        __m512i lb;
+#define X(s, m, ib, wv)                                                                                          \
+    if ((m) == 0)                                                                                                \
+        lb = ls3_bytes(_mm512_and_si512(_mm512_srli_epi32(sc, 4 * (ib)), m7));                                   \
+    {                                                                                                            \
+        const __m512i W = _mm512_permutexvar_epi8(_mm512_or_si512(wv, lb), prescale_tab);                        \
+        a##m = dpbusd_bcast(a##m, W, q0 + (s));                                                                  \
+        b##m = dpbusd_bcast(b##m, W, q1 + (s));                                                                  \
+    }
+        FOR_TUPLES(X)
+#undef X
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + (size_t)b * 32)));
+        const __m512 d0 = _mm512_mul_ps(dw, _mm512_set1_ps(C0->d)), d1 = _mm512_mul_ps(dw, _mm512_set1_ps(C1->d));
+#define F(m)                                                              \
+    f[m] = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(a##m), f[m]);           \
+    f[8 + m] = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(b##m), f[8 + m]);
+        F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7)
+#undef F
+        __m512i sls[8];
+        for (int ib = 0; ib < 8; ib++) {
+            const __m512i ls = _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(sc, 4 * ib), m7), 1), one32);
+            const __mmask16 neg = _mm512_test_epi32_mask(sc, _mm512_set1_epi32((int)(8u << (4 * ib))));
+            sls[ib] = _mm512_mask_sub_epi32(ls, neg, _mm512_setzero_si512(), ls);
+        }
+        __m512i e0 = _mm512_setzero_si512(), e1 = _mm512_setzero_si512();
+        for (int j = 0; j < 4; j++) {
+            const __m512i dp = word_pair(sls[2 * j], sls[2 * j + 1]);
+            e0 = _mm512_dpwssd_epi32(e0, dp, _mm512_set1_epi32(C0->pair[j]));
+            e1 = _mm512_dpwssd_epi32(e1, dp, _mm512_set1_epi32(C1->pair[j]));
+        }
+        fd[0] = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(e0), fd[0]);
+        fd[1] = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(e1), fd[1]);
+    }
+    for (int c = 0; c < 2; c++)
+        _mm512_storeu_ps(v + 16 * c, _mm512_add_ps(hsum_tree(f + 8 * c), _mm512_mul_ps(_mm512_set1_ps(IQ1S_DELTA), fd[c])));
+}
+
 static void iq1s_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const void *S, int nc, float *v,
                       const uint8_t *next, size_t gbytes)
 {
@@ -801,7 +865,7 @@ void repack_avx512(int type, int64_t n, const void *rp, size_t gbytes, int64_t g
             const int nc = (int)(ncols - c0 < MC_COLS ? ncols - c0 : MC_COLS);
             float v[MC_COLS * 16];
             /* the next group is fetched during the first column chunk */
-            cols(nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride, a_stride, S + (size_t)c0 * (size_t)nb * esz, nc,
+            (type == MS_TYPE_IQ1_S && nc == 2 ? iq1s_2cols : cols)(nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride, a_stride, S + (size_t)c0 * (size_t)nb * esz, nc,
                  v, c0 == 0 && g + 1 < g1 ? gp + gbytes : NULL, gbytes);
             for (int c = 0; c < nc; c++) {
                 float *o = out + (size_t)(c0 + c) * out_stride + (size_t)r0;
