@@ -732,20 +732,20 @@ static void iq2xxs_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t 
     iq2xxs_group_cols(nb, gp, a, as, S, nc, v, next, gbytes);
 }
 
-/* IQ1_S, two columns: tuple by tuple as the one-column kernel, each prescaled
- * weight vector used by both columns straight from the decode (one
- * vpdpbusd per tuple and column).  With two columns the lane-by-lane path's
- * decode to memory cost about as much as the columns themselves. */
-static void iq1s_2cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const void *Sv, int nc, float *v,
-                       const uint8_t *next, size_t gbytes)
+/* IQ1_S / IQ1_M (m1), two columns: tuple by tuple as the one-column
+ * kernels, each prescaled weight vector used by both columns straight from
+ * the decode (one vpdpbusd per tuple and column); the delta sums after the
+ * tuples, two sub-blocks per vpdpwssd as in group_cols.  With two columns
+ * the lane-by-lane path's decode to memory cost as much as the columns. */
+INLINE void two_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const mc_col *S, float *v,
+                     const uint8_t *next, size_t gbytes)
 {
-    (void)nc;
-    const mc_col *S = Sv;
-    const uint8_t *codes = gp, *scales = gp + (size_t)nb * CODE_BYTES, *dh = gp + (size_t)nb * (CODE_BYTES + 64);
+    const uint8_t *codes = gp, *sc_lo = gp + (size_t)nb * CODE_BYTES, *sc_hi = sc_lo + (size_t)nb * 64,
+                  *dl = sc_hi + (size_t)nb * 64, *dh = gp + (size_t)nb * (CODE_BYTES + (m1 ? 192 : 64));
     const __m512i m7 = _mm512_set1_epi32(7), one32 = _mm512_set1_epi32(1);
-    __m512 f[16], fd[2];
+    __m512 f[16], e[16], fd[2];
     for (int i = 0; i < 16; i++)
-        f[i] = _mm512_setzero_ps();
+        f[i] = e[i] = _mm512_setzero_ps();
     fd[0] = fd[1] = _mm512_setzero_ps();
     const size_t pfc = prefetch_chunk(gbytes, nb);
     for (int64_t b = 0; b < nb; b++) {
@@ -753,18 +753,23 @@ static void iq1s_2cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t a
         const mc_col *C0 = S + b, *C1 = S + nb + b;
         const int32_t *q0 = (const int32_t *)((const block_q8_K *)a + b)->qs,
                       *q1 = (const int32_t *)((const block_q8_K *)(a + as) + b)->qs;
-        const __m512i sc = _mm512_loadu_si512(scales + (size_t)b * 64);
-#define A(m)                                                                                                     \
-    __m512i a##m = _mm512_set1_epi32(C0->start[m]), b##m = _mm512_set1_epi32(C1->start[m]);
+        /* IQ1_S: sc[0] the nibbles ls3 | sign << 3 per sub-block; IQ1_M:
+         * ls3 per 16 elements in sc[0] (0..7), sc[1] (8..15) */
+        const __m512i sc[2] = {_mm512_loadu_si512(sc_lo + (size_t)b * 64),
+                               m1 ? _mm512_loadu_si512(sc_hi + (size_t)b * 64) : _mm512_setzero_si512()};
+#define L3(i) _mm512_and_si512(_mm512_srli_epi32(sc[(i) / 8], 4 * ((i) % 8)), m7)
+#define A(m) __m512i a##m = _mm512_set1_epi32(C0->start[m]), b##m = _mm512_set1_epi32(C1->start[m]);
         A(0) A(1) A(2) A(3) A(4) A(5) A(6) A(7)
 #undef A
         const uint8_t *cb = codes + (size_t)b * CODE_BYTES;
-        __m512i lb;
+        __m512i lbA, lbB;
 #define X(s, m, ib, wv)                                                                                          \
-    if ((m) == 0)                                                                                                \
-        lb = ls3_bytes(_mm512_and_si512(_mm512_srli_epi32(sc, 4 * (ib)), m7));                                   \
+    if ((m) == 0) {                                                                                              \
+        lbA = ls3_bytes(m1 ? L3(2 * (ib)) : L3(ib));                                                             \
+        lbB = m1 ? ls3_bytes(L3(2 * (ib) + 1)) : lbA;                                                            \
+    }                                                                                                            \
     {                                                                                                            \
-        const __m512i W = _mm512_permutexvar_epi8(_mm512_or_si512(wv, lb), prescale_tab);                        \
+        const __m512i W = _mm512_permutexvar_epi8(_mm512_or_si512(wv, (m) < 4 ? lbA : lbB), prescale_tab);      \
         a##m = dpbusd_bcast(a##m, W, q0 + (s));                                                                  \
         b##m = dpbusd_bcast(b##m, W, q1 + (s));                                                                  \
     }
@@ -777,23 +782,64 @@ static void iq1s_2cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t a
     f[8 + m] = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(b##m), f[8 + m]);
         F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7)
 #undef F
-        __m512i sls[8];
-        for (int ib = 0; ib < 8; ib++) {
-            const __m512i ls = _mm512_or_si512(_mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(sc, 4 * ib), m7), 1), one32);
-            const __mmask16 neg = _mm512_test_epi32_mask(sc, _mm512_set1_epi32((int)(8u << (4 * ib))));
-            sls[ib] = _mm512_mask_sub_epi32(ls, neg, _mm512_setzero_si512(), ls);
+        if (m1) {
+            /* sl(ib, l): +-ls of the 8 elements 8 * (4ib + l).. */
+            const __m512i dsg = _mm512_loadu_si512(dl + (size_t)b * 64);
+            __m512i sl[32], dp[16];
+            for (int i = 0; i < 32; i++) {
+                const __m512i ls = _mm512_or_si512(_mm512_slli_epi32(L3(i / 2), 1), one32);
+                const __mmask16 neg = _mm512_test_epi32_mask(dsg, _mm512_set1_epi32((int)(1u << i)));
+                sl[i] = _mm512_mask_sub_epi32(ls, neg, _mm512_setzero_si512(), ls);
+            }
+            for (int j = 0; j < 4; j++)
+                for (int l = 0; l < 4; l++)
+                    dp[4 * j + l] = word_pair(sl[4 * (2 * j) + l], sl[4 * (2 * j + 1) + l]);
+            for (int m = 0; m < 8; m++) {
+                __m512i u0 = _mm512_setzero_si512(), u1 = _mm512_setzero_si512();
+                for (int j = 0; j < 4; j++) {
+                    u0 = _mm512_dpwssd_epi32(u0, dp[4 * j + m / 2], _mm512_set1_epi32(C0->pair[8 * j + m]));
+                    u1 = _mm512_dpwssd_epi32(u1, dp[4 * j + m / 2], _mm512_set1_epi32(C1->pair[8 * j + m]));
+                }
+                e[m] = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(u0), e[m]);
+                e[8 + m] = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(u1), e[8 + m]);
+            }
         }
-        __m512i e0 = _mm512_setzero_si512(), e1 = _mm512_setzero_si512();
-        for (int j = 0; j < 4; j++) {
-            const __m512i dp = word_pair(sls[2 * j], sls[2 * j + 1]);
-            e0 = _mm512_dpwssd_epi32(e0, dp, _mm512_set1_epi32(C0->pair[j]));
-            e1 = _mm512_dpwssd_epi32(e1, dp, _mm512_set1_epi32(C1->pair[j]));
+        else {
+            __m512i sls[8];
+            for (int ib = 0; ib < 8; ib++) {
+                const __m512i ls = _mm512_or_si512(_mm512_slli_epi32(L3(ib), 1), one32);
+                const __mmask16 neg = _mm512_test_epi32_mask(sc[0], _mm512_set1_epi32((int)(8u << (4 * ib))));
+                sls[ib] = _mm512_mask_sub_epi32(ls, neg, _mm512_setzero_si512(), ls);
+            }
+            __m512i e0 = _mm512_setzero_si512(), e1 = _mm512_setzero_si512();
+            for (int j = 0; j < 4; j++) {
+                const __m512i dp = word_pair(sls[2 * j], sls[2 * j + 1]);
+                e0 = _mm512_dpwssd_epi32(e0, dp, _mm512_set1_epi32(C0->pair[j]));
+                e1 = _mm512_dpwssd_epi32(e1, dp, _mm512_set1_epi32(C1->pair[j]));
+            }
+            fd[0] = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(e0), fd[0]);
+            fd[1] = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(e1), fd[1]);
         }
-        fd[0] = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(e0), fd[0]);
-        fd[1] = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(e1), fd[1]);
+#undef L3
     }
     for (int c = 0; c < 2; c++)
-        _mm512_storeu_ps(v + 16 * c, _mm512_add_ps(hsum_tree(f + 8 * c), _mm512_mul_ps(_mm512_set1_ps(IQ1S_DELTA), fd[c])));
+        _mm512_storeu_ps(v + 16 * c,
+                         m1 ? _mm512_add_ps(hsum_tree(f + 8 * c), _mm512_mul_ps(_mm512_set1_ps(IQ1M_DELTA), hsum_tree(e + 8 * c)))
+                            : _mm512_add_ps(hsum_tree(f + 8 * c), _mm512_mul_ps(_mm512_set1_ps(IQ1S_DELTA), fd[c])));
+}
+
+static void iq1s_2cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const void *S, int nc, float *v,
+                       const uint8_t *next, size_t gbytes)
+{
+    (void)nc;
+    two_cols(0, nb, gp, a, as, S, v, next, gbytes);
+}
+
+static void iq1m_2cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const void *S, int nc, float *v,
+                       const uint8_t *next, size_t gbytes)
+{
+    (void)nc;
+    two_cols(1, nb, gp, a, as, S, v, next, gbytes);
 }
 
 static void iq1s_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const void *S, int nc, float *v,
@@ -865,7 +911,7 @@ void repack_avx512(int type, int64_t n, const void *rp, size_t gbytes, int64_t g
             const int nc = (int)(ncols - c0 < MC_COLS ? ncols - c0 : MC_COLS);
             float v[MC_COLS * 16];
             /* the next group is fetched during the first column chunk */
-            (type == MS_TYPE_IQ1_S && nc == 2 ? iq1s_2cols : cols)(nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride, a_stride, S + (size_t)c0 * (size_t)nb * esz, nc,
+            (nc != 2 ? cols : type == MS_TYPE_IQ1_S ? iq1s_2cols : type == MS_TYPE_IQ1_M ? iq1m_2cols : cols)(nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride, a_stride, S + (size_t)c0 * (size_t)nb * esz, nc,
                  v, c0 == 0 && g + 1 < g1 ? gp + gbytes : NULL, gbytes);
             for (int c = 0; c < nc; c++) {
                 float *o = out + (size_t)(c0 + c) * out_stride + (size_t)r0;
