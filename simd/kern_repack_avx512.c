@@ -726,6 +726,54 @@ static void iq2xxs_group_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, s
 #undef X2_COL
 #undef X2_END
 
+/* IQ2_XXS, two columns: the one-column kernel's order, each decoded weight
+ * vector used by both columns */
+static void iq2xxs_2cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const void *Sv, int nc, float *v,
+                         const uint8_t *next, size_t gbytes)
+{
+    (void)nc;
+    const x2_col *S = Sv;
+    const uint8_t *idx = gp, *sg = gp + (size_t)nb * 512, *scs = sg + (size_t)nb * 512, *dh = scs + (size_t)nb * 64;
+    __m512 f[16];
+    for (int i = 0; i < 16; i++)
+        f[i] = _mm512_setzero_ps();
+    const size_t pfc = prefetch_chunk(gbytes, nb);
+    for (int64_t b = 0; b < nb; b++) {
+        prefetch_next(next, gbytes, pfc, b);
+        const x2_col *C0 = S + b, *C1 = S + nb + b;
+        const int32_t *q0 = (const int32_t *)((const block_q8_K *)a + b)->qs,
+                      *q1 = (const int32_t *)((const block_q8_K *)(a + as) + b)->qs;
+        const __m512i sc = _mm512_loadu_si512(scs + (size_t)b * 64);
+        __m512i a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7;
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = _mm512_setzero_si512();
+        b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = _mm512_setzero_si512();
+        for (int ib = 0; ib < 8; ib++) {
+            const __m512i I = _mm512_loadu_si512(idx + (size_t)b * 512 + 64 * ib);
+            const __mmask64 hi = _mm512_movepi8_mask(I);
+            const __m512i T[2] = {iq2xxs_codes(0, I, hi), iq2xxs_codes(1, I, hi)};
+            const __m512i ls = iq2xxs_ls(sc, ib);
+#define X(m)                                                                                                   \
+    {                                                                                                          \
+        const int s = 8 * ib + (m);                                                                            \
+        const __m512i w = iq2xxs_weights(T, m, sg + (size_t)b * 512 + 8 * s);                                  \
+        a##m = _mm512_dpwssd_epi32(a##m, dpbusd_bcast(_mm512_set1_epi32(C0->nsum[s]), w, q0 + s), ls);         \
+        b##m = _mm512_dpwssd_epi32(b##m, dpbusd_bcast(_mm512_set1_epi32(C1->nsum[s]), w, q1 + s), ls);         \
+    }
+            X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+#undef X
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + (size_t)b * 32)));
+        const __m512 d0 = _mm512_mul_ps(dw, _mm512_set1_ps(C0->d)), d1 = _mm512_mul_ps(dw, _mm512_set1_ps(C1->d));
+#define F(m)                                                              \
+    f[m] = _mm512_fmadd_ps(d0, _mm512_cvtepi32_ps(a##m), f[m]);           \
+    f[8 + m] = _mm512_fmadd_ps(d1, _mm512_cvtepi32_ps(b##m), f[8 + m]);
+        F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7)
+#undef F
+    }
+    for (int c = 0; c < 2; c++)
+        _mm512_storeu_ps(v + 16 * c, _mm512_mul_ps(_mm512_set1_ps(0.125f), hsum_tree(f + 8 * c)));
+}
+
 static void iq2xxs_cols(int64_t nb, const uint8_t *gp, const uint8_t *a, size_t as, const void *S, int nc, float *v,
                         const uint8_t *next, size_t gbytes)
 {
@@ -911,7 +959,7 @@ void repack_avx512(int type, int64_t n, const void *rp, size_t gbytes, int64_t g
             const int nc = (int)(ncols - c0 < MC_COLS ? ncols - c0 : MC_COLS);
             float v[MC_COLS * 16];
             /* the next group is fetched during the first column chunk */
-            (nc != 2 ? cols : type == MS_TYPE_IQ1_S ? iq1s_2cols : type == MS_TYPE_IQ1_M ? iq1m_2cols : cols)(nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride, a_stride, S + (size_t)c0 * (size_t)nb * esz, nc,
+            (nc != 2 ? cols : type == MS_TYPE_IQ1_S ? iq1s_2cols : type == MS_TYPE_IQ1_M ? iq1m_2cols : iq2xxs_2cols)(nb, gp, (const uint8_t *)a + (size_t)c0 * a_stride, a_stride, S + (size_t)c0 * (size_t)nb * esz, nc,
                  v, c0 == 0 && g + 1 < g1 ? gp + gbytes : NULL, gbytes);
             for (int c = 0; c < nc; c++) {
                 float *o = out + (size_t)(c0 + c) * out_stride + (size_t)r0;
