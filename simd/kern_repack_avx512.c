@@ -28,7 +28,7 @@
  *    lanes per tuple as vpdpwssd of the row's +-ls (sign per 8 elements) by
  *    the tuple's activation sum as (sum, 0).
  * So no gathers and no scalar lookups; the decode per code vector is shared
- * by the 16 rows.  Several columns: see group_cols. */
+ * by the 16 rows.  Several columns: see "several columns" below. */
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -387,9 +387,14 @@ static __m512 iq2xxs_group_col(int64_t nb, const uint8_t *gp, const block_q8_K *
  *
  * Order: per block, lane by lane: the lane's eight weight vectors (one per
  * sub-block) are loaded once and kept in registers for all columns, four
- * columns at a time, two accumulator chains per column (even and odd
- * sub-blocks; the integer sums are exact either way).  (Per column over all
- * 64 tuples, reloading each weight vector per column, was load-bound.) */
+ * (IQ1_M two) columns at a time, four accumulator chains per column
+ * (sub-blocks ib % 4; the integer sums are exact either way; with one or
+ * two chains the loop waited on vpdpbusd latency: 8 columns in L2 14.9 /
+ * 14.2 / 12.3 ns per row and block with 1 / 2 / 4).  (Per column over all
+ * 64 tuples, reloading each weight vector per column, was load-bound.)
+ * The columns' side (mc_col) depends on no row: repack_avx512 computes it
+ * once per call.  Two or three columns go tuple by tuple instead
+ * (two_cols, iq2xxs_2cols). */
 
 #define MC_COLS 16
 
@@ -600,21 +605,15 @@ INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_
             const __m512i D0 = P.dp[m / 2], D1 = P.dp[4 + m / 2], D2 = P.dp[8 + m / 2], D3 = P.dp[12 + m / 2];
             (void)D0, (void)D1, (void)D2, (void)D3;
             int c = 0;
-            if (0)
-                for (; c + 8 <= nc; c += 8) {
-                    MC_LANE_COL_BEGIN(0) MC_LANE_COL_BEGIN(1) MC_LANE_COL_BEGIN(2) MC_LANE_COL_BEGIN(3)
-                    MC_LANE_COL_BEGIN(4) MC_LANE_COL_BEGIN(5) MC_LANE_COL_BEGIN(6) MC_LANE_COL_BEGIN(7)
-                    MC_LANE_COL(0) MC_LANE_COL(1) MC_LANE_COL(2) MC_LANE_COL(3)
-                    MC_LANE_COL(4) MC_LANE_COL(5) MC_LANE_COL(6) MC_LANE_COL(7)
-                    MC_LANE_COL_END(0) MC_LANE_COL_END(1) MC_LANE_COL_END(2) MC_LANE_COL_END(3)
-                    MC_LANE_COL_END(4) MC_LANE_COL_END(5) MC_LANE_COL_END(6) MC_LANE_COL_END(7)
-                }
+            /* IQ1_S four columns at a time; IQ1_M two (its delta chains
+             * would not leave registers for four; in L2, 8 columns 18.0
+             * against 19.8 ns per row and block with four) */
             if (!m1)
-            for (; c + 4 <= nc; c += 4) {
-                MC_LANE_COL_BEGIN(0) MC_LANE_COL_BEGIN(1) MC_LANE_COL_BEGIN(2) MC_LANE_COL_BEGIN(3)
-                MC_LANE_COL(0) MC_LANE_COL(1) MC_LANE_COL(2) MC_LANE_COL(3)
-                MC_LANE_COL_END(0) MC_LANE_COL_END(1) MC_LANE_COL_END(2) MC_LANE_COL_END(3)
-            }
+                for (; c + 4 <= nc; c += 4) {
+                    MC_LANE_COL_BEGIN(0) MC_LANE_COL_BEGIN(1) MC_LANE_COL_BEGIN(2) MC_LANE_COL_BEGIN(3)
+                    MC_LANE_COL(0) MC_LANE_COL(1) MC_LANE_COL(2) MC_LANE_COL(3)
+                    MC_LANE_COL_END(0) MC_LANE_COL_END(1) MC_LANE_COL_END(2) MC_LANE_COL_END(3)
+                }
             for (; c + 2 <= nc; c += 2) {
                 MC_LANE_COL_BEGIN(0) MC_LANE_COL_BEGIN(1)
                 MC_LANE_COL(0) MC_LANE_COL(1)
