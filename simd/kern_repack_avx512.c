@@ -602,7 +602,10 @@ INLINE void group_cols(const int m1, int64_t nb, const uint8_t *gp, const uint8_
         for (int m = 0; m < 8; m++) {
             const __m512i W0 = P.w[m], W1 = P.w[8 + m], W2 = P.w[16 + m], W3 = P.w[24 + m], W4 = P.w[32 + m],
                           W5 = P.w[40 + m], W6 = P.w[48 + m], W7 = P.w[56 + m];
-            const __m512i D0 = P.dp[m / 2], D1 = P.dp[4 + m / 2], D2 = P.dp[8 + m / 2], D3 = P.dp[12 + m / 2];
+            /* IQ1_M's delta pairs of lane m (IQ1_S fills dp[0..3] only) */
+            const __m512i z = _mm512_setzero_si512();
+            const __m512i D0 = m1 ? P.dp[m / 2] : z, D1 = m1 ? P.dp[4 + m / 2] : z, D2 = m1 ? P.dp[8 + m / 2] : z,
+                          D3 = m1 ? P.dp[12 + m / 2] : z;
             (void)D0, (void)D1, (void)D2, (void)D3;
             int c = 0;
             /* IQ1_S four columns at a time; IQ1_M two (its delta chains
