@@ -6,7 +6,10 @@
  * region has room; the same through the pread path and with injected short
  * reads (MOESTREAM_LOAD_FAULT=short:N); an injected EIO fails the call with
  * the file and offset; a region not 4096-aligned or a file index out of
- * range is refused before any read; progress reaches the total. */
+ * range is refused before any read; progress reaches the total.  And the
+ * ring's background buffer registration (the pool's): reads before it
+ * starts, while it runs and after it finished all land right, and every
+ * buffer ends up registered. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +24,7 @@
 #include <unistd.h>
 
 #include "bulkread.h"
+#include "uring.h"
 
 #define FILE_BYTES (3 * 1048576 + 12345)
 
@@ -177,6 +181,72 @@ static void test_refused(void **state)
     free(m);
 }
 
+/* Reads block b of the file into buffer slot i and checks it. */
+static void ring_read_check(uring *u, uint8_t *buf, uint64_t b)
+{
+    assert_int_equal(uring_read(u, 0, buf, b * 4096, 4096, 4096, b), 0);
+    assert_int_equal(uring_submit(u), 0);
+    uint64_t tag;
+    int res;
+    char err[256];
+    assert_int_equal(uring_wait(u, true, &tag, &res, err, sizeof err), 0);
+    assert_int_equal(res, 0);
+    assert_int_equal(tag, b);
+    for (uint64_t k = 0; k < 4096; k++)
+        if (buf[k] != byte_at(b * 4096 + k))
+            fail_msg("block %llu byte %llu wrong", (unsigned long long)b, (unsigned long long)k);
+}
+
+static void test_background_registration(void **state)
+{
+    (void)state;
+    enum { NB = 16, PER = 64 * 4096 };
+    uint8_t *mem = aligned_alloc(4096, (size_t)NB * PER);
+    struct iovec iov[NB];
+    for (int i = 0; i < NB; i++)
+        iov[i] = (struct iovec){mem + (size_t)i * PER, PER};
+    const char *paths[1] = {path};
+    uring_opts o;
+    uring_opts_default(&o);
+    o.fault = "";
+    o.register_bg = true;
+    o.register_later = true;
+    uring *u;
+    char err[256];
+    assert_int_equal(uring_create(&u, paths, 1, iov, NB, &o, err, sizeof err), 0);
+    uring_stats st;
+    uring_get_stats(u, &st);
+    assert_int_equal(st.bufs, NB);
+    assert_int_equal(st.bufs_registered, 0); /* later: not before uring_register_start */
+    for (int i = 0; i < NB; i++)             /* unregistered reads */
+        ring_read_check(u, mem + (size_t)i * PER, (uint64_t)i);
+    uring_register_start(u);
+    for (int round = 0; round < 2000; round++) { /* while it runs */
+        const int i = round % NB;
+        ring_read_check(u, mem + (size_t)i * PER + 4096 * (size_t)(round % 64), (uint64_t)(round % 700));
+        uring_get_stats(u, &st);
+        if (st.bufs_registered == NB && round >= NB)
+            break;
+    }
+    for (int w = 0; w < 500 && st.bufs_registered < NB; w++) {
+        usleep(10000);
+        uring_get_stats(u, &st);
+    }
+    assert_int_equal(st.bufs_registered, NB);
+    for (int i = 0; i < NB; i++) /* registered reads */
+        ring_read_check(u, mem + (size_t)i * PER + 8192, (uint64_t)(i + 100));
+    uring_get_stats(u, &st);
+    if (st.io_uring)
+        assert_non_null(strstr(st.path, "registered in the background"));
+    uring_register_start(u); /* a second start does nothing */
+    uring_destroy(u);
+    /* destroyed while the registration runs: joins it */
+    assert_int_equal(uring_create(&u, paths, 1, iov, NB, &o, err, sizeof err), 0);
+    uring_register_start(u);
+    uring_destroy(u);
+    free(mem);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_short_reads),
         cmocka_unit_test(test_eio),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_background_registration),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
