@@ -48,10 +48,10 @@ uint64_t bulkread_data_off(uint64_t off, size_t align)
     return (off % BLK) & ~(uint64_t)(align - 1);
 }
 
-static const bulkread_range *sort_base;
-static int by_file_off(const void *a, const void *b)
+static int by_file_off(const void *a, const void *b, void *base)
 {
-    const bulkread_range *x = &sort_base[*(const size_t *)a], *y = &sort_base[*(const size_t *)b];
+    const bulkread_range *r = base;
+    const bulkread_range *x = &r[*(const size_t *)a], *y = &r[*(const size_t *)b];
     if (x->file != y->file)
         return x->file < y->file ? -1 : 1;
     return x->off < y->off ? -1 : x->off > y->off;
@@ -154,8 +154,7 @@ int bulkread_run(const char *const *paths, int n_paths, const bulkread_range *r,
     }
     for (size_t i = 0; i < n; i++)
         order[i] = i;
-    sort_base = r; /* one call at a time per process: the load */
-    qsort(order, n, sizeof *order, by_file_off);
+    qsort_r(order, n, sizeof *order, by_file_off, (void *)r);
 
     const double t0 = now_s();
     uring_opts uo;
