@@ -224,6 +224,8 @@ int pager_create(pager **out, const pager_layout *lo, const pager_opts *o, char 
     uring_opts uo;
     uring_opts_default(&uo);
     uo.n_reqs = 3 * ns + 3;
+    uo.register_bg = true;
+    uo.register_later = true; /* pager_register_start */ /* the first token need not wait for the whole pool */
     rc = uring_create(&p->u, lo->paths, lo->n_files, p->pool.iov, p->pool.n_iov, &uo, err, errlen);
     if (rc) {
         pager_destroy(p);
@@ -291,6 +293,8 @@ void pager_destroy(pager *p)
 
 const expert_src *pager_src(pager *p) { return &p->src; }
 
+void pager_register_start(pager *p) { uring_register_start(p->u); }
+
 void pager_get_stats(const pager *p, pager_stats *s)
 {
     *s = p->st;
@@ -305,6 +309,9 @@ void pager_get_stats(const pager *p, pager_stats *s)
     s->peak_inflight = us.peak_inflight;
     snprintf(s->path, sizeof s->path, "%s", us.path);
     s->huge_pages = p->pool.huge;
+    s->pool_chunks = us.bufs;
+    s->pool_chunks_registered = us.bufs_registered;
+    s->pool_register_s = us.register_s;
     if (p->xf_started) {
         pthread_mutex_lock((pthread_mutex_t *)&p->xf_mu);
         s->transformed = p->xf_count;
@@ -537,6 +544,7 @@ static int acquire(void *ud, int il, int n, const int32_t *ids, const uint8_t **
                    const uint8_t **upp, const uint8_t **dp, char *err, size_t errlen)
 {
     pager *p = ud;
+    uring_register_start(p->u); /* once; the engine has started it already */
     bool got = true; /* harvest landed reads (read-ahead): frees slots, keeps busy time honest */
     while (got && inflight(p) > 0)
         if (reap(p, false, &got))

@@ -79,6 +79,8 @@ typedef struct pager_stats {
     size_t peak_inflight;     /* most bytes on the ring at once */
     char path[160];           /* "io_uring + O_DIRECT ..." or the fallback and why */
     bool huge_pages;          /* the pool is on huge pages (hugetlbfs or THP advice) */
+    int pool_chunks, pool_chunks_registered; /* the pool's registration, done in the background */
+    double pool_register_s;   /* how long it took (0 while under way) */
     uint64_t prefetched;      /* experts read ahead on a guess */
     uint64_t prefetch_used;   /* ... that the next layer then asked for */
     uint64_t transformed;     /* matrices converted by the layout's transform */
@@ -95,6 +97,12 @@ size_t pager_slot_bytes(const pager_layout *lo);
 int pager_create(pager **out, const pager_layout *lo, const pager_opts *o, char *err, size_t errlen);
 void pager_destroy(pager *p); /* accepts NULL */
 const expert_src *pager_src(pager *p);
+/* The pool is registered with the ring in the background, from
+ * pager_register_start or the first acquire, whichever comes first; until
+ * a chunk is registered its slots take ordinary reads.  (Registering faults
+ * in GBs of fresh memory: the engine starts it once the resident weights
+ * are in, so the two do not compete for it.) */
+void pager_register_start(pager *p);
 void pager_get_stats(const pager *p, pager_stats *s);
 
 /* Warm start.  save: writes the policy's popularity of every expert to path

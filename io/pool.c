@@ -46,11 +46,13 @@ int pool_init(pool *p, int n_slots, size_t slot_bytes, bool lock, char *err, siz
     p->huge = p->hugetlb || madvise(m, p->bytes, MADV_HUGEPAGE) == 0;
     if (lock)
         p->locked = mlock(m, p->bytes) == 0;
-    /* registration iovecs: whole slots, at most 1 GiB each (kernel limit) */
-    size_t per = ((size_t)1 << 30) / slot_bytes;
+    /* registration iovecs: whole slots, ~128 MiB each (the kernel's limit
+     * is 1 GiB; smaller chunks land sooner in background registration) */
+    size_t per = ((size_t)128 << 20) / slot_bytes;
     if (per == 0)
         per = 1;
-    for (int s = 0; s < n_slots && p->n_iov < 64; s += (int)per) {
+    const int max_iov = (int)(sizeof p->iov / sizeof p->iov[0]);
+    for (int s = 0; s < n_slots && p->n_iov < max_iov; s += (int)per) {
         size_t k = (size_t)(n_slots - s) < per ? (size_t)(n_slots - s) : per;
         p->iov[p->n_iov].iov_base = pool_slot(p, s);
         p->iov[p->n_iov].iov_len = k * slot_bytes;

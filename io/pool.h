@@ -20,7 +20,10 @@ typedef struct pool {
     bool hugetlb;      /* on reserved huge pages (MAP_HUGETLB) */
     bool huge;         /* hugetlb, or transparent huge pages advised */
     bool locked;
-    struct iovec iov[64]; /* <= 1 GiB each, whole slots, for buffer registration */
+    /* Whole slots, ~128 MiB each, for buffer registration: the unit the
+     * ring registers in the background (slots past the last one are read
+     * unregistered). */
+    struct iovec iov[256];
     int n_iov;
 } pool;
 

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,13 @@ struct uring {
     bool have_opened;
     struct iovec *bufs;
     int n_bufs;
+    atomic_bool *buf_ready;  /* registered (fixed reads allowed), per buffer */
+    atomic_int n_ready;
+    atomic_bool reg_stop;
+    pthread_t reg_thr;
+    bool reg_started, reg_done_sync;
+    double reg_t0;
+    _Atomic double reg_s;
     uring_opts o;
     req *reqs;
     int *free_stack, n_free;
@@ -157,7 +165,7 @@ static void describe_path(uring *u, const char *why)
     s->direct = u->direct;
     if (u->ring_ok && u->direct)
         snprintf(s->path, sizeof s->path, "io_uring + O_DIRECT (%s buffers, %s files)",
-                 u->fixed_bufs ? "registered" : "unregistered",
+                 !u->fixed_bufs ? "unregistered" : u->o.register_bg ? "registered in the background" : "registered",
                  u->fixed_files ? "registered" : "unregistered");
     else if (u->ring_ok)
         snprintf(s->path, sizeof s->path, "io_uring, buffered (O_DIRECT refused by the filesystem)");
@@ -166,8 +174,58 @@ static void describe_path(uring *u, const char *why)
                  u->direct ? " + O_DIRECT" : "", why,
                  u->direct ? "" : "; O_DIRECT refused by the filesystem");
     static atomic_flag said = ATOMIC_FLAG_INIT; /* once per process */
-    if (!(u->ring_ok && u->direct) && !atomic_flag_test_and_set(&said))
+    if (!(u->ring_ok && u->direct) && !u->o.quiet && !atomic_flag_test_and_set(&said))
         fprintf(stderr, "moestream: expert reads use %s: slower than io_uring + O_DIRECT\n", s->path);
+}
+
+/* Registers the buffers one by one into the sparse table (each update
+ * faults in and pins that buffer's pages), publishing each as it lands. */
+static void *reg_main(void *arg)
+{
+    uring *u = arg;
+    for (int i = 0; i < u->n_bufs && !atomic_load(&u->reg_stop); i++) {
+        if (io_uring_register_buffers_update_tag(&u->ring, (unsigned)i, &u->bufs[i], NULL, 1) != 1)
+            continue; /* e.g. past RLIMIT_MEMLOCK: this buffer stays unregistered */
+        atomic_store_explicit(&u->buf_ready[i], true, memory_order_release);
+        atomic_fetch_add(&u->n_ready, 1);
+    }
+    atomic_store(&u->reg_s, now_s() - u->reg_t0);
+    return NULL;
+}
+
+/* Registration of the buffers: all at once now, or (register_bg) a sparse
+ * table now and the buffers from a thread. */
+static void register_bufs(uring *u)
+{
+    u->reg_t0 = now_s();
+    if (u->n_bufs <= 0)
+        return;
+    if (!u->o.register_bg) {
+        u->fixed_bufs = io_uring_register_buffers(&u->ring, u->bufs, (unsigned)u->n_bufs) == 0;
+        for (int i = 0; u->fixed_bufs && i < u->n_bufs; i++)
+            atomic_store(&u->buf_ready[i], true);
+        atomic_store(&u->n_ready, u->fixed_bufs ? u->n_bufs : 0);
+        atomic_store(&u->reg_s, now_s() - u->reg_t0);
+        return;
+    }
+    if (io_uring_register_buffers_sparse(&u->ring, (unsigned)u->n_bufs) != 0)
+        return; /* old kernel: reads stay unregistered */
+    u->fixed_bufs = true;
+    if (!u->o.register_later)
+        uring_register_start(u);
+}
+
+void uring_register_start(uring *u)
+{
+    if (!u->fixed_bufs || !u->o.register_bg || u->reg_started || u->reg_done_sync)
+        return;
+    u->reg_t0 = now_s();
+    if (pthread_create(&u->reg_thr, NULL, reg_main, u) == 0)
+        u->reg_started = true;
+    else {
+        reg_main(u); /* no thread: register now */
+        u->reg_done_sync = true;
+    }
 }
 
 int uring_create(uring **out, const char *const *paths, int n_paths, const struct iovec *bufs,
@@ -196,7 +254,9 @@ int uring_create(uring **out, const char *const *paths, int n_paths, const struc
     u->free_stack = malloc((size_t)nr * sizeof *u->free_stack);
     u->fifo = malloc((size_t)nr * sizeof *u->fifo);
     u->bufs = calloc((size_t)(n_bufs > 0 ? n_bufs : 1), sizeof *u->bufs);
-    if (!u->fds || !u->paths || !u->opened || !u->reqs || !u->free_stack || !u->fifo || !u->bufs) {
+    u->buf_ready = calloc((size_t)(n_bufs > 0 ? n_bufs : 1), sizeof *u->buf_ready);
+    if (!u->fds || !u->paths || !u->opened || !u->reqs || !u->free_stack || !u->fifo || !u->bufs ||
+        !u->buf_ready) {
         uring_destroy(u);
         return -ENOMEM;
     }
@@ -228,7 +288,7 @@ int uring_create(uring **out, const char *const *paths, int n_paths, const struc
         u->fixed_files = io_uring_register_files(&u->ring, u->fds, (unsigned)n_paths) == 0;
         /* Registration pins the buffers; it fails past RLIMIT_MEMLOCK on old
          * kernels, and reads then go to unregistered memory. */
-        u->fixed_bufs = n_bufs > 0 && io_uring_register_buffers(&u->ring, bufs, (unsigned)n_bufs) == 0;
+        register_bufs(u);
     }
     describe_path(u, why);
     *out = u;
@@ -239,6 +299,10 @@ void uring_destroy(uring *u)
 {
     if (!u)
         return;
+    if (u->reg_started) { /* before the ring goes */
+        atomic_store(&u->reg_stop, true);
+        pthread_join(u->reg_thr, NULL);
+    }
     if (u->ring_ok) {
         if (u->unsubmitted)
             io_uring_submit(&u->ring);
@@ -271,6 +335,7 @@ void uring_destroy(uring *u)
     free(u->free_stack);
     free(u->fifo);
     free(u->bufs);
+    free(u->buf_ready);
     free(u);
 }
 
@@ -314,7 +379,7 @@ static void push_sqe(uring *u, int r)
     uint8_t *dst = q->buf + q->got;
     int fd = u->fixed_files ? q->file : u->fds[q->file];
     int bi = u->fixed_bufs ? buf_index(u, dst, len) : -1;
-    if (bi >= 0)
+    if (bi >= 0 && atomic_load_explicit(&u->buf_ready[bi], memory_order_acquire))
         io_uring_prep_read_fixed(sqe, fd, dst, (unsigned)len, q->off + q->got, bi);
     else
         io_uring_prep_read(sqe, fd, dst, (unsigned)len, q->off + q->got);
@@ -528,4 +593,7 @@ void uring_get_stats(const uring *u, uring_stats *s)
     *s = u->st;
     if (u->pending > 0)
         s->busy_s += now_s() - u->busy_since;
+    s->bufs = u->n_bufs;
+    s->bufs_registered = atomic_load(&u->n_ready);
+    s->register_s = atomic_load(&u->reg_s);
 }

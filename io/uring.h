@@ -23,7 +23,10 @@
  * the size and mtime recorded at open; a truncated, rewritten or replaced
  * model file is reported as "model file X changed on disk (size A -> B)".
  *
- * Thread safety: one thread drives a uring. */
+ * Thread safety: one thread drives a uring (with register_bg the ring's
+ * registration thread only calls io_uring_register, which the kernel
+ * serialises with submissions; readiness is published per buffer with an
+ * atomic flag). */
 #ifndef MS_URING_H
 #define MS_URING_H
 
@@ -43,6 +46,16 @@ typedef struct uring_opts {
                                larger read still goes, alone) */
     const char *fault;      /* fault spec as MOESTREAM_FAULT; NULL = from the env */
     bool no_uring;          /* force the pread path (tests) */
+    bool quiet;             /* no line on stderr for a fallback path (the caller says it) */
+    /* Register the buffers from a thread of the ring's own, one buffer at
+     * a time, instead of before uring_create returns: registration faults
+     * in and pins every page (seconds for a pool of GBs), and meanwhile
+     * reads into a buffer not yet registered go out as ordinary reads of
+     * the same memory (the kernel pins those pages per read), so no read
+     * waits for it.  Needs sparse registration (Linux 5.13); without it the
+     * buffers stay unregistered. */
+    bool register_bg;
+    bool register_later;    /* register_bg, started by uring_register_start only */
 } uring_opts;
 
 void uring_opts_default(uring_opts *o);
@@ -58,6 +71,8 @@ typedef struct uring_stats {
     uint64_t queued_waits; /* reads that waited for in-flight room */
     size_t peak_inflight;  /* most bytes on the ring at once */
     double busy_s;      /* wall time with at least one read outstanding */
+    int bufs, bufs_registered; /* buffers given, and registered so far */
+    double register_s;  /* time registration took (background: until the last one) */
 } uring_stats;
 
 /* paths: the model's files.  bufs: memory reads may land in (registered
@@ -81,6 +96,10 @@ int uring_submit(uring *u);
  * -ENOENT when nothing is queued or in flight. */
 int uring_wait(uring *u, bool block, uint64_t *tag, int *res, char *err, size_t errlen);
 int uring_pending(const uring *u); /* reads queued or in flight */
+/* register_later: starts the background registration now (once; later
+ * calls do nothing).  Faulting in GBs takes the same memory bandwidth a
+ * load needs, so a caller that loads first starts it afterwards. */
+void uring_register_start(uring *u);
 void uring_get_stats(const uring *u, uring_stats *s);
 
 #endif

@@ -393,6 +393,7 @@ int engine_load(engine *e, const char *path, const ms_engine_opts *opt, char *er
     mo.load_experts = false; /* decided by the plan */
     mo.progress = opt->on_load;
     mo.progress_ud = opt->load_ud;
+    mo.defer_read = true; /* after the pool's setup has started, which then overlaps the reads */
     int rc = model_load(&e->m, path, &mo, err, errlen);
     if (!rc)
         rc = tpool_create(&e->tp, opt->threads, err, errlen);
@@ -411,6 +412,22 @@ int engine_load(engine *e, const char *path, const ms_engine_opts *opt, char *er
         else
             snprintf(err, errlen, "out of memory for the expert layout");
         engine_pager_layout_free(&lo);
+    }
+    if (!rc)
+        rc = model_read_resident(e->m, &e->load_st, err, errlen);
+    if (!rc && e->pg) /* now: it faults in GBs, as the load did */
+        pager_register_start(e->pg);
+    if (!rc && opt->verbose) {
+        const bulkread_stats *b = &e->load_st;
+        fprintf(stderr, "moestream: resident weights %.2f GiB read in %.2f s (%.2f GiB/s, %llu reads; %s%s)\n",
+                (double)b->bytes / GIB, b->seconds, b->seconds > 0 ? (double)b->bytes / GIB / b->seconds : 0.0,
+                (unsigned long long)b->reads, b->path,
+                b->direct ? "" : "; slower than O_DIRECT, and it fills the page cache");
+        if (b->moved)
+            fprintf(stderr, "moestream: %.1f MiB of them moved into alignment after their reads\n",
+                    (double)b->moved / MIB);
+        if (e->pg)
+            fprintf(stderr, "moestream: registering the expert pool with the ring in the background\n");
     }
     if (!rc && e->pg && opt->cache_state) {
         /* no file yet is the first run: it is written at close */
@@ -503,6 +520,13 @@ void engine_close(engine *e)
             fprintf(stderr, "moestream: cannot save the cache state: %s\n", serr);
     }
     free(e->state_path);
+    if (e->pg && e->opt.verbose) {
+        pager_stats ps;
+        pager_get_stats(e->pg, &ps);
+        if (ps.pool_register_s > 0)
+            fprintf(stderr, "moestream: the expert pool (%d chunks) was registered in the background in %.2f s\n",
+                    ps.pool_chunks, ps.pool_register_s);
+    }
     pager_destroy(e->pg);
     tpool_destroy(e->tp);
     model_free(e->m);

@@ -46,6 +46,7 @@ struct ms_engine {
     fwd_kv **kv;         /* (max_seqs) caches, made on first use and reused */
     bool *kv_busy;       /* (max_seqs) held by a session */
     int n_sessions;
+    bulkread_stats load_st; /* the resident weights' read */
 };
 
 /* Loads path under the memory plan.  Over budget: -ENOMEM naming the

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "bulkread.h"
 #include "gguf.h"
 
 enum model_gating { MODEL_GATING_SOFTMAX = 1, MODEL_GATING_SIGMOID = 2 };
@@ -116,6 +117,10 @@ typedef struct model_opts {
     bool bind_only;          /* validate and size everything, read no weights (inspect) */
     void (*progress)(void *ud, uint64_t done, uint64_t total); /* resident-load progress, may be NULL */
     void *progress_ud;
+    /* Lay out and allocate the resident weights but read them later, with
+     * model_read_resident (the engine starts the expert pool first, so its
+     * setup overlaps the reads). */
+    bool defer_read;
 } model_opts;
 
 typedef struct model {
@@ -131,6 +136,16 @@ typedef struct model {
     uint8_t *expert_arena;   /* model_load_experts, owned */
     void **maps;             /* model_map_experts: one mapping per part */
     size_t *map_len;
+    /* The resident reads still to do (model_read_resident): the file ranges
+     * and their regions in the arena, and the repacked stacks. */
+    bulkread_range *ld_r;
+    size_t ld_nr;
+    mweight **ld_rp;
+    size_t ld_nrp;
+    uint64_t ld_total;
+    bool ld_no_uring;        /* tests: force the pread path */
+    void (*ld_progress)(void *ud, uint64_t done, uint64_t total);
+    void *ld_progress_ud;
 } model;
 
 void model_opts_default(model_opts *o);
@@ -140,6 +155,13 @@ void model_opts_default(model_opts *o);
  * *out is owned by the caller: model_free. */
 int model_load(model **out, const char *path, const model_opts *o, char *err, size_t errlen);
 void model_free(model *m); /* accepts NULL */
+
+/* Reads the resident weights laid out by model_load with defer_read (a
+ * no-op once read): large O_DIRECT reads straight into the arena
+ * (io/bulkread.h).  0, or -errno with a message naming file and offset;
+ * the weights are unusable after a failure (model_free only).  st: where
+ * the bytes, time and read path go; may be NULL. */
+int model_read_resident(model *m, bulkread_stats *st, char *err, size_t errlen);
 
 /* After model_load with load_experts = false: read every routed expert
  * into RAM (one allocation), or map them from the files and leave them to

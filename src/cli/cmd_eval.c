@@ -173,6 +173,9 @@ int cmd_eval(int argc, char **argv)
     if ((rc = ms_session_eval(st, ids, (size_t)n, logits, err, sizeof err)))
         goto fail;
     double t2 = now_s();
+    if (c.verbose) /* the prompt's last logits are the first token's */
+        fprintf(stderr, "eval: time to first token %.2f s (load %.2f s + prompt %.2f s)\n", t2 - t0, t1 - t0,
+                t2 - t1);
     ms_stats s0; /* the decode's own share of the expert cache counters */
     ms_engine_stats(e, &s0);
     if (logits_path) {
