@@ -14,6 +14,9 @@
 #        GEN (16), CTX (512 per stream), THREADS (one per physical core),
 #        ROUNDS (1), OURS_ARGS (more serve flags, e.g. "--load-mode ram"),
 #        REF_ARGS (more llama-server flags; default --no-mmap: weights read into RAM)
+# Ours also prints the expert bytes the pager read per generated token
+# (/metrics), the figure that matters when experts are paged (--mem below
+# the model).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -58,6 +61,11 @@ print(sum(out), "%.3f" % (time.time() - t0), len(err))
 EOF
 }
 
+# moestream_expert_bytes_read_total from our /metrics (empty for the reference)
+expert_bytes() {
+    curl -s "$U/metrics" 2>/dev/null | awk '$1 == "moestream_expert_bytes_read_total" {printf "%d", $2}'
+}
+
 wait_up() {
     for _ in $(seq 1 1200); do
         [ "$(curl -s -o /dev/null -w '%{http_code}' "$U/health")" = 200 ] && return 0
@@ -82,9 +90,17 @@ run_one() { # who N
         kill $pid 2>/dev/null; wait $pid 2>/dev/null; return
     fi
     fire 1 >/dev/null # warm-up: first-touch of the weights, not counted
+    local b0 b1 extra=""
+    b0=$(expert_bytes)
     read -r tok sec nerr < <(fire "$n")
-    printf '%-9s N=%-2s %4s tokens in %8s s: %7.2f tok/s aggregate%s\n' "$who" "$n" "$tok" "$sec" \
-        "$(echo "$tok / $sec" | bc -l)" "$([ "$nerr" != 0 ] && echo ", $nerr requests FAILED")"
+    b1=$(expert_bytes)
+    # paged experts: bytes the pager read for this round, per generated token
+    if [ "$who" = ours ] && [ -n "$b0" ] && [ -n "$b1" ] && [ "$tok" -gt 0 ]; then
+        extra=$(echo "scale=3; ($b1 - $b0) / $tok / 1000000" | bc -l)
+        extra=", expert reads $extra MB per generated token"
+    fi
+    printf '%-9s N=%-2s %4s tokens in %8s s: %7.2f tok/s aggregate%s%s\n' "$who" "$n" "$tok" "$sec" \
+        "$(echo "$tok / $sec" | bc -l)" "$extra" "$([ "$nerr" != 0 ] && echo ", $nerr requests FAILED")"
     kill $pid 2>/dev/null; wait $pid 2>/dev/null
 }
 

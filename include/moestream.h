@@ -135,6 +135,8 @@ typedef struct ms_tensor {
     int64_t ne[4];
     uint64_t nbytes;
     bool routed_expert;    /* a *_exps tensor: paged or resident by the plan */
+    const char *plain_type_name; /* moestream's repacked types ("IQ1_S_R16", ids 1000
+                                    and up): the type it holds ("IQ1_S"); else NULL */
 } ms_tensor;
 
 /* Hyperparameters of a bound model (what `inspect` shows). */
@@ -179,6 +181,10 @@ MS_API int ms_file_n_parts(const ms_file *f);
  * the key moestream.synthetic.shared_layers, its pattern checked at open);
  * 0 for any other file. */
 MS_API int ms_file_shared_layers(const ms_file *f);
+/* The layout version of a file written by `moestream repack` (its routed
+ * experts stored in moestream's repacked layout; the key
+ * moestream.repack.version, checked at open); 0 for any other file. */
+MS_API int ms_file_repack_version(const ms_file *f);
 MS_API int ms_file_version(const ms_file *f);
 MS_API size_t ms_file_n_meta(const ms_file *f);
 MS_API int ms_file_meta(const ms_file *f, size_t i, ms_meta *out); /* 0 or -EINVAL */
@@ -228,6 +234,9 @@ typedef struct ms_stats {
     uint64_t peak_rss;
     uint64_t budget;
     int sessions;          /* open now */
+    uint64_t converted;    /* expert matrices converted in the pool as they landed: repacked
+                              (--repack on) or unpacked (a `moestream repack` file kept plain) */
+    double convert_s;      /* time the pager's thread spent on that */
 } ms_stats;
 
 MS_API void ms_engine_stats(const ms_engine *e, ms_stats *out);

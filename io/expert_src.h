@@ -26,9 +26,10 @@ typedef struct expert_src {
      * returns 1 if it is not ready yet.  0 ready, <0 error (message). */
     int (*wait)(void *ud, int il, int i, bool block, char *err, size_t errlen);
     int capacity; /* most experts one acquire may pin; 0 = unlimited */
-    /* The matrices come converted by the layout's transform (pager.h):
-     * for the engine, in the repacked layout (simd/repack.h) wherever the
-     * model's expert weight says so (model.h rp_mat_bytes). */
+    /* The matrices come in the repacked layout (simd/repack.h) wherever the
+     * model's expert weight says so (model.h rp_mat_bytes): stored so in a
+     * file of `moestream repack`, or converted by the layout's transform
+     * (pager.h). */
     bool repacked;
     /* Optional (benchmarks): sets mask[e] (n_expert bytes) to 1 for layer
      * il's experts whose bytes are in memory now (no read needed, none in

@@ -252,7 +252,7 @@ int pager_create(pager **out, const pager_layout *lo, const pager_opts *o, char 
     }
     p->st.n_slots = ns;
     p->st.slot_bytes = p->pool.slot_bytes;
-    p->src = (expert_src){acquire, release, prefetch, p, wait_one, ns, lo->transform != NULL, cached};
+    p->src = (expert_src){acquire, release, prefetch, p, wait_one, ns, lo->transform != NULL || lo->repacked, cached};
     *out = p;
     return 0;
 }

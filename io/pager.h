@@ -53,6 +53,10 @@ typedef struct pager_layout {
     const pager_extent *ext;   /* (n_layer * n_expert * 3): gate, up, down of each key */
     pager_transform_fn transform; /* for the extents with xf_len > 0; NULL: none has */
     void *transform_ud;
+    /* Passed on as expert_src.repacked: the matrices come in the layout the
+     * caller calls repacked (stored so, or made so by the transform).  Also
+     * set whenever the layout has a transform. */
+    bool repacked;
 } pager_layout;
 
 typedef struct pager_opts {

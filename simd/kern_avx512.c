@@ -385,6 +385,58 @@ static void q4k_gemm_cols4(int64_t nb, const uint8_t *wrow, const uint8_t *const
     _mm_storeu_ps(out, _mm_sub_ps(A, M));
 }
 
+/* Q4_K in the reference's gemv order (one term per block per chain, as
+ * dot_q45k_rows) for one weight row against four columns: the block is
+ * decoded once and its integer sums taken per column, which are exact, so
+ * lane c ends with column c's lone-column bits.  The decode rows of several
+ * sequences share a step this way (mm_mul_cols1_q). */
+static void q4k_gemv_cols4(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[4], float out[4])
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i ix[4] = {idx_pair(0), idx_pair(2), idx_pair(4), idx_pair(6)};
+    const __m256i idup = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    __m128 A = _mm_setzero_ps(), M = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = wrow + (size_t)b * sizeof(block_q4_K);
+        uint16_t dh, mh;
+        memcpy(&dh, blk, 2);
+        memcpy(&mh, blk + 2, 2);
+        const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(k4_scales(blk + 4)));
+        const __m256i mdup = _mm256_permutexvar_epi16(idup, _mm512_castsi512_si256(sc));
+        const __m512i qa = _mm512_loadu_si512(blk + 16), qb = _mm512_loadu_si512(blk + 80);
+        const __m512i la = _mm512_and_si512(qa, m4), ha = _mm512_and_si512(_mm512_srli_epi16(qa, 4), m4);
+        const __m512i lb = _mm512_and_si512(qb, m4), hb = _mm512_and_si512(_mm512_srli_epi16(qb, 4), m4);
+        const __m512i wq[4] = {_mm512_shuffle_i64x2(la, ha, _MM_SHUFFLE(1, 0, 1, 0)),
+                               _mm512_shuffle_i64x2(la, ha, _MM_SHUFFLE(3, 2, 3, 2)),
+                               _mm512_shuffle_i64x2(lb, hb, _MM_SHUFFLE(1, 0, 1, 0)),
+                               _mm512_shuffle_i64x2(lb, hb, _MM_SHUFFLE(3, 2, 3, 2))};
+        __m512i scp[4];
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++)
+            scp[p] = _mm512_permutexvar_epi16(ix[p], sc);
+        __m512i acc[4];
+        __m256i macc[4];
+        float yd[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            const block_q8_K *y = (const block_q8_K *)yc[c] + b;
+            yd[c] = y->d;
+            macc[c] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mdup);
+            __m512i a = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int p = 0; p < 4; p++)
+                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(wq[p], _mm512_loadu_si512(y->qs + 64 * p)), scp[p]);
+            acc[c] = a;
+        }
+        const __m128 ydv = _mm_loadu_ps(yd);
+        const __m128 d = _mm_mul_ps(ydv, _mm_set1_ps(_cvtsh_ss(dh)));
+        const __m128 dmin = _mm_mul_ps(ydv, _mm_set1_ps(_cvtsh_ss(mh)));
+        A = _mm_fmadd_ps(_mm_cvtepi32_ps(red4_512(acc[0], acc[1], acc[2], acc[3])), d, A);
+        M = _mm_fmadd_ps(_mm_cvtepi32_ps(red4_256(macc[0], macc[1], macc[2], macc[3])), dmin, M);
+    }
+    _mm_storeu_ps(out, _mm_sub_ps(A, M));
+}
+
 /* ---- Q6_K ---- */
 
 INLINE __m128 dot_q6k_rows(const int nr, int64_t nb, const uint8_t *w, size_t ws, const block_q8_K *y)
@@ -432,6 +484,52 @@ INLINE __m128 dot_q6k_rows(const int nr, int64_t nb, const uint8_t *w, size_t ws
         lanes_fma4(f, acc, _mm_mul_ps(_mm_set1_ps(y[b].d), halves4(dh)));
     }
     return hsum8x4(f);
+}
+
+/* Q6_K, one weight row against four columns: each block decoded once for
+ * the four, column c in float lanes as dot_q6k_rows keeps row c (the same
+ * integer lanes, the same fma per block, the same final sum), so every
+ * column has its lone-column bits whatever the column count. */
+static void q6k_cols4(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[4], float out[4])
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+    const __m512i ix[4] = {idx_quad(0), idx_quad(4), idx_quad(8), idx_quad(12)};
+    __m512 f[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t b = 0; b < nb; b++) {
+        const block_q6_K *x = (const block_q6_K *)wrow + b;
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)x->scales));
+        const __m512i sc = _mm512_castsi256_si512(sc16);
+        __m512i wq[4], scp[4];
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+            const __m512i L = _mm512_loadu_si512(x->ql + 64 * h);
+            const __m256i H = _mm256_loadu_si256((const __m256i *)(x->qh + 32 * h));
+            const __m512i HH = _mm512_inserti64x4(_mm512_castsi256_si512(H), _mm256_srli_epi16(H, 2), 1);
+            wq[2 * h] = _mm512_or_si512(_mm512_and_si512(L, m4), _mm512_slli_epi16(_mm512_and_si512(HH, m3), 4));
+            wq[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(L, 4), m4),
+                                            _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(HH, 4), m3), 4));
+        }
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++)
+            scp[p] = _mm512_permutexvar_epi16(ix[p], sc);
+        __m512i acc[4];
+        float yd[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            const block_q8_K *y = (const block_q8_K *)yc[c] + b;
+            yd[c] = y->d;
+            const __m256i corr =
+                _mm256_slli_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y->bsums)), 5);
+            __m512i a = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), corr));
+            /* dot_q6k_rows' order of the four products: lo h0, hi h0, lo h1, hi h1 */
+#pragma GCC unroll 4
+            for (int p = 0; p < 4; p++)
+                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(wq[p], _mm512_loadu_si512(y->qs + 64 * p)), scp[p]);
+            acc[c] = a;
+        }
+        lanes_fma4(f, acc, _mm_mul_ps(_mm_loadu_ps(yd), _mm_set1_ps(_cvtsh_ss(x->d))));
+    }
+    _mm_storeu_ps(out, hsum8x4(f));
 }
 
 /* ---- IQ1_S ---- */
@@ -1068,6 +1166,51 @@ static void mm_q4k_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t 
         mm_q4k(n, w, ws, r0, r1, ab + (size_t)ng * as, as, nc - ng, o + (size_t)ng * os, os);
 }
 
+/* Q6_K: one column four rows per pass; more, a row at a time against four
+ * columns (q6k_cols4; the same bits per column either way). */
+static void mm_q6k_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
+                       size_t as, int64_t nc, float *o, size_t os)
+{
+    if (nc < 2) {
+        mm_q6k(n, w, ws, r0, r1, a, as, nc, o, os);
+        return;
+    }
+    const uint8_t *wb = w, *ab = a;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t c0 = 0; c0 < nc; c0 += 4) {
+            const uint8_t *yc[4];
+            for (int c = 0; c < 4; c++)
+                yc[c] = ab + (size_t)(c0 + c < nc ? c0 + c : nc - 1) * as;
+            float s[4];
+            q6k_cols4(n / QK_K, wb + (size_t)r * ws, yc, s);
+            for (int c = 0; c < 4 && c0 + c < nc; c++)
+                o[(size_t)(c0 + c) * os + (size_t)r] = s[c];
+        }
+}
+
+/* Every column in its lone-column (gemv) order: one column four rows per
+ * pass as vec_dot; more, a row at a time against four columns (the last
+ * group padded with a repeated column whose result is dropped). */
+static void mm_q4k_cols1(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
+                         size_t as, int64_t nc, float *o, size_t os)
+{
+    if (nc < 2) {
+        mm_q4k(n, w, ws, r0, r1, a, as, nc, o, os);
+        return;
+    }
+    const uint8_t *wb = w, *ab = a;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t c0 = 0; c0 < nc; c0 += 4) {
+            const uint8_t *yc[4];
+            for (int c = 0; c < 4; c++)
+                yc[c] = ab + (size_t)(c0 + c < nc ? c0 + c : nc - 1) * as;
+            float s[4];
+            q4k_gemv_cols4(n / QK_K, wb + (size_t)r * ws, yc, s);
+            for (int c = 0; c < 4 && c0 + c < nc; c++)
+                o[(size_t)(c0 + c) * os + (size_t)r] = s[c];
+        }
+}
+
 /* one column: four rows per pass; several: decode once, up to eight columns per pass */
 static void mm_iq1s_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
                         size_t as, int64_t nc, float *o, size_t os)
@@ -1310,6 +1453,8 @@ static void tab_init(void)
     SET(MS_TYPE_IQ2_XXS, iq2xxs)
 #undef SET
     tab.mul_mat[MS_TYPE_Q4_K] = mm_q4k_any;
+    tab.mul_mat_cols1[MS_TYPE_Q4_K] = mm_q4k_cols1;
+    tab.mul_mat[MS_TYPE_Q6_K] = mm_q6k_any;
     tab.mul_mat[MS_TYPE_IQ1_S] = mm_iq1s_any;
     tab.mul_mat[MS_TYPE_IQ2_XXS] = mm_iq2xxs_any;
 }

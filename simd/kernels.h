@@ -36,6 +36,10 @@ typedef struct kern_table {
     kern_vec_dot_fn vec_dot[MS_TYPE_COUNT];
     kern_quantize_fn quantize[MS_TYPE_COUNT]; /* indexed by activation type */
     kern_mul_mat_fn mul_mat[MS_TYPE_COUNT];   /* indexed by weight type */
+    /* As mul_mat, but every column with the bits mul_mat gives it alone
+     * (types whose order depends on the column count, quant_order_by_cols);
+     * NULL: callers run mul_mat one column at a time. */
+    kern_mul_mat_fn mul_mat_cols1[MS_TYPE_COUNT];
     kern_dequant_fn dequant[MS_TYPE_COUNT];   /* indexed by weight type */
     kern_axpy_fn axpy_f32;
 } kern_table;

@@ -44,6 +44,34 @@ enum ms_type {
     MS_TYPE_COUNT = 40 /* array bound for per-type tables */
 };
 
+/* ---- moestream-private types (never in a reference file) ----
+ * Routed-expert stacks (ffn_{gate,up,down}_exps) that `moestream repack`
+ * stored in the repacked 16-row layout of simd/repack.h, one id per plain
+ * type with a layout.  Ids start at 1000, far from ggml's, so the reference
+ * refuses such a file as an unknown type instead of misreading it.  A file
+ * with any of them carries MS_REPACK_KEY (uint32) = MS_REPACK_VERSION, the
+ * layout's version; gguf.c refuses other versions.  quant_info gives their
+ * geometry (block = one row's 256 elements, type_size = that row's share of
+ * a 16-row group) and no functions: model binding maps them to (plain type,
+ * repacked) before any kernel sees a type.  Every stored matrix has a
+ * multiple of 16 rows, so the bytes are blocks x type_size exactly. */
+enum ms_private_type {
+    MS_TYPE_IQ1_S_R16 = 1000,
+    MS_TYPE_IQ1_M_R16 = 1001,
+    MS_TYPE_IQ2_XXS_R16 = 1002,
+    MS_TYPE_PRIVATE_END /* one past the last private id */
+};
+#define MS_TYPE_PRIVATE_BASE 1000
+#define MS_REPACK_KEY "moestream.repack.version"
+/* 1: the geometry of repack.c as of issue 17 (IQ1_S r16t5, IQ1_M, IQ2_XXS) */
+#define MS_REPACK_VERSION 1u
+
+/* The plain type a private type stores repacked, or -1 if `type` is not
+ * private. */
+int quant_private_plain(int type);
+/* The private type storing `plain` repacked, or -1 if it has none. */
+int quant_private_of(int plain);
+
 /* ---- the traits table (simd/quant_traits.c) ----
  * One row per type: geometry from the block structs of quant_blocks.h
  * (sizeof, never a literal), the activation type, and the scalar reference

@@ -99,4 +99,19 @@ _Static_assert(sizeof(block_iq4_nl) == 18, "iq4_nl");
 typedef struct { uint16_t d; uint16_t scales_h; uint8_t scales_l[QK_K / 64]; uint8_t qs[QK_K / 2]; } block_iq4_xs;
 _Static_assert(sizeof(block_iq4_xs) == 136, "iq4_xs");
 
+/* ---- moestream-private: the repacked 16-row groups (simd/repack.h) ----
+ * One block of 16 rows (256 elements each) of a routed-expert tensor stored
+ * by `moestream repack` (types MS_TYPE_*_R16, quant.h).  Inside a group the
+ * arrays are laid out array-major over the group's blocks (repack.c's
+ * geometry), so these structs give the sizes, not the placement; the traits
+ * table takes a row's share, sizeof / 16, as the bytes per row and block. */
+typedef struct { uint8_t codes[13 * 64]; uint32_t scales[16]; uint16_t d[16]; } block_iq1_s_r16;
+_Static_assert(sizeof(block_iq1_s_r16) == 16 * 58, "iq1_s_r16");
+
+typedef struct { uint8_t codes[13 * 64]; uint32_t scales_lo[16], scales_hi[16], delta[16]; uint16_t d[16]; } block_iq1_m_r16;
+_Static_assert(sizeof(block_iq1_m_r16) == 16 * 66, "iq1_m_r16");
+
+typedef struct { uint8_t grid[8 * 64]; uint8_t signs[64 * 8]; uint32_t scales[16]; uint16_t d[16]; } block_iq2_xxs_r16;
+_Static_assert(sizeof(block_iq2_xxs_r16) == 16 * 70, "iq2_xxs_r16");
+
 #endif

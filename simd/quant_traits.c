@@ -85,14 +85,44 @@ static const quant_type_info infos[MS_TYPE_COUNT] = {
     [MS_TYPE_IQ4_XS] = {GEOM("IQ4_XS", QK_K, block_iq4_xs, MS_TYPE_Q8_K, true), WEIGHT(iq4_xs),
                         .quantize_row = quantize_iq4_xs},
 };
+/* The private types: geometry only (quant.h); .act_type is the plain
+ * type's, for callers that size activations before binding maps the type. */
+#define PRIV(NAME, BLOCK) \
+    .name = NAME, .blck = QK_K, .type_size = (int)(sizeof(BLOCK) / 16), .act_type = MS_TYPE_Q8_K, .in_files = true
+static const quant_type_info privs[MS_TYPE_PRIVATE_END - MS_TYPE_PRIVATE_BASE] = {
+    [MS_TYPE_IQ1_S_R16 - MS_TYPE_PRIVATE_BASE] = {PRIV("IQ1_S_R16", block_iq1_s_r16)},
+    [MS_TYPE_IQ1_M_R16 - MS_TYPE_PRIVATE_BASE] = {PRIV("IQ1_M_R16", block_iq1_m_r16)},
+    [MS_TYPE_IQ2_XXS_R16 - MS_TYPE_PRIVATE_BASE] = {PRIV("IQ2_XXS_R16", block_iq2_xxs_r16)},
+};
+static const int priv_plain[MS_TYPE_PRIVATE_END - MS_TYPE_PRIVATE_BASE] = {
+    [MS_TYPE_IQ1_S_R16 - MS_TYPE_PRIVATE_BASE] = MS_TYPE_IQ1_S,
+    [MS_TYPE_IQ1_M_R16 - MS_TYPE_PRIVATE_BASE] = MS_TYPE_IQ1_M,
+    [MS_TYPE_IQ2_XXS_R16 - MS_TYPE_PRIVATE_BASE] = MS_TYPE_IQ2_XXS,
+};
+#undef PRIV
 #undef GEOM
 #undef WEIGHT
 
 const quant_type_info *quant_info(int type)
 {
+    if (type >= MS_TYPE_PRIVATE_BASE && type < MS_TYPE_PRIVATE_END)
+        return &privs[type - MS_TYPE_PRIVATE_BASE];
     if (type < 0 || type >= MS_TYPE_COUNT || !infos[type].name)
         return NULL;
     return &infos[type];
+}
+
+int quant_private_plain(int type)
+{
+    return type >= MS_TYPE_PRIVATE_BASE && type < MS_TYPE_PRIVATE_END ? priv_plain[type - MS_TYPE_PRIVATE_BASE] : -1;
+}
+
+int quant_private_of(int plain)
+{
+    for (int t = MS_TYPE_PRIVATE_BASE; t < MS_TYPE_PRIVATE_END; t++)
+        if (priv_plain[t - MS_TYPE_PRIVATE_BASE] == plain)
+            return t;
+    return -1;
 }
 
 size_t quant_row_bytes(int type, int64_t n)

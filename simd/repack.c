@@ -62,10 +62,15 @@ static int geo_block_bytes(const geometry *G)
 /* 8 grid values as base-3 digits g+1 (digit i weighs 3^i) -> grid index,
  * 0xffff where no grid row has those values */
 static uint16_t iq1s_rev[6561];
+/* a code byte (< 243) as its five base-3 digits, digit 0 first */
+static uint8_t code_digits[243][5];
 static pthread_once_t rev_once = PTHREAD_ONCE_INIT;
 
 static void rev_init(void)
 {
+    for (unsigned v = 0; v < 243; v++)
+        for (unsigned j = 0, x = v; j < 5; j++, x /= 3)
+            code_digits[v][j] = (uint8_t)(x % 3);
     memset(iq1s_rev, 0xff, sizeof iq1s_rev);
     for (int i = 0; i < 2048; i++) {
         int8_t g[8];
@@ -123,16 +128,15 @@ static void codes_pack(const uint8_t t[QK_K], uint8_t *codes, int r)
     }
 }
 
+/* (a table of digits, not divisions: unpacking runs as a repacked file's
+ * experts land in the pool on CPUs that keep them plain) */
 static void codes_unpack(const uint8_t *codes, int r, uint8_t t[QK_K])
 {
     for (int k = 0; k < 13; k++)
         for (int q = 0; q < 4; q++) {
-            unsigned v = codes[64 * k + 4 * r + q];
-            for (int j = 0; j < 5; j++, v /= 3) {
-                const int s = 5 * k + j;
-                if (s < 64)
-                    t[4 * s + q] = (uint8_t)(v % 3);
-            }
+            const uint8_t *d = code_digits[codes[64 * k + 4 * r + q] % 243]; /* < 243 when packed by codes_pack */
+            for (int j = 0; j < 5 && 5 * k + j < 64; j++)
+                t[4 * (5 * k + j) + q] = d[j];
         }
 }
 
@@ -354,6 +358,12 @@ void repack_unpack_row(int type, const void *rp, int64_t n, int64_t r, void *dst
         else
             iq2xxs_unpack_block(a, lane, (block_iq2_xxs *)dst + b);
     }
+}
+
+void repack_unpack_rows(int type, const void *rp, int64_t n, int64_t rows, void *dst, size_t dst_stride)
+{
+    for (int64_t r = 0; r < rows; r++)
+        repack_unpack_row(type, rp, n, r, (uint8_t *)dst + (size_t)r * dst_stride);
 }
 
 /* ---- the policy ---- */

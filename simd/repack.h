@@ -61,6 +61,15 @@ int repack_rows(int type, const void *src, size_t src_stride, int64_t rows, int6
  * (quant_row_bytes(type, n) bytes), byte for byte what repack_rows read. */
 void repack_unpack_row(int type, const void *rp, int64_t n, int64_t r, void *dst);
 
+/* Rows [0, rows) of the repacked tensor rp back to the plain GGUF rows,
+ * row r at dst + r * dst_stride (dst_stride = quant_row_bytes(type, n)):
+ * how a file of `moestream repack` runs where its experts are kept plain.
+ * In place is allowed when rp >= dst + REPACK_ROWS * dst_stride: row r of
+ * group g then ends by dst + (g+1) x 16 plain rows <= rp + g x the group
+ * bytes (a group's plain rows are never longer than its repacked bytes),
+ * where group g starts, so nothing is overwritten before it is read. */
+void repack_unpack_rows(int type, const void *rp, int64_t n, int64_t rows, void *dst, size_t dst_stride);
+
 /* out[c*out_stride + r] = dot(row r, column c) for r in [row0, row1) of the
  * repacked tensor rp, columns as in kern_mul_mat_fn (activations quantized
  * to quant_info(type)->act_type).  Bit-identical to kt->mul_mat[type] on the

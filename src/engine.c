@@ -75,14 +75,17 @@ static void fwd_from_opts(const model *m, const ms_engine_opts *opt, tpool *tp, 
     fo->prefetch = opt->prefetch;
 }
 
-/* The pager's transform (pager.h) under --repack on: an expert matrix
- * repacked in place (simd/repack.h) once its read has landed.  In place
- * works group by group because group g's output, [g, g+1) x the group
- * bytes, ends before group g's rows start (region + data_off + g x 16 rows;
- * the extent's xf_len leaves that room), so no row is overwritten before it
- * is read. */
-static int engine_repack_matrix(void *ud, int il, int e, int k, uint8_t *region, size_t region_bytes,
-                                size_t data_off, char *err, size_t errlen)
+/* The pager's transform (pager.h): an expert matrix converted in place
+ * once its read has landed, either way.
+ * Repack (--repack on, a plain file): in place works group by group because
+ * group g's output, [g, g+1) x the group bytes, ends before group g's rows
+ * start (region + data_off + g x 16 rows; the extent's xf_len leaves that
+ * room), so no row is overwritten before it is read.
+ * Unpack (a repacked file whose experts the policy keeps plain, e.g. a CPU
+ * without repacked kernels or --repack off): in place as repack_unpack_rows
+ * allows it, the file's bytes at least 16 plain rows into the region. */
+static int engine_convert_matrix(void *ud, int il, int e, int k, uint8_t *region, size_t region_bytes,
+                                 size_t data_off, char *err, size_t errlen)
 {
     const model *m = ud;
     const mlayer *L = &m->layers[il];
@@ -90,6 +93,15 @@ static int engine_repack_matrix(void *ud, int il, int e, int k, uint8_t *region,
     (void)e;
     const size_t gb = repack_group_bytes(w->type, w->n_in), gsrc = REPACK_ROWS * w->row_bytes;
     const size_t ng = (size_t)(w->n_out + REPACK_ROWS - 1) / REPACK_ROWS;
+    if (w->file_rp) {
+        if (!gb || gsrc > gb || data_off < gsrc || data_off + w->file_mat_bytes > region_bytes) {
+            snprintf(err, errlen, "%s: no room to unpack in place (%zu bytes at %zu of a %zu-byte region)", w->name,
+                     w->file_mat_bytes, data_off, region_bytes);
+            return -EINVAL;
+        }
+        repack_unpack_rows(w->type, region + data_off, w->n_in, w->n_out, region, w->row_bytes);
+        return 0;
+    }
     if (!gb || data_off + w->mat_bytes > region_bytes || ng * gb > data_off + (ng - 1) * gsrc) {
         snprintf(err, errlen, "%s: no room to repack in place (%zu bytes at %zu of a %zu-byte region)", w->name,
                  (size_t)w->mat_bytes, data_off, region_bytes);
@@ -130,15 +142,21 @@ int engine_pager_layout(const model *m, pager_layout *lo)
         for (uint32_t e = 0; e < m->hp.n_expert; e++)
             for (int k = 0; k < 3; k++) {
                 /* the repacked matrix plus one group of plain rows: room to
-                 * repack in place (engine_repack_matrix) */
-                const uint64_t xf = pager_repacks() && w[k]->rp_mat_bytes
-                                        ? w[k]->rp_mat_bytes + (uint64_t)REPACK_ROWS * w[k]->row_bytes : 0;
+                 * repack or unpack in place (engine_convert_matrix); a
+                 * repacked file's matrix kept repacked is served as read */
+                const bool rp_in = w[k]->file_rp, rp_out = w[k]->rp_mat_bytes && (rp_in || pager_repacks());
+                const uint64_t rpb = rp_in ? w[k]->file_mat_bytes : w[k]->rp_mat_bytes;
+                const uint64_t xf = rp_in != rp_out ? rpb + (uint64_t)REPACK_ROWS * w[k]->row_bytes : 0;
                 ext[((size_t)il * m->hp.n_expert + e) * 3 + (size_t)k] =
-                    (pager_extent){w[k]->part, w[k]->offset + (uint64_t)e * w[k]->mat_bytes, w[k]->mat_bytes, xf};
+                    (pager_extent){w[k]->part, w[k]->offset + (uint64_t)e * w[k]->file_mat_bytes,
+                                   w[k]->file_mat_bytes, xf};
                 if (xf) {
-                    lo->transform = engine_repack_matrix;
+                    lo->transform = engine_convert_matrix;
                     lo->transform_ud = (void *)m;
                 }
+                /* every expert with rp_mat_bytes comes repacked (model.c
+                 * keeps a repacked file's plain experts plain) */
+                lo->repacked = lo->repacked || rp_out;
             }
     }
     lo->n_layer = (int)m->hp.n_layer;
@@ -455,7 +473,9 @@ int engine_load(engine *e, const char *path, const ms_engine_opts *opt, char *er
         char rp[512];
         repack_describe(rp, sizeof rp);
         fprintf(stderr, "moestream: %s%s\n", rp,
-                e->plan.mode == MS_LOAD_RAM ? ""
+                e->m->gguf->repack_version
+                    ? " file stored repacked (moestream repack): experts the policy keeps plain are unpacked as read"
+                : e->plan.mode == MS_LOAD_RAM ? ""
                 : e->plan.mode == MS_LOAD_PAGER && pager_repacks() ? " paged experts repacked as they land (--repack on)"
                 : " experts not in RAM: plain (repacking as they land costs more than it saves here; --repack on forces it)");
         engine_print_plan(&e->plan, stderr);

@@ -983,9 +983,22 @@ static void step_mul_q(fwd_state *s, const mweight *w, const void *q, int n, flo
         return;
     }
     const size_t qr = mm_act_bytes(w->type, w->n_in, 1);
-    for (int i = 0; i < s->n_seg; i++)
+    for (int i = 0; i < s->n_seg;) {
+        /* a run of one-row (decoding) sequences is one call, each row in
+         * the lone-column order: the weights are read once for all of them */
+        int k = i;
+        while (k < s->n_seg && s->seg[k].n == 1)
+            k++;
+        if (k - i >= 2) {
+            const int r0 = s->seg[i].row0, nr = s->seg[k - 1].row0 + 1 - r0;
+            mm_mul_cols1_q(s->o.tp, w, 0, (const uint8_t *)q + (size_t)r0 * qr, nr, y + (size_t)r0 * ys, ys);
+            i = k;
+            continue;
+        }
         mm_mul_q(s->o.tp, w, 0, (const uint8_t *)q + (size_t)s->seg[i].row0 * qr, s->seg[i].n,
                  y + (size_t)s->seg[i].row0 * ys, ys);
+        i++;
+    }
 }
 
 /* y = w x for the step's n rows of x (xs floats apart), through s->qbuf. */

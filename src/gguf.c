@@ -860,6 +860,40 @@ static int get_uint(const gguf_value *v, uint64_t *out)
 }
 
 /* "<prefix>-00001-of-00003.gguf" -> prefix length, or -1. */
+/* A file of `moestream repack` (quant.h, the private types): MS_REPACK_KEY
+ * must say a layout version this build reads, and a private tensor type
+ * needs the key.  Sets g->repack_version. */
+static int repack_check(gguf_file *g, const char *path, char *err, size_t errlen)
+{
+    const gguf_value *v = gguf_find(g, MS_REPACK_KEY);
+    const gguf_tensor *priv_t = NULL;
+    for (uint64_t i = 0; i < g->n_tensors && !priv_t; i++)
+        if (quant_private_plain((int)g->tensors[i].type) >= 0)
+            priv_t = &g->tensors[i];
+    if (!v && !priv_t)
+        return 0;
+    uint64_t ver = 0;
+    if (!v) {
+        snprintf(err, errlen, "%s: tensor '%s' has the moestream-private type %s (%u) but the file has no '"
+                              MS_REPACK_KEY "' key: not a file written by moestream repack",
+                 path, priv_t->name, quant_info((int)priv_t->type)->name, priv_t->type);
+        return -EBADMSG;
+    }
+    if (get_uint(v, &ver)) {
+        snprintf(err, errlen, "%s: key '" MS_REPACK_KEY "' has type %s, want an unsigned integer", path, gguf_vtype_name(v->type));
+        return -EBADMSG;
+    }
+    if (ver != MS_REPACK_VERSION) {
+        snprintf(err, errlen, "%s: repacked expert layout version %llu (key '" MS_REPACK_KEY "'), but this "
+                              "moestream reads version %u only; repack the original GGUF again with this "
+                              "build (moestream repack -m ORIGINAL -o OUT)",
+                 path, (unsigned long long)ver, MS_REPACK_VERSION);
+        return -ENOTSUP;
+    }
+    g->repack_version = (uint32_t)ver;
+    return 0;
+}
+
 static int split_prefix_len(const char *path, uint32_t count)
 {
     size_t n = strlen(path);
@@ -1044,6 +1078,8 @@ int gguf_open(gguf_file **out, const char *path, char *err, size_t errlen)
                  (unsigned long long)want, g->n_parts, (unsigned long long)total);
         goto fail;
     }
+    if ((rc = repack_check(g, path, err, errlen)))
+        goto fail;
     for (uint32_t i = 0; i < n_parts; i++)
         part_hdr_free(&hdrs[i]);
     free(hdrs);

@@ -93,6 +93,10 @@ typedef struct gguf_file {
      * j >= K share layer (j mod K)'s data range; 0 for every other file,
      * whose tensors never overlap */
     uint32_t shared_layers;
+    /* moestream.repack.version of a file of `moestream repack` (checked:
+     * the version this build reads, MS_REPACK_VERSION in simd/quant.h);
+     * 0 for every other file.  Only such a file has the private types. */
+    uint32_t repack_version;
     void *priv;          /* name index, string arena */
 } gguf_file;
 

@@ -1,13 +1,22 @@
 /* gguf_write.c - see gguf_write.h.
  * Metadata values are serialized to bytes when set; tensors keep a pointer
- * or a fill callback until write, which streams data through a 4 MB buffer. */
+ * or a fill callback until write, which streams data through a 4 MB buffer.
+ * Each file is written to a temporary name beside it, flushed, fsynced and
+ * renamed over the final name, so a crash, a full disk or an I/O error
+ * leaves either the old file or the new one, never a torn one (and the
+ * temporary file is removed on every error path). */
 #include "gguf_write.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "fault.h"
 #include "quant.h"
 
 typedef struct wbuf {
@@ -322,16 +331,88 @@ static bool has_alias(const gguf_writer *w)
 
 static uint64_t pad_to(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
-/* Writes one file with kvs [all or split-only] and tensors [t0, t1). */
+/* fwrite that keeps errno (EIO when stdio gives none) and fails where
+ * MOESTREAM_FAULT=write:N says (util/fault.h: EIO, as a failing disk). */
+static bool fw(FILE *f, const void *p, size_t n)
+{
+    if (fault_hit(FAULT_WRITE)) {
+        errno = EIO;
+        return false;
+    }
+    errno = 0;
+    if (fwrite(p, 1, n, f) == n)
+        return true;
+    if (!errno)
+        errno = EIO;
+    return false;
+}
+
+/* The directory of path synced, so the rename is durable; best effort
+ * (some filesystems refuse fsync on a directory). */
+static void sync_dir(const char *path)
+{
+    char d[4096];
+    snprintf(d, sizeof d, "%s", path);
+    int fd = open(dirname(d), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+static int write_part_to(gguf_writer *w, FILE *f, const char *path, size_t t0, size_t t1, const wbuf *extra,
+                         size_t n_extra, bool all_kv, char *err, size_t errlen);
+
+/* Writes one file with kvs [all or split-only] and tensors [t0, t1): to
+ * <path>.tmp-XXXXXX, then flush, fsync, rename over path. */
 static int write_part(gguf_writer *w, const char *path, size_t t0, size_t t1, const wbuf *extra,
                       size_t n_extra, bool all_kv, char *err, size_t errlen)
 {
-    FILE *f = fopen(path, "wb");
-    if (!f) {
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= sizeof tmp) {
+        snprintf(err, errlen, "%s: path too long", path);
+        return -ENAMETOOLONG;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
         int e = errno;
-        snprintf(err, errlen, "%s: cannot create: %s", path, strerror(e));
+        snprintf(err, errlen, "%s: cannot create %s: %s", path, tmp, strerror(e));
         return -e;
     }
+    (void)fchmod(fd, 0644); /* mkstemp's 0600 is not what fopen would give */
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        snprintf(err, errlen, "%s: cannot open %s: %s", path, tmp, strerror(e));
+        return -e;
+    }
+    int rc = write_part_to(w, f, path, t0, t1, extra, n_extra, all_kv, err, errlen);
+    if (!rc && fsync(fileno(f)) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: fsync failed: %s", path, strerror(errno));
+    }
+    if (fclose(f) != 0 && !rc) {
+        rc = errno ? -errno : -EIO;
+        snprintf(err, errlen, "%s: write failed: %s", path, strerror(-rc));
+    }
+    if (!rc && rename(tmp, path) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+    }
+    if (rc) {
+        unlink(tmp);
+        return rc;
+    }
+    sync_dir(path);
+    return 0;
+}
+
+/* The file's bytes into f (write_part owns opening, syncing, renaming). */
+static int write_part_to(gguf_writer *w, FILE *f, const char *path, size_t t0, size_t t1, const wbuf *extra,
+                         size_t n_extra, bool all_kv, char *err, size_t errlen)
+{
     static const size_t BUF = 4u << 20;
     setvbuf(f, NULL, _IOFBF, BUF);
     wbuf h = {0};
@@ -358,7 +439,6 @@ static int write_part(gguf_writer *w, const char *path, size_t t0, size_t t1, co
     uint64_t *offs = malloc((t1 - t0 + 1) * sizeof *offs);
     if (!offs) {
         free(h.p);
-        fclose(f);
         return -ENOMEM;
     }
     for (size_t i = t0; i < t1; i++) {
@@ -383,11 +463,11 @@ static int write_part(gguf_writer *w, const char *path, size_t t0, size_t t1, co
         rc = -ENOMEM;
         goto out;
     }
-    if (fwrite(h.p, 1, h.n, f) != h.n)
+    if (!fw(f, h.p, h.n))
         goto io;
     for (uint64_t k = h.n; k < hdr;) {
         size_t m = hdr - k < sizeof zeros ? (size_t)(hdr - k) : sizeof zeros;
-        if (fwrite(zeros, 1, m, f) != m)
+        if (!fw(f, zeros, m))
             goto io;
         k += m;
     }
@@ -396,55 +476,55 @@ static int write_part(gguf_writer *w, const char *path, size_t t0, size_t t1, co
         rc = -ENOMEM;
         goto out;
     }
-    for (size_t i = t0; i < t1 && !rc; i++) {
+    int werr = 0; /* errno of a failed write */
+    for (size_t i = t0; i < t1 && !rc && !werr; i++) {
         wtensor *t = &w->t[i];
         if (t->alias)
             continue;
         if (t->data) {
-            if (fwrite(t->data, 1, t->nbytes, f) != t->nbytes)
-                rc = -EIO;
+            if (!fw(f, t->data, t->nbytes))
+                werr = errno;
         } else {
-            for (uint64_t o = 0; o < t->nbytes && !rc; o += BUF) {
+            for (uint64_t o = 0; o < t->nbytes && !rc && !werr; o += BUF) {
                 size_t n = t->nbytes - o < BUF ? (size_t)(t->nbytes - o) : BUF;
                 rc = t->fill(t->ud, buf, o, n);
-                if (!rc && fwrite(buf, 1, n, f) != n)
-                    rc = -EIO;
+                if (!rc && !fw(f, buf, n))
+                    werr = errno;
             }
         }
         /* Every tensor, the last one included, is padded to the
          * alignment, as the reference's writer does. */
         uint64_t padn = pad_to(t->nbytes, w->alignment) - t->nbytes;
-        while (!rc && padn) {
+        while (!rc && !werr && padn) {
             size_t k = padn < sizeof zeros ? (size_t)padn : sizeof zeros;
-            if (fwrite(zeros, 1, k, f) != k)
-                rc = -EIO;
+            if (!fw(f, zeros, k))
+                werr = errno;
             padn -= k;
         }
-        if (rc && rc != -EIO) {
+        if (rc) {
             snprintf(err, errlen, "%s: producing the data of tensor '%s' failed (%s)", path,
                      t->name, strerror(-rc));
             break;
         }
     }
     free(buf);
-    if (rc == -EIO)
+    if (werr) {
+        errno = werr;
         goto io;
+    }
     if (rc)
         goto out;
+    errno = 0;
     if (fflush(f) != 0)
         goto io;
     free(h.p);
-    if (fclose(f) != 0) {
-        snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
-        return -EIO;
-    }
     return 0;
 io:
-    snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
-    rc = -EIO;
+    /* errno from the failed write: ENOSPC, EIO, EFBIG, ... */
+    rc = errno ? -errno : -EIO;
+    snprintf(err, errlen, "%s: write failed: %s", path, strerror(-rc));
 out:
     free(h.p);
-    fclose(f);
     return rc;
 }
 

@@ -61,6 +61,8 @@ struct mul_job {
     int n_tok;
     float *y;
     size_t y_stride;
+    bool cols1;       /* every column in its one-column order (mm_mul_cols1_q) */
+    kern_mul_mat_fn fn_cols1; /* the table's kernel for that, if it has one */
     atomic_long next; /* first row not yet claimed */
 };
 
@@ -83,22 +85,50 @@ static void mul_job_run(void *ctx, int ith, int nth)
         if (lo >= j->n_out)
             break;
         const long hi = lo + chunk < j->n_out ? lo + chunk : j->n_out;
-        j->fn(j->n_in, j->w, j->row_bytes, lo, hi, j->q, j->q_row, j->n_tok, j->y, j->y_stride);
+        if (!j->cols1) {
+            j->fn(j->n_in, j->w, j->row_bytes, lo, hi, j->q, j->q_row, j->n_tok, j->y, j->y_stride);
+            continue;
+        }
+        if (j->fn_cols1) {
+            j->fn_cols1(j->n_in, j->w, j->row_bytes, lo, hi, j->q, j->q_row, j->n_tok, j->y, j->y_stride);
+            continue;
+        }
+        /* one call per column over the claimed rows: a kernel given one
+         * column uses the one-column order, and the chunk's rows (16-64 of
+         * them, a few hundred KB at most) stay in L2 for the next column,
+         * so each weight byte still comes from memory once */
+        for (int t = 0; t < j->n_tok; t++)
+            j->fn(j->n_in, j->w, j->row_bytes, lo, hi, (const uint8_t *)j->q + (size_t)t * j->q_row, j->q_row,
+                  1, j->y + (size_t)t * j->y_stride, j->y_stride);
     }
 }
 
-void mm_mul_raw_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n_out,
-                  const void *q, int n_tok, float *y, size_t y_stride)
+static void mul_raw(tpool *tp, int type, const void *data, int64_t n_in, int64_t n_out, const void *q,
+                    int n_tok, float *y, size_t y_stride, bool cols1)
 {
     const kern_table *k = kern_get();
     int at = quant_info(type)->act_type;
     struct mul_job j = {k->mul_mat[type], n_in, n_out, data, quant_row_bytes(type, n_in), q,
-                        quant_row_bytes(at, n_in), n_tok, y, y_stride, 0};
+                        quant_row_bytes(at, n_in), n_tok, y, y_stride, cols1 && n_tok > 1,
+                        k->mul_mat_cols1[type], 0};
     /* Tiny products are not worth a fork. */
     if ((uint64_t)n_in * (uint64_t)n_out * (uint64_t)n_tok < 32768)
         mul_job_run(&j, 0, 1);
     else
         tpool_run(tp, mul_job_run, &j);
+}
+
+void mm_mul_raw_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n_out,
+                  const void *q, int n_tok, float *y, size_t y_stride)
+{
+    mul_raw(tp, type, data, n_in, n_out, q, n_tok, y, y_stride, false);
+}
+
+void mm_mul_cols1_q(tpool *tp, const mweight *w, int64_t mat, const void *q, int n_tok, float *y,
+                    size_t y_stride)
+{
+    mul_raw(tp, w->type, w->data + (size_t)mat * w->mat_bytes, w->n_in, w->n_out, q, n_tok, y, y_stride,
+            quant_order_by_cols(w->type));
 }
 
 /* repacked rows through repack_mul_mat; chunks are whole 16-row groups
@@ -148,10 +178,7 @@ void mm_mul_expert_q(tpool *tp, int type, bool repacked, const void *data, int64
     }
     /* The reference's expert product (mul_mat_id) takes one token at a
      * time, so these types keep their one-column order. */
-    const size_t qr = mm_act_bytes(type, n_in, 1);
-    for (int t = 0; t < n_tok; t++)
-        mm_mul_raw_q(tp, type, data, n_in, n_out, (const uint8_t *)q + (size_t)t * qr, 1,
-                     y + (size_t)t * y_stride, y_stride);
+    mul_raw(tp, type, data, n_in, n_out, q, n_tok, y, y_stride, true);
 }
 
 void mm_mul_q(tpool *tp, const mweight *w, int64_t mat, const void *q, int n_tok, float *y,

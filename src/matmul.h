@@ -29,6 +29,13 @@ void mm_quantize(tpool *tp, int type, const float *x, size_t x_stride, int64_t n
 void mm_mul_q(tpool *tp, const mweight *w, int64_t mat, const void *q, int n_tok, float *y,
               size_t y_stride);
 
+/* As mm_mul_q, but every column in the order the kernels give a lone
+ * column (quant_order_by_cols), whatever n_tok is: column t's bits are
+ * those of mm_mul_q with n_tok = 1.  Weights are still read once per call,
+ * so decode rows of several sequences share them. */
+void mm_mul_cols1_q(tpool *tp, const mweight *w, int64_t mat, const void *q, int n_tok, float *y,
+                    size_t y_stride);
+
 /* Quantize + multiply in one call; q is scratch of mm_act_bytes bytes. */
 void mm_mul(tpool *tp, const mweight *w, int64_t mat, const float *x, size_t x_stride, int n_tok,
             float *y, size_t y_stride, void *q);

@@ -242,6 +242,7 @@ typedef struct binder {
     char *err;
     size_t errlen;
     uint64_t arena_need;
+    bool allow_rp; /* binding routed experts: the private types are allowed */
 } binder;
 
 static int bind(binder *b, mweight *w, const char *name, int ndims, int64_t n_in, int64_t n_out,
@@ -269,8 +270,12 @@ static int bind(binder *b, mweight *w, const char *name, int ndims, int64_t n_in
     if (!ti || !ti->in_files)
         return fail(b->err, b->errlen, -ENOTSUP, "%s: tensor '%s' has unsupported type %u",
                     b->path, name, t->type);
+    const int plain = quant_private_plain((int)t->type);
+    if (plain >= 0 && !b->allow_rp)
+        return fail(b->err, b->errlen, -EBADMSG, "%s: tensor '%s' has the repacked type %s, which only "
+                    "routed-expert tensors (ffn_*_exps) may have", b->path, name, ti->name);
     w->name = t->name;
-    w->type = (int)t->type;
+    w->type = plain >= 0 ? plain : (int)t->type;
     w->n_in = want[0];
     w->n_out = want[1];
     w->n_mat = want[2];
@@ -278,7 +283,13 @@ static int bind(binder *b, mweight *w, const char *name, int ndims, int64_t n_in
     w->mat_bytes = w->row_bytes * (size_t)w->n_out;
     w->part = t->part;
     w->offset = t->offset;
-    if (w->row_bytes == 0 || (uint64_t)w->mat_bytes * (uint64_t)w->n_mat != t->nbytes)
+    w->file_rp = plain >= 0;
+    w->file_mat_bytes = w->file_rp ? repack_bytes(plain, w->n_out, w->n_in) : w->mat_bytes;
+    if (w->file_rp && (w->n_out % REPACK_ROWS || !w->file_mat_bytes))
+        return fail(b->err, b->errlen, -EBADMSG, "%s: tensor '%s' of type %s has %lld rows of %lld: the "
+                    "repacked layout needs whole groups of %d rows of at most %d blocks", b->path, name,
+                    ti->name, (long long)w->n_out, (long long)w->n_in, REPACK_ROWS, REPACK_MAX_BLOCKS);
+    if (w->row_bytes == 0 || (uint64_t)w->file_mat_bytes * (uint64_t)w->n_mat != t->nbytes)
         return fail(b->err, b->errlen, -EBADMSG, "%s: tensor '%s': %llu bytes do not match its shape",
                     b->path, name, (unsigned long long)t->nbytes);
     return 0;
@@ -392,9 +403,11 @@ static int bind_layer(binder *b, int il, mlayer *L, layer_vecs *V, wlist *l, boo
     TRY(bind(b, &L->gate_inp, NAME("ffn_gate_inp.weight"), 2, E, X, 1, true));
     TRY(bind_vec(b, &L->exp_probs_b, &V->exp_probs_b, NAME("exp_probs_b.bias"), X, false));
     TRY(wlist_add(l, &V->exp_probs_b, &L->exp_probs_b));
+    b->allow_rp = true;
     TRY(bind(b, &L->gate_exps, NAME("ffn_gate_exps.weight"), 3, E, F, X, true));
     TRY(bind(b, &L->up_exps, NAME("ffn_up_exps.weight"), 3, E, F, X, true));
     TRY(bind(b, &L->down_exps, NAME("ffn_down_exps.weight"), 3, F, E, X, true));
+    b->allow_rp = false;
     if (S > 0) {
         TRY(bind(b, &L->gate_sh, NAME("ffn_gate_shexp.weight"), 2, E, S, 1, true));
         TRY(bind(b, &L->up_sh, NAME("ffn_up_shexp.weight"), 2, E, S, 1, true));
@@ -406,7 +419,14 @@ static int bind_layer(binder *b, int il, mlayer *L, layer_vecs *V, wlist *l, boo
     TRY(wlist_add(l, &L->down_sh, NULL));
     for (int k = 0; k < 3; k++) {
         mweight *w = k == 0 ? &L->gate_exps : k == 1 ? &L->up_exps : &L->down_exps;
-        if (repack_use(w->type, w->n_in))
+        /* A repacked file's experts stay repacked where the policy keeps
+         * experts repacked, else are unpacked as they are read.  The plain
+         * experts of such a file (a type without a layout) stay plain in
+         * every mode, so that every expert with rp_mat_bytes comes repacked
+         * from every source (the pager's expert_src.repacked is one flag). */
+        if (w->file_rp)
+            w->rp_mat_bytes = repack_use(w->type, w->n_in) ? w->file_mat_bytes : 0;
+        else if (!b->m->gguf->repack_version && repack_use(w->type, w->n_in))
             w->rp_mat_bytes = repack_bytes(w->type, w->n_out, w->n_in);
         b->m->expert_bytes += mweight_stride(w) * (uint64_t)X;
     }
@@ -446,6 +466,37 @@ static int read_repacked(model *m, const mweight *w, uint8_t *dst, char *err, si
     return rc;
 }
 
+/* Expert stack w of a repacked file (w->file_rp) read matrix by matrix into
+ * dst in the plain layout (w->mat_bytes per matrix), through one matrix of
+ * scratch: what the file held before moestream repack, byte for byte. */
+static int read_unpacked(model *m, const mweight *w, uint8_t *dst, char *err, size_t errlen)
+{
+    uint8_t *tmp = malloc(w->file_mat_bytes);
+    if (!tmp)
+        return fail(err, errlen, -ENOMEM, "out of memory unpacking %s", w->name);
+    int rc = 0;
+    for (int64_t e = 0; e < w->n_mat && !rc; e++) {
+        rc = gguf_read(m->gguf, w->part, w->offset + (uint64_t)e * w->file_mat_bytes, tmp, w->file_mat_bytes, err,
+                       errlen);
+        if (!rc)
+            repack_unpack_rows(w->type, tmp, w->n_in, w->n_out, dst + (size_t)e * w->mat_bytes, w->row_bytes);
+    }
+    free(tmp);
+    return rc;
+}
+
+/* Expert stack w into dst as the model keeps it (mweight_stride(w) per
+ * matrix): converted from or to the repacked layout where the file's and
+ * the kept layout differ, else one large read. */
+static int read_experts(model *m, const mweight *w, uint8_t *dst, char *err, size_t errlen)
+{
+    if (w->rp_mat_bytes && !w->file_rp)
+        return read_repacked(m, w, dst, err, errlen);
+    if (w->file_rp && !w->rp_mat_bytes)
+        return read_unpacked(m, w, dst, err, errlen);
+    return gguf_read(m->gguf, w->part, w->offset, dst, mweight_stride(w) * (size_t)w->n_mat, err, errlen);
+}
+
 int model_load(model **out, const char *path, const model_opts *o, char *err, size_t errlen)
 {
     model_opts dflt;
@@ -463,7 +514,7 @@ int model_load(model **out, const char *path, const model_opts *o, char *err, si
     if ((rc = read_hparams(m, o, path, err, errlen)))
         goto out;
     model_hparams *hp = &m->hp;
-    binder b = {m, path, err, errlen, 0};
+    binder b = {m, path, err, errlen, 0, false};
     wlist l = {0};
     layer_vecs *vecs = NULL;
     mweight outnorm_w;
@@ -523,15 +574,16 @@ int model_load(model **out, const char *path, const model_opts *o, char *err, si
     for (size_t i = 0; i < l.n; i++) {
         mweight *w = l.w[i];
         uint64_t n = mweight_stride(w) * (uint64_t)w->n_mat;
-        if (w->rp_mat_bytes) {
-            if ((rc = read_repacked(m, w, m->arena + pos, err, errlen)))
+        const bool convert = (w->rp_mat_bytes != 0) != w->file_rp;
+        if (convert) {
+            if ((rc = read_experts(m, w, m->arena + pos, err, errlen)))
                 goto out_l;
             if (o->progress)
                 o->progress(o->progress_ud, pos + n, total);
         }
         /* Large reads (not mmap): the resident set is read exactly once. */
         const uint64_t chunk = 64u << 20;
-        for (uint64_t off = 0; off < n && !w->rp_mat_bytes; off += chunk) {
+        for (uint64_t off = 0; off < n && !convert; off += chunk) {
             uint64_t len = n - off < chunk ? n - off : chunk;
             if ((rc = gguf_read(m->gguf, w->part, w->offset + off, m->arena + pos + off, len, err,
                                 errlen)))
@@ -579,8 +631,7 @@ int model_load_experts(model *m, char *err, size_t errlen)
         for (int k = 0; k < 3 && m->layers[il].is_moe; k++) {
             mweight *w = expert_mat(&m->layers[il], k);
             uint64_t n = mweight_stride(w) * (uint64_t)w->n_mat;
-            int rc = w->rp_mat_bytes ? read_repacked(m, w, m->expert_arena + pos, err, errlen)
-                                     : gguf_read(m->gguf, w->part, w->offset, m->expert_arena + pos, n, err, errlen);
+            int rc = read_experts(m, w, m->expert_arena + pos, err, errlen);
             if (rc)
                 return rc;
             w->data = m->expert_arena + pos;
@@ -673,7 +724,7 @@ int model_map_experts(model *m, char *err, size_t errlen)
         for (int k = 0; k < 3 && m->layers[il].is_moe; k++) {
             mweight *w = expert_mat(&m->layers[il], k);
             w->data = (const uint8_t *)m->maps[w->part] + w->offset;
-            w->rp_mat_bytes = 0; /* the file's bytes */
+            w->rp_mat_bytes = w->file_rp ? w->file_mat_bytes : 0; /* the file's bytes, as stored */
         }
     return 0;
 }

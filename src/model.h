@@ -73,6 +73,14 @@ typedef struct mweight {
      * experts come as the file's bytes whatever this says (the forward pass
      * reads it only for experts without an expert_src). */
     size_t rp_mat_bytes;
+    /* Routed experts of a `moestream repack` file (a moestream-private type,
+     * simd/quant.h): the file stores each matrix in the repacked layout,
+     * file_mat_bytes long (type is then the plain type).  Kept so
+     * (rp_mat_bytes = file_mat_bytes) where repack_use says so, else
+     * unpacked to the plain rows as they are read or land in the pool.
+     * Every other weight: file_rp false, file_mat_bytes = mat_bytes. */
+    bool file_rp;
+    size_t file_mat_bytes;
 } mweight;
 
 /* Bytes between matrices in w->data. */

@@ -186,6 +186,8 @@ MS_API void ms_engine_stats(const ms_engine *e, ms_stats *out)
         out->used_slots = s.used_slots;
         out->n_slots = s.n_slots;
         out->huge_pages = s.huge_pages;
+        out->converted = s.transformed;
+        out->convert_s = s.transform_s;
         snprintf(out->io_path, sizeof out->io_path, "%s", s.path);
     }
     out->peak_rss = engine_peak_rss();
@@ -212,6 +214,8 @@ MS_API void ms_stats_print(const ms_stats *s, FILE *f)
             fprintf(f, "prefetch: %llu experts read ahead, %llu used by the next layer (%.1f%% right)\n",
                     (unsigned long long)s->prefetched, (unsigned long long)s->prefetch_used,
                     100.0 * (double)s->prefetch_used / (double)s->prefetched);
+        fprintf(f, "pool conversions: %llu expert matrices repacked or unpacked as they landed, %.3f s\n",
+                (unsigned long long)s->converted, s->convert_s);
     }
     fprintf(f, "peak RSS %.3f GiB (budget %.2f GiB)\n", (double)s->peak_rss / GIB,
             (double)s->budget / GIB);
@@ -258,6 +262,7 @@ MS_API void ms_file_close(ms_file *f)
 
 MS_API int ms_file_n_parts(const ms_file *f) { return (int)f->g->n_parts; }
 MS_API int ms_file_shared_layers(const ms_file *f) { return (int)f->g->shared_layers; }
+MS_API int ms_file_repack_version(const ms_file *f) { return (int)f->g->repack_version; }
 MS_API int ms_file_version(const ms_file *f) { return (int)f->g->version; }
 MS_API size_t ms_file_n_meta(const ms_file *f) { return (size_t)f->g->n_kv; }
 MS_API size_t ms_file_n_tensors(const ms_file *f) { return (size_t)f->g->n_tensors; }
@@ -320,6 +325,8 @@ MS_API int ms_file_tensor(const ms_file *f, size_t i, ms_tensor *o)
         o->ne[d] = t->ne[d];
     o->nbytes = t->nbytes;
     o->routed_expert = strstr(t->name, "_exps.") != NULL;
+    const int plain = quant_private_plain((int)t->type);
+    o->plain_type_name = plain >= 0 ? quant_info(plain)->name : NULL;
     return 0;
 }
 

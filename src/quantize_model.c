@@ -574,6 +574,11 @@ int quantize_model_run(const quantize_model_opts *o, char *err, size_t errlen)
     gguf_writer *w = NULL;
     run_ctx run = {.o = o, .err = err, .errlen = errlen};
     if ((rc = gguf_open(&g, o->in, err, errlen))) return rc;
+    if (g->repack_version) { /* its private types have no dequantization */
+        snprintf(err, errlen, "%s: a file of moestream repack (repacked experts); quantize the original GGUF", o->in);
+        rc = -ENOTSUP;
+        goto out;
+    }
     if (o->imatrix && (rc = imatrix_load(&im, o->imatrix, err, errlen))) goto out;
     if (im && o->log) fprintf(o->log, "loaded %zu importance matrix entries from %s computed on %" PRId64 " chunks\n",
                               im->n_entries, o->imatrix, im->chunk_count);

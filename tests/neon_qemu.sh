@@ -44,5 +44,5 @@ for cpu in max cortex-a53; do
     [ $r -eq 0 ] || { echo "FAIL: $prog -cpu $cpu exited $r"; rc=1; }
   done
 done
-echo "MEASURE neon: kernels and repacked IQ1_S/IQ1_M/IQ2_XXS equal scalar under qemu with and without dotprod (rc=$rc)"
+echo "MEASURE neon: kernels and repacked IQ1_S/IQ1_M/IQ2_XXS equal scalar, repacked rows unpack to the GGUF bytes (moestream repack files), under qemu with and without dotprod (rc=$rc)"
 exit $rc

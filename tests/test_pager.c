@@ -801,7 +801,7 @@ static void fake_make(fake *f)
             }
     assert_int_equal(fclose(out), 0);
     f->paths[0] = f->path;
-    f->lo = (pager_layout){FL, FX, 1, f->paths, f->ext, NULL, NULL};
+    f->lo = (pager_layout){FL, FX, 1, f->paths, f->ext, NULL, NULL, false};
 }
 
 static pager *fake_pager(fake *f, int slots, int policy, const char *fault)
@@ -943,6 +943,7 @@ static void test_unit_pinning(void **state)
     fake_make(&f);
     pager *pg = fake_pager(&f, 3, CPOL_LRU, NULL);
     const expert_src *src = pager_src(pg);
+    assert_false(src->repacked); /* no transform, not marked */
     char err[512];
     int32_t a[3] = {0, 1, 2}, b[3] = {3, 4, 0};
     assert_int_equal(fake_step(pg, 1, 3, a), 3);
@@ -961,6 +962,13 @@ static void test_unit_pinning(void **state)
     assert_int_equal(src->acquire(src->ud, 1, 4, four, g, u, d, err, sizeof err), -ENOMEM);
     assert_non_null(strstr(err, "pool holds 3"));
     src->release(src->ud, 1);
+    pager_destroy(pg);
+    /* a file stored repacked (moestream repack): served as read, marked
+     * repacked for the forward pass without any transform */
+    f.lo.repacked = true;
+    pg = fake_pager(&f, 3, CPOL_LRU, NULL);
+    assert_true(pager_src(pg)->repacked);
+    assert_int_equal(fake_step(pg, 1, 3, a), 3); /* the file's bytes, untouched */
     pager_destroy(pg);
     unlink(f.path);
 }

@@ -146,7 +146,21 @@ static void test_type_table(void **state)
         if (TYPES[k].blck > 1)
             assert_int_equal(quant_row_bytes(TYPES[k].type, TYPES[k].blck + 1), 0);
     }
-    const int unknown[] = {-1, 4, 5, 24, 28, 31, MS_TYPE_COUNT, 1000};
+    /* moestream's private repacked types (1000..): geometry only, mapped to
+     * their plain type; the ids around them are unknown */
+    for (int t = MS_TYPE_PRIVATE_BASE; t < MS_TYPE_PRIVATE_END; t++) {
+        const quant_type_info *ti = quant_info(t);
+        assert_non_null(ti);
+        assert_true(ti->in_files && !ti->vec_dot && !ti->dequant && ti->blck == 256);
+        const int plain = quant_private_plain(t);
+        assert_true(plain >= 0 && plain < MS_TYPE_COUNT);
+        assert_int_equal(quant_private_of(plain), t);
+        assert_true(ti->type_size >= quant_info(plain)->type_size); /* 1.06x-1.18x */
+        assert_true(4 * ti->type_size <= 5 * quant_info(plain)->type_size);
+    }
+    assert_int_equal(quant_private_plain(MS_TYPE_IQ1_S), -1);
+    assert_int_equal(quant_private_of(MS_TYPE_Q4_K), -1);
+    const int unknown[] = {-1, 4, 5, 24, 28, 31, MS_TYPE_COUNT, 999, MS_TYPE_PRIVATE_END};
     for (size_t k = 0; k < sizeof unknown / sizeof unknown[0]; k++) {
         assert_null(quant_info(unknown[k]));
         assert_int_equal(quant_row_bytes(unknown[k], 256), 0);

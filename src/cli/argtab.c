@@ -25,7 +25,8 @@ enum {
     C_QUANTIZE = 1 << 9,
     C_PERPLEXITY = 1 << 10,
     C_IMATRIX = 1 << 11,
-    C_ALL = (1 << 12) - 1,
+    C_REPACK = 1 << 12,
+    C_ALL = (1 << 13) - 1,
     /* the commands that load a model through cli_common_arg */
     C_MODEL = C_EVAL | C_INSPECT | C_RUN | C_BATCH | C_SERVE | C_CHAT | C_PERPLEXITY | C_IMATRIX,
     C_SAMPLE = C_RUN | C_BATCH | C_CHAT, /* cli_sampler_arg */
@@ -33,7 +34,7 @@ enum {
 
 static const char *const cmd_names[] = {"eval", "inspect", "synth", "tokenize", "run",
                                         "batch", "serve", "chat", "replay", "quantize",
-                                        "perplexity", "imatrix"};
+                                        "perplexity", "imatrix", "repack"};
 
 enum kind {
     K_PASS,  /* ours: passed on under its first spelling */
@@ -59,7 +60,7 @@ typedef struct opt {
 static const opt table[] = {
     {"-h|--help", NULL, C_ALL, STR},
     /* cli_common_arg */
-    {"-m|--model", "FILE", C_MODEL | C_TOKENIZE | C_QUANTIZE, STR},
+    {"-m|--model", "FILE", C_MODEL | C_TOKENIZE | C_QUANTIZE | C_REPACK, STR},
     {"--config", "NAME", C_MODEL, STR},
     {"-t|--threads", "N", C_MODEL, INT(0, 1024)},
     {"-c|--ctx-size", "N", C_MODEL, INT(1, 1 << 24)},
@@ -152,7 +153,7 @@ static const opt table[] = {
     {"--full", NULL, C_INSPECT, STR},
     {"--no-bos", NULL, C_TOKENIZE, STR},
     /* synth */
-    {"-o|--output", "FILE", C_SYNTH | C_QUANTIZE | C_IMATRIX, STR},
+    {"-o|--output", "FILE", C_SYNTH | C_QUANTIZE | C_IMATRIX | C_REPACK, STR},
     {"--tiny", NULL, C_SYNTH, STR},
     {"--moe-layers", "N", C_SYNTH, INT(0, 1000)},
     {"--dense-layers", "N", C_SYNTH, INT(0, 1000)},
@@ -178,7 +179,7 @@ static const opt table[] = {
     {"--split-max-size", "SIZE", C_QUANTIZE, STR},
     {"--keep-split", NULL, C_QUANTIZE, STR},
     {"--pure", NULL, C_QUANTIZE, STR},
-    {"--dry-run", NULL, C_QUANTIZE, STR},
+    {"--dry-run", NULL, C_QUANTIZE | C_REPACK, STR},
     {"--print-tensor-types", NULL, C_QUANTIZE, STR},
     {"--allow-requantize", NULL, C_QUANTIZE, STR},
     /* perplexity, imatrix */

@@ -93,12 +93,24 @@ static void print_template(const char *s, size_t len, bool full)
         printf("\n");
 }
 
-/* Tensor count and bytes per type, in order of first appearance by type id. */
+/* Tensor count and bytes per type, in order of type id: ggml's ids below
+ * PRIVATE_SLOT, moestream's repacked types (ids 1000 and up) after them. */
 #define MAX_TYPES 64
+#define PRIVATE_SLOT 48
 typedef struct type_sum {
     const char *name;
+    const char *plain; /* repacked types: the type they hold */
     uint64_t count, bytes;
 } type_sum;
+
+static int type_slot(int type)
+{
+    if (type >= 0 && type < PRIVATE_SLOT)
+        return type;
+    if (type >= 1000 && type < 1000 + MAX_TYPES - PRIVATE_SLOT)
+        return PRIVATE_SLOT + type - 1000;
+    return -1;
+}
 
 int cmd_inspect(int argc, char **argv)
 {
@@ -141,10 +153,12 @@ int cmd_inspect(int argc, char **argv)
     for (size_t i = 0; i < n_tensors; i++) {
         ms_tensor t;
         ms_file_tensor(f, i, &t);
-        if (t.type >= 0 && t.type < MAX_TYPES) {
-            types[t.type].name = t.type_name;
-            types[t.type].count++;
-            types[t.type].bytes += t.nbytes;
+        const int slot = type_slot(t.type);
+        if (slot >= 0) {
+            types[slot].name = t.type_name;
+            types[slot].plain = t.plain_type_name;
+            types[slot].count++;
+            types[slot].bytes += t.nbytes;
         }
         if (t.routed_expert) {
             exp_bytes += t.nbytes;
@@ -197,6 +211,14 @@ int cmd_inspect(int argc, char **argv)
                (unsigned long long)exp_bytes, (unsigned long long)res_bytes,
                (unsigned long long)kv_bytes, mha ? "mha" : "absorbed", c.n_ctx, ms_kernel_isa());
         printf(",\"shared_expert_layers\":%d", ms_file_shared_layers(f));
+        printf(",\"repack_version\":%d,\"repacked_types\":{", ms_file_repack_version(f));
+        first = true;
+        for (int t = PRIVATE_SLOT; t < MAX_TYPES; t++)
+            if (types[t].count && types[t].plain) {
+                printf("%s\"%s\":\"%s\"", first ? "" : ",", types[t].name, types[t].plain);
+                first = false;
+            }
+        printf("}");
         /* The plan the model commands would make with these options, bytes. */
         static const char *modes[] = {"auto", "ram", "pager", "mmap"};
         if (plan_rc == 0) {
@@ -247,11 +269,20 @@ int cmd_inspect(int argc, char **argv)
                    "  MoE layer (j mod %d)'s bytes (moestream.synthetic.shared_layers = %d, pattern\n"
                    "  checked), so the file holds fewer expert bytes than the model reads\n",
                    ms_file_shared_layers(f), ms_file_shared_layers(f));
+        if (ms_file_repack_version(f) > 0)
+            printf("  repacked: written by moestream repack (moestream.repack.version %d): routed\n"
+                   "  experts stored in the 16-row repacked layout, read ready to use; other\n"
+                   "  programs (llama.cpp) refuse this file\n",
+                   ms_file_repack_version(f));
         printf("\ntensors by type:\n");
         for (int t = 0; t < MAX_TYPES; t++)
-            if (types[t].count)
-                printf("  %-8s %6llu tensors %12.3f GiB\n", types[t].name,
+            if (types[t].count) {
+                printf("  %-11s %6llu tensors %12.3f GiB", types[t].name,
                        (unsigned long long)types[t].count, (double)types[t].bytes / GIB);
+                if (types[t].plain)
+                    printf("  (%s repacked, 16-row groups)", types[t].plain);
+                printf("\n");
+            }
         printf("kernels: %s\n", ms_kernel_isa());
         printf("\nmetadata:\n");
         const ms_meta *tmpl = NULL;

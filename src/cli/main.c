@@ -33,6 +33,7 @@ static const struct command commands[] = {
     {"inspect", cmd_inspect, "show metadata, tensor types, sizes and the memory plan"},
     {"synth", cmd_synth, "write a random-weight DeepSeek-shaped GGUF"},
     {"quantize", cmd_quantize, "quantize a GGUF (llama-quantize's types, mixes and bytes)"},
+    {"repack", cmd_repack, "store a GGUF's IQ1_S/IQ1_M/IQ2_XXS experts in the repacked layout"},
     {"perplexity", cmd_perplexity, "perplexity and KL divergence over a text (llama-perplexity's numbers)"},
     {"imatrix", cmd_imatrix, "importance matrix for quantize (llama-imatrix's sums and formats)"},
     {"tokenize", cmd_tokenize, "print the token ids of stdin as JSON"},
