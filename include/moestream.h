@@ -53,7 +53,7 @@ enum ms_load_mode { MS_LOAD_AUTO = 0, MS_LOAD_RAM, MS_LOAD_PAGER, MS_LOAD_MMAP }
 enum ms_cache_type { MS_CACHE_F32 = 0, MS_CACHE_F16 = 1, MS_CACHE_Q8_0 = 2, MS_CACHE_Q4_0 = 3 };
 /* REUSE: evicts the expert whose last uses are furthest apart (issue 18's
  * replay policy); LFU stays the default (bench/RESULTS.md). */
-enum ms_cache_policy { MS_POLICY_LRU = 0, MS_POLICY_LFU = 1, MS_POLICY_REUSE = 2 };
+enum ms_cache_policy { MS_POLICY_LRU = 0, MS_POLICY_LFU = 1, MS_POLICY_REUSE = 2, MS_POLICY_LEARN = 3 };
 /* Attention of legacy attn_kv_b files: auto takes the decompressed (mha)
  * form, exact against the reference, when its cache for all sequences is
  * at most 1/16 of the budget; else the absorbed latent form (always for
@@ -72,7 +72,7 @@ typedef struct ms_engine_opts {
     int threads;           /* worker threads; 0 = one per physical core */
     int load_mode;         /* enum ms_load_mode: where routed experts live */
     int cache_experts;     /* cap the expert pool at N experts (0 = what fits; implies pager) */
-    int cache_policy;      /* enum ms_cache_policy of the expert pool (default LFU) */
+    int cache_policy;      /* enum ms_cache_policy of the expert pool (default LEARN) */
     bool mlock;            /* lock the expert pool in RAM */
     bool prefetch;         /* read the next layer's predicted experts ahead (default on) */
     /* Warm start: the pool reads the experts this file says are hottest in

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cache_policy.h"
 
@@ -17,6 +18,8 @@ static int32_t id_at(const crep_trace *t, int tok, int l, int k)
     return t->ids[((size_t)tok * (size_t)t->n_layers + (size_t)l) * (size_t)t->topk + (size_t)k];
 }
 
+const char *const crep_dist_name[CREP_NDIST] = {"1", "2", "3-4", "5-8", "9-16", "17+", "first"};
+
 typedef struct sim {
     int slots;
     size_t keys;
@@ -24,7 +27,21 @@ typedef struct sim {
     int32_t *key_of;  /* slot -> key or -1 */
     bool *busy;       /* slot pinned by the current step */
     int32_t *cur;     /* slots pinned by the current step */
+    int64_t *last;    /* key -> token of its last request, -1 = none */
 } sim;
+
+/* Counts one request of key at token tok by its reuse distance. */
+static void sim_count(sim *s, crep_result *r, int32_t key, int64_t tok, int hit)
+{
+    int b = CREP_NDIST - 1;
+    if (s->last[key] >= 0) {
+        int64_t g = tok - s->last[key];
+        b = g <= 1 ? 0 : g <= 2 ? 1 : g <= 4 ? 2 : g <= 8 ? 3 : g <= 16 ? 4 : 5;
+    }
+    s->last[key] = tok;
+    r->dist_accesses[b]++;
+    r->dist_hits[b] += (uint64_t)hit;
+}
 
 static void sim_free(sim *s)
 {
@@ -32,6 +49,7 @@ static void sim_free(sim *s)
     free(s->key_of);
     free(s->busy);
     free(s->cur);
+    free(s->last);
 }
 
 static int sim_init(sim *s, const crep_trace *t, int slots)
@@ -42,12 +60,15 @@ static int sim_init(sim *s, const crep_trace *t, int slots)
     s->key_of = malloc((size_t)(slots > 0 ? slots : 1) * sizeof *s->key_of);
     s->busy = calloc((size_t)(slots > 0 ? slots : 1), sizeof *s->busy);
     s->cur = malloc((size_t)(t->topk > 0 ? t->topk : 1) * sizeof *s->cur);
-    if (!s->slot_of || !s->key_of || !s->busy || !s->cur) {
+    s->last = malloc((s->keys ? s->keys : 1) * sizeof *s->last);
+    if (!s->slot_of || !s->key_of || !s->busy || !s->cur || !s->last) {
         sim_free(s);
         return -ENOMEM;
     }
-    for (size_t k = 0; k < s->keys; k++)
+    for (size_t k = 0; k < s->keys; k++) {
         s->slot_of[k] = -1;
+        s->last[k] = -1;
+    }
     for (int i = 0; i < slots; i++)
         s->key_of[i] = -1;
     return 0;
@@ -63,7 +84,7 @@ static void sim_place(sim *s, int slot, int32_t key)
 
 int crep_policy(const crep_trace *t, int kind, int slots, crep_result *r)
 {
-    r->hits = r->accesses = 0;
+    memset(r, 0, sizeof *r);
     sim s;
     cpol p;
     if (sim_init(&s, t, slots))
@@ -85,6 +106,7 @@ int crep_policy(const crep_trace *t, int kind, int slots, crep_result *r)
                     int sl = s.slot_of[key];
                     if (pass == 0) { /* hits, pinned before any victim is chosen */
                         r->accesses++;
+                        sim_count(&s, r, key, tok, sl >= 0 && !s.busy[sl]);
                         if (sl < 0 || s.busy[sl])
                             continue;
                         r->hits++;
@@ -110,7 +132,7 @@ int crep_policy(const crep_trace *t, int kind, int slots, crep_result *r)
 
 int crep_min(const crep_trace *t, int slots, crep_result *r)
 {
-    r->hits = r->accesses = 0;
+    memset(r, 0, sizeof *r);
     const size_t n = (size_t)t->n_tok * (size_t)t->n_layers * (size_t)t->topk;
     sim s;
     if (sim_init(&s, t, slots))
@@ -150,6 +172,7 @@ int crep_min(const crep_trace *t, int slots, crep_result *r)
                 int sl = s.slot_of[key];
                 if (pass == 0) {
                     r->accesses++;
+                    sim_count(&s, r, key, (int64_t)(step / (size_t)t->n_layers), sl >= 0 && !s.busy[sl]);
                     if (sl < 0 || s.busy[sl])
                         continue;
                     r->hits++;

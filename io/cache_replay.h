@@ -19,8 +19,15 @@ typedef struct crep_trace {
     const int32_t *ids; /* (n_tok, n_layers, topk): expert ids, -1 = none */
 } crep_trace;
 
+/* Reuse distance of a request: tokens since its key was last requested,
+ * bucketed 1, 2, 3-4, 5-8, 9-16, 17+; the last bucket is a key's first
+ * request (never a hit). */
+enum { CREP_NDIST = 7 };
+extern const char *const crep_dist_name[CREP_NDIST];
+
 typedef struct crep_result {
     uint64_t hits, accesses;
+    uint64_t dist_hits[CREP_NDIST], dist_accesses[CREP_NDIST]; /* the same, by reuse distance */
 } crep_result;
 
 /* Policy `kind` (enum cpol_kind) with its default tuning.  0 or -ENOMEM. */

@@ -44,7 +44,7 @@ MS_API void ms_engine_opts_default(ms_engine_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->mem = (uint64_t)20 << 30;
-    o->cache_policy = MS_POLICY_LFU; /* the better policy on the recorded traces (bench/RESULTS.md) */
+    o->cache_policy = MS_POLICY_LEARN; /* the best policy on the recorded traces (bench/RESULTS.md) */
     o->prefetch = true;
     o->max_seqs = 1;
     o->n_ctx = 4096;
@@ -66,7 +66,7 @@ static int check_opts(const ms_engine_opts *o, char *err, size_t errlen)
         bad = "unknown load mode";
     else if (o->attn < MS_ATTN_AUTO || o->attn > MS_ATTN_FLASH)
         bad = "unknown attention form";
-    else if (o->cache_policy < MS_POLICY_LRU || o->cache_policy > MS_POLICY_REUSE)
+    else if (o->cache_policy < MS_POLICY_LRU || o->cache_policy > MS_POLICY_LEARN)
         bad = "unknown cache policy";
     else if (o->threads < 0 || o->threads > 1024)
         bad = "thread count out of range [0, 1024]";

@@ -620,6 +620,40 @@ static void test_replay_policies(void **state)
     assert_true(h[1][0] > h[0][0] + 0.05);
 }
 
+/* LEARN learns from the trace which state precedes a pick: on one layer
+ * where experts 0 and 1 take turns (token t picks t mod 2) and 2 is picked
+ * on every token, the one of 0 and 1 just picked is not needed next.
+ * Recency (LRU) evicts the other, and so do frequency (LFU: the older
+ * request has faded more) and REUSE (its streak average is lower); LEARN
+ * has seen that "picked on the last visit" is never followed by a pick
+ * there and evicts it.  Checked once the slow averages have settled
+ * (tokens 2000-2099: ~0.5, just above after a pick, just below after a
+ * miss: a state of its own each). */
+static void test_learn_alternating(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < CPOL_N_KINDS; kind++) {
+        cpol p;
+        assert_int_equal(cpol_init(&p, kind, 3, 1, 8, 1), 0);
+        int wrong = 0, right = 0;
+        for (int t = 0; t < 2100; t++) {
+            cpol_tick(&p, 0);
+            cpol_access(&p, t % 2, t % 2); /* slot e holds expert e */
+            cpol_access(&p, 2, 2);
+            if (t < 2000)
+                continue;
+            int v = cpol_victim(&p, NULL);
+            right += v == t % 2;
+            wrong += v != t % 2;
+        }
+        if (kind == CPOL_LEARN)
+            assert_int_equal(right, 100);
+        else
+            assert_true(wrong > 50); /* the pattern needs learning */
+        cpol_free(&p);
+    }
+}
+
 /* Belady's MIN on traces small enough to solve by hand (cache_replay.h
  * rules: hits of a step pinned first, no bypass). */
 static void test_replay_min_by_hand(void **state)
@@ -633,6 +667,8 @@ static void test_replay_min_by_hand(void **state)
     crep_trace t1 = {6, 1, 1, 3, abc};
     assert_int_equal(crep_min(&t1, 2, &r), 0);
     assert_true(r.hits == 2 && r.accesses == 6);
+    /* both hits come back 3 tokens later; the first three are first uses */
+    assert_true(r.dist_hits[2] == 2 && r.dist_accesses[2] == 3 && r.dist_accesses[CREP_NDIST - 1] == 3);
     assert_int_equal(crep_policy(&t1, CPOL_LRU, 2, &r), 0);
     assert_true(r.hits == 0 && r.accesses == 6);
     assert_int_equal(crep_min(&t1, 3, &r), 0);
@@ -680,13 +716,14 @@ static void test_replay_cli(void **state)
     snprintf(cmd, sizeof cmd, "'%s' replay '%s' --tokens 3000", bin, dir);
     FILE *f = popen(cmd, "r");
     assert_non_null(f);
-    static const char *rows[] = {"lru", "lfu", "reuse", "min"};
-    double h[4][4], ratio[4][4];
+    enum { NPOL = CPOL_N_KINDS, RMIN = NPOL }; /* rows: the policies in enum order, then MIN */
+    static const char *rows[NPOL + 1] = {"lru", "lfu", "reuse", "learn", "min"};
+    double h[NPOL + 1][4], ratio[NPOL][4];
     int got = 0, last = -1;
     while (fgets(line, sizeof line, f)) {
         printf("MEASURE replay intent %s", line);
         int k = -1;
-        for (int q = 0; q < 4; q++)
+        for (int q = 0; q <= NPOL; q++)
             if (!strncmp(line, rows[q], strlen(rows[q])) && line[strlen(rows[q])] == ' ')
                 k = q;
         if (k >= 0) {
@@ -694,23 +731,26 @@ static void test_replay_cli(void **state)
                                     &h[k][2], &h[k][3]), 4);
             got |= 1 << k;
             last = k;
-        } else if (strstr(line, "/ min") && last >= 0 && last < 3) {
+        } else if (strstr(line, "/ min") && last >= 0 && last < NPOL) {
             assert_int_equal(sscanf(strstr(line, "min") + 3, " %lfx %lfx %lfx %lfx", &ratio[last][0],
                                     &ratio[last][1], &ratio[last][2], &ratio[last][3]), 4);
-            got |= 16 << last;
+            got |= (1 << (NPOL + 1)) << last;
         }
     }
     assert_int_equal(pclose(f), 0);
-    assert_int_equal(got, 0x7f); /* every row and every ratio row */
+    assert_int_equal(got, (1 << (2 * NPOL + 1)) - 1); /* every row and every ratio row */
     for (int i = 0; i < 4; i++) {
-        for (int k = 0; k < 3; k++) {
-            assert_true(h[k][i] >= 0 && h[k][i] <= h[3][i] + 0.05); /* MIN bounds them all */
-            assert_true(fabs(ratio[k][i] - h[k][i] / h[3][i]) < 0.006);
+        for (int k = 0; k < NPOL; k++) {
+            assert_true(h[k][i] >= 0 && h[k][i] <= h[RMIN][i] + 0.05); /* MIN bounds them all */
+            assert_true(fabs(ratio[k][i] - h[k][i] / h[RMIN][i]) < 0.006);
         }
-        assert_true(h[1][i] >= h[0][i]); /* the default (LFU) beats recency on real routing */
-        assert_true(h[2][i] >= h[0][i]);
+        assert_true(h[CPOL_LFU][i] >= h[CPOL_LRU][i]); /* frequency beats recency on real routing */
+        assert_true(h[CPOL_REUSE][i] >= h[CPOL_LRU][i]);
+        /* the default (LEARN) beats every other policy here */
+        for (int k = 0; k < CPOL_LEARN; k++)
+            assert_true(h[CPOL_LEARN][i] >= h[k][i]);
     }
-    assert_true(h[3][0] > 20 && h[3][3] > 70);
+    assert_true(h[RMIN][0] > 20 && h[RMIN][3] > 70);
 }
 
 /* ---- the pager alone: fake experts in a temp file, no model ---- */
@@ -1237,6 +1277,7 @@ int main(void)
         cmocka_unit_test(test_uring_engine),
         cmocka_unit_test(test_replay_policies),
         cmocka_unit_test(test_replay_min_by_hand),
+        cmocka_unit_test(test_learn_alternating),
         cmocka_unit_test(test_replay_cli),
         cmocka_unit_test(test_unit_eviction_order),
         cmocka_unit_test(test_unit_pinning),

@@ -166,6 +166,7 @@ static const opt table[] = {
     /* replay */
     {"--topk", "K", C_REPLAY, INT(1, 64)},
     {"--tokens", "N", C_REPLAY, INT(1, 1L << 30)},
+    {"--by-distance", NULL, C_REPLAY, STR},
     /* quantize */
     {"-t|--threads", "N", C_QUANTIZE, INT(1, 4096)},
     {"--type", "T", C_QUANTIZE, STR},

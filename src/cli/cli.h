@@ -22,7 +22,7 @@ typedef struct cli_common {
     uint64_t mem;        /* --mem SIZE|auto: the whole process's memory budget (default 20G) */
     int cache_experts;   /* --cache-experts N: cap the expert cache (0 = what fits) */
     int load_mode;       /* --load-mode auto|ram|pager|mmap (enum cli_load_mode) */
-    int cache_policy;    /* --cache-policy lru|lfu|reuse (enum ms_cache_policy) */
+    int cache_policy;    /* --cache-policy lru|lfu|reuse|learn (enum ms_cache_policy) */
     bool mlock;          /* --mlock: lock the expert pool in RAM */
     const char *trace_routing; /* --trace-routing FILE */
     uint64_t uniform_routing;  /* --bench-uniform-routing SEED (benchmarks only) */

@@ -7,6 +7,7 @@
  * (lines "layer pos id id ...").  Tokens are replayed in order, layers in
  * order within a token, as decode would touch them. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ int cmd_replay(int argc, char **argv)
 {
     const char *src = NULL;
     long topk = 6, max_tok = 0;
+    bool by_dist = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--topk") && i + 1 < argc) {
             if (cli_parse_int(argv[++i], 1, 64, &topk))
@@ -29,20 +31,23 @@ int cmd_replay(int argc, char **argv)
         } else if (!strcmp(argv[i], "--tokens") && i + 1 < argc) {
             if (cli_parse_int(argv[++i], 1, 1L << 30, &max_tok))
                 return 2;
+        } else if (!strcmp(argv[i], "--by-distance")) {
+            by_dist = true;
         } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            printf("usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--tokens N]\n"
+            printf("usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--tokens N] [--by-distance]\n"
                    "Replays recorded expert routing against the cache policies and the offline\n"
-                   "optimum (Belady MIN), with each policy's ratio to it.\n");
+                   "optimum (Belady MIN), with each policy's ratio to it.  --by-distance also\n"
+                   "splits each row's hits by reuse distance (tokens since the expert's last request).\n");
             return 0;
         } else if (!src) {
             src = argv[i];
         } else {
-            fprintf(stderr, "usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--tokens N]\n");
+            fprintf(stderr, "usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--tokens N] [--by-distance]\n");
             return 2;
         }
     }
     if (!src) {
-        fprintf(stderr, "usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--tokens N]\n");
+        fprintf(stderr, "usage: moestream replay (ESFT_DIR | TRACE_FILE) [--topk K] [--tokens N] [--by-distance]\n");
         return 2;
     }
     rtrace t;
@@ -75,26 +80,25 @@ int cmd_replay(int argc, char **argv)
     printf("\n");
     crep_trace ct = {t.n_tok, t.n_layers, t.topk, t.n_expert, t.ids};
     double hmin[NS];
+    static crep_result res[CPOL_N_KINDS + 1][NS]; /* the policies, then MIN */
     for (int k = 0; k < NS; k++) {
-        crep_result r;
-        if (crep_min(&ct, slots[k], &r)) {
+        if (crep_min(&ct, slots[k], &res[CPOL_N_KINDS][k])) {
             fprintf(stderr, "moestream replay: out of memory\n");
             rtrace_free(&t);
             return 1;
         }
-        hmin[k] = crep_rate(&r);
+        hmin[k] = crep_rate(&res[CPOL_N_KINDS][k]);
     }
     for (int pol = 0; pol < CPOL_N_KINDS; pol++) {
         double h[NS];
         printf("%-10s", cpol_name(pol));
         for (int k = 0; k < NS; k++) {
-            crep_result r;
-            if (crep_policy(&ct, pol, slots[k], &r)) {
+            if (crep_policy(&ct, pol, slots[k], &res[pol][k])) {
                 fprintf(stderr, "moestream replay: out of memory\n");
                 rtrace_free(&t);
                 return 1;
             }
-            h[k] = crep_rate(&r);
+            h[k] = crep_rate(&res[pol][k]);
             printf("  %8.1f%%", 100.0 * h[k]);
         }
         printf("\n%-10s", "  / min");
@@ -106,6 +110,26 @@ int cmd_replay(int argc, char **argv)
     for (int k = 0; k < NS; k++)
         printf("  %8.1f%%", 100.0 * hmin[k]);
     printf("\n");
+    /* Where MIN's lead comes from: hits (% of all requests) split by how
+     * many tokens ago the expert was last requested; the "requests" row
+     * is the most any policy could hit in each column. */
+    for (int k = 0; by_dist && k < NS; k++) {
+        const crep_result *m = &res[CPOL_N_KINDS][k];
+        printf("\nhits by reuse distance in tokens, %.0f%% pool (%% of all requests)\n%-10s", shares[k] * 100,
+               "distance");
+        for (int b = 0; b < CREP_NDIST; b++)
+            printf("  %7s", crep_dist_name[b]);
+        printf("\n%-10s", "requests");
+        for (int b = 0; b < CREP_NDIST; b++)
+            printf("  %6.1f%%", m->accesses ? 100.0 * (double)m->dist_accesses[b] / (double)m->accesses : 0.0);
+        for (int pol = 0; pol <= CPOL_N_KINDS; pol++) {
+            const crep_result *r = &res[pol][k];
+            printf("\n%-10s", pol < CPOL_N_KINDS ? cpol_name(pol) : "min");
+            for (int b = 0; b < CREP_NDIST; b++)
+                printf("  %6.1f%%", r->accesses ? 100.0 * (double)r->dist_hits[b] / (double)r->accesses : 0.0);
+        }
+        printf("\n");
+    }
     rtrace_free(&t);
     return 0;
 }
