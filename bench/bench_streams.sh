@@ -52,18 +52,21 @@ def one(i):
                                    {"Content-Type": "application/json"}), timeout=3600)
         out[i] = json.load(r)["usage"]["completion_tokens"]
     except Exception as e:  # counted, not fatal: the line says how many failed
-        err.append(str(e))
+        detail = e.read().decode(errors="replace")[:300] if hasattr(e, "read") else ""
+        err.append("%s %s" % (e, detail))
 t0 = time.time()
 th = [threading.Thread(target=one, args=(i,)) for i in range(n)]
 for t in th: t.start()
 for t in th: t.join()
 print(sum(out), "%.3f" % (time.time() - t0), len(err))
+if err:  # what went wrong, once, on stderr (the caller's line says how many)
+    print("first failure:", err[0], file=sys.stderr)
 EOF
 }
 
 # moestream_expert_bytes_read_total from our /metrics (empty for the reference)
 expert_bytes() {
-    curl -s "$U/metrics" 2>/dev/null | awk '$1 == "moestream_expert_bytes_read_total" {printf "%d", $2}'
+    curl -s "$U/metrics" 2>/dev/null | awk '$1 == "moestream_expert_bytes_read_total" {printf "%.0f", $2}'
 }
 
 wait_up() {
