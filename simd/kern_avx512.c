@@ -317,6 +317,31 @@ INLINE __m128 dot_q45k_rows(const int mode, const int nr, int64_t nb, const uint
     return five ? _mm_add_ps(hsum8x4(f), M) : _mm_sub_ps(A, M);
 }
 
+/* One Q4_K block decoded for products against several columns: the halves
+ * dh (d) and mh (dmin), the 256 quants as four 64-element vectors (pair p
+ * of sub-blocks in wq[p]), their scales spread per 16-bit lane (scp[p]),
+ * and the mins duplicated per bsums pair (mdup). */
+INLINE void q4k_block(const uint8_t *blk, uint16_t *dh, uint16_t *mh, __m512i wq[4], __m512i scp[4],
+                      __m256i *mdup)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m256i idup = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+    memcpy(dh, blk, 2);
+    memcpy(mh, blk + 2, 2);
+    const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(k4_scales(blk + 4)));
+    *mdup = _mm256_permutexvar_epi16(idup, _mm512_castsi512_si256(sc));
+    const __m512i qa = _mm512_loadu_si512(blk + 16), qb = _mm512_loadu_si512(blk + 80);
+    const __m512i la = _mm512_and_si512(qa, m4), ha = _mm512_and_si512(_mm512_srli_epi16(qa, 4), m4);
+    const __m512i lb = _mm512_and_si512(qb, m4), hb = _mm512_and_si512(_mm512_srli_epi16(qb, 4), m4);
+    wq[0] = _mm512_shuffle_i64x2(la, ha, _MM_SHUFFLE(1, 0, 1, 0));
+    wq[1] = _mm512_shuffle_i64x2(la, ha, _MM_SHUFFLE(3, 2, 3, 2));
+    wq[2] = _mm512_shuffle_i64x2(lb, hb, _MM_SHUFFLE(1, 0, 1, 0));
+    wq[3] = _mm512_shuffle_i64x2(lb, hb, _MM_SHUFFLE(3, 2, 3, 2));
+#pragma GCC unroll 4
+    for (int p = 0; p < 4; p++)
+        scp[p] = _mm512_permutexvar_epi16(idx_pair(2 * p), sc);
+}
+
 /* Q4_K in the reference's gemm order (columns in fours): one weight row
  * against four columns, each 256-block decoded once for the four.  Two
  * chains per column, one term per 64-element pair p of sub-blocks:
@@ -325,32 +350,16 @@ INLINE __m128 dot_q45k_rows(const int mode, const int nr, int64_t nb, const uint
  * column and reduce 16 vectors per row group. */
 static void q4k_gemm_cols4(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[4], float out[4])
 {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i ix[4] = {idx_pair(0), idx_pair(2), idx_pair(4), idx_pair(6)};
-    const __m256i idup = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
     /* to lane 4p+c (pair p, column c): from the isum join (lane 4c+p) and
      * from the two msum hadds */
     const __m512i iisum = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     const __m512i imsum = _mm512_setr_epi32(0, 2, 8, 10, 1, 3, 9, 11, 4, 6, 12, 14, 5, 7, 13, 15);
     __m128 A = _mm_setzero_ps(), M = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *blk = wrow + (size_t)b * sizeof(block_q4_K);
         uint16_t dh, mh;
-        memcpy(&dh, blk, 2);
-        memcpy(&mh, blk + 2, 2);
-        const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(k4_scales(blk + 4)));
-        const __m256i mdup = _mm256_permutexvar_epi16(idup, _mm512_castsi512_si256(sc));
-        const __m512i qa = _mm512_loadu_si512(blk + 16), qb = _mm512_loadu_si512(blk + 80);
-        const __m512i la = _mm512_and_si512(qa, m4), ha = _mm512_and_si512(_mm512_srli_epi16(qa, 4), m4);
-        const __m512i lb = _mm512_and_si512(qb, m4), hb = _mm512_and_si512(_mm512_srli_epi16(qb, 4), m4);
-        const __m512i wq[4] = {_mm512_shuffle_i64x2(la, ha, _MM_SHUFFLE(1, 0, 1, 0)),
-                               _mm512_shuffle_i64x2(la, ha, _MM_SHUFFLE(3, 2, 3, 2)),
-                               _mm512_shuffle_i64x2(lb, hb, _MM_SHUFFLE(1, 0, 1, 0)),
-                               _mm512_shuffle_i64x2(lb, hb, _MM_SHUFFLE(3, 2, 3, 2))};
-        __m512i scp[4];
-#pragma GCC unroll 4
-        for (int p = 0; p < 4; p++)
-            scp[p] = _mm512_permutexvar_epi16(ix[p], sc);
+        __m512i wq[4], scp[4];
+        __m256i mdup;
+        q4k_block(wrow + (size_t)b * sizeof(block_q4_K), &dh, &mh, wq, scp, &mdup);
         __m512i part[4];
         __m256i macc[4];
         float yd[4];
@@ -392,28 +401,12 @@ static void q4k_gemm_cols4(int64_t nb, const uint8_t *wrow, const uint8_t *const
  * sequences share a step this way (mm_mul_cols1_q). */
 static void q4k_gemv_cols4(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[4], float out[4])
 {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i ix[4] = {idx_pair(0), idx_pair(2), idx_pair(4), idx_pair(6)};
-    const __m256i idup = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
     __m128 A = _mm_setzero_ps(), M = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *blk = wrow + (size_t)b * sizeof(block_q4_K);
         uint16_t dh, mh;
-        memcpy(&dh, blk, 2);
-        memcpy(&mh, blk + 2, 2);
-        const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(k4_scales(blk + 4)));
-        const __m256i mdup = _mm256_permutexvar_epi16(idup, _mm512_castsi512_si256(sc));
-        const __m512i qa = _mm512_loadu_si512(blk + 16), qb = _mm512_loadu_si512(blk + 80);
-        const __m512i la = _mm512_and_si512(qa, m4), ha = _mm512_and_si512(_mm512_srli_epi16(qa, 4), m4);
-        const __m512i lb = _mm512_and_si512(qb, m4), hb = _mm512_and_si512(_mm512_srli_epi16(qb, 4), m4);
-        const __m512i wq[4] = {_mm512_shuffle_i64x2(la, ha, _MM_SHUFFLE(1, 0, 1, 0)),
-                               _mm512_shuffle_i64x2(la, ha, _MM_SHUFFLE(3, 2, 3, 2)),
-                               _mm512_shuffle_i64x2(lb, hb, _MM_SHUFFLE(1, 0, 1, 0)),
-                               _mm512_shuffle_i64x2(lb, hb, _MM_SHUFFLE(3, 2, 3, 2))};
-        __m512i scp[4];
-#pragma GCC unroll 4
-        for (int p = 0; p < 4; p++)
-            scp[p] = _mm512_permutexvar_epi16(ix[p], sc);
+        __m512i wq[4], scp[4];
+        __m256i mdup;
+        q4k_block(wrow + (size_t)b * sizeof(block_q4_K), &dh, &mh, wq, scp, &mdup);
         __m512i acc[4];
         __m256i macc[4];
         float yd[4];
@@ -1138,6 +1131,26 @@ INLINE void mul_mat_rows(rows_fn f, int64_t n, const void *w, size_t ws, int64_t
     }
 ENTRY(q4k) ENTRY(q5k) ENTRY(q6k) ENTRY(iq1s) ENTRY(iq1m) ENTRY(iq2xxs)
 
+typedef void (*cols4_fn)(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[4], float out[4]);
+
+/* Rows [r0, r1) a row at a time against columns [0, nc) in fours with f;
+ * a last group of fewer is padded with its last column, whose extra
+ * results are dropped (cheaper here than narrower kernels, measured). */
+static void mul_mat_cols4(cols4_fn f, int64_t n, const uint8_t *w, size_t ws, int64_t r0, int64_t r1,
+                          const uint8_t *a, size_t as, int64_t nc, float *o, size_t os)
+{
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t c0 = 0; c0 < nc; c0 += 4) {
+            const uint8_t *yc[4];
+            for (int c = 0; c < 4; c++)
+                yc[c] = a + (size_t)(c0 + c < nc ? c0 + c : nc - 1) * as;
+            float s[4];
+            f(n / QK_K, w + (size_t)r * ws, yc, s);
+            for (int c = 0; c < 4 && c0 + c < nc; c++)
+                o[(size_t)(c0 + c) * os + (size_t)r] = s[c];
+        }
+}
+
 /* Q4_K: columns [0, nc - nc % 4) in the reference's gemm order, four at a
  * time per row; the rest in its gemv order, four rows per pass */
 static void mm_q4k_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
@@ -1152,16 +1165,8 @@ static void mm_q4k_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t 
         rg = r0 + (r1 - r0) / 16 * 16;
         kern_gemm_q4k_avx512(n, w, ws, r0, rg, a, as, ng, o, os);
     }
-    for (int64_t r = rg; r < r1; r++)
-        for (int64_t c0 = 0; c0 < ng; c0 += 4) {
-            const uint8_t *yc[4];
-            for (int c = 0; c < 4; c++)
-                yc[c] = ab + (size_t)(c0 + c) * as;
-            float s[4];
-            q4k_gemm_cols4(n / QK_K, wb + (size_t)r * ws, yc, s);
-            for (int c = 0; c < 4; c++)
-                o[(size_t)(c0 + c) * os + (size_t)r] = s[c];
-        }
+    if (ng)
+        mul_mat_cols4(q4k_gemm_cols4, n, wb, ws, rg, r1, ab, as, ng, o, os);
     if (ng < nc)
         mm_q4k(n, w, ws, r0, r1, ab + (size_t)ng * as, as, nc - ng, o + (size_t)ng * os, os);
 }
@@ -1171,44 +1176,21 @@ static void mm_q4k_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t 
 static void mm_q6k_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
                        size_t as, int64_t nc, float *o, size_t os)
 {
-    if (nc < 2) {
+    if (nc < 2)
         mm_q6k(n, w, ws, r0, r1, a, as, nc, o, os);
-        return;
-    }
-    const uint8_t *wb = w, *ab = a;
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t c0 = 0; c0 < nc; c0 += 4) {
-            const uint8_t *yc[4];
-            for (int c = 0; c < 4; c++)
-                yc[c] = ab + (size_t)(c0 + c < nc ? c0 + c : nc - 1) * as;
-            float s[4];
-            q6k_cols4(n / QK_K, wb + (size_t)r * ws, yc, s);
-            for (int c = 0; c < 4 && c0 + c < nc; c++)
-                o[(size_t)(c0 + c) * os + (size_t)r] = s[c];
-        }
+    else
+        mul_mat_cols4(q6k_cols4, n, w, ws, r0, r1, a, as, nc, o, os);
 }
 
 /* Every column in its lone-column (gemv) order: one column four rows per
- * pass as vec_dot; more, a row at a time against four columns (the last
- * group padded with a repeated column whose result is dropped). */
+ * pass as vec_dot; more, a row at a time against four columns. */
 static void mm_q4k_cols1(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
                          size_t as, int64_t nc, float *o, size_t os)
 {
-    if (nc < 2) {
+    if (nc < 2)
         mm_q4k(n, w, ws, r0, r1, a, as, nc, o, os);
-        return;
-    }
-    const uint8_t *wb = w, *ab = a;
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t c0 = 0; c0 < nc; c0 += 4) {
-            const uint8_t *yc[4];
-            for (int c = 0; c < 4; c++)
-                yc[c] = ab + (size_t)(c0 + c < nc ? c0 + c : nc - 1) * as;
-            float s[4];
-            q4k_gemv_cols4(n / QK_K, wb + (size_t)r * ws, yc, s);
-            for (int c = 0; c < 4 && c0 + c < nc; c++)
-                o[(size_t)(c0 + c) * os + (size_t)r] = s[c];
-        }
+    else
+        mul_mat_cols4(q4k_gemv_cols4, n, w, ws, r0, r1, a, as, nc, o, os);
 }
 
 /* one column: four rows per pass; several: decode once, up to eight columns per pass */
