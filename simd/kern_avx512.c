@@ -317,12 +317,12 @@ INLINE __m128 dot_q45k_rows(const int mode, const int nr, int64_t nb, const uint
     return five ? _mm_add_ps(hsum8x4(f), M) : _mm_sub_ps(A, M);
 }
 
-/* One Q4_K block decoded for products against several columns: the halves
- * dh (d) and mh (dmin), the 256 quants as four 64-element vectors (pair p
- * of sub-blocks in wq[p]), their scales spread per 16-bit lane (scp[p]),
- * and the mins duplicated per bsums pair (mdup). */
-INLINE void q4k_block(const uint8_t *blk, uint16_t *dh, uint16_t *mh, __m512i wq[4], __m512i scp[4],
-                      __m256i *mdup)
+/* One Q4_K (or Q5_K: five) block decoded for products against several
+ * columns: the halves dh (d) and mh (dmin), the 256 quants as four
+ * 64-element vectors (pair p of sub-blocks in wq[p]), their scales spread
+ * per 16-bit lane (scp[p]), and the mins duplicated per bsums pair (mdup). */
+INLINE void k45_block(const uint8_t *blk, const int five, uint16_t *dh, uint16_t *mh, __m512i wq[4],
+                      __m512i scp[4], __m256i *mdup)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     const __m256i idup = _mm256_setr_epi16(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
@@ -330,16 +330,67 @@ INLINE void q4k_block(const uint8_t *blk, uint16_t *dh, uint16_t *mh, __m512i wq
     memcpy(mh, blk + 2, 2);
     const __m512i sc = _mm512_castsi256_si512(_mm256_cvtepu8_epi16(k4_scales(blk + 4)));
     *mdup = _mm256_permutexvar_epi16(idup, _mm512_castsi512_si256(sc));
-    const __m512i qa = _mm512_loadu_si512(blk + 16), qb = _mm512_loadu_si512(blk + 80);
+    const int qoff = five ? 48 : 16;
+    const __m512i qa = _mm512_loadu_si512(blk + qoff), qb = _mm512_loadu_si512(blk + qoff + 64);
     const __m512i la = _mm512_and_si512(qa, m4), ha = _mm512_and_si512(_mm512_srli_epi16(qa, 4), m4);
     const __m512i lb = _mm512_and_si512(qb, m4), hb = _mm512_and_si512(_mm512_srli_epi16(qb, 4), m4);
     wq[0] = _mm512_shuffle_i64x2(la, ha, _MM_SHUFFLE(1, 0, 1, 0));
     wq[1] = _mm512_shuffle_i64x2(la, ha, _MM_SHUFFLE(3, 2, 3, 2));
     wq[2] = _mm512_shuffle_i64x2(lb, hb, _MM_SHUFFLE(1, 0, 1, 0));
     wq[3] = _mm512_shuffle_i64x2(lb, hb, _MM_SHUFFLE(3, 2, 3, 2));
+    if (five) { /* as dot_q45k_rows: bit j of qh[l] is element l of sub-block j's 5th bit */
+        const __m512i p16 = _mm512_set1_epi8(16);
+        const __m512i hh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(blk + 16)));
+        const __m512i b01 = _mm512_inserti64x4(_mm512_set1_epi8(1), _mm256_set1_epi8(2), 1);
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++)
+            wq[p] = _mm512_mask_add_epi8(wq[p], _mm512_test_epi8_mask(hh, _mm512_slli_epi16(b01, 2 * p)), wq[p], p16);
+    }
 #pragma GCC unroll 4
     for (int p = 0; p < 4; p++)
         scp[p] = _mm512_permutexvar_epi16(idx_pair(2 * p), sc);
+}
+
+INLINE void q4k_block(const uint8_t *blk, uint16_t *dh, uint16_t *mh, __m512i wq[4], __m512i scp[4],
+                      __m256i *mdup)
+{
+    k45_block(blk, 0, dh, mh, wq, scp, mdup);
+}
+
+/* Q5_K, one weight row against four columns: each block decoded once for
+ * the four, column c in the float lanes dot_q45k_rows keeps for row c (its
+ * eight lanes, its mins chain, the same final sum), so every column has its
+ * lone-column bits whatever the column count. */
+static void q5k_cols4(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[4], float out[4])
+{
+    __m512 f[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    __m128 M = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        uint16_t dh, mh;
+        __m512i wq[4], scp[4];
+        __m256i mdup;
+        k45_block(wrow + (size_t)b * sizeof(block_q5_K), 1, &dh, &mh, wq, scp, &mdup);
+        __m512i acc[4];
+        __m256i macc[4];
+        float yd[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            const block_q8_K *y = (const block_q8_K *)yc[c] + b;
+            yd[c] = y->d;
+            macc[c] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mdup);
+            __m512i a = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int p = 0; p < 4; p++)
+                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(wq[p], _mm512_loadu_si512(y->qs + 64 * p)), scp[p]);
+            acc[c] = a;
+        }
+        const __m128 ydv = _mm_loadu_ps(yd);
+        const __m128 d = _mm_mul_ps(ydv, _mm_set1_ps(_cvtsh_ss(dh)));
+        const __m128 ndmin = _mm_xor_ps(_mm_mul_ps(ydv, _mm_set1_ps(_cvtsh_ss(mh))), _mm_set1_ps(-0.0f));
+        M = _mm_fmadd_ps(ndmin, _mm_cvtepi32_ps(red4_256(macc[0], macc[1], macc[2], macc[3])), M);
+        lanes_fma4(f, acc, d);
+    }
+    _mm_storeu_ps(out, _mm_add_ps(hsum8x4(f), M));
 }
 
 /* Q4_K in the reference's gemm order (columns in fours): one weight row
@@ -1182,6 +1233,17 @@ static void mm_q6k_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t 
         mul_mat_cols4(q6k_cols4, n, w, ws, r0, r1, a, as, nc, o, os);
 }
 
+/* Q5_K: one column four rows per pass; more, a row at a time against four
+ * columns (q5k_cols4; the same bits per column either way). */
+static void mm_q5k_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
+                       size_t as, int64_t nc, float *o, size_t os)
+{
+    if (nc < 2)
+        mm_q5k(n, w, ws, r0, r1, a, as, nc, o, os);
+    else
+        mul_mat_cols4(q5k_cols4, n, w, ws, r0, r1, a, as, nc, o, os);
+}
+
 /* Every column in its lone-column (gemv) order: one column four rows per
  * pass as vec_dot; more, a row at a time against four columns. */
 static void mm_q4k_cols1(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
@@ -1454,6 +1516,7 @@ static void tab_init(void)
     tab.q4k_r16_mul_mat = mm_q4k_r16;
     tab.q4k_r16_mul_mat_cols1 = mm_q4k_r16_cols1;
     tab.mul_mat[MS_TYPE_Q6_K] = mm_q6k_any;
+    tab.mul_mat[MS_TYPE_Q5_K] = mm_q5k_any;
     tab.mul_mat[MS_TYPE_IQ1_S] = mm_iq1s_any;
     tab.mul_mat[MS_TYPE_IQ2_XXS] = mm_iq2xxs_any;
 }
