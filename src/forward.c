@@ -1172,7 +1172,8 @@ static void attention_legacy(fwd_state *s, int il)
 }
 
 /* x (n rows) += attention(x) for layer il: the projections over all rows
- * of the step, the attention itself per sequence. */
+ * of the step, the attention itself per sequence (legacy absorbed: one job
+ * over the heads for the step's sequences, attention_legacy). */
 static void attention(fwd_state *s, int il, int n)
 {
     const model_hparams *hp = &s->m->hp;
