@@ -79,7 +79,8 @@ typedef struct ms_engine_opts {
      * the background while the first prompt runs; written back at close.
      * NULL: none.  Paged models only. */
     const char *cache_state;
-    /* RAM-resident IQ1_S/IQ1_M experts in the 16-row repacked layout:
+    /* RAM-resident IQ1_S/IQ1_M experts in the 16-row repacked layout
+     * (and, unless "off", resident Q4_K matrices in Q4_K's 16-row layout):
      * "auto" (where a start-up measurement finds it faster), "on", "off";
      * NULL: MOESTREAM_REPACK, else auto.  Process-wide: the last engine
      * opened sets it. */

@@ -1193,6 +1193,21 @@ static void mm_q4k_cols1(int64_t n, const void *w, size_t ws, int64_t r0, int64_
         mul_mat_cols4(q4k_gemv_cols4, n, w, ws, r0, r1, a, as, nc, o, os);
 }
 
+/* Q4_K's 16-row layout: the columns mm_q4k_any takes in the gemm order
+ * (all but nc % 4) in that order, the rest in the one-column order; or
+ * every column in the one-column order (cols1). */
+static void mm_q4k_r16(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a, size_t as,
+                       int64_t nc, float *o, size_t os)
+{
+    kern_q4k_r16_avx512(n, w, ws, r0, r1, a, as, nc, nc - nc % 4, o, os);
+}
+
+static void mm_q4k_r16_cols1(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
+                             size_t as, int64_t nc, float *o, size_t os)
+{
+    kern_q4k_r16_avx512(n, w, ws, r0, r1, a, as, nc, 0, o, os);
+}
+
 /* one column: four rows per pass; several: decode once, up to eight columns per pass */
 static void mm_iq1s_any(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a,
                         size_t as, int64_t nc, float *o, size_t os)
@@ -1436,6 +1451,8 @@ static void tab_init(void)
 #undef SET
     tab.mul_mat[MS_TYPE_Q4_K] = mm_q4k_any;
     tab.mul_mat_cols1[MS_TYPE_Q4_K] = mm_q4k_cols1;
+    tab.q4k_r16_mul_mat = mm_q4k_r16;
+    tab.q4k_r16_mul_mat_cols1 = mm_q4k_r16_cols1;
     tab.mul_mat[MS_TYPE_Q6_K] = mm_q6k_any;
     tab.mul_mat[MS_TYPE_IQ1_S] = mm_iq1s_any;
     tab.mul_mat[MS_TYPE_IQ2_XXS] = mm_iq2xxs_any;

@@ -2,7 +2,9 @@
  * (prefill), sixteen weight rows per pass with one row per int32/float lane.
  *
  * Owns: kern_gemm_q4k_avx512 (declared in kern_gemm_avx512.h, called by
- * kern_avx512.c's Q4_K mul_mat for columns in the reference's gemm order).
+ * kern_avx512.c's Q4_K mul_mat for columns in the reference's gemm order)
+ * and kern_q4k_r16_avx512 (the same rows-in-lanes products over Q4_K's
+ * 16-row layout, repack_q4k.h, in either order).
  * Does not own: the one-column and few-column kernels, the order itself
  * (quant_dot_q4_K_x86 in quant_ref.c is the specification).
  *
@@ -16,7 +18,10 @@
  * Exactness: per (row, column) the float operations are the specification's,
  * in its order: per block, per pair p of sub-blocks, A = fma((float)isum_p,
  * d*da, A) and M = fma((float)msum_p, dmin*da, M), blocks in order; the
- * integer sums are exact in any order (|sum| < 2^31). */
+ * integer sums are exact in any order (|sum| < 2^31).  The one-column
+ * (gemv) order takes one term per block instead: A = fma((float)isum,
+ * d*da, A), M = fma((float)msum, dmin*da, M), isum and msum the whole
+ * block's (quant_dot_q4_K_x86 without gemm). */
 #include <immintrin.h>
 #include <string.h>
 
@@ -182,4 +187,124 @@ void kern_gemm_q4k_avx512(int64_t n, const void *w, size_t ws, int64_t r0, int64
                 memcpy(o, v, sizeof v);
             }
         }
+}
+
+/* ---- the 16-row layout (repack_q4k.h) ---- */
+
+/* Block b of a 16-row group in the layout into the tile: no transpose, the
+ * codes' nibbles split and the scales unpacked in lanes (quant_k4_scales
+ * on every row at once). */
+static void q4k_tile_load_r16(q4k_tile *t, const uint8_t *g)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0F), ff = _mm512_set1_epi32(0xff),
+                  ff00 = _mm512_set1_epi32(0xff00);
+    t->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)g));
+    t->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(g + 32)));
+    const __m512i u0 = _mm512_loadu_si512(g + 64), u1 = _mm512_loadu_si512(g + 128),
+                  u2 = _mm512_loadu_si512(g + 192);
+    const __m512i k6 = _mm512_set1_epi32(0x3f3f3f3f), k4 = _mm512_set1_epi32(0x0f0f0f0f),
+                  k2 = _mm512_set1_epi32(0x03030303);
+    const __m512i s03 = _mm512_and_si512(u0, k6);
+    const __m512i s47 = _mm512_or_si512(_mm512_and_si512(u2, k4),
+                                        _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 6), k2), 4));
+    const __m512i m03 = _mm512_and_si512(u1, k6);
+    const __m512i m47 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 4), k4),
+                                        _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 6), k2), 4));
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        t->sc[j] = _mm512_and_si512(_mm512_srli_epi32(s03, 8 * j), ff);
+        t->sc[4 + j] = _mm512_and_si512(_mm512_srli_epi32(s47, 8 * j), ff);
+    }
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        const __m512i lo = _mm512_srli_epi32(m03, 16 * h), hi = _mm512_srli_epi32(m47, 16 * h);
+        t->mp[h] = _mm512_or_si512(_mm512_and_si512(lo, ff), _mm512_slli_epi32(_mm512_and_si512(lo, ff00), 8));
+        t->mp[2 + h] = _mm512_or_si512(_mm512_and_si512(hi, ff), _mm512_slli_epi32(_mm512_and_si512(hi, ff00), 8));
+    }
+    const uint8_t *codes = g + 256;
+#pragma GCC unroll 8
+    for (int j = 0; j < 32; j++) {
+        const __m512i q = _mm512_loadu_si512(codes + 64 * j);
+        /* dword j = qs bytes 4j..: low nibbles are elements 64(j/8) + 4(j%8)
+         * on, high nibbles the same plus 32 - tile vectors 16(j/8) + j%8 and
+         * that + 8 */
+        t->w[16 * (j / 8) + j % 8] = _mm512_and_si512(q, m4);
+        t->w[16 * (j / 8) + 8 + j % 8] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+    }
+}
+
+/* As q4k_tile_cols in the one-column order: the block's isum and msum per
+ * column summed over the pairs as integers, then one fma each. */
+static void q4k_tile_cols_gemv(const q4k_tile *t, int64_t b, const uint8_t *a, size_t as, int nc, __m512 *acc,
+                               __m512 *accm)
+{
+    __m512i isum[MAXC], msum[MAXC];
+    for (int c = 0; c < nc; c++)
+        isum[c] = msum[c] = _mm512_setzero_si512();
+    for (int p = 0; p < 4; p++) {
+        const __m512i sa = t->sc[2 * p], sb = t->sc[2 * p + 1], mp = t->mp[p];
+        __m512i w0[8], w1[8];
+#pragma GCC unroll 8
+        for (int k = 0; k < 8; k++) {
+            w0[k] = t->w[16 * p + k];
+            w1[k] = t->w[16 * p + 8 + k];
+        }
+        for (int c = 0; c < nc; c++) {
+            const block_q8_K *y = (const block_q8_K *)(a + (size_t)c * as) + b;
+            const int32_t *q = (const int32_t *)(y->qs + 64 * p);
+            __m512i s[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                            _mm512_setzero_si512()};
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; k++) {
+                s[0] = _mm512_dpbusd_epi32(s[0], w0[k], _mm512_set1_epi32(q[k]));
+                s[1] = _mm512_dpbusd_epi32(s[1], w0[4 + k], _mm512_set1_epi32(q[4 + k]));
+                s[2] = _mm512_dpbusd_epi32(s[2], w1[k], _mm512_set1_epi32(q[8 + k]));
+                s[3] = _mm512_dpbusd_epi32(s[3], w1[4 + k], _mm512_set1_epi32(q[12 + k]));
+            }
+            const __m512i ia = _mm512_mullo_epi32(_mm512_add_epi32(s[0], s[1]), sa);
+            const __m512i ib = _mm512_mullo_epi32(_mm512_add_epi32(s[2], s[3]), sb);
+            isum[c] = _mm512_add_epi32(isum[c], _mm512_add_epi32(ia, ib));
+            const int32_t B0 = y->bsums[4 * p] + y->bsums[4 * p + 1];
+            const int32_t B1 = y->bsums[4 * p + 2] + y->bsums[4 * p + 3];
+            const __m512i bp = _mm512_set1_epi32((int32_t)(((uint32_t)B0 & 0xffff) | (uint32_t)B1 << 16));
+            msum[c] = _mm512_dpwssd_epi32(msum[c], mp, bp);
+        }
+    }
+    for (int c = 0; c < nc; c++) {
+        const __m512 da = _mm512_set1_ps(((const block_q8_K *)(a + (size_t)c * as) + b)->d);
+        acc[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(t->d, da), acc[c]);
+        accm[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(msum[c]), _mm512_mul_ps(t->dmin, da), accm[c]);
+    }
+}
+
+void kern_q4k_r16_avx512(int64_t n, const void *w, size_t ws, int64_t r0, int64_t r1, const void *a, size_t as,
+                         int64_t nc, int64_t ngemm, float *out, size_t os)
+{
+    const uint8_t *wb = w, *ab = a;
+    const int64_t nb = n / QK_K;
+    q4k_tile t;
+    __m512 acc[MAXC], accm[MAXC];
+    for (int64_t r = r0; r + ROWS <= r1; r += ROWS) {
+        const uint8_t *grp = wb + (size_t)r * ws;
+        for (int64_t c0 = 0; c0 < nc; c0 += MAXC) {
+            const int cn = (int)(nc - c0 < MAXC ? nc - c0 : MAXC);
+            /* columns [0, ng) of this pass in the gemm order */
+            const int ng = ngemm <= c0 ? 0 : ngemm - c0 < cn ? (int)(ngemm - c0) : cn;
+            for (int c = 0; c < cn; c++)
+                acc[c] = accm[c] = _mm512_setzero_ps();
+            for (int64_t b = 0; b < nb; b++) {
+                q4k_tile_load_r16(&t, grp + (size_t)b * (ROWS * sizeof(block_q4_K)));
+                const uint8_t *ac = ab + (size_t)c0 * as;
+                if (ng)
+                    q4k_tile_cols(&t, b, ac, as, ng, acc, accm);
+                if (ng < cn)
+                    q4k_tile_cols_gemv(&t, b, ac + (size_t)ng * as, as, cn - ng, acc + ng, accm + ng);
+            }
+            for (int c = 0; c < cn; c++) {
+                float v[ROWS];
+                _mm512_storeu_ps(v, _mm512_sub_ps(acc[c], accm[c]));
+                memcpy(out + (size_t)(c0 + c) * os + (size_t)r, v, sizeof v);
+            }
+        }
+    }
 }

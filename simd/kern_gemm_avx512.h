@@ -12,6 +12,13 @@
  * transpose from KERN_GEMM_Q4K_MIN_COLS columns (bench_kernels). */
 void kern_gemm_q4k_avx512(int64_t n, const void *w, size_t w_stride, int64_t row0, int64_t row1,
                           const void *a, size_t a_stride, int64_t ncols, float *out, size_t out_stride);
+/* Q4_K products over the 16-row layout (repack_q4k.h) at w (w_stride: the
+ * plain row bytes): rows [row0, row1), both multiples of 16; columns
+ * [0, ngemm) in the gemm order above, the others each in its one-column
+ * (gemv) order - bit for bit what the plain rows give. */
+void kern_q4k_r16_avx512(int64_t n, const void *w, size_t w_stride, int64_t row0, int64_t row1,
+                         const void *a, size_t a_stride, int64_t ncols, int64_t ngemm, float *out,
+                         size_t out_stride);
 #ifndef KERN_GEMM_Q4K_MIN_COLS /* a -D moves it for benchmarks */
 #define KERN_GEMM_Q4K_MIN_COLS 8
 #endif

@@ -41,6 +41,10 @@ typedef struct kern_table {
      * NULL: callers run mul_mat one column at a time. */
     kern_mul_mat_fn mul_mat_cols1[MS_TYPE_COUNT];
     kern_dequant_fn dequant[MS_TYPE_COUNT];   /* indexed by weight type */
+    /* Q4_K over its 16-row layout (repack_q4k.h), rows in whole groups: bit
+     * for bit mul_mat[Q4_K] and mul_mat_cols1[Q4_K] on the plain rows; NULL
+     * where the table has none (the layout is then never made). */
+    kern_mul_mat_fn q4k_r16_mul_mat, q4k_r16_mul_mat_cols1;
     kern_axpy_fn axpy_f32;
 } kern_table;
 

@@ -495,6 +495,9 @@ int engine_load(engine *e, const char *path, const ms_engine_opts *opt, char *er
                 : e->plan.mode == MS_LOAD_RAM ? ""
                 : e->plan.mode == MS_LOAD_PAGER && pager_repacks() ? " paged experts repacked as they land (--repack on)"
                 : " experts not in RAM: plain (repacking as they land costs more than it saves here; --repack on forces it)");
+        if (e->m->r16_mats)
+            fprintf(stderr, "moestream: %d resident Q4_K matrices (%.2f GiB) in the 16-row layout (--repack off: "
+                            "plain rows)\n", e->m->r16_mats, (double)e->m->r16_bytes / 1073741824.0);
         engine_print_plan(&e->plan, stderr);
     }
     if (rc)

@@ -103,14 +103,15 @@ static void mul_job_run(void *ctx, int ith, int nth)
     }
 }
 
-static void mul_raw(tpool *tp, int type, const void *data, int64_t n_in, int64_t n_out, const void *q,
-                    int n_tok, float *y, size_t y_stride, bool cols1)
+/* r16: data is Q4_K in its 16-row layout (repack_q4k.h; mweight.r16) */
+static void mul_raw(tpool *tp, int type, bool r16, const void *data, int64_t n_in, int64_t n_out,
+                    const void *q, int n_tok, float *y, size_t y_stride, bool cols1)
 {
     const kern_table *k = kern_get();
     int at = quant_info(type)->act_type;
-    struct mul_job j = {k->mul_mat[type], n_in, n_out, data, quant_row_bytes(type, n_in), q,
-                        quant_row_bytes(at, n_in), n_tok, y, y_stride, cols1 && n_tok > 1,
-                        k->mul_mat_cols1[type], 0};
+    struct mul_job j = {r16 ? k->q4k_r16_mul_mat : k->mul_mat[type], n_in, n_out, data,
+                        quant_row_bytes(type, n_in), q, quant_row_bytes(at, n_in), n_tok, y, y_stride,
+                        cols1 && n_tok > 1, r16 ? k->q4k_r16_mul_mat_cols1 : k->mul_mat_cols1[type], 0};
     /* Tiny products are not worth a fork. */
     if ((uint64_t)n_in * (uint64_t)n_out * (uint64_t)n_tok < 32768)
         mul_job_run(&j, 0, 1);
@@ -121,14 +122,14 @@ static void mul_raw(tpool *tp, int type, const void *data, int64_t n_in, int64_t
 void mm_mul_raw_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n_out,
                   const void *q, int n_tok, float *y, size_t y_stride)
 {
-    mul_raw(tp, type, data, n_in, n_out, q, n_tok, y, y_stride, false);
+    mul_raw(tp, type, false, data, n_in, n_out, q, n_tok, y, y_stride, false);
 }
 
 void mm_mul_cols1_q(tpool *tp, const mweight *w, int64_t mat, const void *q, int n_tok, float *y,
                     size_t y_stride)
 {
-    mul_raw(tp, w->type, w->data + (size_t)mat * w->mat_bytes, w->n_in, w->n_out, q, n_tok, y, y_stride,
-            quant_order_by_cols(w->type));
+    mul_raw(tp, w->type, w->r16, w->data + (size_t)mat * w->mat_bytes, w->n_in, w->n_out, q, n_tok, y,
+            y_stride, quant_order_by_cols(w->type));
 }
 
 /* repacked rows through repack_mul_mat; chunks are whole 16-row groups
@@ -178,14 +179,14 @@ void mm_mul_expert_q(tpool *tp, int type, bool repacked, const void *data, int64
     }
     /* The reference's expert product (mul_mat_id) takes one token at a
      * time, so these types keep their one-column order. */
-    mul_raw(tp, type, data, n_in, n_out, q, n_tok, y, y_stride, true);
+    mul_raw(tp, type, false, data, n_in, n_out, q, n_tok, y, y_stride, true);
 }
 
 void mm_mul_q(tpool *tp, const mweight *w, int64_t mat, const void *q, int n_tok, float *y,
               size_t y_stride)
 {
-    mm_mul_raw_q(tp, w->type, w->data + (size_t)mat * w->mat_bytes, w->n_in, w->n_out, q, n_tok,
-                 y, y_stride);
+    mul_raw(tp, w->type, w->r16, w->data + (size_t)mat * w->mat_bytes, w->n_in, w->n_out, q, n_tok, y,
+            y_stride, false);
 }
 
 void mm_mul(tpool *tp, const mweight *w, int64_t mat, const float *x, size_t x_stride, int n_tok,

@@ -82,6 +82,9 @@ typedef struct mweight {
      * Every other weight: file_rp false, file_mat_bytes = mat_bytes. */
     bool file_rp;
     size_t file_mat_bytes;
+    /* A resident Q4_K matrix held in the 16-row layout (simd/repack_q4k.h;
+     * set by model_read_resident): only matmul.c's products read it. */
+    bool r16;
 } mweight;
 
 /* Bytes between matrices in w->data. */
@@ -133,6 +136,8 @@ typedef struct model {
     size_t arena_bytes;
     uint64_t expert_bytes;   /* routed-expert bytes in RAM when loaded (repacked where planned) */
     uint64_t resident_bytes; /* everything else */
+    int r16_mats;            /* resident Q4_K matrices in the 16-row layout */
+    uint64_t r16_bytes;
     uint8_t *expert_arena;   /* model_load_experts, owned */
     void **maps;             /* model_map_experts: one mapping per part */
     size_t *map_len;

@@ -7,7 +7,12 @@
  *   alone (n_tok = 1), for every type, 2..9 columns.  For the types whose
  *   order does depend on the count (quant_order_by_cols), a plain mm_mul_q
  *   of four columns must differ somewhere from the lone-column bits, or the
- *   comparison above would prove nothing. */
+ *   comparison above would prove nothing;
+ * - Q4_K in its 16-row layout (simd/repack_q4k.h, mweight.r16): every
+ *   product bit for bit the plain rows', 1..70 columns (past the kernel's
+ *   64-column pass), both orders, 1 and 2 threads; the conversion is exact
+ *   both ways. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +23,9 @@
 
 #include <cmocka.h>
 
+#include "kernels.h"
 #include "matmul.h"
+#include "repack_q4k.h"
 #include "quant.h"
 #include "threadpool.h"
 
@@ -165,12 +172,57 @@ static void test_mm_mul_quantizes(void **state)
     free(scratch);
 }
 
+static void test_q4k_r16(void **state)
+{
+    fixture *f = *state;
+    if (!kern_get()->q4k_r16_mul_mat) {
+        printf("    (this kernel table has no 16-row Q4_K kernels: %s)\n", kern_get()->isa);
+        skip();
+    }
+    make(f, MS_TYPE_Q4_K);
+    enum { NC = 70 };
+    uint64_t rng = 12345;
+    float *x = malloc(sizeof *x * NC * N_IN), *ref = malloc(sizeof *ref * NC * N_OUT),
+          *got = malloc(sizeof *got * NC * N_OUT);
+    uint8_t *q = malloc(mm_act_bytes(MS_TYPE_Q4_K, N_IN, NC)), *plain = malloc(f->w.mat_bytes);
+    assert_true(x && ref && got && q && plain);
+    for (size_t i = 0; i < (size_t)NC * N_IN; i++)
+        x[i] = frand(&rng);
+    mm_quantize(f->tp2, MS_TYPE_Q4_K, x, N_IN, N_IN, NC, q);
+    memcpy(plain, f->wdata, f->w.mat_bytes);
+    mweight rw = f->w;
+    assert_int_equal(repack_q4k_matrix(f->wdata, N_OUT, N_IN), 0);
+    assert_true(memcmp(plain, f->wdata, f->w.mat_bytes) != 0);
+    rw.r16 = true;
+    const int ncs[] = {1, 2, 3, 4, 5, 7, 8, 9, 16, 17, 63, 64, 65, 70};
+    for (size_t i = 0; i < sizeof ncs / sizeof ncs[0]; i++)
+        for (int th = 1; th <= 2; th++) {
+            tpool *tp = th == 1 ? f->tp1 : f->tp2;
+            const int nc = ncs[i];
+            f->w.data = plain;
+            mm_mul_q(tp, &f->w, 0, q, nc, ref, N_OUT);
+            memset(got, 0xff, sizeof *got * NC * N_OUT);
+            mm_mul_q(tp, &rw, 0, q, nc, got, N_OUT);
+            assert_bits(got, ref, (size_t)nc * N_OUT, "mm_mul_q, 16-row layout", MS_TYPE_Q4_K, nc);
+            mm_mul_cols1_q(tp, &f->w, 0, q, nc, ref, N_OUT);
+            memset(got, 0xff, sizeof *got * NC * N_OUT);
+            mm_mul_cols1_q(tp, &rw, 0, q, nc, got, N_OUT);
+            assert_bits(got, ref, (size_t)nc * N_OUT, "mm_mul_cols1_q, 16-row layout", MS_TYPE_Q4_K, nc);
+        }
+    assert_int_equal(repack_q4k_unpack_matrix(f->wdata, N_OUT, N_IN), 0);
+    assert_memory_equal(plain, f->wdata, f->w.mat_bytes);
+    assert_int_equal(repack_q4k_matrix(f->wdata, N_OUT - 8, N_IN), -EINVAL);
+    f->w.data = f->wdata;
+    free(x), free(ref), free(got), free(q), free(plain);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cols1_equals_lone),
         cmocka_unit_test(test_column_count_orders),
         cmocka_unit_test(test_mm_mul_quantizes),
+        cmocka_unit_test(test_q4k_r16),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
