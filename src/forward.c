@@ -52,6 +52,15 @@ struct fwd_kv {
     size_t bytes;
 };
 
+/* One sequence's part of a legacy absorbed attention job (attn_legacy_job):
+ * its rows of the step and its cache as the heads read them. */
+struct attn_seq {
+    int n_tok, n_past;
+    float *q, *qt, *obar, *ao; /* its first row in s->q, s->qt, s->obar, s->ao */
+    const float *lat;          /* (n_past + n_tok, kv_lora) */
+    const float *pe;           /* (n_past + n_tok, qk_rope) */
+};
+
 struct fwd_state {
     const model *m;
     fwd_opts o;
@@ -74,7 +83,10 @@ struct fwd_state {
     int n_kv_pad;       /* n_ctx rounded up to 64: softmax weights past the
                          * causal end are zeros, as in the reference's padded
                          * KV window */
-    float *lat_f32;     /* (n_ctx, kv_lora) dequantized view for non-F32 caches */
+    float *lat_f32;     /* (n_ctx, kv_lora) dequantized view for non-F32 caches;
+                         * the legacy absorbed path packs the views of
+                         * several sequences in it while their positions fit */
+    struct attn_seq *aseq; /* (n_seqs) the step's sequences (legacy absorbed) */
     /* per-step activations, R rows */
     float *x, *h, *qa, *q, *kva, *qt, *obar, *ao, *tmp, *g, *u, *router, *moe, *slots;
     void *qbuf;         /* quantized activations, B rows of the widest */
@@ -387,8 +399,10 @@ static bool scratch_alloc(fwd_state *s, bool real)
         const size_t N = hp->qk_nope, V = hp->v_head;
         ALLOC(s->kvb, R * H * (N + V) * 4);
     }
-    if (!hp->is_mla && !s->mha) /* the head's kv_b rows, dequantized */
+    if (!hp->is_mla && !s->mha) { /* the head's kv_b rows, dequantized */
         ALLOC(s->th_w, (size_t)s->nth * th_w_rows(hp) * L * 4);
+        ALLOC(s->aseq, (size_t)s->o.n_seqs * sizeof *s->aseq);
+    }
     ALLOC(s->th_q, (size_t)s->nth * s->th_q_bytes);
     ALLOC(s->rope, R * hp->qk_rope * 4);
     return ok;
@@ -598,7 +612,7 @@ void fwd_destroy(fwd_state *s)
                   s->ey, s->eq, s->th_scores, s->th_w, s->th_q, s->rope, s->act,
                   (void *)s->gp, (void *)s->up, (void *)s->dp, s->probs, s->score,
                   s->edone, s->pmask, s->uq, s->kvb, s->th_qcat, s->kcat, s->vlat, s->seg, s->row_pos,
-                  s->row_tok, s->logit_rows};
+                  s->row_tok, s->logit_rows, s->aseq};
     for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
         free(ps[i]);
     fwd_kv_destroy(s->own_kv);
@@ -653,15 +667,16 @@ static void lat_store(fwd_state *s, int il, int pos, const float *c, void *scrat
     }
 }
 
-/* F32 view of layer il's latents [0, n). */
-static const float *lat_view(fwd_state *s, int il, int n)
+/* F32 view of layer il's latents [0, n): the cache itself, or for other
+ * cache types dequantized into buf (n rows of kv_lora floats). */
+static const float *lat_view(fwd_state *s, int il, int n, float *buf)
 {
     const int64_t L = s->m->hp.kv_lora;
     if (s->o.cache_type == FWD_CACHE_F32)
         return (const float *)lat_at(s, il, 0);
     for (int p = 0; p < n; p++) {
         const uint8_t *src = lat_at(s, il, p);
-        float *dst = s->lat_f32 + (size_t)p * L;
+        float *dst = buf + (size_t)p * L;
         if (s->o.cache_type == FWD_CACHE_F16)
             for (int64_t i = 0; i < L; i++) {
                 uint16_t h;
@@ -672,7 +687,7 @@ static const float *lat_view(fwd_state *s, int il, int n)
             quant_dequantize_row(s->o.cache_type == FWD_CACHE_Q4_0 ? MS_TYPE_Q4_0 : MS_TYPE_Q8_0, src,
                                  dst, L);
     }
-    return s->lat_f32;
+    return buf;
 }
 
 /* ---- attention ---- */
@@ -761,14 +776,26 @@ static void attn_head_split(struct attn_job *j, int h, int ith)
                          j->ao + (size_t)h * V, (size_t)(H * V));
 }
 
-/* Absorbed attention for one head of a legacy attn_kv_b file.  The
- * reference decompresses K and V (attn_head_mha, exact); this form is the
- * same math in another order, so it takes the fast one: the head's k and v
- * rows of kv_b dequantized once per chunk, and every product an OpenBLAS
- * GEMM (GEMV for one token) on one thread - ours split the heads.
+/* Legacy absorbed attention: the step's sequences, one tpool_run per
+ * layer (or per group of sequences, see attention_legacy). */
+struct attn_legacy_job {
+    fwd_state *s;
+    const mlayer *L;
+    const struct attn_seq *sq;
+    int n_seq;
+};
+
+/* Absorbed attention for one head of a legacy attn_kv_b file, for every
+ * sequence of the job.  The reference decompresses K and V
+ * (attn_head_mha, exact); this form is the same math in another order, so
+ * it takes the fast one: the head's k rows of kv_b dequantized once for all
+ * the sequences, then its v rows, and every product an OpenBLAS GEMM (GEMV
+ * for one token) on one thread - ours split the heads.  Per sequence:
  *   q~ = q_nope W_kb, S = q~ C^T + q_pe P^T, A = causal softmax(S * scale),
- *   obar = A C, o = obar W_vb^T. */
-static void attn_head_legacy(struct attn_job *j, int h, int ith)
+ *   obar = A C, o = obar W_vb^T.
+ * A sequence's products (shapes, inputs, order) are those it has when it
+ * runs alone, so its result does not depend on the others in the step. */
+static void attn_head_legacy(const struct attn_legacy_job *j, int h, int ith)
 {
     fwd_state *s = j->s;
     const model_hparams *hp = &s->m->hp;
@@ -776,39 +803,56 @@ static void attn_head_legacy(struct attn_job *j, int h, int ith)
     const kern_dequant_fn dq = kern_get()->dequant[w->type];
     const int64_t Lr = hp->kv_lora, R = hp->qk_rope, N = hp->qk_nope, V = hp->v_head;
     const int64_t hk = model_head_k(hp), H = hp->n_head;
-    const int n = j->n_tok, np = s->kv->n_past + n, ld = s->n_kv_pad;
+    const int ld = s->n_kv_pad, ldq = (int)(H * Lr);
     float *wb = s->th_w + (size_t)ith * th_w_rows(hp) * Lr;
     float *sc = s->th_scores + (size_t)ith * s->o.n_batch * s->n_kv_pad;
-    float *qt = j->qt + (size_t)h * Lr, *ob = j->obar + (size_t)h * Lr;
-    const int ldq = (int)(H * Lr);
 
     const uint8_t *rows = w->data + (size_t)h * (N + V) * w->row_bytes;
     for (int64_t d = 0; d < N; d++)
         dq(rows + (size_t)d * w->row_bytes, wb + d * Lr, Lr);
-    blas_gemm(n, (int)Lr, (int)N, j->q + (size_t)h * hk, (int)(H * hk), wb, (int)Lr, false, 0.0f, qt, ldq);
-
-    blas_gemm(n, np, (int)Lr, qt, ldq, j->lat, (int)Lr, true, 0.0f, sc, ld);
-    blas_gemm(n, np, (int)R, j->q + (size_t)h * hk + N, (int)(H * hk), j->pe, (int)R, true, 1.0f, sc, ld);
-    for (int t = 0; t < n; t++) {
-        float *st = sc + (size_t)t * ld;
-        const int pos = s->kv->n_past + t;
-        float mx = -INFINITY;
-        for (int p = 0; p <= pos; p++) {
-            st[p] *= s->kq_scale;
-            if (st[p] > mx)
-                mx = st[p];
+    for (int i = 0; i < j->n_seq; i++) {
+        const struct attn_seq *q = &j->sq[i];
+        const int n = q->n_tok, np = q->n_past + n;
+        float *qt = q->qt + (size_t)h * Lr;
+        blas_gemm(n, (int)Lr, (int)N, q->q + (size_t)h * hk, (int)(H * hk), wb, (int)Lr, false, 0.0f, qt,
+                  ldq);
+        blas_gemm(n, np, (int)Lr, qt, ldq, q->lat, (int)Lr, true, 0.0f, sc, ld);
+        blas_gemm(n, np, (int)R, q->q + (size_t)h * hk + N, (int)(H * hk), q->pe, (int)R, true, 1.0f, sc,
+                  ld);
+        for (int t = 0; t < n; t++) {
+            float *st = sc + (size_t)t * ld;
+            const int pos = q->n_past + t;
+            float mx = -INFINITY;
+            for (int p = 0; p <= pos; p++) {
+                st[p] *= s->kq_scale;
+                if (st[p] > mx)
+                    mx = st[p];
+            }
+            const float inv = (float)(1.0 / vmath_softmax_exp(st, pos + 1, mx));
+            for (int p = 0; p <= pos; p++)
+                st[p] *= inv;
+            for (int p = pos + 1; p < np; p++)
+                st[p] = 0.0f;
         }
-        const float inv = (float)(1.0 / vmath_softmax_exp(st, pos + 1, mx));
-        for (int p = 0; p <= pos; p++)
-            st[p] *= inv;
-        for (int p = pos + 1; p < np; p++)
-            st[p] = 0.0f;
+        blas_gemm(n, (int)Lr, np, sc, ld, q->lat, (int)Lr, false, 0.0f, q->obar + (size_t)h * Lr, ldq);
     }
-    blas_gemm(n, (int)Lr, np, sc, ld, j->lat, (int)Lr, false, 0.0f, ob, ldq);
 
     for (int64_t d = 0; d < V; d++)
         dq(rows + (size_t)(N + d) * w->row_bytes, wb + d * Lr, Lr);
-    blas_gemm(n, (int)V, (int)Lr, ob, ldq, wb, (int)Lr, true, 0.0f, j->ao + (size_t)h * V, (int)(H * V));
+    for (int i = 0; i < j->n_seq; i++) {
+        const struct attn_seq *q = &j->sq[i];
+        blas_gemm(q->n_tok, (int)V, (int)Lr, q->obar + (size_t)h * Lr, ldq, wb, (int)Lr, true, 0.0f,
+                  q->ao + (size_t)h * V, (int)(H * V));
+    }
+}
+
+static void attn_legacy_run(void *ctx, int ith, int nth)
+{
+    const struct attn_legacy_job *j = ctx;
+    long lo, hi;
+    tpool_split(j->s->m->hp.n_head, ith, nth, &lo, &hi);
+    for (long h = lo; h < hi; h++)
+        attn_head_legacy(j, (int)h, ith);
 }
 
 /* Decompressed attention for one head (fwd_opts.attn_mha), in the
@@ -957,10 +1001,9 @@ static void attn_job_run(void *ctx, int ith, int nth)
         if (j->s->mha) {
             if (!j->s->o.attn_fa || !attn_head_fa(j, (int)h))
                 attn_head_mha(j, (int)h, ith);
-        } else if (j->s->m->hp.is_mla)
+        } else {
             attn_head_split(j, (int)h, ith);
-        else
-            attn_head_legacy(j, (int)h, ith);
+        }
     }
 }
 
@@ -1009,9 +1052,9 @@ static void step_mul(fwd_state *s, const mweight *w, const float *x, size_t xs, 
     step_mul_q(s, w, s->qbuf, n, y, ys);
 }
 
-/* One sequence's attention over its rows [r0, r0 + n) of the step (s->kv
- * is its cache): RoPE, the cache entries, the heads. */
-static void attention_seq(fwd_state *s, int il, int r0, int n)
+/* One sequence's rows [r0, r0 + n) of the step before the heads (s->kv is
+ * its cache): RoPE, the cache entries (and the decompressed K/V for mha). */
+static void attn_prep(fwd_state *s, int il, int r0, int n)
 {
     const model_hparams *hp = &s->m->hp;
     const mlayer *Ly = &s->m->layers[il];
@@ -1058,8 +1101,20 @@ static void attention_seq(fwd_state *s, int il, int r0, int n)
             }
         }
     }
+}
+
+/* One sequence's attention over its rows [r0, r0 + n) of the step (s->kv
+ * is its cache), split-form or mha: RoPE, the cache entries, the heads. */
+static void attention_seq(fwd_state *s, int il, int r0, int n)
+{
+    const model_hparams *hp = &s->m->hp;
+    const mlayer *Ly = &s->m->layers[il];
+    const int64_t H = hp->n_head, Lr = hp->kv_lora, R = hp->qk_rope;
+    const int64_t hk = model_head_k(hp);
+    float *q = s->q + (size_t)r0 * H * hk;
+    attn_prep(s, il, r0, n);
     struct attn_job j = {s, Ly, il, n, q, s->qt + (size_t)r0 * H * Lr, s->obar + (size_t)r0 * H * Lr,
-                         s->ao + (size_t)r0 * H * hp->v_head, lat_view(s, il, s->kv->n_past + n),
+                         s->ao + (size_t)r0 * H * hp->v_head, lat_view(s, il, s->kv->n_past + n, s->lat_f32),
                          s->kv->pe + (size_t)il * s->o.n_ctx * R};
     if (hp->is_mla) {
         /* the layer's keys [c|k_pe] and the latents transposed, the shapes
@@ -1080,8 +1135,45 @@ static void attention_seq(fwd_state *s, int il, int r0, int n)
         }
 }
 
+/* Legacy absorbed attention for every sequence of the step: each one's
+ * RoPE and cache entries, then one job over the heads for all of them, so
+ * each head's kv_b rows are dequantized once per step rather than once per
+ * sequence.  A non-F32 cache is read through lat_f32 (n_ctx rows): the
+ * sequences whose views fit in it together form one job; the next view
+ * that does not fit waits for the job before it to end. */
+static void attention_legacy(fwd_state *s, int il)
+{
+    const model_hparams *hp = &s->m->hp;
+    const int64_t H = hp->n_head, Lr = hp->kv_lora, R = hp->qk_rope, hk = model_head_k(hp);
+    for (int i = 0; i < s->n_seg; i++) {
+        s->kv = s->seg[i].kv;
+        attn_prep(s, il, s->seg[i].row0, s->seg[i].n);
+    }
+    struct attn_legacy_job j = {s, &s->m->layers[il], s->aseq, 0};
+    size_t used = 0; /* rows of lat_f32 taken by the job's views */
+    for (int i = 0; i < s->n_seg; i++) {
+        fwd_kv *kv = s->kv = s->seg[i].kv;
+        const int r0 = s->seg[i].row0, n = s->seg[i].n, np = kv->n_past + n;
+        if (s->o.cache_type != FWD_CACHE_F32 && used + (size_t)np > (size_t)s->o.n_ctx) {
+            tpool_run(s->o.tp, attn_legacy_run, &j);
+            j.sq += j.n_seq;
+            j.n_seq = 0;
+            used = 0;
+        }
+        s->aseq[i] = (struct attn_seq){n, kv->n_past, s->q + (size_t)r0 * H * hk,
+                                       s->qt + (size_t)r0 * H * Lr, s->obar + (size_t)r0 * H * Lr,
+                                       s->ao + (size_t)r0 * H * hp->v_head,
+                                       lat_view(s, il, np, s->lat_f32 + used * (size_t)Lr),
+                                       kv->pe + (size_t)il * s->o.n_ctx * R};
+        used += (size_t)np;
+        j.n_seq++;
+    }
+    tpool_run(s->o.tp, attn_legacy_run, &j);
+}
+
 /* x (n rows) += attention(x) for layer il: the projections over all rows
- * of the step, the attention itself per sequence. */
+ * of the step, the attention itself per sequence (legacy absorbed: one job
+ * over the heads for the step's sequences, attention_legacy). */
 static void attention(fwd_state *s, int il, int n)
 {
     const model_hparams *hp = &s->m->hp;
@@ -1107,10 +1199,13 @@ static void attention(fwd_state *s, int il, int n)
     step_mul(s, &Ly->wkv_a, s->h, E, n, s->kva, Lr + R);
 
     fwd_kv *bound = s->kv;
-    for (int i = 0; i < s->n_seg; i++) {
-        s->kv = s->seg[i].kv;
-        attention_seq(s, il, s->seg[i].row0, s->seg[i].n);
-    }
+    if (!hp->is_mla && !s->mha)
+        attention_legacy(s, il);
+    else
+        for (int i = 0; i < s->n_seg; i++) {
+            s->kv = s->seg[i].kv;
+            attention_seq(s, il, s->seg[i].row0, s->seg[i].n);
+        }
     s->kv = bound;
 
     mm_seen(s, &Ly->wo, -1, n, s->ao, (size_t)(H * hp->v_head), NULL, NULL, NULL);

@@ -3,7 +3,10 @@
  *  - four different prompts generated together, joining at different
  *    steps, give at temperature 0 exactly the tokens each gives alone
  *    (ms_generate on a fresh session), and steps really held several
- *    sequences at once (prompt chunks beside decode tokens);
+ *    sequences at once (prompt chunks beside decode tokens); legacy files
+ *    in the absorbed form too (their heads run for all sequences of a step
+ *    in one job), with an F32 cache and with a Q8_0 one whose dequantized
+ *    views of the step's sequences do not all fit the scratch at once;
  *  - a prompt sharing a prefix with a finished one goes to that slot and
  *    evaluates only what lies past the last whole -b chunk of the common
  *    prefix, with the cold run's tokens;
@@ -109,27 +112,31 @@ static void make_requests(const int32_t *g, size_t gn, req *r)
     }
 }
 
-static ms_engine *open_engine(const char *name, int n_batch, int threads)
+/* n_ctx 256 unless cache_type is Q8_0 (then 128: see test_together_absorbed) */
+static ms_engine *open_engine(const char *name, int n_batch, int threads, int attn, int cache_type)
 {
     char path[1024], err[512] = "";
     snprintf(path, sizeof path, "%s/models/%s.gguf", golden_dir(), name);
     ms_engine_opts o;
     ms_engine_opts_default(&o);
-    o.n_ctx = 256;
+    o.n_ctx = cache_type == MS_CACHE_Q8_0 ? 128 : 256;
     o.n_batch = n_batch;
     o.max_seqs = N_REQ;
     o.threads = threads;
+    o.attn = attn;
+    o.cache_type = cache_type;
     ms_engine *e;
     if (ms_engine_open(&e, path, &o, err, sizeof err))
         fail_msg("%s: %s", name, err);
     return e;
 }
 
-static void together_equals_alone(const char *name, int n_batch, int threads)
+static void together_equals_alone(const char *name, int n_batch, int threads, int attn,
+                                  int cache_type)
 {
     size_t gn;
     int32_t *g = golden_prompt(name, &gn);
-    ms_engine *e = open_engine(name, n_batch, threads);
+    ms_engine *e = open_engine(name, n_batch, threads, attn, cache_type);
     char err[512] = "";
     const ms_gen_opts go = greedy_opts();
     req alone[N_REQ], tog[N_REQ];
@@ -172,9 +179,10 @@ static void together_equals_alone(const char *name, int n_batch, int threads)
     }
     ms_batch_stats st;
     ms_batch_get_stats(b, &st);
-    print_message("%s -b %d threads %d: %d steps, %llu tokens, at most %d sequences in a step, %d "
-                  "steps with a prompt chunk\n",
-                  name, n_batch, threads, steps, (unsigned long long)st.tokens, most, mixed);
+    print_message("%s -b %d threads %d attn %d cache %d: %d steps, %llu tokens, at most %d sequences "
+                  "in a step, %d steps with a prompt chunk\n",
+                  name, n_batch, threads, attn, cache_type, steps, (unsigned long long)st.tokens, most,
+                  mixed);
     assert_true(most >= 3);
     assert_true(mixed >= 1);
     assert_int_equal(st.active, 0);
@@ -199,22 +207,33 @@ static void test_together_mix_mla(void **state)
 {
     (void)state;
     GOLDEN_REQUIRE();
-    together_equals_alone("tiny-mix-mla", 16, 2);
+    together_equals_alone("tiny-mix-mla", 16, 2, MS_ATTN_AUTO, MS_CACHE_F32);
 }
 
 static void test_together_f32_legacy(void **state)
 {
     (void)state;
     GOLDEN_REQUIRE();
-    together_equals_alone("tiny-f32-legacy", 16, 2);
+    together_equals_alone("tiny-f32-legacy", 16, 2, MS_ATTN_AUTO, MS_CACHE_F32);
+}
+
+/* Legacy files in the absorbed form.  Q8_0 at n_ctx 128: the four
+ * sequences end at 62 to 89 positions, more than 128 for any two together,
+ * so late steps run their heads in more than one job. */
+static void test_together_absorbed(void **state)
+{
+    (void)state;
+    GOLDEN_REQUIRE();
+    together_equals_alone("tiny-f32-legacy", 16, 2, MS_ATTN_ABSORBED, MS_CACHE_F32);
+    together_equals_alone("tiny-ud-iq1_s", 7, 2, MS_ATTN_ABSORBED, MS_CACHE_Q8_0);
 }
 
 static void test_together_iq1_s(void **state)
 {
     (void)state;
     GOLDEN_REQUIRE();
-    together_equals_alone("tiny-ud-iq1_s", 7, 1);
-    together_equals_alone("tiny-ud-iq1_s-nogroups", 16, 2);
+    together_equals_alone("tiny-ud-iq1_s", 7, 1, MS_ATTN_AUTO, MS_CACHE_F32);
+    together_equals_alone("tiny-ud-iq1_s-nogroups", 16, 2, MS_ATTN_AUTO, MS_CACHE_F32);
 }
 
 /* A second prompt sharing a prefix with a finished one: the slot that
@@ -228,7 +247,7 @@ static void test_prefix_reuse(void **state)
     const int B = 16;
     size_t gn;
     int32_t *g = golden_prompt(name, &gn);
-    ms_engine *e = open_engine(name, B, 2);
+    ms_engine *e = open_engine(name, B, 2, MS_ATTN_AUTO, MS_CACHE_F32);
     char err[512] = "";
     const ms_gen_opts go = greedy_opts();
     req first, second, cold;
@@ -289,7 +308,7 @@ static void test_refusals_cancel_destroy(void **state)
     const char *name = "tiny-mix-mla";
     size_t gn;
     int32_t *g = golden_prompt(name, &gn);
-    ms_engine *e = open_engine(name, 16, 1);
+    ms_engine *e = open_engine(name, 16, 1, MS_ATTN_AUTO, MS_CACHE_F32);
     char err[512] = "";
     ms_gen_opts go = greedy_opts();
     ms_batch *b, *b2;
@@ -343,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_together_mix_mla),
         cmocka_unit_test(test_together_f32_legacy),
         cmocka_unit_test(test_together_iq1_s),
+        cmocka_unit_test(test_together_absorbed),
         cmocka_unit_test(test_prefix_reuse),
         cmocka_unit_test(test_refusals_cancel_destroy),
     };
