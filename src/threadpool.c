@@ -3,7 +3,10 @@
  *
  * Why spin: decode forks ~10 jobs per layer and each job is tens of
  * microseconds; a futex wake/sleep round trip per job would cost more than
- * the work.  Workers spin briefly on the generation counter, then yield.
+ * the work.  Workers spin briefly on the generation counter, then yield,
+ * then sleep on a condition variable that tpool_run signals only when
+ * someone sleeps: an idle pool (a server between requests, chat waiting
+ * for the user) costs no CPU and no timer wake-ups.
  * Placement: hwloc enumerates physical cores (not SMT siblings); worker i is
  * bound to core i, so thread i's scratch memory is first-touched on that
  * core's NUMA node. */
@@ -27,6 +30,9 @@ struct tpool {
     _Atomic unsigned gen;    /* bumped to start a job */
     _Atomic int done;        /* workers finished with the current job */
     _Atomic int stop;
+    _Atomic int sleepers;   /* workers in (or entering) the condvar wait */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
     tpool_fn fn;
     void *ctx;
     char desc[160];
@@ -56,12 +62,22 @@ static void *worker_main(void *arg)
         while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen) {
             if (atomic_load_explicit(&p->stop, memory_order_relaxed))
                 return NULL;
-            /* Spin, then yield, then nap: an idle pool (server between
-             * requests, decode waiting on I/O) must not burn the cores. */
-            if (++spins > 200000)
-                nanosleep(&(struct timespec){0, 100000}, NULL);
-            else if (spins > 2000)
+            /* Spin, then yield, then sleep until the next fork.  The
+             * sleeper count goes up before gen is read again and tpool_run
+             * bumps gen before it reads the count (both sequentially
+             * consistent), so one of the two always sees the other: no
+             * lost wake-up. */
+            if (++spins > 200000) {
+                pthread_mutex_lock(&p->mu);
+                atomic_fetch_add(&p->sleepers, 1);
+                while (atomic_load(&p->gen) == seen && !atomic_load(&p->stop))
+                    pthread_cond_wait(&p->cv, &p->mu);
+                atomic_fetch_sub(&p->sleepers, 1);
+                pthread_mutex_unlock(&p->mu);
+                spins = 0;
+            } else if (spins > 2000) {
                 sched_yield();
+            }
         }
         seen = g;
         if (atomic_load_explicit(&p->stop, memory_order_relaxed))
@@ -89,6 +105,8 @@ int tpool_create(tpool **out, int n_threads, char *err, size_t errlen)
     tpool *p = calloc(1, sizeof *p);
     if (!p)
         return -ENOMEM;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
     int n_cores = 0;
     if (hwloc_topology_init(&p->topo) == 0 && hwloc_topology_load(p->topo) == 0) {
         n_cores = hwloc_get_nbobjs_by_type(p->topo, HWLOC_OBJ_CORE);
@@ -149,12 +167,23 @@ int tpool_create(tpool **out, int n_threads, char *err, size_t errlen)
     return 0;
 }
 
+/* Wake sleeping workers (after gen moved); free when none sleeps. */
+static void wake(tpool *p)
+{
+    if (atomic_load(&p->sleepers) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->cv);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
 void tpool_destroy(tpool *p)
 {
     if (!p)
         return;
     atomic_store(&p->stop, 1);
     atomic_fetch_add(&p->gen, 1);
+    wake(p);
     for (int i = 1; i < p->n; i++)
         if (p->threads && p->threads[i])
             pthread_join(p->threads[i], NULL);
@@ -166,6 +195,8 @@ void tpool_destroy(tpool *p)
     }
     if (p->topo)
         hwloc_topology_destroy(p->topo);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
     free(p->threads);
     free(p);
 }
@@ -183,7 +214,8 @@ void tpool_run(tpool *p, tpool_fn fn, void *ctx)
     p->fn = fn;
     p->ctx = ctx;
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->gen, 1, memory_order_acq_rel);
+    atomic_fetch_add(&p->gen, 1);
+    wake(p);
     fn(ctx, 0, p->n);
     int spins = 0;
     while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1)

@@ -6,7 +6,9 @@
  * happens-before shows up as a race here); pools of 1..8 threads
  * (oversubscribed on a small machine), created and destroyed repeatedly;
  * tpool_split covers [0, n) without overlap and evenly; a NULL pool runs the
- * job on the caller. */
+ * job on the caller; an idle pool's workers go to sleep (the process uses
+ * almost no CPU: a nap-polling pool fails this) and every fork wakes them
+ * (a lost wake-up hangs the test). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -155,6 +158,38 @@ static void test_null_pool(void **state)
     assert_null(p);
 }
 
+static double cpu_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static void test_idle_sleeps(void **state)
+{
+    (void)state;
+    char err[256];
+    tpool *p = NULL;
+    assert_int_equal(tpool_create(&p, 2, err, sizeof err), 0);
+    count_job j;
+    memset(&j, 0, sizeof j);
+    for (int r = 0; r < 4; r++) {
+        tpool_run(p, count_fn, &j);
+        /* long enough for the worker to finish spinning and yielding */
+        nanosleep(&(struct timespec){1, 0}, NULL);
+        const double c0 = cpu_seconds();
+        nanosleep(&(struct timespec){0, 300000000}, NULL);
+        const double used = cpu_seconds() - c0;
+        printf("MEASURE idle pool of 2, round %d: %.3f ms CPU in 300 ms\n", r, used * 1e3);
+        if (used > 0.003)
+            fail_msg("an idle pool used %.3f ms of CPU in 300 ms: its workers poll", used * 1e3);
+    }
+    /* the sleeping worker woke for every job */
+    assert_int_equal(j.calls[0], 4);
+    assert_int_equal(j.calls[1], 4);
+    tpool_destroy(p); /* wakes a sleeping worker to stop it */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,6 +198,7 @@ int main(void)
         cmocka_unit_test(test_create_destroy),
         cmocka_unit_test(test_split),
         cmocka_unit_test(test_null_pool),
+        cmocka_unit_test(test_idle_sleeps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
