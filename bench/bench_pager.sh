@@ -5,6 +5,14 @@
 #
 #   bench/bench_pager.sh            # 3 dense + 10 MoE layers, ~27 GB
 #   MOE_LAYERS=15 bench/bench_pager.sh
+#   REF_LLAMA_BENCH=/path/to/llama-bench MOE_LAYERS=15 bench/bench_pager.sh
+#
+# With REF_LLAMA_BENCH (an externally built llama-bench), the reference
+# engine's mmap path runs on the same file held to the same RAM
+# (llama-bench -mmp 1 -p 0 -n 16), as issue 18's baseline was taken.  The
+# balloon (build/memhog) has finished locking before any held run starts -
+# writing never-used memory is slow on some VMs, so a fixed sleep can leave
+# it half-filled - and MemAvailable is printed before each held run.
 #
 # Reports, in one run: the disk's O_DIRECT read bandwidth (dd), decode
 # tok/s of the pager (pool = ~7% of the expert bytes, as 20 GB is for the
@@ -25,7 +33,7 @@ if [ ! -f "$M" ]; then
   need=$(( (3 + 3 * L) * 1000000 ))   # kB, generous
   avail=$(df -k --output=avail "$DIR" | tail -1)
   [ "$avail" -gt "$need" ] || { echo "not enough disk in $DIR"; exit 1; }
-  $BIN synth -o "$M" --moe-layers "$L" || exit 1
+  $BIN synth -o "$M" --moe-layers "$L" ${SYNTH_ARGS:-} || exit 1
 fi
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "(cannot drop caches: not root)"; }
 size=$(stat -c %s "$M")
@@ -68,24 +76,56 @@ U="--bench-uniform-routing 7"
 run pager "pager, uniform random routing (worst case)" 24 $U
 PAGER=$TPS_pager
 run pager "pager, the synthetic model's own routing" 32
+OWN=$TPS_pager
 # Real routing pattern: the experts of a recorded trace (ESFT law task,
 # DeepSeek-V2-Lite: 26 layers x 64 experts, top-6) mapped onto the model as
 # src/routing_trace.h documents (layers cyclically, ids spread 64 -> 256).
 RT=${ROUTING_TRACE:-../shared/routing/esft-vanilla-lite/law}
 [ -e "$RT" ] && run pager "pager, recorded routing ($(basename "$RT"), mapped)" 32 --bench-routing-trace "$RT"
+memavail() { awk '/^MemAvailable/ {printf "%.2f GiB", $2 / 1048576}' /proc/meminfo; }
+drop
 avail_kb=$(grep MemAvailable /proc/meminfo | awk '{print $2}')
 hog=$(( avail_kb * 1024 - mem ))
-build/memhog $hog >/dev/null & HOG=$!
-sleep 3
-run mmap "mmap + page cache, same RAM (rest locked), uniform routing" 4 $U
-MMAP_HELD=$TPS_mmap
-run mmap "mmap + page cache, same RAM (rest locked), own routing" 6
-kill $HOG; wait $HOG 2>/dev/null
+HOGLOG=$(mktemp)
+build/memhog $hog >"$HOGLOG" 2>&1 & HOG=$!
+# wait until every page of the balloon is locked (or it failed)
+for _ in $(seq 1 3600); do
+  grep -q locked "$HOGLOG" && break
+  kill -0 $HOG 2>/dev/null || break
+  sleep 0.5
+done
+if ! grep -q locked "$HOGLOG"; then
+  echo "balloon of $hog bytes did not lock: $(cat "$HOGLOG")"; kill $HOG 2>/dev/null
+else
+  echo "| (balloon of $(python3 -c "print(round($hog/2**30,2))") GiB locked; MemAvailable $(memavail), --mem $(python3 -c "print(round($mem/2**30,2))") GiB) | | | | |"
+  run mmap "mmap + page cache, same RAM (rest locked), uniform routing" 4 $U
+  MMAP_HELD=$TPS_mmap
+  run mmap "mmap + page cache, same RAM (rest locked), own routing" 6
+  if [ -n "${REF_LLAMA_BENCH:-}" ]; then
+    if [ ! -x "$REF_LLAMA_BENCH" ]; then
+      echo "| reference: REF_LLAMA_BENCH=$REF_LLAMA_BENCH is not executable | | | | |"
+    else
+      drop
+      echo "| (MemAvailable $(memavail) before the reference run) | | | | |"
+      THREADS=$(lscpu -p=CORE 2>/dev/null | grep -v '^#' | sort -u | wc -l)
+      rout=$(timeout 3600 "$REF_LLAMA_BENCH" -m "$M" -mmp 1 -p 0 -n 16 -r 1 -t "$THREADS" 2>&1)
+      rtps=$(echo "$rout" | awk -F'|' '/tg16/ {gsub(/ /, "", $(NF-1)); split($(NF-1), a, "±"); print a[1]}')
+      echo "| reference llama-bench -mmp 1 (page cache), same RAM (rest locked), its own routing | ${rtps:-?} | - | - | - |"
+      [ -z "$rtps" ] && echo "$rout" | tail -5 | sed 's/^/    /' >&2
+      REF_HELD=${rtps:-0}
+    fi
+  fi
+  kill $HOG; wait $HOG 2>/dev/null
+fi
+rm -f "$HOGLOG"
 run mmap "mmap + page cache, all RAM free, uniform routing" 8 $U
 echo
-python3 - "$PAGER" "$MMAP_HELD" "$disk_gbs" "$exp_bytes" "$L" <<'PY'
+python3 - "$PAGER" "${MMAP_HELD:-0}" "$disk_gbs" "$exp_bytes" "$L" "$OWN" "${REF_HELD:-0}" <<'PY'
 import sys
 p, m, disk, expb, L = float(sys.argv[1] or 0), float(sys.argv[2] or 0), float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+own, ref = float(sys.argv[6] or 0), float(sys.argv[7] or 0)
+if ref > 0:
+    print(f"pager (own routing) / reference mmap at the same RAM: {own/ref:.1f}x ({own} vs {ref} tok/s)")
 per_expert = expb / (L * 256)
 worst = 8 * L * per_expert / 1e9
 print(f"pager / mmap at the same RAM, uniform routing: {p/m:.1f}x" if m > 0 else "mmap run did not finish")
