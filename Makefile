@@ -78,9 +78,17 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-omit-frame-pointer
 all: moestream lib
 
 # ./moestream is the default build; sanitizer builds get $(BUILD)/moestream.
+# In the default build it is a plain prerequisite: a sub-make there would
+# race another goal of the same command line (`make -j2 moestream
+# tests-bin`) on build/libmoestream.a.
+ifeq ($(BUILD),build)
+moestream: build/moestream
+	cp build/moestream moestream
+else
 moestream:
 	$(MAKE) BUILD=build build/moestream
 	cp build/moestream moestream
+endif
 
 # --version: the version and `git describe` of the tree built ("unknown"
 # outside git).  The stamp file changes only when the description does, so
