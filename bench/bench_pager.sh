@@ -60,15 +60,15 @@ run() { # mode label ngreedy extra...
   local tps hit gbs
   tps=$(echo "$out" | sed -n 's/.*prompt [0-9]* tokens in [0-9.]* s (\([0-9.]*\) tok\/s).*/\1/p')
   hit=$(echo "$out" | sed -n 's/.*(\([0-9.]*\)% hit rate).*/\1/p')
-  gbs=$(echo "$out" | sed -n 's/.* GB read at \([0-9.]*\) GB\/s.*/\1/p')
-  local rss=$(echo "$out" | sed -n 's/^peak RSS \([0-9.]*\) GB.*/\1/p')
+  gbs=$(echo "$out" | sed -n 's/.* GiB read at \([0-9.]*\) GiB\/s.*/\1/p')
+  local rss=$(echo "$out" | sed -n 's/^peak RSS \([0-9.]*\) GiB.*/\1/p')
   echo "| $label | ${tps:-?} | ${hit:--} | ${gbs:--} | ${rss:-?} |"
   echo "$out" | grep -E "memory plan|expert cache" | sed 's/^/    /' >&2
   eval "TPS_$(echo $mode | tr -d -)=${tps:-0}"
 }
 echo "model: $M ($(python3 -c "print(round($size/1e9,2))") GB; experts $(python3 -c "print(round($exp_bytes/1e9,2))") GB, resident $(python3 -c "print(round($res_bytes/1e9,2))") GB), --mem $(python3 -c "print(round($mem/1e9,2))") GB, disk O_DIRECT read $disk_gbs GB/s ($dd_out)"
 echo
-echo "| run | decode tok/s | hit rate % | read GB/s | peak RSS GB |"
+echo "| run | decode tok/s | hit rate % | read GiB/s | peak RSS GiB |"
 echo "|---|---|---|---|---|"
 NTOK=32
 TOK=$(python3 -c "import random; random.seed(7); print(' '.join(str(random.randrange(300, 120000)) for _ in range($NTOK)))")
