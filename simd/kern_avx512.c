@@ -351,10 +351,27 @@ INLINE void k45_block(const uint8_t *blk, const int five, uint16_t *dh, uint16_t
         scp[p] = _mm512_permutexvar_epi16(idx_pair(2 * p), sc);
 }
 
-INLINE void q4k_block(const uint8_t *blk, uint16_t *dh, uint16_t *mh, __m512i wq[4], __m512i scp[4],
-                      __m256i *mdup)
+/* A Q4_K (five: Q5_K) block decoded once and its exact integer sums
+ * against four columns (block b of each): acc[c] the scaled quant products
+ * (int32 lanes, dot_q45k_rows' lanes), macc[c] the mins times the bsums
+ * pairs, yd[c] the column's d; dh and mh the block's halves. */
+INLINE void k45_block_cols4(const uint8_t *blk, const int five, const uint8_t *const yc[4], int64_t b,
+                            uint16_t *dh, uint16_t *mh, __m512i acc[4], __m256i macc[4], float yd[4])
 {
-    k45_block(blk, 0, dh, mh, wq, scp, mdup);
+    __m512i wq[4], scp[4];
+    __m256i mdup;
+    k45_block(blk, five, dh, mh, wq, scp, &mdup);
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; c++) {
+        const block_q8_K *y = (const block_q8_K *)yc[c] + b;
+        yd[c] = y->d;
+        macc[c] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mdup);
+        __m512i a = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++)
+            a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(wq[p], _mm512_loadu_si512(y->qs + 64 * p)), scp[p]);
+        acc[c] = a;
+    }
 }
 
 /* Q5_K, one weight row against four columns: each block decoded once for
@@ -367,23 +384,10 @@ static void q5k_cols4(int64_t nb, const uint8_t *wrow, const uint8_t *const yc[4
     __m128 M = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         uint16_t dh, mh;
-        __m512i wq[4], scp[4];
-        __m256i mdup;
-        k45_block(wrow + (size_t)b * sizeof(block_q5_K), 1, &dh, &mh, wq, scp, &mdup);
         __m512i acc[4];
         __m256i macc[4];
         float yd[4];
-#pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-            const block_q8_K *y = (const block_q8_K *)yc[c] + b;
-            yd[c] = y->d;
-            macc[c] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mdup);
-            __m512i a = _mm512_setzero_si512();
-#pragma GCC unroll 4
-            for (int p = 0; p < 4; p++)
-                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(wq[p], _mm512_loadu_si512(y->qs + 64 * p)), scp[p]);
-            acc[c] = a;
-        }
+        k45_block_cols4(wrow + (size_t)b * sizeof(block_q5_K), 1, yc, b, &dh, &mh, acc, macc, yd);
         const __m128 ydv = _mm_loadu_ps(yd);
         const __m128 d = _mm_mul_ps(ydv, _mm_set1_ps(_cvtsh_ss(dh)));
         const __m128 ndmin = _mm_xor_ps(_mm_mul_ps(ydv, _mm_set1_ps(_cvtsh_ss(mh))), _mm_set1_ps(-0.0f));
@@ -410,7 +414,7 @@ static void q4k_gemm_cols4(int64_t nb, const uint8_t *wrow, const uint8_t *const
         uint16_t dh, mh;
         __m512i wq[4], scp[4];
         __m256i mdup;
-        q4k_block(wrow + (size_t)b * sizeof(block_q4_K), &dh, &mh, wq, scp, &mdup);
+        k45_block(wrow + (size_t)b * sizeof(block_q4_K), 0, &dh, &mh, wq, scp, &mdup);
         __m512i part[4];
         __m256i macc[4];
         float yd[4];
@@ -455,23 +459,10 @@ static void q4k_gemv_cols4(int64_t nb, const uint8_t *wrow, const uint8_t *const
     __m128 A = _mm_setzero_ps(), M = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         uint16_t dh, mh;
-        __m512i wq[4], scp[4];
-        __m256i mdup;
-        q4k_block(wrow + (size_t)b * sizeof(block_q4_K), &dh, &mh, wq, scp, &mdup);
         __m512i acc[4];
         __m256i macc[4];
         float yd[4];
-#pragma GCC unroll 4
-        for (int c = 0; c < 4; c++) {
-            const block_q8_K *y = (const block_q8_K *)yc[c] + b;
-            yd[c] = y->d;
-            macc[c] = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mdup);
-            __m512i a = _mm512_setzero_si512();
-#pragma GCC unroll 4
-            for (int p = 0; p < 4; p++)
-                a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(wq[p], _mm512_loadu_si512(y->qs + 64 * p)), scp[p]);
-            acc[c] = a;
-        }
+        k45_block_cols4(wrow + (size_t)b * sizeof(block_q4_K), 0, yc, b, &dh, &mh, acc, macc, yd);
         const __m128 ydv = _mm_loadu_ps(yd);
         const __m128 d = _mm_mul_ps(ydv, _mm_set1_ps(_cvtsh_ss(dh)));
         const __m128 dmin = _mm_mul_ps(ydv, _mm_set1_ps(_cvtsh_ss(mh)));

@@ -112,12 +112,12 @@ static void q4k_tile_load(q4k_tile *t, const uint8_t *w, size_t ws, int64_t b)
     t->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)mh));
 }
 
-/* One column's pair p: isum (exact, as float: every partial is an integer
- * below 2^24, so the float products and sum are exact and equal
- * (float)isum) and msum; the 16 dpbusd in four chains of four, short
- * enough for the out-of-order window to overlap columns. */
-INLINE void q4k_pair_col(const __m512i w0[8], const __m512i w1[8], __m512 saf, __m512 sbf, __m512i mp,
-                         const block_q8_K *y, int p, __m512 *isum, __m512 *msum)
+/* One column's pair p, its integer parts: the two sub-blocks' code sums
+ * per row (*sa, *sb: the 16 dpbusd in four chains of four, short enough for
+ * the out-of-order window to overlap columns) and the pair's bsums as the
+ * int16 pair (B_2p | B_2p+1 << 16) the packed mins multiply. */
+INLINE __m512i q4k_pair_sums(const __m512i w0[8], const __m512i w1[8], const block_q8_K *y, int p, __m512i *sa,
+                             __m512i *sb)
 {
     const int32_t *q = (const int32_t *)(y->qs + 64 * p);
     __m512i s[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
@@ -129,12 +129,22 @@ INLINE void q4k_pair_col(const __m512i w0[8], const __m512i w1[8], __m512 saf, _
         s[2] = _mm512_dpbusd_epi32(s[2], w1[k], _mm512_set1_epi32(q[8 + k]));
         s[3] = _mm512_dpbusd_epi32(s[3], w1[4 + k], _mm512_set1_epi32(q[12 + k]));
     }
-    const __m512 f0 = _mm512_cvtepi32_ps(_mm512_add_epi32(s[0], s[1]));
-    const __m512 f1 = _mm512_cvtepi32_ps(_mm512_add_epi32(s[2], s[3]));
-    *isum = _mm512_fmadd_ps(f1, sbf, _mm512_mul_ps(f0, saf));
+    *sa = _mm512_add_epi32(s[0], s[1]);
+    *sb = _mm512_add_epi32(s[2], s[3]);
     const int32_t B0 = y->bsums[4 * p] + y->bsums[4 * p + 1];
     const int32_t B1 = y->bsums[4 * p + 2] + y->bsums[4 * p + 3];
-    const __m512i bp = _mm512_set1_epi32((int32_t)(((uint32_t)B0 & 0xffff) | (uint32_t)B1 << 16));
+    return _mm512_set1_epi32((int32_t)(((uint32_t)B0 & 0xffff) | (uint32_t)B1 << 16));
+}
+
+/* One column's pair p in the gemm order: isum (exact, as float: every
+ * partial is an integer below 2^24, so the float products and sum are
+ * exact and equal (float)isum) and msum. */
+INLINE void q4k_pair_col(const __m512i w0[8], const __m512i w1[8], __m512 saf, __m512 sbf, __m512i mp,
+                         const block_q8_K *y, int p, __m512 *isum, __m512 *msum)
+{
+    __m512i sa, sb;
+    const __m512i bp = q4k_pair_sums(w0, w1, y, p, &sa, &sb);
+    *isum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sb), sbf, _mm512_mul_ps(_mm512_cvtepi32_ps(sa), saf));
     *msum = _mm512_cvtepi32_ps(_mm512_dpwssd_epi32(_mm512_setzero_si512(), mp, bp));
 }
 
@@ -250,23 +260,10 @@ static void q4k_tile_cols_gemv(const q4k_tile *t, int64_t b, const uint8_t *a, s
             w1[k] = t->w[16 * p + 8 + k];
         }
         for (int c = 0; c < nc; c++) {
-            const block_q8_K *y = (const block_q8_K *)(a + (size_t)c * as) + b;
-            const int32_t *q = (const int32_t *)(y->qs + 64 * p);
-            __m512i s[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
-                            _mm512_setzero_si512()};
-#pragma GCC unroll 4
-            for (int k = 0; k < 4; k++) {
-                s[0] = _mm512_dpbusd_epi32(s[0], w0[k], _mm512_set1_epi32(q[k]));
-                s[1] = _mm512_dpbusd_epi32(s[1], w0[4 + k], _mm512_set1_epi32(q[4 + k]));
-                s[2] = _mm512_dpbusd_epi32(s[2], w1[k], _mm512_set1_epi32(q[8 + k]));
-                s[3] = _mm512_dpbusd_epi32(s[3], w1[4 + k], _mm512_set1_epi32(q[12 + k]));
-            }
-            const __m512i ia = _mm512_mullo_epi32(_mm512_add_epi32(s[0], s[1]), sa);
-            const __m512i ib = _mm512_mullo_epi32(_mm512_add_epi32(s[2], s[3]), sb);
-            isum[c] = _mm512_add_epi32(isum[c], _mm512_add_epi32(ia, ib));
-            const int32_t B0 = y->bsums[4 * p] + y->bsums[4 * p + 1];
-            const int32_t B1 = y->bsums[4 * p + 2] + y->bsums[4 * p + 3];
-            const __m512i bp = _mm512_set1_epi32((int32_t)(((uint32_t)B0 & 0xffff) | (uint32_t)B1 << 16));
+            __m512i da, db;
+            const __m512i bp = q4k_pair_sums(w0, w1, (const block_q8_K *)(a + (size_t)c * as) + b, p, &da, &db);
+            isum[c] = _mm512_add_epi32(isum[c],
+                                       _mm512_add_epi32(_mm512_mullo_epi32(da, sa), _mm512_mullo_epi32(db, sb)));
             msum[c] = _mm512_dpwssd_epi32(msum[c], mp, bp);
         }
     }

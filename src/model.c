@@ -640,39 +640,34 @@ out:
  * reads but matmul.c's products: not token_embd (rows are looked up), nor
  * an output head tied to it, nor attn_kv_b / attn_k_b / attn_v_b (the
  * attention dequantizes or slices them). */
+static int repack_one(model *m, mweight *w, char *err, size_t errlen)
+{
+    if (!w->data || w->r16 || w->type != MS_TYPE_Q4_K || w->n_mat != 1 || !repack_q4k_fits(w->n_out, w->n_in))
+        return 0;
+    const int rc = repack_q4k_matrix((void *)w->data, w->n_out, w->n_in);
+    if (rc)
+        return fail(err, errlen, rc, "%s: cannot convert to the 16-row layout", w->name);
+    w->r16 = true;
+    m->r16_mats++;
+    m->r16_bytes += w->mat_bytes;
+    return 0;
+}
+
 static int repack_dense(model *m, char *err, size_t errlen)
 {
     if (!kern_get()->q4k_r16_mul_mat || repack_mode() == REPACK_OFF)
         return 0;
-    mweight *ws[16];
-    for (uint32_t il = 0; il <= m->hp.n_layer; il++) {
-        int n = 0;
-        if (il == m->hp.n_layer) {
-            if (m->output.data == m->tok_embd.data)
-                continue;
-            ws[n++] = &m->output;
-        } else {
-            mlayer *L = &m->layers[il];
-            mweight *list[] = {&L->wq_a,     &L->wq_b,   &L->wq,       &L->wkv_a,  &L->wo,
-                               &L->ffn_gate, &L->ffn_up, &L->ffn_down, &L->gate_inp, &L->gate_sh,
-                               &L->up_sh,    &L->down_sh};
-            for (size_t i = 0; i < sizeof list / sizeof list[0]; i++)
-                ws[n++] = list[i];
-        }
-        for (int i = 0; i < n; i++) {
-            mweight *w = ws[i];
-            if (!w->data || w->r16 || w->type != MS_TYPE_Q4_K || w->n_mat != 1 ||
-                !repack_q4k_fits(w->n_out, w->n_in))
-                continue;
-            const int rc = repack_q4k_matrix((void *)w->data, w->n_out, w->n_in);
-            if (rc)
-                return fail(err, errlen, rc, "%s: cannot convert to the 16-row layout", w->name);
-            w->r16 = true;
-            m->r16_mats++;
-            m->r16_bytes += w->mat_bytes;
-        }
+    int rc = 0;
+    for (uint32_t il = 0; il < m->hp.n_layer && !rc; il++) {
+        mlayer *L = &m->layers[il];
+        mweight *list[] = {&L->wq_a,   &L->wq_b,     &L->wq,       &L->wkv_a,   &L->wo,    &L->ffn_gate,
+                           &L->ffn_up, &L->ffn_down, &L->gate_inp, &L->gate_sh, &L->up_sh, &L->down_sh};
+        for (size_t i = 0; i < sizeof list / sizeof list[0] && !rc; i++)
+            rc = repack_one(m, list[i], err, errlen);
     }
-    return 0;
+    if (!rc && m->output.data != m->tok_embd.data)
+        rc = repack_one(m, &m->output, err, errlen);
+    return rc;
 }
 
 static void ld_progress(void *ud, uint64_t done, uint64_t total)
