@@ -14,7 +14,8 @@
 # writing never-used memory is slow on some VMs, so a fixed sleep can leave
 # it half-filled - and MemAvailable is printed before each held run.
 #
-# Reports, in one run: the disk's O_DIRECT read bandwidth (dd), decode
+# Reports, in one run: the disk's O_DIRECT read bandwidth (fio at the
+# pager's read size and depth; FIO_BS, FIO_QD, FIO_SECONDS), decode
 # tok/s of the pager (pool = ~7% of the expert bytes, as 20 GB is for the
 # real 131 GB file) and of --load-mode mmap held to the same RAM (a locked
 # helper takes the rest) and with all RAM free, the page cache dropped
@@ -42,11 +43,23 @@ exp_bytes=$(echo "$info" | python3 -c "import json,sys;print(json.load(sys.stdin
 res_bytes=$(echo "$info" | python3 -c "import json,sys;print(json.load(sys.stdin)['resident_bytes'])")
 # pool ~7% of experts, plus resident weights, context and slack
 mem=$(python3 -c "print(int($res_bytes + 0.07*$exp_bytes + 0.35e9))")
+# The disk, D: O_DIRECT random reads of the pager's size and depth over the
+# model file (fio), as the pager reads; dd's single-stream rate (the
+# fallback without fio) understates a queued reader several times.
 drop
-dd_out=$(dd if="$M" of=/dev/null bs=8M count=512 iflag=direct 2>&1 | tail -1)
-disk_gbs=$(echo "$dd_out" | python3 -c "
+if command -v fio >/dev/null; then
+  disk_gbs=$(fio --name=pager-reads --filename="$M" --readonly --direct=1 --ioengine=io_uring \
+    --rw=randread --bs="${FIO_BS:-2800k}" --iodepth="${FIO_QD:-23}" --runtime="${FIO_SECONDS:-20}" \
+    --time_based --output-format=json 2>/dev/null |
+    python3 -c "import json,sys; print(round(json.load(sys.stdin)['jobs'][0]['read']['bw_bytes']/1e9,3))")
+  disk_how="fio O_DIRECT randread bs=${FIO_BS:-2800k} iodepth=${FIO_QD:-23}"
+else
+  dd_out=$(dd if="$M" of=/dev/null bs=8M count=512 iflag=direct 2>&1 | tail -1)
+  disk_gbs=$(echo "$dd_out" | python3 -c "
 import sys,re
 m=re.search(r'(\d+) bytes.*copied, ([0-9.]+) s', sys.stdin.read()); print(round(int(m.group(1))/float(m.group(2))/1e9,3))")
+  disk_how="dd O_DIRECT sequential, one stream (fio missing: configs/install-deps.sh --test)"
+fi
 # Decode-like: distinct tokens evaluated one at a time (-b 1), so each
 # token routes on its own (a random model's greedy output repeats one token
 # and would flatter any cache).
@@ -66,7 +79,7 @@ run() { # mode label ngreedy extra...
   echo "$out" | grep -E "memory plan|expert cache" | sed 's/^/    /' >&2
   eval "TPS_$(echo $mode | tr -d -)=${tps:-0}"
 }
-echo "model: $M ($(python3 -c "print(round($size/1e9,2))") GB; experts $(python3 -c "print(round($exp_bytes/1e9,2))") GB, resident $(python3 -c "print(round($res_bytes/1e9,2))") GB), --mem $(python3 -c "print(round($mem/1e9,2))") GB, disk O_DIRECT read $disk_gbs GB/s ($dd_out)"
+echo "model: $M ($(python3 -c "print(round($size/1e9,2))") GB; experts $(python3 -c "print(round($exp_bytes/1e9,2))") GB, resident $(python3 -c "print(round($res_bytes/1e9,2))") GB), --mem $(python3 -c "print(round($mem/1e9,2))") GB, disk D $disk_gbs GB/s ($disk_how)"
 echo
 echo "| run | decode tok/s | hit rate % | read GiB/s | peak RSS GiB |"
 echo "|---|---|---|---|---|"
