@@ -202,7 +202,8 @@ MS_API int ms_file_plan(const ms_file *f, const ms_engine_opts *o, ms_model_info
 MS_API void ms_plan_print(const ms_mem_plan *p, FILE *f);
 /* The kernel set chosen for this CPU ("avx512", "avx2", "neon", "scalar"). */
 MS_API const char *ms_kernel_isa(void);
-/* Peak resident set of this process (VmHWM), bytes; 0 if unknown. */
+/* Peak resident set of this process (VmHWM, plus the reserved huge pages it
+ * has mapped, which VmHWM leaves out), bytes; 0 if unknown. */
 MS_API uint64_t ms_peak_rss(void);
 
 /* ---- engine ---- */

@@ -1,8 +1,10 @@
-/* pool.c - see pool.h.  One anonymous mapping, on reserved huge pages
- * (MAP_HUGETLB) when there are enough, else with MADV_HUGEPAGE so the kernel
- * backs it with 2 MB pages where it can (fewer TLB misses on the hot GEMV
- * path); mlock on request so a busy system cannot swap experts out. */
+/* pool.c - see pool.h.  One anonymous mapping (hugemem.h: reserved huge
+ * pages when there are enough, else transparent huge pages advised: fewer
+ * TLB misses on the hot GEMV path); mlock on request so a busy system
+ * cannot swap experts out. */
 #include "pool.h"
+
+#include "hugemem.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,32 +22,20 @@ int pool_init(pool *p, int n_slots, size_t slot_bytes, bool lock, char *err, siz
         snprintf(err, errlen, "expert pool needs at least one slot");
         return -EINVAL;
     }
-    /* Reserved huge pages first (only when the admin set vm.nr_hugepages;
-     * the mapping length must be a multiple of the 2 MB page), else
-     * ordinary pages with transparent huge page advice. */
-    const size_t huge_sz = (size_t)2 << 20;
-    size_t hbytes = (p->bytes + huge_sz - 1) & ~(huge_sz - 1);
-    void *m = MAP_FAILED;
-#ifdef MAP_HUGETLB
-    m = mmap(NULL, hbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-    if (m != MAP_FAILED) {
-        p->hugetlb = true;
-        p->map_bytes = hbytes;
+    /* reserved huge pages when the admin set enough aside, else ordinary
+     * pages with transparent huge page advice (hugemem.h) */
+    hugemem hm;
+    if (hugemem_alloc(&hm, p->bytes, true)) {
+        snprintf(err, errlen, "cannot map a %.2f GiB expert pool: %s", (double)p->bytes / 1073741824.0,
+                 strerror(ENOMEM));
+        return -ENOMEM;
     }
-#endif
-    if (m == MAP_FAILED) {
-        m = mmap(NULL, p->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED) {
-            snprintf(err, errlen, "cannot map a %.2f GiB expert pool: %s", (double)p->bytes / 1073741824.0,
-                     strerror(errno));
-            return -ENOMEM;
-        }
-        p->map_bytes = p->bytes;
-    }
-    p->base = m;
-    p->huge = p->hugetlb || madvise(m, p->bytes, MADV_HUGEPAGE) == 0;
+    p->base = hm.base;
+    p->map_bytes = hm.map_bytes;
+    p->hugetlb = hm.hugetlb;
+    p->huge = hm.huge;
     if (lock)
-        p->locked = mlock(m, p->bytes) == 0;
+        p->locked = mlock(p->base, p->bytes) == 0;
     /* registration iovecs: whole slots, ~128 MiB each (the kernel's limit
      * is 1 GiB; smaller chunks land sooner in background registration) */
     size_t per = ((size_t)128 << 20) / slot_bytes;

@@ -352,7 +352,9 @@ uint64_t engine_peak_rss(void)
         if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
             break;
     fclose(f);
-    return (uint64_t)kb * 1024;
+    /* reserved huge pages (hugemem.h) are not in VmHWM; ours stay mapped
+     * from load to exit, so the ones mapped now are the peak's */
+    return (uint64_t)kb * 1024 + hugemem_process_bytes();
 }
 
 void engine_print_stats(const engine *e, FILE *f)
@@ -419,10 +421,11 @@ int engine_load(engine *e, const char *path, const ms_engine_opts *opt, char *er
         pager_register_start(e->pg);
     if (!rc && opt->verbose) {
         const bulkread_stats *b = &e->load_st;
-        fprintf(stderr, "moestream: resident weights %.2f GiB read in %.2f s (%.2f GiB/s, %llu reads; %s%s)\n",
+        fprintf(stderr, "moestream: resident weights %.2f GiB read in %.2f s (%.2f GiB/s, %llu reads; %s%s; %s)\n",
                 (double)b->bytes / GIB, b->seconds, b->seconds > 0 ? (double)b->bytes / GIB / b->seconds : 0.0,
                 (unsigned long long)b->reads, b->path,
-                b->direct ? "" : "; slower than O_DIRECT, and it fills the page cache");
+                b->direct ? "" : "; slower than O_DIRECT, and it fills the page cache",
+                e->m->arena_mem.hugetlb ? "on reserved huge pages" : "on ordinary pages");
         if (b->moved)
             fprintf(stderr, "moestream: %.1f MiB of them moved into alignment after their reads\n",
                     (double)b->moved / MIB);

@@ -79,7 +79,8 @@ bool engine_attn_mha(const model *m, const ms_engine_opts *opt);
 int engine_make_plan(const model *m, const ms_engine_opts *opt, int n_threads, engine_plan *p,
                      char *err, size_t errlen);
 void engine_print_stats(const engine *e, FILE *f);
-/* Peak resident set of this process (VmHWM), bytes. */
+/* Peak resident set of this process (VmHWM) plus the reserved huge pages
+ * it has mapped (not in VmHWM), bytes. */
 uint64_t engine_peak_rss(void);
 
 #endif

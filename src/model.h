@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "bulkread.h"
+#include "hugemem.h"
 #include "gguf.h"
 
 enum model_gating { MODEL_GATING_SOFTMAX = 1, MODEL_GATING_SIGMOID = 2 };
@@ -132,7 +133,8 @@ typedef struct model {
     mweight tok_embd, output;
     const float *output_norm;
     mlayer *layers;          /* n_layer */
-    uint8_t *arena;          /* resident bytes, owned */
+    uint8_t *arena;          /* resident bytes (arena_mem's), owned */
+    hugemem arena_mem;
     size_t arena_bytes;
     uint64_t expert_bytes;   /* routed-expert bytes in RAM when loaded (repacked where planned) */
     uint64_t resident_bytes; /* everything else */
