@@ -19,8 +19,15 @@
 #   ROUNDS         interleaved rounds (2)
 #   LOAD_BS, LOAD_QD  fio read size and depth (4m, 32: io/bulkread.c's defaults)
 #   FIO_SECONDS    fio run time (15)
+#   OLD=""         the NEW binary alone
+#   HUGE_PAGES=N   sets N 2 MiB pages aside (vm.nr_hugepages, root) for the
+#                  runs and puts the old count back after: the resident
+#                  arena lands on them when N covers it (io/hugemem.h); the
+#                  first run after the reservation pays their first touch,
+#                  later ones reuse them.  Peak RSS is -v's (it counts them;
+#                  the rusage maximum does not).
 set -u
-OLD=${OLD:-./build-old/moestream}
+OLD=${OLD-./build-old/moestream}
 NEW=${NEW:-./build/moestream}
 M=${MODEL:?MODEL=the model file}
 MEM=${MEM:-20G}
@@ -31,9 +38,14 @@ QD=${LOAD_QD:-32}
 FS=${FIO_SECONDS:-15}
 T=${TMPDIR:-/tmp}/bench_load.$$
 mkdir -p "$T"
-trap 'rm -rf "$T"' EXIT
+NR_OLD=$(cat /proc/sys/vm/nr_hugepages)
+trap 'rm -rf "$T"; [ -n "${HUGE_PAGES:-}" ] && echo "$NR_OLD" > /proc/sys/vm/nr_hugepages' EXIT
+if [ -n "${HUGE_PAGES:-}" ]; then
+  echo "$HUGE_PAGES" > /proc/sys/vm/nr_hugepages || { echo "bench_load: cannot set vm.nr_hugepages (root?)"; exit 1; }
+  echo "reserved huge pages: $(awk '/^HugePages_Total/ {print $2}' /proc/meminfo) of $HUGE_PAGES asked (2 MiB each)"
+fi
 command -v fio >/dev/null || { echo "bench_load: fio missing (configs/install-deps.sh --test)"; exit 1; }
-for b in "$OLD" "$NEW"; do [ -x "$b" ] || { echo "bench_load: no binary $b"; exit 1; }; done
+for b in $OLD "$NEW"; do [ -x "$b" ] || { echo "bench_load: no binary $b"; exit 1; }; done
 
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), $(nproc) cores"
 echo "model: $M ($(du -h --apparent-size "$M" | cut -f1))"
@@ -59,6 +71,9 @@ run() { # label binary
   li=$(grep -o "loaded in [0-9.]* s" "$o" | grep -o "[0-9.]*")
   pr=$(grep -o "prompt [0-9]* tokens* in [0-9.]* s" "$o" | grep -o "[0-9.]* s$" | tr -d ' s')
   rss=$(tail -1 "$o")
+  local vr
+  vr=$(sed -n 's/^peak RSS \([0-9.]*\) GiB.*/\1/p' "$o")
+  [ -n "$vr" ] && rss=$(python3 -c "print(int($vr * 1048576))")
   tt=$(python3 -c "print(round($li + $pr, 2))" 2>/dev/null)
   printf "| %s | %s | %s | %s | %s | %s | %.2f | %s |\n" "$r" "$1" "${rr:--}" "$li" "$pr" "$tt" \
     "$(python3 -c "print($rss/1048576)")" "$(load)"
@@ -70,7 +85,7 @@ echo
 echo "| round | run | resident read (NEW: GiB in s, GiB/s) | loaded in s | prompt s | first token s | peak RSS GiB | load avg after |"
 echo "|---|---|---|---|---|---|---|---|"
 for r in $(seq 1 "$ROUNDS"); do
-  if [ $((r % 2)) = 1 ]; then order="OLD NEW"; else order="NEW OLD"; fi
+  if [ -z "$OLD" ]; then order="NEW"; elif [ $((r % 2)) = 1 ]; then order="OLD NEW"; else order="NEW OLD"; fi
   for w in $order; do
     b=$OLD; [ $w = NEW ] && b=$NEW
     drop; run "$w cold" "$b"
