@@ -730,7 +730,9 @@ int model_load_experts(model *m, char *err, size_t errlen)
 {
     if (m->expert_arena || m->maps)
         return 0;
-    m->expert_arena = aligned_alloc(ARENA_ALIGN, (m->expert_bytes + 63) & ~(uint64_t)63);
+    /* reserved huge pages where there are enough, as the resident arena */
+    if (hugemem_alloc(&m->expert_mem, m->expert_bytes ? m->expert_bytes : ARENA_ALIGN, true) == 0)
+        m->expert_arena = m->expert_mem.base;
     if (!m->expert_arena)
         return fail(err, errlen, -ENOMEM, "cannot allocate %.2f GiB for the routed experts",
                     (double)m->expert_bytes / 1073741824.0);
@@ -841,7 +843,7 @@ void model_free(model *m)
 {
     if (!m)
         return;
-    free(m->expert_arena);
+    hugemem_free(&m->expert_mem);
     for (uint32_t i = 0; m->maps && i < m->gguf->n_parts; i++)
         if (m->maps[i]) {
             map_guard_remove(m->maps[i]);

@@ -140,7 +140,8 @@ typedef struct model {
     uint64_t resident_bytes; /* everything else */
     int r16_mats;            /* resident Q4_K matrices in the 16-row layout */
     uint64_t r16_bytes;
-    uint8_t *expert_arena;   /* model_load_experts, owned */
+    uint8_t *expert_arena;   /* model_load_experts (expert_mem's), owned */
+    hugemem expert_mem;
     void **maps;             /* model_map_experts: one mapping per part */
     size_t *map_len;
     /* The resident reads still to do (model_read_resident): the file ranges
