@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -28,9 +29,12 @@ int hugemem_alloc(hugemem *h, size_t bytes, bool allow_hugetlb)
     }
 #endif
     if (m == MAP_FAILED) {
+        /* from the allocator, so that its counts (mallinfo2, a sanitizer's)
+         * see these bytes as they saw them before this file existed; glibc
+         * maps a block this big on its own */
         const size_t pbytes = (bytes + 4095) & ~(size_t)4095;
-        m = mmap(NULL, pbytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m == MAP_FAILED)
+        m = aligned_alloc(4096, pbytes);
+        if (!m)
             return -ENOMEM;
         h->map_bytes = pbytes;
         /* 2 MB pages where the kernel has them: fewer faults, fewer TLB misses */
@@ -44,8 +48,10 @@ int hugemem_alloc(hugemem *h, size_t bytes, bool allow_hugetlb)
 
 void hugemem_free(hugemem *h)
 {
-    if (h->base)
+    if (h->base && h->hugetlb)
         munmap(h->base, h->map_bytes);
+    else
+        free(h->base);
     memset(h, 0, sizeof *h);
 }
 

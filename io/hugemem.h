@@ -17,13 +17,14 @@
 typedef struct hugemem {
     void *base;
     size_t bytes;     /* asked for */
-    size_t map_bytes; /* mapped: bytes rounded up to the page size used */
+    size_t map_bytes; /* bytes rounded up to the page size used */
     bool hugetlb;     /* on reserved huge pages (vm.nr_hugepages) */
     bool huge;        /* hugetlb, or transparent huge pages advised */
 } hugemem;
 
-/* Maps bytes (> 0): reserved 2 MiB pages when allow_hugetlb and the
- * kernel has enough free, else ordinary pages advised MADV_HUGEPAGE.
+/* bytes (> 0) on reserved 2 MiB pages when allow_hugetlb and the kernel
+ * has enough free, else ordinary pages from the allocator (4 KiB aligned)
+ * advised MADV_HUGEPAGE.
  * 0, or -ENOMEM with *h zeroed. */
 int hugemem_alloc(hugemem *h, size_t bytes, bool allow_hugetlb);
 

@@ -4,8 +4,6 @@
  * cannot swap experts out. */
 #include "pool.h"
 
-#include "hugemem.h"
-
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,16 +22,15 @@ int pool_init(pool *p, int n_slots, size_t slot_bytes, bool lock, char *err, siz
     }
     /* reserved huge pages when the admin set enough aside, else ordinary
      * pages with transparent huge page advice (hugemem.h) */
-    hugemem hm;
-    if (hugemem_alloc(&hm, p->bytes, true)) {
+    hugemem *hm = &p->mem;
+    if (hugemem_alloc(hm, p->bytes, true)) {
         snprintf(err, errlen, "cannot map a %.2f GiB expert pool: %s", (double)p->bytes / 1073741824.0,
                  strerror(ENOMEM));
         return -ENOMEM;
     }
-    p->base = hm.base;
-    p->map_bytes = hm.map_bytes;
-    p->hugetlb = hm.hugetlb;
-    p->huge = hm.huge;
+    p->base = hm->base;
+    p->hugetlb = hm->hugetlb;
+    p->huge = hm->huge;
     if (lock)
         p->locked = mlock(p->base, p->bytes) == 0;
     /* registration iovecs: whole slots, ~128 MiB each (the kernel's limit
@@ -53,7 +50,8 @@ int pool_init(pool *p, int n_slots, size_t slot_bytes, bool lock, char *err, siz
 
 void pool_free(pool *p)
 {
-    if (p->base)
-        munmap(p->base, p->map_bytes);
+    if (p->locked)
+        munlock(p->base, p->bytes);
+    hugemem_free(&p->mem);
     memset(p, 0, sizeof *p);
 }

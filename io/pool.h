@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "hugemem.h"
 #include <sys/uio.h>
 
 typedef struct pool {
@@ -16,7 +18,7 @@ typedef struct pool {
     size_t slot_bytes; /* multiple of 4096 */
     int n_slots;
     size_t bytes;
-    size_t map_bytes;  /* length of the mapping (bytes rounded up to 2 MB with hugetlb) */
+    hugemem mem;       /* the memory behind base (hugemem.h) */
     bool hugetlb;      /* on reserved huge pages (MAP_HUGETLB) */
     bool huge;         /* hugetlb, or transparent huge pages advised */
     bool locked;

@@ -30,19 +30,24 @@ ev() { # label mode
   "$BIN" eval -m "$M" --tokens "$prompt" --logits "$T/$1.f32" --load-mode "$2" -v >/dev/null 2>"$T/$1.err"
 }
 
-ev plain ram; rc=$?
-check "no reserved pages: exit 0, golden logits" "[ $rc -eq 0 ] && cmp -s '$T/plain.f32' '$G/logits/$m.f32'"
-check "no reserved pages: -v says ordinary pages" "grep -q 'resident weights .*on ordinary pages' '$T/plain.err'"
+if [ "$OLD" = 0 ]; then
+  ev plain ram; rc=$?
+  check "no reserved pages: exit 0, golden logits" "[ $rc -eq 0 ] && cmp -s '$T/plain.f32' '$G/logits/$m.f32'"
+  check "no reserved pages: -v says ordinary pages" "grep -q 'resident weights .*on ordinary pages' '$T/plain.err'"
+else
+  echo "ok: ($OLD pages were reserved already: the ordinary-page run is not tried)"
+fi
 
 # 64 pages (128 MiB): the tiny model's arena and pool need a few
 echo $((OLD + 64)) > "$NR"
-[ "$(free_pages)" -ge 8 ] || ms_skip "the kernel found no 8 free 2 MiB pages to reserve"
+FREE0=$(free_pages) # the kernel may find fewer than asked
+[ "$FREE0" -ge 8 ] || ms_skip "the kernel found no 8 free 2 MiB pages to reserve"
 ev huge ram; rc=$?
 check "reserved pages, RAM mode: exit 0, golden logits" "[ $rc -eq 0 ] && cmp -s '$T/huge.f32' '$G/logits/$m.f32'"
 check "reserved pages: -v says the arena is on them" "grep -q 'resident weights .*on reserved huge pages' '$T/huge.err'"
 ev hpager pager; rc=$?
 check "reserved pages, pager mode: exit 0, golden logits" "[ $rc -eq 0 ] && cmp -s '$T/hpager.f32' '$G/logits/$m.f32'"
 check "reserved pages, pager mode: the pool is on huge pages" "grep -q '^expert cache: .*huge pages' '$T/hpager.err'"
-check "all reserved pages free again after the runs" "[ $(free_pages) -ge 64 ]"
+check "all reserved pages free again after the runs ($(free_pages) of $FREE0)" "[ $(free_pages) -eq $FREE0 ]"
 
 [ $fails -eq 0 ] && echo "hugepages: all passed" || { echo "hugepages: $fails failed"; exit 1; }

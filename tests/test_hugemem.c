@@ -73,11 +73,24 @@ static void test_ordinary(void **state)
     assert_null(h.base);
 }
 
+static long nr_old = -1; /* put back by restore_pages, whatever failed */
+
+static int restore_pages(void **state)
+{
+    (void)state;
+    if (nr_old >= 0)
+        write_long(NR, nr_old);
+    nr_old = -1;
+    return 0;
+}
+
 static void test_reserved(void **state)
 {
     (void)state;
     const long old = read_long(NR);
+    nr_old = old;
     if (old < 0 || write_long(NR, old + 40)) {
+        nr_old = -1;
         skip(); /* not root: cannot set pages aside */
         return;
     }
@@ -111,7 +124,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ordinary),
-        cmocka_unit_test(test_reserved),
+        cmocka_unit_test_teardown(test_reserved, restore_pages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
