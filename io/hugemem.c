@@ -1,6 +1,7 @@
 /* hugemem.c - see hugemem.h.
  *
- * Owns: hugemem_alloc, hugemem_free, hugemem_process_bytes.  Used by the
+ * Owns: hugemem_alloc, hugemem_free, hugemem_process_bytes,
+ * proc_status_bytes.  Used by the
  * expert pool (pool.c) and the resident weights' arena (src/model.c). */
 #include "hugemem.h"
 
@@ -55,16 +56,19 @@ void hugemem_free(hugemem *h)
     memset(h, 0, sizeof *h);
 }
 
-uint64_t hugemem_process_bytes(void)
+uint64_t proc_status_bytes(const char *field)
 {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f)
         return 0;
+    const size_t fl = strlen(field);
     char line[256];
     unsigned long long kb = 0;
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "HugetlbPages: %llu kB", &kb) == 1)
+        if (!strncmp(line, field, fl) && line[fl] == ':' && sscanf(line + fl + 1, " %llu kB", &kb) == 1)
             break;
     fclose(f);
     return (uint64_t)kb * 1024;
 }
+
+uint64_t hugemem_process_bytes(void) { return proc_status_bytes("HugetlbPages"); }

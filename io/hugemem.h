@@ -36,4 +36,8 @@ void hugemem_free(hugemem *h);
  * them. 0 if unknown. */
 uint64_t hugemem_process_bytes(void);
 
+/* A "Field: N kB" line of /proc/self/status (VmHWM, HugetlbPages, ...) in
+ * bytes; 0 if absent or unreadable. */
+uint64_t proc_status_bytes(const char *field);
+
 #endif

@@ -308,7 +308,7 @@ void pager_get_stats(const pager *p, pager_stats *s)
     s->resubmits = us.resubmits;
     s->peak_inflight = us.peak_inflight;
     snprintf(s->path, sizeof s->path, "%s", us.path);
-    s->huge_pages = p->pool.huge;
+    s->huge_pages = p->pool.mem.huge;
     s->pool_chunks = us.bufs;
     s->pool_chunks_registered = us.bufs_registered;
     s->pool_register_s = us.register_s;

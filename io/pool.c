@@ -22,15 +22,13 @@ int pool_init(pool *p, int n_slots, size_t slot_bytes, bool lock, char *err, siz
     }
     /* reserved huge pages when the admin set enough aside, else ordinary
      * pages with transparent huge page advice (hugemem.h) */
-    hugemem *hm = &p->mem;
-    if (hugemem_alloc(hm, p->bytes, true)) {
+    const int rc = hugemem_alloc(&p->mem, p->bytes, true);
+    if (rc) {
         snprintf(err, errlen, "cannot map a %.2f GiB expert pool: %s", (double)p->bytes / 1073741824.0,
-                 strerror(ENOMEM));
-        return -ENOMEM;
+                 strerror(-rc));
+        return rc;
     }
-    p->base = hm->base;
-    p->hugetlb = hm->hugetlb;
-    p->huge = hm->huge;
+    p->base = p->mem.base;
     if (lock)
         p->locked = mlock(p->base, p->bytes) == 0;
     /* registration iovecs: whole slots, ~128 MiB each (the kernel's limit

@@ -18,9 +18,7 @@ typedef struct pool {
     size_t slot_bytes; /* multiple of 4096 */
     int n_slots;
     size_t bytes;
-    hugemem mem;       /* the memory behind base (hugemem.h) */
-    bool hugetlb;      /* on reserved huge pages (MAP_HUGETLB) */
-    bool huge;         /* hugetlb, or transparent huge pages advised */
+    hugemem mem;       /* the memory behind base (hugemem.h): mem.hugetlb, mem.huge */
     bool locked;
     /* Whole slots, ~128 MiB each, for buffer registration: the unit the
      * ring registers in the background (slots past the last one are read

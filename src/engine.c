@@ -343,18 +343,9 @@ void engine_print_plan(const engine_plan *p, FILE *f)
 
 uint64_t engine_peak_rss(void)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f)
-        return 0;
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
-            break;
-    fclose(f);
     /* reserved huge pages (hugemem.h) are not in VmHWM; ours stay mapped
      * from load to exit, so the ones mapped now are the peak's */
-    return (uint64_t)kb * 1024 + hugemem_process_bytes();
+    return proc_status_bytes("VmHWM") + hugemem_process_bytes();
 }
 
 void engine_print_stats(const engine *e, FILE *f)

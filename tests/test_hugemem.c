@@ -42,19 +42,6 @@ static int write_long(const char *path, long v)
     return fclose(f) || rc ? -1 : 0;
 }
 
-static uint64_t vmhwm(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    unsigned long long kb = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return (uint64_t)kb * 1024;
-}
-
 static void test_ordinary(void **state)
 {
     (void)state;
@@ -109,7 +96,7 @@ static void test_reserved(void **state)
     assert_int_equal(h.map_bytes, 66 * MIB);
     memset(h.base, 1, h.bytes);
     assert_true(hugemem_process_bytes() >= before + 66 * MIB);
-    const uint64_t hwm = vmhwm(); /* first: VmHWM only grows */
+    const uint64_t hwm = proc_status_bytes("VmHWM"); /* first: VmHWM only grows */
     assert_true(engine_peak_rss() >= hwm + 66 * MIB);
     hugemem_free(&h);
     assert_int_equal(hugemem_process_bytes(), before);
