@@ -4,11 +4,15 @@
  * and a stepped generation (generate.h's gen_state, the very loop
  * ms_generate runs, so a batched generation samples and emits what a lone
  * one does for the same logits, and fwd_step gives the same logits).
- * A step: every decoding slot's next token, plus one n_batch chunk of the
- * oldest slot still in its prompt (chunks from a multiple of n_batch, as a
- * cold run cuts them), within fwd_max_rows (n_batch + n_slots - 1 rows when
- * max_seqs = n_slots: a prompting slot is not decoding, so its chunk always
- * fits).
+ * A step: every decoding slot's next token, plus at most n_batch prompt
+ * rows: the next chunk of each slot still in its prompt, oldest first, as
+ * long as they fit (chunks from a multiple of n_batch, as a cold run cuts
+ * them; the oldest one always fits).  Requests that arrive together thus
+ * start together: their short prompts share one step, where each routed
+ * expert is read once for all of them, instead of one step per prompt
+ * that costs nearly as much as a step of all of them.  Within
+ * fwd_max_rows (n_batch + n_slots - 1 when max_seqs = n_slots: a prompting
+ * slot is not decoding).
  * Invariant: a slot is free (g unused) or holds one generation; a
  * prompting slot has pos prompt tokens in its cache. */
 #include <errno.h>
@@ -273,20 +277,26 @@ MS_API int ms_batch_step(ms_batch *b)
         b->in_step[ns++] = x;
         rows++;
     }
-    slot *p = NULL;
-    for (int i = 0; i < b->n_slots; i++) {
-        slot *x = &b->sl[i];
-        if (x->state == SLOT_PROMPT && (!p || x->order < p->order))
-            p = x;
-    }
-    if (p) {
-        const int c = p->n - p->pos < (size_t)B ? (int)(p->n - p->pos) : B;
-        if (rows + c <= fwd_max_rows(fs)) {
-            const bool last = p->pos + (size_t)c == p->n;
-            b->seqs[ns] = (fwd_seq){p->s->kv, p->prompt + p->pos, c, last ? p->s->logits : NULL};
-            b->in_step[ns++] = p;
-            rows += c;
+    /* prompting slots by admission, oldest first (n_slots is small) */
+    int prows = 0;
+    for (uint64_t after = 0;;) {
+        slot *p = NULL;
+        for (int i = 0; i < b->n_slots; i++) {
+            slot *x = &b->sl[i];
+            if (x->state == SLOT_PROMPT && x->order >= after && (!p || x->order < p->order))
+                p = x;
         }
+        if (!p)
+            break;
+        after = p->order + 1;
+        const int c = p->n - p->pos < (size_t)B ? (int)(p->n - p->pos) : B;
+        if (prows + c > B || rows + c > fwd_max_rows(fs))
+            continue; /* a later, shorter one may still fit */
+        const bool last = p->pos + (size_t)c == p->n;
+        b->seqs[ns] = (fwd_seq){p->s->kv, p->prompt + p->pos, c, last ? p->s->logits : NULL};
+        b->in_step[ns++] = p;
+        rows += c;
+        prows += c;
     }
     if (!ns)
         return b->st.active;

@@ -7,6 +7,8 @@
  *    in the absorbed form too (their heads run for all sequences of a step
  *    in one job), with an F32 cache and with a Q8_0 one whose dequantized
  *    views of the step's sequences do not all fit the scratch at once;
+ *  - short prompts submitted together share the first step (prompt rows
+ *    up to -b, oldest first), and still give their lone runs' tokens;
  *  - a prompt sharing a prefix with a finished one goes to that slot and
  *    evaluates only what lies past the last whole -b chunk of the common
  *    prefix, with the cold run's tokens;
@@ -236,6 +238,86 @@ static void test_together_iq1_s(void **state)
     together_equals_alone("tiny-ud-iq1_s-nogroups", 16, 2, MS_ATTN_AUTO, MS_CACHE_F32);
 }
 
+/* Short prompts that arrive together start together: the first step
+ * holds a chunk of each (prompt rows within -b, oldest first, the oldest
+ * always), and a long one beside them still gets its whole -b chunk first
+ * with the short ones waiting for room; each still equals its lone run. */
+static void test_prompts_share_a_step(void **state)
+{
+    (void)state;
+    GOLDEN_REQUIRE();
+    const char *name = "tiny-ud-iq1_s";
+    const int B = 16;
+    size_t gn;
+    int32_t *g = golden_prompt(name, &gn);
+    ms_engine *e = open_engine(name, B, 2, MS_ATTN_AUTO, MS_CACHE_F32);
+    char err[512] = "";
+    const ms_gen_opts go = greedy_opts();
+    /* lengths 3, 5, 6 (14 rows: one step), then 20 (a whole chunk of 16
+     * first) beside 2 more short ones (2 + 4 rows: not with it) */
+    static const size_t len[] = {3, 5, 6, 20, 2, 4};
+    enum { NR = sizeof len / sizeof len[0] };
+    static req alone[NR], tog[NR];
+    for (int k = 0; k < NR; k++) {
+        memset(&alone[k], 0, sizeof alone[k]);
+        for (size_t i = 0; i < len[k]; i++)
+            alone[k].prompt[i] = (int32_t)((g[i % gn] + 17 * k + 3 * i) % 3000);
+        alone[k].n = len[k];
+        tog[k] = alone[k];
+        ms_session *s;
+        assert_int_equal(ms_session_create(e, &s, err, sizeof err), 0);
+        ms_callbacks cb = {NULL, on_token, NULL, NULL, &alone[k]};
+        if (ms_generate(s, alone[k].prompt, alone[k].n, &go, &cb, &alone[k].res, err, sizeof err))
+            fail_msg("%s: %s", name, err);
+        ms_session_destroy(s);
+    }
+    ms_batch *b;
+    assert_int_equal(ms_batch_create(e, 3, &b, err, sizeof err), 0);
+    ms_batch_stats st;
+    for (int k = 0; k < 3; k++) {
+        ms_callbacks cb = {NULL, on_token, NULL, NULL, &tog[k]};
+        assert_int_equal(ms_batch_submit(b, tog[k].prompt, tog[k].n, &go, &cb, on_done, err, sizeof err), 0);
+    }
+    ms_batch_step(b);
+    ms_batch_get_stats(b, &st);
+    print_message("three prompts of 3, 5, 6 tokens: first step %d sequences, %d tokens\n", st.last_step_seqs,
+                  st.last_step_tokens);
+    assert_int_equal(st.last_step_seqs, 3);
+    assert_int_equal(st.last_step_tokens, 14);
+    assert_int_equal(st.decoding, 3);
+    while (ms_batch_step(b))
+        ;
+    /* the 20-token prompt first (oldest), then the two short ones: step 1
+     * is its first chunk of 16 alone (16 + 2 > 16), step 2 its last 4 with
+     * the 2 and 4 (10 rows) */
+    for (int k = 3; k < NR; k++) {
+        ms_callbacks cb = {NULL, on_token, NULL, NULL, &tog[k]};
+        assert_int_equal(ms_batch_submit(b, tog[k].prompt, tog[k].n, &go, &cb, on_done, err, sizeof err), 0);
+    }
+    ms_batch_step(b);
+    ms_batch_get_stats(b, &st);
+    assert_int_equal(st.last_step_seqs, 1);
+    assert_int_equal(st.last_step_tokens, B);
+    ms_batch_step(b);
+    ms_batch_get_stats(b, &st);
+    assert_int_equal(st.last_step_seqs, 3);
+    assert_int_equal(st.last_step_tokens, 4 + 2 + 4);
+    while (ms_batch_step(b))
+        ;
+    for (int k = 0; k < NR; k++) {
+        assert_int_equal(tog[k].done, 1);
+        assert_int_equal(tog[k].rc, 0);
+        assert_int_equal(tog[k].n_ids, alone[k].n_ids);
+        for (int i = 0; i < alone[k].n_ids; i++)
+            if (tog[k].ids[i] != alone[k].ids[i])
+                fail_msg("%s request %d token %d: together %d, alone %d", name, k, i, tog[k].ids[i],
+                         alone[k].ids[i]);
+    }
+    ms_batch_destroy(b);
+    ms_engine_close(e);
+    free(g);
+}
+
 /* A second prompt sharing a prefix with a finished one: the slot that
  * holds it, only the tokens past the last whole chunk evaluated, and the
  * tokens of a cold run. */
@@ -363,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_together_f32_legacy),
         cmocka_unit_test(test_together_iq1_s),
         cmocka_unit_test(test_together_absorbed),
+        cmocka_unit_test(test_prompts_share_a_step),
         cmocka_unit_test(test_prefix_reuse),
         cmocka_unit_test(test_refusals_cancel_destroy),
     };
