@@ -59,6 +59,16 @@ check "load: 40 requests, 8 concurrent, all 200" "[ \$(grep -c '^200$' '$T/codes
 check "/metrics in Prometheus text" "curl -s $U/metrics | grep -q '^moestream_requests_total'"
 curl -s -H "$A" -d '{"prompt":"The capital of","max_tokens":5,"temperature":0}' $U/v1/completions >"$T/c1"
 check "/v1/completions" "python3 -c \"import json;r=json.load(open('$T/c1'));assert r['object']=='text_completion' and r['usage']['completion_tokens']==5\""
+# llama-server's timings object, on both replies: counts agree with usage
+curl -s -H "$A" -d "$req" $U/v1/chat/completions >"$T/r3"
+check "timings: predicted_n = completion_tokens, prompt_n + cache_n = prompt_tokens, times > 0" "python3 - '$T/c1' '$T/r3' <<'PY'
+import json, sys
+rs = [json.load(open(f)) for f in sys.argv[1:]]
+for r in rs:
+    t, u = r['timings'], r['usage']
+    assert t['predicted_n'] == u['completion_tokens'] and t['prompt_n'] + t['cache_n'] == u['prompt_tokens'], (t, u)
+    assert t['predicted_ms'] > 0 and t['prompt_ms'] > 0 and t['predicted_per_second'] > 0, t
+PY"
 check "/tokenize" "curl -s -H '$A' -d '{\"content\":\"hello\"}' $U/tokenize | grep -q tokens"
 kill $SRV; wait $SRV 2>/dev/null
 check "server exits on SIGTERM" "! kill -0 $SRV 2>/dev/null"

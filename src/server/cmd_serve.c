@@ -258,6 +258,22 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
     return respond(c, status, r);
 }
 
+/* llama-server's "timings" object, so tools that read it (its web UI,
+ * benchmark scripts) work unchanged: prompt_n counts the prompt tokens
+ * evaluated (cache_n the ones reused), prompt_ms runs from admission to
+ * the prompt's logits (queue wait included), predicted_ms from there to
+ * the last token. */
+static json_t *timings_json(const ms_gen_result *r)
+{
+    const int pn = r->n_prompt - r->n_cached;
+    const double pms = r->t_prompt_s * 1e3, gms = r->t_gen_s * 1e3;
+    return json_pack("{s:i,s:i,s:f,s:f,s:f,s:i,s:f,s:f,s:f}", "cache_n", r->n_cached, "prompt_n", pn,
+                     "prompt_ms", pms, "prompt_per_token_ms", pn > 0 ? pms / pn : 0.0, "prompt_per_second",
+                     pms > 0 ? pn * 1e3 / pms : 0.0, "predicted_n", r->n_gen, "predicted_ms", gms,
+                     "predicted_per_token_ms", r->n_gen > 0 ? gms / r->n_gen : 0.0, "predicted_per_second",
+                     gms > 0 ? r->n_gen * 1e3 / gms : 0.0);
+}
+
 /* An OpenAI error; param: the request field at fault, or NULL. */
 static enum MHD_Result send_error_param(struct MHD_Connection *c, unsigned status,
                                         const char *type, const char *msg, const char *code,
@@ -923,12 +939,12 @@ static enum MHD_Result chat_completions(struct MHD_Connection *c, conn *cn)
     strbuf_free(&col.ans);
     strbuf_free(&col.rsn);
     return send_json(c, 200,
-                     json_pack("{s:s,s:s,s:I,s:s,s:s,s:[{s:i,s:o,s:s}],s:{s:i,s:i,s:i}}", "id", cn->id,
+                     json_pack("{s:s,s:s,s:I,s:s,s:s,s:[{s:i,s:o,s:s}],s:{s:i,s:i,s:i},s:o}", "id", cn->id,
                                "object", "chat.completion", "created", (json_int_t)time(NULL),
                                "model", S.model_name, "system_fingerprint", S.fingerprint, "choices", "index", 0, "message", msg,
                                "finish_reason", !strcmp(res.finish, "length") ? "length" : "stop",
                                "usage", "prompt_tokens", res.n_prompt, "completion_tokens",
-                               res.n_gen, "total_tokens", res.n_prompt + res.n_gen));
+                               res.n_gen, "total_tokens", res.n_prompt + res.n_gen, "timings", timings_json(&res)));
 }
 
 /* Plain completion: the prompt is tokenized as is (BOS added, control
@@ -970,12 +986,12 @@ static enum MHD_Result completions(struct MHD_Connection *c, conn *cn)
     strbuf_free(&col.rsn);
     char id[64];
     snprintf(id, sizeof id, "cmpl-%ld-%ld", (long)time(NULL), atomic_load(&S.requests));
-    json_t *out = json_pack("{s:s,s:s,s:I,s:s,s:s,s:[{s:s,s:i,s:n,s:s}],s:{s:i,s:i,s:i}}", "id", id,
+    json_t *out = json_pack("{s:s,s:s,s:I,s:s,s:s,s:[{s:s,s:i,s:n,s:s}],s:{s:i,s:i,s:i},s:o}", "id", id,
                             "object", "text_completion", "created", (json_int_t)time(NULL), "model",
                             S.model_name, "system_fingerprint", S.fingerprint, "choices", "text", text, "index", 0, "logprobs",
                             "finish_reason", !strcmp(res.finish, "length") ? "length" : "stop",
                             "usage", "prompt_tokens", res.n_prompt, "completion_tokens", res.n_gen,
-                            "total_tokens", res.n_prompt + res.n_gen);
+                            "total_tokens", res.n_prompt + res.n_gen, "timings", timings_json(&res));
     free(text);
     return send_json(c, 200, out);
 }
