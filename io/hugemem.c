@@ -1,7 +1,7 @@
 /* hugemem.c - see hugemem.h.
  *
- * Owns: hugemem_alloc, hugemem_free, hugemem_process_bytes,
- * proc_status_bytes.  Used by the
+ * Owns: hugemem_alloc, hugemem_footprint, hugemem_free,
+ * hugemem_process_bytes, proc_status_bytes.  Used by the
  * expert pool (pool.c) and the resident weights' arena (src/model.c). */
 #include "hugemem.h"
 
@@ -45,6 +45,39 @@ int hugemem_alloc(hugemem *h, size_t bytes, bool allow_hugetlb)
     h->base = m;
     h->bytes = bytes;
     return 0;
+}
+
+/* a "Field: N" line of /proc/meminfo (a page count); 0 if absent */
+static uint64_t meminfo_count(const char *field)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return 0;
+    const size_t fl = strlen(field);
+    char line[256];
+    unsigned long long n = 0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, field, fl) && line[fl] == ':' && sscanf(line + fl + 1, " %llu", &n) == 1)
+            break;
+    fclose(f);
+    return (uint64_t)n;
+}
+
+size_t hugemem_footprint(size_t bytes, bool allow_hugetlb)
+{
+    if (bytes == 0 || bytes > SIZE_MAX - ((size_t)2 << 20))
+        return bytes;
+#ifdef MAP_HUGETLB
+    if (allow_hugetlb) {
+        const size_t hsz = (size_t)2 << 20, hbytes = (bytes + hsz - 1) & ~(hsz - 1);
+        /* free pages not yet promised to another mapping (Rsvd: reserved by
+         * a mapping, not yet touched), as mmap counts them */
+        const uint64_t fr = meminfo_count("HugePages_Free"), rs = meminfo_count("HugePages_Rsvd");
+        if (meminfo_count("Hugepagesize") == 2048 && fr > rs && (fr - rs) * hsz >= hbytes)
+            return hbytes;
+    }
+#endif
+    return (bytes + 4095) & ~(size_t)4095;
 }
 
 void hugemem_free(hugemem *h)

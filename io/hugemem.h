@@ -28,6 +28,12 @@ typedef struct hugemem {
  * 0, or -ENOMEM with *h zeroed. */
 int hugemem_alloc(hugemem *h, size_t bytes, bool allow_hugetlb);
 
+/* The bytes hugemem_alloc(bytes, allow_hugetlb) would map if called now:
+ * rounded up to whole 2 MiB pages when the kernel has that many reserved
+ * pages free, else to 4 KiB.  What a memory plan counts (the free count
+ * can change before the allocation; a few MiB at most either way). */
+size_t hugemem_footprint(size_t bytes, bool allow_hugetlb);
+
 /* Unmaps; a zeroed or freed *h is a no-op. */
 void hugemem_free(hugemem *h);
 

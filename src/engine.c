@@ -247,18 +247,21 @@ int engine_make_plan(const model *m, const ms_engine_opts *opt, int n_threads, e
         return -EINVAL;
     }
     p->budget = opt->mem;
-    p->resident = m->arena_bytes;
+    /* what the arena and the experts really map: whole 2 MiB pages where
+     * they go (or, for the experts, will go) on reserved huge pages */
+    p->resident = m->arena_mem.base ? m->arena_mem.map_bytes : hugemem_footprint(m->arena_bytes, true);
     p->max_seqs = opt->max_seqs;
     p->n_ctx = opt->n_ctx;
     p->n_batch = opt->n_batch > opt->n_ctx ? opt->n_ctx : opt->n_batch;
     p->threads = n_threads;
     p->attn_mha = engine_attn_mha(m, opt);
     const uint64_t base = base_bytes(m, opt, n_threads, opt->n_ctx, opt->max_seqs, &p->scratch,
-                                     &p->kv_per_seq);
+                                     &p->kv_per_seq) +
+                          (p->resident - m->arena_bytes);
     p->kv = (uint64_t)opt->max_seqs * p->kv_per_seq;
     p->slack = SLACK_BYTES;
     p->requests = request_mem_budget();
-    p->experts = m->expert_bytes;
+    p->experts = m->expert_mem.base ? m->expert_mem.map_bytes : hugemem_footprint(m->expert_bytes, true);
     p->n_expert = (int)m->hp.n_expert;
     p->n_moe_layers = 0;
     for (uint32_t il = 0; il < m->hp.n_layer; il++)
