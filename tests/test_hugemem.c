@@ -42,6 +42,8 @@ static int write_long(const char *path, long v)
     return fclose(f) || rc ? -1 : 0;
 }
 
+/* hugemem_footprint: whole 4 KiB pages, or 2 MiB ones when they would be
+ * reserved ones (checked against the allocation in both tests) */
 static void test_ordinary(void **state)
 {
     (void)state;
@@ -51,6 +53,8 @@ static void test_ordinary(void **state)
     assert_false(h.hugetlb);
     assert_int_equal(h.bytes, 5 * MIB + 123);
     assert_true(h.map_bytes >= h.bytes && h.map_bytes % 4096 == 0 && h.map_bytes - h.bytes < 4096);
+    /* what a plan counts for it */
+    assert_int_equal(hugemem_footprint(5 * MIB + 123, false), h.map_bytes);
     memset(h.base, 0x5a, h.bytes);
     assert_int_equal(((unsigned char *)h.base)[h.bytes - 1], 0x5a);
     hugemem_free(&h);
@@ -84,6 +88,7 @@ static void test_reserved(void **state)
     const size_t want = 64 * MIB + 1;
     hugemem h;
     const uint64_t before = hugemem_process_bytes();
+    const size_t foot = hugemem_footprint(want, true);
     int rc = hugemem_alloc(&h, want, true);
     if (rc == 0 && !h.hugetlb) { /* the kernel found too few free 2 MiB pages */
         hugemem_free(&h);
@@ -94,6 +99,8 @@ static void test_reserved(void **state)
     assert_int_equal(rc, 0);
     assert_true(h.hugetlb && h.huge);
     assert_int_equal(h.map_bytes, 66 * MIB);
+    assert_int_equal(foot, h.map_bytes); /* the plan's figure, taken before */
+    assert_int_equal(hugemem_footprint(want, false), 64 * MIB + 4096);
     memset(h.base, 1, h.bytes);
     assert_true(hugemem_process_bytes() >= before + 66 * MIB);
     const uint64_t hwm = proc_status_bytes("VmHWM"); /* first: VmHWM only grows */
