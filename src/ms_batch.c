@@ -8,11 +8,11 @@
  * rows: the next chunk of each slot still in its prompt, oldest first, as
  * long as they fit (chunks from a multiple of n_batch, as a cold run cuts
  * them; the oldest one always fits).  Requests that arrive together thus
- * start together: their short prompts share one step, where each routed
- * expert is read once for all of them, instead of one step per prompt
- * that costs nearly as much as a step of all of them.  Within
- * fwd_max_rows (n_batch + n_slots - 1 when max_seqs = n_slots: a prompting
- * slot is not decoding).
+ * start together (their short prompts share a step, each routed expert
+ * read once for all of them) instead of one a step: measured +4.5-5.5%
+ * aggregate at 4-8 streams of 16 tokens (bench/RESULTS.md); prompt work
+ * itself stays per token.  Within fwd_max_rows (n_batch + n_slots - 1
+ * when max_seqs = n_slots: a prompting slot is not decoding).
  * Invariant: a slot is free (g unused) or holds one generation; a
  * prompting slot has pos prompt tokens in its cache. */
 #include <errno.h>
