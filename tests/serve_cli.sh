@@ -69,6 +69,15 @@ for r in rs:
     assert t['predicted_n'] == u['completion_tokens'] and t['prompt_n'] + t['cache_n'] == u['prompt_tokens'], (t, u)
     assert t['predicted_ms'] > 0 and t['prompt_ms'] > 0 and t['predicted_per_second'] > 0, t
 PY"
+# llama-server's ignore_eos: "hello" ends at EOS after 152 tokens on this
+# model; with it, the reply runs to max_tokens
+ie() { curl -s -H "$A" -d "{\"prompt\":\"hello\",\"max_tokens\":300,\"temperature\":0$1}" $U/v1/completions |
+  python3 -c "import sys,json;j=json.load(sys.stdin);print(j['usage']['completion_tokens'],j['choices'][0]['finish_reason'])"; }
+e0=$(ie "") e1=$(ie ',"ignore_eos":true')
+check "ignore_eos: without it the reply stops at EOS ($e0), with it it runs to max_tokens ($e1)" \
+  "[ '$e1' = '300 length' ] && [ \"\${e0#* }\" = stop ]"
+check "ignore_eos not a boolean: 400 naming the param" \
+  "[ \$(code -H '$A' -d '{\"prompt\":\"a\",\"ignore_eos\":\"yes\"}' $U/v1/completions) = 400 ] && grep -q '\"param\":\"ignore_eos\"' '$T/e'"
 check "/tokenize" "curl -s -H '$A' -d '{\"content\":\"hello\"}' $U/tokenize | grep -q tokens"
 kill $SRV; wait $SRV 2>/dev/null
 check "server exits on SIGTERM" "! kill -0 $SRV 2>/dev/null"

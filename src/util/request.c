@@ -72,6 +72,19 @@ static int parse_seed(request *r, const json_t *body, char *err, size_t errlen)
     return 0;
 }
 
+/* llama-server's extension: keep sampling past end-of-generation tokens
+ * (benchmarks use it to get exactly max_tokens) */
+static int parse_ignore_eos(request *r, const json_t *body, char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(body, "ignore_eos");
+    if (!v)
+        return 0;
+    if (!json_is_boolean(v))
+        return r->param = "ignore_eos", bad(err, errlen, "'ignore_eos' must be a boolean");
+    r->go.sp.ignore_eos = json_is_true(v);
+    return 0;
+}
+
 static int parse_stop(request *r, const json_t *body, char *err, size_t errlen)
 {
     const json_t *v = json_object_get(body, "stop");
@@ -227,7 +240,8 @@ int request_parse_chat(request *r, json_t *body, const ms_gen_opts *base, char *
                            errlen)) ||
         (rc = parse_number(r, body, "frequency_penalty", -2, false, 2, &r->go.sp.frequency_penalty, err,
                            errlen)) ||
-        (rc = parse_seed(r, body, err, errlen)) || (rc = parse_stop(r, body, err, errlen)))
+        (rc = parse_seed(r, body, err, errlen)) || (rc = parse_ignore_eos(r, body, err, errlen)) ||
+        (rc = parse_stop(r, body, err, errlen)))
         return rc;
     return 0;
 }
@@ -251,7 +265,7 @@ int request_parse_completion(request *r, const json_t *body, const ms_gen_opts *
                            errlen)) ||
         (rc = parse_number(r, body, "frequency_penalty", -2, false, 2, &r->go.sp.frequency_penalty, err,
                            errlen)) ||
-        (rc = parse_seed(r, body, err, errlen)))
+        (rc = parse_seed(r, body, err, errlen)) || (rc = parse_ignore_eos(r, body, err, errlen)))
         return rc;
     return 0;
 }
