@@ -137,7 +137,9 @@ PY
   [ "$(gauge moestream_active_requests)" = 1 ] || fail "the request did not start" || return 1
   kill -TERM $SRV
   sleep 0.3
-  kill -0 $SRV 2>/dev/null || fail "the server exited before its request finished" || return 1
+  kill -0 $SRV 2>/dev/null ||
+    fail "the server exited before its request finished (reply: HTTP $(cat "$T/drain.code" 2>/dev/null), $(head -c 300 "$T/drain.json" 2>/dev/null); log: $(tail -3 "$T/log7c"))" ||
+    return 1
   local code; code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' $U/health)
   [ "$code" = 000 ] || fail "a new connection was accepted while draining (HTTP $code)" || return 1
   wait $cpid
