@@ -98,6 +98,36 @@ static ms_gen_opts greedy_opts(void)
     return go;
 }
 
+/* r generated alone, on a fresh session (the reference for the batch) */
+static void generate_alone(ms_engine *e, const char *name, const ms_gen_opts *go, req *r)
+{
+    char err[512] = "";
+    ms_session *s;
+    assert_int_equal(ms_session_create(e, &s, err, sizeof err), 0);
+    ms_callbacks cb = {NULL, on_token, NULL, NULL, r};
+    if (ms_generate(s, r->prompt, r->n, go, &cb, &r->res, err, sizeof err))
+        fail_msg("%s: %s", name, err);
+    ms_session_destroy(s);
+}
+
+/* r into the batch, its tokens and end collected in r */
+static void submit(ms_batch *b, const ms_gen_opts *go, req *r)
+{
+    char err[512] = "";
+    ms_callbacks cb = {NULL, on_token, NULL, NULL, r};
+    if (ms_batch_submit(b, r->prompt, r->n, go, &cb, on_done, err, sizeof err))
+        fail_msg("submit: %s", err);
+}
+
+/* request k's tokens together equal its tokens alone, one by one */
+static void same_tokens(const char *name, int k, const req *tog, const req *alone)
+{
+    assert_int_equal(tog->n_ids, alone->n_ids);
+    for (int i = 0; i < alone->n_ids; i++)
+        if (tog->ids[i] != alone->ids[i])
+            fail_msg("%s request %d token %d: together %d, alone %d", name, k, i, tog->ids[i], alone->ids[i]);
+}
+
 /* Four different prompts from the golden one: other lengths (so prompts
  * take other numbers of chunks and start decoding at other steps) and
  * other tails. */
@@ -145,30 +175,20 @@ static void together_equals_alone(const char *name, int n_batch, int threads, in
     make_requests(g, gn, alone);
     make_requests(g, gn, tog);
     for (int k = 0; k < N_REQ; k++) {
-        ms_session *s;
-        assert_int_equal(ms_session_create(e, &s, err, sizeof err), 0);
-        ms_callbacks cb = {NULL, on_token, NULL, NULL, &alone[k]};
-        if (ms_generate(s, alone[k].prompt, alone[k].n, &go, &cb, &alone[k].res, err, sizeof err))
-            fail_msg("%s: %s", name, err);
+        generate_alone(e, name, &go, &alone[k]);
         assert_int_equal(alone[k].n_ids, N_GEN);
-        ms_session_destroy(s);
     }
     ms_batch *b;
     assert_int_equal(ms_batch_create(e, N_REQ, &b, err, sizeof err), 0);
     /* two join now, the others a few steps later: prompts beside decodes */
     int most = 0, mixed = 0;
-    for (int k = 0; k < 2; k++) {
-        ms_callbacks cb = {NULL, on_token, NULL, NULL, &tog[k]};
-        assert_int_equal(ms_batch_submit(b, tog[k].prompt, tog[k].n, &go, &cb, on_done, err, sizeof err), 0);
-    }
+    for (int k = 0; k < 2; k++)
+        submit(b, &go, &tog[k]);
     int steps = 0;
     for (;;) {
         if (steps == 3)
-            for (int k = 2; k < N_REQ; k++) {
-                ms_callbacks cb = {NULL, on_token, NULL, NULL, &tog[k]};
-                assert_int_equal(ms_batch_submit(b, tog[k].prompt, tog[k].n, &go, &cb, on_done, err,
-                                                 sizeof err), 0);
-            }
+            for (int k = 2; k < N_REQ; k++)
+                submit(b, &go, &tog[k]);
         int left = ms_batch_step(b);
         steps++;
         ms_batch_stats st;
@@ -195,10 +215,7 @@ static void together_equals_alone(const char *name, int n_batch, int threads, in
         assert_int_equal(tog[k].n_ids, N_GEN);
         assert_string_equal(tog[k].res.finish, alone[k].res.finish);
         assert_int_equal(tog[k].res.n_gen, alone[k].res.n_gen);
-        for (int i = 0; i < N_GEN; i++)
-            if (tog[k].ids[i] != alone[k].ids[i])
-                fail_msg("%s request %d token %d: together %d, alone %d", name, k, i, tog[k].ids[i],
-                         alone[k].ids[i]);
+        same_tokens(name, k, &tog[k], &alone[k]);
     }
     ms_batch_destroy(b);
     ms_engine_close(e);
@@ -264,20 +281,13 @@ static void test_prompts_share_a_step(void **state)
             alone[k].prompt[i] = (int32_t)((g[i % gn] + 17 * k + 3 * i) % 3000);
         alone[k].n = len[k];
         tog[k] = alone[k];
-        ms_session *s;
-        assert_int_equal(ms_session_create(e, &s, err, sizeof err), 0);
-        ms_callbacks cb = {NULL, on_token, NULL, NULL, &alone[k]};
-        if (ms_generate(s, alone[k].prompt, alone[k].n, &go, &cb, &alone[k].res, err, sizeof err))
-            fail_msg("%s: %s", name, err);
-        ms_session_destroy(s);
+        generate_alone(e, name, &go, &alone[k]);
     }
     ms_batch *b;
     assert_int_equal(ms_batch_create(e, 3, &b, err, sizeof err), 0);
     ms_batch_stats st;
-    for (int k = 0; k < 3; k++) {
-        ms_callbacks cb = {NULL, on_token, NULL, NULL, &tog[k]};
-        assert_int_equal(ms_batch_submit(b, tog[k].prompt, tog[k].n, &go, &cb, on_done, err, sizeof err), 0);
-    }
+    for (int k = 0; k < 3; k++)
+        submit(b, &go, &tog[k]);
     ms_batch_step(b);
     ms_batch_get_stats(b, &st);
     print_message("three prompts of 3, 5, 6 tokens: first step %d sequences, %d tokens\n", st.last_step_seqs,
@@ -290,10 +300,8 @@ static void test_prompts_share_a_step(void **state)
     /* the 20-token prompt first (oldest), then the two short ones: step 1
      * is its first chunk of 16 alone (16 + 2 > 16), step 2 its last 4 with
      * the 2 and 4 (10 rows) */
-    for (int k = 3; k < NR; k++) {
-        ms_callbacks cb = {NULL, on_token, NULL, NULL, &tog[k]};
-        assert_int_equal(ms_batch_submit(b, tog[k].prompt, tog[k].n, &go, &cb, on_done, err, sizeof err), 0);
-    }
+    for (int k = 3; k < NR; k++)
+        submit(b, &go, &tog[k]);
     ms_batch_step(b);
     ms_batch_get_stats(b, &st);
     assert_int_equal(st.last_step_seqs, 1);
@@ -307,11 +315,7 @@ static void test_prompts_share_a_step(void **state)
     for (int k = 0; k < NR; k++) {
         assert_int_equal(tog[k].done, 1);
         assert_int_equal(tog[k].rc, 0);
-        assert_int_equal(tog[k].n_ids, alone[k].n_ids);
-        for (int i = 0; i < alone[k].n_ids; i++)
-            if (tog[k].ids[i] != alone[k].ids[i])
-                fail_msg("%s request %d token %d: together %d, alone %d", name, k, i, tog[k].ids[i],
-                         alone[k].ids[i]);
+        same_tokens(name, k, &tog[k], &alone[k]);
     }
     ms_batch_destroy(b);
     ms_engine_close(e);
@@ -343,28 +347,20 @@ static void test_prefix_reuse(void **state)
         second.prompt[i] = (int32_t)((i * 13) % 3000);
     second.n = common + 30;
     cold = second;
-    /* the cold run alone, on a fresh session */
-    ms_session *s;
-    assert_int_equal(ms_session_create(e, &s, err, sizeof err), 0);
-    ms_callbacks ccb = {NULL, on_token, NULL, NULL, &cold};
-    if (ms_generate(s, cold.prompt, cold.n, &go, &ccb, &cold.res, err, sizeof err))
-        fail_msg("%s", err);
-    ms_session_destroy(s);
+    generate_alone(e, name, &go, &cold);
     ms_batch *b;
     assert_int_equal(ms_batch_create(e, 0, &b, err, sizeof err), 0); /* all 4 */
     /* another request in another slot: the second must find the first's
      * (the longest common prefix), not the other's */
     req other = first;
     other.prompt[0] = (other.prompt[0] + 1) % 3000;
-    ms_callbacks cb1 = {NULL, on_token, NULL, NULL, &first}, cbo = {NULL, on_token, NULL, NULL, &other};
-    assert_int_equal(ms_batch_submit(b, first.prompt, first.n, &go, &cb1, on_done, err, sizeof err), 0);
-    assert_int_equal(ms_batch_submit(b, other.prompt, other.n, &go, &cbo, on_done, err, sizeof err), 0);
+    submit(b, &go, &first);
+    submit(b, &go, &other);
     while (ms_batch_step(b))
         ;
     ms_batch_stats before;
     ms_batch_get_stats(b, &before);
-    ms_callbacks cb2 = {NULL, on_token, NULL, NULL, &second};
-    assert_int_equal(ms_batch_submit(b, second.prompt, second.n, &go, &cb2, on_done, err, sizeof err), 0);
+    submit(b, &go, &second);
     while (ms_batch_step(b))
         ;
     ms_batch_stats after;
