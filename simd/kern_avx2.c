@@ -54,6 +54,7 @@
 #include "quant.h"
 #include "quant_blocks.h"
 #include "quant_grids.h"
+#include "vmath.h"
 
 static inline int32_t hsum_i32(__m256i v)
 {
@@ -1864,6 +1865,78 @@ static void dq_bf16(const void *src, float *y, int64_t n)
 MM(q5_k) MM(q6_k)
 MM(q4_0) MM(iq4_nl)
 
+/* ---- exp, softmax, SwiGLU (vmath.h's functions, eight lanes) ---- */
+
+/* vmath_expf per lane: the same fused steps; ldexpf(j, n) as j * 2^(n/2)
+ * * 2^(n - n/2): the first product is exact (|n| <= 192 keeps it normal),
+ * so the second rounds once, as ldexpf does */
+static inline __m256 expf8(__m256 x)
+{
+    const __m256 r = _mm256_set1_ps(0x1.8p23f);
+    const __m256 z = _mm256_fmadd_ps(x, _mm256_set1_ps(0x1.715476p+0f), r);
+    const __m256 n = _mm256_sub_ps(z, r);
+    const __m256 b = _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm256_fnmadd_ps(n, _mm256_set1_ps(0x1.62e4p-1f), x));
+    const __m256 u = _mm256_mul_ps(b, b);
+    const __m256 j = _mm256_fmadd_ps(
+        _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm256_fmadd_ps(_mm256_set1_ps(0x1.ffffecp-1f), b, _mm256_set1_ps(1.0f)));
+    const __m256i ni = _mm256_cvtps_epi32(n), n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
+    const __m256i bias = _mm256_set1_epi32(127);
+    const __m256 p1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
+    const __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
+    const __m256 res = _mm256_mul_ps(_mm256_mul_ps(j, p1), p2);
+    const __m256 absn = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), n);
+    const __m256 big = _mm256_cmp_ps(absn, _mm256_set1_ps(192.0f), _CMP_GT_OQ);
+    if (!_mm256_movemask_ps(big))
+        return res;
+    const __m256 alt = _mm256_blendv_ps(_mm256_set1_ps(INFINITY), _mm256_setzero_ps(),
+                                        _mm256_cmp_ps(n, _mm256_setzero_ps(), _CMP_LE_OQ));
+    return _mm256_blendv_ps(res, alt, big);
+}
+
+static double softmax_exp(float *x, int64_t n, float max)
+{
+    const __m256 mx = _mm256_set1_ps(max);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i += 16) {
+        const int64_t k = n - i < 16 ? n - i : 16;
+        float t[16] = {0};
+        memcpy(t, x + i, (size_t)k * sizeof *t);
+        __m256 lo = expf8(_mm256_sub_ps(_mm256_loadu_ps(t), mx));
+        __m256 hi = expf8(_mm256_sub_ps(_mm256_loadu_ps(t + 8), mx));
+        if (k < 16) { /* lanes past n count 0, as in vmath_softmax_exp */
+            const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            const __m256i kk = _mm256_set1_epi32((int)k);
+            lo = _mm256_and_ps(lo, _mm256_castsi256_ps(_mm256_cmpgt_epi32(kk, idx)));
+            hi = _mm256_and_ps(hi, _mm256_castsi256_ps(_mm256_cmpgt_epi32(kk, _mm256_add_epi32(idx, _mm256_set1_epi32(8)))));
+        }
+        _mm256_storeu_ps(t, lo);
+        _mm256_storeu_ps(t + 8, hi);
+        memcpy(x + i, t, (size_t)k * sizeof *t);
+        /* halves, then pairs: the tree vmath_softmax_exp spells out */
+        const __m256 h8 = _mm256_add_ps(lo, hi);
+        const __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+        const __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+        sum += (double)_mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+    }
+    return sum;
+}
+
+static void swiglu(float *y, const float *x, const float *g, int64_t n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256 s = _mm256_div_ps(v, _mm256_add_ps(one, expf8(_mm256_sub_ps(zero, v))));
+        _mm256_storeu_ps(y + i, _mm256_mul_ps(s, _mm256_loadu_ps(g + i)));
+    }
+    if (i < n)
+        vmath_swiglu(y + i, x + i, g + i, n - i);
+}
+
 /* a product then a sum per lane, as the scalar loop (no FMA) */
 static void axpy_f32(int64_t n, float a, const float *x, float *y)
 {
@@ -1883,6 +1956,8 @@ static void tab_init(void)
     tab = *kern_table_scalar();
     tab.isa = "avx2";
     tab.axpy_f32 = axpy_f32;
+    tab.softmax_exp = softmax_exp;
+    tab.swiglu = swiglu;
     tab.vec_dot[MS_TYPE_Q4_K] = dot_q4_k;
     tab.mul_mat[MS_TYPE_Q4_K] = mm_q4_k;
     tab.vec_dot[MS_TYPE_Q5_K] = dot_q5_k;

@@ -57,6 +57,7 @@
  *  - the four-row GEMV prefetches the next four rows linearly (see
  *    prefetch_group). */
 #include <immintrin.h>
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -1488,6 +1489,60 @@ static void dq_bf16(const void *src, float *y, int64_t n)
         y[i] = quant_bf16_to_f32(x[i]);
 }
 
+/* ---- exp, softmax, SwiGLU (vmath.h's functions, sixteen lanes) ---- */
+
+/* vmath_expf per lane: the same fused steps, and scalef for ldexpf (n is
+ * an integer, so both give the correctly rounded j * 2^n, subnormal or
+ * not) */
+INLINE __m512 expf16(__m512 x)
+{
+    const __m512 r = _mm512_set1_ps(0x1.8p23f);
+    const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
+    const __m512 n = _mm512_sub_ps(z, r);
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __m512 u = _mm512_mul_ps(b, b);
+    const __m512 j = _mm512_fmadd_ps(
+        _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                        _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+        u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
+    const __m512 res = _mm512_scalef_ps(j, n);
+    const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192.0f), _CMP_GT_OQ);
+    if (!big)
+        return res;
+    const __mmask16 neg = _mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ);
+    const __m512 alt = _mm512_mask_blend_ps(neg, _mm512_set1_ps(INFINITY), _mm512_setzero_ps());
+    return _mm512_mask_blend_ps(big, res, alt);
+}
+
+static double softmax_exp(float *x, int64_t n, float max)
+{
+    const __m512 mx = _mm512_set1_ps(max);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 v = _mm512_maskz_mov_ps(m, expf16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), mx)));
+        _mm512_mask_storeu_ps(x + i, m, v);
+        /* halves, then pairs: the tree vmath_softmax_exp spells out */
+        const __m256 h8 = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+        const __m128 h4 = _mm_add_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+        const __m128 h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+        sum += (double)_mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+    }
+    return sum;
+}
+
+static void swiglu(float *y, const float *x, const float *g, int64_t n)
+{
+    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 v = _mm512_maskz_loadu_ps(m, x + i);
+        const __m512 s = _mm512_div_ps(v, _mm512_add_ps(one, expf16(_mm512_sub_ps(zero, v))));
+        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(s, _mm512_maskz_loadu_ps(m, g + i)));
+    }
+}
+
 /* ---- table ---- */
 
 /* a product then a sum per lane, as the scalar loop (no FMA) */
@@ -1511,6 +1566,8 @@ static void tab_init(void)
     tab = *kern_table_avx2();
     tab.isa = "avx512";
     tab.axpy_f32 = axpy_f32;
+    tab.softmax_exp = softmax_exp;
+    tab.swiglu = swiglu;
     tab.quantize[MS_TYPE_Q8_K] = quant_q8_k;
     tab.dequant[MS_TYPE_Q6_K] = dq_q6k;
     tab.dequant[MS_TYPE_Q4_K] = dq_q4k;

@@ -7,6 +7,7 @@
  * Layering (no include or link cycle in simd/): quant_* (traits, reference)
  * <- kern_scalar <- kern_<isa> <- kern_dispatch; this file calls only the
  * layer below it.  Thread safety: the table is built once (pthread_once). */
+#include "vmath.h"
 #include "kern_scalar.h"
 
 #include <pthread.h>
@@ -78,6 +79,8 @@ static void scalar_init(void)
         t->mul_mat[type] = ti->mul_mat ? ti->mul_mat : mm_generic[type];
     }
     t->axpy_f32 = axpy_f32_ref;
+    t->softmax_exp = vmath_softmax_exp;
+    t->swiglu = vmath_swiglu;
 }
 
 static pthread_once_t scalar_once = PTHREAD_ONCE_INIT;

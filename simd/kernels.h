@@ -30,6 +30,10 @@ typedef quant_dequant_fn kern_dequant_fn;
 /* y[i] += a * x[i] for i in [0,n), a product then a sum (never fused), so
  * every table gives the scalar loop's bits. */
 typedef void (*kern_axpy_fn)(int64_t n, float a, const float *x, float *y);
+/* vmath_softmax_exp and vmath_swiglu (vmath.h), bit for bit in every table:
+ * the same per-lane fused operations, the same 16-wide sum tree. */
+typedef double (*kern_softmax_exp_fn)(float *x, int64_t n, float max);
+typedef void (*kern_swiglu_fn)(float *y, const float *x, const float *g, int64_t n);
 
 typedef struct kern_table {
     const char *isa; /* "scalar", "avx2", "avx512", "neon" */
@@ -46,6 +50,8 @@ typedef struct kern_table {
      * where the table has none (the layout is then never made). */
     kern_mul_mat_fn q4k_r16_mul_mat, q4k_r16_mul_mat_cols1;
     kern_axpy_fn axpy_f32;
+    kern_softmax_exp_fn softmax_exp;
+    kern_swiglu_fn swiglu;
 } kern_table;
 
 /* The table for this CPU (or MOESTREAM_SIMD); never NULL.  An override naming

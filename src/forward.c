@@ -35,7 +35,6 @@
 #include "matmul.h"
 #include "quant.h"
 #include "quantize_chunk.h"
-#include "vmath.h"
 
 /* One sequence's cache: everything that outlives an evaluation.  The
  * scratch in fwd_state is shared by every sequence evaluated through it. */
@@ -724,7 +723,7 @@ static int attn_weights(fwd_state *s, int ith, int n, const float *q, size_t qs,
             if (sc[p] > mx)
                 mx = sc[p];
         }
-        const double sum = vmath_softmax_exp(sc, pos + 1, mx);
+        const double sum = kern_get()->softmax_exp(sc, pos + 1, mx);
         const float inv = (float)(1.0 / sum);
         for (int p = 0; p <= pos; p++)
             sc[p] = sc[p] * inv;
@@ -828,7 +827,7 @@ static void attn_head_legacy(const struct attn_legacy_job *j, int h, int ith)
                 if (st[p] > mx)
                     mx = st[p];
             }
-            const float inv = (float)(1.0 / vmath_softmax_exp(st, pos + 1, mx));
+            const float inv = (float)(1.0 / kern_get()->softmax_exp(st, pos + 1, mx));
             for (int p = 0; p <= pos; p++)
                 st[p] *= inv;
             for (int p = pos + 1; p < np; p++)
@@ -978,7 +977,7 @@ static bool attn_head_fa(struct attn_job *j, int h)
                 S *= ms;
             }
             M = Mnew;
-            S = (float)((double)S + vmath_softmax_exp(sc, FA_TILE, Mnew));
+            S = (float)((double)S + kern_get()->softmax_exp(sc, FA_TILE, Mnew));
             for (int tk = 0; tk < FA_TILE && ic + tk <= pos; tk++)
                 for (int64_t d = 0; d < V; d++)
                     vkq[d] = fmaf(quant_f16_to_f32(quant_f32_to_f16(vl[d * s->n_kv_pad + ic + tk])), sc[tk],
@@ -1229,7 +1228,7 @@ static void swiglu_ffn(fwd_state *s, const mweight *gate, const mweight *up, con
     if (quant_info(up->type)->act_type != quant_info(gate->type)->act_type)
         mm_quantize(tp, up->type, h, E, E, n, s->qbuf);
     step_mul_q(s, up, s->qbuf, n, s->u, F);
-    vmath_swiglu(s->g, s->g, s->u, (int64_t)n * F);
+    kern_get()->swiglu(s->g, s->g, s->u, (int64_t)n * F);
     mm_seen(s, down, -1, n, s->g, F, NULL, NULL, NULL);
     step_mul(s, down, s->g, F, n, y, E);
 }
@@ -1343,7 +1342,7 @@ static void expert_compute(fwd_state *s, const mlayer *Ly, int e, const uint8_t 
         for (int r = 0; r < c; r++)
             memcpy(ga + (size_t)r * uq, uqbuf + (size_t)s->etok[st + r] * uq, uq);
     mm_mul_expert_q(tp, Ly->up_exps.type, ru, uw, E, F, ga, c, s->eu, F);
-    vmath_swiglu(s->eg, s->eg, s->eu, (int64_t)c * F);
+    kern_get()->swiglu(s->eg, s->eg, s->eu, (int64_t)c * F);
     mm_seen(s, &Ly->down_exps, e, c, s->eg, F, NULL, s->etok + st, s->eslot + st);
     mm_quantize(tp, Ly->down_exps.type, s->eg, F, F, c, s->eq);
     mm_mul_expert_q(tp, Ly->down_exps.type, rd, dw, F, E, s->eq, c, s->ey, E);

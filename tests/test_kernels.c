@@ -16,7 +16,11 @@
  *   rows (and nothing written past the row), every F16/BF16 bit pattern,
  *   and the golden dequant floats themselves (scalar table included);
  *   axpy_f32: bit for bit the unfused scalar loop, lengths that reach the
- *   SIMD tails. */
+ *   SIMD tails;
+ * - softmax_exp and swiglu: bit for bit vmath's (values and the returned
+ *   sum), on inputs that reach every branch of its exp (subnormal results,
+ *   overflow, the |n| > 192 cut-off, -inf), lengths that reach the tails;
+ *   vmath_expf itself within 2 ulp of libm's expf. */
 #include <jansson.h>
 #include <math.h>
 #include <setjmp.h>
@@ -33,6 +37,7 @@
 #include "kernels.h"
 #include "quant.h"
 #include "golden.h"
+#include "vmath.h"
 
 static const int WTYPES[] = {MS_TYPE_IQ1_S,   MS_TYPE_IQ1_M,  MS_TYPE_IQ2_XXS, MS_TYPE_Q4_K,
                              MS_TYPE_Q5_K,    MS_TYPE_Q6_K,   MS_TYPE_Q8_0,    MS_TYPE_Q4_0,
@@ -541,6 +546,94 @@ static void test_axpy(void **state)
     assert_int_equal(bad, 0);
 }
 
+/* Inputs for exp: mostly moderate, with every edge of vmath_expf */
+static void fill_exp_inputs(float *x, int64_t n, uint64_t *rng)
+{
+    static const float edge[] = {-INFINITY, -1e30f, -200.0f, -150.0f, -104.0f, -103.5f, -100.0f, -95.0f,
+                                 -88.0f,    -87.4f, -20.0f,  -0.0f,   0.0f,    1e-30f,  0.5f,    20.0f,
+                                 88.5f,     88.8f,  89.0f,   100.0f,  150.0f,  1e30f};
+    for (int64_t i = 0; i < n; i++) {
+        *rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
+        const uint32_t r = (uint32_t)(*rng >> 33);
+        if (r % 5 == 0)
+            x[i] = edge[(r / 5) % (sizeof edge / sizeof edge[0])];
+        else
+            x[i] = ((float)(r % 2000001) / 1e4f - 100.0f) * (r % 3 ? 0.2f : 1.0f);
+    }
+}
+
+static void test_softmax_swiglu(void **state)
+{
+    (void)state;
+    uint64_t rng = 4242;
+    /* vmath_expf, the specification, against libm: within 2 ulp where the
+     * result is normal, exact at the edges */
+    int far = 0;
+    for (int i = 0; i < 200000; i++) {
+        float x;
+        fill_exp_inputs(&x, 1, &rng);
+        const float got = vmath_expf(x), want = expf(x);
+        if (isinf(want) || want == 0.0f || x < -87.0f) {
+            far += x < -104.0f && got != 0.0f;
+            far += x > 89.0f && !isinf(got);
+            continue;
+        }
+        int32_t a, b;
+        memcpy(&a, &got, 4);
+        memcpy(&b, &want, 4);
+        far += abs(a - b) > 2;
+    }
+    assert_int_equal(far, 0);
+    const int64_t lens[] = {1, 7, 8, 9, 15, 16, 17, 31, 33, 100, 1000};
+    float *x = malloc(1000 * 4), *g = malloc(1000 * 4), *want = malloc(1000 * 4), *got = malloc(1000 * 4);
+    assert_true(x && g && want && got);
+    const char *isas[] = {"scalar", "avx2", "avx512", "neon"};
+    int bad = 0, tested = 0;
+    for (int rep = 0; rep < 20; rep++)
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            const int64_t n = lens[li];
+            fill_exp_inputs(x, n, &rng);
+            fill_exp_inputs(g, n, &rng);
+            float mx = -INFINITY;
+            for (int64_t i = 0; i < n; i++)
+                mx = x[i] > mx ? x[i] : mx;
+            /* a softmax's inputs minus their max are <= 0; half the runs
+             * shift the max down so positive exponents (and overflow) occur */
+            const float m = rep % 2 || !isfinite(mx) ? mx : mx - 150.0f;
+            memcpy(want, x, (size_t)n * 4);
+            const double ws = vmath_softmax_exp(want, n, m);
+            for (size_t k = 0; k < sizeof isas / sizeof isas[0]; k++) {
+                const kern_table *t = kern_get_isa(isas[k]);
+                if (!t)
+                    continue;
+                memcpy(got, x, (size_t)n * 4);
+                const double gs = t->softmax_exp(got, n, m);
+                bool same = !memcmp(&gs, &ws, sizeof gs) || (isnan(gs) && isnan(ws));
+                for (int64_t i = 0; i < n; i++)
+                    same &= !memcmp(&got[i], &want[i], 4) || (isnan(got[i]) && isnan(want[i]));
+                if (!same && bad++ < 5)
+                    printf("  %s softmax_exp n=%lld differs from vmath's (sum %.17g, want %.17g)\n", t->isa,
+                           (long long)n, gs, ws);
+                vmath_swiglu(want, x, g, n);
+                t->swiglu(got, x, g, n);
+                for (int64_t i = 0; i < n; i++)
+                    if (memcmp(&got[i], &want[i], 4) && !(isnan(got[i]) && isnan(want[i])) && bad++ < 5)
+                        printf("  %s swiglu n=%lld [%lld] x=%.9g: got %.9g want %.9g\n", t->isa, (long long)n,
+                               (long long)i, (double)x[i], (double)got[i], (double)want[i]);
+                memcpy(want, x, (size_t)n * 4);
+                vmath_softmax_exp(want, n, m);
+                tested++;
+            }
+        }
+    printf("MEASURE kernels: softmax_exp and swiglu of %d (isa, input) pairs equal vmath's bit for bit\n",
+           tested);
+    free(x);
+    free(g);
+    free(want);
+    free(got);
+    assert_int_equal(bad, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -551,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_dequant_random),
         cmocka_unit_test(test_dequant_golden),
         cmocka_unit_test(test_axpy),
+        cmocka_unit_test(test_softmax_swiglu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
