@@ -41,6 +41,7 @@
 #include "quant.h"
 #include "quant_blocks.h"
 #include "quant_grids.h"
+#include "vmath.h"
 
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1 << 20)
@@ -648,6 +649,73 @@ static void dq_bf16(const void *src, float *y, int64_t n)
         y[i] = quant_bf16_to_f32(x[i]);
 }
 
+/* ---- exp, softmax, SwiGLU (vmath.h's functions, four lanes) ---- */
+
+/* vmath_expf per lane: the same fused steps (fmaf(-n, c, t) is vfmsq);
+ * ldexpf(j, n) as j * 2^(n/2) * 2^(n - n/2): the first product is exact
+ * (|n| <= 192 keeps it normal), so the second rounds once, as ldexpf does */
+static inline float32x4_t expf4(float32x4_t x)
+{
+    const float32x4_t r = vdupq_n_f32(0x1.8p23f);
+    const float32x4_t z = vfmaq_f32(r, x, vdupq_n_f32(0x1.715476p+0f));
+    const float32x4_t n = vsubq_f32(z, r);
+    const float32x4_t b = vfmsq_f32(vfmsq_f32(x, n, vdupq_n_f32(0x1.62e4p-1f)), n, vdupq_n_f32(0x1.7f7d1cp-20f));
+    const float32x4_t u = vmulq_f32(b, b);
+    const float32x4_t j =
+        vfmaq_f32(vfmaq_f32(vdupq_n_f32(1.0f), vdupq_n_f32(0x1.ffffecp-1f), b),
+                  vfmaq_f32(vfmaq_f32(vdupq_n_f32(0x1.fffdb6p-2f), vdupq_n_f32(0x1.555e66p-3f), b),
+                            vfmaq_f32(vdupq_n_f32(0x1.573e2ep-5f), vdupq_n_f32(0x1.0e4020p-7f), b), u),
+                  u);
+    const int32x4_t ni = vcvtq_s32_f32(n), n1 = vshrq_n_s32(ni, 1), n2 = vsubq_s32(ni, n1);
+    const int32x4_t bias = vdupq_n_s32(127);
+    const float32x4_t p1 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n1, bias), 23));
+    const float32x4_t p2 = vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(n2, bias), 23));
+    const float32x4_t res = vmulq_f32(vmulq_f32(j, p1), p2);
+    const uint32x4_t big = vcagtq_f32(n, vdupq_n_f32(192.0f));
+    if (!vmaxvq_u32(big))
+        return res;
+    const float32x4_t alt = vbslq_f32(vclezq_f32(n), vdupq_n_f32(0.0f), vdupq_n_f32(INFINITY));
+    return vbslq_f32(big, alt, res);
+}
+
+static double softmax_exp(float *x, int64_t n, float max)
+{
+    const float32x4_t mx = vdupq_n_f32(max);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; i += 16) {
+        const int64_t k = n - i < 16 ? n - i : 16;
+        float t[16] = {0};
+        memcpy(t, x + i, (size_t)k * sizeof *t);
+        float32x4_t v[4];
+        for (int q = 0; q < 4; q++)
+            v[q] = expf4(vsubq_f32(vld1q_f32(t + 4 * q), mx));
+        for (int q = 0; q < 4; q++)
+            vst1q_f32(t + 4 * q, v[q]);
+        for (int64_t l = k; l < 16; l++) /* lanes past n count 0, as in vmath_softmax_exp */
+            t[l] = 0.0f;
+        memcpy(x + i, t, (size_t)k * sizeof *t);
+        /* halves, then pairs: the tree vmath_softmax_exp spells out */
+        const float32x4_t h4 = vaddq_f32(vaddq_f32(vld1q_f32(t), vld1q_f32(t + 8)),
+                                         vaddq_f32(vld1q_f32(t + 4), vld1q_f32(t + 12)));
+        const float32x2_t h2 = vadd_f32(vget_low_f32(h4), vget_high_f32(h4));
+        sum += (double)(vget_lane_f32(h2, 0) + vget_lane_f32(h2, 1));
+    }
+    return sum;
+}
+
+static void swiglu(float *y, const float *x, const float *g, int64_t n)
+{
+    const float32x4_t one = vdupq_n_f32(1.0f), zero = vdupq_n_f32(0.0f);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t v = vld1q_f32(x + i);
+        const float32x4_t s = vdivq_f32(v, vaddq_f32(one, expf4(vsubq_f32(zero, v))));
+        vst1q_f32(y + i, vmulq_f32(s, vld1q_f32(g + i)));
+    }
+    if (i < n)
+        vmath_swiglu(y + i, x + i, g + i, n - i);
+}
+
 /* ---- table ---- */
 
 /* a product then a sum per lane, as the scalar loop (vmulq + vaddq, not vfmaq) */
@@ -678,6 +746,8 @@ static void tab_init(void)
     tab = *kern_table_scalar();
     tab.isa = "neon"; /* the dotprod choice is reported by tests/neon/neon_main.c */
     tab.axpy_f32 = axpy_f32;
+    tab.softmax_exp = softmax_exp;
+    tab.swiglu = swiglu;
 #define SET(T, NAME)                                                                               \
     tab.vec_dot[T] = dp ? dot_##NAME##_dp : dot_##NAME##_nodp;                                     \
     tab.mul_mat[T] = dp ? mm_##NAME##_dp : mm_##NAME##_nodp;

@@ -8,7 +8,8 @@
  * compared with the scalar mul_mat of the same column count: for F32 and
  * Q4_K the reference's float order depends on it (quant_order_by_cols).
  * Dequant of every weight type bit for bit quant_dequantize_row (F16/BF16
- * on every bit pattern too), axpy_f32 bit for bit the unfused loop. */
+ * on every bit pattern too), axpy_f32 bit for bit the unfused loop, softmax_exp
+ * and swiglu bit for bit vmath's. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 
 #include "kern_isa.h"
 #include "quant.h"
+#include "vmath.h"
 
 #ifndef HWCAP_ASIMDDP
 #define HWCAP_ASIMDDP (1 << 20)
@@ -224,6 +226,50 @@ int main(void)
         free(want);
         free(got);
     }
+    /* softmax_exp and swiglu: vmath's bits, sums included, across the
+     * tails and every branch of its exp */
+    static const float edge[] = {-INFINITY, -1e30f, -200.0f, -150.0f, -104.0f, -103.5f, -100.0f, -95.0f,
+                                 -88.0f,    -87.4f, -20.0f,  -0.0f,   0.0f,    1e-30f,  0.5f,    20.0f,
+                                 88.5f,     88.8f,  89.0f,   100.0f,  150.0f,  1e30f};
+    const int64_t slens[] = {1, 3, 4, 5, 15, 16, 17, 33, 1000};
+    for (int rep = 0; rep < 8; rep++)
+        for (size_t li = 0; li < sizeof slens / sizeof slens[0]; li++) {
+            const int64_t n = slens[li];
+            float *xs = malloc((size_t)n * 4), *gs = malloc((size_t)n * 4), *want = malloc((size_t)n * 4),
+                  *got = malloc((size_t)n * 4);
+            fill_act(xs, n, &rng);
+            fill_act(gs, n, &rng);
+            float mx = -INFINITY;
+            for (int64_t i = 0; i < n; i++) {
+                xs[i] *= 60.0f;
+                if (rng_next(&rng) % 4 == 0)
+                    xs[i] = edge[rng_next(&rng) % (sizeof edge / sizeof edge[0])];
+                mx = xs[i] > mx ? xs[i] : mx;
+            }
+            const float m = rep % 2 || !isfinite(mx) ? mx : mx - 150.0f;
+            memcpy(want, xs, (size_t)n * 4);
+            memcpy(got, xs, (size_t)n * 4);
+            const double ws = vmath_softmax_exp(want, n, m), gsum = t->softmax_exp(got, n, m);
+            int bad = memcmp(&ws, &gsum, sizeof ws) != 0;
+            snprintf(msg, sizeof msg, "sum %.17g want %.17g", gsum, ws);
+            for (int64_t i = 0; i < n && !bad; i++)
+                if (memcmp(&got[i], &want[i], 4) && !bad++)
+                    snprintf(msg, sizeof msg, "[%lld] got %.9g want %.9g", (long long)i, (double)got[i],
+                             (double)want[i]);
+            report(!bad, "softmax_exp", "F32", n, msg);
+            vmath_swiglu(want, xs, gs, n);
+            t->swiglu(got, xs, gs, n);
+            bad = 0;
+            for (int64_t i = 0; i < n && !bad; i++)
+                if (memcmp(&got[i], &want[i], 4) && !(isnan(got[i]) && isnan(want[i])) && !bad++)
+                    snprintf(msg, sizeof msg, "[%lld] x=%.9g got %.9g want %.9g", (long long)i, (double)xs[i],
+                             (double)got[i], (double)want[i]);
+            report(!bad, "swiglu", "F32", n, msg);
+            free(xs);
+            free(gs);
+            free(want);
+            free(got);
+        }
     free(x);
     free(q1);
     free(q2);
