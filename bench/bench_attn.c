@@ -1,12 +1,16 @@
 /* bench_attn.c - the F32 products of the absorbed attention (legacy
- * attn_kv_b files, src/forward.c attn_head_legacy) on OpenBLAS against the
+ * attn_kv_b files, src/forward.c attn_group_legacy) on OpenBLAS against the
  * kernel table's F32 mul_mat (tinyBLAS order, what the split form must use
  * to round like the reference), in one process, one thread, for one layer
  * of DeepSeek-R1 (128 heads, kv_lora 512, rope 64).
  *   build/bench/bench_attn [TOKENS [POSITIONS]]   (default 64 64: a prefill chunk)
  * Prints ms per layer for obar = A C (TOKENS x 512 from POSITIONS) and the
  * scores S = [q~|q_pe] [c|k_pe]^T (TOKENS x POSITIONS from 576), best of 5,
- * and OpenBLAS's kernel family (blas_setup's fix for its detection). */
+ * and OpenBLAS's kernel family (blas_setup's fix for its detection).
+ * With TOKENS 1 (decode) also the two ways of taking the heads on
+ * OpenBLAS: one product per head (the latents read twice per head) against
+ * groups of 16 heads as the rows of one product (forward.c's
+ * LEGACY_HEAD_GROUP: read twice per group). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -75,6 +79,33 @@ int main(int argc, char **argv)
     printf("| product | kernel table (%s) ms | OpenBLAS (%s) ms | ratio |\n|---|---|---|---|\n", k->isa, blas_core());
     printf("| obar = A C | %.2f | %.2f | %.2fx |\n", best[0] * 1e3, best[1] * 1e3, best[0] / best[1]);
     printf("| scores | %.2f | %.2f | %.2fx |\n", best[2] * 1e3, best[3] * 1e3, best[2] / best[3]);
+    if (n == 1) {
+        enum { G = 16 };
+        float *qg = filled((size_t)H * K, 83), *og = malloc(sizeof(float) * H * L), *sg = malloc(sizeof(float) * G * np);
+        if (!og || !sg)
+            return 1;
+        double bh = 1e9, bg = 1e9;
+        for (int rep = 0; rep < 5; rep++) {
+            const double t0 = now_s();
+            for (int h = 0; h < H; h++) {
+                blas_gemm(1, np, K, qg + (size_t)h * K, K, keys, K, true, 0.0f, sg, np);
+                blas_gemm(1, L, np, sg, np, lat, L, false, 0.0f, og + (size_t)h * L, L);
+            }
+            const double t1 = now_s();
+            for (int h = 0; h < H; h += G) {
+                blas_gemm(G, np, K, qg + (size_t)h * K, K, keys, K, true, 0.0f, sg, np);
+                blas_gemm(G, L, np, sg, np, lat, L, false, 0.0f, og + (size_t)h * L, L);
+            }
+            const double t2 = now_s();
+            bh = t1 - t0 < bh ? t1 - t0 : bh;
+            bg = t2 - t1 < bg ? t2 - t1 : bg;
+        }
+        printf("| decode, scores + obar, OpenBLAS | one head a product: %.2f | %d heads a product: %.2f | %.2fx |\n",
+               bh * 1e3, G, bg * 1e3, bh / bg);
+        free(qg);
+        free(og);
+        free(sg);
+    }
     free(a);
     free(lat);
     free(latt);

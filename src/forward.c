@@ -53,6 +53,11 @@ struct fwd_kv {
 
 /* One sequence's part of a legacy absorbed attention job (attn_legacy_job):
  * its rows of the step and its cache as the heads read them. */
+/* Heads per group of the legacy absorbed attention (attn_group_legacy):
+ * fixed, not per thread count, so a sequence's products keep their shapes
+ * whatever the pool; 16 leaves 8 groups of R1's 128 heads to share out. */
+enum { LEGACY_HEAD_GROUP = 16 };
+
 struct attn_seq {
     int n_tok, n_past;
     float *q, *qt, *obar, *ao; /* its first row in s->q, s->qt, s->obar, s->ao */
@@ -106,7 +111,9 @@ struct fwd_state {
     float *eg, *eu, *ey;
     void *eq;
     /* per-thread attention scratch */
-    float *th_scores;   /* (nth, B, n_kv_pad) softmax weights of a head's tokens */
+    float *th_scores;   /* (nth, sc_rows, n_kv_pad) softmax weights of a head's tokens
+                         * (legacy absorbed decode: of a head group, one row a head) */
+    int sc_rows;        /* max(B, LEGACY_HEAD_GROUP) */
     float *th_qcat;     /* (nth, B, kv_lora + qk_rope) [q~ | q_pe] (split form) */
     float *kcat;        /* (n_ctx, kv_lora + qk_rope) [c | k_pe] of the layer (split form) */
     float *vlat;        /* (kv_lora, n_kv_pad) the layer's latents transposed (split form) */
@@ -388,7 +395,8 @@ static bool scratch_alloc(fwd_state *s, bool real)
     if (s->o.n_seqs > 1)
         ALLOC(s->logit_rows, (size_t)s->o.n_seqs * hp->n_vocab * 4);
     s->n_kv_pad = (int)((ctx + 63) & ~(size_t)63);
-    ALLOC(s->th_scores, (size_t)s->nth * B * (size_t)s->n_kv_pad * 4);
+    s->sc_rows = (int)(B > LEGACY_HEAD_GROUP ? B : LEGACY_HEAD_GROUP);
+    ALLOC(s->th_scores, (size_t)s->nth * (size_t)s->sc_rows * (size_t)s->n_kv_pad * 4);
     if (hp->is_mla) {
         ALLOC(s->th_qcat, (size_t)s->nth * B * (L + hp->qk_rope) * 4);
         ALLOC(s->kcat, ctx * (L + hp->qk_rope) * 4);
@@ -714,7 +722,7 @@ static int attn_weights(fwd_state *s, int ith, int n, const float *q, size_t qs,
     const int npad = (s->kv->n_past + n + 63) & ~63;
     for (int t = 0; t < n; t++) {
         const int pos = s->kv->n_past + t;
-        float *sc = s->th_scores + ((size_t)ith * s->o.n_batch + t) * s->n_kv_pad;
+        float *sc = s->th_scores + ((size_t)ith * s->sc_rows + t) * s->n_kv_pad;
         float mx = -INFINITY;
         for (int p = 0; p <= pos; p++) {
             float d;
@@ -746,7 +754,7 @@ static void attn_head_split(struct attn_job *j, int h, int ith)
     const int64_t Lr = hp->kv_lora, R = hp->qk_rope, N = hp->qk_nope, V = hp->v_head;
     const int64_t hk = model_head_k(hp), H = hp->n_head, K = Lr + R;
     const int n = j->n_tok;
-    float *scores = s->th_scores + (size_t)ith * s->o.n_batch * s->n_kv_pad;
+    float *scores = s->th_scores + (size_t)ith * s->sc_rows * s->n_kv_pad;
     uint8_t *tq = s->th_q + (size_t)ith * s->th_q_bytes;
 
     const mweight *wk = &Ly->wk_b;
@@ -784,17 +792,40 @@ struct attn_legacy_job {
     int n_seq;
 };
 
-/* Absorbed attention for one head of a legacy attn_kv_b file, for every
- * sequence of the job.  The reference decompresses K and V
+/* Softmax of one score row in place: token position pos, its causal
+ * window [0, pos], zeros past it up to np. */
+static void legacy_softmax_row(const fwd_state *s, float *st, int pos, int np)
+{
+    float mx = -INFINITY;
+    for (int p = 0; p <= pos; p++) {
+        st[p] *= s->kq_scale;
+        if (st[p] > mx)
+            mx = st[p];
+    }
+    const float inv = (float)(1.0 / kern_get()->softmax_exp(st, pos + 1, mx));
+    for (int p = 0; p <= pos; p++)
+        st[p] *= inv;
+    for (int p = pos + 1; p < np; p++)
+        st[p] = 0.0f;
+}
+
+/* Absorbed attention for heads [h0, h1) of a legacy attn_kv_b file, for
+ * every sequence of the job.  The reference decompresses K and V
  * (attn_head_mha, exact); this form is the same math in another order, so
- * it takes the fast one: the head's k rows of kv_b dequantized once for all
- * the sequences, then its v rows, and every product an OpenBLAS GEMM (GEMV
- * for one token) on one thread - ours split the heads.  Per sequence:
+ * it takes the fast one: each head's k rows of kv_b dequantized once for
+ * all the sequences, then its v rows, and every product an OpenBLAS GEMM
+ * (GEMV for one row) on one thread - ours split the head groups.  Per
+ * sequence and head:
  *   q~ = q_nope W_kb, S = q~ C^T + q_pe P^T, A = causal softmax(S * scale),
  *   obar = A C, o = obar W_vb^T.
+ * A decoding sequence (one token) takes S and obar for the group's heads
+ * in one product each: the latents C, n_past rows of kv_lora floats (2 MB
+ * at 1000 positions), are then read once per group instead of twice per
+ * head, which at long contexts was most of the layer's attention time.
  * A sequence's products (shapes, inputs, order) are those it has when it
- * runs alone, so its result does not depend on the others in the step. */
-static void attn_head_legacy(const struct attn_legacy_job *j, int h, int ith)
+ * runs alone, with any thread count, so its result does not depend on the
+ * others in the step. */
+static void attn_group_legacy(const struct attn_legacy_job *j, int h0, int h1, int ith)
 {
     fwd_state *s = j->s;
     const model_hparams *hp = &s->m->hp;
@@ -802,56 +833,60 @@ static void attn_head_legacy(const struct attn_legacy_job *j, int h, int ith)
     const kern_dequant_fn dq = kern_get()->dequant[w->type];
     const int64_t Lr = hp->kv_lora, R = hp->qk_rope, N = hp->qk_nope, V = hp->v_head;
     const int64_t hk = model_head_k(hp), H = hp->n_head;
-    const int ld = s->n_kv_pad, ldq = (int)(H * Lr);
+    const int ld = s->n_kv_pad, ldq = (int)(H * Lr), nh = h1 - h0;
     float *wb = s->th_w + (size_t)ith * th_w_rows(hp) * Lr;
-    float *sc = s->th_scores + (size_t)ith * s->o.n_batch * s->n_kv_pad;
+    float *sc = s->th_scores + (size_t)ith * s->sc_rows * s->n_kv_pad;
 
-    const uint8_t *rows = w->data + (size_t)h * (N + V) * w->row_bytes;
-    for (int64_t d = 0; d < N; d++)
-        dq(rows + (size_t)d * w->row_bytes, wb + d * Lr, Lr);
+    for (int h = h0; h < h1; h++) {
+        const uint8_t *rows = w->data + (size_t)h * (N + V) * w->row_bytes;
+        for (int64_t d = 0; d < N; d++)
+            dq(rows + (size_t)d * w->row_bytes, wb + d * Lr, Lr);
+        for (int i = 0; i < j->n_seq; i++) {
+            const struct attn_seq *q = &j->sq[i];
+            blas_gemm(q->n_tok, (int)Lr, (int)N, q->q + (size_t)h * hk, (int)(H * hk), wb, (int)Lr, false, 0.0f,
+                      q->qt + (size_t)h * Lr, ldq);
+        }
+    }
     for (int i = 0; i < j->n_seq; i++) {
         const struct attn_seq *q = &j->sq[i];
         const int n = q->n_tok, np = q->n_past + n;
-        float *qt = q->qt + (size_t)h * Lr;
-        blas_gemm(n, (int)Lr, (int)N, q->q + (size_t)h * hk, (int)(H * hk), wb, (int)Lr, false, 0.0f, qt,
-                  ldq);
-        blas_gemm(n, np, (int)Lr, qt, ldq, q->lat, (int)Lr, true, 0.0f, sc, ld);
-        blas_gemm(n, np, (int)R, q->q + (size_t)h * hk + N, (int)(H * hk), q->pe, (int)R, true, 1.0f, sc,
-                  ld);
-        for (int t = 0; t < n; t++) {
-            float *st = sc + (size_t)t * ld;
-            const int pos = q->n_past + t;
-            float mx = -INFINITY;
-            for (int p = 0; p <= pos; p++) {
-                st[p] *= s->kq_scale;
-                if (st[p] > mx)
-                    mx = st[p];
-            }
-            const float inv = (float)(1.0 / kern_get()->softmax_exp(st, pos + 1, mx));
-            for (int p = 0; p <= pos; p++)
-                st[p] *= inv;
-            for (int p = pos + 1; p < np; p++)
-                st[p] = 0.0f;
+        if (n == 1) { /* rows are the group's heads */
+            blas_gemm(nh, np, (int)Lr, q->qt + (size_t)h0 * Lr, (int)Lr, q->lat, (int)Lr, true, 0.0f, sc, ld);
+            blas_gemm(nh, np, (int)R, q->q + (size_t)h0 * hk + N, (int)hk, q->pe, (int)R, true, 1.0f, sc, ld);
+            for (int r = 0; r < nh; r++)
+                legacy_softmax_row(s, sc + (size_t)r * ld, q->n_past, np);
+            blas_gemm(nh, (int)Lr, np, sc, ld, q->lat, (int)Lr, false, 0.0f, q->obar + (size_t)h0 * Lr, (int)Lr);
+            continue;
         }
-        blas_gemm(n, (int)Lr, np, sc, ld, q->lat, (int)Lr, false, 0.0f, q->obar + (size_t)h * Lr, ldq);
+        for (int h = h0; h < h1; h++) { /* rows are the chunk's tokens */
+            const float *qt = q->qt + (size_t)h * Lr;
+            blas_gemm(n, np, (int)Lr, qt, ldq, q->lat, (int)Lr, true, 0.0f, sc, ld);
+            blas_gemm(n, np, (int)R, q->q + (size_t)h * hk + N, (int)(H * hk), q->pe, (int)R, true, 1.0f, sc, ld);
+            for (int t = 0; t < n; t++)
+                legacy_softmax_row(s, sc + (size_t)t * ld, q->n_past + t, np);
+            blas_gemm(n, (int)Lr, np, sc, ld, q->lat, (int)Lr, false, 0.0f, q->obar + (size_t)h * Lr, ldq);
+        }
     }
-
-    for (int64_t d = 0; d < V; d++)
-        dq(rows + (size_t)(N + d) * w->row_bytes, wb + d * Lr, Lr);
-    for (int i = 0; i < j->n_seq; i++) {
-        const struct attn_seq *q = &j->sq[i];
-        blas_gemm(q->n_tok, (int)V, (int)Lr, q->obar + (size_t)h * Lr, ldq, wb, (int)Lr, true, 0.0f,
-                  q->ao + (size_t)h * V, (int)(H * V));
+    for (int h = h0; h < h1; h++) {
+        const uint8_t *rows = w->data + (size_t)h * (N + V) * w->row_bytes;
+        for (int64_t d = 0; d < V; d++)
+            dq(rows + (size_t)(N + d) * w->row_bytes, wb + d * Lr, Lr);
+        for (int i = 0; i < j->n_seq; i++) {
+            const struct attn_seq *q = &j->sq[i];
+            blas_gemm(q->n_tok, (int)V, (int)Lr, q->obar + (size_t)h * Lr, ldq, wb, (int)Lr, true, 0.0f,
+                      q->ao + (size_t)h * V, (int)(H * V));
+        }
     }
 }
 
 static void attn_legacy_run(void *ctx, int ith, int nth)
 {
     const struct attn_legacy_job *j = ctx;
+    const int H = (int)j->s->m->hp.n_head, G = LEGACY_HEAD_GROUP;
     long lo, hi;
-    tpool_split(j->s->m->hp.n_head, ith, nth, &lo, &hi);
-    for (long h = lo; h < hi; h++)
-        attn_head_legacy(j, (int)h, ith);
+    tpool_split((H + G - 1) / G, ith, nth, &lo, &hi);
+    for (long g = lo; g < hi; g++)
+        attn_group_legacy(j, (int)g * G, (int)g * G + G < H ? (int)g * G + G : H, ith);
 }
 
 /* Decompressed attention for one head (fwd_opts.attn_mha), in the
@@ -871,7 +906,7 @@ static void attn_head_mha(struct attn_job *j, int h, int ith)
     const int npad = attn_weights(s, ith, j->n_tok, j->q + (size_t)h * hk, (size_t)(H * hk), kl + (size_t)h * kr,
                                   (size_t)(H * kr), kr);
     kern_get()->mul_mat[MS_TYPE_F32](npad, vl, (size_t)s->n_kv_pad * 4, 0, V,
-                                     s->th_scores + (size_t)ith * s->o.n_batch * s->n_kv_pad,
+                                     s->th_scores + (size_t)ith * s->sc_rows * s->n_kv_pad,
                                      (size_t)s->n_kv_pad * 4, j->n_tok, j->ao + (size_t)h * V, (size_t)(H * V));
 }
 
