@@ -20,6 +20,8 @@
  *   build/bench/bench_kernels [MB] [type|isa ...]   e.g. bench_kernels 1229 avx2 avx512 IQ1_S Q4_K
  * With the word dequant among them it times the dequant entries instead
  * (rows of 512, one thread; see bench_dequant), e.g. bench_kernels 64 dequant Q6_K
+ * With the word exp it times softmax_exp and swiglu instead (one thread, in
+ * ns per element; see bench_exp), e.g. bench_kernels 16 exp
  * With the word repack, each type with a repacked layout (simd/repack.h) gets
  * a second line per ISA, "<isa>+repack", timed right after the plain one on
  * the same rows repacked; its GB/s count the GGUF bytes (the repacked ones
@@ -262,6 +264,55 @@ static int bench_dequant(size_t mb, const int *types, int ntypes, const char *co
     return 0;
 }
 
+/* ---- exp mode ----
+ * softmax_exp over rows of 4096 scores (an attention row at 4096
+ * positions) and swiglu over 18432 (R1's dense FFN width), warm in cache,
+ * one thread: the exp evaluation itself, per element. */
+static int bench_exp(const char *const *isas, const bool *isa_on, int n_isas)
+{
+    enum { NS = 4096, NF = 18432, REPS_EXP = 200 };
+    float *x = malloc(NS * sizeof *x), *g = malloc(NF * sizeof *g), *u = malloc(NF * sizeof *u),
+          *y = malloc(NF * sizeof *y);
+    if (!x || !g || !u || !y)
+        return 1;
+    for (int i = 0; i < NF; i++) {
+        g[i] = (float)(i % 89) / 89.0f * 8.0f - 4.0f;
+        u[i] = (float)(i % 97) / 97.0f - 0.5f;
+    }
+    printf("## bench_kernels exp: softmax_exp over %d scores, swiglu over %d, 1 thread, warm\n", NS, NF);
+    printf("| isa | softmax_exp ns/element | swiglu ns/element |\n|---|---|---|\n");
+    double sink = 0.0;
+    for (int k = 0; k < n_isas; k++) {
+        const kern_table *kt = isa_on[k] ? kern_get_isa(isas[k]) : NULL;
+        if (!kt)
+            continue;
+        double bs = 1e9, bw = 1e9;
+        for (int r = 0; r < REPS; r++) {
+            double t0 = now_s();
+            for (int it = 0; it < REPS_EXP; it++) {
+                /* refilled each time: softmax_exp works in place */
+                for (int i = 0; i < NS; i++)
+                    x[i] = -(float)(i % 997) * 0.05f;
+                sink += kt->softmax_exp(x, NS, 0.0f);
+            }
+            double t1 = now_s();
+            for (int it = 0; it < REPS_EXP; it++)
+                kt->swiglu(y, g, u, NF);
+            double t2 = now_s();
+            sink += y[NF - 1];
+            bs = t1 - t0 < bs ? t1 - t0 : bs;
+            bw = t2 - t1 < bw ? t2 - t1 : bw;
+        }
+        printf("| %s | %.2f | %.2f |\n", kt->isa, bs * 1e9 / ((double)REPS_EXP * NS),
+               bw * 1e9 / ((double)REPS_EXP * NF));
+    }
+    free(x);
+    free(g);
+    free(u);
+    free(y);
+    return sink == 0.12345 ? 3 : 0; /* keeps the results live */
+}
+
 int main(int argc, char **argv)
 {
     size_t mb = argc > 1 ? (size_t)atoi(argv[1]) : 512;
@@ -270,10 +321,12 @@ int main(int argc, char **argv)
     const char *isas[] = {"scalar", "avx2", "avx512", "neon"};
     enum { N_ISAS = sizeof isas / sizeof isas[0] };
     int types[64], ntypes = 0;
-    bool isa_on[N_ISAS] = {0}, isa_named = false, dequant = false, rep = false;
+    bool isa_on[N_ISAS] = {0}, isa_named = false, dequant = false, rep = false, expm = false;
     for (int i = 2; i < argc; i++) {
         bool known = !strcmp(argv[i], "dequant");
         dequant = dequant || known;
+        if (!strcmp(argv[i], "exp"))
+            expm = known = true;
         if (!strcmp(argv[i], "repack"))
             rep = known = true;
         for (size_t t = 0; t < sizeof ALL_TYPES / sizeof ALL_TYPES[0]; t++)
@@ -291,6 +344,8 @@ int main(int argc, char **argv)
     }
     for (int k = 0; k < N_ISAS; k++)
         isa_on[k] = isa_on[k] || !isa_named;
+    if (expm)
+        return bench_exp(isas, isa_on, N_ISAS);
     if (dequant && !ntypes)
         for (size_t t = 0; t < sizeof DQ_TYPES / sizeof DQ_TYPES[0]; t++)
             types[ntypes++] = DQ_TYPES[t];
