@@ -51,13 +51,13 @@ struct fwd_kv {
     size_t bytes;
 };
 
-/* One sequence's part of a legacy absorbed attention job (attn_legacy_job):
- * its rows of the step and its cache as the heads read them. */
 /* Heads per group of the legacy absorbed attention (attn_group_legacy):
  * fixed, not per thread count, so a sequence's products keep their shapes
  * whatever the pool; 16 leaves 8 groups of R1's 128 heads to share out. */
 enum { LEGACY_HEAD_GROUP = 16 };
 
+/* One sequence's part of a legacy absorbed attention job (attn_legacy_job):
+ * its rows of the step and its cache as the heads read them. */
 struct attn_seq {
     int n_tok, n_past;
     float *q, *qt, *obar, *ao; /* its first row in s->q, s->qt, s->obar, s->ao */
