@@ -709,6 +709,24 @@ struct attn_job {
     const float *pe;  /* (n_past + n_tok, qk_rope) */
 };
 
+/* Softmax of one row of raw scores in place, as the reference's soft_max
+ * with kq_scale: token position pos, its causal window [0, pos] scaled,
+ * zeros past it up to np. */
+static void softmax_row(const fwd_state *s, float *st, int pos, int np)
+{
+    float mx = -INFINITY;
+    for (int p = 0; p <= pos; p++) {
+        st[p] *= s->kq_scale;
+        if (st[p] > mx)
+            mx = st[p];
+    }
+    const float inv = (float)(1.0 / kern_get()->softmax_exp(st, pos + 1, mx));
+    for (int p = 0; p <= pos; p++)
+        st[p] *= inv;
+    for (int p = pos + 1; p < np; p++)
+        st[p] = 0.0f;
+}
+
 /* Softmax weights of the chunk's n tokens for one head, as the reference
  * computes them: each score an F32 vec_dot of the query row (q + t*qs,
  * K floats) with key row p (keys + p*ks), times kq_scale; its softmax; the
@@ -723,20 +741,9 @@ static int attn_weights(fwd_state *s, int ith, int n, const float *q, size_t qs,
     for (int t = 0; t < n; t++) {
         const int pos = s->kv->n_past + t;
         float *sc = s->th_scores + ((size_t)ith * s->sc_rows + t) * s->n_kv_pad;
-        float mx = -INFINITY;
-        for (int p = 0; p <= pos; p++) {
-            float d;
-            dot(K, &d, q + (size_t)t * qs, keys + (size_t)p * ks);
-            sc[p] = d * s->kq_scale;
-            if (sc[p] > mx)
-                mx = sc[p];
-        }
-        const double sum = kern_get()->softmax_exp(sc, pos + 1, mx);
-        const float inv = (float)(1.0 / sum);
         for (int p = 0; p <= pos; p++)
-            sc[p] = sc[p] * inv;
-        for (int p = pos + 1; p < npad; p++)
-            sc[p] = 0.0f;
+            dot(K, &sc[p], q + (size_t)t * qs, keys + (size_t)p * ks);
+        softmax_row(s, sc, pos, npad);
     }
     return npad;
 }
@@ -792,23 +799,6 @@ struct attn_legacy_job {
     int n_seq;
 };
 
-/* Softmax of one score row in place: token position pos, its causal
- * window [0, pos], zeros past it up to np. */
-static void legacy_softmax_row(const fwd_state *s, float *st, int pos, int np)
-{
-    float mx = -INFINITY;
-    for (int p = 0; p <= pos; p++) {
-        st[p] *= s->kq_scale;
-        if (st[p] > mx)
-            mx = st[p];
-    }
-    const float inv = (float)(1.0 / kern_get()->softmax_exp(st, pos + 1, mx));
-    for (int p = 0; p <= pos; p++)
-        st[p] *= inv;
-    for (int p = pos + 1; p < np; p++)
-        st[p] = 0.0f;
-}
-
 /* Absorbed attention for heads [h0, h1) of a legacy attn_kv_b file, for
  * every sequence of the job.  The reference decompresses K and V
  * (attn_head_mha, exact); this form is the same math in another order, so
@@ -854,7 +844,7 @@ static void attn_group_legacy(const struct attn_legacy_job *j, int h0, int h1, i
             blas_gemm(nh, np, (int)Lr, q->qt + (size_t)h0 * Lr, (int)Lr, q->lat, (int)Lr, true, 0.0f, sc, ld);
             blas_gemm(nh, np, (int)R, q->q + (size_t)h0 * hk + N, (int)hk, q->pe, (int)R, true, 1.0f, sc, ld);
             for (int r = 0; r < nh; r++)
-                legacy_softmax_row(s, sc + (size_t)r * ld, q->n_past, np);
+                softmax_row(s, sc + (size_t)r * ld, q->n_past, np);
             blas_gemm(nh, (int)Lr, np, sc, ld, q->lat, (int)Lr, false, 0.0f, q->obar + (size_t)h0 * Lr, (int)Lr);
             continue;
         }
@@ -863,7 +853,7 @@ static void attn_group_legacy(const struct attn_legacy_job *j, int h0, int h1, i
             blas_gemm(n, np, (int)Lr, qt, ldq, q->lat, (int)Lr, true, 0.0f, sc, ld);
             blas_gemm(n, np, (int)R, q->q + (size_t)h * hk + N, (int)(H * hk), q->pe, (int)R, true, 1.0f, sc, ld);
             for (int t = 0; t < n; t++)
-                legacy_softmax_row(s, sc + (size_t)t * ld, q->n_past + t, np);
+                softmax_row(s, sc + (size_t)t * ld, q->n_past + t, np);
             blas_gemm(n, (int)Lr, np, sc, ld, q->lat, (int)Lr, false, 0.0f, q->obar + (size_t)h * Lr, ldq);
         }
     }
