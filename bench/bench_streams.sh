@@ -45,6 +45,11 @@ if [ -n "${REF_LLAMA_SERVER:-}" ] && [ ! -x "$REF_LLAMA_SERVER" ]; then
 fi
 echo "## streams: $M, $GEN generated per stream, -c $CTX per stream, $THREADS threads"
 echo "cpu: $(lscpu | sed -n 's/^Model name: *//p'), family $(lscpu | sed -n 's/^CPU family: *//p') model $(lscpu | sed -n 's/^Model: *//p'); load $(cut -d' ' -f1-3 /proc/loadavg)"
+# ours runs the absorbed attention's F32 products on OpenBLAS, whose kernel
+# family this variable overrides (some machine images pin it to Haswell's
+# AVX2 kernels; OpenBLAS 0.3.21 itself picks Cooperlake's AVX-512 ones on a
+# Zen 5): say which ran
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset (OpenBLAS detects)}"
 
 # N concurrent /v1/completions; prints "tokens seconds"
 fire() { # N [BURST]: one burst; prints "tokens wall_s failures decode_tok_s"
