@@ -75,6 +75,26 @@ static long mul_chunk(long n_out, int nth)
     return c < 16 ? 16 : c;
 }
 
+/* Rows [lo, hi) of a mul_job on the calling thread. */
+static void mul_rows(const struct mul_job *j, long lo, long hi)
+{
+    if (!j->cols1) {
+        j->fn(j->n_in, j->w, j->row_bytes, lo, hi, j->q, j->q_row, j->n_tok, j->y, j->y_stride);
+        return;
+    }
+    if (j->fn_cols1) {
+        j->fn_cols1(j->n_in, j->w, j->row_bytes, lo, hi, j->q, j->q_row, j->n_tok, j->y, j->y_stride);
+        return;
+    }
+    /* one call per column over the claimed rows: a kernel given one
+     * column uses the one-column order, and the chunk's rows (16-64 of
+     * them, a few hundred KB at most) stay in L2 for the next column,
+     * so each weight byte still comes from memory once */
+    for (int t = 0; t < j->n_tok; t++)
+        j->fn(j->n_in, j->w, j->row_bytes, lo, hi, (const uint8_t *)j->q + (size_t)t * j->q_row, j->q_row, 1,
+              j->y + (size_t)t * j->y_stride, j->y_stride);
+}
+
 static void mul_job_run(void *ctx, int ith, int nth)
 {
     struct mul_job *j = ctx;
@@ -84,22 +104,7 @@ static void mul_job_run(void *ctx, int ith, int nth)
         const long lo = atomic_fetch_add_explicit(&j->next, chunk, memory_order_relaxed);
         if (lo >= j->n_out)
             break;
-        const long hi = lo + chunk < j->n_out ? lo + chunk : j->n_out;
-        if (!j->cols1) {
-            j->fn(j->n_in, j->w, j->row_bytes, lo, hi, j->q, j->q_row, j->n_tok, j->y, j->y_stride);
-            continue;
-        }
-        if (j->fn_cols1) {
-            j->fn_cols1(j->n_in, j->w, j->row_bytes, lo, hi, j->q, j->q_row, j->n_tok, j->y, j->y_stride);
-            continue;
-        }
-        /* one call per column over the claimed rows: a kernel given one
-         * column uses the one-column order, and the chunk's rows (16-64 of
-         * them, a few hundred KB at most) stay in L2 for the next column,
-         * so each weight byte still comes from memory once */
-        for (int t = 0; t < j->n_tok; t++)
-            j->fn(j->n_in, j->w, j->row_bytes, lo, hi, (const uint8_t *)j->q + (size_t)t * j->q_row, j->q_row,
-                  1, j->y + (size_t)t * j->y_stride, j->y_stride);
+        mul_rows(j, lo, lo + chunk < j->n_out ? lo + chunk : j->n_out);
     }
 }
 
@@ -194,4 +199,18 @@ void mm_mul(tpool *tp, const mweight *w, int64_t mat, const float *x, size_t x_s
 {
     mm_quantize(tp, w->type, x, x_stride, w->n_in, n_tok, q);
     mm_mul_q(tp, w, mat, q, n_tok, y, y_stride);
+}
+
+void mm_expert_rows(int type, bool repacked, const void *data, int64_t n_in, const void *q, size_t q_row,
+                    int n_tok, int64_t lo, int64_t hi, float *y, size_t y_stride)
+{
+    const kern_table *k = kern_get();
+    if (repacked) {
+        repack_mul_mat(k, type, n_in, data, lo, hi, q, q_row, n_tok, y, y_stride);
+        return;
+    }
+    const bool cols1 = quant_order_by_cols(type) && n_tok > 1;
+    struct mul_job j = {k->mul_mat[type], n_in, 0, data, quant_row_bytes(type, n_in), q, q_row, n_tok, y,
+                        y_stride, cols1, k->mul_mat_cols1[type], 0};
+    mul_rows(&j, (long)lo, (long)hi);
 }

@@ -51,4 +51,10 @@ void mm_mul_raw_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n
 void mm_mul_expert_q(tpool *tp, int type, bool repacked, const void *data, int64_t n_in, int64_t n_out,
                      const void *q, int n_tok, float *y, size_t y_stride);
 
+/* Rows [lo, hi) of mm_mul_expert_q's product (same kernels, same bits),
+ * on the calling thread, activation rows q_row bytes apart: for callers
+ * that split several experts' rows over the pool in one fork.  lo and hi
+ * multiples of 16 (or hi = n_out), so repacked row groups stay whole. */
+void mm_expert_rows(int type, bool repacked, const void *data, int64_t n_in, const void *q, size_t q_row,
+                    int n_tok, int64_t lo, int64_t hi, float *y, size_t y_stride);
 #endif
