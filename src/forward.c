@@ -1407,6 +1407,20 @@ static void expert_batch_gather(const struct expert_batch *b)
     }
 }
 
+/* Claims the batch's next chunk: expert i, rows [lo, hi) of `rows`, in
+ * chunks of `chunk`, nc of them an expert; false when all are taken. */
+static bool expert_claim(struct expert_batch *b, int64_t nc, int64_t chunk, int64_t rows, int *i, int64_t *lo,
+                         int64_t *hi)
+{
+    const long it = atomic_fetch_add_explicit(&b->next, 1, memory_order_relaxed);
+    if (it >= b->n * nc)
+        return false;
+    *i = (int)(it / nc);
+    *lo = it % nc * chunk;
+    *hi = *lo + chunk < rows ? *lo + chunk : rows;
+    return true;
+}
+
 static void expert_up_run(void *ctx, int ith, int nth)
 {
     struct expert_batch *b = ctx;
@@ -1414,12 +1428,9 @@ static void expert_up_run(void *ctx, int ith, int nth)
     fwd_state *s = b->s;
     const int64_t E = s->m->hp.n_embd, F = s->m->hp.n_ff_exp;
     const kern_table *k = kern_get();
-    for (;;) {
-        const long it = atomic_fetch_add_explicit(&b->next, 1, memory_order_relaxed);
-        if (it >= b->n * b->nfc)
-            break;
-        const int i = (int)(it / b->nfc);
-        const int64_t lo = it % b->nfc * b->fchunk, hi = lo + b->fchunk < F ? lo + b->fchunk : F;
+    int i;
+    int64_t lo, hi;
+    while (expert_claim(b, b->nfc, b->fchunk, F, &i, &lo, &hi)) {
         const int e = b->act[b->ids[i]], c = s->ecount[e], o = b->off[i];
         const uint8_t *qg = expert_rows_q(b, i, 0), *qu = b->uat != b->gat ? expert_rows_q(b, i, 1) : qg;
         float *g = s->eg + (size_t)o * F, *u = s->eu + (size_t)o * F;
@@ -1441,12 +1452,9 @@ static void expert_down_run(void *ctx, int ith, int nth)
     fwd_state *s = b->s;
     const int64_t E = s->m->hp.n_embd, F = s->m->hp.n_ff_exp;
     const int K = (int)s->m->hp.n_expert_used;
-    for (;;) {
-        const long it = atomic_fetch_add_explicit(&b->next, 1, memory_order_relaxed);
-        if (it >= b->n * b->nec)
-            break;
-        const int i = (int)(it / b->nec);
-        const int64_t lo = it % b->nec * b->echunk, hi = lo + b->echunk < E ? lo + b->echunk : E;
+    int i;
+    int64_t lo, hi;
+    while (expert_claim(b, b->nec, b->echunk, E, &i, &lo, &hi)) {
         const int e = b->act[b->ids[i]], c = s->ecount[e], o = b->off[i], st = s->estart[e];
         const uint8_t *q = (const uint8_t *)s->eq + (size_t)o * b->dq;
         if (c == 1) {
@@ -1462,23 +1470,14 @@ static void expert_down_run(void *ctx, int ith, int nth)
     }
 }
 
-/* Rows per claim: about eight claims per thread and expert, a multiple of
- * align (a power of two). */
-static int64_t expert_chunk(int64_t rows, int nth, int64_t align)
-{
-    int64_t c = rows / ((int64_t)nth * 8);
-    c = (c + align - 1) / align * align;
-    return c < align ? align : c;
-}
-
 static void expert_batch_run(struct expert_batch *b)
 {
     fwd_state *s = b->s;
     const int64_t F = s->m->hp.n_ff_exp, E = s->m->hp.n_embd;
     expert_batch_gather(b);
     const int64_t blk = quant_info(b->dat)->blck;
-    b->fchunk = expert_chunk(F, s->nth, blk > 16 ? blk : 16);
-    b->echunk = expert_chunk(E, s->nth, 16);
+    b->fchunk = mm_claim_rows((long)F, s->nth, blk > 16 ? (long)blk : 16);
+    b->echunk = mm_claim_rows((long)E, s->nth, 16);
     b->nfc = (F + b->fchunk - 1) / b->fchunk;
     b->nec = (E + b->echunk - 1) / b->echunk;
     atomic_store(&b->next, 0);
@@ -1492,7 +1491,6 @@ static void expert_batch_run(struct expert_batch *b)
     atomic_store(&b->next, 0);
     tpool_run(s->o.tp, expert_down_run, b);
 }
-
 
 /* fwd_opts.pool_routing: layer il's experts in memory now, or NULL (off,
  * or fewer than top-k of them: the router chooses freely and the reads

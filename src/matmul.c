@@ -66,13 +66,11 @@ struct mul_job {
     atomic_long next; /* first row not yet claimed */
 };
 
-/* Rows per claim: about eight claims per thread, in multiples of 16 so the
- * kernels' 4- and 16-row groups stay whole. */
-static long mul_chunk(long n_out, int nth)
+long mm_claim_rows(long n_out, int nth, long align)
 {
     long c = n_out / ((long)nth * 8);
-    c = (c + 15) & ~15L;
-    return c < 16 ? 16 : c;
+    c = (c + align - 1) / align * align;
+    return c < align ? align : c;
 }
 
 /* Rows [lo, hi) of a mul_job on the calling thread. */
@@ -99,7 +97,7 @@ static void mul_job_run(void *ctx, int ith, int nth)
 {
     struct mul_job *j = ctx;
     (void)ith;
-    const long chunk = mul_chunk(j->n_out, nth);
+    const long chunk = mm_claim_rows(j->n_out, nth, 16);
     for (;;) {
         const long lo = atomic_fetch_add_explicit(&j->next, chunk, memory_order_relaxed);
         if (lo >= j->n_out)
@@ -137,56 +135,6 @@ void mm_mul_cols1_q(tpool *tp, const mweight *w, int64_t mat, const void *q, int
             y_stride, quant_order_by_cols(w->type));
 }
 
-/* repacked rows through repack_mul_mat; chunks are whole 16-row groups
- * (mul_chunk), so no group is decoded by two threads */
-struct rp_job {
-    int type;
-    int64_t n_in, n_out;
-    const void *w;
-    const void *q;
-    size_t q_row;
-    int n_tok;
-    float *y;
-    size_t y_stride;
-    atomic_long next;
-};
-
-static void rp_job_run(void *ctx, int ith, int nth)
-{
-    struct rp_job *j = ctx;
-    (void)ith;
-    const long chunk = mul_chunk(j->n_out, nth);
-    const kern_table *k = kern_get();
-    for (;;) {
-        const long lo = atomic_fetch_add_explicit(&j->next, chunk, memory_order_relaxed);
-        if (lo >= j->n_out)
-            break;
-        const long hi = lo + chunk < j->n_out ? lo + chunk : j->n_out;
-        repack_mul_mat(k, j->type, j->n_in, j->w, lo, hi, j->q, j->q_row, j->n_tok, j->y, j->y_stride);
-    }
-}
-
-void mm_mul_expert_q(tpool *tp, int type, bool repacked, const void *data, int64_t n_in, int64_t n_out,
-                     const void *q, int n_tok, float *y, size_t y_stride)
-{
-    if (repacked) { /* the repacked types keep no column-count order */
-        struct rp_job j = {type, n_in, n_out, data, q, quant_row_bytes(quant_info(type)->act_type, n_in), n_tok,
-                           y, y_stride, 0};
-        if ((uint64_t)n_in * (uint64_t)n_out * (uint64_t)n_tok < 32768)
-            rp_job_run(&j, 0, 1);
-        else
-            tpool_run(tp, rp_job_run, &j);
-        return;
-    }
-    if (!quant_order_by_cols(type)) {
-        mm_mul_raw_q(tp, type, data, n_in, n_out, q, n_tok, y, y_stride);
-        return;
-    }
-    /* The reference's expert product (mul_mat_id) takes one token at a
-     * time, so these types keep their one-column order. */
-    mul_raw(tp, type, false, data, n_in, n_out, q, n_tok, y, y_stride, true);
-}
-
 void mm_mul_q(tpool *tp, const mweight *w, int64_t mat, const void *q, int n_tok, float *y,
               size_t y_stride)
 {
@@ -205,10 +153,13 @@ void mm_expert_rows(int type, bool repacked, const void *data, int64_t n_in, con
                     int n_tok, int64_t lo, int64_t hi, float *y, size_t y_stride)
 {
     const kern_table *k = kern_get();
-    if (repacked) {
+    if (repacked) { /* the repacked types keep no column-count order */
         repack_mul_mat(k, type, n_in, data, lo, hi, q, q_row, n_tok, y, y_stride);
         return;
     }
+    /* The reference's expert product (mul_mat_id) takes one token at a
+     * time, so the types of quant_order_by_cols keep their one-column
+     * order. */
     const bool cols1 = quant_order_by_cols(type) && n_tok > 1;
     struct mul_job j = {k->mul_mat[type], n_in, 0, data, quant_row_bytes(type, n_in), q, q_row, n_tok, y,
                         y_stride, cols1, k->mul_mat_cols1[type], 0};

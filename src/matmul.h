@@ -45,16 +45,17 @@ void mm_mul(tpool *tp, const mweight *w, int64_t mat, const float *x, size_t x_s
 void mm_mul_raw_q(tpool *tp, int type, const void *data, int64_t n_in, int64_t n_out,
                   const void *q, int n_tok, float *y, size_t y_stride);
 
-/* An expert's product: as mm_mul_raw_q, but every token in the order of a
- * lone column (quant_order_by_cols), as the reference multiplies experts.
- * repacked: data is in simd/repack.h's layout (same results). */
-void mm_mul_expert_q(tpool *tp, int type, bool repacked, const void *data, int64_t n_in, int64_t n_out,
-                     const void *q, int n_tok, float *y, size_t y_stride);
-
-/* Rows [lo, hi) of mm_mul_expert_q's product (same kernels, same bits),
- * on the calling thread, activation rows q_row bytes apart: for callers
- * that split several experts' rows over the pool in one fork.  lo and hi
- * multiples of 16 (or hi = n_out), so repacked row groups stay whole. */
+/* Rows per claim when nth threads split n_out rows from a shared counter:
+ * about eight claims per thread, a multiple of align (a power of two),
+ * so the kernels' 4- and 16-row groups stay whole. */
+long mm_claim_rows(long n_out, int nth, long align);
+/* Rows [lo, hi) of an expert's product, on the calling thread: every
+ * token in the order of a lone column (quant_order_by_cols), as the
+ * reference multiplies experts, whoever computes the rows and in whatever
+ * order.  repacked: data is in simd/repack.h's layout (same results).
+ * Activation rows q_row bytes apart; lo and hi multiples of 16 (or hi =
+ * the row count), so repacked row groups stay whole.  For callers that
+ * split several experts' rows over the pool in one fork. */
 void mm_expert_rows(int type, bool repacked, const void *data, int64_t n_in, const void *q, size_t q_row,
                     int n_tok, int64_t lo, int64_t hi, float *y, size_t y_stride);
 #endif

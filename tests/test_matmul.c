@@ -3,7 +3,8 @@
  * - mm_mul_q / mm_mul_raw_q / mm_mul: the same bits whatever the thread
  *   count, and the same as one call per column for the types whose column
  *   order does not depend on the count;
- * - mm_mul_cols1_q and mm_mul_expert_q: every column bit for bit what it is
+ * - mm_mul_cols1_q and mm_expert_rows (16-row chunks, last first, as
+ *   another thread might claim them): every column bit for bit what it is
  *   alone (n_tok = 1), for every type, 2..9 columns.  For the types whose
  *   order does depend on the count (quant_order_by_cols), a plain mm_mul_q
  *   of four columns must differ somewhere from the lone-column bits, or the
@@ -127,11 +128,12 @@ static void test_cols1_equals_lone(void **state)
                 memset(got, 0xff, sizeof got);
                 mm_mul_cols1_q(th == 1 ? f->tp1 : f->tp2, &f->w, 0, f->q, nc, got, N_OUT);
                 assert_bits(got, ref, (size_t)nc * N_OUT, "mm_mul_cols1_q", type, nc);
-                memset(got, 0xff, sizeof got);
-                mm_mul_expert_q(th == 1 ? f->tp1 : f->tp2, type, false, f->wdata, N_IN, N_OUT, f->q, nc, got,
-                                N_OUT);
-                assert_bits(got, ref, (size_t)nc * N_OUT, "mm_mul_expert_q", type, nc);
             }
+            memset(got, 0xff, sizeof got);
+            for (int64_t lo = (N_OUT - 1) / 16 * 16; lo >= 0; lo -= 16)
+                mm_expert_rows(type, false, f->wdata, N_IN, f->q, mm_act_bytes(type, N_IN, 1), nc, lo,
+                               lo + 16 < N_OUT ? lo + 16 : N_OUT, got, N_OUT);
+            assert_bits(got, ref, (size_t)nc * N_OUT, "mm_expert_rows", type, nc);
         }
     }
 }
